@@ -1,0 +1,47 @@
+#pragma once
+
+#include "core/common/error.h"
+
+#include <QCommandLineParser>
+#include <QString>
+#include <QStringList>
+
+#include <functional>
+#include <vector>
+
+namespace ts::cli {
+
+// Exit codes shared by every subcommand (documented in the README).
+enum ExitCode : int {
+    kExitOk = 0,
+    kExitFailure = 1,  // anything else (I/O, internal)
+    kExitUsage = 2,    // bad command line
+    kExitModel = 3,    // the checkpoint is missing or unusable
+    kExitInput = 4,    // an input file or text is unusable
+};
+
+struct CliCommand {
+    QString name;
+    QString summary;
+    // Receives the arguments after the subcommand name (argv[0] is the subcommand itself).
+    std::function<int(const QStringList &args)> run;
+};
+
+// Every subcommand, in the order `--help` lists them. Each is defined in its own <name>command.cpp.
+const std::vector<CliCommand> &allCommands();
+
+// Parses `args` with `parser` (adds --help); on error or --help prints and returns the exit code
+// to use, else returns -1 meaning "go on".
+int parseOrExit(QCommandLineParser &parser, const QStringList &args, const QString &description);
+
+// Writes an error to stderr as "towersearch-cli: <message>" and returns the exit code for it.
+int reportError(const ts::Error &error);
+
+// Writes text to stdout / stderr (UTF-8).
+void out(const QString &text);
+void err(const QString &text);
+
+// The command factories; each lives in its own .cpp.
+CliCommand inspectCommand();
+
+} // namespace ts::cli

@@ -1,0 +1,44 @@
+// towersearch-cli: the headless front end over the TowerSearch engine.
+#include "clicommand.h"
+
+#include <QCoreApplication>
+
+#include <memory>
+
+using namespace ts::cli;
+
+static QString usage() {
+    QString text = QStringLiteral(
+        "Usage: towersearch-cli [--version] [--help] <command> [options]\n\n"
+        "Find photos by what is in them, with the BridgeTower vision-language model.\n\n"
+        "Commands:\n");
+    for (const CliCommand &c : allCommands())
+        text += QStringLiteral("  %1%2\n").arg(c.name.leftJustified(14), c.summary);
+    text += QStringLiteral("\nRun 'towersearch-cli <command> --help' for a command's options.\n"
+                           "Exit codes: 0 ok, 1 failure, 2 usage, 3 model problem, 4 input problem.\n");
+    return text;
+}
+
+int main(int argc, char **argv) {
+    // QCoreApplication, not QGuiApplication: image decoding (QImageReader and its format plugins)
+    // works without a platform plugin, so the CLI runs on a headless machine with no display.
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("towersearch"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(TOWERSEARCH_VERSION));
+
+    const QStringList args = QCoreApplication::arguments();
+    if (args.size() < 2 || args[1] == QLatin1String("--help") || args[1] == QLatin1String("-h") ||
+        args[1] == QLatin1String("help")) {
+        out(usage());
+        return args.size() < 2 ? kExitUsage : kExitOk;
+    }
+    if (args[1] == QLatin1String("--version") || args[1] == QLatin1String("-v")) {
+        out(QStringLiteral("towersearch-cli %1\n").arg(QCoreApplication::applicationVersion()));
+        return kExitOk;
+    }
+    for (const CliCommand &c : allCommands())
+        if (c.name == args[1])
+            return c.run(args.mid(1));
+    err(QStringLiteral("towersearch-cli: unknown command '%1'\n\n").arg(args[1]) + usage());
+    return kExitUsage;
+}

@@ -1,0 +1,84 @@
+#pragma once
+
+#include "core/common/floattensor.h"
+#include "core/common/result.h"
+
+#include <QString>
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ts {
+
+enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, Bool };
+
+// Bytes per element; the safetensors name ("F32", ...) and back.
+size_t dtypeSize(DType dtype);
+const char *dtypeName(DType dtype);
+std::optional<DType> dtypeFromName(const std::string &name);
+
+// One tensor inside a mapped safetensors file. `data` points into the read-only mapping and
+// stays valid as long as the SafetensorsFile (or a copy of keepAlive()) lives.
+struct TensorView {
+    std::string name;
+    DType dtype = DType::F32;
+    std::vector<int64_t> shape;
+    const std::byte *data = nullptr;
+    size_t byteSize = 0;
+
+    int64_t numel() const;
+    // Converts any float or integer dtype to float32 (F16/BF16 exactly, F64 rounded).
+    std::vector<float> toFloat32() const;
+    FloatTensor toFloatTensor() const;
+    // Integer dtypes (and Bool/U8) widened to int64. Float dtypes are truncated.
+    std::vector<int64_t> toInt64() const;
+};
+
+// A safetensors file (https://github.com/huggingface/safetensors), memory-mapped and validated:
+// 8-byte little-endian header length, JSON header, raw little-endian data.
+//
+// open() checks everything before any tensor is handed out: the header length against the file
+// size, the JSON, every dtype, shape and data range (inside the file, size = numel * element size,
+// no two tensors overlapping). It fails with one Error that names every offending tensor.
+// Thread-safety: immutable after open(); concurrent reads are safe.
+class SafetensorsFile {
+public:
+    static Result<SafetensorsFile> open(const QString &path);
+
+    const QString &path() const { return m_path; }
+    const std::vector<TensorView> &tensors() const { return m_tensors; }
+    const TensorView *find(const std::string &name) const;
+    const std::map<std::string, std::string> &metadata() const { return m_metadata; }
+    // Holds the mapping alive for zero-copy users (e.g. tensors wrapping TensorView::data).
+    std::shared_ptr<const void> keepAlive() const { return m_mapping; }
+
+private:
+    QString m_path;
+    std::shared_ptr<const void> m_mapping;
+    std::vector<TensorView> m_tensors;
+    std::map<std::string, size_t> m_index;
+    std::map<std::string, std::string> m_metadata;
+};
+
+// A tensor to write: raw little-endian bytes of `dtype` with `shape`.
+struct TensorToWrite {
+    std::string name;
+    DType dtype = DType::F32;
+    std::vector<int64_t> shape;
+    const void *data = nullptr;
+    size_t byteSize = 0;
+};
+
+// Writes a safetensors file atomically (temporary file + rename): either the complete file
+// appears at `path` or nothing changes there. Tensors are laid out in the order given.
+Status writeSafetensors(const QString &path, const std::vector<TensorToWrite> &tensors,
+                        const std::map<std::string, std::string> &metadata = {});
+
+float halfToFloat(uint16_t h);
+float bfloat16ToFloat(uint16_t b);
+
+} // namespace ts

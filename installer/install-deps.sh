@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package TowerSearch needs to build, test and run.
+# Idempotent and non-interactive: packages already present are left alone.
+set -euo pipefail
+
+packages=(
+    # build
+    build-essential cmake ninja-build ccache pkg-config git
+    # Qt 6 (Widgets, Sql, Concurrent, Test, Network) and image format plugins
+    qt6-base-dev qt6-base-dev-tools libqt6sql6-sqlite qt6-image-formats-plugins libgl-dev
+    # model, vector index, catalog, config parsing
+    libtorch-dev libfaiss-dev libsqlite3-dev nlohmann-json3-dev
+    # the BLAS LibTorch must use (the pthread variant fights LibTorch's OpenMP threads)
+    libopenblas0-openmp
+    # HEIC/HEIF decoding
+    libheif-dev
+    # headless GUI tests and screenshots, package validation
+    xvfb xauth desktop-file-utils appstream
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#packages[@]} packages already installed"
+    exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
