@@ -301,6 +301,13 @@ Result<SafetensorsFile> SafetensorsFile::open(const QString &path) {
 
 Status writeSafetensors(const QString &path, const std::vector<TensorToWrite> &tensors,
                         const std::map<std::string, std::string> &metadata) {
+    return writeSafetensors(path, tensors, metadata,
+                            [&tensors](size_t i, Error *) { return tensors[i].data; });
+}
+
+Status writeSafetensors(const QString &path, const std::vector<TensorToWrite> &tensors,
+                        const std::map<std::string, std::string> &metadata, const TensorBytesSource &source,
+                        const std::function<void(qint64, qint64)> &progress) {
     nlohmann::json header = nlohmann::json::object();
     if (!metadata.empty())
         header["__metadata__"] = metadata;
@@ -326,10 +333,19 @@ Status writeSafetensors(const QString &path, const std::vector<TensorToWrite> &t
     for (int i = 0; i < 8; ++i, n >>= 8)
         len[i] = char(n & 0xff);
     bool ok = out.write(len, 8) == 8 && out.write(text.data(), qint64(text.size())) == qint64(text.size());
-    for (const auto &t : tensors) {
-        if (!ok)
-            break;
-        ok = out.write(static_cast<const char *>(t.data), qint64(t.byteSize)) == qint64(t.byteSize);
+    qint64 done = 0;
+    for (size_t i = 0; ok && i < tensors.size(); ++i) {
+        const TensorToWrite &t = tensors[i];
+        Error failure(Error::Code::Internal, QStringLiteral("%1: no data for tensor '%2'").arg(path, q(t.name)));
+        const void *data = source(i, &failure);
+        if (!data && t.byteSize > 0) {
+            out.cancelWriting();
+            return failure;
+        }
+        ok = out.write(static_cast<const char *>(data), qint64(t.byteSize)) == qint64(t.byteSize);
+        done += qint64(t.byteSize);
+        if (ok && progress)
+            progress(done, qint64(offset));
     }
     if (!ok || !out.commit())
         return Error(Error::Code::Io, QStringLiteral("%1: writing failed: %2").arg(path, out.errorString()));

@@ -6,6 +6,7 @@
 #include <QString>
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <optional>
 #include <memory>
@@ -77,6 +78,16 @@ struct TensorToWrite {
 // appears at `path` or nothing changes there. Tensors are laid out in the order given.
 Status writeSafetensors(const QString &path, const std::vector<TensorToWrite> &tensors,
                         const std::map<std::string, std::string> &metadata = {});
+
+// Streaming variant, for writers that cannot hold every tensor's bytes at once (checkpoint
+// conversion): the header is built from `tensors` (their `data` is ignored), then `source(i)` is
+// called once per tensor, in order, and returns that tensor's byteSize bytes, valid until the next
+// call (or nullptr to abort with the Error it stored in `*failure`). `progress(doneBytes, totalBytes)`
+// is called after each tensor. Atomic like the overload above.
+using TensorBytesSource = std::function<const void *(size_t index, Error *failure)>;
+Status writeSafetensors(const QString &path, const std::vector<TensorToWrite> &tensors,
+                        const std::map<std::string, std::string> &metadata, const TensorBytesSource &source,
+                        const std::function<void(qint64 done, qint64 total)> &progress = {});
 
 float halfToFloat(uint16_t h);
 float bfloat16ToFloat(uint16_t b);

@@ -1,0 +1,402 @@
+#include "core/model/bridgetowermodel.h"
+
+#include "core/model/internal/bridgetowernet.h"
+#include "core/model/internal/checkpointweights.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+#include <c10/core/InferenceMode.h>
+
+#include <QDir>
+#include <QFile>
+
+#include <set>
+
+namespace ts {
+
+using internal::BridgeTowerNet;
+
+struct BridgeTowerModel::Impl {
+    BridgeTowerConfig config;
+    ModelInfo info;
+    BridgeTowerNet net;
+    Precision precision = Precision::Float32;
+};
+
+namespace {
+
+QString joinNames(const std::vector<std::string> &names, size_t limit = 40) {
+    QStringList out;
+    for (size_t i = 0; i < names.size() && i < limit; ++i)
+        out << QString::fromStdString(names[i]);
+    if (names.size() > limit)
+        out << QStringLiteral("... (%1 more)").arg(names.size() - limit);
+    return out.join(QStringLiteral(", "));
+}
+
+QString problemsOf(const internal::WeightBinder &b) {
+    QStringList parts;
+    if (!b.missing().empty())
+        parts << QStringLiteral("missing %1 tensor(s): %2").arg(b.missing().size()).arg(joinNames(b.missing()));
+    if (!b.misshaped().empty())
+        parts << QStringLiteral("wrong shape: %1").arg(joinNames(b.misshaped()));
+    return parts.join(QStringLiteral("; "));
+}
+
+// Runs the model code: inference mode, optional bfloat16 autocast, and every exception turned
+// into an Error (none may cross into Qt's event loop or a worker thread's entry).
+template <typename F>
+auto guarded(Precision precision, const char *what, F &&body) -> decltype(body()) {
+    try {
+        c10::InferenceMode inference;
+        const bool autocast = precision == Precision::BFloat16;
+        const bool wasEnabled = at::autocast::is_cpu_enabled();
+        if (autocast) {
+            at::autocast::set_cpu_enabled(true);
+            at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+        }
+        struct Restore {
+            bool on, was;
+            ~Restore() {
+                if (on) {
+                    at::autocast::set_cpu_enabled(was);
+                    at::autocast::clear_cache();
+                }
+            }
+        } restore{autocast, wasEnabled};
+        return body();
+    } catch (const c10::Error &e) {
+        return Error(Error::Code::Internal, QStringLiteral("%1 failed: %2").arg(QLatin1String(what),
+                                                                               QString::fromStdString(e.what_without_backtrace())));
+    } catch (const std::exception &e) {
+        return Error(Error::Code::Internal, QStringLiteral("%1 failed: %2").arg(QLatin1String(what), QString::fromUtf8(e.what())));
+    }
+}
+
+FloatTensor toFloatTensor(const at::Tensor &t) {
+    const at::Tensor c = t.to(at::kFloat).contiguous();
+    FloatTensor out;
+    out.shape = c.sizes().vec();
+    out.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+    return out;
+}
+
+// Wraps caller memory without copying; the model never writes into its inputs.
+at::Tensor view(const FloatTensor &t) {
+    return at::from_blob(const_cast<float *>(t.ptr()), t.shape, at::kFloat);
+}
+
+} // namespace
+
+BridgeTowerModel::BridgeTowerModel() : d(std::make_unique<Impl>()) {}
+BridgeTowerModel::~BridgeTowerModel() = default;
+
+const BridgeTowerConfig &BridgeTowerModel::config() const { return d->config; }
+const ModelInfo &BridgeTowerModel::info() const { return d->info; }
+const internal::BridgeTowerNet &BridgeTowerModel::net() const { return d->net; }
+
+int BridgeTowerModel::maxTextTokens() const {
+    return d->config.text.maxPositionEmbeddings - d->config.text.padTokenId - 1;
+}
+
+int BridgeTowerModel::embeddingDimension() const {
+    return has(kHeadContrastive) ? d->config.contrastiveHiddenSize.value_or(0) : 0;
+}
+
+float BridgeTowerModel::logitScale() const {
+    return has(kHeadContrastive) ? d->net.logitScale().item<float>() : 0.0f;
+}
+
+Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::load(const QString &directory, const ModelLoadOptions &options) {
+    const QDir dir(directory);
+    if (!dir.exists())
+        return Error(Error::Code::NotFound, QStringLiteral("%1: model folder not found").arg(directory));
+    auto config = BridgeTowerConfig::load(dir.filePath(QStringLiteral("config.json")));
+    if (!config)
+        return Error(Error::Code::Model, config.error().message);
+    if (Status s = config->validate(); !s)
+        return s.error().withContext(dir.filePath(QStringLiteral("config.json")));
+    try {
+        auto weights = internal::loadCheckpointWeights(directory);
+        if (!weights)
+            return Error(weights.error().code == Error::Code::NotFound ? Error::Code::Model : weights.error().code,
+                         weights.error().message);
+        return fromWeights(*config, *weights, dir.absolutePath(), options);
+    } catch (const c10::Error &e) {
+        return Error(Error::Code::Model, QStringLiteral("%1: loading failed: %2").arg(directory, QString::fromStdString(e.what_without_backtrace())));
+    } catch (const std::exception &e) {
+        return Error(Error::Code::Model, QStringLiteral("%1: loading failed: %2").arg(directory, QString::fromUtf8(e.what())));
+    }
+}
+
+Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::fromWeights(const BridgeTowerConfig &config,
+                                                                        const internal::CheckpointWeights &weights,
+                                                                        const QString &directory, const ModelLoadOptions &options) {
+    if (Status s = config.validate(); !s)
+        return s.error();
+    std::unique_ptr<BridgeTowerModel> model(new BridgeTowerModel());
+    Impl &m = *model->d;
+    m.config = config;
+    m.precision = options.precision;
+    m.info.directory = directory;
+
+    try {
+        m.info.weightsFile = weights.file;
+        m.info.storedDtypes = weights.storedDtypes;
+        const auto &tensors = weights.tensors;
+
+        // The released checkpoints hold all heads in one file, with the base model under "bridgetower.".
+        std::string prefix;
+        for (const auto &[name, t] : tensors)
+            if (name.rfind("bridgetower.", 0) == 0) {
+                prefix = "bridgetower.";
+                break;
+            }
+
+        internal::WeightBinder base(tensors);
+        m.net.bind(base, m.config, prefix);
+        if (!base.ok())
+            return Error(Error::Code::Model, QStringLiteral("%1: the checkpoint does not match config.json: %2")
+                                                 .arg(weights.file, problemsOf(base)));
+        std::set<std::string> used(base.used().begin(), base.used().end());
+
+        struct HeadSpec {
+            ModelHead head;
+            const char *name;
+            std::vector<std::string> keyPrefixes;
+            void (BridgeTowerNet::*bind)(internal::WeightBinder &);
+            QString configProblem;
+        };
+        const std::vector<HeadSpec> heads = {
+            {kHeadContrastive, "contrastive (ITC)", {"itc_text_head.", "itc_image_head.", "itc_cross_modal_head.", "logit_scale"},
+             &BridgeTowerNet::bindContrastiveHead, m.config.contrastiveUnsupportedReason()},
+            {kHeadImageTextMatching, "image-text matching (ITM)", {"itm_score."}, &BridgeTowerNet::bindItmHead, {}},
+            {kHeadMaskedLm, "masked LM (MLM)", {"mlm_score."}, &BridgeTowerNet::bindMlmHead, {}},
+        };
+        std::set<std::string> headKeys;
+        QStringList fatal;
+        for (const HeadSpec &h : heads) {
+            bool present = false;
+            for (const auto &[name, t] : tensors)
+                for (const std::string &p : h.keyPrefixes)
+                    if (name.rfind(p, 0) == 0) {
+                        present = true;
+                        headKeys.insert(name);
+                    }
+            const bool required = (options.requiredHeads & h.head) != 0;
+            QString problem;
+            if (!present) {
+                problem = QStringLiteral("the %1 head is not in the checkpoint").arg(QLatin1String(h.name));
+            } else if (!h.configProblem.isEmpty()) {
+                problem = QStringLiteral("the %1 head cannot run: %2").arg(QLatin1String(h.name), h.configProblem);
+            } else {
+                internal::WeightBinder hb(tensors);
+                (m.net.*h.bind)(hb);
+                if (hb.ok()) {
+                    m.info.heads |= h.head;
+                    used.insert(hb.used().begin(), hb.used().end());
+                } else {
+                    problem = QStringLiteral("the %1 head is broken: %2").arg(QLatin1String(h.name), problemsOf(hb));
+                }
+            }
+            if (!problem.isEmpty()) {
+                if (required)
+                    fatal << problem;
+                else if (present)
+                    m.info.headProblems << problem;
+            }
+        }
+        if (!fatal.isEmpty())
+            return Error(Error::Code::Model, QStringLiteral("%1: %2").arg(weights.file, fatal.join(QStringLiteral("; "))));
+        m.net.setHeads(m.info.heads & kHeadContrastive, m.info.heads & kHeadImageTextMatching, m.info.heads & kHeadMaskedLm);
+
+        for (const auto &[name, t] : tensors) {
+            if (used.count(name)) {
+                m.info.parameterCount += t.numel();
+            } else if (!headKeys.count(name)) {
+                m.info.unusedKeys << QString::fromStdString(name);
+            }
+        }
+    } catch (const c10::Error &e) {
+        return Error(Error::Code::Model, QStringLiteral("%1: loading failed: %2").arg(directory, QString::fromStdString(e.what_without_backtrace())));
+    } catch (const std::exception &e) {
+        return Error(Error::Code::Model, QStringLiteral("%1: loading failed: %2").arg(directory, QString::fromUtf8(e.what())));
+    }
+    return model;
+}
+
+namespace {
+
+Status checkPixels(const FloatTensor &p, int imageSize, int channels) {
+    if (p.shape.size() != 4 || p.shape[0] < 1 || p.shape[1] != channels || p.shape[2] != imageSize || p.shape[3] != imageSize)
+        return Error(Error::Code::InvalidArgument,
+                     QStringLiteral("pixel values must have shape [batch, %1, %2, %2]; this model takes %2x%2 images")
+                         .arg(channels).arg(imageSize));
+    if (int64_t(p.data.size()) != FloatTensor::elementCount(p.shape))
+        return Error(Error::Code::InvalidArgument, QStringLiteral("pixel values hold fewer numbers than their shape says"));
+    return Status::success();
+}
+
+} // namespace
+
+static Status checkTokens(const TokenBatch &t, const BridgeTowerModel &m) {
+    if (t.batchSize < 1 || t.seqLength < 1 || int64_t(t.inputIds.size()) != t.batchSize * t.seqLength ||
+        t.attentionMask.size() != t.inputIds.size())
+        return Error(Error::Code::InvalidArgument, QStringLiteral("token batch is empty or its arrays do not match its shape"));
+    if (t.seqLength > m.maxTextTokens())
+        return Error(Error::Code::InvalidArgument,
+                     QStringLiteral("the text has %1 tokens; this model accepts at most %2").arg(t.seqLength).arg(m.maxTextTokens()));
+    const int64_t vocab = m.config().text.vocabSize;
+    for (int64_t id : t.inputIds)
+        if (id < 0 || id >= vocab)
+            return Error(Error::Code::InvalidArgument,
+                         QStringLiteral("token id %1 is outside this model's vocabulary of %2").arg(id).arg(vocab));
+    for (int64_t v : t.attentionMask)
+        if (v != 0 && v != 1)
+            return Error(Error::Code::InvalidArgument, QStringLiteral("attention mask values must be 0 or 1"));
+    return Status::success();
+}
+
+static at::Tensor idsTensor(const TokenBatch &t) {
+    return at::from_blob(const_cast<int64_t *>(t.inputIds.data()), {t.batchSize, t.seqLength}, at::kLong);
+}
+static at::Tensor maskTensor(const TokenBatch &t) {
+    return at::from_blob(const_cast<int64_t *>(t.attentionMask.data()), {t.batchSize, t.seqLength}, at::kLong);
+}
+
+// Broadcasts a one-text tower over `batch` images.
+static BridgeTowerNet::TextTower expandText(BridgeTowerNet::TextTower text, int64_t batch) {
+    if (text.lastHidden.size(0) == batch)
+        return text;
+    for (at::Tensor &f : text.fusionInputs)
+        f = f.expand({batch, f.size(1), f.size(2)});
+    text.extendedMask = text.extendedMask.expand({batch, -1, -1, -1});
+    return text;
+}
+
+Result<FloatTensor> BridgeTowerModel::embedText(const TokenBatch &tokens) const {
+    if (!has(kHeadContrastive))
+        return Error(Error::Code::Model, QStringLiteral("this checkpoint has no usable contrastive head, so it cannot embed text for search"));
+    if (Status s = checkTokens(tokens, *this); !s)
+        return s.error();
+    return guarded(d->precision, "text embedding", [&]() -> Result<FloatTensor> {
+        const auto text = d->net.textTower(idsTensor(tokens), maskTensor(tokens), /*fusion=*/false);
+        return toFloatTensor(d->net.textEmbeds(text));
+    });
+}
+
+Result<FloatTensor> BridgeTowerModel::embedImages(const FloatTensor &pixels, FloatTensor *fusionOut) const {
+    if (!has(kHeadContrastive))
+        return Error(Error::Code::Model, QStringLiteral("this checkpoint has no usable contrastive head, so it cannot embed images for search"));
+    if (Status s = checkPixels(pixels, imageSize(), d->config.vision.numChannels); !s)
+        return s.error();
+    return guarded(d->precision, "image embedding", [&]() -> Result<FloatTensor> {
+        const auto vision = d->net.visionTower(view(pixels));
+        if (fusionOut)
+            *fusionOut = toFloatTensor(BridgeTowerNet::stackFusion(vision));
+        return toFloatTensor(d->net.imageEmbeds(vision));
+    });
+}
+
+Result<FloatTensor> BridgeTowerModel::visionFusionInputs(const FloatTensor &pixels) const {
+    if (Status s = checkPixels(pixels, imageSize(), d->config.vision.numChannels); !s)
+        return s.error();
+    return guarded(d->precision, "vision tower", [&]() -> Result<FloatTensor> {
+        return toFloatTensor(BridgeTowerNet::stackFusion(d->net.visionTower(view(pixels))));
+    });
+}
+
+Result<FloatTensor> BridgeTowerModel::imageTextMatching(const TokenBatch &tokens, const FloatTensor &pixels) const {
+    if (Status s = checkPixels(pixels, imageSize(), d->config.vision.numChannels); !s)
+        return s.error();
+    auto fusion = visionFusionInputs(pixels);
+    if (!fusion)
+        return fusion.error();
+    return imageTextMatchingFromFusion(tokens, *fusion);
+}
+
+Result<FloatTensor> BridgeTowerModel::imageTextMatchingFromFusion(const TokenBatch &tokens, const FloatTensor &fusion) const {
+    if (!has(kHeadImageTextMatching))
+        return Error(Error::Code::Model, QStringLiteral("this checkpoint has no usable image-text matching (ITM) head"));
+    if (Status s = checkTokens(tokens, *this); !s)
+        return s.error();
+    const auto &c = d->config;
+    if (fusion.shape.size() != 4 || fusion.shape[1] != c.numHiddenLayers || fusion.shape[2] != c.vision.numTokens() ||
+        fusion.shape[3] != c.hiddenSize || int64_t(fusion.data.size()) != FloatTensor::elementCount(fusion.shape))
+        return Error(Error::Code::InvalidArgument, QStringLiteral("cached vision features do not fit this model (stale cache?)"));
+    if (tokens.batchSize != 1 && tokens.batchSize != fusion.shape[0])
+        return Error(Error::Code::InvalidArgument, QStringLiteral("%1 texts for %2 images: give one text, or one per image")
+                                                       .arg(tokens.batchSize).arg(fusion.shape[0]));
+    return guarded(d->precision, "image-text matching", [&]() -> Result<FloatTensor> {
+        const auto text = expandText(d->net.textTower(idsTensor(tokens), maskTensor(tokens), true), fusion.shape[0]);
+        const auto cross = d->net.crossModal(text, BridgeTowerNet::unstackFusion(view(fusion)));
+        return toFloatTensor(d->net.itmLogits(cross));
+    });
+}
+
+Result<FloatTensor> BridgeTowerModel::maskedLmLogits(const TokenBatch &tokens, const FloatTensor &pixels) const {
+    if (!has(kHeadMaskedLm))
+        return Error(Error::Code::Model, QStringLiteral("this checkpoint has no usable masked-LM (MLM) head"));
+    if (Status s = checkTokens(tokens, *this); !s)
+        return s.error();
+    if (Status s = checkPixels(pixels, imageSize(), d->config.vision.numChannels); !s)
+        return s.error();
+    if (tokens.batchSize != 1 && tokens.batchSize != pixels.shape[0])
+        return Error(Error::Code::InvalidArgument, QStringLiteral("%1 texts for %2 images: give one text, or one per image")
+                                                       .arg(tokens.batchSize).arg(pixels.shape[0]));
+    return guarded(d->precision, "masked LM", [&]() -> Result<FloatTensor> {
+        const auto text = expandText(d->net.textTower(idsTensor(tokens), maskTensor(tokens), true), pixels.shape[0]);
+        const auto cross = d->net.crossModal(text, d->net.visionTower(view(pixels)));
+        return toFloatTensor(d->net.mlmLogits(cross));
+    });
+}
+
+Result<BridgeTowerModel::ContrastiveOutput> BridgeTowerModel::contrastive(const TokenBatch &tokens, const FloatTensor &pixels) const {
+    if (!has(kHeadContrastive))
+        return Error(Error::Code::Model, QStringLiteral("this checkpoint has no usable contrastive head"));
+    if (Status s = checkTokens(tokens, *this); !s)
+        return s.error();
+    if (Status s = checkPixels(pixels, imageSize(), d->config.vision.numChannels); !s)
+        return s.error();
+    if (tokens.batchSize != pixels.shape[0])
+        return Error(Error::Code::InvalidArgument, QStringLiteral("contrastive needs one text per image"));
+    return guarded(d->precision, "contrastive", [&]() -> Result<ContrastiveOutput> {
+        const auto text = d->net.textTower(idsTensor(tokens), maskTensor(tokens), true);
+        const auto vision = d->net.visionTower(view(pixels));
+        const auto cross = d->net.crossModal(text, vision);
+        return ContrastiveOutput{toFloatTensor(d->net.textEmbeds(text)), toFloatTensor(d->net.imageEmbeds(vision)),
+                                 toFloatTensor(d->net.crossEmbeds(cross))};
+    });
+}
+
+void BridgeTowerModel::setThreadCount(int threads) { at::set_num_threads(std::max(1, threads)); }
+int BridgeTowerModel::threadCount() { return at::get_num_threads(); }
+
+QString BridgeTowerModel::runtimeInfo() {
+    // The BLAS actually mapped into this process decides float32 speed (see TOOLCHAIN.md).
+    QString blas = QStringLiteral("unknown");
+    QFile maps(QStringLiteral("/proc/self/maps"));
+    if (maps.open(QIODevice::ReadOnly)) {
+        const QList<QByteArray> lines = maps.readAll().split('\n');
+        for (const QByteArray &line : lines) {
+            const int slash = line.indexOf('/');
+            if (slash < 0)
+                continue;
+            const QString path = QString::fromUtf8(line.mid(slash));
+            if (path.contains(QLatin1String("libblas")) || path.contains(QLatin1String("libopenblas"))) {
+                blas = path;
+                break;
+            }
+        }
+    }
+    QString variant;
+    if (blas.contains(QLatin1String("openblas-openmp")))
+        variant = QStringLiteral(" (OpenBLAS, OpenMP: good)");
+    else if (blas.contains(QLatin1String("openblas-pthread")))
+        variant = QStringLiteral(" (OpenBLAS, pthreads: ~2.5x slower with LibTorch; install libopenblas0-openmp)");
+    else if (blas.contains(QLatin1String("/blas/")))
+        variant = QStringLiteral(" (reference BLAS: very slow; install libopenblas0-openmp)");
+    return QStringLiteral("LibTorch threads: %1; BLAS: %2%3").arg(at::get_num_threads()).arg(blas, variant);
+}
+
+} // namespace ts

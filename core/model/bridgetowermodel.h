@@ -1,0 +1,118 @@
+#pragma once
+
+#include "core/common/floattensor.h"
+#include "core/common/result.h"
+#include "core/common/tokenbatch.h"
+#include "core/model/bridgetowerconfig.h"
+
+#include <QString>
+#include <QStringList>
+
+#include <memory>
+
+namespace ts {
+
+namespace internal {
+class BridgeTowerNet;
+struct CheckpointWeights;
+} // namespace internal
+
+// Which heads a checkpoint provides (bit flags).
+enum ModelHead : unsigned {
+    kHeadNone = 0,
+    kHeadContrastive = 1,      // ITC: text/image/cross embeddings and logit scale (needed for search)
+    kHeadImageTextMatching = 2, // ITM: match logits (rerank)
+    kHeadMaskedLm = 4,          // MLM: vocabulary logits (fill-mask)
+    kHeadAll = 7,
+};
+
+enum class Precision {
+    Float32,  // reference precision (parity with Hugging Face to 1e-4)
+    BFloat16, // matrix products in bfloat16 via CPU autocast (faster where the CPU supports it)
+};
+
+struct ModelLoadOptions {
+    unsigned requiredHeads = kHeadNone; // loading fails unless every one of these heads is usable
+    Precision precision = Precision::Float32;
+};
+
+struct ModelInfo {
+    QString directory;
+    QString weightsFile;
+    QString storedDtypes;           // e.g. "F16" or "F32, I64"
+    qint64 parameterCount = 0;      // of the tensors the model uses
+    unsigned heads = kHeadNone;     // heads usable
+    QStringList headProblems;       // why a head present in part, or unsupported by the config, is unusable
+    QStringList unusedKeys;         // tensors in the file the model never reads (other heads' are not listed)
+};
+
+// BridgeTower (Hugging Face's BridgeTowerModel and its contrastive, ITM and MLM heads) on LibTorch,
+// loaded from a Hugging Face checkpoint folder: config.json plus model.safetensors (preferred,
+// memory-mapped) or pytorch_model.bin.
+//
+// All inputs and outputs are plain float/int arrays; pixel values come from ImageProcessor
+// ([B, 3, S, S] with S = config().vision.imageSize), token batches from the Tokenizer.
+// Thread-safety: after load() the model is immutable; every const method may be called from
+// several threads at once. Each call runs under inference mode with the process-wide thread count
+// (setThreadCount). Errors (bad shapes, too many tokens, missing head) come back as ts::Error,
+// never as exceptions.
+class BridgeTowerModel {
+public:
+    static Result<std::unique_ptr<BridgeTowerModel>> load(const QString &directory, const ModelLoadOptions &options = {});
+    // Builds the model from tensors already in memory (benchmarks build random real-size models
+    // this way); load() is config.json + the weights file + this.
+    static Result<std::unique_ptr<BridgeTowerModel>> fromWeights(const BridgeTowerConfig &config,
+                                                                 const internal::CheckpointWeights &weights,
+                                                                 const QString &directory, const ModelLoadOptions &options = {});
+    ~BridgeTowerModel();
+    BridgeTowerModel(const BridgeTowerModel &) = delete;
+    BridgeTowerModel &operator=(const BridgeTowerModel &) = delete;
+
+    const BridgeTowerConfig &config() const;
+    const ModelInfo &info() const;
+    bool has(ModelHead head) const { return (info().heads & head) != 0; }
+    // Longest token sequence (with <s> and </s>) the position embeddings allow.
+    int maxTextTokens() const;
+    int imageSize() const { return config().vision.imageSize; }
+    // Dimension of the contrastive embeddings (0 without the contrastive head).
+    int embeddingDimension() const;
+    float logitScale() const; // the learned temperature (not exponentiated); 0 without the head
+
+    // Two-tower embeddings, L2-normalised, [B, C]. embedText runs only the text tower;
+    // embedImages only the vision tower. `fusionOut`, when given, receives the vision-side inputs
+    // of the cross-modal layers for each image ([B, Lc, tokens, H]) so a later rerank can skip
+    // the vision tower (see imageTextMatchingFromFusion).
+    Result<FloatTensor> embedText(const TokenBatch &tokens) const;
+    Result<FloatTensor> embedImages(const FloatTensor &pixelValues, FloatTensor *fusionOut = nullptr) const;
+    // Only the vision-side cross-modal inputs, [B, Lc, tokens, H].
+    Result<FloatTensor> visionFusionInputs(const FloatTensor &pixelValues) const;
+
+    // ITM logits [B, 2] (index 1 = match). A batch of one text is broadcast over B images.
+    Result<FloatTensor> imageTextMatching(const TokenBatch &tokens, const FloatTensor &pixelValues) const;
+    Result<FloatTensor> imageTextMatchingFromFusion(const TokenBatch &tokens, const FloatTensor &fusionInputs) const;
+
+    // MLM logits [B, T, V] over every position. A batch of one text is broadcast over B images.
+    Result<FloatTensor> maskedLmLogits(const TokenBatch &tokens, const FloatTensor &pixelValues) const;
+
+    struct ContrastiveOutput {
+        FloatTensor textEmbeds, imageEmbeds, crossEmbeds; // [B, C] each, normalised
+    };
+    // BridgeTowerForContrastiveLearning on B pairs (text i with image i).
+    Result<ContrastiveOutput> contrastive(const TokenBatch &tokens, const FloatTensor &pixelValues) const;
+
+    // Sets LibTorch's intra-op thread count for the whole process (it starts at 1 here).
+    static void setThreadCount(int threads);
+    static int threadCount();
+    // Which BLAS/threading LibTorch runs on, for `inspect` and bug reports.
+    static QString runtimeInfo();
+
+    // For the parity tests only: the network itself (torch-typed, see internal/bridgetowernet.h).
+    const internal::BridgeTowerNet &net() const;
+
+private:
+    BridgeTowerModel();
+    struct Impl;
+    std::unique_ptr<Impl> d;
+};
+
+} // namespace ts

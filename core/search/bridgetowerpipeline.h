@@ -1,0 +1,98 @@
+#pragma once
+
+#include "core/common/floattensor.h"
+#include "core/common/result.h"
+#include "core/common/tokenbatch.h"
+#include "core/image/imageprocessor.h"
+#include "core/model/bridgetowermodel.h"
+#include "core/text/tokenizer.h"
+
+#include <QString>
+#include <QStringList>
+
+#include <memory>
+#include <vector>
+
+namespace ts {
+
+// Image-text match of one pair: the ITM head's logits and the match probability softmax(logits)[1].
+struct MatchScore {
+    float logitNoMatch = 0;
+    float logitMatch = 0;
+    float probability = 0;
+};
+
+// Proposals for one <mask> of a caption.
+struct MaskPrediction {
+    int position = 0; // index into the caption's token ids
+    std::vector<int64_t> ids;
+    QStringList tokens;     // byte-level BPE strings, e.g. "Ġwine"
+    QStringList words;      // decoded, e.g. " wine"
+    std::vector<float> probabilities;
+    std::vector<float> logits;
+};
+
+struct FillMaskResult {
+    std::vector<int64_t> inputIds;
+    std::vector<MaskPrediction> masks;
+    std::vector<int64_t> filledIds; // every mask replaced by its most probable token
+    QString filledText;             // decoded without special tokens
+};
+
+// A checkpoint folder made usable end to end: tokenizer, image processor and model, as Hugging
+// Face's BridgeTowerProcessor + model classes use them. The shared entry point for the CLI, the
+// search engine and the indexer.
+//
+// Thread-safety: immutable after load(); every const method may be called from several threads.
+class BridgeTowerPipeline {
+public:
+    struct Options {
+        unsigned requiredHeads = kHeadNone;
+        Precision precision = Precision::Float32;
+        int maxMasks = 8; // fill-mask refuses captions with more blanks
+    };
+
+    // Fails with an Error naming the folder and the unusable file (config, weights, vocab, merges,
+    // preprocessor_config.json).
+    static Result<std::shared_ptr<BridgeTowerPipeline>> load(const QString &directory, const Options &options);
+    static Result<std::shared_ptr<BridgeTowerPipeline>> load(const QString &directory) { return load(directory, Options{}); }
+
+    const BridgeTowerModel &model() const { return *m_model; }
+    const Tokenizer &tokenizer() const { return m_tokenizer; }
+    const ImageProcessor &imageProcessor() const { return m_imageProcessor; }
+    // Identity of the checkpoint (hash of its config and weights' header and size): embeddings
+    // made with one model key are never mixed with another's.
+    const QString &modelKey() const { return m_modelKey; }
+    const QString &directory() const { return m_directory; }
+
+    // Tokenizes captions with <s> </s>, truncated to what the model accepts, padded to the longest.
+    TokenBatch tokenize(const QStringList &texts) const;
+
+    // Two-tower embeddings, L2-normalised, [N, C].
+    Result<FloatTensor> embedTexts(const QStringList &texts) const;
+    // Decodes (EXIF orientation applied) and preprocesses one photo: [1, 3, S, S].
+    Result<FloatTensor> loadPixels(const QString &path) const;
+    Result<FloatTensor> loadPixels(const std::vector<QString> &paths) const; // [N, 3, S, S]
+    Result<FloatTensor> embedImages(const FloatTensor &pixels, FloatTensor *fusionOut = nullptr) const;
+
+    // ITM of one image (pixels [1,3,S,S] or its vision fusion inputs) against each text.
+    Result<std::vector<MatchScore>> matchTexts(const FloatTensor &pixels, const QStringList &texts) const;
+    // ITM of one caption against many images given by their vision fusion inputs [N, Lc, L, H].
+    Result<std::vector<MatchScore>> matchImages(const TokenBatch &caption, const FloatTensor &fusionInputs) const;
+
+    // Masked captioning: the caption must contain between 1 and maxMasks "<mask>" tokens.
+    Result<FillMaskResult> fillMask(const FloatTensor &pixels, const QString &caption, int topK = 10) const;
+
+    static std::vector<MatchScore> scoresFromLogits(const FloatTensor &logits);
+
+private:
+    BridgeTowerPipeline() = default;
+    std::unique_ptr<BridgeTowerModel> m_model;
+    Tokenizer m_tokenizer;
+    ImageProcessor m_imageProcessor{ImageProcessorConfig{}};
+    QString m_modelKey;
+    QString m_directory;
+    Options m_options;
+};
+
+} // namespace ts

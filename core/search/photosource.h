@@ -1,0 +1,24 @@
+#pragma once
+
+#include <QString>
+#include <QtGlobal>
+
+#include <optional>
+
+namespace ts {
+
+// Where the search engine finds a photo's file, given the id the vector index returned. The
+// catalog (indexer) implements it over SQLite; tests over a map. Keeps core free of SQL.
+// Must be safe to call from worker threads.
+class PhotoSource {
+public:
+    virtual ~PhotoSource() = default;
+    // The photo's path, or an empty string when the id is unknown (e.g. removed meanwhile).
+    virtual QString photoPath(qint64 photoId) const = 0;
+    // Changes whenever the file's content may have changed (e.g. "size-mtime"): keys cached features.
+    virtual QString photoStamp(qint64 photoId) const = 0;
+    // The id of the photo at `path` when it is in the library (to exclude it from "similar" results).
+    virtual std::optional<qint64> photoIdForPath(const QString &path) const = 0;
+};
+
+} // namespace ts

@@ -1,0 +1,151 @@
+#include "core/search/searchengine.h"
+
+#include "core/index/vectorindex.h"
+
+#include <QFileInfo>
+
+#include <algorithm>
+
+namespace ts {
+
+SearchEngine::SearchEngine(std::shared_ptr<const BridgeTowerPipeline> pipeline, std::shared_ptr<const VectorIndex> index,
+                           std::shared_ptr<const PhotoSource> photos, std::shared_ptr<FusionCache> cache)
+    : m_pipeline(std::move(pipeline)), m_index(std::move(index)), m_photos(std::move(photos)), m_cache(std::move(cache)) {}
+
+std::vector<PhotoHit> orderForDisplay(std::vector<PhotoHit> hits, float minMatchProbability) {
+    std::stable_sort(hits.begin(), hits.end(), [](const PhotoHit &a, const PhotoHit &b) {
+        if (a.matchProbability.has_value() != b.matchProbability.has_value())
+            return a.matchProbability.has_value();
+        if (a.matchProbability && *a.matchProbability != *b.matchProbability)
+            return *a.matchProbability > *b.matchProbability;
+        return a.similarity > b.similarity;
+    });
+    if (minMatchProbability > 0)
+        hits.erase(std::remove_if(hits.begin(), hits.end(),
+                                  [&](const PhotoHit &h) { return !h.matchProbability || *h.matchProbability < minMatchProbability; }),
+                   hits.end());
+    return hits;
+}
+
+Result<std::vector<PhotoHit>> SearchEngine::candidates(const float *query, int count, const std::vector<qint64> &exclude) const {
+    auto found = m_index->search(query, count, exclude);
+    if (!found)
+        return found.error();
+    std::vector<PhotoHit> hits;
+    for (const SearchHit &h : *found) {
+        PhotoHit p;
+        p.photoId = h.id;
+        p.path = m_photos->photoPath(h.id);
+        p.similarity = h.score;
+        if (!p.path.isEmpty()) // removed from the catalog since the index was written
+            hits.push_back(std::move(p));
+    }
+    return hits;
+}
+
+Result<FloatTensor> SearchEngine::fusionInputs(qint64 photoId, const QString &path) const {
+    const QString stamp = m_photos->photoStamp(photoId);
+    if (m_cache)
+        if (auto cached = m_cache->get(photoId, stamp))
+            return *cached;
+    if (!QFileInfo::exists(path))
+        return Error(Error::Code::NotFound, QStringLiteral("%1: the photo is gone").arg(path));
+    auto pixels = m_pipeline->loadPixels(path);
+    if (!pixels)
+        return pixels.error();
+    auto fusion = m_pipeline->model().visionFusionInputs(*pixels);
+    if (!fusion)
+        return fusion.error();
+    if (m_cache)
+        m_cache->put(photoId, stamp, *fusion);
+    return fusion;
+}
+
+Result<std::vector<PhotoHit>> SearchEngine::rerank(std::vector<PhotoHit> hits, const QString &text, const SearchOptions &options,
+                                                   const UpdateCallback &onUpdate, const CancelToken &cancel) const {
+    SearchUpdate update;
+    update.toRerank = int(std::min<size_t>(hits.size(), size_t(std::max(0, options.rerankDepth))));
+    if (!m_pipeline->model().has(kHeadImageTextMatching) || text.trimmed().isEmpty())
+        update.toRerank = 0;
+    auto publish = [&](bool finished) {
+        update.finished = finished;
+        update.hits = orderForDisplay(hits, options.minMatchProbability);
+        if (onUpdate)
+            onUpdate(update);
+    };
+    // The contrastive order at once (without the cut-off, which needs ITM scores, until reranked).
+    update.hits = hits;
+    if (onUpdate)
+        onUpdate(update);
+
+    const TokenBatch caption = m_pipeline->tokenize({text});
+    std::vector<size_t> failed;
+    for (int i = 0; i < update.toRerank; ++i) {
+        if (cancel.isCancelled())
+            return Error(Error::Code::Cancelled, QStringLiteral("search cancelled"));
+        PhotoHit &hit = hits[size_t(i)];
+        auto fusion = fusionInputs(hit.photoId, hit.path);
+        if (!fusion) {
+            update.skipped << fusion.error().message;
+            failed.push_back(size_t(i));
+            continue;
+        }
+        auto scores = m_pipeline->matchImages(caption, *fusion);
+        if (!scores)
+            return scores.error();
+        hit.matchProbability = scores->front().probability;
+        ++update.reranked;
+        publish(false);
+    }
+    for (auto it = failed.rbegin(); it != failed.rend(); ++it)
+        hits.erase(hits.begin() + std::ptrdiff_t(*it));
+    publish(true);
+    return update.hits;
+}
+
+Result<std::vector<PhotoHit>> SearchEngine::searchText(const QString &text, const SearchOptions &options,
+                                                       const UpdateCallback &onUpdate, const CancelToken &cancel) const {
+    if (text.trimmed().isEmpty())
+        return Error(Error::Code::InvalidArgument, QStringLiteral("the search text is empty"));
+    auto embedding = m_pipeline->embedTexts({text});
+    if (!embedding)
+        return embedding.error();
+    if (cancel.isCancelled())
+        return Error(Error::Code::Cancelled, QStringLiteral("search cancelled"));
+    auto hits = candidates(embedding->ptr(), std::max(options.candidates, options.rerankDepth), {});
+    if (!hits)
+        return hits.error();
+    return rerank(std::move(*hits), text, options, onUpdate, cancel);
+}
+
+Result<std::vector<PhotoHit>> SearchEngine::searchSimilar(const QString &photoPath, int count, const CancelToken &cancel) const {
+    auto pixels = m_pipeline->loadPixels(photoPath);
+    if (!pixels)
+        return pixels.error();
+    if (cancel.isCancelled())
+        return Error(Error::Code::Cancelled, QStringLiteral("search cancelled"));
+    auto embedding = m_pipeline->embedImages(*pixels);
+    if (!embedding)
+        return embedding.error();
+    std::vector<qint64> exclude;
+    if (auto self = m_photos->photoIdForPath(photoPath))
+        exclude.push_back(*self);
+    return candidates(embedding->ptr(), count, exclude);
+}
+
+Result<std::vector<PhotoHit>> SearchEngine::searchComposed(const QString &photoPath, const QString &text, const SearchOptions &options,
+                                                           const UpdateCallback &onUpdate, const CancelToken &cancel) const {
+    auto hits = searchSimilar(photoPath, std::max(options.candidates, options.rerankDepth), cancel);
+    if (!hits)
+        return hits.error();
+    return rerank(std::move(*hits), text, options, onUpdate, cancel);
+}
+
+Result<FillMaskResult> SearchEngine::fillMask(const QString &photoPath, const QString &caption, int topK) const {
+    auto pixels = m_pipeline->loadPixels(photoPath);
+    if (!pixels)
+        return pixels.error();
+    return m_pipeline->fillMask(*pixels, caption, topK);
+}
+
+} // namespace ts

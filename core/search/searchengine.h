@@ -1,0 +1,98 @@
+#pragma once
+
+#include "core/common/result.h"
+#include "core/search/bridgetowerpipeline.h"
+#include "core/search/fusioncache.h"
+#include "core/search/photosource.h"
+
+#include <QString>
+#include <QStringList>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace ts {
+
+class VectorIndex;
+
+// One photo in a result list.
+struct PhotoHit {
+    qint64 photoId = 0;
+    QString path;
+    float similarity = 0;                   // contrastive cosine similarity to the query (-1..1)
+    std::optional<float> matchProbability;  // ITM match probability, once reranked
+};
+
+struct SearchOptions {
+    int candidates = 100;             // nearest neighbours taken from the vector index
+    int rerankDepth = 20;             // how many of them the ITM head re-scores
+    float minMatchProbability = 0.0f; // > 0: hide photos below it (and those never reranked)
+};
+
+// Progress of a query: the full list in its current order after each step.
+struct SearchUpdate {
+    std::vector<PhotoHit> hits;
+    int reranked = 0;  // photos re-scored so far
+    int toRerank = 0;  // photos that will be re-scored in all
+    bool finished = false;
+    QStringList skipped; // photos whose file vanished or failed to load, with the reason
+};
+
+// Set from any thread to stop a query at the next photo; a new query normally cancels the last.
+class CancelToken {
+public:
+    CancelToken() : m_flag(std::make_shared<std::atomic<bool>>(false)) {}
+    void cancel() const { m_flag->store(true); }
+    bool isCancelled() const { return m_flag->load(); }
+
+private:
+    std::shared_ptr<std::atomic<bool>> m_flag;
+};
+
+// Queries over an indexed library: caption search (contrastive retrieval, then ITM rerank),
+// photo similarity, composed photo+words queries, and masked captioning.
+//
+// Progressive: `onUpdate` receives the contrastive ranking at once, then the re-sorted list after
+// every reranked photo, then a final update. Everything runs on the calling thread (call it from a
+// worker); a cancelled query returns Error::Code::Cancelled. Photos that vanished or cannot be
+// decoded are skipped and reported, never fatal. Thread-safety: const methods may run concurrently.
+class SearchEngine {
+public:
+    using UpdateCallback = std::function<void(const SearchUpdate &)>;
+
+    SearchEngine(std::shared_ptr<const BridgeTowerPipeline> pipeline, std::shared_ptr<const VectorIndex> index,
+                 std::shared_ptr<const PhotoSource> photos, std::shared_ptr<FusionCache> cache);
+
+    Result<std::vector<PhotoHit>> searchText(const QString &text, const SearchOptions &options,
+                                             const UpdateCallback &onUpdate = {}, const CancelToken &cancel = {}) const;
+    // Nearest photos to a photo file (itself excluded when it is in the library).
+    Result<std::vector<PhotoHit>> searchSimilar(const QString &photoPath, int count, const CancelToken &cancel = {}) const;
+    // "Like this photo, but <words>": candidates from the photo's neighbours, reranked by ITM with the words.
+    Result<std::vector<PhotoHit>> searchComposed(const QString &photoPath, const QString &text, const SearchOptions &options,
+                                                 const UpdateCallback &onUpdate = {}, const CancelToken &cancel = {}) const;
+    Result<FillMaskResult> fillMask(const QString &photoPath, const QString &caption, int topK = 5) const;
+
+    // The vision features of a photo for reranking: from the cache, else computed (and cached).
+    Result<FloatTensor> fusionInputs(qint64 photoId, const QString &path) const;
+
+    const BridgeTowerPipeline &pipeline() const { return *m_pipeline; }
+
+private:
+    Result<std::vector<PhotoHit>> candidates(const float *query, int count, const std::vector<qint64> &exclude) const;
+    Result<std::vector<PhotoHit>> rerank(std::vector<PhotoHit> hits, const QString &text, const SearchOptions &options,
+                                         const UpdateCallback &onUpdate, const CancelToken &cancel) const;
+
+    std::shared_ptr<const BridgeTowerPipeline> m_pipeline;
+    std::shared_ptr<const VectorIndex> m_index;
+    std::shared_ptr<const PhotoSource> m_photos;
+    std::shared_ptr<FusionCache> m_cache;
+};
+
+// Orders hits for display: reranked ones by match probability, then the rest by similarity; with a
+// cut-off, drops reranked hits below it and every hit that was not reranked.
+std::vector<PhotoHit> orderForDisplay(std::vector<PhotoHit> hits, float minMatchProbability);
+
+} // namespace ts

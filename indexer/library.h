@@ -1,0 +1,165 @@
+#pragma once
+
+// The photo library: the catalog (SQLite), the vector index file beside it, the background
+// indexer and the search engine over them. What the app (GUI and CLI) talks to; it never sees
+// SQLite, FAISS or torch.
+//
+// Threads: a Library lives on the thread that opened it (the GUI thread in the app). Its methods
+// return quickly: catalog reads are small prepared queries; indexing runs on the Library's own
+// worker thread; searches run wherever the caller runs SearchEngine (a worker, never the GUI
+// thread). Signals are delivered on the Library's thread, throttled to ~10 per second.
+//
+// Failure: everything that touches disk returns Result/Status with a message that names the
+// file. The catalog is the source of truth: every change is one transaction; the vector index file
+// is a cache rebuilt from the catalog's embeddings when missing, corrupt, made by another model or
+// out of step.
+
+#include "core/common/result.h"
+#include "core/search/searchengine.h"
+
+#include <QDateTime>
+#include <QList>
+#include <QObject>
+#include <QPair>
+#include <QString>
+#include <QStringList>
+
+#include <memory>
+#include <optional>
+
+namespace ts {
+
+class BridgeTowerPipeline;
+class ImageEmbedder;
+
+struct LibraryOptions {
+    QString databasePath;          // empty: <AppLocalDataLocation>/library.sqlite
+    QString cacheDirectory;        // empty: beside the database (thumbnails, rerank cache)
+    qint64 rerankCacheMemoryBytes = 256LL << 20;
+    qint64 rerankCacheDiskBytes = 2LL << 30;
+    QStringList excludedFolders;   // never indexed (besides hidden folders and the app's own)
+    int batchSize = 8;             // photos per embedding batch / per transaction
+    // Added for issue 6:
+    int decodeThreads = 2;         // decode + preprocess pool (the model runs on the worker thread)
+    bool watchFolders = true;      // follow changes while the Library lives (the CLI turns it off)
+    int maxWatchedDirectories = 2000; // inotify watches used at most; beyond, periodic rescans only
+    int rescanIntervalSeconds = 600;  // cheap rescan (size + mtime) period while watching; 0: never
+    qint64 maxDatabasePages = 0;   // testing only: simulate a full disk (PRAGMA max_page_count)
+};
+
+// What the last indexing run did (added for issue 6: the CLI prints it).
+struct IndexRunSummary {
+    qint64 embedded = 0;  // photos run through the model
+    qint64 moved = 0;     // recognised by content hash at a new path: kept their embedding
+    qint64 copied = 0;    // same content as a photo already embedded: vector reused
+    qint64 removed = 0;   // files gone from disk, removed from catalog and index
+    qint64 failed = 0;    // recorded with their error
+    qint64 skipped = 0;   // unchanged (same size and mtime), not read
+    QString error;        // non-empty: the run stopped because of it (e.g. disk full)
+};
+
+struct WatchedFolder {
+    qint64 id = 0;
+    QString path;
+    qint64 photoCount = 0;   // photos with an embedding for the current model
+    qint64 pendingCount = 0; // discovered, not yet embedded
+    qint64 failedCount = 0;
+    QDateTime lastScan;
+};
+
+enum class PhotoState { Pending, Indexed, Failed };
+
+struct PhotoRecord {
+    qint64 id = 0;
+    QString path;
+    qint64 size = 0;
+    QDateTime modified;
+    QString contentHash;
+    int width = 0, height = 0; // as displayed (EXIF orientation applied)
+    int orientation = 1;
+    std::optional<QDateTime> taken; // EXIF DateTimeOriginal (not extracted yet: always empty)
+    PhotoState state = PhotoState::Pending;
+    QString error;  // why it could not be indexed (Failed)
+    QString thumbnailPath; // <cache>/thumbnails/<content hash>.jpg, 256 px on the longer side
+};
+
+struct IndexProgress {
+    qint64 done = 0;        // photos processed in this run (indexed or failed)
+    qint64 total = 0;       // photos to process in this run (grows while discovery runs)
+    qint64 failed = 0;
+    double photosPerSecond = 0;
+    qint64 etaSeconds = -1; // -1: unknown
+    QString currentFile;
+    bool discovering = false;
+    bool paused = false;
+};
+
+struct LibraryStats {
+    QString databasePath;
+    QString modelKey;        // the model whose embeddings serve search
+    qint64 folders = 0, photos = 0, indexed = 0, pending = 0, failed = 0;
+    qint64 databaseBytes = 0;
+    // Added for issue 6:
+    QString indexingModelKey;                    // the model new photos are embedded with
+    QList<QPair<QString, qint64>> modelEmbeddings; // every model key with stored vectors, and how many
+};
+
+class Library : public QObject {
+    Q_OBJECT
+public:
+    // Opens (creating if needed) the catalog; migrates an older schema in one transaction; refuses
+    // a database from a newer TowerSearch (never modifying it).
+    static Result<std::unique_ptr<Library>> open(const LibraryOptions &options);
+    ~Library() override;
+
+    // Sets the model used for indexing and search. Loads the vector index for its model key, or
+    // rebuilds it from the catalog. Photos without an embedding for this model become pending;
+    // until they are done, search keeps serving the previous model's vectors.
+    Status setPipeline(std::shared_ptr<const BridgeTowerPipeline> pipeline);
+    // The same with any embedder (tests use a fake one; no search engine without a pipeline).
+    Status setEmbedder(std::shared_ptr<ImageEmbedder> embedder);
+
+    // <AppLocalDataLocation>/library.sqlite (added for issue 6).
+    static QString defaultDatabasePath();
+    QString databasePath() const;
+    // The vector index file of a model, beside the database.
+    QString vectorIndexPath(const QString &modelKey) const;
+    IndexRunSummary lastRunSummary() const;
+    // Checks the catalog (PRAGMA integrity_check, no duplicate paths) and that the vector index is in
+    // step with it; returns "ok" or what is wrong. For tests and `status --check`.
+    QString checkConsistency() const;
+
+    QList<WatchedFolder> folders() const;
+    Status addFolder(const QString &path);     // starts nothing; call startIndexing()
+    Status forgetFolder(const QString &path);  // removes its photos from catalog and index
+                                               // (cancels a running indexing first)
+    QList<PhotoRecord> failedPhotos() const;
+    std::optional<PhotoRecord> photo(qint64 id) const;
+    LibraryStats stats() const;
+
+    // Background indexing of every watched folder: incremental (unchanged files skipped unread,
+    // moved files recognised by content hash), resumable (killed at any moment, the next run goes
+    // on), one transaction per batch. Also watches the folders for changes while the app runs.
+    void startIndexing();
+    void pauseIndexing();
+    void resumeIndexing();
+    void cancelIndexing(); // stops within one batch
+    bool isIndexing() const;
+
+    // The search engine over the current index; null until setPipeline() succeeded.
+    std::shared_ptr<const SearchEngine> searchEngine() const;
+
+Q_SIGNALS:
+    void progressChanged(const ts::IndexProgress &progress);
+    void indexingFinished(bool cancelled);
+    void foldersChanged();
+    void errorOccurred(const QString &message); // e.g. disk full: indexing stopped cleanly
+
+private:
+    Library();
+    void updateWatches(const QStringList &directories, bool truncated);
+    struct Impl;
+    std::unique_ptr<Impl> d;
+};
+
+} // namespace ts

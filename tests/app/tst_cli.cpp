@@ -1,0 +1,229 @@
+// The headless CLI, run as a user would run it, on complete checkpoint folders (tests/data/e2e/*
+// and $TOWERSEARCH_E2E_FIXTURES/*): every number Hugging Face computed from the raw strings and
+// image files (expected.json) must come back, within the bars of e2e/tiny-e2e/NOTES.md.
+#include "testdata.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QDir>
+#include <QFile>
+#include <QProcess>
+#include <QtTest>
+
+#include <cmath>
+#include <numeric>
+
+using nlohmann::json;
+
+namespace {
+
+struct Run {
+    int exitCode = -1;
+    QByteArray out, err;
+};
+
+Run runCli(const QStringList &args) {
+    QProcess p;
+    p.start(QStringLiteral(TOWERSEARCH_CLI_PATH), args);
+    Run r;
+    if (!p.waitForFinished(120000)) {
+        p.kill();
+        r.err = "timed out";
+        return r;
+    }
+    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+    r.out = p.readAllStandardOutput();
+    r.err = p.readAllStandardError();
+    return r;
+}
+
+json runJson(const QStringList &args) {
+    QStringList withJson = args;
+    withJson.insert(1, QStringLiteral("--json")); // before any "--"
+    const Run r = runCli(withJson);
+    if (r.exitCode != 0)
+        qWarning("%s failed (%d): %s", qPrintable(args.join(QLatin1Char(' '))), r.exitCode, r.err.constData());
+    return r.exitCode == 0 ? json::parse(r.out.constData(), nullptr, false) : json();
+}
+
+double maxAbsDiff(const json &a, const json &b) {
+    if (!a.is_array() || !b.is_array() || a.size() != b.size())
+        return INFINITY;
+    double m = 0;
+    for (size_t i = 0; i < a.size(); ++i)
+        m = std::max(m, std::abs(a[i].get<double>() - b[i].get<double>()));
+    return m;
+}
+
+std::vector<int> rankDescending(const std::vector<double> &scores) {
+    std::vector<int> order(scores.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return scores[size_t(a)] > scores[size_t(b)]; });
+    return order;
+}
+
+} // namespace
+
+class TestCli : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void reproducesReferenceEndToEnd_data();
+    void reproducesReferenceEndToEnd();
+    void reportsUsageAndInputErrorsWithExitCodes_data();
+    void reportsUsageAndInputErrorsWithExitCodes();
+    void printsHelpAndVersion();
+};
+
+void TestCli::reproducesReferenceEndToEnd_data() {
+    QTest::addColumn<QString>("dir");
+    const QStringList cases = ts::test::caseDirs(QStringLiteral("e2e"), "TOWERSEARCH_E2E_FIXTURES", QStringLiteral("expected.json"));
+    QVERIFY(!cases.isEmpty());
+    for (const QString &c : cases)
+        QTest::newRow(qPrintable(QDir(c).dirName())) << c;
+}
+
+void TestCli::reproducesReferenceEndToEnd() {
+    QFETCH(QString, dir);
+    QFile f(QDir(dir).filePath(QStringLiteral("expected.json")));
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    const json expected = json::parse(f.readAll().toStdString());
+    const QStringList model{QStringLiteral("--model"), dir};
+
+    // Text tower: token ids exact, embeddings within 1e-5.
+    QStringList textArgs = QStringList{QStringLiteral("embed-text")} + model + QStringList{QStringLiteral("--")};
+    for (const auto &t : expected["texts"])
+        textArgs << QString::fromStdString(t["text"].get<std::string>());
+    const json texts = runJson(textArgs);
+    QVERIFY(texts.is_object());
+    QCOMPARE(texts["texts"].size(), expected["texts"].size());
+    for (size_t j = 0; j < expected["texts"].size(); ++j) {
+        QCOMPARE(texts["texts"][j]["input_ids"], expected["texts"][j]["input_ids"]);
+        const double d = maxAbsDiff(texts["texts"][j]["embedding"], expected["texts"][j]["text_embeds"]);
+        qInfo("text %zu: embedding max abs error %.3g", j, d);
+        QVERIFY(d <= 1e-5);
+    }
+    QVERIFY(std::abs(texts["logit_scale"].get<double>() - expected["logit_scale"].get<double>()) <= 1e-6);
+
+    // Vision tower from the image files: decoding, EXIF, resize, crop, normalise, embed.
+    QStringList imageArgs = QStringList{QStringLiteral("embed-image")} + model;
+    for (const auto &i : expected["images"])
+        imageArgs << QDir(dir).filePath(QString::fromStdString(i["file"].get<std::string>()));
+    const json images = runJson(imageArgs);
+    QVERIFY(images.is_object());
+    QCOMPARE(images["images"].size(), expected["images"].size());
+    for (size_t i = 0; i < expected["images"].size(); ++i) {
+        const double d = maxAbsDiff(images["images"][i]["embedding"], expected["images"][i]["image_embeds"]);
+        qInfo("image %zu: embedding max abs error %.3g", i, d);
+        QVERIFY(d <= 1e-5);
+    }
+
+    // Contrastive ranking from our embeddings: logits within 1e-4, order exact.
+    const double scale = std::exp(texts["logit_scale"].get<double>());
+    for (size_t j = 0; j < expected["texts"].size(); ++j) {
+        std::vector<double> logits;
+        for (size_t i = 0; i < expected["images"].size(); ++i) {
+            const json &a = texts["texts"][j]["embedding"], &b = images["images"][i]["embedding"];
+            double dot = 0;
+            for (size_t k = 0; k < a.size(); ++k)
+                dot += a[k].get<double>() * b[k].get<double>();
+            logits.push_back(dot * scale);
+            QVERIFY(std::abs(dot * scale - expected["contrastive"]["text_to_image_logits"][j][i].get<double>()) <= 1e-4);
+        }
+        QCOMPARE(json(rankDescending(logits)), expected["search"][j]["by_contrastive"]);
+    }
+
+    // ITM for every (image, text) pair; ranking by match probability exact.
+    std::vector<std::vector<double>> probability(expected["texts"].size(), std::vector<double>(expected["images"].size()));
+    for (size_t i = 0; i < expected["images"].size(); ++i) {
+        QStringList itmArgs = QStringList{QStringLiteral("itm")} + model +
+                              QStringList{QStringLiteral("--"), imageArgs[int(i) + 3]};
+        for (const auto &t : expected["texts"])
+            itmArgs << QString::fromStdString(t["text"].get<std::string>());
+        const json itm = runJson(itmArgs);
+        QVERIFY(itm.is_object());
+        for (size_t j = 0; j < expected["texts"].size(); ++j) {
+            const json &want = expected["itm"][i * expected["texts"].size() + j];
+            QCOMPARE(want["image"].get<size_t>(), i);
+            QCOMPARE(want["text"].get<size_t>(), j);
+            const json &got = itm["results"][j];
+            QVERIFY2(maxAbsDiff(got["logits"], want["logits"]) <= 1e-4, qPrintable(QString::fromStdString(got.dump())));
+            QVERIFY(std::abs(got["match_probability"].get<double>() - want["match_probability"].get<double>()) <= 1e-5);
+            probability[j][i] = got["match_probability"].get<double>();
+        }
+    }
+    for (size_t j = 0; j < expected["texts"].size(); ++j)
+        QCOMPARE(json(rankDescending(probability[j])), expected["search"][j]["by_itm"]);
+
+    // Masked captioning: ids, tokens, words and filled text exact; probabilities rtol 1e-3; logits 1e-4.
+    for (const auto &fm : expected["fill_mask"]) {
+        const QString image = imageArgs[fm["image"].get<int>() + 3];
+        const json got = runJson(QStringList{QStringLiteral("fill-mask")} + model +
+                                 QStringList{QStringLiteral("--"), image, QString::fromStdString(fm["text"].get<std::string>())});
+        QVERIFY(got.is_object());
+        QCOMPARE(got["input_ids"], fm["input_ids"]);
+        QCOMPARE(got["masks"].size(), fm["masks"].size());
+        for (size_t m = 0; m < fm["masks"].size(); ++m) {
+            const json &want = fm["masks"][m], &have = got["masks"][m];
+            QCOMPARE(have["position"], want["position"]);
+            QCOMPARE(have["top_ids"], want["top_ids"]);
+            QCOMPARE(have["top_tokens"], want["top_tokens"]);
+            QCOMPARE(have["top_words"], want["top_words"]);
+            QVERIFY(maxAbsDiff(have["top_logits"], want["top_logits"]) <= 1e-4);
+            for (size_t k = 0; k < want["top_probabilities"].size(); ++k) {
+                const double w = want["top_probabilities"][k].get<double>(), h = have["top_probabilities"][k].get<double>();
+                QVERIFY(std::abs(h - w) <= 1e-3 * std::abs(w));
+            }
+        }
+        QCOMPARE(got["filled_input_ids"], fm["filled_input_ids"]);
+        QCOMPARE(got["filled_text"], fm["filled_text"]);
+    }
+}
+
+void TestCli::reportsUsageAndInputErrorsWithExitCodes_data() {
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<int>("exitCode");
+    QTest::addColumn<QString>("messagePart");
+    const QString e2e = ts::test::dataDir(QStringLiteral("e2e/tiny-e2e"));
+    const QString photo = e2e + QStringLiteral("/images/photo_chelsea.png");
+    const QStringList m{QStringLiteral("--model"), e2e};
+    QTest::newRow("unknown command") << QStringList{QStringLiteral("frobnicate")} << 2 << QStringLiteral("unknown command");
+    QTest::newRow("embed-text without text") << (QStringList{QStringLiteral("embed-text")} + m) << 2 << QStringLiteral("TEXT");
+    QTest::newRow("missing model folder")
+        << QStringList{QStringLiteral("embed-text"), QStringLiteral("--model"), QStringLiteral("/nonexistent/model"), QStringLiteral("x")}
+        << 3 << QStringLiteral("/nonexistent/model");
+    QTest::newRow("folder that is not a checkpoint")
+        << QStringList{QStringLiteral("itm"), QStringLiteral("--model"), ts::test::dataDir(QStringLiteral("images")), photo, QStringLiteral("x")}
+        << 3 << QStringLiteral("vocab.json");
+    QTest::newRow("missing photo") << (QStringList{QStringLiteral("embed-image")} + m + QStringList{QStringLiteral("/no/such/photo.jpg")})
+                                   << 4 << QStringLiteral("/no/such/photo.jpg");
+    QTest::newRow("text file posing as a photo")
+        << (QStringList{QStringLiteral("embed-image")} + m + QStringList{e2e + QStringLiteral("/config.json")}) << 4 << QStringLiteral("config.json");
+    QTest::newRow("caption without a blank")
+        << (QStringList{QStringLiteral("fill-mask")} + m + QStringList{photo, QStringLiteral("a cat on a couch")}) << 4 << QStringLiteral("<mask>");
+    QTest::newRow("bad thread count") << (QStringList{QStringLiteral("embed-text")} + m + QStringList{QStringLiteral("--threads"), QStringLiteral("zero"), QStringLiteral("x")})
+                                      << 2 << QStringLiteral("--threads");
+}
+
+void TestCli::reportsUsageAndInputErrorsWithExitCodes() {
+    QFETCH(QStringList, args);
+    QFETCH(int, exitCode);
+    QFETCH(QString, messagePart);
+    const Run r = runCli(args);
+    QCOMPARE(r.exitCode, exitCode);
+    QVERIFY2(QString::fromUtf8(r.err).contains(messagePart), r.err.constData());
+    QVERIFY(r.out.isEmpty() || exitCode == 2);
+}
+
+void TestCli::printsHelpAndVersion() {
+    const Run help = runCli({QStringLiteral("--help")});
+    QCOMPARE(help.exitCode, 0);
+    for (const char *command : {"inspect", "tokenize", "embed-text", "embed-image", "itm", "fill-mask"})
+        QVERIFY2(help.out.contains(command), command);
+    const Run version = runCli({QStringLiteral("--version")});
+    QCOMPARE(version.exitCode, 0);
+    QVERIFY(version.out.startsWith("towersearch-cli "));
+}
+
+QTEST_GUILESS_MAIN(TestCli)
+#include "tst_cli.moc"

@@ -1,0 +1,394 @@
+// Parity of the LibTorch BridgeTower with Hugging Face: every output tensor stored in each case's
+// expected.safetensors (computed by transformers 4.47) must match to atol = rtol = 1e-4.
+#include "core/common/safetensorsfile.h"
+#include "core/model/bridgetowermodel.h"
+#include "core/model/internal/bridgetowernet.h"
+#include "testdata.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <QDir>
+#include <QFile>
+#include <QRegularExpression>
+
+#include <functional>
+#include <QTemporaryDir>
+#include <QtTest>
+
+using namespace ts;
+
+namespace {
+
+constexpr double kTolerance = 1e-4;
+
+at::Tensor toTensor(const TensorView &v) {
+    if (v.dtype == DType::I64 || v.dtype == DType::I32 || v.dtype == DType::U8) {
+        const std::vector<int64_t> data = v.toInt64();
+        return at::tensor(data, at::kLong).view(v.shape).clone();
+    }
+    const std::vector<float> data = v.toFloat32();
+    return at::tensor(data, at::kFloat).view(v.shape).clone();
+}
+
+TokenBatch tokenBatch(const at::Tensor &ids, const at::Tensor &mask) {
+    TokenBatch t;
+    t.batchSize = ids.size(0);
+    t.seqLength = ids.size(1);
+    const at::Tensor i = ids.contiguous(), m = mask.contiguous();
+    t.inputIds.assign(i.data_ptr<int64_t>(), i.data_ptr<int64_t>() + i.numel());
+    t.attentionMask.assign(m.data_ptr<int64_t>(), m.data_ptr<int64_t>() + m.numel());
+    return t;
+}
+
+FloatTensor floatTensor(const at::Tensor &t) {
+    const at::Tensor c = t.to(at::kFloat).contiguous();
+    FloatTensor out;
+    out.shape = c.sizes().vec();
+    out.data.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+    return out;
+}
+
+at::Tensor fromFloat(const FloatTensor &f) { return at::tensor(f.data, at::kFloat).view(f.shape).clone(); }
+
+// Model folder with only config.json and one weights file, so each format is loaded on its own.
+QString isolateWeights(const QTemporaryDir &tmp, const QString &caseDir, const QString &weightsFile) {
+    const QString dir = tmp.filePath(weightsFile);
+    QDir().mkpath(dir);
+    QFile::link(QDir(caseDir).filePath(QStringLiteral("config.json")), dir + QStringLiteral("/config.json"));
+    QFile::link(QDir(caseDir).filePath(weightsFile), dir + QLatin1Char('/') + weightsFile);
+    return dir;
+}
+
+} // namespace
+
+class TestModelParity : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase() { BridgeTowerModel::setThreadCount(2); }
+
+    void matchesHuggingFace_data();
+    void matchesHuggingFace();
+    void rejectsConfigsHuggingFaceCannotRun_data();
+    void rejectsConfigsHuggingFaceCannotRun();
+    void rejectsCheckpointsThatDoNotFitTheConfig_data();
+    void rejectsCheckpointsThatDoNotFitTheConfig();
+    void toleratesAbsentHeadsUnlessRequired();
+    void rejectsBadInputs();
+    void bfloat16StaysCloseToFloat32();
+};
+
+void TestModelParity::matchesHuggingFace_data() {
+    QTest::addColumn<QString>("caseDir");
+    QTest::addColumn<QString>("weightsFile");
+    const QStringList cases = test::caseDirs(QStringLiteral("model"), "TOWERSEARCH_MODEL_FIXTURES",
+                                             QStringLiteral("expected.safetensors"));
+    QVERIFY2(!cases.isEmpty(), "no model parity cases found");
+    for (const QString &dir : cases)
+        for (const QString &weights : {QStringLiteral("model.safetensors"), QStringLiteral("pytorch_model.bin")})
+            if (QFile::exists(QDir(dir).filePath(weights)))
+                QTest::newRow(qPrintable(QDir(dir).dirName() + QLatin1Char('/') + weights)) << dir << weights;
+}
+
+void TestModelParity::matchesHuggingFace() {
+    QFETCH(QString, caseDir);
+    QFETCH(QString, weightsFile);
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    auto loaded = BridgeTowerModel::load(isolateWeights(tmp, caseDir, weightsFile));
+    QVERIFY2(loaded.ok(), loaded.ok() ? "" : qPrintable(loaded.error().message));
+    const BridgeTowerModel &model = **loaded;
+    const internal::BridgeTowerNet &net = model.net();
+
+    auto expectedFile = SafetensorsFile::open(QDir(caseDir).filePath(QStringLiteral("expected.safetensors")));
+    QVERIFY2(expectedFile.ok(), expectedFile.ok() ? "" : qPrintable(expectedFile.error().message));
+    std::map<std::string, at::Tensor> expected;
+    for (const TensorView &v : expectedFile->tensors())
+        expected[v.name] = toTensor(v);
+    const at::Tensor ids = expected.at("input_ids");
+    const at::Tensor mask = expected.at("attention_mask");
+    const at::Tensor pixels = expected.at("pixel_values");
+
+    // Everything the reference returned, computed by our port.
+    std::map<std::string, at::Tensor> actual;
+    {
+        c10::InferenceMode guard;
+        internal::BridgeTowerNet::Trace trace;
+        const auto text = net.textTower(ids, mask, true, &trace);
+        const auto vision = net.visionTower(pixels, &trace);
+        const auto cross = net.crossModal(text, vision, &trace);
+        actual["model.text_features"] = cross.textFeatures;
+        actual["model.image_features"] = cross.imageFeatures;
+        actual["model.pooler_output"] = cross.pooler;
+        for (size_t i = 0; i < trace.text.size(); ++i)
+            actual["model.hidden_states.text." + std::to_string(i)] = trace.text[i];
+        for (size_t i = 0; i < trace.imageLND.size(); ++i)
+            actual["model.hidden_states.image_LND." + std::to_string(i)] = trace.imageLND[i];
+        for (size_t j = 0; j < trace.crossText.size(); ++j) {
+            actual["model.hidden_states.cross." + std::to_string(j) + ".text"] = trace.crossText[j];
+            actual["model.hidden_states.cross." + std::to_string(j) + ".image"] = trace.crossImage[j];
+        }
+        if (net.hasContrastive()) {
+            const at::Tensor t = net.textEmbeds(text), i = net.imageEmbeds(vision), c = net.crossEmbeds(cross);
+            actual["contrastive.text_embeds"] = t;
+            actual["contrastive.image_embeds"] = i;
+            actual["contrastive.cross_embeds"] = c;
+            actual["contrastive.logits"] = at::stack({t, i, c}, -2);
+            const double scale = net.logitScale().exp().item<double>();
+            const at::Tensor t2i = at::matmul(t, i.t()) * scale, t2c = at::matmul(t, c.t()) * scale,
+                             i2c = at::matmul(i, c.t()) * scale;
+            actual["contrastive.derived.logits_text_to_image"] = t2i;
+            actual["contrastive.derived.logits_text_to_cross"] = t2c;
+            actual["contrastive.derived.logits_image_to_cross"] = i2c;
+            const at::Tensor labels = at::arange(t.size(0), at::kLong);
+            actual["contrastive.loss"] =
+                (at::cross_entropy_loss(t2i, labels) + at::cross_entropy_loss(t2c, labels) + at::cross_entropy_loss(i2c, labels)) / 3.0;
+        }
+        if (net.hasItm()) {
+            actual["itm.logits"] = net.itmLogits(cross);
+            if (expected.count("itm.labels"))
+                actual["itm.loss"] = at::cross_entropy_loss(actual["itm.logits"], expected.at("itm.labels"));
+        }
+        if (net.hasMlm()) {
+            const at::Tensor logits = net.mlmLogits(cross);
+            actual["mlm.logits"] = logits;
+            if (expected.count("mlm.labels"))
+                actual["mlm.loss"] = at::cross_entropy_loss(logits.view({-1, logits.size(-1)}),
+                                                            expected.at("mlm.labels").view({-1}), {}, at::Reduction::Mean, -100);
+        }
+    }
+
+    // The public, std-typed API must give the same numbers along its own paths (two towers,
+    // cached vision features for ITM, broadcast of one text).
+    const TokenBatch tokens = tokenBatch(ids, mask);
+    const FloatTensor pixelInput = floatTensor(pixels);
+    if (model.has(kHeadContrastive)) {
+        auto t = model.embedText(tokens);
+        auto i = model.embedImages(pixelInput);
+        QVERIFY(t.ok() && i.ok());
+        actual["twotower.text_embeds"] = fromFloat(*t);
+        actual["twotower.image_embeds"] = fromFloat(*i);
+    }
+    if (model.has(kHeadImageTextMatching)) {
+        auto direct = model.imageTextMatching(tokens, pixelInput);
+        auto fusion = model.visionFusionInputs(pixelInput);
+        QVERIFY(direct.ok() && fusion.ok());
+        auto cached = model.imageTextMatchingFromFusion(tokens, *fusion);
+        QVERIFY(cached.ok());
+        QVERIFY(at::allclose(fromFloat(*direct), expected.at("itm.logits"), kTolerance, kTolerance));
+        QVERIFY(at::equal(fromFloat(*direct), fromFloat(*cached)));
+    }
+
+    int compared = 0;
+    for (const auto &[name, want] : expected) {
+        static const QRegularExpression inputs(QStringLiteral("^(input_ids|attention_mask|pixel_values|pixel_mask)$|\\.labels$"));
+        if (inputs.match(QString::fromStdString(name)).hasMatch())
+            continue;
+        const auto it = actual.find(name);
+        QVERIFY2(it != actual.end(), qPrintable(QStringLiteral("no port output for expected tensor %1").arg(QString::fromStdString(name))));
+        const at::Tensor got = it->second.to(at::kFloat);
+        QVERIFY2(got.sizes() == want.sizes(), qPrintable(QStringLiteral("%1: shape mismatch").arg(QString::fromStdString(name))));
+        const double maxAbs = want.numel() ? (got - want).abs().max().item<double>() : 0.0;
+        qInfo("%s %-45s max abs error %.3g", qPrintable(QDir(caseDir).dirName()), name.c_str(), maxAbs);
+        QVERIFY2(at::allclose(got, want, kTolerance, kTolerance),
+                 qPrintable(QStringLiteral("%1 differs: max abs error %2").arg(QString::fromStdString(name)).arg(maxAbs)));
+        ++compared;
+    }
+    QVERIFY(compared > 0);
+}
+
+void TestModelParity::rejectsConfigsHuggingFaceCannotRun_data() {
+    QTest::addColumn<QString>("caseDir");
+    QStringList roots{test::dataDir(QStringLiteral("model/error-cases"))};
+    if (const QString extra = qEnvironmentVariable("TOWERSEARCH_MODEL_FIXTURES"); !extra.isEmpty())
+        roots << extra + QStringLiteral("/error-cases");
+    for (const QString &root : roots)
+        for (const QString &name : QDir(root).entryList(QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name))
+            if (QFile::exists(QDir(root).filePath(name + QStringLiteral("/expected_error.json"))))
+                QTest::newRow(qPrintable(name)) << QDir(root).filePath(name);
+}
+
+void TestModelParity::rejectsConfigsHuggingFaceCannotRun() {
+    QFETCH(QString, caseDir);
+    auto model = BridgeTowerModel::load(caseDir);
+    QVERIFY(!model.ok());
+    const QString message = model.error().message;
+    qInfo("%s", qPrintable(message));
+    QCOMPARE(model.error().code, Error::Code::Model);
+    // The error names the file and the setting, never a crash or an error about weights.
+    QVERIFY2(message.contains(QStringLiteral("config.json")), qPrintable(message));
+    QVERIFY2(message.contains(QStringLiteral("unsupported config")), qPrintable(message));
+}
+
+namespace {
+
+// Writes tiny-add's tensors, changed by `edit`, with its config into `dir`.
+void writeEditedCheckpoint(const QString &dir, const std::function<void(std::vector<TensorToWrite> &, std::vector<std::vector<float>> &)> &edit,
+                           const QByteArray &config = {}) {
+    const QString source = test::dataDir(QStringLiteral("model/tiny-add"));
+    auto file = SafetensorsFile::open(source + QStringLiteral("/model.safetensors"));
+    QVERIFY(file.ok());
+    std::vector<TensorToWrite> tensors;
+    std::vector<std::vector<float>> storage;
+    storage.reserve(file->tensors().size() + 4);
+    for (const TensorView &v : file->tensors()) {
+        storage.push_back(v.toFloat32());
+        tensors.push_back({v.name, DType::F32, v.shape, storage.back().data(), storage.back().size() * sizeof(float)});
+    }
+    edit(tensors, storage);
+    QVERIFY(writeSafetensors(dir + QStringLiteral("/model.safetensors"), tensors).ok());
+    if (config.isEmpty()) {
+        QVERIFY(QFile::copy(source + QStringLiteral("/config.json"), dir + QStringLiteral("/config.json")));
+    } else {
+        QFile out(dir + QStringLiteral("/config.json"));
+        QVERIFY(out.open(QIODevice::WriteOnly));
+        out.write(config);
+    }
+}
+
+void dropTensor(std::vector<TensorToWrite> &tensors, const std::string &name) {
+    tensors.erase(std::remove_if(tensors.begin(), tensors.end(), [&](const TensorToWrite &t) { return t.name == name; }),
+                  tensors.end());
+}
+
+} // namespace
+
+void TestModelParity::rejectsCheckpointsThatDoNotFitTheConfig_data() {
+    using Edit = std::function<void(std::vector<TensorToWrite> &, std::vector<std::vector<float>> &)>;
+    QTest::addColumn<Edit>("edit");
+    QTest::addColumn<QByteArray>("config");
+    QTest::addColumn<QStringList>("mustMention");
+    QTest::newRow("missing and mis-shaped tensors are all named")
+        << Edit([](auto &t, auto &) {
+               dropTensor(t, "bridgetower.text_model.encoder.layer.1.output.dense.bias");
+               dropTensor(t, "bridgetower.vision_model.visual.ln_post.weight");
+               for (auto &x : t)
+                   if (x.name == "bridgetower.cross_modal_text_pooler.dense.weight") {
+                       x.shape = {32, 128};
+                   }
+           })
+        << QByteArray()
+        << QStringList{QStringLiteral("bridgetower.text_model.encoder.layer.1.output.dense.bias"),
+                       QStringLiteral("bridgetower.vision_model.visual.ln_post.weight"),
+                       QStringLiteral("bridgetower.cross_modal_text_pooler.dense.weight has shape [32, 128], expected [64, 64]")};
+    QTest::newRow("config.json that is not JSON")
+        << Edit([](auto &, auto &) {}) << QByteArray("{\"hidden_size\": 64,") << QStringList{QStringLiteral("config.json"), QStringLiteral("not valid JSON")};
+    QTest::newRow("config.json with a wrongly typed value")
+        << Edit([](auto &, auto &) {}) << QByteArray("{\"model_type\": \"bridgetower\", \"hidden_size\": \"big\"}")
+        << QStringList{QStringLiteral("config.json"), QStringLiteral("\"hidden_size\" must be an integer")};
+    QTest::newRow("config of another model type")
+        << Edit([](auto &, auto &) {}) << QByteArray("{\"model_type\": \"clip\"}") << QStringList{QStringLiteral("\"clip\"")};
+    QTest::newRow("checkpoint for a larger vocabulary")
+        << Edit([](auto &, auto &) {}) << QByteArray() << QStringList{};
+}
+
+void TestModelParity::rejectsCheckpointsThatDoNotFitTheConfig() {
+    using Edit = std::function<void(std::vector<TensorToWrite> &, std::vector<std::vector<float>> &)>;
+    QFETCH(Edit, edit);
+    QFETCH(QByteArray, config);
+    QFETCH(QStringList, mustMention);
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    QByteArray cfg = config;
+    if (mustMention.isEmpty()) { // the vocabulary row: a config that disagrees with every embedding matrix
+        QFile f(test::dataDir(QStringLiteral("model/tiny-add/config.json")));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        cfg = f.readAll().replace("\"vocab_size\": 120", "\"vocab_size\": 121");
+        mustMention << QStringLiteral("word_embeddings.weight has shape [120, 64], expected [121, 64]");
+    }
+    writeEditedCheckpoint(tmp.path(), edit, cfg);
+    auto model = BridgeTowerModel::load(tmp.path());
+    QVERIFY(!model.ok());
+    qInfo("%s", qPrintable(model.error().message));
+    QCOMPARE(model.error().code, Error::Code::Model);
+    for (const QString &m : mustMention)
+        QVERIFY2(model.error().message.contains(m), qPrintable(QStringLiteral("'%1' not in: %2").arg(m, model.error().message)));
+}
+
+void TestModelParity::toleratesAbsentHeadsUnlessRequired() {
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    writeEditedCheckpoint(tmp.path(), [](auto &t, auto &) {
+        dropTensor(t, "itm_score.fc.weight"); // a broken ITM head
+        dropTensor(t, "itm_score.fc.bias");
+        dropTensor(t, "mlm_score.bias");      // a head present in part
+    });
+    auto model = BridgeTowerModel::load(tmp.path());
+    QVERIFY2(model.ok(), model.ok() ? "" : qPrintable(model.error().message));
+    QVERIFY((*model)->has(kHeadContrastive));
+    QVERIFY(!(*model)->has(kHeadImageTextMatching));
+    QVERIFY(!(*model)->has(kHeadMaskedLm));
+    QCOMPARE((*model)->info().headProblems.size(), 1); // only the MLM head is present but broken
+    QVERIFY((*model)->info().headProblems.first().contains(QStringLiteral("mlm_score.bias")));
+
+    ModelLoadOptions needMlm;
+    needMlm.requiredHeads = kHeadMaskedLm | kHeadImageTextMatching;
+    auto strict = BridgeTowerModel::load(tmp.path(), needMlm);
+    QVERIFY(!strict.ok());
+    QVERIFY(strict.error().message.contains(QStringLiteral("mlm_score.bias")));
+    QVERIFY(strict.error().message.contains(QStringLiteral("image-text matching (ITM) head is not in the checkpoint")));
+
+    // Asking a model for a head it lacks is an error, not a crash.
+    TokenBatch tokens{1, 3, {0, 5, 2}, {1, 1, 1}};
+    FloatTensor pixels({1, 3, 32, 32});
+    QVERIFY(!(*model)->imageTextMatching(tokens, pixels).ok());
+    QVERIFY(!(*model)->maskedLmLogits(tokens, pixels).ok());
+}
+
+void TestModelParity::rejectsBadInputs() {
+    auto model = BridgeTowerModel::load(test::dataDir(QStringLiteral("model/tiny-add")));
+    QVERIFY(model.ok());
+    const BridgeTowerModel &m = **model;
+    QCOMPARE(m.maxTextTokens(), 62); // max_position_embeddings 64 minus the padding offset
+    const FloatTensor goodPixels({1, 3, 32, 32});
+    struct Row { const char *name; TokenBatch tokens; FloatTensor pixels; };
+    TokenBatch tooLong{1, 63, std::vector<int64_t>(63, 5), std::vector<int64_t>(63, 1)};
+    const std::vector<Row> rows = {
+        {"token id outside the vocabulary", {1, 3, {0, 120, 2}, {1, 1, 1}}, goodPixels},
+        {"negative token id", {1, 3, {0, -1, 2}, {1, 1, 1}}, goodPixels},
+        {"more tokens than positions", tooLong, goodPixels},
+        {"mask values other than 0/1", {1, 3, {0, 5, 2}, {1, 2, 1}}, goodPixels},
+        {"arrays shorter than the shape", {2, 3, {0, 5, 2}, {1, 1, 1}}, goodPixels},
+        {"image of the wrong size", {1, 3, {0, 5, 2}, {1, 1, 1}}, FloatTensor({1, 3, 64, 64})},
+        {"pixels without a batch axis", {1, 3, {0, 5, 2}, {1, 1, 1}}, FloatTensor({3, 32, 32})},
+    };
+    for (const Row &r : rows) {
+        auto itm = m.imageTextMatching(r.tokens, r.pixels);
+        QVERIFY2(!itm.ok(), r.name);
+        QCOMPARE(itm.error().code, Error::Code::InvalidArgument);
+    }
+    QVERIFY(m.imageTextMatching({1, 3, {0, 5, 2}, {1, 1, 1}}, goodPixels).ok());
+}
+
+void TestModelParity::bfloat16StaysCloseToFloat32() {
+    const QString dir = test::dataDir(QStringLiteral("model/base-ratios"));
+    auto f32 = BridgeTowerModel::load(dir);
+    ModelLoadOptions bf16Options;
+    bf16Options.precision = Precision::BFloat16;
+    auto bf16 = BridgeTowerModel::load(dir, bf16Options);
+    QVERIFY(f32.ok() && bf16.ok());
+    auto expected = SafetensorsFile::open(dir + QStringLiteral("/expected.safetensors"));
+    QVERIFY(expected.ok());
+    const FloatTensor pixels = expected->find("pixel_values")->toFloatTensor();
+    auto a = (*f32)->embedImages(pixels);
+    auto b = (*bf16)->embedImages(pixels);
+    QVERIFY(a.ok() && b.ok());
+    const int64_t n = a->dim(0), c = a->dim(1);
+    for (int64_t i = 0; i < n; ++i) {
+        double dot = 0;
+        for (int64_t k = 0; k < c; ++k)
+            dot += double(a->data[size_t(i * c + k)]) * b->data[size_t(i * c + k)];
+        qInfo("image %lld: cosine(bf16, f32) = %.6f", static_cast<long long>(i), dot);
+        QVERIFY2(dot > 0.999, "bfloat16 embedding drifted from float32");
+    }
+    // The reduced-precision path really ran (bfloat16 rounding shows in the last digits).
+    double maxDiff = 0;
+    for (size_t k = 0; k < a->data.size(); ++k)
+        maxDiff = std::max(maxDiff, double(std::abs(a->data[k] - b->data[k])));
+    qInfo("max abs difference bf16 vs f32: %.3g", maxDiff);
+    QVERIFY(maxDiff > 0);
+}
+
+QTEST_GUILESS_MAIN(TestModelParity)
+#include "tst_model.moc"

@@ -1,0 +1,281 @@
+// The search engine over a library built from the end-to-end fixture photos: rankings (contrastive,
+// then ITM) must equal the reference's, progressively; cancellation, the cut-off, the vision-feature
+// cache, vanished files and photo queries behave as documented.
+#include "core/index/vectorindex.h"
+#include "core/search/searchengine.h"
+#include "testdata.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <cmath>
+#include <map>
+
+using namespace ts;
+using nlohmann::json;
+
+namespace {
+
+class MapPhotoSource : public PhotoSource {
+public:
+    std::map<qint64, QString> paths;
+    QString photoPath(qint64 id) const override {
+        auto it = paths.find(id);
+        return it == paths.end() ? QString() : it->second;
+    }
+    QString photoStamp(qint64 id) const override {
+        const QFileInfo fi(photoPath(id));
+        return QStringLiteral("%1-%2").arg(fi.size()).arg(fi.lastModified().toMSecsSinceEpoch());
+    }
+    std::optional<qint64> photoIdForPath(const QString &path) const override {
+        for (const auto &[id, p] : paths)
+            if (QFileInfo(p).canonicalFilePath() == QFileInfo(path).canonicalFilePath())
+                return id;
+        return std::nullopt;
+    }
+};
+
+} // namespace
+
+class TestSearchEngine : public QObject {
+    Q_OBJECT
+
+    QString m_dir;
+    json m_expected;
+    std::shared_ptr<BridgeTowerPipeline> m_pipeline;
+    std::shared_ptr<VectorIndex> m_index;
+    std::shared_ptr<MapPhotoSource> m_photos;
+    QTemporaryDir m_tmp;
+
+    // Photo ids are 100 + the image's index in expected.json.
+    static qint64 idOf(int imageIndex) { return 100 + imageIndex; }
+    SearchEngine engine(std::shared_ptr<FusionCache> cache = {}) const {
+        return SearchEngine(m_pipeline, m_index, m_photos, cache);
+    }
+
+private Q_SLOTS:
+    void initTestCase();
+    void ranksLikeTheReference_data();
+    void ranksLikeTheReference();
+    void cancelStopsTheRerank();
+    void cutOffHidesNonMatches();
+    void cacheSkipsTheVisionTowerOnTheSecondQuery();
+    void vanishedPhotoIsSkippedAndReported();
+    void similarPhotosExcludeTheQueryPhoto();
+    void composedQueryRerankedByTheWords();
+    void fillMaskNeedsABlank();
+};
+
+void TestSearchEngine::initTestCase() {
+    m_dir = test::dataDir(QStringLiteral("e2e/tiny-e2e"));
+    QFile f(m_dir + QStringLiteral("/expected.json"));
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    m_expected = json::parse(f.readAll().toStdString());
+    auto pipeline = BridgeTowerPipeline::load(m_dir);
+    QVERIFY2(pipeline.ok(), pipeline.ok() ? "" : qPrintable(pipeline.error().message));
+    m_pipeline = *pipeline;
+
+    VectorIndexOptions options;
+    options.dimension = m_pipeline->model().embeddingDimension();
+    auto index = VectorIndex::create(options, m_pipeline->modelKey());
+    QVERIFY(index.ok());
+    m_index = std::make_shared<VectorIndex>(std::move(*index));
+    m_photos = std::make_shared<MapPhotoSource>();
+    for (size_t i = 0; i < m_expected["images"].size(); ++i) {
+        // Copies, so one test can delete a photo without touching the fixtures.
+        const QString name = QString::fromStdString(m_expected["images"][i]["file"].get<std::string>());
+        const QString copy = m_tmp.filePath(QFileInfo(name).fileName());
+        QVERIFY(QFile::copy(QDir(m_dir).filePath(name), copy));
+        m_photos->paths[idOf(int(i))] = copy;
+        auto pixels = m_pipeline->loadPixels(copy);
+        QVERIFY(pixels.ok());
+        auto embedding = m_pipeline->embedImages(*pixels);
+        QVERIFY(embedding.ok());
+        QVERIFY(m_index->add({idOf(int(i))}, embedding->data).ok());
+    }
+}
+
+void TestSearchEngine::ranksLikeTheReference_data() {
+    QTest::addColumn<int>("textIndex");
+    for (size_t j = 0; j < m_expected["texts"].size(); ++j)
+        QTest::newRow(m_expected["texts"][j]["text"].get<std::string>().c_str()) << int(j);
+}
+
+void TestSearchEngine::ranksLikeTheReference() {
+    QFETCH(int, textIndex);
+    const json &want = m_expected["search"][size_t(textIndex)];
+    const QString text = QString::fromStdString(m_expected["texts"][size_t(textIndex)]["text"].get<std::string>());
+    SearchOptions options;
+    options.candidates = 10;
+    options.rerankDepth = 10;
+    std::vector<SearchUpdate> updates;
+    auto hits = engine().searchText(text, options, [&](const SearchUpdate &u) { updates.push_back(u); });
+    QVERIFY2(hits.ok(), hits.ok() ? "" : qPrintable(hits.error().message));
+
+    // First the contrastive ranking, with the reference's logits (cosine * exp(logit_scale)).
+    QVERIFY(!updates.empty());
+    const SearchUpdate &first = updates.front();
+    QCOMPARE(first.reranked, 0);
+    QCOMPARE(first.hits.size(), want["by_contrastive"].size());
+    const double scale = m_expected["logit_scale_exp"].get<double>();
+    for (size_t r = 0; r < first.hits.size(); ++r) {
+        QCOMPARE(first.hits[r].photoId, idOf(want["by_contrastive"][r].get<int>()));
+        QVERIFY(std::abs(first.hits[r].similarity * scale - want["by_contrastive_scores"][r].get<double>()) <= 1e-4);
+    }
+    // Then one update per reranked photo, and the final order by ITM match probability.
+    QCOMPARE(int(updates.size()), 1 + int(want["by_itm"].size()) + 1);
+    QVERIFY(updates.back().finished);
+    QCOMPARE(hits->size(), want["by_itm"].size());
+    for (size_t r = 0; r < hits->size(); ++r) {
+        QCOMPARE((*hits)[r].photoId, idOf(want["by_itm"][r].get<int>()));
+        QVERIFY((*hits)[r].matchProbability.has_value());
+        QVERIFY(std::abs(*(*hits)[r].matchProbability - want["by_itm_match_probability"][r].get<double>()) <= 1e-5);
+    }
+}
+
+void TestSearchEngine::cancelStopsTheRerank() {
+    CancelToken cancel;
+    int updates = 0;
+    SearchOptions options;
+    options.rerankDepth = 4;
+    auto hits = engine().searchText(QStringLiteral("a cat sitting on a couch"), options,
+                                    [&](const SearchUpdate &) {
+                                        ++updates;
+                                        cancel.cancel(); // as a new query would
+                                    },
+                                    cancel);
+    QVERIFY(!hits.ok());
+    QCOMPARE(hits.error().code, Error::Code::Cancelled);
+    QCOMPARE(updates, 1); // the contrastive list arrived; no photo was reranked after the cancel
+}
+
+void TestSearchEngine::cutOffHidesNonMatches() {
+    const json &want = m_expected["search"][0];
+    const double second = want["by_itm_match_probability"][1].get<double>();
+    const double third = want["by_itm_match_probability"][2].get<double>();
+    SearchOptions options;
+    options.rerankDepth = 4;
+    options.minMatchProbability = float((second + third) / 2);
+    auto hits = engine().searchText(QString::fromStdString(m_expected["texts"][0]["text"].get<std::string>()), options);
+    QVERIFY(hits.ok());
+    QCOMPARE(hits->size(), size_t(2));
+    QCOMPARE((*hits)[0].photoId, idOf(want["by_itm"][0].get<int>()));
+    QCOMPARE((*hits)[1].photoId, idOf(want["by_itm"][1].get<int>()));
+
+    // Photos beyond the rerank depth have no match probability: with a cut-off they are hidden too.
+    options.rerankDepth = 1;
+    options.minMatchProbability = 1e-6f;
+    hits = engine().searchText(QString::fromStdString(m_expected["texts"][0]["text"].get<std::string>()), options);
+    QVERIFY(hits.ok());
+    QCOMPARE(hits->size(), size_t(1));
+}
+
+void TestSearchEngine::cacheSkipsTheVisionTowerOnTheSecondQuery() {
+    QTemporaryDir diskDir;
+    FusionCache::Options cacheOptions;
+    cacheOptions.diskBudgetBytes = 64 << 20;
+    cacheOptions.diskDirectory = diskDir.path();
+    auto cache = std::make_shared<FusionCache>(m_pipeline->modelKey(), cacheOptions);
+    SearchOptions options;
+    options.rerankDepth = 4;
+    const QString text = QStringLiteral("a black and white photo of a man with a camera");
+    auto cold = engine(cache).searchText(text, options);
+    QVERIFY(cold.ok());
+    QCOMPARE(cache->stats().misses, qint64(4));
+    auto warm = engine(cache).searchText(text, options);
+    QVERIFY(warm.ok());
+    QCOMPARE(cache->stats().memoryHits, qint64(4));
+    for (size_t i = 0; i < cold->size(); ++i) {
+        QCOMPARE((*warm)[i].photoId, (*cold)[i].photoId);
+        QCOMPARE(*(*warm)[i].matchProbability, *(*cold)[i].matchProbability); // float32 in memory: exact
+    }
+    // A fresh cache over the same folder (a restart) reads the float16 disk tier.
+    auto restarted = std::make_shared<FusionCache>(m_pipeline->modelKey(), cacheOptions);
+    QVERIFY(restarted->stats().diskBytes > 0);
+    auto fromDisk = engine(restarted).searchText(text, options);
+    QVERIFY(fromDisk.ok());
+    QCOMPARE(restarted->stats().diskHits, qint64(4));
+    for (size_t i = 0; i < cold->size(); ++i) {
+        QCOMPARE((*fromDisk)[i].photoId, (*cold)[i].photoId);
+        const double delta = std::abs(*(*fromDisk)[i].matchProbability - *(*cold)[i].matchProbability);
+        qInfo("disk-cached match probability differs by %.2g", delta);
+        QVERIFY(delta < 2e-3);
+    }
+    // A budget below one entry keeps the disk tier empty.
+    cacheOptions.diskBudgetBytes = 1000;
+    QTemporaryDir smallDir;
+    cacheOptions.diskDirectory = smallDir.path();
+    auto tiny = std::make_shared<FusionCache>(m_pipeline->modelKey(), cacheOptions);
+    QVERIFY(engine(tiny).searchText(text, options).ok());
+    QCOMPARE(tiny->stats().diskBytes, qint64(0));
+}
+
+void TestSearchEngine::vanishedPhotoIsSkippedAndReported() {
+    QTemporaryDir tmp;
+    auto photos = std::make_shared<MapPhotoSource>(*m_photos);
+    const QString gone = tmp.filePath(QStringLiteral("gone.jpg"));
+    QVERIFY(QFile::copy(photos->paths[idOf(1)], gone));
+    photos->paths[idOf(1)] = gone;
+    QVERIFY(QFile::remove(gone));
+    SearchEngine e(m_pipeline, m_index, photos, {});
+    SearchOptions options;
+    options.rerankDepth = 4;
+    SearchUpdate last;
+    auto hits = e.searchText(QStringLiteral("a cup of coffee"), options, [&](const SearchUpdate &u) { last = u; });
+    QVERIFY(hits.ok());
+    QCOMPARE(hits->size(), size_t(3));
+    QCOMPARE(last.skipped.size(), 1);
+    QVERIFY(last.skipped.first().contains(gone));
+}
+
+void TestSearchEngine::similarPhotosExcludeTheQueryPhoto() {
+    const QString query = m_photos->paths[idOf(0)];
+    auto hits = engine().searchSimilar(query, 10);
+    QVERIFY(hits.ok());
+    QCOMPARE(hits->size(), size_t(3));
+    for (const PhotoHit &h : *hits)
+        QVERIFY(h.photoId != idOf(0));
+    for (size_t i = 1; i < hits->size(); ++i)
+        QVERIFY((*hits)[i - 1].similarity >= (*hits)[i].similarity);
+    // A photo from outside the library is compared with all of them: a copy of a library photo
+    // finds that photo first, as an exact match.
+    QTemporaryDir tmp;
+    const QString outside = tmp.filePath(QStringLiteral("outside.png"));
+    QVERIFY(QFile::copy(m_photos->paths[idOf(0)], outside));
+    hits = engine().searchSimilar(outside, 10);
+    QVERIFY(hits.ok());
+    QCOMPARE(hits->size(), size_t(4));
+    QCOMPARE(hits->front().photoId, idOf(0));
+    QVERIFY(hits->front().similarity > 0.9999f);
+}
+
+void TestSearchEngine::composedQueryRerankedByTheWords() {
+    SearchOptions options;
+    options.rerankDepth = 4;
+    auto hits = engine().searchComposed(m_photos->paths[idOf(0)], QStringLiteral("a cup of coffee"), options);
+    QVERIFY(hits.ok());
+    QCOMPARE(hits->size(), size_t(3));
+    for (size_t i = 1; i < hits->size(); ++i)
+        QVERIFY(*(*hits)[i - 1].matchProbability >= *(*hits)[i].matchProbability);
+}
+
+void TestSearchEngine::fillMaskNeedsABlank() {
+    auto none = engine().fillMask(m_photos->paths[idOf(0)], QStringLiteral("a cat on a couch"));
+    QVERIFY(!none.ok());
+    QCOMPARE(none.error().code, Error::Code::InvalidArgument);
+    auto many = engine().fillMask(m_photos->paths[idOf(0)], QString(QStringLiteral("<mask> ")).repeated(9));
+    QVERIFY(!many.ok());
+    QVERIFY(many.error().message.contains(QStringLiteral("at most 8")));
+    auto one = engine().fillMask(m_photos->paths[idOf(0)], QStringLiteral("a <mask> sitting on a couch"), 5);
+    QVERIFY(one.ok());
+    QCOMPARE(one->masks.size(), size_t(1));
+    QCOMPARE(one->masks[0].ids.size(), size_t(5));
+}
+
+QTEST_GUILESS_MAIN(TestSearchEngine)
+#include "tst_searchengine.moc"
