@@ -1,0 +1,148 @@
+#include "core/image/heifdecoder.h"
+
+#include "core/image/exiforientation.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#ifdef TOWERSEARCH_HAVE_HEIF
+#include <libheif/heif.h>
+#endif
+
+namespace ts {
+
+bool HeifDecoder::looksLikeHeif(const QByteArray &data) {
+    if (data.size() < 12 || std::memcmp(data.constData() + 4, "ftyp", 4) != 0)
+        return false;
+    static const char *const kBrands[] = {"heic", "heix", "hevc", "hevx", "heim", "heis",
+                                          "mif1", "msf1", "avif", "avis"};
+    for (const char *brand : kBrands)
+        if (std::memcmp(data.constData() + 8, brand, 4) == 0)
+            return true;
+    return false;
+}
+
+#ifdef TOWERSEARCH_HAVE_HEIF
+
+namespace {
+
+QString heifMessage(const heif_error &e) {
+    return QString::fromUtf8(e.message ? e.message : "unknown libheif error");
+}
+
+// libheif's C handles, released on every path out of decode().
+struct ContextDeleter {
+    void operator()(heif_context *c) const { heif_context_free(c); }
+};
+struct HandleDeleter {
+    void operator()(heif_image_handle *h) const { heif_image_handle_release(h); }
+};
+struct ImageDeleter {
+    void operator()(heif_image *i) const { heif_image_release(i); }
+};
+
+int exifOrientationOf(heif_image_handle *handle) {
+    heif_item_id id = 0;
+    if (heif_image_handle_get_list_of_metadata_block_IDs(handle, "Exif", &id, 1) < 1)
+        return 1;
+    const size_t size = heif_image_handle_get_metadata_size(handle, id);
+    if (size < 4 || size > 16 * 1024 * 1024)
+        return 1;
+    std::vector<char> buf(size);
+    if (heif_image_handle_get_metadata(handle, id, buf.data()).code != heif_error_Ok)
+        return 1;
+    // The block starts with a 4-byte big-endian offset to the TIFF header.
+    const auto *u = reinterpret_cast<const unsigned char *>(buf.data());
+    const size_t skip = 4 + (size_t(u[0]) << 24 | size_t(u[1]) << 16 | size_t(u[2]) << 8 | u[3]);
+    if (skip >= size)
+        return 1;
+    return ExifOrientation::fromTiffBlock(buf.data() + skip, size - skip);
+}
+
+} // namespace
+
+bool HeifDecoder::isAvailable() {
+    return true;
+}
+
+Result<DecodedImage> HeifDecoder::decode(const QByteArray &data, const QString &name,
+                                         qint64 maxPixels, int maxSide) {
+    // libheif registers its codecs in heif_init(), reference counted; a component that pairs
+    // heif_init/heif_deinit would otherwise unregister them under us ("Unsupported codec"). Take one
+    // reference for the life of the process (a function-local static: initialised once, thread-safe).
+    static const bool initialised = [] { return heif_init(nullptr).code == heif_error_Ok; }();
+    (void)initialised;
+    auto fail = [&](Error::Code code, const QString &what) {
+        return Error(code, QStringLiteral("%1: %2").arg(name, what));
+    };
+    std::unique_ptr<heif_context, ContextDeleter> ctx(heif_context_alloc());
+    if (!ctx)
+        return fail(Error::Code::Internal, QStringLiteral("cannot create a libheif context"));
+    heif_error err =
+        heif_context_read_from_memory_without_copy(ctx.get(), data.constData(), size_t(data.size()), nullptr);
+    if (err.code != heif_error_Ok)
+        return fail(Error::Code::Format, QStringLiteral("not a readable HEIF file (%1)").arg(heifMessage(err)));
+    heif_image_handle *rawHandle = nullptr;
+    err = heif_context_get_primary_image_handle(ctx.get(), &rawHandle);
+    std::unique_ptr<heif_image_handle, HandleDeleter> handle(rawHandle);
+    if (err.code != heif_error_Ok || !handle)
+        return fail(Error::Code::Format, QStringLiteral("HEIF file has no primary image (%1)").arg(heifMessage(err)));
+
+    const int w = heif_image_handle_get_width(handle.get());
+    const int h = heif_image_handle_get_height(handle.get());
+    if (w <= 0 || h <= 0)
+        return fail(Error::Code::Format, QStringLiteral("HEIF image has no size"));
+    if (qint64(w) * h > maxPixels || std::max(w, h) > maxSide)
+        return fail(Error::Code::Unsupported,
+                    QStringLiteral("the image is %1 x %2 pixels, above the limit of %3 megapixels "
+                                   "or %4 pixels a side")
+                        .arg(w)
+                        .arg(h)
+                        .arg(double(maxPixels) / 1e6)
+                        .arg(maxSide));
+
+    heif_image *rawImage = nullptr;
+    err = heif_decode_image(handle.get(), &rawImage, heif_colorspace_RGB, heif_chroma_interleaved_RGB,
+                            nullptr);
+    std::unique_ptr<heif_image, ImageDeleter> image(rawImage);
+    if (err.code != heif_error_Ok || !image)
+        return fail(Error::Code::Format, QStringLiteral("cannot decode HEIF image (%1)").arg(heifMessage(err)));
+    int stride = 0;
+    const uint8_t *plane = heif_image_get_plane_readonly(image.get(), heif_channel_interleaved, &stride);
+    const int outW = heif_image_get_width(image.get(), heif_channel_interleaved);
+    const int outH = heif_image_get_height(image.get(), heif_channel_interleaved);
+    if (!plane || outW <= 0 || outH <= 0 || stride < outW * 3)
+        return fail(Error::Code::Format, QStringLiteral("HEIF decoder returned no pixels"));
+
+    DecodedImage out;
+    out.rgb = QImage(outW, outH, QImage::Format_RGB888);
+    if (out.rgb.isNull())
+        return fail(Error::Code::Internal, QStringLiteral("out of memory for %1 x %2 pixels").arg(outW).arg(outH));
+    for (int y = 0; y < outH; ++y)
+        std::memcpy(out.rgb.scanLine(y), plane + size_t(y) * size_t(stride), size_t(outW) * 3);
+    // The handle's size is after the container transforms; "stored" is the coded orientation.
+    const int ispeW = heif_image_handle_get_ispe_width(handle.get());
+    const int ispeH = heif_image_handle_get_ispe_height(handle.get());
+    out.storedSize = ispeW > 0 && ispeH > 0 ? QSize(ispeW, ispeH) : QSize(w, h);
+    out.exifOrientation = exifOrientationOf(handle.get());
+    return out;
+}
+
+#else // no libheif
+
+bool HeifDecoder::isAvailable() {
+    return false;
+}
+
+Result<DecodedImage> HeifDecoder::decode(const QByteArray &, const QString &name, qint64, int) {
+    return Error(Error::Code::Unsupported,
+                 QStringLiteral("%1: HEIC/HEIF images are not supported by this build (it was "
+                                "compiled without libheif; install libheif-dev and rebuild)")
+                     .arg(name));
+}
+
+#endif
+
+} // namespace ts
