@@ -1,0 +1,276 @@
+#include "core/index/vectorindeximpl.h"
+
+#include <algorithm>
+
+namespace ts {
+
+using namespace detail;
+
+VectorIndex::VectorIndex(std::unique_ptr<Impl> impl) : d(std::move(impl)) {}
+VectorIndex::VectorIndex(VectorIndex &&) noexcept = default;
+VectorIndex &VectorIndex::operator=(VectorIndex &&) noexcept = default;
+VectorIndex::~VectorIndex() = default;
+
+Result<VectorIndex> VectorIndex::create(const VectorIndexOptions &options,
+                                        const QString &modelKey) {
+    if (options.dimension < 1 || options.dimension > 65536)
+        return invalid(QStringLiteral("vector index dimension must be between 1 and 65536 (got %1)")
+                           .arg(options.dimension));
+    if (options.approximateThreshold < 0)
+        return invalid(QStringLiteral("approximate-index threshold must not be negative (got %1)")
+                           .arg(options.approximateThreshold));
+    if (options.nlist < 0 || options.nprobe < 0 || options.retrainGrowthFactor < 2)
+        return invalid(QStringLiteral("vector index options out of range: nlist %1 and nprobe %2 "
+                                      "must be >= 0, retrainGrowthFactor %3 must be >= 2")
+                           .arg(options.nlist)
+                           .arg(options.nprobe)
+                           .arg(options.retrainGrowthFactor));
+    if (modelKey.toUtf8().size() > indexfile::kMaxModelKeyBytes)
+        return invalid(
+            QStringLiteral("model key is longer than %1 bytes").arg(indexfile::kMaxModelKeyBytes));
+
+    auto impl = std::make_unique<Impl>();
+    impl->options = options;
+    impl->modelKey = modelKey;
+    impl->dim = options.dimension;
+    auto state = impl->build({}, {}, false);
+    if (!state)
+        return state.error();
+    impl->state = std::move(state.value());
+    return VectorIndex(std::move(impl));
+}
+
+Status VectorIndex::add(const std::vector<qint64> &ids, const std::vector<float> &vectors) {
+    const int dim = d->dim;
+    if (vectors.size() != ids.size() * size_t(dim))
+        return invalid(QStringLiteral("adding to the vector index: %1 floats given for %2 ids of "
+                                      "dimension %3 (expected %4)")
+                           .arg(vectors.size())
+                           .arg(ids.size())
+                           .arg(dim)
+                           .arg(ids.size() * size_t(dim)));
+    if (ids.empty())
+        return {};
+    std::unordered_set<qint64> batch;
+    batch.reserve(ids.size());
+    for (qint64 id : ids) {
+        // FAISS marks "no result" with -1; catalog ids (SQLite rowids) are positive anyway.
+        if (id < 0)
+            return invalid(QStringLiteral("adding to the vector index: id %1 is negative; ids must "
+                                          "be >= 0")
+                               .arg(id));
+        if (!batch.insert(id).second)
+            return invalid(QStringLiteral("adding to the vector index: id %1 appears twice in one "
+                                          "batch")
+                               .arg(id));
+    }
+    std::vector<float> normalised(vectors);
+    for (size_t i = 0; i < ids.size(); ++i) {
+        const QString why = normaliseRow(normalised.data() + i * size_t(dim), dim);
+        if (!why.isEmpty())
+            return invalid(QStringLiteral("adding to the vector index: the vector of id %1 %2")
+                               .arg(ids[i])
+                               .arg(why));
+    }
+
+    std::lock_guard writer(d->writeMutex);
+    std::vector<FaissId> replaced;
+    for (qint64 id : ids)
+        if (d->state.ids.count(id))
+            replaced.push_back(FaissId(id));
+    const qint64 newSize = d->state.size() + qint64(ids.size()) - qint64(replaced.size());
+
+    if (d->needsRebuild(d->state, newSize)) {
+        std::vector<qint64> allIds;
+        std::vector<float> allVectors;
+        if (d->state.ids.empty()) { // a bulk load into an empty index: spare a copy
+            allIds = ids;
+            allVectors = std::move(normalised);
+        } else {
+            collect(d->state, dim, batch, allIds, allVectors);
+            allIds.insert(allIds.end(), ids.begin(), ids.end());
+            allVectors.insert(allVectors.end(), normalised.begin(), normalised.end());
+            normalised = {};
+        }
+        auto fresh = d->build(std::move(allIds), allVectors, d->state.ivf != nullptr);
+        if (!fresh)
+            return fresh.error();
+        allVectors = {};
+        d->swapIn(std::move(fresh.value()));
+        return {};
+    }
+
+    const std::vector<FaissId> faissIds(ids.begin(), ids.end());
+    auto lock = d->exclusiveLock();
+    try {
+        d->removeFromIndex(replaced);
+        d->state.index->add_with_ids(FaissId(ids.size()), normalised.data(), faissIds.data());
+    } catch (const std::exception &e) {
+        d->resyncIds();
+        return Error(Error::Code::Internal,
+                     QStringLiteral("adding %1 vectors to the index failed: %2")
+                         .arg(ids.size())
+                         .arg(QString::fromUtf8(e.what())));
+    }
+    for (qint64 id : ids)
+        if (d->state.ids.insert(id).second)
+            d->state.fingerprint += indexfile::mixId(id);
+    return {};
+}
+
+Status VectorIndex::remove(const std::vector<qint64> &ids) {
+    std::lock_guard writer(d->writeMutex);
+    std::unordered_set<qint64> present;
+    for (qint64 id : ids)
+        if (d->state.ids.count(id))
+            present.insert(id);
+    if (present.empty())
+        return {};
+    const qint64 newSize = d->state.size() - qint64(present.size());
+
+    if (d->needsRebuild(d->state, newSize)) {
+        std::vector<qint64> keptIds;
+        std::vector<float> keptVectors;
+        collect(d->state, d->dim, present, keptIds, keptVectors);
+        auto fresh = d->build(std::move(keptIds), keptVectors, d->state.ivf != nullptr);
+        if (!fresh)
+            return fresh.error();
+        keptVectors = {};
+        d->swapIn(std::move(fresh.value()));
+        return {};
+    }
+
+    const std::vector<FaissId> faissIds(present.begin(), present.end());
+    auto lock = d->exclusiveLock();
+    try {
+        d->removeFromIndex(faissIds);
+    } catch (const std::exception &e) {
+        d->resyncIds();
+        return Error(Error::Code::Internal,
+                     QStringLiteral("removing %1 vectors from the index failed: %2")
+                         .arg(faissIds.size())
+                         .arg(QString::fromUtf8(e.what())));
+    }
+    for (qint64 id : present) {
+        d->state.ids.erase(id);
+        d->state.fingerprint -= indexfile::mixId(id);
+    }
+    return {};
+}
+
+Result<std::vector<SearchHit>> VectorIndex::search(const float *query, int k,
+                                                   const std::vector<qint64> &excludeIds) const {
+    if (!query)
+        return invalid(QStringLiteral("vector search: no query vector given"));
+    if (k < 1)
+        return invalid(QStringLiteral("vector search: k must be at least 1 (got %1)").arg(k));
+    std::vector<float> q(query, query + d->dim);
+    const QString why = normaliseRow(q.data(), d->dim);
+    if (!why.isEmpty())
+        return invalid(QStringLiteral("vector search: the query vector %1").arg(why));
+    const std::unordered_set<qint64> exclude(excludeIds.begin(), excludeIds.end());
+
+    auto lock = d->readLock();
+    const State &s = d->state;
+    if (s.ids.empty())
+        return std::vector<SearchHit>{};
+    // Fetch enough extra hits to drop the excluded ids that are in the index.
+    qint64 excludedPresent = 0;
+    for (qint64 id : exclude)
+        excludedPresent += s.ids.count(id) ? 1 : 0;
+    const qint64 fetch = std::min<qint64>(s.size(), qint64(k) + excludedPresent);
+
+    std::vector<float> scores(size_t(fetch), 0.0f);
+    std::vector<FaissId> labels(size_t(fetch), -1);
+    try {
+        OmpThreadLimit singleThread(1);
+        s.index->search(1, q.data(), fetch, scores.data(), labels.data());
+    } catch (const std::exception &e) {
+        return Error(Error::Code::Internal,
+                     QStringLiteral("vector search failed: %1").arg(QString::fromUtf8(e.what())));
+    }
+    std::vector<SearchHit> hits;
+    hits.reserve(size_t(k));
+    for (qint64 i = 0; i < fetch && qint64(hits.size()) < k; ++i) {
+        const qint64 id = qint64(labels[size_t(i)]);
+        if (labels[size_t(i)] < 0 || exclude.count(id))
+            continue;
+        hits.push_back({id, scores[size_t(i)]});
+    }
+    return hits;
+}
+
+void VectorIndex::setNprobe(int nprobe) {
+    std::lock_guard writer(d->writeMutex);
+    auto lock = d->exclusiveLock();
+    d->options.nprobe = std::max(0, nprobe);
+    if (d->state.ivf)
+        d->state.ivf->nprobe = size_t(d->chooseNprobe(int(d->state.ivf->nlist)));
+}
+
+int VectorIndex::nprobe() const {
+    auto lock = d->readLock();
+    return d->state.ivf ? int(d->state.ivf->nprobe) : 0;
+}
+
+qint64 VectorIndex::size() const {
+    auto lock = d->readLock();
+    return d->state.size();
+}
+
+bool VectorIndex::contains(qint64 id) const {
+    auto lock = d->readLock();
+    return d->state.ids.count(id) > 0;
+}
+
+int VectorIndex::dimension() const {
+    return d->dim;
+}
+QString VectorIndex::modelKey() const {
+    return d->modelKey;
+}
+
+bool VectorIndex::isApproximate() const {
+    auto lock = d->readLock();
+    return d->state.ivf != nullptr;
+}
+
+int VectorIndex::nlist() const {
+    auto lock = d->readLock();
+    return d->state.ivf ? int(d->state.ivf->nlist) : 0;
+}
+
+std::vector<float> VectorIndex::vector(qint64 id) const {
+    auto lock = d->readLock();
+    if (!d->state.ids.count(id))
+        return {};
+    std::vector<float> out(size_t(d->dim));
+    try {
+        d->state.index->reconstruct(FaissId(id), out.data());
+    } catch (const std::exception &) {
+        return {};
+    }
+    return out;
+}
+
+quint64 VectorIndex::idFingerprint() const {
+    auto lock = d->readLock();
+    return d->state.fingerprint;
+}
+
+quint64 VectorIndex::fingerprintOf(const std::vector<qint64> &ids) {
+    // A sum of mixed ids: independent of order and updatable in O(1) per add/remove. Duplicates
+    // count twice, as a catalog never has duplicate ids.
+    quint64 sum = 0;
+    for (qint64 id : ids)
+        sum += indexfile::mixId(id);
+    return sum;
+}
+
+bool VectorIndex::isInStepWith(const std::vector<qint64> &catalogIds) const {
+    auto lock = d->readLock();
+    return qint64(catalogIds.size()) == d->state.size() &&
+           fingerprintOf(catalogIds) == d->state.fingerprint;
+}
+
+} // namespace ts

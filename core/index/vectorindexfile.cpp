@@ -1,0 +1,181 @@
+#include "core/index/vectorindeximpl.h"
+
+#include <faiss/impl/io.h>
+#include <faiss/index_io.h>
+
+#include <QFile>
+#include <QFileInfo>
+#include <QSaveFile>
+
+namespace ts {
+
+using namespace detail;
+
+namespace {
+
+// Streams FAISS's serialisation into the save file, hashing it on the way.
+struct SaveFileWriter : faiss::IOWriter {
+    QSaveFile *file = nullptr;
+    indexfile::StreamHash hash;
+    quint64 bytes = 0;
+
+    size_t operator()(const void *ptr, size_t size, size_t nitems) override {
+        const qint64 total = qint64(size * nitems);
+        if (total > 0 && file->write(static_cast<const char *>(ptr), total) != total)
+            return 0;
+        hash.update(ptr, size_t(total));
+        bytes += quint64(total);
+        return nitems;
+    }
+};
+
+// Lets FAISS read from the memory-mapped file (already verified by checksum).
+struct MemoryReader : faiss::IOReader {
+    const uchar *data = nullptr;
+    size_t size = 0;
+    size_t pos = 0;
+
+    size_t operator()(void *ptr, size_t itemSize, size_t nitems) override {
+        if (itemSize == 0)
+            return 0;
+        nitems = std::min(nitems, (size - pos) / itemSize);
+        std::memcpy(ptr, data + pos, itemSize * nitems);
+        pos += itemSize * nitems;
+        return nitems;
+    }
+};
+
+} // namespace
+
+Status VectorIndex::save(const QString &path) const {
+    const QString where = QStringLiteral("saving vector index %1").arg(path);
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly))
+        return Error(
+            Error::Code::Io,
+            QStringLiteral("%1: cannot open for writing: %2").arg(where, file.errorString()));
+
+    auto lock = d->readLock();
+    indexfile::Header header;
+    header.dimension = quint32(d->dim);
+    header.kind = d->state.ivf ? indexfile::Kind::Ivf : indexfile::Kind::Flat;
+    header.modelKey = d->modelKey.toUtf8();
+    header.count = d->state.size();
+    header.fingerprint = d->state.fingerprint;
+    const QByteArray placeholder = indexfile::encodeHeader(header);
+    if (file.write(placeholder) != placeholder.size())
+        return Error(Error::Code::Io, QStringLiteral("%1: %2").arg(where, file.errorString()));
+
+    SaveFileWriter writer;
+    writer.file = &file;
+    try {
+        faiss::write_index(d->state.index.get(), &writer);
+    } catch (const std::exception &e) {
+        file.cancelWriting();
+        const QString reason =
+            file.error() != QFileDevice::NoError ? file.errorString() : QString::fromUtf8(e.what());
+        return Error(Error::Code::Io, QStringLiteral("%1: writing failed: %2").arg(where, reason));
+    }
+    lock.unlock();
+
+    header.payloadSize = writer.bytes;
+    header.payloadHash = writer.hash.finish();
+    const QByteArray final = indexfile::encodeHeader(header);
+    if (!file.seek(0) || file.write(final) != final.size() || !file.commit())
+        return Error(Error::Code::Io,
+                     QStringLiteral("%1: writing failed: %2").arg(where, file.errorString()));
+    return {};
+}
+
+Result<VectorIndex> VectorIndex::load(const QString &path, const QString &expectedModelKey,
+                                      const VectorIndexOptions &options) {
+    auto fail = [&](Error::Code code, const QString &why) {
+        return Error(code, QStringLiteral("loading vector index %1: %2").arg(path, why));
+    };
+    QFileInfo info(path);
+    if (!info.exists())
+        return fail(Error::Code::NotFound, QStringLiteral("the file does not exist"));
+    QFile file(path);
+    if (!info.isFile() || !file.open(QIODevice::ReadOnly))
+        return fail(Error::Code::Io, QStringLiteral("cannot open it: %1").arg(file.errorString()));
+    const qint64 fileSize = file.size();
+    if (fileSize < indexfile::kMinHeaderBytes)
+        return fail(Error::Code::Format,
+                    QStringLiteral("the file is truncated (%1 bytes; a header alone is %2)")
+                        .arg(fileSize)
+                        .arg(indexfile::kMinHeaderBytes));
+    const uchar *mapped = file.map(0, fileSize);
+    if (!mapped)
+        return fail(Error::Code::Io, QStringLiteral("cannot map it: %1").arg(file.errorString()));
+
+    indexfile::Header header;
+    qint64 headerBytes = 0;
+    if (const QString why = indexfile::decodeHeader(mapped, fileSize, header, headerBytes);
+        !why.isEmpty())
+        return fail(why.startsWith(QLatin1String("format version")) ? Error::Code::Unsupported
+                                                                    : Error::Code::Format,
+                    why);
+    const QString storedKey = QString::fromUtf8(header.modelKey);
+    if (storedKey != expectedModelKey)
+        return fail(Error::Code::Unsupported,
+                    QStringLiteral("it was built for model \"%1\", not \"%2\"")
+                        .arg(storedKey, expectedModelKey));
+    if (int(header.dimension) != options.dimension)
+        return fail(Error::Code::Unsupported, QStringLiteral("it holds %1-dimensional vectors, "
+                                                             "expected %2")
+                                                  .arg(header.dimension)
+                                                  .arg(options.dimension));
+    const quint64 payloadAvailable = quint64(fileSize - headerBytes);
+    if (header.payloadSize != payloadAvailable)
+        return fail(Error::Code::Format,
+                    QStringLiteral("the file is truncated or has trailing data (%1 payload bytes, "
+                                   "the header says %2)")
+                        .arg(payloadAvailable)
+                        .arg(header.payloadSize));
+    indexfile::StreamHash hash;
+    hash.update(mapped + headerBytes, size_t(payloadAvailable));
+    if (hash.finish() != header.payloadHash)
+        return fail(Error::Code::Format, QStringLiteral("the file is corrupt (payload checksum "
+                                                        "mismatch)"));
+
+    auto created = create(options, expectedModelKey);
+    if (!created)
+        return created.error().withContext(QStringLiteral("loading vector index %1").arg(path));
+    VectorIndex index = std::move(created.value());
+    State &s = index.d->state;
+    try {
+        MemoryReader reader;
+        reader.data = mapped + headerBytes;
+        reader.size = size_t(payloadAvailable);
+        s.index.reset(faiss::read_index(&reader));
+    } catch (const std::exception &e) {
+        return fail(Error::Code::Format,
+                    QStringLiteral("FAISS cannot read it: %1").arg(QString::fromUtf8(e.what())));
+    }
+    file.unmap(const_cast<uchar *>(mapped));
+    s.flat = dynamic_cast<faiss::IndexIDMap2 *>(s.index.get());
+    s.ivf = dynamic_cast<faiss::IndexIVFFlat *>(s.index.get());
+    const bool flatOk = s.flat && dynamic_cast<const faiss::IndexFlatIP *>(s.flat->index) &&
+                        header.kind == indexfile::Kind::Flat;
+    const bool ivfOk = s.ivf && s.ivf->direct_map.type == faiss::DirectMap::Hashtable &&
+                       header.kind == indexfile::Kind::Ivf;
+    if ((!flatOk && !ivfOk) || s.index->metric_type != faiss::METRIC_INNER_PRODUCT ||
+        s.index->d != options.dimension || s.index->ntotal != header.count)
+        return fail(Error::Code::Format,
+                    QStringLiteral("its FAISS index does not match its header (type, metric, "
+                                   "dimension or count)"));
+    if (s.ivf)
+        s.ivf->nprobe = size_t(index.d->chooseNprobe(int(s.ivf->nlist)));
+    const std::vector<qint64> ids = collectIds(s);
+    s.ids = std::unordered_set<qint64>(ids.begin(), ids.end());
+    s.fingerprint = fingerprintOf(ids);
+    if (s.size() != header.count || s.fingerprint != header.fingerprint)
+        return fail(Error::Code::Format,
+                    QStringLiteral("its ids do not match its header (duplicates or a wrong "
+                                   "fingerprint)"));
+    if (s.ivf)
+        s.trainedAt = s.size();
+    return index;
+}
+
+} // namespace ts

@@ -1,0 +1,558 @@
+#include "core/index/vectorindex.h"
+#include "syntheticvectors.h"
+
+#include <QDir>
+#include <QFile>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <sys/resource.h>
+
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <limits>
+#include <numeric>
+#include <thread>
+
+using namespace ts;
+
+namespace {
+
+constexpr int kDim = 512;
+const QString kModel = QStringLiteral("bridgetower-test@1");
+
+VectorIndex makeIndex(qint64 threshold = 50'000, int dim = kDim, const QString &model = kModel) {
+    VectorIndexOptions options;
+    options.dimension = dim;
+    options.approximateThreshold = threshold;
+    auto index = VectorIndex::create(options, model);
+    if (!index)
+        qFatal("create failed: %s", qPrintable(index.error().message));
+    return std::move(index).value();
+}
+
+std::vector<qint64> idsFrom(qint64 first, qint64 n) {
+    std::vector<qint64> ids(static_cast<size_t>(n));
+    std::iota(ids.begin(), ids.end(), first);
+    return ids;
+}
+
+std::vector<qint64> hitIds(const std::vector<SearchHit> &hits) {
+    std::vector<qint64> out;
+    for (const SearchHit &h : hits)
+        out.push_back(h.id);
+    return out;
+}
+
+// Ids of brute-force top-k over `base` whose row r has id ids[r].
+std::vector<qint64> exactIds(const std::vector<float> &base, const std::vector<qint64> &ids,
+                             const float *query, int k) {
+    std::vector<qint64> out;
+    for (qint64 row : test::bruteForceTopK(base, kDim, query, k))
+        out.push_back(ids[size_t(row)]);
+    return out;
+}
+
+// The error message of a failed result, for QVERIFY2 (which evaluates its message eagerly).
+template <typename R> QByteArray why(const R &result) {
+    return result.ok() ? QByteArray() : result.error().message.toUtf8();
+}
+
+QByteArray readAll(const QString &path) {
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
+
+void writeAll(const QString &path, const QByteArray &data) {
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    QCOMPARE(f.write(data), qint64(data.size()));
+}
+
+} // namespace
+
+class TstVectorIndex : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void searchOrderMatchesBruteForce_data();
+    void searchOrderMatchesBruteForce();
+    void scoresAreCosineOfNormalisedVectors();
+    void upsertReplacesVector();
+    void removeDropsIds_data();
+    void removeDropsIds();
+    void excludeIdsAreSkipped();
+    void emptyIndexReturnsNoHits();
+    void kLargerThanSizeReturnsAll();
+    void rejectsBadInput_data();
+    void rejectsBadInput();
+    void rejectsBadQuery_data();
+    void rejectsBadQuery();
+    void switchesToApproximateAndBack();
+    void fingerprintTracksIdSet();
+    void saveLoadRoundTripGivesIdenticalResults_data();
+    void saveLoadRoundTripGivesIdenticalResults();
+    void loadRejectsBadFiles_data();
+    void loadRejectsBadFiles();
+    void failedSaveLeavesOldFileIntact();
+    void approximateRecallAtLeast98Percent();
+    void concurrentSearchesDuringAdds();
+};
+
+void TstVectorIndex::searchOrderMatchesBruteForce_data() {
+    QTest::addColumn<int>("count");
+    QTest::addColumn<int>("k");
+    QTest::newRow("1 vector, k=1") << 1 << 1;
+    QTest::newRow("100 vectors, k=10") << 100 << 10;
+    QTest::newRow("3000 vectors, k=50") << 3000 << 50;
+}
+
+void TstVectorIndex::searchOrderMatchesBruteForce() {
+    QFETCH(int, count);
+    QFETCH(int, k);
+    test::ClusteredVectors gen(kDim, 20, 7);
+    const std::vector<float> base = gen.sample(count);
+    const std::vector<qint64> ids = idsFrom(5'000'000'000LL, count); // beyond 32 bits
+    VectorIndex index = makeIndex();
+    QVERIFY(index.add(ids, base).ok());
+    QCOMPARE(index.size(), qint64(count));
+    QVERIFY(!index.isApproximate());
+    const std::vector<float> queries = gen.sample(5);
+    for (int q = 0; q < 5; ++q) {
+        const float *query = queries.data() + q * kDim;
+        auto hits = index.search(query, k);
+        QVERIFY2(hits.ok(), why(hits).constData());
+        QCOMPARE(hitIds(hits.value()), exactIds(base, ids, query, k));
+        for (size_t i = 1; i < hits->size(); ++i)
+            QVERIFY((*hits)[i - 1].score >= (*hits)[i].score);
+    }
+}
+
+void TstVectorIndex::scoresAreCosineOfNormalisedVectors() {
+    // Stored vectors and the query are normalised: scaling either changes nothing.
+    VectorIndex index = makeIndex(50'000, 4);
+    QVERIFY(index.add({1, 2}, {3, 0, 0, 0, /**/ 1, 1, 0, 0}).ok());
+    const float query[4] = {10, 0, 0, 0};
+    auto hits = index.search(query, 2);
+    QVERIFY(hits.ok());
+    QCOMPARE(hits->size(), size_t(2));
+    QCOMPARE((*hits)[0].id, qint64(1));
+    QVERIFY(std::abs((*hits)[0].score - 1.0f) < 1e-6f);
+    QCOMPARE((*hits)[1].id, qint64(2));
+    QVERIFY(std::abs((*hits)[1].score - float(1.0 / std::sqrt(2.0))) < 1e-6f);
+    const std::vector<float> stored = index.vector(1);
+    QCOMPARE(stored, (std::vector<float>{1, 0, 0, 0}));
+    QVERIFY(index.vector(99).empty());
+}
+
+void TstVectorIndex::upsertReplacesVector() {
+    VectorIndex index = makeIndex(50'000, 4);
+    QVERIFY(index.add({1, 2, 3}, {1, 0, 0, 0, /**/ 0, 1, 0, 0, /**/ 0, 0, 1, 0}).ok());
+    const quint64 before = index.idFingerprint();
+    // id 2 now points where id 1 does; id 4 is new.
+    QVERIFY(index.add({2, 4}, {1, 0.01f, 0, 0, /**/ 0, 0, 0, 1}).ok());
+    QCOMPARE(index.size(), qint64(4));
+    const float query[4] = {0, 1, 0, 0};
+    auto hits = index.search(query, 1);
+    QVERIFY(hits.ok());
+    QCOMPARE((*hits)[0].id, qint64(2)); // with its new vector's score: the old vector is gone
+    QVERIFY((*hits)[0].score < 0.02f);
+    const float query1[4] = {1, 0, 0, 0};
+    hits = index.search(query1, 2);
+    QCOMPARE(hitIds(hits.value()), (std::vector<qint64>{1, 2}));
+    QVERIFY(index.idFingerprint() != before);
+    QCOMPARE(index.idFingerprint(), VectorIndex::fingerprintOf({4, 3, 2, 1}));
+}
+
+void TstVectorIndex::removeDropsIds_data() {
+    QTest::addColumn<bool>("approximate");
+    QTest::newRow("exact") << false;
+    QTest::newRow("approximate (IVF)") << true;
+}
+
+void TstVectorIndex::removeDropsIds() {
+    QFETCH(bool, approximate);
+    const int n = 4000;
+    test::ClusteredVectors gen(kDim, 30, 11);
+    const std::vector<float> base = gen.sample(n);
+    const std::vector<qint64> ids = idsFrom(1, n);
+    VectorIndex index = makeIndex(approximate ? 1000 : 50'000);
+    QVERIFY(index.add(ids, base).ok());
+    QCOMPARE(index.isApproximate(), approximate);
+
+    // Remove the current best 5 hits of a query (and an unknown id, which is ignored).
+    const float *query = base.data(); // row 0 itself
+    auto hits = index.search(query, 5);
+    QVERIFY(hits.ok());
+    std::vector<qint64> gone = hitIds(hits.value());
+    QCOMPARE(gone.front(), qint64(1));
+    gone.push_back(999'999);
+    QVERIFY(index.remove(gone).ok());
+    QCOMPARE(index.size(), qint64(n - 5));
+    QCOMPARE(index.isApproximate(), approximate);
+    for (size_t i = 0; i < 5; ++i)
+        QVERIFY(!index.contains(gone[i]));
+    hits = index.search(query, 20);
+    QVERIFY(hits.ok());
+    QCOMPARE(hits->size(), size_t(20));
+    for (const SearchHit &h : hits.value())
+        QVERIFY(std::find(gone.begin(), gone.end(), h.id) == gone.end());
+    // Removed ids can come back.
+    QVERIFY(index.add({1}, std::vector<float>(base.begin(), base.begin() + kDim)).ok());
+    QCOMPARE(index.search(query, 1)->front().id, qint64(1));
+}
+
+void TstVectorIndex::excludeIdsAreSkipped() {
+    const int n = 500;
+    test::ClusteredVectors gen(kDim, 10, 3);
+    const std::vector<float> base = gen.sample(n);
+    const std::vector<qint64> ids = idsFrom(100, n);
+    VectorIndex index = makeIndex();
+    QVERIFY(index.add(ids, base).ok());
+    const float *query = base.data() + 7 * kDim;
+    const std::vector<qint64> top = hitIds(index.search(query, 15).value());
+    // Exclude the first 5 hits plus ids that are not in the index.
+    std::vector<qint64> exclude(top.begin(), top.begin() + 5);
+    exclude.push_back(-1);
+    exclude.push_back(1'000'000);
+    auto hits = index.search(query, 10, exclude);
+    QVERIFY(hits.ok());
+    QCOMPARE(hitIds(hits.value()), std::vector<qint64>(top.begin() + 5, top.end()));
+}
+
+void TstVectorIndex::emptyIndexReturnsNoHits() {
+    VectorIndex index = makeIndex();
+    const std::vector<float> query(kDim, 0.5f);
+    auto hits = index.search(query.data(), 10);
+    QVERIFY(hits.ok());
+    QVERIFY(hits->empty());
+    QCOMPARE(index.size(), qint64(0));
+    QCOMPARE(index.idFingerprint(), VectorIndex::fingerprintOf({}));
+}
+
+void TstVectorIndex::kLargerThanSizeReturnsAll() {
+    VectorIndex index = makeIndex(50'000, 4);
+    QVERIFY(index.add({5, 6, 7}, {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0}).ok());
+    const float query[4] = {1, 1, 1, 0};
+    auto hits = index.search(query, 100, {6});
+    QVERIFY(hits.ok());
+    QCOMPARE(hits->size(), size_t(2));
+}
+
+void TstVectorIndex::rejectsBadInput_data() {
+    QTest::addColumn<std::vector<qint64>>("ids");
+    QTest::addColumn<std::vector<float>>("vectors");
+    QTest::addColumn<QString>("mentions");
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const float inf = std::numeric_limits<float>::infinity();
+    QTest::newRow("NaN") << std::vector<qint64>{1, 2}
+                         << std::vector<float>{1, 0, 0, 0, 0, nan, 0, 0}
+                         << QStringLiteral("id 2 contains NaN or infinity");
+    QTest::newRow("infinity") << std::vector<qint64>{3} << std::vector<float>{inf, 0, 0, 0}
+                              << QStringLiteral("NaN or infinity");
+    QTest::newRow("zero vector") << std::vector<qint64>{4} << std::vector<float>{0, 0, 0, 0}
+                                 << QStringLiteral("zero length");
+    QTest::newRow("too few floats") << std::vector<qint64>{1, 2} << std::vector<float>{1, 0, 0, 0}
+                                    << QStringLiteral("4 floats given for 2 ids of dimension 4");
+    QTest::newRow("negative id") << std::vector<qint64>{-1} << std::vector<float>{1, 0, 0, 0}
+                                 << QStringLiteral("id -1 is negative");
+    QTest::newRow("duplicate id in batch")
+        << std::vector<qint64>{9, 9} << std::vector<float>{1, 0, 0, 0, 0, 1, 0, 0}
+        << QStringLiteral("id 9 appears twice");
+}
+
+void TstVectorIndex::rejectsBadInput() {
+    QFETCH(std::vector<qint64>, ids);
+    QFETCH(std::vector<float>, vectors);
+    QFETCH(QString, mentions);
+    VectorIndex index = makeIndex(50'000, 4);
+    QVERIFY(index.add({100}, {0, 0, 0, 1}).ok());
+    const Status st = index.add(ids, vectors);
+    QVERIFY(!st.ok());
+    QCOMPARE(st.error().code, Error::Code::InvalidArgument);
+    QVERIFY2(st.error().message.contains(mentions), qPrintable(st.error().message));
+    QCOMPARE(index.size(), qint64(1)); // nothing of the batch was added
+}
+
+void TstVectorIndex::rejectsBadQuery_data() {
+    QTest::addColumn<std::vector<float>>("query");
+    QTest::addColumn<int>("k");
+    QTest::addColumn<QString>("mentions");
+    QTest::newRow("NaN query") << std::vector<float>{std::numeric_limits<float>::quiet_NaN(), 0, 0,
+                                                     0}
+                               << 5 << QStringLiteral("NaN");
+    QTest::newRow("zero query") << std::vector<float>{0, 0, 0, 0} << 5
+                                << QStringLiteral("zero length");
+    QTest::newRow("k = 0") << std::vector<float>{1, 0, 0, 0} << 0
+                           << QStringLiteral("k must be at least 1 (got 0)");
+    QTest::newRow("k < 0") << std::vector<float>{1, 0, 0, 0} << -3 << QStringLiteral("got -3");
+}
+
+void TstVectorIndex::rejectsBadQuery() {
+    QFETCH(std::vector<float>, query);
+    QFETCH(int, k);
+    QFETCH(QString, mentions);
+    VectorIndex index = makeIndex(50'000, 4);
+    QVERIFY(index.add({1}, {1, 0, 0, 0}).ok());
+    auto hits = index.search(query.data(), k);
+    QVERIFY(!hits.ok());
+    QCOMPARE(hits.error().code, Error::Code::InvalidArgument);
+    QVERIFY2(hits.error().message.contains(mentions), qPrintable(hits.error().message));
+}
+
+void TstVectorIndex::switchesToApproximateAndBack() {
+    test::ClusteredVectors gen(kDim, 20, 5);
+    const std::vector<float> base = gen.sample(3000);
+    VectorIndex index = makeIndex(2000);
+    QVERIFY(
+        index.add(idsFrom(0, 2000), std::vector<float>(base.begin(), base.begin() + 2000 * kDim))
+            .ok());
+    QVERIFY(!index.isApproximate());
+    QVERIFY(
+        index.add(idsFrom(2000, 1000), std::vector<float>(base.begin() + 2000 * kDim, base.end()))
+            .ok());
+    QVERIFY(index.isApproximate());
+    QVERIFY(index.nlist() > 1);
+    QCOMPARE(index.size(), qint64(3000));
+    // Stays approximate down to half the threshold (hysteresis), then becomes exact again.
+    QVERIFY(index.remove(idsFrom(0, 1900)).ok());
+    QVERIFY(index.isApproximate());
+    QVERIFY(index.remove(idsFrom(1900, 200)).ok());
+    QVERIFY(!index.isApproximate());
+    QCOMPARE(index.size(), qint64(900));
+    QVERIFY(index.isInStepWith(idsFrom(2100, 900)));
+    const float *query = base.data() + 2500 * kDim;
+    QCOMPARE(index.search(query, 1)->front().id, qint64(2500));
+}
+
+void TstVectorIndex::fingerprintTracksIdSet() {
+    VectorIndex index = makeIndex(50'000, 4);
+    QVERIFY(index.add({1, 2, 3}, std::vector<float>(12, 1.0f)).ok());
+    QVERIFY(index.isInStepWith({3, 1, 2}));
+    QVERIFY(!index.isInStepWith({1, 2}));
+    QVERIFY(!index.isInStepWith({1, 2, 4}));
+    QVERIFY(index.remove({2}).ok());
+    QVERIFY(index.isInStepWith({1, 3}));
+    QCOMPARE(index.idFingerprint(), VectorIndex::fingerprintOf({3, 1}));
+}
+
+void TstVectorIndex::saveLoadRoundTripGivesIdenticalResults_data() {
+    QTest::addColumn<bool>("approximate");
+    QTest::newRow("exact") << false;
+    QTest::newRow("approximate (IVF)") << true;
+}
+
+void TstVectorIndex::saveLoadRoundTripGivesIdenticalResults() {
+    QFETCH(bool, approximate);
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString path = dir.filePath(QStringLiteral("photos.faiss"));
+    test::ClusteredVectors gen(kDim, 30, 13);
+    const std::vector<float> base = gen.sample(3000);
+    const std::vector<qint64> ids = idsFrom(7'000'000'000LL, 3000);
+    const qint64 threshold = approximate ? 1000 : 50'000;
+    VectorIndex index = makeIndex(threshold);
+    QVERIFY(index.add(ids, base).ok());
+    QVERIFY(index.remove({ids[10], ids[20]}).ok());
+    const Status saved = index.save(path);
+    QVERIFY2(saved.ok(), why(saved).constData());
+    QVERIFY(!QDir(dir.path()).entryList(QDir::Files).filter(QStringLiteral(".faiss.")).size());
+
+    VectorIndexOptions options;
+    options.approximateThreshold = threshold;
+    auto loaded = VectorIndex::load(path, kModel, options);
+    QVERIFY2(loaded.ok(), why(loaded).constData());
+    QCOMPARE(loaded->size(), index.size());
+    QCOMPARE(loaded->isApproximate(), approximate);
+    QCOMPARE(loaded->idFingerprint(), index.idFingerprint());
+    QCOMPARE(loaded->modelKey(), kModel);
+    QCOMPARE(loaded->nprobe(), index.nprobe());
+    const std::vector<float> queries = gen.sample(10);
+    for (int q = 0; q < 10; ++q) {
+        auto a = index.search(queries.data() + q * kDim, 20);
+        auto b = loaded->search(queries.data() + q * kDim, 20);
+        QVERIFY(a.ok() && b.ok());
+        QCOMPARE(hitIds(b.value()), hitIds(a.value()));
+        for (size_t i = 0; i < a->size(); ++i)
+            QCOMPARE((*b)[i].score, (*a)[i].score);
+    }
+    // The loaded index stays fully usable.
+    QVERIFY(loaded->remove({ids[0]}).ok());
+    QVERIFY(loaded->add({1}, std::vector<float>(base.begin(), base.begin() + kDim)).ok());
+    QCOMPARE(loaded->search(base.data(), 1)->front().id, qint64(1));
+}
+
+void TstVectorIndex::loadRejectsBadFiles_data() {
+    QTest::addColumn<QString>("damage");
+    QTest::addColumn<int>("code");
+    QTest::addColumn<QString>("mentions");
+    const int format = int(Error::Code::Format), unsupported = int(Error::Code::Unsupported);
+    QTest::newRow("missing file") << "missing" << int(Error::Code::NotFound) << "does not exist";
+    QTest::newRow("empty file") << "empty" << format << "truncated";
+    QTest::newRow("truncated payload") << "truncate" << format << "truncated";
+    QTest::newRow("truncated header") << "truncate-header" << format << "truncated";
+    QTest::newRow("flipped payload byte") << "flip-payload" << format << "checksum";
+    QTest::newRow("flipped header byte") << "flip-header" << format << "checksum";
+    QTest::newRow("not an index") << "garbage" << format << "not a TowerSearch vector index";
+    QTest::newRow("other model key") << "other-model" << unsupported << "built for model";
+    QTest::newRow("other dimension") << "other-dimension" << unsupported << "512-dimensional";
+    QTest::newRow("path is a directory") << "directory" << int(Error::Code::Io) << "cannot open";
+}
+
+void TstVectorIndex::loadRejectsBadFiles() {
+    QFETCH(QString, damage);
+    QFETCH(int, code);
+    QFETCH(QString, mentions);
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString path = dir.filePath(QStringLiteral("index.faiss"));
+    test::ClusteredVectors gen(kDim, 5, 17);
+    VectorIndex index = makeIndex();
+    QVERIFY(index.add(idsFrom(1, 200), gen.sample(200)).ok());
+    QVERIFY(index.save(path).ok());
+    QByteArray bytes = readAll(path);
+    QVERIFY(bytes.size() > 200 * kDim * 4);
+
+    QString expectedModel = kModel;
+    VectorIndexOptions options;
+    if (damage == QLatin1String("missing")) {
+        QVERIFY(QFile::remove(path));
+    } else if (damage == QLatin1String("empty")) {
+        writeAll(path, {});
+    } else if (damage == QLatin1String("truncate")) {
+        writeAll(path, bytes.left(bytes.size() - 1000));
+    } else if (damage == QLatin1String("truncate-header")) {
+        writeAll(path, bytes.left(70));
+    } else if (damage == QLatin1String("flip-payload")) {
+        bytes[bytes.size() / 2] = char(bytes[bytes.size() / 2] ^ 0x10);
+        writeAll(path, bytes);
+    } else if (damage == QLatin1String("flip-header")) {
+        bytes[26] = char(bytes[26] ^ 0x01); // the vector count
+        writeAll(path, bytes);
+    } else if (damage == QLatin1String("garbage")) {
+        writeAll(path, QByteArray(4096, 'x'));
+    } else if (damage == QLatin1String("other-model")) {
+        expectedModel = QStringLiteral("bridgetower-large@2");
+    } else if (damage == QLatin1String("other-dimension")) {
+        options.dimension = 768;
+    } else if (damage == QLatin1String("directory")) {
+        QVERIFY(QFile::remove(path));
+        QVERIFY(QDir(dir.path()).mkdir(QStringLiteral("index.faiss")));
+    }
+    auto loaded = VectorIndex::load(path, expectedModel, options);
+    QVERIFY(!loaded.ok());
+    QCOMPARE(int(loaded.error().code), code);
+    QVERIFY2(loaded.error().message.contains(path), qPrintable(loaded.error().message));
+    QVERIFY2(loaded.error().message.contains(mentions), qPrintable(loaded.error().message));
+}
+
+void TstVectorIndex::failedSaveLeavesOldFileIntact() {
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString path = dir.filePath(QStringLiteral("index.faiss"));
+    test::ClusteredVectors gen(kDim, 5, 19);
+    const std::vector<float> base = gen.sample(1000);
+    VectorIndex index = makeIndex();
+    QVERIFY(index.add(idsFrom(1, 100), std::vector<float>(base.begin(), base.begin() + 100 * kDim))
+                .ok());
+    QVERIFY(index.save(path).ok());
+    const QByteArray oldBytes = readAll(path);
+
+    // A write that fails half-way: limit the size of files this process may write (works as root,
+    // unlike a read-only directory). Writing past it fails with EFBIG once SIGXFSZ is ignored.
+    QVERIFY(index.add(idsFrom(101, 900), std::vector<float>(base.begin() + 100 * kDim, base.end()))
+                .ok());
+    rlimit old{};
+    QCOMPARE(getrlimit(RLIMIT_FSIZE, &old), 0);
+    auto previousHandler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit limited = old;
+    limited.rlim_cur = rlim_t(oldBytes.size() + 4096);
+    QCOMPARE(setrlimit(RLIMIT_FSIZE, &limited), 0);
+    const Status failed = index.save(path);
+    setrlimit(RLIMIT_FSIZE, &old);
+    std::signal(SIGXFSZ, previousHandler);
+    QVERIFY(!failed.ok());
+    QCOMPARE(failed.error().code, Error::Code::Io);
+    QVERIFY2(failed.error().message.contains(path), qPrintable(failed.error().message));
+    QCOMPARE(readAll(path), oldBytes);
+    QCOMPARE(QDir(dir.path()).entryList(QDir::Files), QStringList{QStringLiteral("index.faiss")});
+    auto loaded = VectorIndex::load(path, kModel, {});
+    QVERIFY(loaded.ok());
+    QCOMPARE(loaded->size(), qint64(100));
+
+    // A target that cannot be replaced (a directory) fails with the path named, too.
+    const QString dirPath = dir.filePath(QStringLiteral("sub"));
+    QVERIFY(QDir(dir.path()).mkdir(QStringLiteral("sub")));
+    const Status intoDir = index.save(dirPath);
+    QVERIFY(!intoDir.ok());
+    QVERIFY2(intoDir.error().message.contains(dirPath), qPrintable(intoDir.error().message));
+    QVERIFY(QFileInfo(dirPath).isDir());
+}
+
+void TstVectorIndex::approximateRecallAtLeast98Percent() {
+    // 40k clustered vectors in 200 clusters, threshold 20k: the index is IVF with default
+    // parameters; recall@10 against exact brute force over 100 held-out queries.
+    const int n = 40'000, queries = 100, k = 10;
+    test::ClusteredVectors gen(kDim, 200, 23);
+    const std::vector<float> base = gen.sample(n);
+    const std::vector<qint64> ids = idsFrom(1, n);
+    VectorIndex index = makeIndex(20'000);
+    QVERIFY(index.add(ids, base).ok());
+    QVERIFY(index.isApproximate());
+    const std::vector<float> q = gen.sample(queries);
+    double sum = 0;
+    for (int i = 0; i < queries; ++i) {
+        const float *query = q.data() + i * kDim;
+        auto hits = index.search(query, k);
+        QVERIFY(hits.ok());
+        sum += test::recall(hitIds(hits.value()), exactIds(base, ids, query, k));
+    }
+    const double recall = sum / queries;
+    qInfo("recall@10 = %.4f (nlist %d, nprobe %d)", recall, index.nlist(), index.nprobe());
+    QVERIFY2(recall >= 0.98, qPrintable(QStringLiteral("recall@10 %1").arg(recall)));
+}
+
+void TstVectorIndex::concurrentSearchesDuringAdds() {
+    // Readers search while a writer adds batches (crossing the threshold, so one add rebuilds the
+    // index as IVF) and removes. Every search must succeed, and a vector present from the start
+    // must always be found as its own best hit.
+    test::ClusteredVectors gen(kDim, 40, 29);
+    const std::vector<float> base = gen.sample(6000);
+    VectorIndex index = makeIndex(3000);
+    QVERIFY(
+        index.add(idsFrom(0, 1000), std::vector<float>(base.begin(), base.begin() + 1000 * kDim))
+            .ok());
+    std::atomic<bool> done{false};
+    std::atomic<int> failures{0}, searches{0};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 3; ++t)
+        readers.emplace_back([&, t] {
+            int i = t;
+            while (!done.load()) {
+                const int row = (i++ * 37) % 1000;
+                auto hits = index.search(base.data() + size_t(row) * kDim, 5);
+                if (!hits.ok() || hits->empty() || hits->front().id != row)
+                    failures.fetch_add(1);
+                searches.fetch_add(1);
+            }
+        });
+    bool writesOk = true;
+    for (int b = 1; b < 6; ++b) {
+        const auto from = base.begin() + b * 1000 * kDim;
+        writesOk &=
+            index.add(idsFrom(b * 1000, 1000), std::vector<float>(from, from + 1000 * kDim)).ok();
+        writesOk &= index.remove(idsFrom(b * 1000, 10)).ok();
+    }
+    done = true;
+    for (auto &t : readers)
+        t.join();
+    QVERIFY(writesOk);
+    QVERIFY(index.isApproximate());
+    QCOMPARE(index.size(), qint64(6000 - 50));
+    QVERIFY(searches.load() > 0);
+    QCOMPARE(failures.load(), 0);
+}
+
+QTEST_GUILESS_MAIN(TstVectorIndex)
+#include "tst_vectorindex.moc"
