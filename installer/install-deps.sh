@@ -16,6 +16,9 @@ packages=(
     libheif-dev
     # headless GUI tests and screenshots, package validation
     xvfb xauth desktop-file-utils appstream
+    # Debian package (cpack -G DEB): dpkg-shlibdeps computes Depends, `file` finds the ELF files,
+    # rsvg-convert renders the PNG icon sizes; the GUI's run-time plugins (platforms, SVG icons)
+    dpkg-dev file librsvg2-bin qt6-qpa-plugins libqt6svg6
 )
 
 missing=()
