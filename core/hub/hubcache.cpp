@@ -1,0 +1,210 @@
+#include "core/hub/hubcache.h"
+
+#include <QCryptographicHash>
+#include <QDir>
+#include <QDirIterator>
+#include <QFile>
+#include <QFileInfo>
+#include <QSaveFile>
+
+#include <filesystem>
+#include <system_error>
+
+namespace ts {
+
+namespace {
+
+bool isHex(const QString &s, qsizetype length) {
+    if (s.size() != length)
+        return false;
+    for (const QChar c : s)
+        if (!((c >= u'0' && c <= u'9') || (c >= u'a' && c <= u'f') || (c >= u'A' && c <= u'F')))
+            return false;
+    return true;
+}
+
+std::filesystem::path toPath(const QString &s) {
+    return std::filesystem::path(s.toStdString());
+}
+
+} // namespace
+
+HubCache::HubCache(QString root) : m_root(std::move(root)) {}
+
+QString HubCache::defaultRoot() {
+    const QString hubCache = qEnvironmentVariable("HF_HUB_CACHE");
+    if (!hubCache.isEmpty())
+        return hubCache;
+    const QString hfHome = qEnvironmentVariable("HF_HOME");
+    if (!hfHome.isEmpty())
+        return QDir(hfHome).filePath(QStringLiteral("hub"));
+    const QString xdg = qEnvironmentVariable("XDG_CACHE_HOME");
+    if (!xdg.isEmpty())
+        return QDir(xdg).filePath(QStringLiteral("huggingface/hub"));
+    return QDir::home().filePath(QStringLiteral(".cache/huggingface/hub"));
+}
+
+QString HubCache::repoFolderName(const QString &repo) {
+    return QStringLiteral("models--") +
+           QString(repo).replace(QLatin1Char('/'), QStringLiteral("--"));
+}
+
+QString HubCache::repoFromFolderName(const QString &folder) {
+    if (!folder.startsWith(QLatin1String("models--")))
+        return {};
+    return folder.mid(8).replace(QStringLiteral("--"), QStringLiteral("/"));
+}
+
+bool HubCache::isCommitHash(const QString &revision) {
+    return isHex(revision, 40);
+}
+
+QString HubCache::normalizeEtag(const QString &etag) {
+    QString e = etag.trimmed();
+    if (e.startsWith(QLatin1String("W/")))
+        e = e.mid(2);
+    if (e.size() >= 2 && e.startsWith(QLatin1Char('"')) && e.endsWith(QLatin1Char('"')))
+        e = e.mid(1, e.size() - 2);
+    return e;
+}
+
+QString HubCache::repoDir(const QString &repo) const {
+    return QDir(m_root).filePath(repoFolderName(repo));
+}
+
+QString HubCache::blobPath(const QString &repo, const QString &etag) const {
+    return repoDir(repo) + QStringLiteral("/blobs/") + etag;
+}
+
+QString HubCache::snapshotDir(const QString &repo, const QString &commit) const {
+    return repoDir(repo) + QStringLiteral("/snapshots/") + commit;
+}
+
+QString HubCache::resolveRevision(const QString &repo, const QString &revision) const {
+    if (isCommitHash(revision) && QFileInfo(snapshotDir(repo, revision)).isDir())
+        return revision;
+    QFile ref(repoDir(repo) + QStringLiteral("/refs/") + revision);
+    if (!ref.open(QIODevice::ReadOnly))
+        return {};
+    const QString commit = QString::fromLatin1(ref.read(256)).trimmed();
+    return commit.isEmpty() ? QString() : commit;
+}
+
+QString HubCache::snapshotFile(const QString &repo, const QString &commit,
+                               const QString &file) const {
+    if (commit.isEmpty())
+        return {};
+    const QString path = snapshotDir(repo, commit) + QLatin1Char('/') + file;
+    // QFileInfo::exists follows the link: a link to a missing blob is not a file.
+    return QFileInfo(path).isFile() ? path : QString();
+}
+
+Status HubCache::writeRef(const QString &repo, const QString &revision,
+                          const QString &commit) const {
+    if (revision == commit)
+        return {};
+    const QString path = repoDir(repo) + QStringLiteral("/refs/") + revision;
+    if (!QDir().mkpath(QFileInfo(path).absolutePath()))
+        return Error(
+            Error::Code::Io,
+            QStringLiteral("%1: cannot create the folder").arg(QFileInfo(path).absolutePath()));
+    QSaveFile out(path);
+    if (!out.open(QIODevice::WriteOnly) || out.write(commit.toLatin1()) != commit.size() ||
+        !out.commit())
+        return Error(Error::Code::Io,
+                     QStringLiteral("%1: cannot write: %2").arg(path, out.errorString()));
+    return {};
+}
+
+Status HubCache::linkSnapshotFile(const QString &repo, const QString &commit, const QString &file,
+                                  const QString &etag) const {
+    const QString link = snapshotDir(repo, commit) + QLatin1Char('/') + file;
+    const QString linkDir = QFileInfo(link).absolutePath();
+    if (!QDir().mkpath(linkDir))
+        return Error(Error::Code::Io, QStringLiteral("%1: cannot create the folder").arg(linkDir));
+    // Relative, like huggingface_hub: the cache can be moved or mounted elsewhere.
+    const QString target = QDir(linkDir).relativeFilePath(blobPath(repo, etag));
+    std::error_code ec;
+    const auto linkPath = toPath(link);
+    std::filesystem::remove(linkPath, ec);
+    // A link made under a temporary name and renamed over: readers never see a missing file.
+    const auto tmp = toPath(link + QStringLiteral(".tmp-link"));
+    std::filesystem::remove(tmp, ec);
+    std::filesystem::create_symlink(toPath(target), tmp, ec);
+    if (!ec)
+        std::filesystem::rename(tmp, linkPath, ec);
+    if (ec) {
+        std::filesystem::remove(tmp, ec);
+        // No symlinks (some file systems): a copy still gives a usable snapshot.
+        if (!QFile::copy(blobPath(repo, etag), link))
+            return Error(
+                Error::Code::Io,
+                QStringLiteral("%1: cannot link or copy to %2").arg(blobPath(repo, etag), link));
+    }
+    return {};
+}
+
+QList<HubCache::Snapshot> HubCache::snapshots() const {
+    QList<Snapshot> out;
+    const QDir root(m_root);
+    for (const QString &folder : root.entryList({QStringLiteral("models--*")},
+                                                QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name)) {
+        const QString repo = repoFromFolderName(folder);
+        const QDir snapshotsDir(root.filePath(folder + QStringLiteral("/snapshots")));
+        for (const QString &commit :
+             snapshotsDir.entryList(QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name)) {
+            Snapshot s{repo, commit, {}, snapshotsDir.filePath(commit)};
+            const QDir refsDir(root.filePath(folder + QStringLiteral("/refs")));
+            QDirIterator it(refsDir.path(), QDir::Files, QDirIterator::Subdirectories);
+            while (it.hasNext()) {
+                const QString refPath = it.next();
+                QFile f(refPath);
+                if (f.open(QIODevice::ReadOnly) &&
+                    QString::fromLatin1(f.read(256)).trimmed() == commit)
+                    s.refs << refsDir.relativeFilePath(refPath);
+            }
+            out << s;
+        }
+    }
+    return out;
+}
+
+Status HubCache::verifyFile(const QString &path, const QString &etag,
+                            const std::function<void(qint64, qint64)> &progress) {
+    const bool sha256 = isHex(etag, 64);
+    const bool gitSha1 = isHex(etag, 40);
+    if (!sha256 && !gitSha1)
+        return {};
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly))
+        return Error(Error::Code::Io,
+                     QStringLiteral("%1: cannot open: %2").arg(path, f.errorString()));
+    const qint64 total = f.size();
+    QCryptographicHash hash(sha256 ? QCryptographicHash::Sha256 : QCryptographicHash::Sha1);
+    if (gitSha1)
+        hash.addData(QByteArray("blob ") + QByteArray::number(total) + QByteArray(1, '\0'));
+    qint64 done = 0;
+    QByteArray buffer(1 << 20, Qt::Uninitialized);
+    while (true) {
+        const qint64 n = f.read(buffer.data(), buffer.size());
+        if (n < 0)
+            return Error(Error::Code::Io,
+                         QStringLiteral("%1: read failed: %2").arg(path, f.errorString()));
+        if (n == 0)
+            break;
+        hash.addData(QByteArrayView(buffer.constData(), n));
+        done += n;
+        if (progress)
+            progress(done, total);
+    }
+    const QString actual = QString::fromLatin1(hash.result().toHex());
+    if (actual.compare(etag, Qt::CaseInsensitive) != 0)
+        return Error(Error::Code::Format,
+                     QStringLiteral("%1: %2 mismatch: expected %3, got %4")
+                         .arg(path,
+                              sha256 ? QStringLiteral("SHA-256") : QStringLiteral("git blob SHA-1"),
+                              etag, actual));
+    return {};
+}
+
+} // namespace ts

@@ -1,0 +1,514 @@
+// The Hub cache layout, finding a model on disk, and downloading one from a fake Hub on 127.0.0.1.
+#include "fakehub.h"
+#include "testdata.h"
+
+#include "core/common/safetensorsfile.h"
+#include "core/hub/hubcache.h"
+#include "core/hub/hubdownloader.h"
+#include "core/hub/modellocator.h"
+#include "core/model/bridgetowermodel.h"
+
+#include <QCryptographicHash>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFileInfo>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <filesystem>
+
+using namespace ts;
+using ts::test::FakeHub;
+
+namespace {
+
+const QString kRepo = QString::fromLatin1(kDefaultModelRepo);
+const QString kCommit = QStringLiteral("0123456789abcdef0123456789abcdef01234567");
+const QString kBinRepo = QStringLiteral("BridgeTower/tiny-bin-only");
+const QString kBinCommit = QStringLiteral("89abcdef0123456789abcdef0123456789abcdef");
+const QString kGatedRepo = QStringLiteral("BridgeTower/gated-model");
+
+QStringList allFiles() {
+    return ModelLocator::requiredFiles() << QStringLiteral("model.safetensors");
+}
+
+QMap<QString, QByteArray> tinyFiles() {
+    return FakeHub::readFolder(test::dataDir(QStringLiteral("e2e/tiny-e2e")), allFiles());
+}
+
+QMap<QString, QByteArray> binOnlyFiles() {
+    // The tokenizer files of the e2e fixture with tiny-add's config and pytorch_model.bin.
+    QMap<QString, QByteArray> files = FakeHub::readFolder(
+        test::dataDir(QStringLiteral("e2e/tiny-e2e")), ModelLocator::requiredFiles());
+    const auto model =
+        FakeHub::readFolder(test::dataDir(QStringLiteral("model/tiny-add")),
+                            {QStringLiteral("config.json"), QStringLiteral("pytorch_model.bin")});
+    files.insert(model);
+    return files;
+}
+
+bool isSymlink(const QString &path) {
+    return QFileInfo(path).isSymLink();
+}
+
+} // namespace
+
+class TestHub : public QObject {
+    Q_OBJECT
+
+private:
+    std::unique_ptr<QTemporaryDir> m_tmp;
+    std::unique_ptr<FakeHub> m_hub;
+
+    QString cacheRoot() const { return m_tmp->filePath(QStringLiteral("hub")); }
+    HubCache cache() const { return HubCache(cacheRoot()); }
+
+    std::unique_ptr<HubDownloader> downloader() {
+        auto dl = std::make_unique<HubDownloader>(cache());
+        dl->setEndpoint(m_hub->url());
+        dl->setToken({});
+        return dl;
+    }
+
+    // Runs one download to the end (bounded wait); returns whether it succeeded.
+    static bool run(HubDownloader &dl, HubDownloadOptions options = {}) {
+        options.retryDelayMs = 10;
+        QSignalSpy done(&dl, &HubDownloader::finished);
+        dl.start(options);
+        if (!done.wait(60000))
+            return false;
+        return done.first().first().toBool();
+    }
+
+private Q_SLOTS:
+    void init() {
+        m_tmp = std::make_unique<QTemporaryDir>();
+        QVERIFY(m_tmp->isValid());
+        // Nothing from the developer's own environment: no token, no real cache, no offline switch.
+        qputenv("HF_HOME", m_tmp->path().toUtf8());
+        qputenv("HF_HUB_CACHE", cacheRoot().toUtf8());
+        qunsetenv("HF_TOKEN");
+        qunsetenv("HUGGING_FACE_HUB_TOKEN");
+        qunsetenv("HF_TOKEN_PATH");
+        qunsetenv("HF_HUB_OFFLINE");
+        m_hub = std::make_unique<FakeHub>();
+        QVERIFY(m_hub->listen());
+        m_hub->addRepo(kRepo, kCommit, tinyFiles());
+        m_hub->addRepo(kBinRepo, kBinCommit, binOnlyFiles());
+        m_hub->addRepo(kGatedRepo, kCommit, tinyFiles(), /*gated=*/true);
+        m_hub->setToken("hf_secret");
+        qputenv("HF_ENDPOINT", m_hub->url().toUtf8());
+    }
+
+    void cleanup() {
+        m_hub.reset();
+        m_tmp.reset();
+    }
+
+    // ---- HubCache ------------------------------------------------------------------------------
+
+    void cacheRootFollowsEnvironment_data() {
+        QTest::addColumn<QByteArray>("hubCache");
+        QTest::addColumn<QByteArray>("hfHome");
+        QTest::addColumn<QByteArray>("xdg");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("HF_HUB_CACHE wins")
+            << QByteArray("/a/hub") << QByteArray("/b") << QByteArray("/c") << "/a/hub";
+        QTest::newRow("HF_HOME/hub")
+            << QByteArray() << QByteArray("/b") << QByteArray("/c") << "/b/hub";
+        QTest::newRow("XDG_CACHE_HOME")
+            << QByteArray() << QByteArray() << QByteArray("/c") << "/c/huggingface/hub";
+        QTest::newRow("home") << QByteArray() << QByteArray() << QByteArray()
+                              << QDir::home().filePath(QStringLiteral(".cache/huggingface/hub"));
+    }
+    void cacheRootFollowsEnvironment() {
+        QFETCH(QByteArray, hubCache);
+        QFETCH(QByteArray, hfHome);
+        QFETCH(QByteArray, xdg);
+        QFETCH(QString, expected);
+        const QByteArray oldXdg = qgetenv("XDG_CACHE_HOME");
+        auto set = [](const char *name, const QByteArray &v) {
+            v.isEmpty() ? qunsetenv(name) : qputenv(name, v);
+        };
+        set("HF_HUB_CACHE", hubCache);
+        set("HF_HOME", hfHome);
+        set("XDG_CACHE_HOME", xdg);
+        const QString root = HubCache::defaultRoot();
+        set("XDG_CACHE_HOME", oldXdg);
+        QCOMPARE(root, expected);
+    }
+
+    void cacheNamesAndEtags() {
+        QCOMPARE(HubCache::repoFolderName(kRepo),
+                 QStringLiteral("models--BridgeTower--bridgetower-large-itm-mlm-itc"));
+        QCOMPARE(HubCache::repoFromFolderName(
+                     QStringLiteral("models--BridgeTower--bridgetower-base-itm-mlm")),
+                 QStringLiteral("BridgeTower/bridgetower-base-itm-mlm"));
+        QCOMPARE(HubCache::normalizeEtag(QStringLiteral("W/\"abc\"")), QStringLiteral("abc"));
+        QCOMPARE(HubCache::normalizeEtag(QStringLiteral("\"abc\"")), QStringLiteral("abc"));
+        QVERIFY(HubCache::isCommitHash(kCommit));
+        QVERIFY(!HubCache::isCommitHash(QStringLiteral("main")));
+    }
+
+    void verifyFileChecksSha256AndGitSha1() {
+        const QString path = m_tmp->filePath(QStringLiteral("f.txt"));
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("hello\n");
+        f.close();
+        // `git hash-object` of "hello\n" and sha256sum of it.
+        QVERIFY(
+            HubCache::verifyFile(path, QStringLiteral("ce013625030ba8dba906f756967f9e9ca394464a"))
+                .ok());
+        QVERIFY(HubCache::verifyFile(
+                    path, QStringLiteral(
+                              "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"))
+                    .ok());
+        const Status bad = HubCache::verifyFile(path, QString(64, QLatin1Char('0')));
+        QVERIFY(!bad.ok());
+        QVERIFY2(bad.error().message.contains(path) &&
+                     bad.error().message.contains(QLatin1String("SHA-256")),
+                 qPrintable(bad.error().message));
+    }
+
+    // ---- Downloads -----------------------------------------------------------------------------
+
+    void downloadsCompleteModelIntoCacheLayout() {
+        auto dl = downloader();
+        QList<HubProgress> reports;
+        connect(dl.get(), &HubDownloader::progressChanged, this,
+                [&](const HubProgress &p) { reports << p; });
+        QVERIFY2(run(*dl),
+                 qPrintable(dl->result().ok() ? QString() : dl->result().error().message));
+
+        const QString snapshot = cache().snapshotDir(kRepo, kCommit);
+        QCOMPARE(dl->model().directory, snapshot);
+        QVERIFY(dl->model().canSearch());
+        QCOMPARE(dl->downloadedFiles().size(), allFiles().size());
+        const auto files = tinyFiles();
+        for (const QString &name : allFiles()) {
+            const QString link = snapshot + QLatin1Char('/') + name;
+            QVERIFY2(isSymlink(link), qPrintable(link));
+            // Relative links into blobs/, named by the etag (sha256 for LFS, git blob sha1 else).
+            const QString target = QFileInfo(link).symLinkTarget();
+            const QString etag = QString::fromLatin1(name.endsWith(QLatin1String(".safetensors"))
+                                                         ? FakeHub::sha256(files[name])
+                                                         : FakeHub::gitBlobSha1(files[name]));
+            QCOMPARE(QFileInfo(target).canonicalFilePath(),
+                     QFileInfo(cache().blobPath(kRepo, etag)).canonicalFilePath());
+            QVERIFY(std::filesystem::read_symlink(link.toStdString()).is_relative());
+            QFile f(link);
+            QVERIFY(f.open(QIODevice::ReadOnly));
+            QVERIFY(f.readAll() == files[name]);
+        }
+        QFile ref(cache().repoDir(kRepo) + QStringLiteral("/refs/main"));
+        QVERIFY(ref.open(QIODevice::ReadOnly));
+        QCOMPARE(QString::fromLatin1(ref.readAll()), kCommit);
+        QVERIFY(QDir(cache().repoDir(kRepo) + QStringLiteral("/blobs"))
+                    .entryList({QStringLiteral("*.incomplete")}, QDir::Files)
+                    .isEmpty());
+
+        // The weights came through the LFS redirect, with the progress ending at the total.
+        QCOMPARE(m_hub->count("GET", "/lfs-store/"), 1);
+        QVERIFY(!reports.isEmpty());
+        QCOMPARE(reports.last().done, reports.last().total);
+        QVERIFY(reports.last().total >= files[QStringLiteral("model.safetensors")].size());
+    }
+
+    void downloadedModelLoadsThroughModelLoader() {
+        auto dl = downloader();
+        QVERIFY(run(*dl));
+        const auto located = ModelLocator::find({}, cache());
+        QVERIFY2(located.ok(), qPrintable(located.ok() ? QString() : located.error().message));
+        QCOMPARE(located->directory, cache().snapshotDir(kRepo, kCommit));
+        auto model = BridgeTowerModel::load(located->directory);
+        QVERIFY2(model.ok(), qPrintable(model.ok() ? QString() : model.error().message));
+        QVERIFY((*model)->has(kHeadContrastive));
+    }
+
+    void transferCutInTheMiddleIsResumed() {
+        m_hub->cutAfter(1 << 20); // the connection drops after 1 MiB of the weights
+        auto dl = downloader();
+        QVERIFY2(run(*dl),
+                 qPrintable(dl->result().ok() ? QString() : dl->result().error().message));
+        QCOMPARE(m_hub->count("GET", "/lfs-store/"), 2);
+        QCOMPARE(m_hub->requests().last().range, QByteArray("bytes=1048576-"));
+        QVERIFY(HubCache::verifyFile(
+                    cache().snapshotFile(kRepo, kCommit, QStringLiteral("model.safetensors")),
+                    QString::fromLatin1(
+                        FakeHub::sha256(tinyFiles()[QStringLiteral("model.safetensors")])))
+                    .ok());
+    }
+
+    void interruptedDownloadResumesOnNextRun() {
+        m_hub->cutAfter(3 << 20);
+        HubDownloadOptions noRetry;
+        noRetry.maxRetries = 0;
+        {
+            auto dl = downloader();
+            QVERIFY(!run(*dl, noRetry));
+            QVERIFY2(dl->result().error().message.contains(QLatin1String("run again to resume")),
+                     qPrintable(dl->result().error().message));
+            QVERIFY(dl->result().error().message.contains(QLatin1String("model.safetensors")));
+        }
+        const QString sha =
+            QString::fromLatin1(FakeHub::sha256(tinyFiles()[QStringLiteral("model.safetensors")]));
+        const QString part = cache().blobPath(kRepo, sha) + QStringLiteral(".incomplete");
+        QCOMPARE(QFileInfo(part).size(), qint64(3 << 20));
+        QVERIFY(
+            ModelLocator::find({}, cache()).error().message.contains(QLatin1String("incomplete")));
+
+        m_hub->clearRequests();
+        auto dl = downloader();
+        QVERIFY(run(*dl));
+        QCOMPARE(m_hub->count("GET", "/lfs-store/"), 1);
+        QCOMPARE(m_hub->requests().last().range, QByteArray("bytes=3145728-"));
+        QCOMPARE(dl->downloadedFiles(),
+                 QStringList{QStringLiteral("model.safetensors")}); // the small files were kept
+        QVERIFY(!QFileInfo::exists(part));
+        QVERIFY(ModelLocator::find({}, cache()).ok());
+    }
+
+    void serverIgnoringRangeRestartsTheFile() {
+        m_hub->cutAfter(2 << 20);
+        HubDownloadOptions noRetry;
+        noRetry.maxRetries = 0;
+        {
+            auto dl = downloader();
+            QVERIFY(!run(*dl, noRetry));
+        }
+        m_hub->setIgnoreRange(true);
+        m_hub->clearRequests();
+        auto dl = downloader();
+        QVERIFY2(run(*dl),
+                 qPrintable(dl->result().ok() ? QString() : dl->result().error().message));
+        QCOMPARE(m_hub->requests().last().range, QByteArray("bytes=2097152-")); // asked, got 200
+        QVERIFY(HubCache::verifyFile(
+                    cache().snapshotFile(kRepo, kCommit, QStringLiteral("model.safetensors")),
+                    QString::fromLatin1(
+                        FakeHub::sha256(tinyFiles()[QStringLiteral("model.safetensors")])))
+                    .ok());
+    }
+
+    void expiredFileStoreUrlIsRefreshed() {
+        m_hub->expireStoreOnce();
+        auto dl = downloader();
+        QVERIFY2(run(*dl),
+                 qPrintable(dl->result().ok() ? QString() : dl->result().error().message));
+        QCOMPARE(m_hub->count("GET", "/lfs-store/"), 2);
+        QCOMPARE(m_hub->count("HEAD", "/model.safetensors"), 2); // planned, then asked again
+    }
+
+    void progressReportsRateAndEtaThrottled() {
+        m_hub->setThrottle(5); // ~1.2 s for the weights
+        auto dl = downloader();
+        QList<HubProgress> reports;
+        connect(dl.get(), &HubDownloader::progressChanged, this,
+                [&](const HubProgress &p) { reports << p; });
+        QElapsedTimer timer;
+        timer.start();
+        QVERIFY(run(*dl));
+        const qint64 ms = timer.elapsed();
+        bool sawRate = false;
+        qint64 lastDone = 0;
+        for (const HubProgress &p : reports) {
+            if (p.phase != HubProgress::Phase::Downloading)
+                continue;
+            sawRate = sawRate || (p.bytesPerSecond > 0 && p.etaSeconds >= 0);
+            QVERIFY(p.done >= lastDone); // never goes back
+            QVERIFY(p.total < 0 || p.done <= p.total);
+            lastDone = p.done;
+        }
+        QVERIFY(sawRate);
+        // ~10 a second, plus one per file and phase.
+        QVERIFY2(reports.size() <= ms / 100 + 4 * int(allFiles().size()) + 4,
+                 qPrintable(QString::number(reports.size())));
+    }
+
+    void cancelKeepsPartialFileAndResumes() {
+        m_hub->setThrottle(5);
+        auto dl = downloader();
+        QSignalSpy done(dl.get(), &HubDownloader::finished);
+        connect(dl.get(), &HubDownloader::progressChanged, this, [&](const HubProgress &p) {
+            if (p.phase == HubProgress::Phase::Downloading &&
+                p.file == QLatin1String("model.safetensors") && p.fileDone > 0)
+                dl->cancel();
+        });
+        dl->start({});
+        QVERIFY(done.wait(60000));
+        QCOMPARE(done.first().first().toBool(), false);
+        QCOMPARE(dl->result().error().code, Error::Code::Cancelled);
+        const QString sha =
+            QString::fromLatin1(FakeHub::sha256(tinyFiles()[QStringLiteral("model.safetensors")]));
+        const qint64 kept =
+            QFileInfo(cache().blobPath(kRepo, sha) + QStringLiteral(".incomplete")).size();
+        QVERIFY(kept > 0);
+
+        dl->disconnect(this);
+        m_hub->setThrottle(0);
+        QVERIFY(run(*dl));
+        QCOMPARE(m_hub->requests().last().range, "bytes=" + QByteArray::number(kept) + "-");
+    }
+
+    void hashMismatchDeletesPartialFile() {
+        m_hub->setCorrupt(true);
+        auto dl = downloader();
+        QVERIFY(!run(*dl));
+        const QString msg = dl->result().error().message;
+        QVERIFY2(msg.contains(QLatin1String("model.safetensors")) &&
+                     msg.contains(QLatin1String("SHA-256 mismatch")) &&
+                     msg.contains(QLatin1String("deleted")),
+                 qPrintable(msg));
+        QVERIFY(QDir(cache().repoDir(kRepo) + QStringLiteral("/blobs"))
+                    .entryList({QStringLiteral("*.incomplete")}, QDir::Files)
+                    .isEmpty());
+        QVERIFY(
+            cache().snapshotFile(kRepo, kCommit, QStringLiteral("model.safetensors")).isEmpty());
+    }
+
+    void httpErrorsAreExplained_data() {
+        QTest::addColumn<QString>("repo");
+        QTest::addColumn<QString>("revision");
+        QTest::addColumn<QStringList>("mustContain");
+        QTest::newRow("404 unknown repository")
+            << QStringLiteral("BridgeTower/no-such-model") << QStringLiteral("main")
+            << QStringList{QStringLiteral("repository BridgeTower/no-such-model not found"),
+                           QStringLiteral("404")};
+        QTest::newRow("404 unknown revision")
+            << kRepo << QStringLiteral("v9")
+            << QStringList{QStringLiteral("revision v9 not found"), QStringLiteral("404")};
+        QTest::newRow("401 gated without token")
+            << kGatedRepo << QStringLiteral("main")
+            << QStringList{kGatedRepo, QStringLiteral("gated"), QStringLiteral("HF_TOKEN"),
+                           QStringLiteral("401")};
+    }
+    void httpErrorsAreExplained() {
+        QFETCH(QString, repo);
+        QFETCH(QString, revision);
+        QFETCH(QStringList, mustContain);
+        auto dl = downloader();
+        HubDownloadOptions o;
+        o.repo = repo;
+        o.revision = revision;
+        QVERIFY(!run(*dl, o));
+        QCOMPARE(dl->result().error().code, Error::Code::NotFound);
+        for (const QString &s : mustContain)
+            QVERIFY2(dl->result().error().message.contains(s),
+                     qPrintable(dl->result().error().message));
+        QCOMPARE(m_hub->count("GET", ""), 0);
+    }
+
+    void gatedRepositoryWorksWithToken() {
+        qputenv("HF_TOKEN", "hf_secret");
+        auto dl = std::make_unique<HubDownloader>(cache());
+        QCOMPARE(dl->endpoint(), m_hub->url()); // from HF_ENDPOINT
+        HubDownloadOptions o;
+        o.repo = kGatedRepo;
+        QVERIFY2(run(*dl, o),
+                 qPrintable(dl->result().ok() ? QString() : dl->result().error().message));
+        QCOMPARE(m_hub->requests().first().authorization, QByteArray("Bearer hf_secret"));
+        // The token is for the Hub only, never for the file store it redirects to.
+        for (const FakeHub::Request &r : m_hub->requests())
+            QCOMPARE(r.authorization.isEmpty(), r.path.startsWith("/lfs-store/"));
+    }
+
+    void offlineExplainsHowToPlaceFiles() {
+        QTcpServer closed;
+        QVERIFY(closed.listen(QHostAddress::LocalHost, 0));
+        const quint16 port = closed.serverPort();
+        closed.close();
+        auto dl = downloader();
+        dl->setEndpoint(QStringLiteral("http://127.0.0.1:%1").arg(port));
+        QVERIFY(!run(*dl));
+        const QString msg = dl->result().error().message;
+        const QStringList expected = allFiles()
+                                     << QStringLiteral("--model") << QStringLiteral("offline");
+        for (const QString &s : expected)
+            QVERIFY2(msg.contains(s), qPrintable(msg));
+    }
+
+    void existingCacheIsFoundAndNotDownloadedAgain() {
+        {
+            auto dl = downloader();
+            QVERIFY(run(*dl));
+        }
+        m_hub->clearRequests();
+        auto dl = downloader();
+        QVERIFY(run(*dl));
+        QVERIFY(dl->downloadedFiles().isEmpty());
+        QCOMPARE(m_hub->count("GET", ""), 0);
+
+        // Without any network: the locator finds it, and the downloader falls back to it.
+        QVERIFY(ModelLocator::find({}, cache()).ok());
+        qputenv("HF_HUB_OFFLINE", "1");
+        m_hub->clearRequests();
+        auto offline = downloader();
+        QVERIFY(run(*offline));
+        QVERIFY(m_hub->requests().isEmpty());
+        QCOMPARE(offline->model().directory, cache().snapshotDir(kRepo, kCommit));
+    }
+
+    void cacheWrittenByPythonIsReused() {
+        // huggingface_hub's layout, made by hand: blobs by etag, relative links, refs/main.
+        const auto files = tinyFiles();
+        const HubCache c = cache();
+        for (auto it = files.begin(); it != files.end(); ++it) {
+            const QString etag =
+                QString::fromLatin1(it.key().endsWith(QLatin1String(".safetensors"))
+                                        ? FakeHub::sha256(it.value())
+                                        : FakeHub::gitBlobSha1(it.value()));
+            QVERIFY(QDir().mkpath(c.repoDir(kRepo) + QStringLiteral("/blobs")));
+            QFile blob(c.blobPath(kRepo, etag));
+            QVERIFY(blob.open(QIODevice::WriteOnly));
+            blob.write(it.value());
+            blob.close();
+            QVERIFY(c.linkSnapshotFile(kRepo, kCommit, it.key(), etag).ok());
+        }
+        QVERIFY(c.writeRef(kRepo, QStringLiteral("main"), kCommit).ok());
+
+        const QList<LocalModel> listed = ModelLocator::listCached(c);
+        QCOMPARE(listed.size(), 1);
+        QCOMPARE(listed[0].repo, kRepo);
+        QCOMPARE(listed[0].refs, QStringList{QStringLiteral("main")});
+        QVERIFY(listed[0].canSearch());
+        QVERIFY(listed[0].heads & kHeadImageTextMatching);
+
+        auto dl = downloader();
+        QVERIFY(run(*dl));
+        QVERIFY(dl->downloadedFiles().isEmpty());
+        QCOMPARE(m_hub->count("GET", ""), 0);
+    }
+
+    void binOnlyRepositoryFallsBackAndConverts() {
+        auto dl = downloader();
+        HubDownloadOptions o;
+        o.repo = kBinRepo;
+        o.convertToSafetensors = true;
+        QVERIFY2(run(*dl, o),
+                 qPrintable(dl->result().ok() ? QString() : dl->result().error().message));
+        QVERIFY(dl->downloadedFiles().contains(QStringLiteral("pytorch_model.bin")));
+        QCOMPARE(m_hub->count("HEAD", "/model.safetensors"), 1); // asked first, 404
+        const QString dir = cache().snapshotDir(kBinRepo, kBinCommit);
+        QVERIFY(isSymlink(dir + QStringLiteral("/pytorch_model.bin")));
+        const auto converted = SafetensorsFile::open(dir + QStringLiteral("/model.safetensors"));
+        QVERIFY2(converted.ok(),
+                 qPrintable(converted.ok() ? QString() : converted.error().message));
+        QCOMPARE(dl->model().weightsFile, QStringLiteral("model.safetensors"));
+    }
+
+    void userFolderIsCheckedFirst() {
+        const auto ok = ModelLocator::find(test::dataDir(QStringLiteral("e2e/tiny-e2e")), cache());
+        QVERIFY(ok.ok());
+        QVERIFY(ok->canSearch());
+        const auto bad =
+            ModelLocator::find(test::dataDir(QStringLiteral("model/tiny-add")), cache());
+        QVERIFY(!bad.ok());
+        QVERIFY2(bad.error().message.contains(QLatin1String("vocab.json")) &&
+                     bad.error().message.contains(QLatin1String("tiny-add")),
+                 qPrintable(bad.error().message));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestHub)
+#include "tst_hub.moc"
