@@ -45,6 +45,7 @@ struct LibraryOptions {
     int maxWatchedDirectories = 2000; // inotify watches used at most; beyond, periodic rescans only
     int rescanIntervalSeconds = 600;  // cheap rescan (size + mtime) period while watching; 0: never
     qint64 maxDatabasePages = 0;   // testing only: simulate a full disk (PRAGMA max_page_count)
+    bool simulateReadOnlyDatabase = false; // testing only: the indexer's writes fail as on a read-only file
 };
 
 // What the last indexing run did (added for issue 6: the CLI prints it).
@@ -77,10 +78,10 @@ struct PhotoRecord {
     QString contentHash;
     int width = 0, height = 0; // as displayed (EXIF orientation applied)
     int orientation = 1;
-    std::optional<QDateTime> taken; // EXIF DateTimeOriginal (not extracted yet: always empty)
+    std::optional<QDateTime> taken; // EXIF DateTimeOriginal (JPEG/TIFF; else DateTime of IFD0)
     PhotoState state = PhotoState::Pending;
     QString error;  // why it could not be indexed (Failed)
-    QString thumbnailPath; // <cache>/thumbnails/<content hash>.jpg, 256 px on the longer side
+    QString thumbnailPath; // <cache>/thumbnails/<content hash>.jpg, at most 256 px on the longer side
 };
 
 struct IndexProgress {
@@ -126,7 +127,7 @@ public:
     QString vectorIndexPath(const QString &modelKey) const;
     IndexRunSummary lastRunSummary() const;
     // Checks the catalog (PRAGMA integrity_check, no duplicate paths) and that the vector index is in
-    // step with it; returns "ok" or what is wrong. For tests and `status --check`.
+    // step with it; returns "ok" or what is wrong. For tests and the CLI's `status`.
     QString checkConsistency() const;
 
     QList<WatchedFolder> folders() const;
@@ -151,6 +152,7 @@ public:
 
 Q_SIGNALS:
     void progressChanged(const ts::IndexProgress &progress);
+    // `cancelled` is also true when the run stopped on an error (errorOccurred is emitted first).
     void indexingFinished(bool cancelled);
     void foldersChanged();
     void errorOccurred(const QString &message); // e.g. disk full: indexing stopped cleanly

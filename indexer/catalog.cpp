@@ -1,0 +1,495 @@
+#include "indexer/catalog.h"
+
+#include "indexer/sqlite.h"
+
+#include <sqlite3.h>
+
+#include <QDateTime>
+#include <QDir>
+#include <QFileInfo>
+
+#include <cstring>
+
+namespace ts {
+
+namespace {
+
+// Numbered migrations: kMigrations[i] takes the schema from version i to i + 1, in one transaction.
+// Never edit a released migration; append a new one and raise Catalog::kSchemaVersion.
+const char *const kMigrations[] = {
+    // 0 -> 1
+    R"sql(
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE folders (
+    id        INTEGER PRIMARY KEY,
+    path      TEXT NOT NULL UNIQUE,
+    added_at  INTEGER NOT NULL,
+    last_scan INTEGER
+);
+CREATE TABLE photos (
+    id           INTEGER PRIMARY KEY,
+    folder_id    INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+    path         TEXT NOT NULL UNIQUE,
+    size         INTEGER NOT NULL,
+    mtime_ms     INTEGER NOT NULL,
+    content_hash TEXT,
+    width        INTEGER NOT NULL DEFAULT 0,
+    height       INTEGER NOT NULL DEFAULT 0,
+    orientation  INTEGER NOT NULL DEFAULT 1,
+    taken_ms     INTEGER,
+    state        INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 1, 2)),
+    error        TEXT,
+    thumbnail    TEXT
+);
+CREATE INDEX photos_folder ON photos(folder_id);
+CREATE INDEX photos_hash ON photos(content_hash);
+CREATE TABLE embeddings (
+    photo_id  INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+    model_key TEXT NOT NULL,
+    dimension INTEGER NOT NULL,
+    vector    BLOB NOT NULL,
+    PRIMARY KEY (photo_id, model_key)
+) WITHOUT ROWID;
+CREATE INDEX embeddings_model ON embeddings(model_key);
+)sql",
+};
+constexpr int kMigrationCount = int(sizeof(kMigrations) / sizeof(kMigrations[0]));
+static_assert(kMigrationCount == Catalog::kSchemaVersion);
+
+PhotoRecord recordFrom(const sql::Statement &s) {
+    // Column order of kPhotoColumns.
+    PhotoRecord r;
+    r.id = s.int64At(0);
+    r.path = s.textAt(1);
+    r.size = s.int64At(2);
+    r.modified = QDateTime::fromMSecsSinceEpoch(s.int64At(3));
+    r.contentHash = s.textAt(4);
+    r.width = int(s.int64At(5));
+    r.height = int(s.int64At(6));
+    r.orientation = int(s.int64At(7));
+    if (!s.isNullAt(8))
+        r.taken = QDateTime::fromMSecsSinceEpoch(s.int64At(8));
+    r.state = PhotoState(s.int64At(9));
+    r.error = s.textAt(10);
+    r.thumbnailPath = s.textAt(11);
+    return r;
+}
+
+#define TS_PHOTO_COLUMNS "id, path, size, mtime_ms, content_hash, width, height, orientation, taken_ms, state, error, thumbnail"
+
+} // namespace
+
+Catalog::~Catalog() = default;
+
+Result<std::unique_ptr<Catalog>> Catalog::open(const QString &path) {
+    const QFileInfo info(path);
+    if (!QDir().mkpath(info.absolutePath()))
+        return Error(Error::Code::Io, QStringLiteral("cannot create the folder %1 for the library database").arg(info.absolutePath()));
+    auto db = sql::Database::open(path);
+    if (!db)
+        return db.error();
+    std::unique_ptr<Catalog> catalog(new Catalog);
+    catalog->m_path = path;
+    catalog->m_db = std::move(*db);
+    if (Status s = catalog->migrate(); !s)
+        return s.error();
+    return catalog;
+}
+
+int Catalog::schemaVersion() const {
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("PRAGMA user_version");
+    return s.step() ? int(s.int64At(0)) : -1;
+}
+
+Status Catalog::migrate() {
+    // Read the version before anything that could write (journal mode, migrations): a database
+    // from a newer TowerSearch must be left exactly as it is.
+    auto version = m_db->prepare("PRAGMA user_version");
+    if (!version.step())
+        return m_db->lastError(QStringLiteral("reading the schema version"));
+    const int current = int(version.int64At(0));
+    version = {};
+    if (current > kSchemaVersion)
+        return Error(Error::Code::Unsupported,
+                     QStringLiteral("the library database %1 was written by a newer TowerSearch (schema version %2; this "
+                                    "version reads up to %3). Update TowerSearch, or pass --db to use another database; "
+                                    "the file was not modified.")
+                         .arg(m_path).arg(current).arg(kSchemaVersion));
+    if (!m_db->execScript("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"))
+        return m_db->lastError(QStringLiteral("configuring the library database"));
+    for (int v = current; v < kSchemaVersion; ++v) {
+        sql::Transaction tx(*m_db);
+        if (!tx.isActive())
+            return m_db->lastError(QStringLiteral("starting migration %1").arg(v + 1));
+        if (!m_db->execScript(kMigrations[v]))
+            return m_db->lastError(QStringLiteral("migrating the library database to schema version %1").arg(v + 1));
+        // PRAGMA cannot take a bound parameter; the value is our own constant.
+        const QByteArray setVersion = "PRAGMA user_version = " + QByteArray::number(v + 1);
+        if (!m_db->execScript(setVersion.constData()) || !tx.commit())
+            return m_db->lastError(QStringLiteral("migrating the library database to schema version %1").arg(v + 1));
+    }
+    return {};
+}
+
+Result<qint64> Catalog::addFolder(const QString &path) {
+    std::lock_guard lock(m_mutex);
+    auto find = m_db->prepare("SELECT id FROM folders WHERE path = ?1");
+    find.bind(1, path);
+    if (find.step())
+        return find.int64At(0);
+    auto insert = m_db->prepare("INSERT INTO folders(path, added_at) VALUES (?1, ?2)");
+    insert.bind(1, path).bind(2, QDateTime::currentMSecsSinceEpoch());
+    if (!insert.exec())
+        return m_db->lastError(QStringLiteral("adding the folder %1").arg(path));
+    return m_db->lastInsertId();
+}
+
+Result<std::vector<qint64>> Catalog::removeFolder(const QString &path) {
+    std::lock_guard lock(m_mutex);
+    sql::Transaction tx(*m_db);
+    if (!tx.isActive())
+        return m_db->lastError(QStringLiteral("forgetting the folder %1").arg(path));
+    auto find = m_db->prepare("SELECT id FROM folders WHERE path = ?1");
+    find.bind(1, path);
+    if (!find.step())
+        return Error(Error::Code::NotFound, QStringLiteral("the folder %1 is not in the library").arg(path));
+    const qint64 folderId = find.int64At(0);
+    find = {};
+    std::vector<qint64> ids;
+    auto photos = m_db->prepare("SELECT id FROM photos WHERE folder_id = ?1");
+    photos.bind(1, folderId);
+    while (photos.step())
+        ids.push_back(photos.int64At(0));
+    photos = {};
+    auto del = m_db->prepare("DELETE FROM folders WHERE id = ?1"); // photos and embeddings cascade
+    del.bind(1, folderId);
+    if (!del.exec() || !tx.commit())
+        return m_db->lastError(QStringLiteral("forgetting the folder %1").arg(path));
+    return ids;
+}
+
+QList<WatchedFolder> Catalog::folders(const QString &modelKey) const {
+    std::lock_guard lock(m_mutex);
+    QList<WatchedFolder> out;
+    auto s = m_db->prepare(
+        "SELECT f.id, f.path, f.last_scan,"
+        " (SELECT count(*) FROM photos p JOIN embeddings e ON e.photo_id = p.id AND e.model_key = ?1"
+        "   WHERE p.folder_id = f.id AND p.state <> 2),"
+        " (SELECT count(*) FROM photos p WHERE p.folder_id = f.id AND p.state <> 2 AND NOT EXISTS"
+        "   (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id AND e.model_key = ?1)),"
+        " (SELECT count(*) FROM photos p WHERE p.folder_id = f.id AND p.state = 2)"
+        " FROM folders f ORDER BY f.path");
+    s.bind(1, modelKey);
+    while (s.step()) {
+        WatchedFolder f;
+        f.id = s.int64At(0);
+        f.path = s.textAt(1);
+        if (!s.isNullAt(2))
+            f.lastScan = QDateTime::fromMSecsSinceEpoch(s.int64At(2));
+        f.photoCount = s.int64At(3);
+        f.pendingCount = s.int64At(4);
+        f.failedCount = s.int64At(5);
+        out << f;
+    }
+    return out;
+}
+
+Status Catalog::setFolderScanned(qint64 folderId) {
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("UPDATE folders SET last_scan = ?2 WHERE id = ?1");
+    s.bind(1, folderId).bind(2, QDateTime::currentMSecsSinceEpoch());
+    if (!s.exec())
+        return m_db->lastError(QStringLiteral("recording a folder scan"));
+    return {};
+}
+
+Result<QHash<QString, KnownFile>> Catalog::filesOf(qint64 folderId, const QString &modelKey) const {
+    std::lock_guard lock(m_mutex);
+    QHash<QString, KnownFile> out;
+    auto s = m_db->prepare(
+        "SELECT p.id, p.path, p.size, p.mtime_ms, p.state, p.content_hash,"
+        " EXISTS (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id AND e.model_key = ?2)"
+        " FROM photos p WHERE p.folder_id = ?1");
+    s.bind(1, folderId).bind(2, modelKey);
+    while (s.step()) {
+        KnownFile k;
+        k.id = s.int64At(0);
+        k.size = s.int64At(2);
+        k.mtimeMs = s.int64At(3);
+        k.state = PhotoState(s.int64At(4));
+        k.contentHash = s.textAt(5);
+        k.hasEmbedding = s.int64At(6) != 0;
+        out.insert(s.textAt(1), k);
+    }
+    if (s.lastCode() != SQLITE_DONE)
+        return m_db->lastError(QStringLiteral("reading the catalog"));
+    return out;
+}
+
+Result<QHash<QString, qint64>> Catalog::hashesWithEmbedding(const QString &modelKey) const {
+    std::lock_guard lock(m_mutex);
+    QHash<QString, qint64> out;
+    auto s = m_db->prepare("SELECT p.content_hash, p.id FROM photos p JOIN embeddings e ON e.photo_id = p.id"
+                           " WHERE e.model_key = ?1 AND p.content_hash IS NOT NULL");
+    s.bind(1, modelKey);
+    while (s.step())
+        out.insert(s.textAt(0), s.int64At(1));
+    if (s.lastCode() != SQLITE_DONE)
+        return m_db->lastError(QStringLiteral("reading the catalog"));
+    return out;
+}
+
+std::vector<float> Catalog::embedding(qint64 photoId, const QString &modelKey) const {
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("SELECT vector FROM embeddings WHERE photo_id = ?1 AND model_key = ?2");
+    s.bind(1, photoId).bind(2, modelKey);
+    std::vector<float> v;
+    if (s.step()) {
+        const QByteArray blob = s.blobAt(0);
+        v.resize(size_t(blob.size()) / sizeof(float));
+        std::memcpy(v.data(), blob.constData(), v.size() * sizeof(float));
+    }
+    return v;
+}
+
+Result<std::vector<qint64>> Catalog::commitBatch(const std::vector<PhotoWrite> &photos, const QString &modelKey,
+                                                 const std::vector<qint64> &deleteIds) {
+    std::lock_guard lock(m_mutex);
+    const QString doing = QStringLiteral("saving indexed photos");
+    sql::Transaction tx(*m_db);
+    if (!tx.isActive())
+        return m_db->lastError(doing);
+    auto del = m_db->prepare("DELETE FROM photos WHERE id = ?1");
+    for (qint64 id : deleteIds) {
+        del.bind(1, id);
+        if (!del.exec())
+            return m_db->lastError(doing);
+    }
+    auto clearPath = m_db->prepare("DELETE FROM photos WHERE path = ?1 AND id <> ?2");
+    auto insert = m_db->prepare(
+        "INSERT INTO photos(folder_id, path, size, mtime_ms, content_hash, width, height, orientation, taken_ms,"
+        " state, error, thumbnail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        " ON CONFLICT(path) DO UPDATE SET folder_id = excluded.folder_id, size = excluded.size,"
+        " mtime_ms = excluded.mtime_ms, content_hash = excluded.content_hash, width = excluded.width,"
+        " height = excluded.height, orientation = excluded.orientation, taken_ms = excluded.taken_ms,"
+        " state = excluded.state, error = excluded.error, thumbnail = excluded.thumbnail");
+    auto update = m_db->prepare(
+        "UPDATE photos SET folder_id = ?1, path = ?2, size = ?3, mtime_ms = ?4, content_hash = ?5, width = ?6,"
+        " height = ?7, orientation = ?8, taken_ms = ?9, state = ?10, error = ?11, thumbnail = ?12 WHERE id = ?13");
+    auto idOf = m_db->prepare("SELECT id FROM photos WHERE path = ?1");
+    auto dropEmbeddings = m_db->prepare("DELETE FROM embeddings WHERE photo_id = ?1");
+    auto putEmbedding = m_db->prepare(
+        "INSERT OR REPLACE INTO embeddings(photo_id, model_key, dimension, vector) VALUES (?1, ?2, ?3, ?4)");
+    std::vector<qint64> ids;
+    ids.reserve(photos.size());
+    for (const PhotoWrite &p : photos) {
+        sql::Statement &s = p.id ? update : insert;
+        if (p.id) {
+            // A moved file takes the place of whatever row had its new path.
+            clearPath.bind(1, p.path).bind(2, p.id);
+            if (!clearPath.exec())
+                return m_db->lastError(doing);
+        }
+        s.bind(1, p.folderId).bind(2, p.path).bind(3, p.size).bind(4, p.mtimeMs);
+        if (p.contentHash.isEmpty())
+            s.bindNull(5);
+        else
+            s.bind(5, p.contentHash);
+        s.bind(6, p.width).bind(7, p.height).bind(8, p.orientation);
+        if (p.takenMs)
+            s.bind(9, *p.takenMs);
+        else
+            s.bindNull(9);
+        s.bind(10, int(p.state));
+        if (p.error.isEmpty())
+            s.bindNull(11);
+        else
+            s.bind(11, p.error);
+        if (p.thumbnail.isEmpty())
+            s.bindNull(12);
+        else
+            s.bind(12, p.thumbnail);
+        if (p.id)
+            s.bind(13, p.id);
+        if (!s.exec())
+            return m_db->lastError(doing);
+        qint64 id = p.id;
+        if (!id) {
+            idOf.bind(1, p.path);
+            if (!idOf.step())
+                return m_db->lastError(doing);
+            id = idOf.int64At(0);
+            idOf.reset();
+        }
+        ids.push_back(id);
+        if (!p.keepEmbeddings) {
+            dropEmbeddings.bind(1, id);
+            if (!dropEmbeddings.exec())
+                return m_db->lastError(doing);
+        }
+        if (!p.vector.empty()) {
+            putEmbedding.bind(1, id).bind(2, modelKey).bind(3, qint64(p.vector.size()));
+            putEmbedding.bindBlob(4, p.vector.data(), int(p.vector.size() * sizeof(float)));
+            if (!putEmbedding.exec())
+                return m_db->lastError(doing);
+        }
+    }
+    if (!tx.commit())
+        return m_db->lastError(doing);
+    return ids;
+}
+
+Status Catalog::deletePhotos(const std::vector<qint64> &ids) {
+    auto r = commitBatch({}, QString(), ids);
+    if (!r)
+        return r.error();
+    return {};
+}
+
+Status Catalog::forEachEmbedding(const QString &modelKey, const std::function<void(qint64, const float *, int)> &visit) const {
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("SELECT photo_id, vector FROM embeddings WHERE model_key = ?1 ORDER BY photo_id");
+    s.bind(1, modelKey);
+    std::vector<float> v;
+    while (s.step()) {
+        const QByteArray blob = s.blobAt(1);
+        v.resize(size_t(blob.size()) / sizeof(float));
+        std::memcpy(v.data(), blob.constData(), v.size() * sizeof(float));
+        visit(s.int64At(0), v.data(), int(v.size()));
+    }
+    if (s.lastCode() != SQLITE_DONE)
+        return m_db->lastError(QStringLiteral("reading embeddings"));
+    return {};
+}
+
+std::vector<qint64> Catalog::embeddedIds(const QString &modelKey) const {
+    std::lock_guard lock(m_mutex);
+    std::vector<qint64> ids;
+    auto s = m_db->prepare("SELECT photo_id FROM embeddings WHERE model_key = ?1");
+    s.bind(1, modelKey);
+    while (s.step())
+        ids.push_back(s.int64At(0));
+    return ids;
+}
+
+int Catalog::dimensionOf(const QString &modelKey) const {
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("SELECT dimension FROM embeddings WHERE model_key = ?1 LIMIT 1");
+    s.bind(1, modelKey);
+    return s.step() ? int(s.int64At(0)) : 0;
+}
+
+qint64 Catalog::pendingCount(const QString &modelKey) const {
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("SELECT count(*) FROM photos p WHERE p.state <> 2 AND NOT EXISTS"
+                           " (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id AND e.model_key = ?1)");
+    s.bind(1, modelKey);
+    return s.step() ? s.int64At(0) : 0;
+}
+
+QList<PhotoRecord> Catalog::failedPhotos() const {
+    std::lock_guard lock(m_mutex);
+    QList<PhotoRecord> out;
+    auto s = m_db->prepare("SELECT " TS_PHOTO_COLUMNS " FROM photos WHERE state = 2 ORDER BY path");
+    while (s.step())
+        out << recordFrom(s);
+    return out;
+}
+
+std::optional<PhotoRecord> Catalog::photo(qint64 id) const {
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("SELECT " TS_PHOTO_COLUMNS " FROM photos WHERE id = ?1");
+    s.bind(1, id);
+    if (s.step())
+        return recordFrom(s);
+    return std::nullopt;
+}
+
+std::optional<qint64> Catalog::idForPath(const QString &path) const {
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("SELECT id FROM photos WHERE path = ?1");
+    s.bind(1, path);
+    if (s.step())
+        return s.int64At(0);
+    return std::nullopt;
+}
+
+LibraryStats Catalog::stats(const QString &modelKey) const {
+    std::lock_guard lock(m_mutex);
+    LibraryStats st;
+    st.databasePath = m_path;
+    st.modelKey = modelKey;
+    auto s = m_db->prepare(
+        "SELECT (SELECT count(*) FROM folders), (SELECT count(*) FROM photos),"
+        " (SELECT count(*) FROM embeddings WHERE model_key = ?1),"
+        " (SELECT count(*) FROM photos WHERE state = 2)");
+    s.bind(1, modelKey);
+    if (s.step()) {
+        st.folders = s.int64At(0);
+        st.photos = s.int64At(1);
+        st.indexed = s.int64At(2);
+        st.failed = s.int64At(3);
+        st.pending = std::max<qint64>(0, st.photos - st.failed - st.indexed);
+    }
+    st.databaseBytes = QFileInfo(m_path).size() + QFileInfo(m_path + QStringLiteral("-wal")).size();
+    return st;
+}
+
+QString Catalog::meta(const QString &key) const {
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("SELECT value FROM meta WHERE key = ?1");
+    s.bind(1, key);
+    return s.step() ? s.textAt(0) : QString();
+}
+
+Status Catalog::setMeta(const QString &key, const QString &value) {
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)");
+    s.bind(1, key).bind(2, value);
+    if (!s.exec())
+        return m_db->lastError(QStringLiteral("writing library metadata"));
+    return {};
+}
+
+void Catalog::setMaxPageCount(qint64 pages) {
+    std::lock_guard lock(m_mutex);
+    const QByteArray pragma = "PRAGMA max_page_count = " + QByteArray::number(pages);
+    auto s = m_db->prepare(pragma.constData());
+    while (s.step()) {
+    }
+}
+
+void Catalog::setQueryOnly(bool on) {
+    std::lock_guard lock(m_mutex);
+    m_db->execScript(on ? "PRAGMA query_only = ON" : "PRAGMA query_only = OFF");
+}
+
+QList<QPair<QString, qint64>> Catalog::embeddingModels() const {
+    std::lock_guard lock(m_mutex);
+    QList<QPair<QString, qint64>> out;
+    auto s = m_db->prepare("SELECT model_key, count(*) FROM embeddings GROUP BY model_key ORDER BY model_key");
+    while (s.step())
+        out.append({s.textAt(0), s.int64At(1)});
+    return out;
+}
+
+QString Catalog::integrityCheck() const {
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("PRAGMA integrity_check");
+    QStringList lines;
+    while (s.step())
+        lines << s.textAt(0);
+    return lines.join(QLatin1Char('\n'));
+}
+
+qint64 Catalog::duplicatePaths() const {
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("SELECT count(*) FROM (SELECT path FROM photos GROUP BY path HAVING count(*) > 1)");
+    return s.step() ? s.int64At(0) : -1;
+}
+
+} // namespace ts

@@ -1,0 +1,137 @@
+#pragma once
+
+// The photo catalog: SQLite tables for watched folders, photos, per-model embeddings and metadata.
+// The source of truth of a library (the vector index file is a cache rebuilt from it).
+//
+// Schema (migration 1, see catalog.cpp; PRAGMA user_version = kSchemaVersion):
+//   meta(key TEXT PRIMARY KEY, value TEXT)
+//   folders(id, path UNIQUE, added_at, last_scan)
+//   photos(id, folder_id -> folders ON DELETE CASCADE, path UNIQUE, size, mtime_ms, content_hash,
+//          width, height, orientation, taken_ms, state 0 pending / 1 indexed / 2 failed, error,
+//          thumbnail)
+//   embeddings(photo_id -> photos ON DELETE CASCADE, model_key, dimension, vector BLOB of float32,
+//              PRIMARY KEY(photo_id, model_key))
+//
+// Threads: every method may be called from any thread; calls are serialised by a mutex around the
+// one connection. A second thread that writes a lot (the indexer) opens its own Catalog on the same
+// file (WAL lets readers go on while it writes).
+//
+// Failure: methods return Result/Status with a message naming the database; a full disk or a
+// read-only file is reported as such and the transaction is rolled back (nothing half-written).
+
+#include "core/common/result.h"
+#include "indexer/library.h"
+
+#include <QHash>
+#include <QString>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace ts {
+
+namespace sql {
+class Database;
+}
+
+// A catalog row as discovery needs it to decide what to do with a file.
+struct KnownFile {
+    qint64 id = 0;
+    qint64 size = 0;
+    qint64 mtimeMs = 0;
+    PhotoState state = PhotoState::Pending;
+    bool hasEmbedding = false; // for the model being indexed
+    QString contentHash;
+};
+
+// One photo written by the indexer in a batch transaction.
+struct PhotoWrite {
+    qint64 id = 0;       // 0: a new row; else the row to update (a changed file, or a moved one)
+    qint64 folderId = 0;
+    QString path;
+    qint64 size = 0;
+    qint64 mtimeMs = 0;
+    QString contentHash;
+    int width = 0, height = 0, orientation = 1;
+    std::optional<qint64> takenMs;
+    PhotoState state = PhotoState::Pending;
+    QString error;
+    QString thumbnail;
+    bool keepEmbeddings = false; // a move: the content is the same, keep every model's vector
+    std::vector<float> vector;   // the embedding for the model being indexed (empty: none)
+};
+
+class Catalog {
+public:
+    static constexpr int kSchemaVersion = 1;
+
+    // Opens or creates the database at `path` (creating its folder), enables WAL and foreign keys,
+    // and migrates an older schema (one transaction per migration). A database written by a newer
+    // TowerSearch (user_version > kSchemaVersion) is refused (Unsupported) and left untouched.
+    static Result<std::unique_ptr<Catalog>> open(const QString &path);
+    ~Catalog();
+
+    const QString &path() const { return m_path; }
+    int schemaVersion() const;
+
+    Result<qint64> addFolder(const QString &path);
+    // Removes the folder and its photos; returns the ids of the removed photos.
+    Result<std::vector<qint64>> removeFolder(const QString &path);
+    QList<WatchedFolder> folders(const QString &modelKey) const;
+    Status setFolderScanned(qint64 folderId);
+
+    // Rows under one folder keyed by path (discovery compares them with the files it finds).
+    Result<QHash<QString, KnownFile>> filesOf(qint64 folderId, const QString &modelKey) const;
+    // content hash -> id of a photo that has an embedding for `modelKey` (moves and copies).
+    Result<QHash<QString, qint64>> hashesWithEmbedding(const QString &modelKey) const;
+    std::vector<float> embedding(qint64 photoId, const QString &modelKey) const;
+
+    // One transaction: writes the photos and deletes `deleteIds`. Returns the ids of the photos
+    // written (new rows get theirs here), in order.
+    Result<std::vector<qint64>> commitBatch(const std::vector<PhotoWrite> &photos, const QString &modelKey,
+                                            const std::vector<qint64> &deleteIds);
+    Status deletePhotos(const std::vector<qint64> &ids);
+
+    // Every (id, vector) stored for a model, in id order (rebuilding the vector index).
+    Status forEachEmbedding(const QString &modelKey,
+                            const std::function<void(qint64, const float *, int)> &visit) const;
+    std::vector<qint64> embeddedIds(const QString &modelKey) const;
+    int dimensionOf(const QString &modelKey) const; // 0 when none stored
+    // Photos (not failed) without an embedding for the model.
+    qint64 pendingCount(const QString &modelKey) const;
+
+    QList<PhotoRecord> failedPhotos() const;
+    std::optional<PhotoRecord> photo(qint64 id) const;
+    std::optional<qint64> idForPath(const QString &path) const;
+    LibraryStats stats(const QString &modelKey) const;
+
+    QString meta(const QString &key) const;
+    Status setMeta(const QString &key, const QString &value);
+
+    // Testing: limits the database's size on this connection (PRAGMA max_page_count), so a write
+    // beyond it fails exactly as a full disk does (SQLITE_FULL).
+    void setMaxPageCount(qint64 pages);
+    // Testing: makes this connection refuse writes (PRAGMA query_only) as a read-only file does.
+    void setQueryOnly(bool on);
+    // Model keys with stored embeddings, and how many each.
+    QList<QPair<QString, qint64>> embeddingModels() const;
+
+    // PRAGMA integrity_check's answer ("ok" when intact).
+    QString integrityCheck() const;
+    // Number of paths present more than once (0 unless the schema's UNIQUE constraint broke).
+    qint64 duplicatePaths() const;
+
+private:
+    Catalog() = default;
+    Status migrate();
+    std::optional<PhotoRecord> readPhoto(const char *sql, qint64 id, const QString &path) const;
+
+    QString m_path;
+    std::unique_ptr<sql::Database> m_db;
+    mutable std::recursive_mutex m_mutex;
+};
+
+} // namespace ts

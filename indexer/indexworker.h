@@ -1,0 +1,85 @@
+#pragma once
+
+// The background indexer: lives on the Library's worker thread (moved there, not a QThread
+// subclass). One run() walks every watched folder, decides per file (skip / embed / move / delete),
+// decodes in a small pool while the previous batch is embedded, and commits each batch in one
+// transaction (catalog rows + embeddings), then updates the vector index and the rerank cache.
+//
+// Threads: construct anywhere, then moveToThread(); run() on the worker thread. pause(), resume()
+// and cancel() may be called from any thread and take effect between batches.
+// Failure: one bad photo is recorded (state Failed + error) and skipped; a catalog write failure
+// (disk full, read-only) rolls the batch back and ends the run with finished(..., error).
+
+#include "indexer/library.h"
+
+#include <QObject>
+#include <QString>
+#include <QStringList>
+
+#include <atomic>
+#include <memory>
+
+namespace ts {
+
+class FusionCache;
+class ImageEmbedder;
+class VectorIndex;
+
+struct IndexWorkerConfig {
+    QString databasePath;
+    QString thumbnailDirectory;   // <cache>/thumbnails; thumbnails are <content hash>.jpg
+    QStringList excludedFolders;  // absolute, canonical where they exist
+    int batchSize = 8;
+    int decodeThreads = 2;
+    int maxWatchedDirectories = 2000;
+    qint64 maxDatabasePages = 0;  // testing: simulate a full disk (PRAGMA max_page_count)
+    bool simulateReadOnly = false; // testing: PRAGMA query_only (writes fail with SQLITE_READONLY)
+    std::shared_ptr<ImageEmbedder> embedder;
+    std::shared_ptr<VectorIndex> index; // of embedder's model, shared with search (thread-safe)
+    QString indexPath;
+    std::shared_ptr<FusionCache> fusionCache; // of embedder's model; may be null
+    qint64 fusionDiskBudget = 0;
+};
+
+struct IndexRunResult {
+    bool cancelled = false;
+    QString error;             // non-empty: stopped because of it (nothing half-written)
+    qint64 embedded = 0, moved = 0, copied = 0, removed = 0, failed = 0, skipped = 0;
+    QStringList directories;   // folders seen (up to maxWatchedDirectories) for live watching
+    bool directoriesTruncated = false;
+};
+
+class IndexWorker : public QObject {
+    Q_OBJECT
+public:
+    explicit IndexWorker(IndexWorkerConfig config);
+    ~IndexWorker() override;
+
+    void pause() { m_paused = true; }
+    void resume() { m_paused = false; }
+    void cancel() { m_cancelled = true; }
+    bool isPaused() const { return m_paused; }
+
+public Q_SLOTS:
+    void run();
+
+Q_SIGNALS:
+    void progressChanged(const ts::IndexProgress &progress);
+    void finished(const ts::IndexRunResult &result);
+
+private:
+    struct Run;
+    IndexRunResult doRun();
+    IndexWorkerConfig m_config;
+    std::atomic<bool> m_paused{false};
+    std::atomic<bool> m_cancelled{false};
+};
+
+// size + first and last 64 KiB of the file, SHA-1: recognises moved and copied photos without
+// reading whole files (a false match needs equal size and equal head and tail). Empty on failure.
+// `head`, when given, receives the first 64 KiB (where JPEG keeps its EXIF).
+QString quickContentHash(const QString &path, qint64 size, QByteArray *head = nullptr);
+
+} // namespace ts
+
+Q_DECLARE_METATYPE(ts::IndexRunResult)

@@ -1,0 +1,401 @@
+#include "indexer/library.h"
+
+#include "core/index/vectorindex.h"
+#include "core/search/fusioncache.h"
+#include "indexer/catalog.h"
+#include "indexer/imageembedder.h"
+#include "indexer/indexworker.h"
+
+#include <QCryptographicHash>
+#include <QDir>
+#include <QEventLoop>
+#include <QFileInfo>
+#include <QFileSystemWatcher>
+#include <QStandardPaths>
+#include <QThread>
+#include <QTimer>
+
+namespace ts {
+
+namespace {
+
+// Search reads photo paths and stamps from the catalog (any thread: the Catalog serialises).
+class CatalogPhotoSource final : public PhotoSource {
+public:
+    explicit CatalogPhotoSource(std::shared_ptr<Catalog> catalog) : m_catalog(std::move(catalog)) {}
+    QString photoPath(qint64 photoId) const override {
+        const auto p = m_catalog->photo(photoId);
+        return p ? p->path : QString();
+    }
+    // The same stamp the indexer files rerank features under.
+    QString photoStamp(qint64 photoId) const override {
+        const auto p = m_catalog->photo(photoId);
+        return p ? QStringLiteral("%1-%2").arg(p->size).arg(p->modified.toMSecsSinceEpoch()) : QString();
+    }
+    std::optional<qint64> photoIdForPath(const QString &path) const override {
+        if (auto id = m_catalog->idForPath(QFileInfo(path).absoluteFilePath()))
+            return id;
+        const QString canonical = QFileInfo(path).canonicalFilePath();
+        return canonical.isEmpty() ? std::nullopt : m_catalog->idForPath(canonical);
+    }
+
+private:
+    std::shared_ptr<Catalog> m_catalog;
+};
+
+QString keyTag(const QString &modelKey) {
+    return QString::fromLatin1(QCryptographicHash::hash(modelKey.toUtf8(), QCryptographicHash::Sha1).toHex().left(12));
+}
+
+bool cacheOptionsHaveDisk(const LibraryOptions &options) { return options.rerankCacheDiskBytes > 0; }
+
+QString normalizedFolder(const QString &path) { return QDir::cleanPath(QFileInfo(path).absoluteFilePath()); }
+
+} // namespace
+
+struct Library::Impl {
+    LibraryOptions options;
+    QString databasePath;
+    QString cacheDirectory;
+    std::shared_ptr<Catalog> catalog;
+    std::shared_ptr<PhotoSource> photoSource;
+
+    // The model new photos are embedded with.
+    std::shared_ptr<ImageEmbedder> embedder;
+    std::shared_ptr<VectorIndex> index;
+    std::shared_ptr<FusionCache> cache;
+    // What indexing fills: the same disk tier, no memory tier (memory stays flat while indexing).
+    std::shared_ptr<FusionCache> fillCache;
+    // The model that serves search: the same one, or the previous model while the new one is
+    // still incomplete.
+    std::shared_ptr<ImageEmbedder> servingEmbedder;
+    std::shared_ptr<VectorIndex> servingIndex;
+    std::shared_ptr<FusionCache> servingCache;
+    std::shared_ptr<const SearchEngine> engine;
+
+    QThread thread;
+    IndexWorker *worker = nullptr;
+    bool rescanRequested = false;
+    IndexRunSummary lastRun;
+
+    QFileSystemWatcher *watcher = nullptr;
+    QTimer *debounce = nullptr;
+    QTimer *periodic = nullptr;
+};
+
+Library::Library() : d(std::make_unique<Impl>()) {}
+
+Library::~Library() {
+    if (d->worker) {
+        d->worker->cancel(); // takes effect within one batch
+        d->worker->resume();
+    }
+    d->thread.quit();
+    d->thread.wait(); // the run returns within one batch of the cancel
+    delete d->worker;
+}
+
+QString Library::defaultDatabasePath() {
+    return QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation) + QStringLiteral("/library.sqlite");
+}
+
+Result<std::unique_ptr<Library>> Library::open(const LibraryOptions &options) {
+    qRegisterMetaType<ts::IndexProgress>();
+    qRegisterMetaType<ts::IndexRunResult>();
+    std::unique_ptr<Library> lib(new Library);
+    lib->d->options = options;
+    lib->d->databasePath = QFileInfo(options.databasePath.isEmpty() ? defaultDatabasePath() : options.databasePath).absoluteFilePath();
+    auto catalog = Catalog::open(lib->d->databasePath);
+    if (!catalog)
+        return catalog.error();
+    lib->d->catalog = std::shared_ptr<Catalog>(std::move(*catalog));
+    lib->d->photoSource = std::make_shared<CatalogPhotoSource>(lib->d->catalog);
+    const QFileInfo db(lib->d->databasePath);
+    lib->d->cacheDirectory = options.cacheDirectory.isEmpty()
+                                 ? db.absolutePath() + QLatin1Char('/') + db.completeBaseName() + QStringLiteral("-cache")
+                                 : QFileInfo(options.cacheDirectory).absoluteFilePath();
+    lib->d->thread.setObjectName(QStringLiteral("TowerSearch indexer"));
+    lib->d->thread.start(QThread::LowPriority);
+
+    Library *self = lib.get();
+    lib->d->debounce = new QTimer(self);
+    lib->d->debounce->setSingleShot(true);
+    lib->d->debounce->setInterval(2000);
+    connect(lib->d->debounce, &QTimer::timeout, self, &Library::startIndexing);
+    lib->d->periodic = new QTimer(self);
+    connect(lib->d->periodic, &QTimer::timeout, self, &Library::startIndexing);
+    return lib;
+}
+
+QString Library::databasePath() const { return d->databasePath; }
+
+QString Library::vectorIndexPath(const QString &modelKey) const {
+    const QFileInfo db(d->databasePath);
+    return db.absolutePath() + QLatin1Char('/') + db.completeBaseName() + QStringLiteral(".vectors-") + keyTag(modelKey) +
+           QStringLiteral(".tsvi");
+}
+
+IndexRunSummary Library::lastRunSummary() const { return d->lastRun; }
+
+// Loads the model's index file, or rebuilds it from the catalog when missing, corrupt, made by
+// another model or out of step; saves a rebuilt one.
+static Result<std::shared_ptr<VectorIndex>> loadOrRebuildIndex(const Catalog &catalog, const QString &path,
+                                                               const QString &modelKey, int dimension) {
+    VectorIndexOptions options;
+    options.dimension = dimension;
+    const std::vector<qint64> ids = catalog.embeddedIds(modelKey);
+    auto loaded = VectorIndex::load(path, modelKey, options);
+    if (loaded && loaded->dimension() == dimension && loaded->isInStepWith(ids))
+        return std::make_shared<VectorIndex>(std::move(*loaded));
+    auto created = VectorIndex::create(options, modelKey);
+    if (!created)
+        return created.error();
+    auto index = std::make_shared<VectorIndex>(std::move(*created));
+    std::vector<qint64> batchIds;
+    std::vector<float> batch;
+    Status addStatus;
+    auto flush = [&]() {
+        if (batchIds.empty() || !addStatus)
+            return;
+        addStatus = index->add(batchIds, batch);
+        batchIds.clear();
+        batch.clear();
+    };
+    Status read = catalog.forEachEmbedding(modelKey, [&](qint64 id, const float *v, int n) {
+        if (n != dimension)
+            return; // written by a model with the same key but another shape: never served
+        batchIds.push_back(id);
+        batch.insert(batch.end(), v, v + n);
+        if (batchIds.size() >= 4096)
+            flush();
+    });
+    flush();
+    if (!read)
+        return read.error();
+    if (!addStatus)
+        return addStatus.error().withContext(QStringLiteral("rebuilding the vector index from %1").arg(catalog.path()));
+    (void)index->save(path); // a cache: failing to save only costs a rebuild next time
+    return index;
+}
+
+Status Library::setPipeline(std::shared_ptr<const BridgeTowerPipeline> pipeline) {
+    if (!pipeline)
+        return Error(Error::Code::InvalidArgument, QStringLiteral("no model given to the library"));
+    return setEmbedder(makeBridgeTowerEmbedder(std::move(pipeline)));
+}
+
+Status Library::setEmbedder(std::shared_ptr<ImageEmbedder> embedder) {
+    if (!embedder)
+        return Error(Error::Code::InvalidArgument, QStringLiteral("no model given to the library"));
+    if (d->worker) {
+        cancelIndexing();
+        QEventLoop loop;
+        connect(this, &Library::indexingFinished, &loop, &QEventLoop::quit);
+        if (d->worker)
+            loop.exec();
+    }
+    const QString key = embedder->modelKey();
+    auto index = loadOrRebuildIndex(*d->catalog, vectorIndexPath(key), key, embedder->dimension());
+    if (!index)
+        return index.error();
+    const QString previousKey = d->servingEmbedder ? d->servingEmbedder->modelKey() : QString();
+    d->embedder = std::move(embedder);
+    d->index = *index;
+    FusionCache::Options cacheOptions;
+    cacheOptions.memoryBudgetBytes = d->options.rerankCacheMemoryBytes;
+    cacheOptions.diskBudgetBytes = d->options.rerankCacheDiskBytes;
+    cacheOptions.diskDirectory = d->cacheDirectory + QStringLiteral("/rerank");
+    d->cache = std::make_shared<FusionCache>(key, cacheOptions);
+    FusionCache::Options fillOptions = cacheOptions;
+    fillOptions.memoryBudgetBytes = 0;
+    d->fillCache = std::make_shared<FusionCache>(key, fillOptions);
+    // Keep the previous model serving search until the new one has embedded every photo.
+    const bool keepPrevious = !previousKey.isEmpty() && previousKey != key && d->catalog->pendingCount(key) > 0;
+    if (!keepPrevious) {
+        d->servingEmbedder = d->embedder;
+        d->servingIndex = d->index;
+        d->servingCache = d->cache;
+        (void)d->catalog->setMeta(QStringLiteral("serving_model"), key);
+    }
+    if (auto pipeline = d->servingEmbedder->pipeline())
+        d->engine = std::make_shared<const SearchEngine>(pipeline, d->servingIndex, d->photoSource, d->servingCache);
+    else
+        d->engine.reset();
+    return {};
+}
+
+QList<WatchedFolder> Library::folders() const {
+    return d->catalog->folders(d->embedder ? d->embedder->modelKey() : d->catalog->meta(QStringLiteral("serving_model")));
+}
+
+Status Library::addFolder(const QString &path) {
+    const QString folder = normalizedFolder(path);
+    if (!QFileInfo(folder).isDir())
+        return Error(Error::Code::NotFound, QStringLiteral("%1 is not a folder").arg(path));
+    auto id = d->catalog->addFolder(folder);
+    if (!id)
+        return id.error();
+    Q_EMIT foldersChanged();
+    return {};
+}
+
+Status Library::forgetFolder(const QString &path) {
+    if (d->worker) {
+        cancelIndexing();
+        QEventLoop loop;
+        connect(this, &Library::indexingFinished, &loop, &QEventLoop::quit);
+        if (d->worker)
+            loop.exec();
+    }
+    auto removed = d->catalog->removeFolder(normalizedFolder(path));
+    if (!removed)
+        return removed.error();
+    for (const auto &index : {d->index, d->servingIndex}) {
+        if (!index)
+            continue;
+        (void)index->remove(*removed);
+        (void)index->save(vectorIndexPath(index->modelKey()));
+    }
+    if (d->cache)
+        for (qint64 id : *removed)
+            d->cache->remove(id);
+    Q_EMIT foldersChanged();
+    return {};
+}
+
+QList<PhotoRecord> Library::failedPhotos() const { return d->catalog->failedPhotos(); }
+
+std::optional<PhotoRecord> Library::photo(qint64 id) const { return d->catalog->photo(id); }
+
+LibraryStats Library::stats() const {
+    const QString serving = d->servingEmbedder ? d->servingEmbedder->modelKey() : d->catalog->meta(QStringLiteral("serving_model"));
+    LibraryStats s = d->catalog->stats(d->embedder ? d->embedder->modelKey() : serving);
+    s.modelKey = serving;
+    s.indexingModelKey = d->embedder ? d->embedder->modelKey() : QString();
+    s.modelEmbeddings = d->catalog->embeddingModels();
+    return s;
+}
+
+QString Library::checkConsistency() const {
+    QStringList problems;
+    const QString integrity = d->catalog->integrityCheck();
+    if (integrity != QLatin1String("ok"))
+        problems << QStringLiteral("integrity_check: %1").arg(integrity);
+    if (const qint64 dup = d->catalog->duplicatePaths(); dup != 0)
+        problems << QStringLiteral("%1 duplicate paths").arg(dup);
+    if (d->index && !d->worker && !d->index->isInStepWith(d->catalog->embeddedIds(d->index->modelKey())))
+        problems << QStringLiteral("the vector index is not in step with the catalog");
+    return problems.isEmpty() ? QStringLiteral("ok") : problems.join(QStringLiteral("; "));
+}
+
+void Library::startIndexing() {
+    if (d->worker) {
+        d->rescanRequested = true; // a change arrived during the run: go again after it
+        return;
+    }
+    if (!d->embedder) {
+        Q_EMIT errorOccurred(QStringLiteral("cannot index %1: no model is loaded").arg(d->databasePath));
+        Q_EMIT indexingFinished(false);
+        return;
+    }
+    d->rescanRequested = false;
+    IndexWorkerConfig config;
+    config.databasePath = d->databasePath;
+    config.thumbnailDirectory = d->cacheDirectory + QStringLiteral("/thumbnails");
+    config.excludedFolders = d->options.excludedFolders;
+    for (QString &f : config.excludedFolders)
+        f = normalizedFolder(f);
+    // The app's own folders: its cache (thumbnails, rerank features) and its data folder.
+    config.excludedFolders << d->cacheDirectory;
+    const QString appData = QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation);
+    if (!appData.isEmpty())
+        config.excludedFolders << normalizedFolder(appData);
+    for (int i = 0, n = int(config.excludedFolders.size()); i < n; ++i) {
+        const QString canonical = QFileInfo(config.excludedFolders[i]).canonicalFilePath();
+        if (!canonical.isEmpty())
+            config.excludedFolders << canonical;
+    }
+    config.batchSize = d->options.batchSize;
+    config.decodeThreads = d->options.decodeThreads;
+    config.maxWatchedDirectories = d->options.maxWatchedDirectories;
+    config.maxDatabasePages = d->options.maxDatabasePages;
+    config.simulateReadOnly = d->options.simulateReadOnlyDatabase;
+    config.embedder = d->embedder;
+    config.index = d->index;
+    config.indexPath = vectorIndexPath(d->embedder->modelKey());
+    config.fusionCache = d->embedder->pipeline() && cacheOptionsHaveDisk(d->options) ? d->fillCache : nullptr;
+    config.fusionDiskBudget = d->options.rerankCacheDiskBytes;
+
+    d->worker = new IndexWorker(std::move(config));
+    d->worker->moveToThread(&d->thread);
+    connect(d->worker, &IndexWorker::progressChanged, this, &Library::progressChanged);
+    connect(d->worker, &IndexWorker::finished, this, [this](const IndexRunResult &result) {
+        IndexWorker *worker = d->worker;
+        d->worker = nullptr;
+        if (worker)
+            worker->deleteLater(); // its thread's event loop deletes it
+        d->lastRun = {result.embedded, result.moved, result.copied, result.removed, result.failed, result.skipped, result.error};
+        if (d->options.watchFolders && result.error.isEmpty())
+            updateWatches(result.directories, result.directoriesTruncated);
+        // The new model is complete: it takes over search from the previous one.
+        if (!result.cancelled && result.error.isEmpty() && d->servingEmbedder != d->embedder &&
+            d->catalog->pendingCount(d->embedder->modelKey()) == 0) {
+            d->servingEmbedder = d->embedder;
+            d->servingIndex = d->index;
+            d->servingCache = d->cache;
+            (void)d->catalog->setMeta(QStringLiteral("serving_model"), d->embedder->modelKey());
+            if (auto pipeline = d->servingEmbedder->pipeline())
+                d->engine = std::make_shared<const SearchEngine>(pipeline, d->servingIndex, d->photoSource, d->servingCache);
+            else
+                d->engine.reset();
+        }
+        if (!result.error.isEmpty())
+            Q_EMIT errorOccurred(result.error);
+        Q_EMIT foldersChanged();
+        Q_EMIT indexingFinished(result.cancelled || !result.error.isEmpty());
+        if (d->rescanRequested && result.error.isEmpty() && !result.cancelled)
+            QTimer::singleShot(0, this, &Library::startIndexing);
+    });
+    QMetaObject::invokeMethod(d->worker, &IndexWorker::run, Qt::QueuedConnection);
+}
+
+void Library::updateWatches(const QStringList &directories, bool truncated) {
+    if (!d->watcher) {
+        d->watcher = new QFileSystemWatcher(this);
+        connect(d->watcher, &QFileSystemWatcher::directoryChanged, d->debounce, qOverload<>(&QTimer::start));
+    }
+    const QStringList old = d->watcher->directories();
+    if (!old.isEmpty())
+        d->watcher->removePaths(old);
+    if (!directories.isEmpty())
+        d->watcher->addPaths(directories); // paths it cannot watch (limits) are left to the rescan
+    // File contents changed in place do not always reach a directory watch, and folders beyond the
+    // watch cap are not watched at all: a cheap periodic rescan (size + mtime) covers both.
+    const int interval = d->options.rescanIntervalSeconds;
+    if (interval > 0)
+        d->periodic->start((truncated ? std::max(60, interval / 4) : interval) * 1000);
+}
+
+void Library::pauseIndexing() {
+    if (d->worker)
+        d->worker->pause();
+}
+
+void Library::resumeIndexing() {
+    if (d->worker)
+        d->worker->resume();
+}
+
+void Library::cancelIndexing() {
+    d->rescanRequested = false;
+    if (d->worker) {
+        d->worker->cancel();
+        d->worker->resume();
+    }
+}
+
+bool Library::isIndexing() const { return d->worker != nullptr; }
+
+std::shared_ptr<const SearchEngine> Library::searchEngine() const { return d->engine; }
+
+} // namespace ts

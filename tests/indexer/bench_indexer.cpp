@@ -1,0 +1,133 @@
+// Benchmark (not a test): a generated library of N small photos indexed with the tiny end-to-end
+// model; reports the full index time, the unchanged rescan time, memory (RSS sampled while
+// indexing, and the peak) and the database size per photo.
+//
+//   bench_indexer [N=100000] [--dir DIR (reused when it already holds the photos)] [--fake]
+#include "core/model/bridgetowermodel.h"
+#include "core/search/bridgetowerpipeline.h"
+#include "fakeembedder.h"
+#include "indexer/library.h"
+#include "indexertestutil.h"
+#include "testdata.h"
+
+#include <QDirIterator>
+#include <QCoreApplication>
+#include <QElapsedTimer>
+#include <QEventLoop>
+
+#include <QTemporaryDir>
+
+#include <cstdio>
+
+using namespace ts;
+
+static qint64 statusKb(const char *field) {
+    QFile f(QStringLiteral("/proc/self/status"));
+    if (!f.open(QIODevice::ReadOnly))
+        return -1;
+    for (const QByteArray &line : f.readAll().split('\n'))
+        if (line.startsWith(field))
+            return line.mid(qsizetype(strlen(field))).trimmed().split(' ').value(0).toLongLong();
+    return -1;
+}
+
+static qint64 dirBytes(const QString &dir) {
+    qint64 total = 0;
+    QDirIterator it(dir, QDir::Files, QDirIterator::Subdirectories);
+    while (it.hasNext()) {
+        it.next();
+        total += it.fileInfo().size();
+    }
+    return total;
+}
+
+int main(int argc, char **argv) {
+    QCoreApplication app(argc, argv);
+    const QStringList args = app.arguments();
+    int n = 100000;
+    QString dir;
+    bool fake = false;
+    for (int i = 1; i < args.size(); ++i) {
+        if (args[i] == QLatin1String("--dir") && i + 1 < args.size())
+            dir = args[++i];
+        else if (args[i] == QLatin1String("--fake"))
+            fake = true;
+        else
+            n = args[i].toInt();
+    }
+    QTemporaryDir tmp;
+    if (dir.isEmpty())
+        dir = tmp.path();
+    const QString photos = dir + QStringLiteral("/photos");
+    const QString db = dir + QStringLiteral("/lib-%1/library.sqlite").arg(QDateTime::currentMSecsSinceEpoch());
+
+    QElapsedTimer t;
+    t.start();
+    int generated = 0;
+    for (int i = 0; i < n; ++i) {
+        const QString path = photos + QStringLiteral("/%1/%2.jpg").arg(i / 1000, 3, 10, QLatin1Char('0')).arg(i);
+        if (!QFileInfo::exists(path)) {
+            test::writePhoto(path, quint32(i), 64, 48);
+            ++generated;
+        }
+    }
+    std::printf("photos: %d (%d generated in %.1f s), %.1f MB on disk\n", n, generated, t.elapsed() / 1000.0,
+                dirBytes(photos) / 1e6);
+
+    BridgeTowerModel::setThreadCount(1);
+    LibraryOptions options;
+    options.databasePath = db;
+    options.watchFolders = false;
+    options.batchSize = 32;
+    auto lib = Library::open(options);
+    if (!lib) {
+        std::fprintf(stderr, "%s\n", qPrintable(lib.error().message));
+        return 1;
+    }
+    if (fake) {
+        if (!(*lib)->setEmbedder(std::make_shared<test::FakeEmbedder>(QStringLiteral("fake"), 32)).ok())
+            return 1;
+    } else {
+        auto pipeline = BridgeTowerPipeline::load(test::dataDir(QStringLiteral("e2e/tiny-e2e")));
+        if (!pipeline || !(*lib)->setPipeline(*pipeline).ok()) {
+            std::fprintf(stderr, "cannot load the tiny model\n");
+            return 1;
+        }
+    }
+    (void)(*lib)->addFolder(photos);
+    auto run = [&](const char *what) {
+        QEventLoop loop;
+        qint64 nextReport = n / 10;
+        auto c1 = QObject::connect(lib->get(), &Library::progressChanged, &loop, [&](const IndexProgress &p) {
+            if (p.done >= nextReport && nextReport > 0) {
+                std::printf("  %s: %lld/%lld  %.0f photos/s  RSS %lld MB\n", what, p.done, p.total, p.photosPerSecond,
+                            statusKb("VmRSS:") / 1024);
+                std::fflush(stdout);
+                nextReport += n / 10;
+            }
+        });
+        auto c2 = QObject::connect(lib->get(), &Library::indexingFinished, &loop, &QEventLoop::quit);
+        QElapsedTimer timer;
+        timer.start();
+        (*lib)->startIndexing();
+        loop.exec();
+        QObject::disconnect(c1);
+        QObject::disconnect(c2);
+        return timer.elapsed() / 1000.0;
+    };
+    const double full = run("index");
+    const auto s1 = (*lib)->lastRunSummary();
+    std::printf("full index: %.1f s (%.0f photos/s), embedded %lld, failed %lld\n", full, n / full, s1.embedded, s1.failed);
+    const double rescan = run("rescan");
+    const auto s2 = (*lib)->lastRunSummary();
+    std::printf("unchanged rescan: %.2f s, skipped %lld, embedded %lld\n", rescan, s2.skipped, s2.embedded);
+    const auto stats = (*lib)->stats();
+    const qint64 dbBytes = QFileInfo(db).size() + QFileInfo(db + QStringLiteral("-wal")).size();
+    std::printf("database file %.1f MB + WAL %.1f MB\n", QFileInfo(db).size() / 1e6,
+                QFileInfo(db + QStringLiteral("-wal")).size() / 1e6);
+    std::printf("database: %.1f MB (%.0f bytes/photo); vector index file %.1f MB; thumbnails %.1f MB\n", dbBytes / 1e6,
+                double(dbBytes) / n, QFileInfo((*lib)->vectorIndexPath(stats.modelKey)).size() / 1e6,
+                dirBytes(QFileInfo(db).absolutePath() + QStringLiteral("/library-cache/thumbnails")) / 1e6);
+    std::printf("peak RSS: %lld MB\n", statusKb("VmHWM:") / 1024);
+    return 0;
+}

@@ -1,0 +1,77 @@
+#pragma once
+
+// Generated photo folders for indexer tests and the benchmark.
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QImage>
+#include <QRandomGenerator>
+#include <QString>
+#include <QtEndian>
+
+namespace ts::test {
+
+// A small distinct photo (PNG, or JPEG when the name ends in .jpg), different for every seed.
+inline bool writePhoto(const QString &path, quint32 seed, int width = 48, int height = 32) {
+    QDir().mkpath(QFileInfo(path).absolutePath());
+    QImage image(width, height, QImage::Format_RGB888);
+    QRandomGenerator rng(seed);
+    image.fill(QColor::fromRgb(int(rng.bounded(256)), int(rng.bounded(256)), int(rng.bounded(256))));
+    for (int i = 0; i < 24; ++i)
+        image.setPixelColor(int(rng.bounded(width)), int(rng.bounded(height)),
+                            QColor::fromRgb(int(rng.bounded(256)), int(rng.bounded(256)), int(rng.bounded(256))));
+    const bool jpeg = path.endsWith(QLatin1String(".jpg"));
+    return image.save(path, jpeg ? "JPEG" : "PNG", jpeg ? 90 : -1);
+}
+
+inline quint32 crc32(const QByteArray &data) {
+    quint32 crc = 0xffffffffu;
+    for (char ch : data) {
+        crc ^= quint8(ch);
+        for (int k = 0; k < 8; ++k)
+            crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+    }
+    return ~crc;
+}
+
+// A PNG whose header claims width x height (no pixel data worth the name): a decompression bomb.
+inline bool writePngHeaderOnly(const QString &path, quint32 width, quint32 height) {
+    QByteArray png("\x89PNG\r\n\x1a\n", 8);
+    QByteArray ihdr("IHDR");
+    char be[4];
+    qToBigEndian(width, be);
+    ihdr.append(be, 4);
+    qToBigEndian(height, be);
+    ihdr.append(be, 4);
+    ihdr.append("\x08\x02\x00\x00\x00", 5);
+    qToBigEndian(quint32(13), be);
+    png.append(be, 4);
+    png.append(ihdr);
+    qToBigEndian(crc32(ihdr), be);
+    png.append(be, 4);
+    QFile f(path);
+    return f.open(QIODevice::WriteOnly) && f.write(png) == png.size();
+}
+
+// Inserts an EXIF APP1 segment with DateTimeOriginal = `date` ("YYYY:MM:DD HH:MM:SS") into a JPEG.
+inline bool addExifDate(const QString &jpegPath, const QByteArray &date) {
+    QFile f(jpegPath);
+    if (!f.open(QIODevice::ReadOnly))
+        return false;
+    QByteArray jpeg = f.readAll();
+    f.close();
+    QByteArray tiff("II\x2a\x00\x08\x00\x00\x00", 8);
+    auto u16 = [&](quint16 v) { char b[2]; qToLittleEndian(v, b); tiff.append(b, 2); };
+    auto u32 = [&](quint32 v) { char b[4]; qToLittleEndian(v, b); tiff.append(b, 4); };
+    u16(1); u16(0x8769); u16(4); u32(1); u32(26); u32(0);          // IFD0 -> Exif IFD at 26
+    u16(1); u16(0x9003); u16(2); u32(20); u32(44); u32(0);         // DateTimeOriginal at 44
+    tiff.append(date.left(19)).append('\0');
+    QByteArray app1("\xff\xe1", 2);
+    char len[2];
+    qToBigEndian(quint16(2 + 6 + tiff.size()), len);
+    app1.append(len, 2).append(QByteArray("Exif\0\0", 6)).append(tiff);
+    jpeg.insert(2, app1);
+    return f.open(QIODevice::WriteOnly | QIODevice::Truncate) && f.write(jpeg) == jpeg.size();
+}
+
+} // namespace ts::test

@@ -1,0 +1,659 @@
+// The background indexer and its catalog, with a fake embedder (fast, model-free): incremental
+// rules, moves by content hash, copies, deletion, model change, bad files, folders to skip,
+// cancellation, a full disk, live watching and schema migrations. The real tiny model end to end
+// at the end.
+#include "core/index/vectorindex.h"
+#include "core/search/bridgetowerpipeline.h"
+#include "fakeembedder.h"
+#include "indexer/catalog.h"
+#include "indexer/indexworker.h"
+#include "indexer/library.h"
+#include "indexertestutil.h"
+#include "testdata.h"
+
+#include <sqlite3.h>
+
+#include <QCryptographicHash>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+using namespace ts;
+using ts::test::FakeEmbedder;
+
+namespace {
+
+struct Fixture {
+    QTemporaryDir tmp;
+    QString photos() const { return tmp.filePath(QStringLiteral("photos")); }
+    QString db() const { return tmp.filePath(QStringLiteral("lib/library.sqlite")); }
+    std::shared_ptr<FakeEmbedder> embedder = std::make_shared<FakeEmbedder>();
+
+    std::unique_ptr<Library> open(LibraryOptions options = {}) {
+        options.databasePath = db();
+        options.watchFolders = false;
+        auto lib = Library::open(options);
+        if (!lib) {
+            qWarning() << lib.error().message;
+            return {};
+        }
+        if (!(*lib)->setEmbedder(embedder)) {
+            qWarning() << "setEmbedder failed";
+            return {};
+        }
+        return std::move(*lib);
+    }
+};
+
+// Runs one indexing pass to its end (bounded wait); returns false when it did not finish.
+bool runIndex(Library &lib, int timeoutMs = 30000) {
+    QSignalSpy finished(&lib, &Library::indexingFinished);
+    lib.startIndexing();
+    return finished.wait(timeoutMs);
+}
+
+void setMtime(const QString &path, const QDateTime &when) {
+    QFile f(path);
+    if (f.open(QIODevice::ReadWrite))
+        f.setFileTime(when, QFileDevice::FileModificationTime);
+}
+
+} // namespace
+
+class TestIndexer : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void indexesNewPhotosAndSkipsUnchangedOnes();
+    void changedPhotoIsReembedded();
+    void movedOrRenamedPhotoKeepsItsEmbedding();
+    void copiedPhotoReusesTheVector();
+    void moveIsPreferredOverCopyWhenDuplicatesExist();
+    void deletedPhotoLeavesCatalogAndIndex();
+    void badFilesAreRecordedAndSkipped();
+    void vanishedMidScanIsNotAFailure();
+    void skipsHiddenExcludedAndOwnFoldersAndSurvivesSymlinkLoops();
+    void nonUtf8FileNameIsReportedNotLost();
+    void modelChangeReembedsWhileTheOldModelServes();
+    void forgetFolderRemovesItsPhotos();
+    void cancelStopsWithinOneBatchAndRunAgainResumes();
+    void pauseHoldsAndResumeGoesOn();
+    void progressIsThrottled();
+    void fullDiskStopsCleanly();
+    void readOnlyDatabaseStopsCleanly();
+    void vectorIndexIsRebuiltWhenOutOfStep();
+    void liveWatchingPicksUpNewFiles();
+    void dateTakenComesFromExif();
+    void freshDatabaseGetsTheCurrentSchema();
+    void olderSchemaIsMigrated();
+    void newerSchemaIsRefusedAndLeftUntouched();
+    void realModelEndToEnd();
+};
+
+void TestIndexer::indexesNewPhotosAndSkipsUnchangedOnes() {
+    Fixture f;
+    for (int i = 0; i < 6; ++i)
+        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i)));
+    QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/sub/deeper/q.jpg"), 99));
+    QFile::copy(f.photos() + QStringLiteral("/p0.png"), f.photos() + QStringLiteral("/notes.txt")); // not a photo name
+    auto lib = f.open();
+    QVERIFY(lib);
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().embedded, 7);
+    QCOMPARE(lib->stats().indexed, 7);
+    QCOMPARE(lib->stats().photos, 7);
+    QCOMPARE(f.embedder->calls.load(), 7);
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+    const auto folders = lib->folders();
+    QCOMPARE(folders.size(), 1);
+    QCOMPARE(folders[0].photoCount, 7);
+    QVERIFY(folders[0].lastScan.isValid());
+
+    // Unchanged: not even opened (the fake's prepare would be called for any read).
+    int prepared = 0;
+    f.embedder->onPrepare = [&](const QString &) { ++prepared; };
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().skipped, 7);
+    QCOMPARE(lib->lastRunSummary().embedded, 0);
+    QCOMPARE(prepared, 0);
+    QCOMPARE(f.embedder->calls.load(), 7);
+
+    // A reopened library resumes from the catalog too.
+    lib.reset();
+    lib = f.open();
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().embedded, 0);
+    auto rec = lib->photo(1);
+    QVERIFY(rec);
+    QCOMPARE(rec->state, PhotoState::Indexed);
+    QVERIFY(rec->width > 0);
+    QVERIFY(QFileInfo::exists(rec->thumbnailPath));
+}
+
+void TestIndexer::changedPhotoIsReembedded() {
+    Fixture f;
+    for (int i = 0; i < 3; ++i)
+        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i)));
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    const QString path = f.photos() + QStringLiteral("/p1.png");
+    QVERIFY(test::writePhoto(path, 1234, 64, 40));
+    setMtime(path, QDateTime::currentDateTime().addSecs(5));
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().embedded, 1);
+    QCOMPARE(lib->lastRunSummary().skipped, 2);
+    QCOMPARE(lib->stats().photos, 3);
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+}
+
+void TestIndexer::movedOrRenamedPhotoKeepsItsEmbedding() {
+    Fixture f;
+    for (int i = 0; i < 3; ++i)
+        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i)));
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    const QString from = f.photos() + QStringLiteral("/p2.png");
+    const auto catalog = Catalog::open(f.db());
+    QVERIFY(catalog);
+    const qint64 id = *(*catalog)->idForPath(from);
+    QVERIFY(QDir().mkpath(f.photos() + QStringLiteral("/moved")));
+    const QString to = f.photos() + QStringLiteral("/moved/renamed.png");
+    QVERIFY(QFile::rename(from, to));
+    QVERIFY(QFile::rename(f.photos() + QStringLiteral("/p0.png"), f.photos() + QStringLiteral("/zero.png")));
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().moved, 2);
+    QCOMPARE(lib->lastRunSummary().embedded, 0);
+    QCOMPARE(lib->lastRunSummary().removed, 0);
+    QCOMPARE(f.embedder->calls.load(), 3);
+    QCOMPARE((*catalog)->idForPath(to), std::optional<qint64>(id));
+    QVERIFY(!(*catalog)->idForPath(from));
+    QCOMPARE(lib->stats().photos, 3);
+    QCOMPARE(lib->stats().indexed, 3);
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+}
+
+void TestIndexer::copiedPhotoReusesTheVector() {
+    Fixture f;
+    QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/a.png"), 1));
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    QVERIFY(QFile::copy(f.photos() + QStringLiteral("/a.png"), f.photos() + QStringLiteral("/copy of a.png")));
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().copied, 1);
+    QCOMPARE(lib->lastRunSummary().embedded, 0);
+    QCOMPARE(lib->stats().indexed, 2);
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+}
+
+void TestIndexer::moveIsPreferredOverCopyWhenDuplicatesExist() {
+    Fixture f;
+    QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/a.png"), 1));
+    QVERIFY(QFile::copy(f.photos() + QStringLiteral("/a.png"), f.photos() + QStringLiteral("/b.png")));
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    // Duplicates discovered in the same run are both embedded (reuse is against committed photos).
+    QCOMPARE(f.embedder->calls.load(), 2);
+    auto catalog = Catalog::open(f.db());
+    const qint64 idA = *(*catalog)->idForPath(f.photos() + QStringLiteral("/a.png"));
+    QVERIFY(QFile::rename(f.photos() + QStringLiteral("/a.png"), f.photos() + QStringLiteral("/c.png")));
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().moved, 1);
+    QCOMPARE(lib->lastRunSummary().removed, 0);
+    QCOMPARE((*catalog)->idForPath(f.photos() + QStringLiteral("/c.png")), std::optional<qint64>(idA));
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+}
+
+void TestIndexer::deletedPhotoLeavesCatalogAndIndex() {
+    Fixture f;
+    for (int i = 0; i < 4; ++i)
+        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i)));
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    QVERIFY(QFile::remove(f.photos() + QStringLiteral("/p3.png")));
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().removed, 1);
+    QCOMPARE(lib->stats().photos, 3);
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+    // The saved index file matches the catalog too.
+    auto index = VectorIndex::load(lib->vectorIndexPath(f.embedder->modelKey()), f.embedder->modelKey(), {8});
+    QVERIFY(index);
+    QCOMPARE(index->size(), 3);
+}
+
+void TestIndexer::badFilesAreRecordedAndSkipped() {
+    Fixture f;
+    const QString dir = f.photos();
+    QVERIFY(test::writePhoto(dir + QStringLiteral("/good1.png"), 1));
+    QVERIFY(test::writePhoto(dir + QStringLiteral("/good2.jpg"), 2));
+    QDir().mkpath(dir);
+    { QFile z(dir + QStringLiteral("/zero.jpg")); QVERIFY(z.open(QIODevice::WriteOnly)); }
+    { QFile t(dir + QStringLiteral("/text.png")); QVERIFY(t.open(QIODevice::WriteOnly)); t.write("this is not an image\n"); }
+    {
+        QFile good(dir + QStringLiteral("/good2.jpg"));
+        QVERIFY(good.open(QIODevice::ReadOnly));
+        QFile bad(dir + QStringLiteral("/truncated.jpg"));
+        QVERIFY(bad.open(QIODevice::WriteOnly));
+        bad.write(good.read(good.size() / 3));
+    }
+    QVERIFY(test::writePngHeaderOnly(dir + QStringLiteral("/bomb.png"), 100000, 100000));
+    QStringList bad{QStringLiteral("zero.jpg"), QStringLiteral("text.png"), QStringLiteral("truncated.jpg"), QStringLiteral("bomb.png")};
+    if (geteuid() != 0) { // root reads anything: permission denied cannot be staged
+        QVERIFY(test::writePhoto(dir + QStringLiteral("/locked.png"), 3));
+        QFile::setPermissions(dir + QStringLiteral("/locked.png"), QFileDevice::Permissions());
+        bad << QStringLiteral("locked.png");
+    }
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(dir).ok());
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().embedded, 2);
+    QCOMPARE(lib->lastRunSummary().failed, bad.size());
+    const auto failed = lib->failedPhotos();
+    QCOMPARE(failed.size(), bad.size());
+    for (const PhotoRecord &r : failed) {
+        QVERIFY2(bad.contains(QFileInfo(r.path).fileName()), qPrintable(r.path));
+        QCOMPARE(r.state, PhotoState::Failed);
+        QVERIFY2(r.error.contains(QFileInfo(r.path).fileName()), qPrintable(r.error)); // the message names the file
+    }
+    QCOMPARE(lib->stats().failed, bad.size());
+    // Failed files are not retried while unchanged, and are once they change.
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().failed, 0);
+    QVERIFY(test::writePhoto(dir + QStringLiteral("/zero.jpg"), 7));
+    setMtime(dir + QStringLiteral("/zero.jpg"), QDateTime::currentDateTime().addSecs(10));
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().embedded, 1);
+    QCOMPARE(lib->failedPhotos().size(), bad.size() - 1);
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+}
+
+void TestIndexer::vanishedMidScanIsNotAFailure() {
+    Fixture f;
+    for (int i = 0; i < 6; ++i)
+        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i)));
+    const QString victim = f.photos() + QStringLiteral("/p5.png");
+    f.embedder->onPrepare = [victim](const QString &path) {
+        if (path.endsWith(QLatin1String("p0.png")))
+            QFile::remove(victim);
+    };
+    LibraryOptions options;
+    options.batchSize = 1;
+    options.decodeThreads = 1;
+    auto lib = f.open(options);
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().failed, 0);
+    QCOMPARE(lib->stats().photos, 5);
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+}
+
+void TestIndexer::skipsHiddenExcludedAndOwnFoldersAndSurvivesSymlinkLoops() {
+    Fixture f;
+    const QString dir = f.photos();
+    QVERIFY(test::writePhoto(dir + QStringLiteral("/a.png"), 1));
+    QVERIFY(test::writePhoto(dir + QStringLiteral("/.hidden/b.png"), 2));
+    QVERIFY(test::writePhoto(dir + QStringLiteral("/.c.png"), 3));
+    QVERIFY(test::writePhoto(dir + QStringLiteral("/private/d.png"), 4));
+    QVERIFY(test::writePhoto(dir + QStringLiteral("/sub/e.png"), 5));
+    QVERIFY(QFile::link(dir, dir + QStringLiteral("/sub/loop")));           // a loop back to the top
+    QVERIFY(QFile::link(dir + QStringLiteral("/sub"), dir + QStringLiteral("/sub/self")));
+    LibraryOptions options;
+    options.excludedFolders = {dir + QStringLiteral("/private")};
+    // The library's own cache inside the watched folder is never indexed.
+    options.cacheDirectory = dir + QStringLiteral("/cache");
+    auto lib = f.open(options);
+    QVERIFY(lib->addFolder(dir).ok());
+    QVERIFY(runIndex(*lib, 20000));
+    QCOMPARE(lib->stats().photos, 2); // a.png, sub/e.png
+    QVERIFY(QFileInfo::exists(dir + QStringLiteral("/cache/thumbnails")));
+    QVERIFY(runIndex(*lib, 20000)); // the thumbnails written under the folder stay out
+    QCOMPARE(lib->stats().photos, 2);
+}
+
+void TestIndexer::nonUtf8FileNameIsReportedNotLost() {
+    // Qt 6 decodes file names as UTF-8, lossily: a name that is not valid UTF-8 cannot be opened
+    // through QFile. Such a photo must not stop or hang indexing, and must not vanish silently:
+    // it is listed as a failure that says what to do.
+    Fixture f;
+    QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/ok.png"), 1));
+    // Latin-1 "e acute" (0xE9) is not valid UTF-8.
+    const QByteArray raw = QFile::encodeName(f.photos()) + "/caf\xe9.png";
+    QVERIFY(QFile::copy(f.photos() + QStringLiteral("/ok.png"), f.photos() + QStringLiteral("/tmp.bin")));
+    QVERIFY(::rename(QFile::encodeName(f.photos() + QStringLiteral("/tmp.bin")).constData(), raw.constData()) == 0);
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->stats().indexed, 1);
+    QCOMPARE(lib->stats().failed, 1);
+    const auto failed = lib->failedPhotos();
+    QCOMPARE(failed.size(), 1);
+    QVERIFY2(failed[0].error.contains(QLatin1String("not valid UTF-8")), qPrintable(failed[0].error));
+    // Stable: neither retried nor duplicated on the next run.
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().skipped, 2);
+    QCOMPARE(lib->stats().photos, 2);
+    ::unlink(raw.constData());
+}
+
+void TestIndexer::modelChangeReembedsWhileTheOldModelServes() {
+    Fixture f;
+    for (int i = 0; i < 4; ++i)
+        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i)));
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    auto second = std::make_shared<FakeEmbedder>(QStringLiteral("fake-model-2"), 16);
+    QVERIFY(lib->setEmbedder(second).ok());
+    QCOMPARE(lib->stats().modelKey, QStringLiteral("fake-model-1")); // still serving search
+    QCOMPARE(lib->stats().indexingModelKey, QStringLiteral("fake-model-2"));
+    QCOMPARE(lib->stats().pending, 4);
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().embedded, 4);
+    QCOMPARE(second->calls.load(), 4);
+    QCOMPARE(lib->stats().modelKey, QStringLiteral("fake-model-2")); // complete: it took over
+    QCOMPARE(lib->stats().modelEmbeddings.size(), 2);               // the old vectors stay (switching back is free)
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+    // Back to the first model: nothing to embed.
+    QVERIFY(lib->setEmbedder(f.embedder).ok());
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().embedded, 0);
+    QCOMPARE(lib->stats().modelKey, QStringLiteral("fake-model-1"));
+}
+
+void TestIndexer::forgetFolderRemovesItsPhotos() {
+    Fixture f;
+    QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/one/a.png"), 1));
+    QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/two/b.png"), 2));
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(f.photos() + QStringLiteral("/one")).ok());
+    QVERIFY(lib->addFolder(f.photos() + QStringLiteral("/two/")).ok());
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->stats().photos, 2);
+    QVERIFY(lib->forgetFolder(f.photos() + QStringLiteral("/two")).ok());
+    QCOMPARE(lib->stats().photos, 1);
+    QCOMPARE(lib->folders().size(), 1);
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+    const Status missing = lib->forgetFolder(f.photos() + QStringLiteral("/three"));
+    QVERIFY(!missing.ok());
+    QCOMPARE(missing.error().code, Error::Code::NotFound);
+}
+
+void TestIndexer::cancelStopsWithinOneBatchAndRunAgainResumes() {
+    Fixture f;
+    for (int i = 0; i < 30; ++i)
+        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i, 2, 10, QLatin1Char('0')), quint32(i)));
+    f.embedder->delayMs = 60;
+    LibraryOptions options;
+    options.batchSize = 2;
+    auto lib = f.open(options);
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QSignalSpy finished(lib.get(), &Library::indexingFinished);
+    connect(lib.get(), &Library::progressChanged, lib.get(), [&](const IndexProgress &p) {
+        if (p.done >= 4)
+            lib->cancelIndexing();
+    });
+    QElapsedTimer t;
+    lib->startIndexing();
+    QTRY_VERIFY_WITH_TIMEOUT(f.embedder->calls.load() >= 4, 10000);
+    t.start();
+    QVERIFY(finished.wait(5000));
+    QVERIFY(t.elapsed() < 1000); // one batch is ~60 ms
+    QCOMPARE(finished.first().first().toBool(), true);
+    const int embeddedBefore = f.embedder->calls.load();
+    QVERIFY(embeddedBefore < 30);
+    disconnect(lib.get(), &Library::progressChanged, lib.get(), nullptr);
+    f.embedder->delayMs = 0;
+    const qint64 committed = lib->stats().indexed;
+    QVERIFY(committed >= 4);
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->stats().indexed, 30);
+    // Nothing committed was embedded again (at most the batch in flight at the cancel).
+    QVERIFY2(f.embedder->calls.load() <= 30 + 2, qPrintable(QString::number(f.embedder->calls.load())));
+    QCOMPARE(lib->lastRunSummary().embedded, 30 - committed);
+}
+
+void TestIndexer::pauseHoldsAndResumeGoesOn() {
+    Fixture f;
+    for (int i = 0; i < 12; ++i)
+        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i)));
+    f.embedder->delayMs = 30;
+    LibraryOptions options;
+    options.batchSize = 2;
+    auto lib = f.open(options);
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QSignalSpy finished(lib.get(), &Library::indexingFinished);
+    lib->startIndexing();
+    QTRY_VERIFY_WITH_TIMEOUT(f.embedder->calls.load() >= 2, 10000);
+    lib->pauseIndexing();
+    QTest::qWait(150); // let the batch in flight end
+    const int atPause = f.embedder->calls.load();
+    QTest::qWait(300);
+    QCOMPARE(f.embedder->calls.load(), atPause);
+    QVERIFY(lib->isIndexing());
+    lib->resumeIndexing();
+    QVERIFY(finished.wait(10000));
+    QCOMPARE(lib->stats().indexed, 12);
+}
+
+void TestIndexer::progressIsThrottled() {
+    Fixture f;
+    for (int i = 0; i < 40; ++i)
+        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i), 16, 16));
+    LibraryOptions options;
+    options.batchSize = 1;
+    auto lib = f.open(options);
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QSignalSpy progress(lib.get(), &Library::progressChanged);
+    QElapsedTimer t;
+    t.start();
+    QVERIFY(runIndex(*lib));
+    const double seconds = t.elapsed() / 1000.0;
+    QVERIFY(progress.size() >= 2);
+    QVERIFY2(progress.size() <= 4 + int(seconds * 10 * 1.5), qPrintable(QString::number(progress.size())));
+    const auto last = progress.last().first().value<IndexProgress>();
+    QCOMPARE(last.done, 40);
+    QCOMPARE(last.total, 40);
+}
+
+void TestIndexer::fullDiskStopsCleanly() {
+    Fixture f;
+    for (int i = 0; i < 400; ++i)
+        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i), 8, 8));
+    LibraryOptions options;
+    options.maxDatabasePages = 40; // 160 KiB at 4 KiB pages: the indexer fills it
+    options.batchSize = 16;
+    auto lib = f.open(options);
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QSignalSpy errors(lib.get(), &Library::errorOccurred);
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(errors.size(), 1);
+    const QString message = errors.first().first().toString();
+    QVERIFY2(message.contains(QLatin1String("disk is full")) && message.contains(f.db()), qPrintable(message));
+    QVERIFY(!lib->lastRunSummary().error.isEmpty());
+    const qint64 indexed = lib->stats().indexed;
+    QVERIFY(indexed > 0 && indexed < 400);
+    QCOMPARE(lib->stats().photos, indexed); // whole batches only
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+}
+
+void TestIndexer::readOnlyDatabaseStopsCleanly() {
+    Fixture f;
+    for (int i = 0; i < 10; ++i)
+        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i)));
+    LibraryOptions options;
+    options.simulateReadOnlyDatabase = true;
+    auto lib = f.open(options);
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QSignalSpy errors(lib.get(), &Library::errorOccurred);
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(errors.size(), 1);
+    const QString message = errors.first().first().toString();
+    QVERIFY2(message.contains(QLatin1String("read-only")) && message.contains(f.db()), qPrintable(message));
+    QCOMPARE(lib->stats().photos, 0); // nothing half-written
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+}
+
+void TestIndexer::vectorIndexIsRebuiltWhenOutOfStep() {
+    Fixture f;
+    for (int i = 0; i < 5; ++i)
+        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i)));
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    const QString indexPath = lib->vectorIndexPath(f.embedder->modelKey());
+    lib.reset();
+    QFile file(indexPath);
+    QVERIFY(file.open(QIODevice::ReadWrite));
+    file.resize(file.size() / 2); // corrupt
+    file.close();
+    lib = f.open();
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+    auto index = VectorIndex::load(indexPath, f.embedder->modelKey(), {8});
+    QVERIFY(index);
+    QCOMPARE(index->size(), 5);
+}
+
+void TestIndexer::liveWatchingPicksUpNewFiles() {
+    Fixture f;
+    QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/a.png"), 1));
+    LibraryOptions options;
+    options.databasePath = f.db();
+    options.watchFolders = true;
+    auto opened = Library::open(options);
+    QVERIFY(opened);
+    auto &lib = *opened;
+    QVERIFY(lib->setEmbedder(f.embedder).ok());
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->stats().photos, 1);
+    QSignalSpy finished(lib.get(), &Library::indexingFinished);
+    QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/b.png"), 2));
+    QVERIFY(finished.wait(15000)); // debounced, then a rescan
+    QCOMPARE(lib->stats().photos, 2);
+    QVERIFY(QFile::remove(f.photos() + QStringLiteral("/a.png")));
+    QVERIFY(finished.wait(15000));
+    QCOMPARE(lib->stats().photos, 1);
+}
+
+void TestIndexer::dateTakenComesFromExif() {
+    Fixture f;
+    const QString path = f.photos() + QStringLiteral("/dated.jpg");
+    QVERIFY(test::writePhoto(path, 5));
+    QVERIFY(test::addExifDate(path, "2021:06:15 14:30:00"));
+    QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/undated.png"), 6));
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->stats().indexed, 2);
+    auto catalog = Catalog::open(f.db());
+    QVERIFY(catalog);
+    const auto dated = lib->photo(*(*catalog)->idForPath(path));
+    QVERIFY(dated && dated->taken);
+    QCOMPARE(*dated->taken, QDateTime(QDate(2021, 6, 15), QTime(14, 30, 0)));
+    const auto undated = lib->photo(*(*catalog)->idForPath(f.photos() + QStringLiteral("/undated.png")));
+    QVERIFY(undated && !undated->taken);
+}
+
+void TestIndexer::freshDatabaseGetsTheCurrentSchema() {
+    QTemporaryDir tmp;
+    auto catalog = Catalog::open(tmp.filePath(QStringLiteral("new/library.sqlite")));
+    QVERIFY2(catalog, catalog ? "" : qPrintable(catalog.error().message));
+    QCOMPARE((*catalog)->schemaVersion(), Catalog::kSchemaVersion);
+    QCOMPARE((*catalog)->integrityCheck(), QStringLiteral("ok"));
+}
+
+void TestIndexer::olderSchemaIsMigrated() {
+    // Version 0: an empty SQLite file (user_version 0) with an unrelated table: migrated in place,
+    // the unrelated table left alone.
+    QTemporaryDir tmp;
+    const QString path = tmp.filePath(QStringLiteral("library.sqlite"));
+    sqlite3 *raw = nullptr;
+    QCOMPARE(sqlite3_open(QFile::encodeName(path).constData(), &raw), SQLITE_OK);
+    QCOMPARE(sqlite3_exec(raw, "CREATE TABLE other(x); INSERT INTO other VALUES (42);", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+    auto catalog = Catalog::open(path);
+    QVERIFY(catalog);
+    QCOMPARE((*catalog)->schemaVersion(), Catalog::kSchemaVersion);
+    QVERIFY((*catalog)->addFolder(tmp.path()).ok());
+}
+
+void TestIndexer::newerSchemaIsRefusedAndLeftUntouched() {
+    QTemporaryDir tmp;
+    const QString path = tmp.filePath(QStringLiteral("library.sqlite"));
+    sqlite3 *raw = nullptr;
+    QCOMPARE(sqlite3_open(QFile::encodeName(path).constData(), &raw), SQLITE_OK);
+    QCOMPARE(sqlite3_exec(raw, "CREATE TABLE future(x); PRAGMA user_version = 99;", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+    auto digest = [&] {
+        QFile file(path);
+        return file.open(QIODevice::ReadOnly) ? QCryptographicHash::hash(file.readAll(), QCryptographicHash::Sha1) : QByteArray();
+    };
+    const QByteArray before = digest();
+    LibraryOptions options;
+    options.databasePath = path;
+    auto lib = Library::open(options);
+    QVERIFY(!lib);
+    QCOMPARE(lib.error().code, Error::Code::Unsupported);
+    QVERIFY2(lib.error().message.contains(QLatin1String("newer TowerSearch")) && lib.error().message.contains(path),
+             qPrintable(lib.error().message));
+    QCOMPARE(digest(), before);
+    QVERIFY(!QFileInfo::exists(path + QStringLiteral("-wal")));
+}
+
+void TestIndexer::realModelEndToEnd() {
+    const QString modelDir = test::dataDir(QStringLiteral("e2e/tiny-e2e"));
+    auto pipeline = BridgeTowerPipeline::load(modelDir);
+    QVERIFY2(pipeline, pipeline ? "" : qPrintable(pipeline.error().message));
+    Fixture f;
+    QDir().mkpath(f.photos());
+    for (const QString &name : QDir(modelDir + QStringLiteral("/images")).entryList(QDir::Files))
+        QVERIFY(QFile::copy(modelDir + QStringLiteral("/images/") + name, f.photos() + QLatin1Char('/') + name));
+    LibraryOptions options;
+    options.databasePath = f.db();
+    options.watchFolders = false;
+    auto opened = Library::open(options);
+    QVERIFY(opened);
+    auto &lib = *opened;
+    QVERIFY(lib->setPipeline(*pipeline).ok());
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib, 60000));
+    QCOMPARE(lib->lastRunSummary().embedded, 4);
+    QCOMPARE(lib->stats().indexed, 4);
+    QCOMPARE(lib->stats().modelKey, (*pipeline)->modelKey());
+    auto engine = lib->searchEngine();
+    QVERIFY(engine);
+    SearchOptions so;
+    so.rerankDepth = 2;
+    auto hits = engine->searchText(QStringLiteral("a cat"), so);
+    QVERIFY2(hits, hits ? "" : qPrintable(hits.error().message));
+    QCOMPARE(hits->size(), size_t(4));
+    // The stored vector is the one search computes from the file (same decode and preprocessing):
+    // "similar" to a library photo finds the others, not itself.
+    const QString first = f.photos() + QStringLiteral("/photo_chelsea.png");
+    auto similar = engine->searchSimilar(first, 3);
+    QVERIFY(similar);
+    QCOMPARE(similar->size(), size_t(3));
+    for (const PhotoHit &h : *similar)
+        QVERIFY(h.path != first);
+    auto pixels = (*pipeline)->loadPixels(first);
+    QVERIFY(pixels);
+    auto direct = (*pipeline)->embedImages(*pixels);
+    QVERIFY(direct);
+    auto catalog = Catalog::open(f.db());
+    QVERIFY(catalog);
+    const auto stored = (*catalog)->embedding(*(*catalog)->idForPath(first), (*pipeline)->modelKey());
+    QCOMPARE(stored.size(), direct->data.size());
+    for (size_t i = 0; i < stored.size(); ++i)
+        QVERIFY(std::abs(stored[i] - direct->data[i]) < 1e-5f);
+}
+
+QTEST_MAIN(TestIndexer)
+#include "tst_indexer.moc"

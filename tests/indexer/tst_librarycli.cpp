@@ -1,0 +1,170 @@
+// The library commands of towersearch-cli end to end on the fixture photos and the tiny model:
+// index, status, search, similar, forget, a bad file, a newer database refused, and Ctrl+C
+// followed by a resuming `index`.
+#include "indexertestutil.h"
+#include "testdata.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <csignal>
+
+using nlohmann::json;
+
+namespace {
+
+struct Run {
+    int exitCode = -1;
+    QString out, err;
+    json j;
+};
+
+Run cli(const QStringList &args, int timeoutMs = 120000) {
+    QProcess p;
+    p.start(QStringLiteral(TOWERSEARCH_CLI_PATH), args);
+    Run r;
+    if (!p.waitForFinished(timeoutMs)) {
+        p.kill();
+        p.waitForFinished();
+        r.err = QStringLiteral("timed out");
+        return r;
+    }
+    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+    r.out = QString::fromUtf8(p.readAllStandardOutput());
+    r.err = QString::fromUtf8(p.readAllStandardError());
+    if (args.contains(QStringLiteral("--json")) && r.exitCode == 0)
+        r.j = json::parse(r.out.toStdString(), nullptr, false);
+    return r;
+}
+
+QString modelDir() { return ts::test::dataDir(QStringLiteral("e2e/tiny-e2e")); }
+
+} // namespace
+
+class TestLibraryCli : public QObject {
+    Q_OBJECT
+    QTemporaryDir m_tmp;
+    QString photos() const { return m_tmp.filePath(QStringLiteral("photos")); }
+    QString db() const { return m_tmp.filePath(QStringLiteral("db/library.sqlite")); }
+    QStringList common() const { return {QStringLiteral("--db"), db(), QStringLiteral("--model"), modelDir()}; }
+
+private Q_SLOTS:
+    void initTestCase();
+    void indexStatusSearchSimilarForget();
+    void interruptedIndexResumes();
+    void newerDatabaseIsRefused();
+};
+
+void TestLibraryCli::initTestCase() {
+    QDir().mkpath(photos());
+    for (const QString &name : QDir(modelDir() + QStringLiteral("/images")).entryList(QDir::Files))
+        QVERIFY(QFile::copy(modelDir() + QStringLiteral("/images/") + name, photos() + QLatin1Char('/') + name));
+    QFile bad(photos() + QStringLiteral("/broken.jpg"));
+    QVERIFY(bad.open(QIODevice::WriteOnly));
+    bad.write("not a jpeg");
+}
+
+void TestLibraryCli::indexStatusSearchSimilarForget() {
+    Run r = cli(QStringList{QStringLiteral("index"), photos(), QStringLiteral("--json")} + common());
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["embedded"].get<int>(), 4);
+    QCOMPARE(r.j["failed"].get<int>(), 1);
+    QCOMPARE(r.j["failures"].size(), size_t(1));
+
+    // Plain (not a terminal): progress lines and a summary.
+    r = cli(QStringList{QStringLiteral("index")} + common());
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QVERIFY2(r.out.contains(QLatin1String("0 embedded")) && r.out.contains(QLatin1String("5 unchanged")), qPrintable(r.out));
+
+    r = cli({QStringLiteral("status"), QStringLiteral("--db"), db(), QStringLiteral("--json")});
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["photos"].get<int>(), 5);
+    QCOMPARE(r.j["indexed"].get<int>(), 4);
+    QCOMPARE(r.j["failed"].get<int>(), 1);
+    QCOMPARE(r.j["consistency"].get<std::string>(), std::string("ok"));
+    QVERIFY(QString::fromStdString(r.j["failures"][0]["path"].get<std::string>()).endsWith(QLatin1String("broken.jpg")));
+    QVERIFY(!r.j["model"].is_null());
+    r = cli({QStringLiteral("status"), QStringLiteral("--db"), db()});
+    QVERIFY(r.out.contains(QLatin1String("failed: ")) && r.out.contains(QLatin1String("broken.jpg")));
+
+    r = cli(QStringList{QStringLiteral("search"), QStringLiteral("a cat on a couch"), QStringLiteral("--json")} + common());
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["results"].size(), size_t(4));
+    QCOMPARE(r.j["results"][0]["rank"].get<int>(), 1);
+    QVERIFY(!r.j["results"][0]["match_probability"].is_null());
+    r = cli(QStringList{QStringLiteral("search"), QStringLiteral("a cat")} + common());
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.out.count(QLatin1Char('\n')), 4);
+
+    const QString query = photos() + QStringLiteral("/photo_chelsea.png");
+    r = cli(QStringList{QStringLiteral("similar"), query, QStringLiteral("--json")} + common());
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["results"].size(), size_t(3));
+    for (const auto &hit : r.j["results"])
+        QVERIFY(QString::fromStdString(hit["path"].get<std::string>()) != query);
+
+    r = cli({QStringLiteral("forget"), photos(), QStringLiteral("--db"), db(), QStringLiteral("--json")});
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["photos"].get<int>(), 0);
+    r = cli({QStringLiteral("forget"), photos(), QStringLiteral("--db"), db()});
+    QCOMPARE(r.exitCode, 4); // not in the library
+    r = cli({QStringLiteral("status"), QStringLiteral("--db"), db(), QStringLiteral("--json")});
+    QCOMPARE(r.j["photos"].get<int>(), 0);
+    QCOMPARE(r.j["consistency"].get<std::string>(), std::string("ok"));
+
+    r = cli(QStringList{QStringLiteral("index"), m_tmp.filePath(QStringLiteral("nope"))} + common());
+    QCOMPARE(r.exitCode, 4);
+}
+
+void TestLibraryCli::interruptedIndexResumes() {
+    QTemporaryDir tmp;
+    const QString many = tmp.filePath(QStringLiteral("many"));
+    for (int i = 0; i < 400; ++i)
+        QVERIFY(ts::test::writePhoto(many + QStringLiteral("/p%1.jpg").arg(i), quint32(i), 320, 240));
+    const QString dbPath = tmp.filePath(QStringLiteral("lib.sqlite"));
+    const QStringList args{QStringLiteral("index"), many, QStringLiteral("--db"), dbPath, QStringLiteral("--model"),
+                           modelDir(), QStringLiteral("--json"), QStringLiteral("--batch"), QStringLiteral("4")};
+    QProcess p;
+    p.start(QStringLiteral(TOWERSEARCH_CLI_PATH), args);
+    QVERIFY(p.waitForStarted());
+    // Interrupt once the first batches are committed.
+    QTRY_VERIFY_WITH_TIMEOUT(QFileInfo(dbPath + QStringLiteral("-wal")).size() > 64 * 1024 || p.state() == QProcess::NotRunning, 60000);
+    if (p.state() == QProcess::NotRunning)
+        QSKIP("the machine indexed everything before the interrupt");
+    ::kill(pid_t(p.processId()), SIGINT);
+    QVERIFY(p.waitForFinished(30000));
+    QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(p.exitCode(), 130);
+    const json first = json::parse(p.readAllStandardOutput().toStdString());
+    QVERIFY(first["interrupted"].get<bool>());
+    const int done = first["embedded"].get<int>();
+    QVERIFY(done > 0 && done < 400);
+    Run r = cli(args);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["embedded"].get<int>(), 400 - done); // nothing committed is embedded again
+    QCOMPARE(r.j["indexed"].get<int>(), 400);
+}
+
+void TestLibraryCli::newerDatabaseIsRefused() {
+    // A database from a newer TowerSearch: user_version far ahead (written by the library itself
+    // with the sqlite3 shell unavailable: a raw header edit at offset 60, the user_version field).
+    QTemporaryDir tmp;
+    const QString dbPath = tmp.filePath(QStringLiteral("future.sqlite"));
+    Run r = cli({QStringLiteral("status"), QStringLiteral("--db"), dbPath});
+    QCOMPARE(r.exitCode, 0);
+    QFile f(dbPath);
+    QVERIFY(f.open(QIODevice::ReadWrite));
+    QVERIFY(f.seek(60));
+    f.write(QByteArray("\x00\x00\x00\x63", 4)); // 99
+    f.close();
+    QVERIFY(QFile::remove(dbPath + QStringLiteral("-wal")) || true);
+    r = cli({QStringLiteral("status"), QStringLiteral("--db"), dbPath});
+    QCOMPARE(r.exitCode, 4);
+    QVERIFY2(r.err.contains(QLatin1String("newer TowerSearch")), qPrintable(r.err));
+}
+
+QTEST_GUILESS_MAIN(TestLibraryCli)
+#include "tst_librarycli.moc"
