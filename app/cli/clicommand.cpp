@@ -7,6 +7,18 @@ namespace ts::cli {
 const std::vector<CliCommand> &allCommands() {
     static const std::vector<CliCommand> commands = {
         inspectCommand(),
+        modelCommand(),
+        tokenizeCommand(),
+        convertCommand(),
+        embedTextCommand(),
+        embedImageCommand(),
+        itmCommand(),
+        fillMaskCommand(),
+        indexCommand(),
+        searchCommand(),
+        similarCommand(),
+        statusCommand(),
+        forgetCommand(),
     };
     return commands;
 }

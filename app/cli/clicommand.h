@@ -43,5 +43,19 @@ void err(const QString &text);
 
 // The command factories; each lives in its own .cpp.
 CliCommand inspectCommand();
+CliCommand tokenizeCommand();
+CliCommand convertCommand();
+CliCommand embedTextCommand();
+CliCommand embedImageCommand();
+CliCommand itmCommand();
+CliCommand fillMaskCommand();
+// The library commands (issue 6).
+CliCommand indexCommand();
+CliCommand searchCommand();
+CliCommand similarCommand();
+CliCommand statusCommand();
+CliCommand forgetCommand();
+// Getting the model from the Hugging Face Hub (issue 8).
+CliCommand modelCommand();
 
 } // namespace ts::cli

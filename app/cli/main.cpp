@@ -2,6 +2,7 @@
 #include "clicommand.h"
 
 #include <QCoreApplication>
+#include <QLoggingCategory>
 
 #include <memory>
 
@@ -23,6 +24,8 @@ int main(int argc, char **argv) {
     // QCoreApplication, not QGuiApplication: image decoding (QImageReader and its format plugins)
     // works without a platform plugin, so the CLI runs on a headless machine with no display.
     QCoreApplication app(argc, argv);
+    // libpng's complaints about harmless colour profiles (common in real photos) are not errors.
+    QLoggingCategory::setFilterRules(QStringLiteral("qt.gui.imageio=false"));
     QCoreApplication::setApplicationName(QStringLiteral("towersearch"));
     QCoreApplication::setApplicationVersion(QStringLiteral(TOWERSEARCH_VERSION));
 

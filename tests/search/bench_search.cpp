@@ -74,6 +74,7 @@ FloatTensor randomTensor(std::vector<int64_t> shape, std::mt19937 &rng) {
 
 int main(int argc, char **argv) {
     QCoreApplication app(argc, argv);
+    std::setvbuf(stdout, nullptr, _IOLBF, 0); // rows appear as they are measured
     int iterations = 3;
     bool skipIndex = false, skipBf16 = false;
     std::vector<qint64> indexSizes{10'000, 100'000, 1'000'000};

@@ -1,0 +1,49 @@
+#include "libraryoptions.h"
+
+#include "clicommand.h"
+#include "jsonoutput.h"
+
+namespace ts::cli {
+
+QString LibraryCliOptions::databasePath(const QCommandLineParser &parser) const {
+    if (parser.isSet(db))
+        return parser.value(db);
+    const QString env = qEnvironmentVariable("TOWERSEARCH_DB");
+    return env.isEmpty() ? Library::defaultDatabasePath() : env;
+}
+
+std::unique_ptr<Library> LibraryCliOptions::open(const QCommandLineParser &parser, const QString &command, int &exitCode,
+                                                 LibraryOptions options) const {
+    options.databasePath = databasePath(parser);
+    options.watchFolders = false; // a command runs once; the app follows changes
+    auto lib = Library::open(options);
+    if (!lib) {
+        err(QStringLiteral("towersearch-cli %1: %2\n").arg(command, lib.error().message));
+        exitCode = lib.error().code == Error::Code::Unsupported ? kExitInput : kExitFailure;
+        return {};
+    }
+    return std::move(*lib);
+}
+
+nlohmann::json hitsToJson(const std::vector<PhotoHit> &hits) {
+    nlohmann::json a = nlohmann::json::array();
+    int rank = 1;
+    for (const PhotoHit &h : hits) {
+        nlohmann::json j{{"rank", rank++}, {"id", h.photoId}, {"path", toJson(h.path)}, {"similarity", h.similarity}};
+        j["match_probability"] = h.matchProbability ? nlohmann::json(*h.matchProbability) : nlohmann::json(nullptr);
+        a.push_back(std::move(j));
+    }
+    return a;
+}
+
+void printHits(const std::vector<PhotoHit> &hits) {
+    int rank = 1;
+    for (const PhotoHit &h : hits)
+        out(QStringLiteral("%1\t%2\t%3\t%4\n")
+                .arg(rank++)
+                .arg(h.similarity, 0, 'f', 4)
+                .arg(h.matchProbability ? QString::number(*h.matchProbability, 'f', 4) : QStringLiteral("-"))
+                .arg(h.path));
+}
+
+} // namespace ts::cli

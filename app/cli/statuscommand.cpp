@@ -1,0 +1,74 @@
+// towersearch-cli status: what the library holds (folders, counts, failures, model, database).
+// --json schema (stable): {"database": str, "database_bytes": int, "model": str|null (serving search),
+//   "indexing_model": str|null, "models": [{"key": str, "embeddings": int}], "photos": int,
+//   "indexed": int, "pending": int, "failed": int,
+//   "folders": [{"path": str, "indexed": int, "pending": int, "failed": int, "last_scan": ISO-8601|null}],
+//   "failures": [{"path": str, "error": str}], "consistency": "ok" | what is wrong}
+#include "clicommand.h"
+#include "jsonoutput.h"
+#include "libraryoptions.h"
+#include "modeloptions.h"
+
+namespace ts::cli {
+
+static int runStatus(const QStringList &args) {
+    QCommandLineParser parser;
+    ModelOptions common;
+    LibraryCliOptions library;
+    common.addTo(parser);
+    library.addTo(parser);
+    if (int code = parseOrExit(parser, args,
+                               QStringLiteral("Show the library: folders, photo counts, photos that could not be indexed, "
+                                              "model and database. With --model, counts are for that model."));
+        code >= 0)
+        return code;
+    int exitCode = kExitOk;
+    auto lib = library.open(parser, QStringLiteral("status"), exitCode);
+    if (!lib)
+        return exitCode;
+    if (parser.isSet(common.model) || !qEnvironmentVariable("TOWERSEARCH_MODEL").isEmpty()) {
+        auto pipeline = common.load(parser, QStringLiteral("status"), kHeadNone, exitCode);
+        if (!pipeline)
+            return exitCode;
+        if (Status s = lib->setPipeline(pipeline); !s)
+            return reportError(s.error());
+    }
+    const LibraryStats stats = lib->stats();
+    const auto folders = lib->folders();
+    const auto failures = lib->failedPhotos();
+    const QString consistency = lib->checkConsistency();
+    auto orNull = [](const QString &s) { return s.isEmpty() ? nlohmann::json(nullptr) : toJson(s); };
+    if (parser.isSet(common.json)) {
+        nlohmann::json jf = nlohmann::json::array();
+        for (const WatchedFolder &f : folders)
+            jf.push_back({{"path", toJson(f.path)}, {"indexed", f.photoCount}, {"pending", f.pendingCount}, {"failed", f.failedCount},
+                          {"last_scan", f.lastScan.isValid() ? toJson(f.lastScan.toUTC().toString(Qt::ISODate)) : nlohmann::json(nullptr)}});
+        nlohmann::json jfail = nlohmann::json::array();
+        for (const PhotoRecord &r : failures)
+            jfail.push_back({{"path", toJson(r.path)}, {"error", toJson(r.error)}});
+        nlohmann::json models = nlohmann::json::array();
+        for (const auto &[key, count] : stats.modelEmbeddings)
+            models.push_back({{"key", toJson(key)}, {"embeddings", count}});
+        printJson({{"database", toJson(stats.databasePath)}, {"database_bytes", stats.databaseBytes}, {"model", orNull(stats.modelKey)},
+                   {"indexing_model", orNull(stats.indexingModelKey)}, {"models", models}, {"photos", stats.photos},
+                   {"indexed", stats.indexed}, {"pending", stats.pending}, {"failed", stats.failed}, {"folders", jf},
+                   {"failures", jfail}, {"consistency", toJson(consistency)}});
+    } else {
+        out(QStringLiteral("database: %1 (%2 KiB)\n").arg(stats.databasePath).arg(stats.databaseBytes / 1024));
+        out(QStringLiteral("model: %1\n").arg(stats.modelKey.isEmpty() ? QStringLiteral("(none yet)") : stats.modelKey));
+        out(QStringLiteral("photos: %1, indexed %2, pending %3, failed %4\n").arg(stats.photos).arg(stats.indexed).arg(stats.pending).arg(stats.failed));
+        for (const WatchedFolder &f : folders)
+            out(QStringLiteral("folder: %1 (%2 indexed, %3 pending, %4 failed)\n").arg(f.path).arg(f.photoCount).arg(f.pendingCount).arg(f.failedCount));
+        for (const PhotoRecord &r : failures)
+            out(QStringLiteral("failed: %1: %2\n").arg(r.path, r.error));
+        if (consistency != QLatin1String("ok"))
+            out(QStringLiteral("consistency: %1\n").arg(consistency));
+    }
+    return kExitOk;
+}
+
+CliCommand statusCommand() {
+    return {QStringLiteral("status"), QStringLiteral("Show the library: counts, failures, model, database."), runStatus};
+}
+
+} // namespace ts::cli

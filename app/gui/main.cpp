@@ -1,0 +1,323 @@
+// towersearch: the desktop app. The composition root: opens the Library, loads the model off the
+// GUI thread (or asks for one with the first-run dialog), builds the main window and wires the
+// window's requests to the library and the library's news to the window. No singletons.
+//
+//   towersearch                 open the window
+//   towersearch FILE            open it with a photo query for FILE
+//   towersearch DIR             add DIR to the library
+//   towersearch --screenshot-demo PHOTOS --model M --screenshot-out OUT
+//                               a scripted tour (empty library, indexing, results, fill-mask)
+//                               saving PNGs into OUT, with a throw-away library; see
+//                               resources/screenshots/take-screenshots.sh
+#include "core/model/bridgetowermodel.h"
+#include "core/search/bridgetowerpipeline.h"
+#include "indexer/library.h"
+#include "ui/appsettings.h"
+#include "ui/checkpointfolder.h"
+#include "ui/fillmaskpanel.h"
+#include "ui/mainwindow.h"
+#include "ui/modelsetupdialog.h"
+#include "ui/resultmodel.h"
+#include "ui/searchcontroller.h"
+#include "ui/detailpane.h"
+
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QDir>
+#include <QFileInfo>
+#include <QIcon>
+#include <QListView>
+#include <QMessageBox>
+#include <QPointer>
+#include <QSettings>
+#include <QTemporaryDir>
+#include <QThread>
+#include <QTimer>
+#include <QtConcurrent/QtConcurrentRun>
+
+#include <memory>
+
+using namespace ts;
+
+namespace {
+
+// Owns the library and the window and keeps them in step.
+class App : public QObject {
+public:
+    App(std::unique_ptr<Library> library, const AppSettings &settings)
+        : m_library(std::move(library)), m_settings(settings), m_window(settings) {
+        Library *lib = m_library.get();
+        MainWindow *w = &m_window;
+        w->setFailedPhotosProvider([lib] { return lib->failedPhotos(); });
+        w->setDateTakenProvider([lib](qint64 id, const QString &) -> std::optional<QDateTime> {
+            auto record = lib->photo(id);
+            return record ? record->taken : std::nullopt;
+        });
+        connect(w, &MainWindow::addFolderRequested, this, &App::addFolder);
+        connect(w, &MainWindow::removeFolderRequested, this, [this](const QString &path) {
+            const Status st = m_library->forgetFolder(path);
+            if (!st.ok())
+                QMessageBox::warning(&m_window, QObject::tr("Remove Folder"), st.error().message);
+            refreshFolders();
+        });
+        connect(w, &MainWindow::rescanRequested, this, [this] { startIndexing(); });
+        connect(w, &MainWindow::pauseIndexingRequested, lib, &Library::pauseIndexing);
+        connect(w, &MainWindow::resumeIndexingRequested, lib, &Library::resumeIndexing);
+        connect(w, &MainWindow::modelSetupRequested, this, [this] { askForModel({}); });
+        connect(w, &MainWindow::settingsChanged, this, [this](const AppSettings &s) {
+            const bool modelChanged = s.modelDirectory != m_settings.modelDirectory;
+            m_settings = s;
+            QSettings store;
+            s.save(store);
+            if (modelChanged)
+                loadModel(s.modelDirectory);
+        });
+        connect(lib, &Library::progressChanged, w, &MainWindow::setIndexProgress);
+        connect(lib, &Library::indexingFinished, this, [this](bool) {
+            m_window.setSearchEngine(m_library->searchEngine());
+            m_window.setIndexingFinished();
+            refreshFolders();
+        });
+        connect(lib, &Library::foldersChanged, this, &App::refreshFolders);
+        connect(lib, &Library::errorOccurred, this, [this](const QString &message) {
+            QMessageBox::warning(&m_window, QObject::tr("Indexing Stopped"), message);
+        });
+        refreshFolders();
+        m_window.setWindowIcon(QIcon(QStringLiteral(":/icons/towersearch.svg")));
+        QSettings store;
+        m_window.restoreGeometry(store.value(QStringLiteral("window/geometry")).toByteArray());
+    }
+
+    ~App() override {
+        QSettings store;
+        store.setValue(QStringLiteral("window/geometry"), m_window.saveGeometry());
+        m_library->cancelIndexing();
+    }
+
+    MainWindow &window() { return m_window; }
+    Library &library() { return *m_library; }
+    bool hasPipeline() const { return m_hasPipeline; }
+
+    void addFolder(const QString &path) {
+        const Status st = m_library->addFolder(path);
+        if (!st.ok()) {
+            QMessageBox::warning(&m_window, QObject::tr("Add Folder"), st.error().message);
+            return;
+        }
+        refreshFolders();
+        startIndexing();
+    }
+
+    void startIndexing() {
+        if (m_hasPipeline) // otherwise it starts once the model is loaded
+            m_library->startIndexing();
+    }
+
+    void refreshFolders() {
+        m_window.setFolders(m_library->folders());
+        m_window.setFailedCount(m_library->stats().failed);
+    }
+
+    // Loads in the background; on failure offers the setup dialog with the reason.
+    void loadModel(const QString &directory) {
+        const QString problem = CheckpointFolder::problem(directory);
+        if (directory.isEmpty() || !problem.isEmpty()) {
+            askForModel(directory.isEmpty() ? QString() : problem);
+            return;
+        }
+        m_window.setModelStatus(QObject::tr("Loading the model from %1…").arg(QDir::toNativeSeparators(directory)));
+        QtConcurrent::run([directory] {
+            auto loaded = BridgeTowerPipeline::load(directory);
+            return loaded.ok() ? std::make_pair(std::shared_ptr<const BridgeTowerPipeline>(loaded.value()), QString())
+                               : std::make_pair(std::shared_ptr<const BridgeTowerPipeline>(), loaded.error().message);
+        }).then(this, [this, directory](const std::pair<std::shared_ptr<const BridgeTowerPipeline>, QString> &r) {
+            if (!r.first) {
+                m_window.setModelStatus(QObject::tr("No model loaded"));
+                askForModel(r.second);
+                return;
+            }
+            usePipeline(directory, r.first);
+        });
+    }
+
+    void askForModel(const QString &error) {
+        auto *dialog = new ModelSetupDialog(m_settings.modelDirectory, error, &m_window);
+        dialog->setAttribute(Qt::WA_DeleteOnClose);
+        connect(dialog, &QDialog::accepted, this, [this, dialog] {
+            m_settings.modelDirectory = dialog->directory();
+            QSettings store;
+            m_settings.save(store);
+            usePipeline(dialog->directory(), dialog->pipeline());
+        });
+        connect(dialog, &QDialog::rejected, this, [this] {
+            if (!m_hasPipeline)
+                m_window.setModelStatus(QObject::tr("No model: search is off. Use File ▸ Set Up Model… to choose one."));
+        });
+        dialog->open();
+    }
+
+    void usePipeline(const QString &directory, std::shared_ptr<const BridgeTowerPipeline> pipeline) {
+        const Status st = m_library->setPipeline(std::move(pipeline));
+        if (!st.ok()) {
+            askForModel(st.error().message);
+            return;
+        }
+        m_hasPipeline = true;
+        m_window.setModelStatus(QObject::tr("Model: %1").arg(QFileInfo(directory).fileName()));
+        m_window.setSearchEngine(m_library->searchEngine());
+        m_library->startIndexing();
+    }
+
+private:
+    std::unique_ptr<Library> m_library;
+    AppSettings m_settings;
+    MainWindow m_window;
+    bool m_hasPipeline = false;
+};
+
+// The scripted tour for the README's screenshots.
+int runScreenshotDemo(App &app, const QString &photos, const QString &modelDir, const QString &outDir) {
+    MainWindow &w = app.window();
+    QDir().mkpath(outDir);
+    auto save = [&w, outDir](const char *name) {
+        QApplication::processEvents();
+        const QString path = QDir(outDir).filePath(QLatin1String(name));
+        const bool ok = w.grab().save(path);
+        qInfo("%s %s", ok ? "saved" : "could not save", qPrintable(path));
+    };
+    w.resize(1280, 800);
+    w.show();
+    QTimer::singleShot(180000, qApp, [] {
+        qWarning("screenshot demo: timed out");
+        QApplication::exit(1);
+    });
+    auto loaded = BridgeTowerPipeline::load(modelDir);
+    if (!loaded.ok()) {
+        qWarning("%s", qPrintable(loaded.error().message));
+        return 1;
+    }
+    app.usePipeline(modelDir, loaded.value());
+    // The indexing shot: the first progress report with some photos done and some to go, else the
+    // first report at all (a tiny library may be done in one batch).
+    QImage indexingShot;
+    bool indexingShotFinal = false;
+    QTimer::singleShot(500, &w, [&] {
+        save("01-empty-library.png");
+        QObject::connect(&app.library(), &Library::progressChanged, &w, [&](const IndexProgress &p) {
+            if (indexingShotFinal || p.total == 0)
+                return;
+            QApplication::processEvents();
+            if (indexingShot.isNull() || (p.done > 0 && p.done < p.total))
+                indexingShot = w.grab().toImage();
+            indexingShotFinal = p.done > 0 && p.done < p.total;
+        });
+        QObject::connect(&app.library(), &Library::indexingFinished, &w, [&] {
+            if (!indexingShot.isNull()) {
+                const QString path = QDir(outDir).filePath(QStringLiteral("02-indexing.png"));
+                qInfo("%s %s", indexingShot.save(path) ? "saved" : "could not save", qPrintable(path));
+                indexingShot = QImage();
+            }
+            QTimer::singleShot(300, &w, [&] {
+                QObject::connect(w.searchController(), &SearchController::searchFinished, &w, [&] {
+                    static bool once = false;
+                    if (once)
+                        return;
+                    once = true;
+                    w.resultView()->setCurrentIndex(w.resultModel()->index(0));
+                    QTimer::singleShot(1500, &w, [&] {
+                        save("03-results.png");
+                        FillMaskPanel *panel = w.fillMaskPanel();
+                        QObject::connect(panel, &FillMaskPanel::filled, &w, [&] {
+                            QTimer::singleShot(300, &w, [&] {
+                                save("04-fill-mask.png");
+                                QApplication::exit(0);
+                            });
+                        });
+                        panel->setCaption(QStringLiteral("a <mask> sitting on a <mask>"));
+                        panel->fill();
+                    });
+                });
+                w.runTextQuery(QStringLiteral("a cat sitting on a couch"));
+            });
+        });
+        app.addFolder(photos);
+    });
+    return QApplication::exec();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    QApplication qapp(argc, argv);
+    QApplication::setApplicationName(QStringLiteral("TowerSearch"));
+    QApplication::setOrganizationName(QStringLiteral("TowerSearch"));
+    QApplication::setApplicationVersion(QStringLiteral(TOWERSEARCH_VERSION));
+    QApplication::setDesktopFileName(QStringLiteral("io.github.towersearch.TowerSearch"));
+    QApplication::setWindowIcon(QIcon(QStringLiteral(":/icons/towersearch.svg")));
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QApplication::translate("main", "Find photos by what is in them."));
+    parser.addHelpOption();
+    parser.addVersionOption();
+    parser.addPositionalArgument(QStringLiteral("paths"),
+                                 QApplication::translate("main", "A photo to search with, or folders to add."),
+                                 QStringLiteral("[FILE|DIR...]"));
+    const QCommandLineOption modelOption(QStringLiteral("model"),
+                                         QApplication::translate("main", "Checkpoint folder to use (saved in the settings)."),
+                                         QStringLiteral("DIR"));
+    const QCommandLineOption databaseOption(QStringLiteral("database"),
+                                            QApplication::translate("main", "Library database file (default: in the app's data folder)."),
+                                            QStringLiteral("FILE"));
+    const QCommandLineOption demoOption(QStringLiteral("screenshot-demo"),
+                                        QApplication::translate("main", "Scripted tour over the photos in DIR, saving screenshots."),
+                                        QStringLiteral("DIR"));
+    const QCommandLineOption outOption(QStringLiteral("screenshot-out"),
+                                       QApplication::translate("main", "Where --screenshot-demo saves its PNGs."),
+                                       QStringLiteral("DIR"), QStringLiteral("."));
+    parser.addOptions({modelOption, databaseOption, demoOption, outOption});
+    parser.process(qapp);
+
+    QSettings store;
+    AppSettings settings = AppSettings::load(store);
+    const bool demo = parser.isSet(demoOption);
+    if (parser.isSet(modelOption)) {
+        settings.modelDirectory = QFileInfo(parser.value(modelOption)).absoluteFilePath();
+        if (!demo)
+            settings.save(store);
+    }
+    BridgeTowerModel::setThreadCount(settings.threads > 0 ? settings.threads : QThread::idealThreadCount());
+
+    QTemporaryDir demoDir;
+    LibraryOptions options;
+    options.databasePath = demo ? demoDir.filePath(QStringLiteral("library.sqlite")) : parser.value(databaseOption);
+    if (demo)
+        options.batchSize = 1; // more progress reports to take the indexing screenshot from
+    options.excludedFolders = settings.excludedFolders;
+    options.rerankCacheMemoryBytes = qint64(settings.rerankCacheMemoryMiB) << 20;
+    options.rerankCacheDiskBytes = qint64(settings.rerankCacheDiskMiB) << 20;
+    auto library = Library::open(options);
+    if (!library.ok()) {
+        QMessageBox::critical(nullptr, QApplication::translate("main", "TowerSearch"),
+                              QApplication::translate("main", "The photo library cannot be opened:\n%1").arg(library.error().message));
+        return 1;
+    }
+
+    App app(std::move(library.value()), settings);
+    if (demo)
+        return runScreenshotDemo(app, QFileInfo(parser.value(demoOption)).absoluteFilePath(), settings.modelDirectory,
+                                 parser.value(outOption));
+
+    app.window().show();
+    for (const QString &arg : parser.positionalArguments()) {
+        const QFileInfo info(arg);
+        if (info.isDir())
+            app.addFolder(info.absoluteFilePath());
+        else if (info.isFile())
+            app.window().runPhotoQuery(info.absoluteFilePath()); // runs once the model is loaded
+        else
+            qWarning("%s: no such file or folder", qPrintable(arg));
+    }
+    // After the window is on screen: the model loads in the background (or the setup dialog opens).
+    QTimer::singleShot(0, &app, [&app, dir = settings.modelDirectory] { app.loadModel(dir); });
+    return QApplication::exec();
+}

@@ -1,0 +1,114 @@
+#include "ui/settingsdialog.h"
+
+#include <QDialogButtonBox>
+#include <QDir>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QThread>
+#include <QVBoxLayout>
+
+namespace ts {
+
+namespace {
+QSpinBox *spin(QWidget *parent, int lo, int hi, int value, const QString &suffix, const QString &name) {
+    auto *s = new QSpinBox(parent);
+    s->setRange(lo, hi);
+    s->setValue(value);
+    s->setSuffix(suffix);
+    s->setAccessibleName(name);
+    return s;
+}
+} // namespace
+
+SettingsDialog::SettingsDialog(const AppSettings &settings, QWidget *parent) : QDialog(parent), m_base(settings) {
+    setWindowTitle(tr("Settings"));
+    auto *layout = new QVBoxLayout(this);
+    auto *form = new QFormLayout;
+
+    auto *modelRow = new QHBoxLayout;
+    m_model = new QLineEdit(settings.modelDirectory, this);
+    m_model->setAccessibleName(tr("Model folder"));
+    auto *browse = new QPushButton(tr("Browse…"), this);
+    modelRow->addWidget(m_model, 1);
+    modelRow->addWidget(browse);
+    form->addRow(tr("&Model folder:"), modelRow);
+    connect(browse, &QPushButton::clicked, this, [this] {
+        const QString dir = QFileDialog::getExistingDirectory(this, tr("Choose a BridgeTower Checkpoint Folder"), m_model->text());
+        if (!dir.isEmpty())
+            m_model->setText(dir);
+    });
+
+    m_candidates = spin(this, 1, 10000, settings.candidates, {}, tr("Candidates per query"));
+    m_candidates->setToolTip(tr("How many photos the fast first pass returns."));
+    form->addRow(tr("&Candidates per query:"), m_candidates);
+    m_rerankDepth = spin(this, 0, 1000, settings.rerankDepth, {}, tr("Rerank depth"));
+    m_rerankDepth->setToolTip(tr("How many of the top candidates the slower, more accurate match scoring re-orders."));
+    form->addRow(tr("&Rerank depth:"), m_rerankDepth);
+    m_relevance = new QDoubleSpinBox(this);
+    m_relevance->setRange(0, 100);
+    m_relevance->setDecimals(0);
+    m_relevance->setSuffix(QStringLiteral(" %"));
+    m_relevance->setValue(settings.relevanceDefault * 100.0);
+    m_relevance->setAccessibleName(tr("Default minimum match"));
+    form->addRow(tr("Default minimum &match:"), m_relevance);
+    m_threads = spin(this, 0, 256, settings.threads, {}, tr("Model threads"));
+    m_threads->setSpecialValueText(tr("All cores (%1)").arg(QThread::idealThreadCount()));
+    form->addRow(tr("Model &threads (next start):"), m_threads);
+    m_cacheMemory = spin(this, 0, 65536, settings.rerankCacheMemoryMiB, tr(" MiB"), tr("Rerank cache in memory"));
+    form->addRow(tr("Rerank cache in memory:"), m_cacheMemory);
+    m_cacheDisk = spin(this, 0, 1 << 20, settings.rerankCacheDiskMiB, tr(" MiB"), tr("Rerank cache on disk"));
+    form->addRow(tr("Rerank cache on disk:"), m_cacheDisk);
+    m_thumbnails = spin(this, 8, 65536, settings.thumbnailCacheMiB, tr(" MiB"), tr("Thumbnail cache in memory"));
+    form->addRow(tr("Thumbnail cache in memory:"), m_thumbnails);
+    layout->addLayout(form);
+
+    layout->addWidget(new QLabel(tr("Never index these folders:"), this));
+    m_excluded = new QListWidget(this);
+    m_excluded->setAccessibleName(tr("Excluded folders"));
+    for (const QString &f : settings.excludedFolders)
+        m_excluded->addItem(QDir::toNativeSeparators(f));
+    layout->addWidget(m_excluded);
+    auto *exRow = new QHBoxLayout;
+    auto *addEx = new QPushButton(tr("Exclude a Folder…"), this);
+    auto *removeEx = new QPushButton(tr("Remove"), this);
+    exRow->addWidget(addEx);
+    exRow->addWidget(removeEx);
+    exRow->addStretch(1);
+    layout->addLayout(exRow);
+    connect(addEx, &QPushButton::clicked, this, [this] {
+        const QString dir = QFileDialog::getExistingDirectory(this, tr("Exclude a Folder"));
+        if (!dir.isEmpty())
+            m_excluded->addItem(QDir::toNativeSeparators(dir));
+    });
+    connect(removeEx, &QPushButton::clicked, this, [this] { delete m_excluded->currentItem(); });
+
+    auto *buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
+    connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+    layout->addWidget(buttons);
+}
+
+AppSettings SettingsDialog::settings() const {
+    AppSettings s = m_base;
+    s.modelDirectory = m_model->text().trimmed();
+    s.candidates = m_candidates->value();
+    s.rerankDepth = m_rerankDepth->value();
+    s.relevanceDefault = m_relevance->value() / 100.0;
+    s.threads = m_threads->value();
+    s.rerankCacheMemoryMiB = m_cacheMemory->value();
+    s.rerankCacheDiskMiB = m_cacheDisk->value();
+    s.thumbnailCacheMiB = m_thumbnails->value();
+    s.excludedFolders.clear();
+    for (int i = 0; i < m_excluded->count(); ++i)
+        s.excludedFolders << QDir::fromNativeSeparators(m_excluded->item(i)->text());
+    return s;
+}
+
+} // namespace ts

@@ -1,0 +1,31 @@
+#pragma once
+
+#include "ui/appsettings.h"
+
+#include <QDialog>
+
+class QDoubleSpinBox;
+class QLineEdit;
+class QListWidget;
+class QSpinBox;
+
+namespace ts {
+
+// Model, rerank depth, relevance default, threads, excluded folders and cache budgets. Edits a
+// copy; settings() returns it when the dialog was accepted. The caller stores it (QSettings) and
+// applies what can change at run time; the model and thread count take effect at the next start.
+class SettingsDialog : public QDialog {
+    Q_OBJECT
+public:
+    explicit SettingsDialog(const AppSettings &settings, QWidget *parent = nullptr);
+    AppSettings settings() const;
+
+private:
+    QLineEdit *m_model;
+    QSpinBox *m_candidates, *m_rerankDepth, *m_threads, *m_cacheMemory, *m_cacheDisk, *m_thumbnails;
+    QDoubleSpinBox *m_relevance;
+    QListWidget *m_excluded;
+    AppSettings m_base;
+};
+
+} // namespace ts
