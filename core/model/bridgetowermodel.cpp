@@ -209,6 +209,8 @@ Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::fromWeights(const Br
         if (!fatal.isEmpty())
             return Error(Error::Code::Model, QStringLiteral("%1: %2").arg(weights.file, fatal.join(QStringLiteral("; "))));
         m.net.setHeads(m.info.heads & kHeadContrastive, m.info.heads & kHeadImageTextMatching, m.info.heads & kHeadMaskedLm);
+        if (options.precision == Precision::BFloat16)
+            m.net.storeLinearWeightsAs(at::kBFloat16);
 
         for (const auto &[name, t] : tensors) {
             if (used.count(name)) {

@@ -2,7 +2,7 @@
 // weights built in memory (real weights cannot be downloaded here; speed does not depend on them).
 // Not a test: run it by hand (see README) and quote its table.
 //
-//   bench_search [--iterations N] [--image-threads 1,2] [--index-sizes 10000,100000,1000000] [--skip-index] [--skip-bf16]
+//   bench_search [--iterations N] [--image-threads 1,2] [--index-sizes 10000,100000,1000000] [--skip-index] [--skip-bf16] [--only-bf16]
 #include "core/index/vectorindex.h"
 #include "core/model/bridgetowermodel.h"
 #include "core/model/internal/checkpointweights.h"
@@ -76,7 +76,7 @@ int main(int argc, char **argv) {
     QCoreApplication app(argc, argv);
     std::setvbuf(stdout, nullptr, _IOLBF, 0); // rows appear as they are measured
     int iterations = 3;
-    bool skipIndex = false, skipBf16 = false;
+    bool skipIndex = false, skipBf16 = false, onlyBf16 = false;
     std::vector<qint64> indexSizes{10'000, 100'000, 1'000'000};
     std::vector<int> imageThreads{1, 2};
     const QStringList args = app.arguments();
@@ -89,6 +89,8 @@ int main(int argc, char **argv) {
             imageThreads.clear();
             for (const QString &t : args[++i].split(QLatin1Char(',')))
                 imageThreads.push_back(t.toInt());
+        } else if (args[i] == QLatin1String("--only-bf16")) {
+            onlyBf16 = true; // just the bfloat16 comparison (and the float32 caption query)
         } else if (args[i] == QLatin1String("--skip-bf16"))
             skipBf16 = true;
         else if (args[i] == QLatin1String("--index-sizes") && i + 1 < args.size()) {
@@ -163,7 +165,7 @@ int main(int argc, char **argv) {
 
     std::mt19937 rng(1);
     std::printf("%-34s %8s %8s %10s %8s %10s\n", "image embedding", "threads", "batch", "ms/photo", "photo/s", "% of peak");
-    for (int threads : imageThreads) {
+    for (int threads : onlyBf16 ? std::vector<int>{} : imageThreads) {
         BridgeTowerModel::setThreadCount(threads);
         for (int batch : {1, 4, 8}) {
             const FloatTensor pixels = randomTensor({batch, 3, 294, 294}, rng);
@@ -183,26 +185,28 @@ int main(int argc, char **argv) {
     std::printf("\ncaption query (text tower, 13 tokens, 2 threads): %.1f ms\n", textMs);
     report["caption_query_ms"] = textMs;
 
-    // ITM rerank of 10 candidates: with cached vision features (text + cross-modal only) and without.
-    const FloatTensor tenPixels = randomTensor({10, 3, 294, 294}, rng);
-    auto fusion = m.visionFusionInputs(tenPixels);
-    if (!fusion)
-        return 1;
-    const double cachedMs = medianMs(iterations, [&] { (void)m.imageTextMatchingFromFusion(caption, *fusion); });
-    const double uncachedMs = medianMs(1, [&] {
-        auto f = m.visionFusionInputs(tenPixels);
-        (void)m.imageTextMatchingFromFusion(caption, *f);
-    });
-    std::printf("ITM rerank of 10 photos: %.0f ms with cached vision features, %.0f ms without (%.1f MiB cached per photo)\n",
-                cachedMs, uncachedMs, double(fusion->numel()) * 4 / 10 / 1048576);
-    report["itm_rerank_10"] = {{"cached_ms", cachedMs}, {"uncached_ms", uncachedMs}, {"cache_mib_per_photo", double(fusion->numel()) * 4 / 10 / 1048576}};
-
-    // Fill-mask: one photo + one caption through every layer and the MLM head.
     const FloatTensor onePixels = randomTensor({1, 3, 294, 294}, rng);
-    const double mlmMs = medianMs(iterations, [&] { (void)m.maskedLmLogits(caption, onePixels); });
-    std::printf("fill-mask (1 photo, 13 tokens): %.0f ms\n", mlmMs);
-    report["fill_mask_ms"] = mlmMs;
-    report["peak_rss_model_mib"] = rssMiB("VmHWM:");
+    if (!onlyBf16) {
+        // ITM rerank of 10 candidates: with cached vision features (text + cross-modal only) and without.
+        const FloatTensor tenPixels = randomTensor({10, 3, 294, 294}, rng);
+        auto fusion = m.visionFusionInputs(tenPixels);
+        if (!fusion)
+            return 1;
+        const double cachedMs = medianMs(iterations, [&] { (void)m.imageTextMatchingFromFusion(caption, *fusion); });
+        const double uncachedMs = medianMs(1, [&] {
+            auto f = m.visionFusionInputs(tenPixels);
+            (void)m.imageTextMatchingFromFusion(caption, *f);
+        });
+        std::printf("ITM rerank of 10 photos: %.0f ms with cached vision features, %.0f ms without (%.1f MiB cached per photo)\n",
+                    cachedMs, uncachedMs, double(fusion->numel()) * 4 / 10 / 1048576);
+        report["itm_rerank_10"] = {{"cached_ms", cachedMs}, {"uncached_ms", uncachedMs}, {"cache_mib_per_photo", double(fusion->numel()) * 4 / 10 / 1048576}};
+
+        // Fill-mask: one photo + one caption through every layer and the MLM head.
+        const double mlmMs = medianMs(iterations, [&] { (void)m.maskedLmLogits(caption, onePixels); });
+        std::printf("fill-mask (1 photo, 13 tokens): %.0f ms\n", mlmMs);
+        report["fill_mask_ms"] = mlmMs;
+        report["peak_rss_model_mib"] = rssMiB("VmHWM:");
+    }
 
     if (!skipBf16) {
         ModelLoadOptions bf16;
@@ -230,7 +234,11 @@ int main(int argc, char **argv) {
                 dot += double(a->data[k]) * b->data[k];
             std::printf("bfloat16 image embedding: %.0f ms vs float32 %.0f ms (x%.2f), cosine to float32 %.5f\n", bfMs, f32Ms,
                         f32Ms / bfMs, dot);
-            report["bf16"] = {{"ms", bfMs}, {"f32_ms", f32Ms}, {"speedup", f32Ms / bfMs}, {"cosine_random_weights", dot}};
+            const double bfTextMs = medianMs(std::max(5, iterations), [&] { (void)(*modelBf16)->embedText(caption); });
+            const double f32TextMs = medianMs(std::max(5, iterations), [&] { (void)m.embedText(caption); });
+            std::printf("bfloat16 caption query: %.1f ms vs float32 %.1f ms\n", bfTextMs, f32TextMs);
+            report["bf16"] = {{"ms", bfMs}, {"f32_ms", f32Ms}, {"speedup", f32Ms / bfMs}, {"cosine_random_weights", dot},
+                              {"caption_query_ms", bfTextMs}, {"caption_query_f32_ms", f32TextMs}};
         }
     }
 

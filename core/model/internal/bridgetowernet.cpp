@@ -178,6 +178,26 @@ at::Tensor BridgeTowerNet::mlmLogits(const CrossModal &cross) const {
     return m_mlmDecoder(m_mlmNorm(activation(m_config.hiddenAct, m_mlmDense(cross.textFeatures))));
 }
 
+void BridgeTowerNet::storeLinearWeightsAs(at::ScalarType dtype) {
+    auto convert = [dtype](Linear &l) {
+        if (l.weight.defined())
+            l.weight = l.weight.to(dtype);
+        if (l.bias.defined())
+            l.bias = l.bias.to(dtype);
+    };
+    for (BertLayer &l : m_textLayers)
+        l.forEachLinear(convert);
+    for (VisionBlock &b : m_visionBlocks)
+        b.forEachLinear(convert);
+    for (BertCrossLayer &l : m_crossTextLayers)
+        l.forEachLinear(convert);
+    for (BertCrossLayer &l : m_crossImageLayers)
+        l.forEachLinear(convert);
+    for (Linear *l : {&m_crossTextTransform, &m_crossImageTransform, &m_textPooler, &m_imagePooler, &m_itcText, &m_itcImage,
+                      &m_itcCross, &m_itm, &m_mlmDense, &m_mlmDecoder})
+        convert(*l);
+}
+
 at::Tensor BridgeTowerNet::stackFusion(const VisionTower &vision) { return at::stack(vision.fusionInputs, 1); }
 
 BridgeTowerNet::VisionTower BridgeTowerNet::unstackFusion(const at::Tensor &stacked) {

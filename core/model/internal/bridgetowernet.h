@@ -68,6 +68,10 @@ public:
     at::Tensor mlmLogits(const CrossModal &cross) const;
     const at::Tensor &logitScale() const { return m_logitScale; }
 
+    // Stores every Linear layer's weights in `dtype` (bfloat16 for the reduced-precision mode: half
+    // the bytes to stream per token, and no per-call weight casts under autocast).
+    void storeLinearWeightsAs(at::ScalarType dtype);
+
     // Stacks/unstacks fusion inputs as one (B, Lc, L, H) tensor for caching.
     static at::Tensor stackFusion(const VisionTower &vision);
     static VisionTower unstackFusion(const at::Tensor &stacked);

@@ -71,6 +71,7 @@ struct BertAttention {
     void bind(WeightBinder &b, const std::string &prefix, int64_t hidden, int64_t numHeads, double eps);
     // keyValue undefined -> self-attention over x with `mask`; else cross-attention over keyValue with `mask`.
     at::Tensor operator()(const at::Tensor &x, const at::Tensor &mask, const at::Tensor &keyValue = {}) const;
+    template <typename F> void forEachLinear(F &&f) { f(query); f(key); f(value); f(outDense); }
 };
 
 // RoBERTa encoder layer (post-LN).
@@ -81,6 +82,7 @@ struct BertLayer {
     std::string act;
     void bind(WeightBinder &b, const std::string &prefix, const BridgeTowerTextConfig &c);
     at::Tensor operator()(const at::Tensor &x, const at::Tensor &mask) const;
+    template <typename F> void forEachLinear(F &&f) { attention.forEachLinear(f); f(intermediate); f(output); }
 };
 
 // BridgeTowerBertCrossLayer: self-attention, cross-attention to the other modality, FFN.
@@ -92,6 +94,12 @@ struct BertCrossLayer {
     void bind(WeightBinder &b, const std::string &prefix, const BridgeTowerTextConfig &c);
     at::Tensor operator()(const at::Tensor &x, const at::Tensor &other, const at::Tensor &selfMask,
                           const at::Tensor &otherMask) const;
+    template <typename F> void forEachLinear(F &&f) {
+        attention.forEachLinear(f);
+        crossAttention.forEachLinear(f);
+        f(intermediate);
+        f(output);
+    }
 };
 
 // CLIP residual attention block (pre-LN, nn.MultiheadAttention with hidden/64 heads, QuickGELU).
@@ -101,6 +109,7 @@ struct VisionBlock {
     int64_t heads = 1;
     void bind(WeightBinder &b, const std::string &prefix, const BridgeTowerVisionConfig &c);
     at::Tensor operator()(const at::Tensor &x) const; // x: [B, L, D] (batch first)
+    template <typename F> void forEachLinear(F &&f) { f(inProj); f(outProj); f(fc); f(proj); }
 };
 
 struct LinkTower {
