@@ -1,5 +1,7 @@
 #include "core/search/fusioncache.h"
 
+#include "core/common/safetensorsfile.h"
+
 #include <QDataStream>
 #include <QDir>
 #include <QDirIterator>
@@ -46,30 +48,6 @@ uint16_t floatToHalf(float f) {
     if (rem > 0x1000u || (rem == 0x1000u && (h & 1)))
         ++h;
     return uint16_t(h);
-}
-
-float halfToFloatLocal(uint16_t h) {
-    const uint32_t sign = uint32_t(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ffu, bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else {
-            exp = 113;
-            while (!(mant & 0x400u)) {
-                mant <<= 1;
-                --exp;
-            }
-            bits = sign | (exp << 23) | ((mant & 0x3ffu) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 112) << 23) | (mant << 13);
-    }
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
 }
 
 qint64 bytesOf(const FloatTensor &t) { return qint64(t.data.size() * sizeof(float)); }
@@ -126,7 +104,7 @@ std::optional<FloatTensor> FusionCache::readDisk(const QString &path) const {
     t.data.resize(size_t(count));
     const auto *h = reinterpret_cast<const uchar *>(raw.constData());
     for (qint64 i = 0; i < count; ++i)
-        t.data[size_t(i)] = halfToFloatLocal(uint16_t(h[2 * i] | (h[2 * i + 1] << 8)));
+        t.data[size_t(i)] = halfToFloat(uint16_t(h[2 * i] | (h[2 * i + 1] << 8)));
     return t;
 }
 

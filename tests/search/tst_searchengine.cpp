@@ -3,6 +3,7 @@
 // cache, vanished files and photo queries behave as documented.
 #include "core/index/vectorindex.h"
 #include "core/search/searchengine.h"
+#include "mapphotosource.h"
 #include "testdata.h"
 
 #include <nlohmann/json.hpp>
@@ -19,28 +20,7 @@
 using namespace ts;
 using nlohmann::json;
 
-namespace {
-
-class MapPhotoSource : public PhotoSource {
-public:
-    std::map<qint64, QString> paths;
-    QString photoPath(qint64 id) const override {
-        auto it = paths.find(id);
-        return it == paths.end() ? QString() : it->second;
-    }
-    QString photoStamp(qint64 id) const override {
-        const QFileInfo fi(photoPath(id));
-        return QStringLiteral("%1-%2").arg(fi.size()).arg(fi.lastModified().toMSecsSinceEpoch());
-    }
-    std::optional<qint64> photoIdForPath(const QString &path) const override {
-        for (const auto &[id, p] : paths)
-            if (QFileInfo(p).canonicalFilePath() == QFileInfo(path).canonicalFilePath())
-                return id;
-        return std::nullopt;
-    }
-};
-
-} // namespace
+using test::MapPhotoSource;
 
 class TestSearchEngine : public QObject {
     Q_OBJECT

@@ -1,6 +1,7 @@
 #include "fixtureengine.h"
 
 #include "core/index/vectorindex.h"
+#include "mapphotosource.h"
 #include "testdata.h"
 
 #include <QDir>
@@ -10,24 +11,6 @@
 namespace ts::test {
 
 namespace {
-class MapPhotoSource : public PhotoSource {
-public:
-    std::map<qint64, QString> paths;
-    QString photoPath(qint64 id) const override {
-        auto it = paths.find(id);
-        return it == paths.end() ? QString() : it->second;
-    }
-    QString photoStamp(qint64 id) const override {
-        const QFileInfo fi(photoPath(id));
-        return QStringLiteral("%1-%2").arg(fi.size()).arg(fi.lastModified().toMSecsSinceEpoch());
-    }
-    std::optional<qint64> photoIdForPath(const QString &path) const override {
-        for (const auto &[id, p] : paths)
-            if (QFileInfo(p).canonicalFilePath() == QFileInfo(path).canonicalFilePath())
-                return id;
-        return std::nullopt;
-    }
-};
 
 FixtureEngine build() {
     FixtureEngine f;
