@@ -27,6 +27,26 @@ std::filesystem::path toPath(const QString &s) {
     return std::filesystem::path(s.toStdString());
 }
 
+// A name from a server, quoted for a message: control characters escaped, long ones cut.
+QString printable(const QString &s) {
+    QString out;
+    for (const QChar c : s.left(120)) {
+        if (c.unicode() < 0x20 || c.unicode() == 0x7f)
+            out += QStringLiteral("\\x%1").arg(c.unicode(), 2, 16, QLatin1Char('0'));
+        else
+            out += c;
+    }
+    return QLatin1Char('"') + out +
+           (s.size() > 120 ? QStringLiteral("...\"") : QStringLiteral("\""));
+}
+
+Error unsafe(const QString &what, const QString &value, const QString &root) {
+    return Error(Error::Code::Format,
+                 QStringLiteral("refusing the unsafe %1 %2 for the Hub cache %3: it could name a "
+                                "path outside the cache")
+                     .arg(what, printable(value), root));
+}
+
 } // namespace
 
 HubCache::HubCache(QString root) : m_root(std::move(root)) {}
@@ -56,7 +76,28 @@ QString HubCache::repoFromFolderName(const QString &folder) {
 }
 
 bool HubCache::isCommitHash(const QString &revision) {
-    return isHex(revision, 40);
+    if (revision.size() != 40)
+        return false;
+    for (const QChar c : revision)
+        if (!((c >= u'0' && c <= u'9') || (c >= u'a' && c <= u'f')))
+            return false;
+    return true;
+}
+
+bool HubCache::isSafeRelativePath(const QString &path) {
+    if (path.isEmpty() || path.size() > 1024)
+        return false;
+    for (const QChar c : path)
+        if (c.unicode() < 0x20 || c.unicode() == 0x7f || c == u'\\')
+            return false;
+    for (const QStringView segment : QStringView(path).split(u'/'))
+        if (segment.isEmpty() || segment == u"." || segment == u"..")
+            return false; // also catches a leading '/' (an empty first segment)
+    return true;
+}
+
+bool HubCache::isSafeBlobName(const QString &etag) {
+    return isSafeRelativePath(etag) && !etag.contains(u'/') && etag.size() <= 200;
 }
 
 QString HubCache::normalizeEtag(const QString &etag) {
@@ -83,16 +124,19 @@ QString HubCache::snapshotDir(const QString &repo, const QString &commit) const 
 QString HubCache::resolveRevision(const QString &repo, const QString &revision) const {
     if (isCommitHash(revision) && QFileInfo(snapshotDir(repo, revision)).isDir())
         return revision;
+    if (!isSafeRelativePath(revision))
+        return {};
     QFile ref(repoDir(repo) + QStringLiteral("/refs/") + revision);
     if (!ref.open(QIODevice::ReadOnly))
         return {};
+    // A ref edited by hand or by a hostile download is not followed out of snapshots/.
     const QString commit = QString::fromLatin1(ref.read(256)).trimmed();
-    return commit.isEmpty() ? QString() : commit;
+    return isCommitHash(commit) ? commit : QString();
 }
 
 QString HubCache::snapshotFile(const QString &repo, const QString &commit,
                                const QString &file) const {
-    if (commit.isEmpty())
+    if (!isCommitHash(commit) || !isSafeRelativePath(file))
         return {};
     const QString path = snapshotDir(repo, commit) + QLatin1Char('/') + file;
     // QFileInfo::exists follows the link: a link to a missing blob is not a file.
@@ -101,6 +145,10 @@ QString HubCache::snapshotFile(const QString &repo, const QString &commit,
 
 Status HubCache::writeRef(const QString &repo, const QString &revision,
                           const QString &commit) const {
+    if (!isCommitHash(commit))
+        return unsafe(QStringLiteral("commit"), commit, m_root);
+    if (!isSafeRelativePath(revision))
+        return unsafe(QStringLiteral("revision"), revision, m_root);
     if (revision == commit)
         return {};
     const QString path = repoDir(repo) + QStringLiteral("/refs/") + revision;
@@ -118,6 +166,12 @@ Status HubCache::writeRef(const QString &repo, const QString &revision,
 
 Status HubCache::linkSnapshotFile(const QString &repo, const QString &commit, const QString &file,
                                   const QString &etag) const {
+    if (!isCommitHash(commit))
+        return unsafe(QStringLiteral("commit"), commit, m_root);
+    if (!isSafeRelativePath(file))
+        return unsafe(QStringLiteral("file name"), file, m_root);
+    if (!isSafeBlobName(etag))
+        return unsafe(QStringLiteral("etag"), etag, m_root);
     const QString link = snapshotDir(repo, commit) + QLatin1Char('/') + file;
     const QString linkDir = QFileInfo(link).absolutePath();
     if (!QDir().mkpath(linkDir))
@@ -174,7 +228,11 @@ Status HubCache::verifyFile(const QString &path, const QString &etag,
     const bool sha256 = isHex(etag, 64);
     const bool gitSha1 = isHex(etag, 40);
     if (!sha256 && !gitSha1)
-        return {};
+        return Error(
+            Error::Code::Format,
+            QStringLiteral("%1 cannot be verified: its etag %2 is neither a SHA-256 (64 hex "
+                           "digits) nor a git blob SHA-1 (40)")
+                .arg(path, printable(etag)));
     QFile f(path);
     if (!f.open(QIODevice::ReadOnly))
         return Error(Error::Code::Io,

@@ -22,6 +22,8 @@ namespace ts {
 // A model fetched by Python is found here without a copy, and what we fetch is reused by Python.
 // HubCache is a value type holding the root path only; every method touches the disk and may be
 // called from any thread (two processes writing the same blob are safe: every write is a rename).
+// Commits, file names, etags and revisions often come from a server: every method that builds a
+// path from them refuses (or, for lookups, does not find) one that could leave the cache folder.
 class HubCache {
 public:
     explicit HubCache(QString root);
@@ -38,8 +40,13 @@ public:
     static QString repoFolderName(const QString &repo);
     // The inverse (empty when `folder` is not a models-- folder).
     static QString repoFromFolderName(const QString &folder);
-    // A 40-hex git commit hash.
+    // A git commit hash: exactly 40 lowercase hex digits.
     static bool isCommitHash(const QString &revision);
+    // A relative path that stays where it is put: non-empty '/'-separated segments, none of them
+    // "." or "..", no backslash, no control character (NUL included), not absolute.
+    static bool isSafeRelativePath(const QString &path);
+    // An etag usable as a blob file name: one safe path segment.
+    static bool isSafeBlobName(const QString &etag);
     // Strips a weak marker and quotes: W/"abc" -> abc.
     static QString normalizeEtag(const QString &etag);
 
@@ -53,9 +60,11 @@ public:
     // snapshots/<commit>/<file> when it exists (a dangling link does not count), else empty.
     QString snapshotFile(const QString &repo, const QString &commit, const QString &file) const;
 
-    // refs/<revision> = commit, written atomically. A commit-hash revision writes nothing.
+    // refs/<revision> = commit, written atomically. A commit-hash revision writes nothing. Fails,
+    // writing nothing, when the revision is no safe relative path or the commit no commit hash.
     Status writeRef(const QString &repo, const QString &revision, const QString &commit) const;
     // snapshots/<commit>/<file> -> relative symlink to blobs/<etag> (replacing a link there).
+    // Fails, creating nothing, for a commit that is no commit hash, an unsafe file or etag.
     Status linkSnapshotFile(const QString &repo, const QString &commit, const QString &file,
                             const QString &etag) const;
 
@@ -69,8 +78,9 @@ public:
     QList<Snapshot> snapshots() const;
 
     // Re-hashes `file` and compares with `etag`: a 64-hex etag is the file's SHA-256; a 40-hex etag
-    // is its git blob SHA-1 (sha1("blob <size>\0" + content)); any other etag cannot be checked and
-    // passes. `progress(done, total)` reports bytes hashed. Fails naming the file and both hashes.
+    // is its git blob SHA-1 (sha1("blob <size>\0" + content)). Any other etag cannot be checked,
+    // and fails saying so (never a silent pass). `progress(done, total)` reports bytes hashed.
+    // Fails naming the file and both hashes.
     static Status verifyFile(const QString &file, const QString &etag,
                              const std::function<void(qint64, qint64)> &progress = {});
 

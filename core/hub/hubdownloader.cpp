@@ -3,11 +3,14 @@
 #include "core/model/checkpointconverter.h"
 
 #include <QCryptographicHash>
+#include <QDateTime>
 #include <QDir>
 #include <QFileInfo>
+#include <QHostAddress>
 #include <QNetworkAccessManager>
 #include <QNetworkReply>
 #include <QNetworkRequest>
+#include <QSet>
 #include <QThread>
 #include <QTimer>
 #include <QUrl>
@@ -18,6 +21,13 @@
 namespace ts {
 
 namespace {
+
+// A chain of redirects longer than this is a loop (the Hub uses one, a CDN two or three).
+constexpr int kMaxRedirects = 10;
+// An error or redirect page is read up to this much, then the connection is closed.
+constexpr qint64 kMaxErrorBody = 64 * 1024;
+// A partial download of an etag no run needs, untouched this long, is nobody's any more.
+constexpr qint64 kStalePartialSecs = 24 * 3600;
 
 bool isHex(const QString &s, qsizetype n) {
     if (s.size() != n)
@@ -68,6 +78,36 @@ QString mib(qint64 bytes) {
     return QString::number(double(bytes) / (1024.0 * 1024.0), 'f', 1) + QStringLiteral(" MiB");
 }
 
+bool isHttp(const QUrl &url) {
+    const QString scheme = url.scheme().toLower();
+    return scheme == QLatin1String("http") || scheme == QLatin1String("https");
+}
+
+bool isLoopbackHost(const QString &host) {
+    if (host.compare(QLatin1String("localhost"), Qt::CaseInsensitive) == 0)
+        return true;
+    QHostAddress address;
+    return address.setAddress(host) && address.isLoopback();
+}
+
+bool sameOrigin(const QUrl &a, const QUrl &b) {
+    const QString scheme = a.scheme().toLower();
+    const int defaultPort = scheme == QLatin1String("https") ? 443 : 80;
+    return scheme == b.scheme().toLower() && !a.host().isEmpty() &&
+           a.host().compare(b.host(), Qt::CaseInsensitive) == 0 &&
+           a.port(defaultPort) == b.port(defaultPort);
+}
+
+// A header value from the server, quoted for a message.
+QString quoted(const QString &s) {
+    QString out = s.left(100);
+    for (QChar &c : out)
+        if (c.unicode() < 0x20 || c.unicode() == 0x7f)
+            c = u'?';
+    return QLatin1Char('"') + out +
+           (s.size() > 100 ? QStringLiteral("...\"") : QStringLiteral("\""));
+}
+
 } // namespace
 
 HubDownloader::HubDownloader(HubCache cache, QObject *parent)
@@ -83,6 +123,16 @@ HubDownloader::~HubDownloader() {
         m_reply->disconnect(this);
         m_reply->abort();
     }
+}
+
+bool HubDownloader::sendsTokenTo(const QUrl &endpoint, const QUrl &url) {
+    if (!isHttp(url) || !sameOrigin(endpoint, url))
+        return false;
+    return url.scheme().toLower() == QLatin1String("https") || isLoopbackHost(url.host());
+}
+
+QString HubDownloader::displayUrl(const QUrl &url) {
+    return url.toString(QUrl::RemoveQuery | QUrl::RemoveFragment | QUrl::RemoveUserInfo);
 }
 
 QString HubDownloader::defaultEndpoint() {
@@ -123,7 +173,7 @@ QNetworkRequest HubDownloader::makeRequest(const QUrl &url, bool withToken) cons
     // Sizes and hashes are of the stored bytes: no transparent compression.
     request.setRawHeader("Accept-Encoding", "identity");
     request.setRawHeader("User-Agent", "towersearch/0.1 (Qt Network; hf_hub compatible)");
-    if (withToken && !m_token.isEmpty())
+    if (withToken && !m_token.isEmpty() && sendsTokenTo(QUrl(m_endpoint), url))
         request.setRawHeader("Authorization", "Bearer " + m_token.toUtf8());
     request.setTransferTimeout(m_options.transferTimeoutMs);
     return request;
@@ -212,23 +262,37 @@ void HubDownloader::onHeadFinished(QNetworkReply *reply, int redirectsLeft) {
                             QStringLiteral("download of %1 cancelled").arg(m_options.repo)));
     const int status = httpStatus(reply);
     if (status == 0 || isConnectionError(reply->error())) {
-        const QString why =
-            QStringLiteral("cannot reach %1 (%2)").arg(m_endpoint, reply->errorString());
+        const QString why = QStringLiteral("cannot reach %1 (%2)")
+                                .arg(displayUrl(QUrl(m_endpoint)),
+                                     reply->errorString().replace(reply->url().toString(),
+                                                                  displayUrl(reply->url())));
         if (!fallBackToCache(why))
             finish(offlineError(why));
         return;
     }
     const QString location = header(reply, "Location");
     const QString linkedEtag = header(reply, "X-Linked-Etag");
-    // A relative redirect without file metadata is a renamed repository: follow it, like
-    // huggingface_hub.
-    if (status >= 300 && status < 400 && linkedEtag.isEmpty() &&
-        location.startsWith(QLatin1Char('/'))) {
-        if (redirectsLeft <= 0)
-            return finish(
-                Error(Error::Code::Io,
-                      QStringLiteral("%1: too many redirects").arg(reply->url().toString())));
-        return sendHead(reply->url().resolved(QUrl(location)), redirectsLeft - 1);
+    const QUrl next = location.isEmpty() ? QUrl() : reply->url().resolved(QUrl(location));
+    if (status >= 300 && status < 400 && !location.isEmpty() && !isHttp(next))
+        return finish(Error(Error::Code::Format,
+                            QStringLiteral("%1 redirected %2 to %3, which is no http(s) URL")
+                                .arg(displayUrl(reply->url()), m_headFile, quoted(location))));
+    // A redirect without file metadata within the Hub is a renamed repository: follow it, like
+    // huggingface_hub. Its origin is compared, not its spelling: "//host/..." is another server.
+    if (status >= 300 && status < 400 && linkedEtag.isEmpty() && next.isValid()) {
+        if (sameOrigin(next, QUrl(m_endpoint))) {
+            if (redirectsLeft <= 0)
+                return finish(
+                    Error(Error::Code::Io,
+                          QStringLiteral("%1: too many redirects").arg(displayUrl(reply->url()))));
+            return sendHead(next, redirectsLeft - 1);
+        }
+        if (header(reply, "X-Repo-Commit").isEmpty())
+            return finish(Error(
+                Error::Code::Format,
+                QStringLiteral("%1 redirected %2 to another server (%3) without the file's "
+                               "metadata; not following it: is HF_ENDPOINT a Hugging Face Hub?")
+                    .arg(displayUrl(reply->url()), m_headFile, displayUrl(next))));
     }
     if (status == 404 && m_headStep == HeadStep::Safetensors &&
         header(reply, "X-Error-Code") != QLatin1String("RepoNotFound") &&
@@ -248,14 +312,35 @@ void HubDownloader::onHeadFinished(QNetworkReply *reply, int redirectsLeft) {
     const QString sizeText = header(reply, "X-Linked-Size");
     task.size =
         (sizeText.isEmpty() ? header(reply, "Content-Length") : sizeText).toLongLong(&okSize);
-    if (!okSize)
+    if (!okSize || task.size < 0)
         task.size = -1;
     const QString commit = header(reply, "X-Repo-Commit");
-    if (commit.isEmpty() || task.etag.isEmpty() || task.etag.contains(QLatin1Char('/')))
+    if (commit.isEmpty() || task.etag.isEmpty())
         return finish(
             Error(Error::Code::Format, QStringLiteral("%1 answered without X-Repo-Commit or ETag "
                                                       "for %2: is HF_ENDPOINT a Hugging Face Hub?")
-                                           .arg(reply->url().toString(), m_headFile)));
+                                           .arg(displayUrl(reply->url()), m_headFile)));
+    // The commit names a folder, the etag a file: nothing else than hashes may become paths.
+    if (!HubCache::isCommitHash(commit))
+        return finish(Error(
+            Error::Code::Format,
+            QStringLiteral("%1 answered X-Repo-Commit %2 for %3, which is no commit (40 lowercase "
+                           "hex digits); stopped before writing anything")
+                .arg(displayUrl(reply->url()), quoted(commit), m_headFile)));
+    if (!isHex(task.etag, 40) && !isHex(task.etag, 64))
+        return finish(Error(
+            Error::Code::Format,
+            QStringLiteral("%1 gave no verifiable hash for %2: its %3 %4 is neither a git blob "
+                           "SHA-1 (40 hex digits) nor a SHA-256 (64), so the bytes could not be "
+                           "checked, and TowerSearch stores only files it can check. Use "
+                           "https://huggingface.co or a mirror that passes on the Hub's ETag and "
+                           "X-Linked-Etag headers, or place the files by hand.\n%5")
+                .arg(
+                    displayUrl(reply->url()), m_headFile,
+                    linkedEtag.isEmpty() ? QStringLiteral("ETag") : QStringLiteral("X-Linked-Etag"),
+                    quoted(task.etag),
+                    ModelLocator::manualInstallHelp(m_cache, m_options.repo, m_options.revision))));
+    task.etag = task.etag.toLower();
     if (!m_commit.isEmpty() && commit != m_commit)
         return finish(
             Error(Error::Code::Io,
@@ -263,8 +348,8 @@ void HubDownloader::onHeadFinished(QNetworkReply *reply, int redirectsLeft) {
                       "%1@%2 changed (commit %3, then %4) while it was being checked; run again")
                       .arg(m_options.repo, m_options.revision, m_commit, commit)));
     m_commit = commit;
-    if (status >= 300 && status < 400 && !location.isEmpty())
-        task.location = reply->url().resolved(QUrl(location));
+    if (status >= 300 && status < 400 && next.isValid())
+        task.location = next;
     if (!m_cache.snapshotFile(m_options.repo, m_commit, task.name).isEmpty()) {
         task.needsDownload = false; // already in this snapshot
     } else if (QFileInfo(m_cache.blobPath(m_options.repo, task.etag)).isFile()) {
@@ -299,16 +384,22 @@ Error HubDownloader::offlineError(const QString &why) const {
 
 Error HubDownloader::httpError(QNetworkReply *reply, const QString &file) const {
     const int status = httpStatus(reply);
-    const QString url = reply->url().toString();
+    const QString url = displayUrl(reply->url());
     const QString code = header(reply, "X-Error-Code");
     const QString serverMessage = header(reply, "X-Error-Message");
     const QString detail =
         serverMessage.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(serverMessage);
     if (status == 401 || status == 403) {
+        const QUrl endpoint(m_endpoint);
         const QString tokenHint =
             m_token.isEmpty()
                 ? QStringLiteral(
                       "set HF_TOKEN to an access token from https://huggingface.co/settings/tokens")
+            : !sendsTokenTo(endpoint, endpoint)
+                ? QStringLiteral("HF_TOKEN was not sent: %1 is plain http:// to another machine, "
+                                 "where anyone on the way could read it; use an https:// "
+                                 "HF_ENDPOINT")
+                      .arg(displayUrl(endpoint))
                 : QStringLiteral("the access token in HF_TOKEN was refused: check it, and that its "
                                  "account accepted the terms");
         return Error(Error::Code::NotFound,
@@ -331,12 +422,12 @@ Error HubDownloader::httpError(QNetworkReply *reply, const QString &file) const 
         return Error(Error::Code::NotFound,
                      QStringLiteral("%1 (HTTP 404 for %2)%3").arg(what, url, detail));
     }
-    return Error(
-        Error::Code::Io,
-        QStringLiteral("%1: HTTP %2 %3%4")
-            .arg(url)
-            .arg(status)
-            .arg(reply->attribute(QNetworkRequest::HttpReasonPhraseAttribute).toString(), detail));
+    return Error(Error::Code::Io,
+                 QStringLiteral("%1: HTTP %2 %3%4 for %5")
+                     .arg(url)
+                     .arg(status)
+                     .arg(reply->attribute(QNetworkRequest::HttpReasonPhraseAttribute).toString(),
+                          detail, file));
 }
 
 void HubDownloader::planDone() {
@@ -349,7 +440,37 @@ void HubDownloader::planDone() {
     m_current = -1;
     if (const Status s = m_cache.writeRef(m_options.repo, m_options.revision, m_commit); !s)
         return finish(s.error());
+    removeStalePartials();
     downloadNext();
+}
+
+void HubDownloader::removeStalePartials() {
+    // Partials are named by etag, so one this run does not need belongs to another revision, or
+    // to a download given up on. A recently written one may be another process's: left alone.
+    QSet<QString> needed;
+    for (const FileTask &t : m_tasks)
+        if (t.needsDownload)
+            needed.insert(t.etag);
+    const QDir blobs(m_cache.repoDir(m_options.repo) + QStringLiteral("/blobs"));
+    const QDateTime now = QDateTime::currentDateTime();
+    int removed = 0;
+    qint64 bytes = 0;
+    const QLatin1String suffix(".incomplete");
+    for (const QFileInfo &fi : blobs.entryInfoList({QStringLiteral("*.incomplete")},
+                                                   QDir::Files | QDir::Hidden | QDir::System)) {
+        if (needed.contains(fi.fileName().chopped(suffix.size())) ||
+            fi.lastModified().secsTo(now) < kStalePartialSecs)
+            continue;
+        const qint64 size = fi.size();
+        if (QFile::remove(fi.filePath())) {
+            ++removed;
+            bytes += size;
+        }
+    }
+    if (removed > 0)
+        m_notes << QStringLiteral("removed %1 stale partial download(s) (%2) from %3")
+                       .arg(removed)
+                       .arg(mib(bytes), blobs.path());
 }
 
 // ---- Transfers --------------------------------------------------------------------------------
@@ -450,30 +571,83 @@ void HubDownloader::startTransfer() {
 
     // LFS files come from the file store the Hub redirected to (a signed URL): fetched directly and
     // without the token, which is for the Hub only (huggingface_hub does the same).
-    QNetworkRequest request = task.location.isValid()
-                                  ? makeRequest(task.location, /*withToken=*/false)
-                                  : makeRequest(resolveUrl(task.name));
+    m_fromStore = task.location.isValid();
+    m_redirects = 0;
+    sendTransfer(m_fromStore ? task.location : resolveUrl(task.name));
+}
+
+void HubDownloader::sendTransfer(const QUrl &url) {
+    // Redirects are ours to follow: Qt would carry the Authorization header to any host.
+    QNetworkRequest request = makeRequest(url, /*withToken=*/!m_fromStore);
     request.setAttribute(QNetworkRequest::RedirectPolicyAttribute,
-                         QNetworkRequest::NoLessSafeRedirectPolicy);
+                         QNetworkRequest::ManualRedirectPolicy);
     if (m_partStart > 0)
         request.setRawHeader("Range", "bytes=" + QByteArray::number(m_partStart) + '-');
     m_statusChecked = false;
     m_refreshLocation = false;
     m_replyError = Status();
+    m_drainBody = false;
+    m_drained = 0;
+    m_stopped = false;
+    m_discardPart = false;
+    m_limit = m_tasks[m_current].size;
     QNetworkReply *reply = m_network->get(request);
     m_reply = reply;
     connect(reply, &QNetworkReply::readyRead, this, &HubDownloader::onGetReadyRead);
     connect(reply, &QNetworkReply::finished, this, &HubDownloader::onGetFinished);
 }
 
+void HubDownloader::drainBody(QNetworkReply *reply) {
+    // An error page or a redirect's body is not kept; a server that sends more than a page is
+    // hung up on rather than buffered.
+    m_drained += reply->readAll().size();
+    if (m_drained > kMaxErrorBody && !m_stopped) {
+        m_stopped = true;
+        reply->abort();
+    }
+}
+
+Result<QUrl> HubDownloader::redirectTarget(QNetworkReply *reply) {
+    const FileTask &task = m_tasks[m_current];
+    const QString location = header(reply, "Location");
+    const QUrl from = reply->url();
+    if (location.isEmpty())
+        return Error(Error::Code::Format,
+                     QStringLiteral("%1 answered HTTP %2 for %3 without a Location")
+                         .arg(displayUrl(from))
+                         .arg(httpStatus(reply))
+                         .arg(task.name));
+    if (++m_redirects > kMaxRedirects)
+        return Error(Error::Code::Io,
+                     QStringLiteral("%1: too many redirects (more than %2) for %3; stopped at %4")
+                         .arg(displayUrl(resolveUrl(task.name)))
+                         .arg(kMaxRedirects)
+                         .arg(task.name, displayUrl(from)));
+    const QUrl next = from.resolved(QUrl(location));
+    if (!isHttp(next) || next.host().isEmpty())
+        return Error(Error::Code::Format,
+                     QStringLiteral("%1 redirected %2 to %3, which is no http(s) URL")
+                         .arg(displayUrl(from), task.name, quoted(location)));
+    if (from.scheme().toLower() == QLatin1String("https") &&
+        next.scheme().toLower() == QLatin1String("http"))
+        return Error(Error::Code::Io,
+                     QStringLiteral("%1 redirected %2 from https to plain http (%3); refusing the "
+                                    "downgrade")
+                         .arg(displayUrl(from), task.name, displayUrl(next)));
+    return next;
+}
+
 void HubDownloader::onGetReadyRead() {
     QNetworkReply *reply = m_reply;
-    if (!reply || !m_replyError.ok() || m_refreshLocation)
+    if (!reply || m_stopped)
         return;
+    const int status = httpStatus(reply);
+    if (status == 0)
+        return; // no answer yet
+    if (m_drainBody || !m_replyError.ok() || m_refreshLocation || (status >= 300 && status < 400))
+        return drainBody(reply);
+    FileTask &task = m_tasks[m_current];
     if (!m_statusChecked) {
-        const int status = httpStatus(reply);
-        if (status == 0 || (status >= 300 && status < 400))
-            return; // no answer yet, or a redirect being followed
         m_statusChecked = true;
         if (status == 206) {
             const QString range = header(reply, "Content-Range"); // "bytes N-M/T"
@@ -483,11 +657,17 @@ void HubDownloader::onGetReadyRead() {
                 m_replyError =
                     Error(Error::Code::Io,
                           QStringLiteral("%1: the server resumed at byte %2 instead of %3")
-                              .arg(reply->url().toString())
+                              .arg(displayUrl(reply->url()))
                               .arg(first)
                               .arg(m_partStart));
+                m_stopped = true;
                 reply->abort();
                 return;
+            }
+            if (m_limit < 0) { // no size from the Hub: the file store's own word, if any
+                bool ok = false;
+                const qint64 total = range.section(QLatin1Char('/'), 1).toLongLong(&ok);
+                m_limit = ok && total >= 0 ? total : -1;
             }
         } else if (status == 200) {
             if (m_partStart > 0) {
@@ -497,7 +677,6 @@ void HubDownloader::onGetReadyRead() {
                 m_part.seek(0);
                 m_partStart = 0;
                 m_progress.fileDone = 0;
-                const FileTask &task = m_tasks[m_current];
                 if (m_hash) {
                     m_hash->reset();
                     if (isHex(task.etag, 40))
@@ -505,25 +684,51 @@ void HubDownloader::onGetReadyRead() {
                                         QByteArray(1, '\0'));
                 }
             }
-        } else {
-            const FileTask &task = m_tasks[m_current];
-            if ((status == 401 || status == 403 || status == 410) && task.location.isValid() &&
-                !task.locationRefreshed) {
-                m_refreshLocation = true; // handled when the (short) error body has arrived
-                return;
+            if (m_limit < 0) {
+                bool ok = false;
+                const qint64 length = header(reply, "Content-Length").toLongLong(&ok);
+                m_limit = ok && length >= 0 ? length : -1;
             }
-            // Not aborted: the error body is short, and Qt reports the status itself.
-            m_replyError = httpError(reply, task.name);
-            return;
+        } else {
+            m_drainBody = true;
+            if ((status == 401 || status == 403 || status == 410) && task.location.isValid() &&
+                !task.locationRefreshed)
+                m_refreshLocation = true; // handled when the (short) error body has arrived
+            else
+                m_replyError = httpError(reply, task.name);
+            return drainBody(reply);
         }
     }
     const QByteArray data = reply->readAll();
     if (data.isEmpty())
         return;
+    // Never more on disk than announced: a hostile or broken server could fill the disk.
+    const qint64 room = (m_limit >= 0 ? m_limit : m_options.maxUnannouncedBytes) - m_part.pos();
+    if (data.size() > room) {
+        m_replyError = Error(
+            Error::Code::Format,
+            m_limit >= 0
+                ? QStringLiteral("%1: the server sent more than the announced %2 bytes of %3; "
+                                 "stopped, and the partial file %4 was deleted")
+                      .arg(displayUrl(reply->url()))
+                      .arg(m_limit)
+                      .arg(task.name, m_part.fileName())
+                : QStringLiteral("%1: no size was announced for %2 (neither X-Linked-Size nor "
+                                 "Content-Length), and it grew past %3 bytes, the limit for a file "
+                                 "of unknown size; stopped, and the partial file %4 was deleted")
+                      .arg(displayUrl(reply->url()), task.name)
+                      .arg(m_options.maxUnannouncedBytes)
+                      .arg(m_part.fileName()));
+        m_discardPart = true;
+        m_stopped = true;
+        reply->abort();
+        return;
+    }
     if (m_part.write(data) != data.size()) {
         m_replyError =
             Error(Error::Code::Io, QStringLiteral("%1: write failed: %2 (is the disk full?)")
                                        .arg(m_part.fileName(), m_part.errorString()));
+        m_stopped = true;
         reply->abort();
         return;
     }
@@ -537,7 +742,7 @@ void HubDownloader::onGetFinished() {
     QNetworkReply *reply = m_reply;
     if (!reply)
         return;
-    if (reply->error() == QNetworkReply::NoError || reply->isReadable())
+    if (!m_stopped && (reply->error() == QNetworkReply::NoError || reply->isReadable()))
         onGetReadyRead(); // the last bytes
     m_reply = nullptr;
     reply->deleteLater();
@@ -552,11 +757,21 @@ void HubDownloader::onGetFinished() {
     }
     if (!m_replyError.ok()) {
         m_part.close();
+        if (m_discardPart)
+            QFile::remove(m_part.fileName());
         return finish(m_replyError.error());
+    }
+    const int status = httpStatus(reply);
+    if (status >= 300 && status < 400) {
+        const Result<QUrl> next = redirectTarget(reply);
+        if (!next) {
+            m_part.close();
+            return finish(next.error());
+        }
+        return sendTransfer(*next);
     }
     QString dropped; // why the transfer ended early, when it did
     if (reply->error() != QNetworkReply::NoError) {
-        const int status = httpStatus(reply);
         if ((status == 401 || status == 403 || status == 410) && task.location.isValid() &&
             !task.locationRefreshed) {
             // The file store's signed URL expired (a long or resumed transfer): ask the Hub again.
@@ -567,14 +782,15 @@ void HubDownloader::onGetFinished() {
             m_part.close();
             return finish(httpError(reply, task.name));
         }
-        dropped = reply->errorString();
+        // Qt's own text names the URL, query included.
+        dropped = reply->errorString().replace(reply->url().toString(), displayUrl(reply->url()));
         if (!isTransientError(reply->error()) && !isConnectionError(reply->error())) {
             m_part.close();
             return finish(
                 Error(Error::Code::Io,
                       QStringLiteral(
                           "downloading %1 from %2 failed after %3 of %4: %5; run again to resume")
-                          .arg(task.name, reply->url().toString(), mib(m_progress.fileDone),
+                          .arg(task.name, displayUrl(reply->url()), mib(m_progress.fileDone),
                                mib(task.size), dropped)));
         }
     } else if (task.size >= 0 && m_part.size() < task.size) {
@@ -601,7 +817,7 @@ void HubDownloader::onGetFinished() {
         return finish(Error(
             Error::Code::Io,
             QStringLiteral("downloading %1 from %2 stopped after %3 of %4: %5; run again to resume")
-                .arg(task.name, reply->url().toString(), mib(m_progress.fileDone), mib(task.size),
+                .arg(task.name, displayUrl(reply->url()), mib(m_progress.fileDone), mib(task.size),
                      dropped)));
     }
     completeFile();
@@ -626,13 +842,14 @@ void HubDownloader::refreshLocation() {
         if (status >= 400 || status == 0)
             return finish(status == 0 ? offlineError(reply->errorString())
                                       : httpError(reply, task.name));
-        if (HubCache::normalizeEtag(header(reply, "X-Linked-Etag")) != task.etag ||
-            location.isEmpty())
+        const QUrl next = location.isEmpty() ? QUrl() : reply->url().resolved(QUrl(location));
+        if (HubCache::normalizeEtag(header(reply, "X-Linked-Etag")).toLower() != task.etag ||
+            !isHttp(next))
             return finish(
                 Error(Error::Code::Io,
                       QStringLiteral("%1 changed on the Hub during the download; run again")
                           .arg(task.name)));
-        task.location = reply->url().resolved(QUrl(location));
+        task.location = next;
         sendGet();
     });
 }
@@ -660,7 +877,8 @@ void HubDownloader::completeFile() {
                                   .arg(isHex(task.etag, 64) ? QStringLiteral("SHA-256")
                                                             : QStringLiteral("git blob SHA-1"),
                                        task.etag, actual));
-    } else if (isHex(task.etag, 40)) {
+    } else {
+        // Not hashed while written (a git blob SHA-1 needs the size first): hashed now.
         if (const Status s = HubCache::verifyFile(part, task.etag); !s)
             return rejectPart(s.error().message);
     }

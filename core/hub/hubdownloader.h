@@ -35,6 +35,10 @@ struct HubDownloadOptions {
     int maxRetries = 3;
     int retryDelayMs = 1000;
     int transferTimeoutMs = 60000; // a stalled transfer counts as dropped after this
+    // A file whose size no header announced (neither X-Linked-Size nor Content-Length) is stopped
+    // when it grows past this: above every BridgeTower checkpoint (3.7 GB), and still an end to a
+    // server that never stops sending.
+    qint64 maxUnannouncedBytes = qint64(8) << 30;
 };
 
 // One progress report (at most ~10 a second, plus one at the end of each file).
@@ -68,6 +72,19 @@ struct HubProgress {
 // token. With HF_HUB_OFFLINE=1, or when the Hub cannot be reached, a complete cached snapshot is
 // used as is; otherwise the error explains how to place the files by hand.
 //
+// The server is not trusted (HF_ENDPOINT may name a mirror or a proxy):
+// - X-Repo-Commit must be a commit hash (40 lowercase hex digits) and every etag a SHA-256 or a
+//   git blob SHA-1; anything else stops the run before a file is written. A file without a
+//   verifiable hash is never stored: the error says so and how to place the files by hand.
+// - Redirects are followed by this class only (at most 10 per request, never from https to
+//   http). The token goes only to the origin of HF_ENDPOINT (same scheme, host and port), never
+//   to the file store it redirects to, and over plain http only to a loopback address.
+// - No file grows past its announced size (X-Linked-Size, else Content-Length), nor past
+//   maxUnannouncedBytes when no size was announced; error bodies are read up to 64 KiB; messages
+//   show URLs without their query (signed URLs carry credentials there).
+// - Partial downloads (blobs/*.incomplete) of etags this run does not need, untouched for a day,
+//   are removed when a run has planned its files.
+//
 // Usage (the CLI and the first-run dialog):
 //   auto *dl = new HubDownloader(HubCache::fromEnvironment(), this);
 //   connect(dl, &HubDownloader::progressChanged, ...);   // bars, rate, ETA
@@ -88,6 +105,12 @@ public:
     // $HF_TOKEN, else $HUGGING_FACE_HUB_TOKEN, else the file $HF_TOKEN_PATH or $HF_HOME/token
     // (~/.cache/huggingface/token). Empty when none.
     static QString defaultToken();
+    // Whether a request to `url` may carry the token of `endpoint`: same scheme (http or https),
+    // host and port (default ports filled in), and https unless the host is a loopback address.
+    static bool sendsTokenTo(const QUrl &endpoint, const QUrl &url);
+    // `url` for a message or a log: without query, fragment and user info.
+    static QString displayUrl(const QUrl &url);
+
     void setEndpoint(const QString &endpoint) { m_endpoint = endpoint; }
     void setToken(const QString &token) { m_token = token; }
     const QString &endpoint() const { return m_endpoint; }
@@ -134,6 +157,10 @@ private:
     void rehashStep();
     void refreshLocation();
     void startTransfer();
+    void sendTransfer(const QUrl &url);
+    void drainBody(QNetworkReply *reply);
+    Result<QUrl> redirectTarget(QNetworkReply *reply);
+    void removeStalePartials();
     void onGetReadyRead();
     void onGetFinished();
     void completeFile();
@@ -177,6 +204,13 @@ private:
     bool m_statusChecked = false;
     bool m_refreshLocation = false; // the file store refused a signed URL: get a new one
     Status m_replyError;            // set by readyRead when the response cannot be used
+    bool m_fromStore = false;       // this transfer started at the file store: never the token
+    int m_redirects = 0;            // followed for this transfer
+    bool m_drainBody = false;       // an error or redirect body: read up to a limit, not kept
+    qint64 m_drained = 0;
+    bool m_stopped = false;     // we aborted the reply ourselves (its error is not the cause)
+    bool m_discardPart = false; // the partial file is garbage: delete it on failure
+    qint64 m_limit = -1;        // bytes the partial file may reach (-1: the unannounced cap)
 
     // Progress.
     HubProgress m_progress;

@@ -16,12 +16,16 @@ FakeHub::FakeHub(QObject *parent) : QObject(parent) {
     connect(&m_server, &QTcpServer::newConnection, this, &FakeHub::onNewConnection);
 }
 
-bool FakeHub::listen() {
-    return m_server.listen(QHostAddress::LocalHost, 0);
+bool FakeHub::listen(const QHostAddress &address) {
+    return m_server.listen(address, 0);
 }
 
 QString FakeHub::url() const {
-    return QStringLiteral("http://127.0.0.1:%1").arg(m_server.serverPort());
+    const QHostAddress a = m_server.serverAddress();
+    const QString host = a.protocol() == QAbstractSocket::IPv6Protocol
+                             ? QStringLiteral("[%1]").arg(a.toString())
+                             : a.toString();
+    return QStringLiteral("http://%1:%2").arg(host).arg(m_server.serverPort());
 }
 
 QByteArray FakeHub::sha256(const QByteArray &data) {
@@ -95,9 +99,12 @@ void FakeHub::onReadyRead(QTcpSocket *socket) {
 
 void FakeHub::handle(QTcpSocket *socket, const QByteArray &method, const QByteArray &rawPath,
                      const QMap<QByteArray, QByteArray> &headers) {
-    m_requests.append({method, rawPath, headers.value("range"), headers.value("authorization")});
+    m_requests.append(
+        {method, rawPath, headers.value("range"), headers.value("authorization"), headers});
     const bool body = method == "GET";
-    const QString path = QUrl::fromPercentEncoding(rawPath);
+    const qsizetype query = rawPath.indexOf('?'); // signed URLs carry one
+    const QByteArray pathOnly = query < 0 ? rawPath : rawPath.left(query);
+    const QString path = QUrl::fromPercentEncoding(pathOnly);
 
     if (path.startsWith(QLatin1String("/lfs-store/"))) {
         const QByteArray sha = path.mid(11).toLatin1();
@@ -107,9 +114,13 @@ void FakeHub::handle(QTcpSocket *socket, const QByteArray &method, const QByteAr
             m_expireOnce = false;
             return reply(socket, 403, {}, "Request has expired", body);
         }
+        if (m_errorBody >= 0 && body)
+            return reply(socket, 500, {}, QByteArray(m_errorBody, 'e'), body);
         QByteArray data = m_lfs.value(sha);
         if (m_corrupt && !data.isEmpty())
             data[data.size() / 2] = char(data[data.size() / 2] ^ 0x5a);
+        if (m_extraBytes > 0)
+            data += QByteArray(m_extraBytes, 'x');
         qint64 cut = -1;
         if (m_cutTimes > 0 && body) {
             --m_cutTimes;
@@ -129,7 +140,7 @@ void FakeHub::handle(QTcpSocket *socket, const QByteArray &method, const QByteAr
                                                 QByteArray::number(data.size())}},
                          part, body, cut);
         }
-        return reply(socket, 200, {{"Accept-Ranges", "bytes"}}, data, body, cut);
+        return reply(socket, 200, {{"Accept-Ranges", "bytes"}}, data, body, cut, !m_hideSizes);
     }
 
     // /{org}/{name}/resolve/{revision}/{file...}
@@ -144,6 +155,8 @@ void FakeHub::handle(QTcpSocket *socket, const QByteArray &method, const QByteAr
             socket, 404,
             {{"X-Error-Code", "RepoNotFound"}, {"X-Error-Message", "Repository not found"}}, "",
             body);
+    if (!m_metadataBase.isEmpty())
+        return reply(socket, 307, {{"Location", m_metadataBase.toLatin1() + rawPath}}, {}, body);
     const Repo &repo = m_repos[repoName];
     if (repo.gated && headers.value("authorization") != "Bearer " + m_token)
         return reply(socket, 401,
@@ -152,47 +165,64 @@ void FakeHub::handle(QTcpSocket *socket, const QByteArray &method, const QByteAr
                      "", body);
     if (revision != QLatin1String("main") && revision != repo.commit)
         return reply(socket, 404, {{"X-Error-Code", "RevisionNotFound"}}, "", body);
-    const QByteArray commit = repo.commit.toLatin1();
+    const QByteArray commit = m_commitHeader.isEmpty() ? repo.commit.toLatin1() : m_commitHeader;
     if (!repo.files.contains(file))
         return reply(socket, 404, {{"X-Error-Code", "EntryNotFound"}, {"X-Repo-Commit", commit}},
                      "", body);
     const QByteArray data = repo.files.value(file);
     if (isLfs(file)) {
         const QByteArray sha = sha256(data);
-        return reply(
-            socket, 302,
-            {{"Location", (url() + QStringLiteral("/lfs-store/")).toLatin1() + sha},
-             {"X-Repo-Commit", commit},
-             {"X-Linked-Etag", '"' + sha + '"'},
-             {"X-Linked-Size", QByteArray::number(data.size())},
-             {"ETag", "\"" + gitBlobSha1("version https://git-lfs.github.com/spec/v1\n") + "\""}},
-            {}, body);
+        const QByteArray linkedEtag =
+            m_plainLfsEtags ? QCryptographicHash::hash(data, QCryptographicHash::Md5).toHex() : sha;
+        QList<QPair<QByteArray, QByteArray>> lfsHeaders{
+            {"Location", (m_storeBase.isEmpty() ? url() : m_storeBase).toLatin1() + "/lfs-store/" +
+                             sha + m_storeQuery},
+            {"X-Repo-Commit", commit},
+            {"X-Linked-Etag", '"' + linkedEtag + '"'},
+            {"ETag", "\"" + gitBlobSha1("version https://git-lfs.github.com/spec/v1\n") + "\""}};
+        if (!m_hideSizes)
+            lfsHeaders.append({"X-Linked-Size", QByteArray::number(data.size())});
+        return reply(socket, 302, lfsHeaders, {}, body, -1, !m_hideSizes);
     }
-    return reply(socket, 200, {{"X-Repo-Commit", commit}, {"ETag", '"' + gitBlobSha1(data) + '"'}},
-                 data, body);
+    if (body && !m_smallGetBase.isEmpty())
+        return reply(socket, 302, {{"Location", m_smallGetBase.toLatin1() + rawPath}}, {}, body);
+    const QByteArray etag =
+        m_plainSmallEtags ? QByteArray::number(data.size(), 16) + "-5f3c2a1b" : gitBlobSha1(data);
+    return reply(socket, 200, {{"X-Repo-Commit", commit}, {"ETag", '"' + etag + '"'}}, data, body,
+                 -1, !m_hideSizes);
 }
 
 void FakeHub::reply(QTcpSocket *socket, int status,
                     const QList<QPair<QByteArray, QByteArray>> &headers, const QByteArray &body,
-                    bool sendBody, qint64 cut) {
+                    bool sendBody, qint64 cut, bool withLength) {
     static const QMap<int, QByteArray> reasons{{200, "OK"},
                                                {206, "Partial Content"},
                                                {302, "Found"},
+                                               {307, "Temporary Redirect"},
                                                {401, "Unauthorized"},
                                                {403, "Forbidden"},
                                                {404, "Not Found"},
-                                               {416, "Range Not Satisfiable"}};
+                                               {416, "Range Not Satisfiable"},
+                                               {500, "Internal Server Error"}};
     QByteArray head =
         "HTTP/1.1 " + QByteArray::number(status) + ' ' + reasons.value(status, "Status") + "\r\n";
     for (const auto &h : headers)
         head += h.first + ": " + h.second + "\r\n";
-    head += "Content-Length: " + QByteArray::number(body.size()) + "\r\n\r\n";
+    if (withLength)
+        head += "Content-Length: " + QByteArray::number(body.size()) + "\r\n\r\n";
+    else
+        head += "Connection: close\r\n\r\n"; // the body ends when the connection does
     socket->write(head);
-    if (!sendBody)
+    if (!sendBody) {
+        if (!withLength)
+            socket->disconnectFromHost();
         return;
-    if (m_throttleMs > 0 && status / 100 == 2 && body.size() > 65536)
+    }
+    if (!withLength && cut < 0)
+        cut = body.size(); // send it all, then close
+    if ((m_throttleMs > 0 || m_errorBody >= 0) && body.size() > 65536)
         return sendThrottled(socket, body, cut);
-    if (cut >= 0 && cut < body.size()) {
+    if (cut >= 0 && (cut < body.size() || !withLength)) {
         socket->write(body.left(cut));
         socket->disconnectFromHost(); // sends what is buffered, then closes: a dropped transfer
         return;
@@ -204,22 +234,24 @@ void FakeHub::sendThrottled(QTcpSocket *socket, QByteArray body, qint64 cut) {
     QPointer<QTcpSocket> guard(socket);
     auto *timer = new QTimer(this);
     auto sent = std::make_shared<qint64>(0);
-    connect(timer, &QTimer::timeout, this, [guard, timer, body, cut, sent] {
+    connect(timer, &QTimer::timeout, this, [this, guard, timer, body, cut, sent] {
+        const qint64 limit = cut >= 0 ? qMin<qint64>(cut, body.size()) : body.size();
         if (!guard || guard->state() != QAbstractSocket::ConnectedState) {
+            if (*sent < limit)
+                ++m_abandonedBodies;
             timer->deleteLater();
             return;
         }
-        const qint64 limit = cut >= 0 ? qMin<qint64>(cut, body.size()) : body.size();
         const qint64 n = qMin<qint64>(65536, limit - *sent);
         guard->write(body.constData() + *sent, n);
         *sent += n;
         if (*sent >= limit) {
-            if (limit < body.size())
+            if (limit < body.size() || cut == body.size())
                 guard->disconnectFromHost();
             timer->deleteLater();
         }
     });
-    timer->start(m_throttleMs);
+    timer->start(qMax(m_throttleMs, 1));
 }
 
 } // namespace ts::test

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QByteArray>
+#include <QHostAddress>
 #include <QList>
 #include <QMap>
 #include <QObject>
@@ -18,8 +19,10 @@ namespace ts::test {
 //       X-Linked-Etag = SHA-256, X-Linked-Size, X-Repo-Commit
 //     unknown repo/revision/file: 404 with X-Error-Code; gated repo without the token: 401
 //   GET /lfs-store/<sha256>: the bytes, with Range (206) support
-// Switches make it cut a transfer, serve wrong bytes, or ignore Range. Single-threaded (the test's
-// event loop); every request is logged.
+// Switches make it cut a transfer, serve wrong bytes, ignore Range, or behave like a hostile or
+// misconfigured server (redirects elsewhere, bad headers, oversized bodies). Single-threaded (the
+// test's event loop); every request is logged with its headers, so a second instance serves as
+// the "foreign" host that must never see the token.
 class FakeHub : public QObject {
     Q_OBJECT
 public:
@@ -28,10 +31,12 @@ public:
         QByteArray path;
         QByteArray range;
         QByteArray authorization;
+        QMap<QByteArray, QByteArray> headers; // names in lower case
     };
 
     explicit FakeHub(QObject *parent = nullptr);
-    bool listen();
+    bool listen(const QHostAddress &address = QHostAddress::LocalHost);
+    // http://<address>:<port>
     QString url() const;
 
     // Serves `files` (name -> bytes) as repo@main and repo@commit.
@@ -58,6 +63,35 @@ public:
     // The next LFS transfer is refused with 403, like an expired signed URL.
     void expireStoreOnce() { m_expireOnce = true; }
 
+    // ---- Hostile or misconfigured servers ----
+    // LFS redirects point to `base` + /lfs-store/<sha256> + `query` instead of this server (another
+    // server's url(), or "//host:port" for a scheme-relative Location).
+    void setStoreUrl(const QString &base, const QByteArray &query = {}) {
+        m_storeBase = base;
+        m_storeQuery = query;
+    }
+    // GETs of small files answer 302 to `base` + the same path (empty: off). This server's own
+    // url() makes an endless redirect loop.
+    void redirectSmallFileGets(const QString &base) { m_smallGetBase = base; }
+    // Every resolve/ request answers 307 to `base` + the same path, without file metadata (what
+    // the Hub does for a renamed repository).
+    void redirectMetadata(const QString &base) { m_metadataBase = base; }
+    // X-Repo-Commit carries this instead of the repository's commit.
+    void setCommitHeader(const QByteArray &commit) { m_commitHeader = commit; }
+    // Etags that are no hash: nginx-style "size-mtime" for small files, a 32-hex MD5 for LFS files.
+    void setUnverifiableEtags(bool smallFiles, bool lfsFiles) {
+        m_plainSmallEtags = smallFiles;
+        m_plainLfsEtags = lfsFiles;
+    }
+    // LFS bodies carry `bytes` more than the announced X-Linked-Size.
+    void setExtraBytes(qint64 bytes) { m_extraBytes = bytes; }
+    // No size anywhere: HEAD without Content-Length/X-Linked-Size, GET bodies end at close.
+    void setHideSizes(bool on) { m_hideSizes = on; }
+    // LFS transfers fail with HTTP 500 and an error body of `bytes` (sent in throttled pieces).
+    void setErrorBody(qint64 bytes) { m_errorBody = bytes; }
+    // Throttled bodies the client stopped reading before their end (it closed the connection).
+    int abandonedBodies() const { return m_abandonedBodies; }
+
     const QList<Request> &requests() const { return m_requests; }
     void clearRequests() { m_requests.clear(); }
     int count(const QByteArray &method, const QByteArray &pathPart) const;
@@ -73,7 +107,7 @@ private:
     void handle(QTcpSocket *socket, const QByteArray &method, const QByteArray &path,
                 const QMap<QByteArray, QByteArray> &headers);
     void reply(QTcpSocket *socket, int status, const QList<QPair<QByteArray, QByteArray>> &headers,
-               const QByteArray &body, bool sendBody, qint64 cut = -1);
+               const QByteArray &body, bool sendBody, qint64 cut = -1, bool withLength = true);
     void sendThrottled(QTcpSocket *socket, QByteArray body, qint64 cut);
 
     QTcpServer m_server;
@@ -87,6 +121,17 @@ private:
     bool m_expireOnce = false;
     int m_throttleMs = 0;
     QByteArray m_token;
+    QString m_storeBase;
+    QByteArray m_storeQuery;
+    QString m_smallGetBase;
+    QString m_metadataBase;
+    QByteArray m_commitHeader;
+    bool m_plainSmallEtags = false;
+    bool m_plainLfsEtags = false;
+    qint64 m_extraBytes = 0;
+    bool m_hideSizes = false;
+    qint64 m_errorBody = -1;
+    int m_abandonedBodies = 0;
 };
 
 } // namespace ts::test

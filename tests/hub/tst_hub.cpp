@@ -9,9 +9,12 @@
 #include "core/model/bridgetowermodel.h"
 
 #include <QCryptographicHash>
+#include <QDateTime>
 #include <QDir>
+#include <QDirIterator>
 #include <QElapsedTimer>
 #include <QFileInfo>
+#include <QNetworkInterface>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -52,6 +55,23 @@ bool isSymlink(const QString &path) {
     return QFileInfo(path).isSymLink();
 }
 
+QString sha256Of(const QString &name) {
+    return QString::fromLatin1(FakeHub::sha256(tinyFiles()[name]));
+}
+
+void setModified(const QString &path, const QDateTime &when) {
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::ReadWrite));
+    QVERIFY(f.setFileTime(when, QFileDevice::FileModificationTime));
+}
+
+void writeFile(const QString &path, const QByteArray &bytes) {
+    QVERIFY(QDir().mkpath(QFileInfo(path).absolutePath()));
+    QFile f(path);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    QCOMPARE(f.write(bytes), bytes.size());
+}
+
 } // namespace
 
 class TestHub : public QObject {
@@ -63,6 +83,25 @@ private:
 
     QString cacheRoot() const { return m_tmp->filePath(QStringLiteral("hub")); }
     HubCache cache() const { return HubCache(cacheRoot()); }
+
+    // Everything under the test's folder that is not inside the cache root (links not followed):
+    // what a path traversal would have created.
+    QStringList outsideCache() const {
+        QStringList out;
+        QDirIterator it(m_tmp->path(),
+                        QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden | QDir::System,
+                        QDirIterator::Subdirectories);
+        while (it.hasNext()) {
+            const QString path = it.next();
+            if (path != cacheRoot() && !path.startsWith(cacheRoot() + QLatin1Char('/')))
+                out << path;
+        }
+        return out;
+    }
+
+    static QString message(const HubDownloader &dl) {
+        return dl.result().ok() ? QStringLiteral("(no error)") : dl.result().error().message;
+    }
 
     std::unique_ptr<HubDownloader> downloader() {
         auto dl = std::make_unique<HubDownloader>(cache());
@@ -495,6 +534,385 @@ private Q_SLOTS:
         QVERIFY2(converted.ok(),
                  qPrintable(converted.ok() ? QString() : converted.error().message));
         QCOMPARE(dl->model().weightsFile, QStringLiteral("model.safetensors"));
+    }
+
+    // ---- Hostile servers: paths
+    // ------------------------------------------------------------------
+
+    void commitHeaderMustBeFortyLowercaseHex_data() {
+        QTest::addColumn<QByteArray>("commit");
+        QTest::newRow("parent traversal") << QByteArray("../../../escaped");
+        QTest::newRow("traversal padded to 40")
+            << QByteArray("../../../escaped-0123456789abcdef01234567").left(40);
+        QTest::newRow("backslashes") << QByteArray("..\\..\\..\\escaped");
+        QTest::newRow("absolute path") << QByteArray("/towersearch-escaped");
+        QTest::newRow("uppercase hex") << kCommit.toUpper().toLatin1();
+        QTest::newRow("39 hex digits") << kCommit.left(39).toLatin1();
+        QTest::newRow("41 hex digits") << (kCommit + QLatin1Char('0')).toLatin1();
+        QTest::newRow("branch name") << QByteArray("main");
+    }
+    void commitHeaderMustBeFortyLowercaseHex() {
+        QFETCH(QByteArray, commit);
+        m_hub->setCommitHeader(commit);
+        auto dl = downloader();
+        QVERIFY2(!run(*dl), "a download with a bad X-Repo-Commit succeeded");
+        const QString msg = message(*dl);
+        QVERIFY2(msg.contains(QLatin1String("X-Repo-Commit")) &&
+                     msg.contains(QLatin1String("40 lowercase hex")),
+                 qPrintable(msg));
+        QCOMPARE(outsideCache(), QStringList());
+        QVERIFY(!QFileInfo::exists(cache().repoDir(kRepo) + QStringLiteral("/refs/main")));
+        QVERIFY(!QFileInfo::exists(cache().repoDir(kRepo) + QStringLiteral("/snapshots")));
+        QCOMPARE(m_hub->count("GET", ""), 0);
+    }
+
+    // HubCache itself refuses names that would leave its folder, whoever passes them.
+    void cacheRefusesUnsafeNames_data() {
+        QTest::addColumn<QString>("commit");
+        QTest::addColumn<QString>("file");
+        QTest::addColumn<QString>("etag");
+        QTest::addColumn<QString>("revision");
+        const QString etag = QString(64, QLatin1Char('a'));
+        const QString file = QStringLiteral("config.json");
+        const QString main = QStringLiteral("main");
+        const QString up = QStringLiteral("../../../../escaped");
+        QTest::newRow("commit: parent traversal")
+            << QStringLiteral("../../../escaped") << file << etag << main;
+        QTest::newRow("commit: uppercase") << kCommit.toUpper() << file << etag << main;
+        QTest::newRow("file: parent traversal") << kCommit << up << etag << main;
+        QTest::newRow("file: absolute")
+            << kCommit << QStringLiteral("/towersearch-escaped") << etag << main;
+        QTest::newRow("file: backslash")
+            << kCommit << QStringLiteral("..\\..\\escaped") << etag << main;
+        QTest::newRow("file: empty segment")
+            << kCommit << QStringLiteral("sub//config.json") << etag << main;
+        QTest::newRow("file: dot segment")
+            << kCommit << QStringLiteral("./config.json") << etag << main;
+        QTest::newRow("file: empty") << kCommit << QString() << etag << main;
+        QTest::newRow("file: NUL")
+            << kCommit << (QStringLiteral("config") + QChar(0) + QStringLiteral(".json")) << etag
+            << main;
+        QTest::newRow("file: newline")
+            << kCommit << QStringLiteral("config\n.json") << etag << main;
+        QTest::newRow("etag: parent traversal") << kCommit << file << up << main;
+        QTest::newRow("etag: dot dot") << kCommit << file << QStringLiteral("..") << main;
+        QTest::newRow("revision: parent traversal") << kCommit << file << etag << up;
+        QTest::newRow("revision: absolute")
+            << kCommit << file << etag << QStringLiteral("/towersearch-escaped");
+    }
+    void cacheRefusesUnsafeNames() {
+        QFETCH(QString, commit);
+        QFETCH(QString, file);
+        QFETCH(QString, etag);
+        QFETCH(QString, revision);
+        const HubCache c = cache();
+        const Status link = c.linkSnapshotFile(kRepo, commit, file, etag);
+        const Status ref = c.writeRef(kRepo, revision, commit);
+        QVERIFY2(!link.ok() || !ref.ok(), "an unsafe name was accepted");
+        for (const Status *s : {&link, &ref})
+            if (!s->ok())
+                QVERIFY2(s->error().message.contains(QLatin1String("unsafe")),
+                         qPrintable(s->error().message));
+        QCOMPARE(outsideCache(), QStringList());
+    }
+
+    // A refs/ file edited to point elsewhere is not followed out of the cache.
+    void poisonedRefIsNotFollowed() {
+        QVERIFY(QFile::link(test::dataDir(QStringLiteral("e2e/tiny-e2e")),
+                            m_tmp->filePath(QStringLiteral("outside"))));
+        writeFile(cache().repoDir(kRepo) + QStringLiteral("/refs/main"), "../../../outside");
+        QVERIFY(QDir().mkpath(cache().repoDir(kRepo) + QStringLiteral("/snapshots")));
+        QVERIFY(cache().resolveRevision(kRepo, QStringLiteral("main")).isEmpty());
+        const auto found = ModelLocator::find({}, cache());
+        QVERIFY2(!found.ok(), qPrintable(found.ok() ? found->directory : QString()));
+    }
+
+    // ---- Hostile servers: the token ----------------------------------------------------------
+
+    void tokenNeverReachesAnotherServer_data() {
+        QTest::addColumn<QString>("what");
+        QTest::addColumn<bool>("schemeRelative");
+        QTest::addColumn<bool>("succeeds");
+        QTest::newRow("weights, absolute redirect") << "weights" << false << true;
+        QTest::newRow("weights, scheme-relative redirect") << "weights" << true << true;
+        QTest::newRow("small files, absolute redirect") << "small" << false << true;
+        QTest::newRow("small files, scheme-relative redirect") << "small" << true << true;
+        QTest::newRow("metadata, absolute redirect") << "metadata" << false << false;
+        QTest::newRow("metadata, scheme-relative redirect") << "metadata" << true << false;
+    }
+    void tokenNeverReachesAnotherServer() {
+        QFETCH(QString, what);
+        QFETCH(bool, schemeRelative);
+        QFETCH(bool, succeeds);
+        // Another origin (same address, another port): a mirror's file store, or an attacker.
+        FakeHub foreign;
+        QVERIFY(foreign.listen());
+        foreign.addRepo(kRepo, kCommit, tinyFiles());
+        const QString base = schemeRelative
+                                 ? QStringLiteral("//127.0.0.1:%1").arg(QUrl(foreign.url()).port())
+                                 : foreign.url();
+        if (what == QLatin1String("weights"))
+            m_hub->setStoreUrl(base);
+        else if (what == QLatin1String("small"))
+            m_hub->redirectSmallFileGets(base);
+        else
+            m_hub->redirectMetadata(base);
+        auto dl = downloader();
+        dl->setToken(QStringLiteral("hf_secret"));
+        QCOMPARE(run(*dl), succeeds);
+        if (!succeeds)
+            QVERIFY2(dl->result().error().message.contains(QLatin1String("127.0.0.1")),
+                     qPrintable(message(*dl)));
+        QVERIFY(!m_hub->requests().isEmpty());
+        QCOMPARE(m_hub->requests().first().authorization, QByteArray("Bearer hf_secret"));
+        for (const FakeHub::Request &r : foreign.requests())
+            QVERIFY2(!r.headers.contains("authorization"), r.method + ' ' + r.path);
+        if (succeeds) {
+            QVERIFY(!foreign.requests().isEmpty()); // the redirect was followed, without the token
+            QVERIFY(ModelLocator::find({}, cache()).ok());
+        }
+    }
+
+    // Plain http:// carries the token only to this machine: a proxy or a network in between would
+    // read it.
+    void tokenIsNotSentOverPlainHttpToAnotherMachine() {
+        QHostAddress lan;
+        for (const QHostAddress &a : QNetworkInterface::allAddresses())
+            if (a.protocol() == QAbstractSocket::IPv4Protocol && !a.isLoopback()) {
+                lan = a;
+                break;
+            }
+        if (lan.isNull())
+            QSKIP("this machine has no non-loopback IPv4 address to serve a plain-http Hub on");
+        FakeHub remote;
+        if (!remote.listen(lan))
+            QSKIP(qPrintable(QStringLiteral("cannot listen on %1").arg(lan.toString())));
+        remote.addRepo(kGatedRepo, kCommit, tinyFiles(), /*gated=*/true);
+        remote.setToken("hf_secret");
+        auto dl = downloader();
+        dl->setEndpoint(remote.url());
+        dl->setToken(QStringLiteral("hf_secret"));
+        HubDownloadOptions o;
+        o.repo = kGatedRepo;
+        QVERIFY(!run(*dl, o));
+        QVERIFY(!remote.requests().isEmpty());
+        for (const FakeHub::Request &r : remote.requests())
+            QVERIFY2(!r.headers.contains("authorization"), r.method + ' ' + r.path);
+        const QString msg = message(*dl);
+        QVERIFY2(msg.contains(QLatin1String("HF_TOKEN was not sent")) &&
+                     msg.contains(QLatin1String("https")),
+                 qPrintable(msg));
+    }
+
+    void tokenGoesOnlyToTheEndpointOrigin_data() {
+        QTest::addColumn<QString>("endpoint");
+        QTest::addColumn<QString>("url");
+        QTest::addColumn<bool>("sendsToken");
+        const QString hub = QStringLiteral("https://huggingface.co");
+        const QString file = QStringLiteral("/BridgeTower/m/resolve/main/config.json");
+        QTest::newRow("same origin") << hub << hub + file << true;
+        QTest::newRow("same origin, default port spelled out")
+            << hub << QStringLiteral("https://huggingface.co:443") + file << true;
+        QTest::newRow("host differs only in case")
+            << hub << QStringLiteral("https://HuggingFace.co") + file << true;
+        QTest::newRow("https to http downgrade")
+            << hub << QStringLiteral("http://huggingface.co") + file << false;
+        QTest::newRow("another port")
+            << hub << QStringLiteral("https://huggingface.co:8443") + file << false;
+        QTest::newRow("another host")
+            << hub << QStringLiteral("https://cdn-lfs.hf.co") + file << false;
+        QTest::newRow("subdomain")
+            << hub << QStringLiteral("https://evil.huggingface.co") + file << false;
+        QTest::newRow("user info hiding another host")
+            << hub << QStringLiteral("https://huggingface.co@evil.example") + file << false;
+        QTest::newRow("scheme-relative location, resolved")
+            << hub << QUrl(hub + file).resolved(QUrl(QStringLiteral("//evil.example/x"))).toString()
+            << false;
+        QTest::newRow("not http") << QStringLiteral("ftp://huggingface.co")
+                                  << QStringLiteral("ftp://huggingface.co") + file << false;
+        QTest::newRow("plain http mirror on another machine")
+            << QStringLiteral("http://mirror.example:8080")
+            << QStringLiteral("http://mirror.example:8080") + file << false;
+        QTest::newRow("plain http on 127.0.0.1")
+            << QStringLiteral("http://127.0.0.1:8080")
+            << QStringLiteral("http://127.0.0.1:8080") + file << true;
+        QTest::newRow("plain http on localhost")
+            << QStringLiteral("http://localhost:8080")
+            << QStringLiteral("http://localhost:8080") + file << true;
+        QTest::newRow("plain http on ::1") << QStringLiteral("http://[::1]:8080")
+                                           << QStringLiteral("http://[::1]:8080") + file << true;
+        QTest::newRow("loopback, another port")
+            << QStringLiteral("http://127.0.0.1:8080")
+            << QStringLiteral("http://127.0.0.1:8081") + file << false;
+    }
+    void tokenGoesOnlyToTheEndpointOrigin() {
+        QFETCH(QString, endpoint);
+        QFETCH(QString, url);
+        QFETCH(bool, sendsToken);
+        QCOMPARE(HubDownloader::sendsTokenTo(QUrl(endpoint), QUrl(url)), sendsToken);
+    }
+
+    void messagesShowUrlsWithoutQuery() {
+        const QUrl signedUrl(QStringLiteral(
+            "https://user:pw@cdn-lfs.hf.co/repos/ab/cd/0123?X-Amz-Signature=deadbeef&Expires=1#f"));
+        QCOMPARE(HubDownloader::displayUrl(signedUrl),
+                 QStringLiteral("https://cdn-lfs.hf.co/repos/ab/cd/0123"));
+    }
+
+    void redirectLoopIsCapped() {
+        m_hub->redirectSmallFileGets(m_hub->url());
+        auto dl = downloader();
+        QVERIFY(!run(*dl));
+        const QString msg = message(*dl);
+        QVERIFY2(msg.contains(QLatin1String("too many redirects")) &&
+                     msg.contains(QLatin1String("config.json")),
+                 qPrintable(msg));
+        QVERIFY2(m_hub->count("GET", "/config.json") <= 11,
+                 qPrintable(QString::number(m_hub->count("GET", "/config.json"))));
+    }
+
+    // ---- Hostile servers: sizes, bodies, messages
+    // ------------------------------------------------
+
+    void bodyLongerThanAnnouncedIsCut() {
+        m_hub->setExtraBytes(8 << 20);
+        auto dl = downloader();
+        qint64 worst = 0;
+        connect(dl.get(), &HubDownloader::progressChanged, this, [&](const HubProgress &p) {
+            if (p.phase == HubProgress::Phase::Downloading && p.fileTotal >= 0)
+                worst = qMax(worst, p.fileDone - p.fileTotal);
+        });
+        QVERIFY(!run(*dl));
+        const QString msg = message(*dl);
+        QVERIFY2(msg.contains(QLatin1String("model.safetensors")) &&
+                     msg.contains(QLatin1String("more than the announced")),
+                 qPrintable(msg));
+        QCOMPARE(worst, qint64(0)); // never a byte past the announced size on disk
+        const QString part = cache().blobPath(kRepo, sha256Of(QStringLiteral("model.safetensors")));
+        QVERIFY(!QFileInfo::exists(part + QStringLiteral(".incomplete")));
+        QVERIFY(!QFileInfo::exists(part));
+    }
+
+    void unannouncedSizeIsCapped_data() {
+        QTest::addColumn<qint64>("cap");
+        QTest::addColumn<bool>("succeeds");
+        QTest::newRow("under the cap: verified by hash") << qint64(64) * 1024 * 1024 << true;
+        QTest::newRow("over the cap: stopped") << qint64(100) << false;
+    }
+    void unannouncedSizeIsCapped() {
+        QFETCH(qint64, cap);
+        QFETCH(bool, succeeds);
+        m_hub->setHideSizes(true);
+        auto dl = downloader();
+        HubDownloadOptions o;
+        o.maxUnannouncedBytes = cap;
+        QCOMPARE(run(*dl, o), succeeds);
+        if (succeeds) {
+            QVERIFY(ModelLocator::find({}, cache()).ok());
+            return;
+        }
+        const QString msg = message(*dl);
+        QVERIFY2(msg.contains(QLatin1String("config.json")) &&
+                     msg.contains(QLatin1String("no size")) && msg.contains(QString::number(cap)),
+                 qPrintable(msg));
+        QVERIFY(QDir(cache().repoDir(kRepo) + QStringLiteral("/blobs"))
+                    .entryList({QStringLiteral("*.incomplete")}, QDir::Files)
+                    .isEmpty());
+    }
+
+    void errorBodyIsReadOnlyUpToALimit() {
+        m_hub->setErrorBody(qint64(16) << 20);
+        auto dl = downloader();
+        QVERIFY(!run(*dl));
+        const QString msg = message(*dl);
+        QVERIFY2(msg.contains(QLatin1String("500")), qPrintable(msg));
+        // The client hung up instead of buffering 16 MiB of error page.
+        QTRY_COMPARE_WITH_TIMEOUT(m_hub->abandonedBodies(), 1, 5000);
+    }
+
+    void signedUrlQueryNeverAppearsInMessages_data() {
+        QTest::addColumn<QString>("failure");
+        QTest::newRow("HTTP error from the file store") << "error";
+        QTest::newRow("dropped transfer") << "cut";
+        QTest::newRow("hash mismatch") << "corrupt";
+    }
+    void signedUrlQueryNeverAppearsInMessages() {
+        QFETCH(QString, failure);
+        m_hub->setStoreUrl(m_hub->url(),
+                           "?X-Amz-Credential=AKIAEXAMPLE&X-Amz-Signature=deadbeef0secret");
+        if (failure == QLatin1String("error"))
+            m_hub->setErrorBody(100);
+        else if (failure == QLatin1String("cut"))
+            m_hub->cutAfter(1 << 20);
+        else
+            m_hub->setCorrupt(true);
+        auto dl = downloader();
+        HubDownloadOptions o;
+        o.maxRetries = 0;
+        QVERIFY(!run(*dl, o));
+        QVERIFY(m_hub->requests().last().path.contains("X-Amz-Signature")); // the URL was used
+        const QString all = message(*dl) + dl->notes().join(QLatin1Char('\n'));
+        QVERIFY2(!all.contains(QLatin1String("X-Amz")) &&
+                     !all.contains(QLatin1String("deadbeef0secret")) &&
+                     !all.contains(QLatin1String("AKIAEXAMPLE")),
+                 qPrintable(all));
+        QVERIFY2(all.contains(QLatin1String("model.safetensors")), qPrintable(all));
+    }
+
+    // Partial downloads nobody will resume are removed; the one this run needs is resumed; one
+    // another process may be writing right now (recently modified) is left alone.
+    void stalePartialDownloadsAreRemoved() {
+        const QString blobs = cache().repoDir(kRepo) + QStringLiteral("/blobs/");
+        const QString old = blobs + QString(64, QLatin1Char('1')) + QStringLiteral(".incomplete");
+        const QString fresh = blobs + QString(64, QLatin1Char('2')) + QStringLiteral(".incomplete");
+        const QString mine =
+            cache().blobPath(kRepo, sha256Of(QStringLiteral("model.safetensors"))) +
+            QStringLiteral(".incomplete");
+        writeFile(old, QByteArray(4096, 'o'));
+        writeFile(fresh, QByteArray(4096, 'f'));
+        writeFile(mine, tinyFiles()[QStringLiteral("model.safetensors")].left(1 << 20));
+        const QDateTime now = QDateTime::currentDateTime();
+        setModified(old, now.addDays(-3));
+        setModified(mine, now.addDays(-30));
+
+        auto dl = downloader();
+        QVERIFY2(run(*dl), qPrintable(message(*dl)));
+        QVERIFY(!QFileInfo::exists(old));
+        QVERIFY(QFileInfo::exists(fresh));
+        QCOMPARE(m_hub->requests().last().range, QByteArray("bytes=1048576-"));
+        QVERIFY2(dl->notes().join(QLatin1Char('\n')).contains(QLatin1String("1 stale partial")),
+                 qPrintable(dl->notes().join(QLatin1Char('\n'))));
+    }
+
+    void etagThatIsNoHashIsRefused_data() {
+        QTest::addColumn<bool>("smallFiles");
+        QTest::addColumn<bool>("lfsFiles");
+        QTest::addColumn<QString>("file");
+        QTest::newRow("small file with an nginx etag") << true << false << "config.json";
+        QTest::newRow("weights with an MD5 etag") << false << true << "model.safetensors";
+    }
+    void etagThatIsNoHashIsRefused() {
+        QFETCH(bool, smallFiles);
+        QFETCH(bool, lfsFiles);
+        QFETCH(QString, file);
+        m_hub->setUnverifiableEtags(smallFiles, lfsFiles);
+        auto dl = downloader();
+        QVERIFY(!run(*dl));
+        const QString msg = message(*dl);
+        QVERIFY2(msg.contains(file) && msg.contains(QLatin1String("no verifiable hash")),
+                 qPrintable(msg));
+        QVERIFY(cache().snapshotFile(kRepo, kCommit, file).isEmpty());
+        QCOMPARE(m_hub->count("GET", ""), 0);
+    }
+
+    void verifyFileRefusesEtagThatIsNoHash() {
+        const QString path = m_tmp->filePath(QStringLiteral("f.txt"));
+        writeFile(path, "hello\n");
+        const Status s = HubCache::verifyFile(path, QStringLiteral("6-5f3c2a1b"));
+        QVERIFY(!s.ok());
+        QVERIFY2(s.error().message.contains(path) &&
+                     s.error().message.contains(QLatin1String("cannot be verified")),
+                 qPrintable(s.error().message));
     }
 
     void userFolderIsCheckedFirst() {
