@@ -7,11 +7,12 @@
 
 namespace ts {
 
-Result<QImage> decodeForIndexing(const QString &path, int targetShortestEdge, PreparedImage &out) {
+Result<QImage> decodeForIndexing(const QString &path, const QByteArray &contents, int targetShortestEdge,
+                                 PreparedImage &out) {
     DecodeOptions options;
     if (targetShortestEdge > 0)
         options.targetShortestEdgeHint = QSize(targetShortestEdge, targetShortestEdge);
-    auto decoded = decodeImageFile(path, options);
+    auto decoded = decodeImageData(contents, path, options);
     if (!decoded)
         return decoded.error();
     out.orientation = decoded->exifOrientation;
@@ -36,12 +37,12 @@ public:
     int dimension() const override { return m_pipeline->model().embeddingDimension(); }
     std::shared_ptr<const BridgeTowerPipeline> pipeline() const override { return m_pipeline; }
 
-    Result<PreparedImage> prepare(const QString &path) const override {
+    Result<PreparedImage> prepare(const QString &path, const QByteArray &contents) const override {
         PreparedImage out;
         const auto &config = m_pipeline->imageProcessor().config();
         // The same reduced-scale JPEG decode as ImageProcessor::processFile (what search uses for
         // "similar" queries), so a photo's stored vector equals the one computed from its path.
-        auto rgb = decodeForIndexing(path, config.doResize ? config.shortestEdge : 0, out);
+        auto rgb = decodeForIndexing(path, contents, config.doResize ? config.shortestEdge : 0, out);
         if (!rgb)
             return rgb.error();
         auto processed = m_pipeline->imageProcessor().process(*rgb, true);

@@ -55,6 +55,18 @@ CREATE TABLE embeddings (
 ) WITHOUT ROWID;
 CREATE INDEX embeddings_model ON embeddings(model_key);
 )sql",
+    // 1 -> 2 (issue 12, content identity): full_hash is a hash of every byte of the file (the
+    // quick content_hash stays as the indexed pre-filter; rows indexed before have NULL and are
+    // never reused by hash). Photo ids are never reused: meta 'photos_last_id' is the highest id
+    // ever given (kept by the trigger whoever inserts), and new rows take the next one. Existing
+    // ids, embeddings and foreign keys are untouched (no table rebuild).
+    R"sql(
+ALTER TABLE photos ADD COLUMN full_hash TEXT;
+INSERT OR REPLACE INTO meta(key, value) SELECT 'photos_last_id', coalesce(max(id), 0) FROM photos;
+CREATE TRIGGER photos_last_id AFTER INSERT ON photos BEGIN
+    UPDATE meta SET value = NEW.id WHERE key = 'photos_last_id' AND CAST(value AS INTEGER) < NEW.id;
+END;
+)sql",
 };
 constexpr int kMigrationCount = int(sizeof(kMigrations) / sizeof(kMigrations[0]));
 static_assert(kMigrationCount == Catalog::kSchemaVersion);
@@ -63,7 +75,7 @@ PhotoRecord recordFrom(const sql::Statement &s) {
     // Column order of kPhotoColumns.
     PhotoRecord r;
     r.id = s.int64At(0);
-    r.path = s.textAt(1);
+    r.path = s.pathAt(1);
     r.size = s.int64At(2);
     r.modified = QDateTime::fromMSecsSinceEpoch(s.int64At(3));
     r.contentHash = s.textAt(4);
@@ -138,11 +150,11 @@ Status Catalog::migrate() {
 Result<qint64> Catalog::addFolder(const QString &path) {
     std::lock_guard lock(m_mutex);
     auto find = m_db->prepare("SELECT id FROM folders WHERE path = ?1");
-    find.bind(1, path);
+    find.bindPath(1, path);
     if (find.step())
         return find.int64At(0);
     auto insert = m_db->prepare("INSERT INTO folders(path, added_at) VALUES (?1, ?2)");
-    insert.bind(1, path).bind(2, QDateTime::currentMSecsSinceEpoch());
+    insert.bindPath(1, path).bind(2, QDateTime::currentMSecsSinceEpoch());
     if (!insert.exec())
         return m_db->lastError(QStringLiteral("adding the folder %1").arg(path));
     return m_db->lastInsertId();
@@ -154,7 +166,7 @@ Result<std::vector<qint64>> Catalog::removeFolder(const QString &path) {
     if (!tx.isActive())
         return m_db->lastError(QStringLiteral("forgetting the folder %1").arg(path));
     auto find = m_db->prepare("SELECT id FROM folders WHERE path = ?1");
-    find.bind(1, path);
+    find.bindPath(1, path);
     if (!find.step())
         return Error(Error::Code::NotFound, QStringLiteral("the folder %1 is not in the library").arg(path));
     const qint64 folderId = find.int64At(0);
@@ -187,7 +199,7 @@ QList<WatchedFolder> Catalog::folders(const QString &modelKey) const {
     while (s.step()) {
         WatchedFolder f;
         f.id = s.int64At(0);
-        f.path = s.textAt(1);
+        f.path = s.pathAt(1);
         if (!s.isNullAt(2))
             f.lastScan = QDateTime::fromMSecsSinceEpoch(s.int64At(2));
         f.photoCount = s.int64At(3);
@@ -212,7 +224,7 @@ Result<QHash<QString, KnownFile>> Catalog::filesOf(qint64 folderId, const QStrin
     QHash<QString, KnownFile> out;
     auto s = m_db->prepare(
         "SELECT p.id, p.path, p.size, p.mtime_ms, p.state, p.content_hash,"
-        " EXISTS (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id AND e.model_key = ?2)"
+        " EXISTS (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id AND e.model_key = ?2), p.full_hash"
         " FROM photos p WHERE p.folder_id = ?1");
     s.bind(1, folderId).bind(2, modelKey);
     while (s.step()) {
@@ -223,24 +235,33 @@ Result<QHash<QString, KnownFile>> Catalog::filesOf(qint64 folderId, const QStrin
         k.state = PhotoState(s.int64At(4));
         k.contentHash = s.textAt(5);
         k.hasEmbedding = s.int64At(6) != 0;
-        out.insert(s.textAt(1), k);
+        k.fullHash = s.textAt(7);
+        out.insert(s.pathAt(1), k);
     }
     if (s.lastCode() != SQLITE_DONE)
         return m_db->lastError(QStringLiteral("reading the catalog"));
     return out;
 }
 
-Result<QHash<QString, qint64>> Catalog::hashesWithEmbedding(const QString &modelKey) const {
+Result<QMultiHash<QString, EmbeddedContent>> Catalog::embeddedByQuickHash(const QString &modelKey) const {
     std::lock_guard lock(m_mutex);
-    QHash<QString, qint64> out;
-    auto s = m_db->prepare("SELECT p.content_hash, p.id FROM photos p JOIN embeddings e ON e.photo_id = p.id"
-                           " WHERE e.model_key = ?1 AND p.content_hash IS NOT NULL");
+    QMultiHash<QString, EmbeddedContent> out;
+    auto s = m_db->prepare("SELECT p.content_hash, p.id, p.full_hash FROM photos p JOIN embeddings e ON e.photo_id = p.id"
+                           " WHERE e.model_key = ?1 AND p.content_hash IS NOT NULL AND p.full_hash IS NOT NULL");
     s.bind(1, modelKey);
     while (s.step())
-        out.insert(s.textAt(0), s.int64At(1));
+        out.insert(s.textAt(0), EmbeddedContent{s.int64At(1), s.textAt(2)});
     if (s.lastCode() != SQLITE_DONE)
         return m_db->lastError(QStringLiteral("reading the catalog"));
     return out;
+}
+
+quint64 Catalog::contentTag(const QString &fullHash, const QString &quickHash) {
+    // The first 64 bits of the hash: enough to tell contents apart in a fingerprint.
+    const QString &hash = fullHash.isEmpty() ? quickHash : fullHash;
+    bool ok = false;
+    const quint64 tag = hash.left(16).toULongLong(&ok, 16);
+    return ok ? tag : 0;
 }
 
 std::vector<float> Catalog::embedding(qint64 photoId, const QString &modelKey) const {
@@ -270,16 +291,21 @@ Result<std::vector<qint64>> Catalog::commitBatch(const std::vector<PhotoWrite> &
             return m_db->lastError(doing);
     }
     auto clearPath = m_db->prepare("DELETE FROM photos WHERE path = ?1 AND id <> ?2");
+    // A new row takes the id after the highest ever given (photos_last_id), never a deleted one's:
+    // a stale index file or cache entry keyed by that id must not describe the new photo.
     auto insert = m_db->prepare(
-        "INSERT INTO photos(folder_id, path, size, mtime_ms, content_hash, width, height, orientation, taken_ms,"
-        " state, error, thumbnail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        "INSERT INTO photos(id, folder_id, path, size, mtime_ms, content_hash, width, height, orientation, taken_ms,"
+        " state, error, thumbnail, full_hash) VALUES ((SELECT CAST(value AS INTEGER) + 1 FROM meta"
+        " WHERE key = 'photos_last_id'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?14)"
         " ON CONFLICT(path) DO UPDATE SET folder_id = excluded.folder_id, size = excluded.size,"
         " mtime_ms = excluded.mtime_ms, content_hash = excluded.content_hash, width = excluded.width,"
         " height = excluded.height, orientation = excluded.orientation, taken_ms = excluded.taken_ms,"
-        " state = excluded.state, error = excluded.error, thumbnail = excluded.thumbnail");
+        " state = excluded.state, error = excluded.error, thumbnail = excluded.thumbnail,"
+        " full_hash = excluded.full_hash");
     auto update = m_db->prepare(
         "UPDATE photos SET folder_id = ?1, path = ?2, size = ?3, mtime_ms = ?4, content_hash = ?5, width = ?6,"
-        " height = ?7, orientation = ?8, taken_ms = ?9, state = ?10, error = ?11, thumbnail = ?12 WHERE id = ?13");
+        " height = ?7, orientation = ?8, taken_ms = ?9, state = ?10, error = ?11, thumbnail = ?12,"
+        " full_hash = ?14 WHERE id = ?13");
     auto idOf = m_db->prepare("SELECT id FROM photos WHERE path = ?1");
     auto dropEmbeddings = m_db->prepare("DELETE FROM embeddings WHERE photo_id = ?1");
     auto putEmbedding = m_db->prepare(
@@ -290,11 +316,11 @@ Result<std::vector<qint64>> Catalog::commitBatch(const std::vector<PhotoWrite> &
         sql::Statement &s = p.id ? update : insert;
         if (p.id) {
             // A moved file takes the place of whatever row had its new path.
-            clearPath.bind(1, p.path).bind(2, p.id);
+            clearPath.bindPath(1, p.path).bind(2, p.id);
             if (!clearPath.exec())
                 return m_db->lastError(doing);
         }
-        s.bind(1, p.folderId).bind(2, p.path).bind(3, p.size).bind(4, p.mtimeMs);
+        s.bind(1, p.folderId).bindPath(2, p.path).bind(3, p.size).bind(4, p.mtimeMs);
         if (p.contentHash.isEmpty())
             s.bindNull(5);
         else
@@ -315,11 +341,15 @@ Result<std::vector<qint64>> Catalog::commitBatch(const std::vector<PhotoWrite> &
             s.bind(12, p.thumbnail);
         if (p.id)
             s.bind(13, p.id);
+        if (p.fullHash.isEmpty())
+            s.bindNull(14);
+        else
+            s.bind(14, p.fullHash);
         if (!s.exec())
             return m_db->lastError(doing);
         qint64 id = p.id;
         if (!id) {
-            idOf.bind(1, p.path);
+            idOf.bindPath(1, p.path);
             if (!idOf.step())
                 return m_db->lastError(doing);
             id = idOf.int64At(0);
@@ -350,16 +380,18 @@ Status Catalog::deletePhotos(const std::vector<qint64> &ids) {
     return {};
 }
 
-Status Catalog::forEachEmbedding(const QString &modelKey, const std::function<void(qint64, const float *, int)> &visit) const {
+Status Catalog::forEachEmbedding(const QString &modelKey,
+                                 const std::function<void(qint64, quint64, const float *, int)> &visit) const {
     std::lock_guard lock(m_mutex);
-    auto s = m_db->prepare("SELECT photo_id, vector FROM embeddings WHERE model_key = ?1 ORDER BY photo_id");
+    auto s = m_db->prepare("SELECT e.photo_id, e.vector, p.full_hash, p.content_hash FROM embeddings e"
+                           " JOIN photos p ON p.id = e.photo_id WHERE e.model_key = ?1 ORDER BY e.photo_id");
     s.bind(1, modelKey);
     std::vector<float> v;
     while (s.step()) {
         const QByteArray blob = s.blobAt(1);
         v.resize(size_t(blob.size()) / sizeof(float));
         std::memcpy(v.data(), blob.constData(), v.size() * sizeof(float));
-        visit(s.int64At(0), v.data(), int(v.size()));
+        visit(s.int64At(0), contentTag(s.textAt(2), s.textAt(3)), v.data(), int(v.size()));
     }
     if (s.lastCode() != SQLITE_DONE)
         return m_db->lastError(QStringLiteral("reading embeddings"));
@@ -374,6 +406,19 @@ std::vector<qint64> Catalog::embeddedIds(const QString &modelKey) const {
     while (s.step())
         ids.push_back(s.int64At(0));
     return ids;
+}
+
+EmbeddedOwners Catalog::embeddedOwners(const QString &modelKey) const {
+    std::lock_guard lock(m_mutex);
+    EmbeddedOwners out;
+    auto s = m_db->prepare("SELECT e.photo_id, p.full_hash, p.content_hash FROM embeddings e"
+                           " JOIN photos p ON p.id = e.photo_id WHERE e.model_key = ?1");
+    s.bind(1, modelKey);
+    while (s.step()) {
+        out.ids.push_back(s.int64At(0));
+        out.tags.push_back(contentTag(s.textAt(1), s.textAt(2)));
+    }
+    return out;
 }
 
 int Catalog::dimensionOf(const QString &modelKey) const {
@@ -412,7 +457,7 @@ std::optional<PhotoRecord> Catalog::photo(qint64 id) const {
 std::optional<qint64> Catalog::idForPath(const QString &path) const {
     std::lock_guard lock(m_mutex);
     auto s = m_db->prepare("SELECT id FROM photos WHERE path = ?1");
-    s.bind(1, path);
+    s.bindPath(1, path);
     if (s.step())
         return s.int64At(0);
     return std::nullopt;

@@ -3,12 +3,14 @@
 // The photo catalog: SQLite tables for watched folders, photos, per-model embeddings and metadata.
 // The source of truth of a library (the vector index file is a cache rebuilt from it).
 //
-// Schema (migration 1, see catalog.cpp; PRAGMA user_version = kSchemaVersion):
-//   meta(key TEXT PRIMARY KEY, value TEXT)
+// Schema (migrations 1-2, see catalog.cpp; PRAGMA user_version = kSchemaVersion):
+//   meta(key TEXT PRIMARY KEY, value TEXT)      -- serving_model, photos_last_id
 //   folders(id, path UNIQUE, added_at, last_scan)
 //   photos(id, folder_id -> folders ON DELETE CASCADE, path UNIQUE, size, mtime_ms, content_hash,
 //          width, height, orientation, taken_ms, state 0 pending / 1 indexed / 2 failed, error,
-//          thumbnail)
+//          thumbnail, full_hash)
+//   Photo ids are never reused (a new row takes meta photos_last_id + 1). content_hash is the
+//   quick hash (size, first and last 64 KiB), full_hash a hash of every byte (NULL before v2).
 //   embeddings(photo_id -> photos ON DELETE CASCADE, model_key, dimension, vector BLOB of float32,
 //              PRIMARY KEY(photo_id, model_key))
 //
@@ -44,7 +46,21 @@ struct KnownFile {
     qint64 mtimeMs = 0;
     PhotoState state = PhotoState::Pending;
     bool hasEmbedding = false; // for the model being indexed
-    QString contentHash;
+    QString contentHash;       // quick hash
+    QString fullHash;          // empty for rows indexed before schema version 2
+};
+
+// A photo with an embedding, as a candidate for reuse by content.
+struct EmbeddedContent {
+    qint64 id = 0;
+    QString fullHash;
+};
+
+// Photos with an embedding for a model, and what each vector belongs to (the vector index's
+// owner tags, see Catalog::contentTag), in parallel.
+struct EmbeddedOwners {
+    std::vector<qint64> ids;
+    std::vector<quint64> tags;
 };
 
 // One photo written by the indexer in a batch transaction.
@@ -54,7 +70,8 @@ struct PhotoWrite {
     QString path;
     qint64 size = 0;
     qint64 mtimeMs = 0;
-    QString contentHash;
+    QString contentHash; // quick hash (size, first and last 64 KiB)
+    QString fullHash;    // hash of every byte (empty: unknown)
     int width = 0, height = 0, orientation = 1;
     std::optional<qint64> takenMs;
     PhotoState state = PhotoState::Pending;
@@ -66,7 +83,7 @@ struct PhotoWrite {
 
 class Catalog {
 public:
-    static constexpr int kSchemaVersion = 1;
+    static constexpr int kSchemaVersion = 2;
 
     // Opens or creates the database at `path` (creating its folder), enables WAL and foreign keys,
     // and migrates an older schema (one transaction per migration). A database written by a newer
@@ -85,8 +102,11 @@ public:
 
     // Rows under one folder keyed by path (discovery compares them with the files it finds).
     Result<QHash<QString, KnownFile>> filesOf(qint64 folderId, const QString &modelKey) const;
-    // content hash -> id of a photo that has an embedding for `modelKey` (moves and copies).
-    Result<QHash<QString, qint64>> hashesWithEmbedding(const QString &modelKey) const;
+    // Quick hash -> photos that have an embedding for `modelKey` and a full hash (moves and
+    // copies): the quick hash pre-filters, equal full hashes confirm.
+    Result<QMultiHash<QString, EmbeddedContent>> embeddedByQuickHash(const QString &modelKey) const;
+    // The owner tag of a vector: the first 64 bits of the full hash, else of the quick hash.
+    static quint64 contentTag(const QString &fullHash, const QString &quickHash);
     std::vector<float> embedding(qint64 photoId, const QString &modelKey) const;
 
     // One transaction: writes the photos and deletes `deleteIds`. Returns the ids of the photos
@@ -95,10 +115,11 @@ public:
                                             const std::vector<qint64> &deleteIds);
     Status deletePhotos(const std::vector<qint64> &ids);
 
-    // Every (id, vector) stored for a model, in id order (rebuilding the vector index).
+    // Every (id, owner tag, vector) stored for a model, in id order (rebuilding the vector index).
     Status forEachEmbedding(const QString &modelKey,
-                            const std::function<void(qint64, const float *, int)> &visit) const;
+                            const std::function<void(qint64, quint64, const float *, int)> &visit) const;
     std::vector<qint64> embeddedIds(const QString &modelKey) const;
+    EmbeddedOwners embeddedOwners(const QString &modelKey) const;
     int dimensionOf(const QString &modelKey) const; // 0 when none stored
     // Photos (not failed) without an embedding for the model.
     qint64 pendingCount(const QString &modelKey) const;

@@ -38,8 +38,10 @@ public:
     // Identity of the model: vectors with different keys are never mixed.
     virtual QString modelKey() const = 0;
     virtual int dimension() const = 0;
-    // Decodes and preprocesses one photo. Thread-safe. Errors name the file.
-    virtual Result<PreparedImage> prepare(const QString &path) const = 0;
+    // Decodes and preprocesses one photo from `contents`, the whole file the caller has read
+    // (readImageFile; the indexer hashes the same bytes, so a photo is read once). `path` names
+    // the file in errors. Thread-safe. Errors name the file.
+    virtual Result<PreparedImage> prepare(const QString &path, const QByteArray &contents) const = 0;
     // Embeds prepared photos (all from prepare()). Called from one thread at a time.
     virtual Result<EmbeddedBatch> embed(const std::vector<const FloatTensor *> &pixels) = 0;
     // The pipeline behind it for search; null for fakes.
@@ -50,8 +52,10 @@ public:
 // the search embedding and the rerank features in one pass.
 std::shared_ptr<ImageEmbedder> makeBridgeTowerEmbedder(std::shared_ptr<const BridgeTowerPipeline> pipeline);
 
-// Shared by embedders: decodes a photo (bounded, EXIF-oriented) for the given shortest-edge hint and
-// fills width/height/orientation/thumbnail of `out`; returns the decoded RGB image.
-Result<QImage> decodeForIndexing(const QString &path, int targetShortestEdge, PreparedImage &out);
+// Shared by embedders: decodes a photo's bytes (bounded, EXIF-oriented) for the given
+// shortest-edge hint and fills width/height/orientation/thumbnail of `out`; returns the decoded RGB
+// image. `path` names the file in errors.
+Result<QImage> decodeForIndexing(const QString &path, const QByteArray &contents, int targetShortestEdge,
+                                 PreparedImage &out);
 
 } // namespace ts

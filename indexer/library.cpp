@@ -1,5 +1,6 @@
 #include "indexer/library.h"
 
+#include "core/common/nativepath.h"
 #include "core/index/vectorindex.h"
 #include "core/search/fusioncache.h"
 #include "indexer/catalog.h"
@@ -35,7 +36,7 @@ public:
     std::optional<qint64> photoIdForPath(const QString &path) const override {
         if (auto id = m_catalog->idForPath(QFileInfo(path).absoluteFilePath()))
             return id;
-        const QString canonical = QFileInfo(path).canonicalFilePath();
+        const QString canonical = canonicalNativePath(path);
         return canonical.isEmpty() ? std::nullopt : m_catalog->idForPath(canonical);
     }
 
@@ -143,28 +144,32 @@ static Result<std::shared_ptr<VectorIndex>> loadOrRebuildIndex(const Catalog &ca
                                                                const QString &modelKey, int dimension) {
     VectorIndexOptions options;
     options.dimension = dimension;
-    const std::vector<qint64> ids = catalog.embeddedIds(modelKey);
+    // In step means the same ids, each holding the vector of the same content (owner tags).
+    const EmbeddedOwners owners = catalog.embeddedOwners(modelKey);
     auto loaded = VectorIndex::load(path, modelKey, options);
-    if (loaded && loaded->dimension() == dimension && loaded->isInStepWith(ids))
+    if (loaded && loaded->dimension() == dimension && loaded->isInStepWith(owners.ids, owners.tags))
         return std::make_shared<VectorIndex>(std::move(*loaded));
     auto created = VectorIndex::create(options, modelKey);
     if (!created)
         return created.error();
     auto index = std::make_shared<VectorIndex>(std::move(*created));
     std::vector<qint64> batchIds;
+    std::vector<quint64> batchTags;
     std::vector<float> batch;
     Status addStatus;
     auto flush = [&]() {
         if (batchIds.empty() || !addStatus)
             return;
-        addStatus = index->add(batchIds, batch);
+        addStatus = index->add(batchIds, batch, batchTags);
         batchIds.clear();
+        batchTags.clear();
         batch.clear();
     };
-    Status read = catalog.forEachEmbedding(modelKey, [&](qint64 id, const float *v, int n) {
+    Status read = catalog.forEachEmbedding(modelKey, [&](qint64 id, quint64 tag, const float *v, int n) {
         if (n != dimension)
             return; // written by a model with the same key but another shape: never served
         batchIds.push_back(id);
+        batchTags.push_back(tag);
         batch.insert(batch.end(), v, v + n);
         if (batchIds.size() >= 4096)
             flush();
@@ -230,7 +235,7 @@ QList<WatchedFolder> Library::folders() const {
 
 Status Library::addFolder(const QString &path) {
     const QString folder = normalizedFolder(path);
-    if (!QFileInfo(folder).isDir())
+    if (!statNative(folder).isDir)
         return Error(Error::Code::NotFound, QStringLiteral("%1 is not a folder").arg(path));
     auto id = d->catalog->addFolder(folder);
     if (!id)
@@ -283,8 +288,11 @@ QString Library::checkConsistency() const {
         problems << QStringLiteral("integrity_check: %1").arg(integrity);
     if (const qint64 dup = d->catalog->duplicatePaths(); dup != 0)
         problems << QStringLiteral("%1 duplicate paths").arg(dup);
-    if (d->index && !d->worker && !d->index->isInStepWith(d->catalog->embeddedIds(d->index->modelKey())))
-        problems << QStringLiteral("the vector index is not in step with the catalog");
+    if (d->index && !d->worker) {
+        const EmbeddedOwners owners = d->catalog->embeddedOwners(d->index->modelKey());
+        if (!d->index->isInStepWith(owners.ids, owners.tags))
+            problems << QStringLiteral("the vector index is not in step with the catalog");
+    }
     return problems.isEmpty() ? QStringLiteral("ok") : problems.join(QStringLiteral("; "));
 }
 

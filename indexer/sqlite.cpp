@@ -1,5 +1,7 @@
 #include "indexer/sqlite.h"
 
+#include "core/common/nativepath.h"
+
 #include <sqlite3.h>
 
 #include <QFile>
@@ -37,6 +39,12 @@ Statement &Statement::bind(int index, const QString &value) {
     const QByteArray utf8 = value.toUtf8();
     sqlite3_bind_text(m_stmt, index, utf8.constData(), int(utf8.size()), SQLITE_TRANSIENT);
     return *this;
+}
+Statement &Statement::bindPath(int index, const QString &path) {
+    if (!isRawPath(path))
+        return bind(index, path);
+    const QByteArray bytes = nativePath(path);
+    return bindBlob(index, bytes.constData(), int(bytes.size()));
 }
 Statement &Statement::bindBlob(int index, const void *data, int bytes) {
     sqlite3_bind_blob(m_stmt, index, data, bytes, SQLITE_TRANSIENT);
@@ -80,6 +88,11 @@ double Statement::doubleAt(int column) const { return sqlite3_column_double(m_st
 QString Statement::textAt(int column) const {
     const auto *text = reinterpret_cast<const char *>(sqlite3_column_text(m_stmt, column));
     return text ? QString::fromUtf8(text, sqlite3_column_bytes(m_stmt, column)) : QString();
+}
+QString Statement::pathAt(int column) const {
+    if (sqlite3_column_type(m_stmt, column) == SQLITE_BLOB)
+        return pathFromNative(blobAt(column));
+    return textAt(column);
 }
 QByteArray Statement::blobAt(int column) const {
     const void *data = sqlite3_column_blob(m_stmt, column);

@@ -47,6 +47,10 @@ public:
     Statement &bind(int index, const QString &value);
     Statement &bindBlob(int index, const void *data, int bytes);
     Statement &bindNull(int index);
+    // A file path: TEXT when it is valid UTF-8, else a BLOB of its exact bytes (a name that Qt
+    // cannot decode, core/common/nativepath.h). A BLOB never equals a TEXT, and UTF-8 text never
+    // equals invalid bytes, so UNIQUE(path) and lookups stay exact.
+    Statement &bindPath(int index, const QString &path);
 
     // Steps once: true when a row is available, false when done. Errors are kept in lastError().
     bool step();
@@ -57,6 +61,7 @@ public:
     qint64 int64At(int column) const;
     double doubleAt(int column) const;
     QString textAt(int column) const;
+    QString pathAt(int column) const; // reads what bindPath() wrote
     QByteArray blobAt(int column) const;
     bool isNullAt(int column) const;
 

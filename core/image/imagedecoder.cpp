@@ -1,5 +1,7 @@
 #include "core/image/imagedecoder.h"
 
+#include "core/common/nativepath.h"
+
 #include "core/image/exiforientation.h"
 #include "core/image/heifdecoder.h"
 
@@ -381,27 +383,35 @@ Result<DecodedImage> decodeImageData(const QByteArray &data, const QString &name
     return out;
 }
 
-Result<DecodedImage> decodeImageFile(const QString &path, const DecodeOptions &options) {
-    const QFileInfo info(path);
-    if (!info.exists())
+Result<QByteArray> readImageFile(const QString &path, const DecodeOptions &options) {
+    // Any path, also a name that is not valid UTF-8 (core/common/nativepath.h).
+    const NativeFileInfo info = statNative(path);
+    if (!info.exists)
         return namedError(Error::Code::NotFound, path, QStringLiteral("no such file"));
-    if (info.isDir())
+    if (info.isDir)
         return namedError(Error::Code::Io, path, QStringLiteral("is a folder, not an image file"));
-    if (info.size() > options.maxFileBytes)
+    if (info.size > options.maxFileBytes)
         return namedError(Error::Code::Unsupported, path,
                           QStringLiteral("the file is %1 bytes, above the limit of %2 bytes")
-                              .arg(info.size())
+                              .arg(info.size)
                               .arg(options.maxFileBytes));
-    QFile file(path);
-    if (!file.open(QIODevice::ReadOnly))
-        return namedError(Error::Code::Io, path,
-                          QStringLiteral("cannot open the file (%1)").arg(file.errorString()));
+    QFile file;
+    QString why;
+    if (!openNativeFile(file, path, QIODevice::ReadOnly, &why))
+        return namedError(Error::Code::Io, path, QStringLiteral("cannot open the file (%1)").arg(why));
     // Read at most one byte past the limit: a file that grew since stat() cannot make us read more.
     QByteArray data = file.read(options.maxFileBytes + 1);
     if (file.error() != QFileDevice::NoError)
         return namedError(Error::Code::Io, path,
                           QStringLiteral("cannot read the file (%1)").arg(file.errorString()));
-    return decodeImageData(data, path, options);
+    return data;
+}
+
+Result<DecodedImage> decodeImageFile(const QString &path, const DecodeOptions &options) {
+    auto data = readImageFile(path, options);
+    if (!data)
+        return data.error();
+    return decodeImageData(*data, path, options);
 }
 
 } // namespace ts

@@ -60,6 +60,14 @@ struct DecodedImage {
 // QImageReader; Qt's image plugins are loaded once, thread-safely).
 Result<DecodedImage> decodeImageFile(const QString &path, const DecodeOptions &options = {});
 
+// Reads a whole photo file into memory, as decodeImageFile() does before decoding: refused before
+// reading when larger than options.maxFileBytes (and a file that grows meanwhile is cut one byte
+// past the limit, so decodeImageData refuses it). For callers that also need the bytes (the
+// indexer hashes them), so a file is read once. Errors as decodeImageFile's: NotFound, Io,
+// Unsupported (too large), with a message that starts with the file name.
+// Thread-safety: reentrant.
+Result<QByteArray> readImageFile(const QString &path, const DecodeOptions &options = {});
+
 // Same, from bytes already in memory (drag and drop from a browser, a network reply).
 // `nameForErrors` is used in messages in place of a path.
 Result<DecodedImage> decodeImageData(const QByteArray &data, const QString &nameForErrors,

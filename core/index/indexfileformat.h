@@ -7,7 +7,8 @@
 //   16 u32 kind (0 flat, 1 IVF)     20 u32 model key bytes    24 i64 vector count
 //   32 u64 id fingerprint           40 u64 payload bytes      48 u64 payload checksum
 //   56 model key (UTF-8)            then u64 checksum of all header bytes before it
-//   then the payload: faiss::write_index output.
+//   then the payload: faiss::write_index output, followed by the owner table (version 2):
+//   u64 n, then n x (i64 id, u64 owner tag) in id order. The payload checksum covers both.
 
 #include <QByteArray>
 #include <QString>
@@ -18,7 +19,9 @@
 
 namespace ts::indexfile {
 
-constexpr quint32 kFormatVersion = 1;
+// 2: owner tags (what each vector belongs to) stored and covered by the fingerprint. A version 1
+// file is refused as Unsupported, so the library rebuilds it from its catalog.
+constexpr quint32 kFormatVersion = 2;
 constexpr int kMaxModelKeyBytes = 4096;
 constexpr qint64 kMinHeaderBytes = 64; // fixed fields plus the header checksum, empty model key
 
@@ -47,6 +50,12 @@ inline quint64 mixId(qint64 id) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
+}
+
+// One fingerprint term: the id bound to its owner tag (a swap of tags between two ids changes the
+// sum). Tag 0 (no owner given) is the id alone.
+inline quint64 mixEntry(qint64 id, quint64 tag) {
+    return tag == 0 ? mixId(id) : mixId(qint64(quint64(id) ^ mixId(qint64(tag))));
 }
 
 // A fast streaming 64-bit checksum (four independent multiply-rotate lanes over 32-byte stripes,

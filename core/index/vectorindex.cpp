@@ -33,15 +33,20 @@ Result<VectorIndex> VectorIndex::create(const VectorIndexOptions &options,
     impl->options = options;
     impl->modelKey = modelKey;
     impl->dim = options.dimension;
-    auto state = impl->build({}, {}, false);
+    auto state = impl->build({}, {}, {}, false);
     if (!state)
         return state.error();
     impl->state = std::move(state.value());
     return VectorIndex(std::move(impl));
 }
 
-Status VectorIndex::add(const std::vector<qint64> &ids, const std::vector<float> &vectors) {
+Status VectorIndex::add(const std::vector<qint64> &ids, const std::vector<float> &vectors,
+                        const std::vector<quint64> &tags) {
     const int dim = d->dim;
+    if (!tags.empty() && tags.size() != ids.size())
+        return invalid(QStringLiteral("adding to the vector index: %1 owner tags given for %2 ids")
+                           .arg(tags.size())
+                           .arg(ids.size()));
     if (vectors.size() != ids.size() * size_t(dim))
         return invalid(QStringLiteral("adding to the vector index: %1 floats given for %2 ids of "
                                       "dimension %3 (expected %4)")
@@ -82,17 +87,21 @@ Status VectorIndex::add(const std::vector<qint64> &ids, const std::vector<float>
 
     if (d->needsRebuild(d->state, newSize)) {
         std::vector<qint64> allIds;
+        std::vector<quint64> allTags;
         std::vector<float> allVectors;
         if (d->state.ids.empty()) { // a bulk load into an empty index: spare a copy
             allIds = ids;
             allVectors = std::move(normalised);
         } else {
-            collect(d->state, dim, batch, allIds, allVectors);
+            collect(d->state, dim, batch, allIds, allTags, allVectors);
             allIds.insert(allIds.end(), ids.begin(), ids.end());
             allVectors.insert(allVectors.end(), normalised.begin(), normalised.end());
             normalised = {};
         }
-        auto fresh = d->build(std::move(allIds), allVectors, d->state.ivf != nullptr);
+        allTags.resize(allIds.size() - ids.size(), 0);
+        for (size_t i = 0; i < ids.size(); ++i)
+            allTags.push_back(tags.empty() ? 0 : tags[i]);
+        auto fresh = d->build(std::move(allIds), allTags, allVectors, d->state.ivf != nullptr);
         if (!fresh)
             return fresh.error();
         allVectors = {};
@@ -112,9 +121,15 @@ Status VectorIndex::add(const std::vector<qint64> &ids, const std::vector<float>
                          .arg(ids.size())
                          .arg(QString::fromUtf8(e.what())));
     }
-    for (qint64 id : ids)
-        if (d->state.ids.insert(id).second)
-            d->state.fingerprint += indexfile::mixId(id);
+    for (size_t i = 0; i < ids.size(); ++i) {
+        const quint64 tag = tags.empty() ? 0 : tags[i];
+        auto [it, inserted] = d->state.ids.emplace(ids[i], tag);
+        if (!inserted) { // replaced: its owner may have changed
+            d->state.fingerprint -= indexfile::mixEntry(ids[i], it->second);
+            it->second = tag;
+        }
+        d->state.fingerprint += indexfile::mixEntry(ids[i], tag);
+    }
     return {};
 }
 
@@ -130,9 +145,10 @@ Status VectorIndex::remove(const std::vector<qint64> &ids) {
 
     if (d->needsRebuild(d->state, newSize)) {
         std::vector<qint64> keptIds;
+        std::vector<quint64> keptTags;
         std::vector<float> keptVectors;
-        collect(d->state, d->dim, present, keptIds, keptVectors);
-        auto fresh = d->build(std::move(keptIds), keptVectors, d->state.ivf != nullptr);
+        collect(d->state, d->dim, present, keptIds, keptTags, keptVectors);
+        auto fresh = d->build(std::move(keptIds), keptTags, keptVectors, d->state.ivf != nullptr);
         if (!fresh)
             return fresh.error();
         keptVectors = {};
@@ -152,8 +168,8 @@ Status VectorIndex::remove(const std::vector<qint64> &ids) {
                          .arg(QString::fromUtf8(e.what())));
     }
     for (qint64 id : present) {
+        d->state.fingerprint -= indexfile::mixEntry(id, d->state.tagOf(id));
         d->state.ids.erase(id);
-        d->state.fingerprint -= indexfile::mixId(id);
     }
     return {};
 }
@@ -258,19 +274,28 @@ quint64 VectorIndex::idFingerprint() const {
     return d->state.fingerprint;
 }
 
-quint64 VectorIndex::fingerprintOf(const std::vector<qint64> &ids) {
-    // A sum of mixed ids: independent of order and updatable in O(1) per add/remove. Duplicates
-    // count twice, as a catalog never has duplicate ids.
+quint64 VectorIndex::tag(qint64 id) const {
+    auto lock = d->readLock();
+    return d->state.tagOf(id);
+}
+
+quint64 VectorIndex::fingerprintOf(const std::vector<qint64> &ids,
+                                   const std::vector<quint64> &tags) {
+    // A sum of mixed (id, tag) pairs: independent of order and updatable in O(1) per add/remove.
+    // Duplicates count twice, as a catalog never has duplicate ids.
     quint64 sum = 0;
-    for (qint64 id : ids)
-        sum += indexfile::mixId(id);
+    for (size_t i = 0; i < ids.size(); ++i)
+        sum += indexfile::mixEntry(ids[i], i < tags.size() ? tags[i] : 0);
     return sum;
 }
 
-bool VectorIndex::isInStepWith(const std::vector<qint64> &catalogIds) const {
+bool VectorIndex::isInStepWith(const std::vector<qint64> &catalogIds,
+                               const std::vector<quint64> &tags) const {
+    if (!tags.empty() && tags.size() != catalogIds.size())
+        return false;
     auto lock = d->readLock();
     return qint64(catalogIds.size()) == d->state.size() &&
-           fingerprintOf(catalogIds) == d->state.fingerprint;
+           fingerprintOf(catalogIds, tags) == d->state.fingerprint;
 }
 
 } // namespace ts

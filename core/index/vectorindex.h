@@ -48,7 +48,7 @@ struct SearchHit {
 //
 // Usage:
 //   auto index = VectorIndex::load(path, modelKey, options);
-//   if (!index || !index->isInStepWith(catalogIds))        // missing, corrupt, other model, stale
+//   if (!index || !index->isInStepWith(catalogIds, tags))  // missing, corrupt, other model, stale
 //       index = rebuildFromCatalog(...);                  // create() + add() the stored embeddings
 //   auto hits = index->search(queryVector.data(), 20);
 //
@@ -94,14 +94,18 @@ public:
 
     // Writes the index to `path` atomically: to a temporary file beside it, then renamed over it,
     // so a failure (disk full, permissions) leaves any previous file intact. Stores the model key,
-    // dimension, size and idFingerprint() with checksums. Safe to call while searches run; a
-    // concurrent add()/remove() waits for it.
+    // dimension, size, every id's owner tag and idFingerprint() with checksums. Safe to call while
+    // searches run; a concurrent add()/remove() waits for it.
     Status save(const QString &path) const;
 
     // Adds vectors (row-major [ids.size(), dimension()]); an id already in the index has its vector
-    // replaced (upsert). Fails without changing anything when sizes disagree, an id is negative or
-    // repeats within the batch, or a vector is not finite or has zero length.
-    Status add(const std::vector<qint64> &ids, const std::vector<float> &vectors);
+    // replaced (upsert). `tags` (empty, or one per id) say what each vector belongs to, e.g. a hash
+    // of the photo's content: they are kept, saved and covered by the fingerprint, so an index
+    // whose id holds the vector of other content is seen as out of step. Empty: tag 0 for all.
+    // Fails without changing anything when sizes disagree, an id is negative or repeats within
+    // the batch, or a vector is not finite or has zero length.
+    Status add(const std::vector<qint64> &ids, const std::vector<float> &vectors,
+               const std::vector<quint64> &tags = {});
 
     // Changes the IVF cells scanned per query (0 = automatic, see VectorIndexOptions::nprobe); kept
     // across rebuilds. Takes effect for searches that start afterwards.
@@ -129,11 +133,19 @@ public:
     // The stored vector of `id` (normalised), or an empty vector when the id is not in the index.
     std::vector<float> vector(qint64 id) const;
 
-    // Order-independent hash of the set of ids (equal to fingerprintOf() over the same ids).
+    // The owner tag stored with `id` (0 when none was given or the id is absent).
+    quint64 tag(qint64 id) const;
+
+    // Order-independent hash of the set of (id, owner tag) pairs (equal to fingerprintOf() over
+    // the same pairs).
     quint64 idFingerprint() const;
-    static quint64 fingerprintOf(const std::vector<qint64> &ids);
-    // True when the index holds exactly the ids of `catalogIds` (by count and fingerprint).
-    bool isInStepWith(const std::vector<qint64> &catalogIds) const;
+    // `tags`: empty (all 0) or one per id.
+    static quint64 fingerprintOf(const std::vector<qint64> &ids,
+                                 const std::vector<quint64> &tags = {});
+    // True when the index holds exactly the ids of `catalogIds`, each with the owner tag given in
+    // `tags` (empty: all 0), by count and fingerprint.
+    bool isInStepWith(const std::vector<qint64> &catalogIds,
+                      const std::vector<quint64> &tags = {}) const;
 
 private:
     struct Impl;

@@ -6,6 +6,10 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QSaveFile>
+#include <QtEndian>
+
+#include <algorithm>
+#include <unordered_map>
 
 namespace ts {
 
@@ -76,7 +80,27 @@ Status VectorIndex::save(const QString &path) const {
             file.error() != QFileDevice::NoError ? file.errorString() : QString::fromUtf8(e.what());
         return Error(Error::Code::Io, QStringLiteral("%1: writing failed: %2").arg(where, reason));
     }
+    // The owner table, in id order (a file's bytes depend only on its contents).
+    std::vector<std::pair<qint64, quint64>> owners(d->state.ids.begin(), d->state.ids.end());
     lock.unlock();
+    std::sort(owners.begin(), owners.end());
+    QByteArray table;
+    table.reserve(qsizetype(8 + owners.size() * 16));
+    auto put64 = [&table](quint64 v) {
+        char b[8];
+        qToLittleEndian(v, b);
+        table.append(b, 8);
+    };
+    put64(quint64(owners.size()));
+    for (const auto &[id, tag] : owners) {
+        put64(quint64(id));
+        put64(tag);
+    }
+    if (writer(table.constData(), 1, size_t(table.size())) != size_t(table.size())) {
+        file.cancelWriting();
+        return Error(Error::Code::Io,
+                     QStringLiteral("%1: writing failed: %2").arg(where, file.errorString()));
+    }
 
     header.payloadSize = writer.bytes;
     header.payloadHash = writer.hash.finish();
@@ -143,14 +167,32 @@ Result<VectorIndex> VectorIndex::load(const QString &path, const QString &expect
         return created.error().withContext(QStringLiteral("loading vector index %1").arg(path));
     VectorIndex index = std::move(created.value());
     State &s = index.d->state;
+    size_t faissBytes = 0;
     try {
         MemoryReader reader;
         reader.data = mapped + headerBytes;
         reader.size = size_t(payloadAvailable);
         s.index.reset(faiss::read_index(&reader));
+        faissBytes = reader.pos;
     } catch (const std::exception &e) {
         return fail(Error::Code::Format,
                     QStringLiteral("FAISS cannot read it: %1").arg(QString::fromUtf8(e.what())));
+    }
+    // The owner table after FAISS's bytes: u64 n, n x (i64 id, u64 tag).
+    std::unordered_map<qint64, quint64> owners;
+    {
+        const uchar *table = mapped + headerBytes + faissBytes;
+        const quint64 left = payloadAvailable - quint64(faissBytes);
+        const quint64 n = left >= 8 ? qFromLittleEndian<quint64>(table) : 0;
+        if (left < 8 || n > (left - 8) / 16 || left != 8 + n * 16) {
+            file.unmap(const_cast<uchar *>(mapped));
+            return fail(Error::Code::Format,
+                        QStringLiteral("its owner table is missing or truncated"));
+        }
+        owners.reserve(size_t(n));
+        for (quint64 i = 0; i < n; ++i)
+            owners.emplace(qFromLittleEndian<qint64>(table + 8 + i * 16),
+                           qFromLittleEndian<quint64>(table + 16 + i * 16));
     }
     file.unmap(const_cast<uchar *>(mapped));
     s.flat = dynamic_cast<faiss::IndexIDMap2 *>(s.index.get());
@@ -167,9 +209,18 @@ Result<VectorIndex> VectorIndex::load(const QString &path, const QString &expect
     if (s.ivf)
         s.ivf->nprobe = size_t(index.d->chooseNprobe(int(s.ivf->nlist)));
     const std::vector<qint64> ids = collectIds(s);
-    s.ids = std::unordered_set<qint64>(ids.begin(), ids.end());
-    s.fingerprint = fingerprintOf(ids);
-    if (s.size() != header.count || s.fingerprint != header.fingerprint)
+    std::vector<quint64> tags;
+    tags.reserve(ids.size());
+    for (qint64 id : ids) {
+        const auto it = owners.find(id);
+        if (it == owners.end())
+            return fail(Error::Code::Format, QStringLiteral("its owner table lacks id %1").arg(id));
+        tags.push_back(it->second);
+        s.ids.emplace(id, it->second);
+    }
+    s.fingerprint = fingerprintOf(ids, tags);
+    if (s.size() != header.count || qint64(owners.size()) != header.count ||
+        s.fingerprint != header.fingerprint)
         return fail(Error::Code::Format,
                     QStringLiteral("its ids do not match its header (duplicates or a wrong "
                                    "fingerprint)"));

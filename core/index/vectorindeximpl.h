@@ -22,6 +22,7 @@
 #include <exception>
 #include <mutex>
 #include <shared_mutex>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace ts {
@@ -72,29 +73,37 @@ inline QString normaliseRow(float *row, int dim) {
 
 // The searchable part of the index, swapped as a whole when the index is rebuilt.
 struct State {
-    std::unique_ptr<faiss::Index> index; // owns the IndexIDMap2 or IndexIVFFlat
-    faiss::IndexIDMap2 *flat = nullptr;  // exact mode: IndexIDMap2 over IndexFlatIP
-    faiss::IndexIVFFlat *ivf = nullptr;  // approximate mode, with a hashtable direct map
-    qint64 trainedAt = 0;                // size when the IVF cells were trained
-    std::unordered_set<qint64> ids;
+    std::unique_ptr<faiss::Index> index;     // owns the IndexIDMap2 or IndexIVFFlat
+    faiss::IndexIDMap2 *flat = nullptr;      // exact mode: IndexIDMap2 over IndexFlatIP
+    faiss::IndexIVFFlat *ivf = nullptr;      // approximate mode, with a hashtable direct map
+    qint64 trainedAt = 0;                    // size when the IVF cells were trained
+    std::unordered_map<qint64, quint64> ids; // id -> owner tag
     quint64 fingerprint = 0;
+
+    quint64 tagOf(qint64 id) const {
+        const auto it = ids.find(id);
+        return it == ids.end() ? 0 : it->second;
+    }
 
     qint64 size() const { return qint64(ids.size()); }
 };
 
-// All (id, vector) pairs of `state`, skipping ids in `skip`.
+// All (id, tag, vector) triples of `state`, skipping ids in `skip`.
 inline void collect(const State &state, int dim, const std::unordered_set<qint64> &skip,
-                    std::vector<qint64> &ids, std::vector<float> &vectors) {
+                    std::vector<qint64> &ids, std::vector<quint64> &tags,
+                    std::vector<float> &vectors) {
     const size_t rowBytes = size_t(dim) * sizeof(float);
     auto take = [&](FaissId id, const void *row) {
         if (skip.count(qint64(id)))
             return;
         ids.push_back(qint64(id));
+        tags.push_back(state.tagOf(qint64(id)));
         const size_t at = vectors.size();
         vectors.resize(at + size_t(dim));
         std::memcpy(vectors.data() + at, row, rowBytes);
     };
     ids.reserve(state.ids.size());
+    tags.reserve(state.ids.size());
     vectors.reserve(state.ids.size() * size_t(dim));
     if (state.flat) {
         const auto *storage = static_cast<const faiss::IndexFlat *>(state.flat->index);
@@ -190,7 +199,9 @@ struct VectorIndex::Impl {
 
     // Builds a fresh state (exact or approximate by size) holding exactly these vectors, which
     // are already validated and normalised. Trains the IVF cells when approximate.
-    Result<detail::State> build(std::vector<qint64> ids, const std::vector<float> &vectors,
+    // `tags` is parallel to `ids`.
+    Result<detail::State> build(std::vector<qint64> ids, const std::vector<quint64> &tags,
+                                const std::vector<float> &vectors,
                                 bool currentlyApproximate) const {
         detail::State s;
         const qint64 n = qint64(ids.size());
@@ -231,9 +242,10 @@ struct VectorIndex::Impl {
                              .arg(QString::fromUtf8(e.what())));
         }
         s.ids.reserve(ids.size());
-        for (qint64 id : ids) {
-            s.ids.insert(id);
-            s.fingerprint += indexfile::mixId(id);
+        for (size_t i = 0; i < ids.size(); ++i) {
+            const quint64 tag = i < tags.size() ? tags[i] : 0;
+            s.ids.emplace(ids[i], tag);
+            s.fingerprint += indexfile::mixEntry(ids[i], tag);
         }
         return s;
     }
@@ -248,11 +260,20 @@ struct VectorIndex::Impl {
         }
     }
 
-    // Recomputes ids and fingerprint from the FAISS index, after a FAISS call failed half-way.
+    // Recomputes ids and fingerprint from the FAISS index, after a FAISS call failed half-way
+    // (tags of ids that survived are kept; ids that appeared get tag 0).
     void resyncIds() {
         const std::vector<qint64> ids = detail::collectIds(state);
-        state.ids = std::unordered_set<qint64>(ids.begin(), ids.end());
-        state.fingerprint = VectorIndex::fingerprintOf(ids);
+        std::unordered_map<qint64, quint64> fresh;
+        std::vector<quint64> tags;
+        fresh.reserve(ids.size());
+        tags.reserve(ids.size());
+        for (qint64 id : ids) {
+            tags.push_back(state.tagOf(id));
+            fresh.emplace(id, tags.back());
+        }
+        state.ids = std::move(fresh);
+        state.fingerprint = VectorIndex::fingerprintOf(ids, tags);
     }
 
     // In-place removal (caller holds `mutex` exclusively).

@@ -91,6 +91,8 @@ private Q_SLOTS:
     void rejectsBadQuery();
     void switchesToApproximateAndBack();
     void fingerprintTracksIdSet();
+    void fingerprintCoversWhatEachVectorBelongsTo_data();
+    void fingerprintCoversWhatEachVectorBelongsTo();
     void saveLoadRoundTripGivesIdenticalResults_data();
     void saveLoadRoundTripGivesIdenticalResults();
     void loadRejectsBadFiles_data();
@@ -335,6 +337,58 @@ void TstVectorIndex::fingerprintTracksIdSet() {
     QVERIFY(index.remove({2}).ok());
     QVERIFY(index.isInStepWith({1, 3}));
     QCOMPARE(index.idFingerprint(), VectorIndex::fingerprintOf({3, 1}));
+}
+
+void TstVectorIndex::fingerprintCoversWhatEachVectorBelongsTo_data() {
+    QTest::addColumn<bool>("approximate");
+    QTest::newRow("exact") << false;
+    QTest::newRow("approximate (IVF)") << true;
+}
+
+void TstVectorIndex::fingerprintCoversWhatEachVectorBelongsTo() {
+    // Same ids but another owner (the photo's content changed, or two photos swapped names) is
+    // out of step; the owners survive save and load, upserts and removals.
+    QFETCH(bool, approximate);
+    test::ClusteredVectors gen(kDim, 10, 3);
+    const int n = approximate ? 1200 : 50;
+    const std::vector<qint64> ids = idsFrom(1, n);
+    std::vector<quint64> tags(ids.size());
+    for (int i = 0; i < n; ++i)
+        tags[size_t(i)] = 0xABCD0000ull + quint64(i) * 7919;
+    VectorIndex index = makeIndex(approximate ? 1000 : 50'000);
+    QVERIFY(index.add(ids, gen.sample(n), tags).ok());
+    QCOMPARE(index.isApproximate(), approximate);
+    QVERIFY(index.isInStepWith(ids, tags));
+    QVERIFY(!index.isInStepWith(ids)); // no owners given: not the same thing
+    std::vector<quint64> swapped = tags;
+    std::swap(swapped[0], swapped[1]);
+    QVERIFY(!index.isInStepWith(ids, swapped));
+    std::vector<quint64> changed = tags;
+    changed[5] += 1;
+    QVERIFY(!index.isInStepWith(ids, changed));
+    QCOMPARE(index.tag(ids[5]), tags[5]);
+
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("owners.tsvi"));
+    QVERIFY(index.save(path).ok());
+    VectorIndexOptions options;
+    options.approximateThreshold = approximate ? 1000 : 50'000;
+    auto loaded = VectorIndex::load(path, kModel, options);
+    QVERIFY2(loaded.ok(), why(loaded).constData());
+    QVERIFY(loaded->isInStepWith(ids, tags));
+    QVERIFY(!loaded->isInStepWith(ids, changed));
+    QCOMPARE(loaded->tag(ids[7]), tags[7]);
+
+    // An upsert with a new owner, then a removal, keep the fingerprint in step.
+    QVERIFY(loaded->add({ids[5]}, gen.sample(1), {changed[5]}).ok());
+    QVERIFY(loaded->isInStepWith(ids, changed));
+    QVERIFY(loaded->remove({ids[0]}).ok());
+    QVERIFY(loaded->isInStepWith(std::vector<qint64>(ids.begin() + 1, ids.end()),
+                                 std::vector<quint64>(changed.begin() + 1, changed.end())));
+    QCOMPARE(
+        loaded->idFingerprint(),
+        VectorIndex::fingerprintOf(std::vector<qint64>(ids.rbegin(), ids.rend() - 1),
+                                   std::vector<quint64>(changed.rbegin(), changed.rend() - 1)));
 }
 
 void TstVectorIndex::saveLoadRoundTripGivesIdenticalResults_data() {

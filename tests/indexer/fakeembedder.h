@@ -25,17 +25,14 @@ public:
     QString modelKey() const override { return m_key; }
     int dimension() const override { return m_dimension; }
 
-    Result<PreparedImage> prepare(const QString &path) const override {
+    Result<PreparedImage> prepare(const QString &path, const QByteArray &contents) const override {
         if (onPrepare)
             onPrepare(path);
         PreparedImage out;
-        auto rgb = decodeForIndexing(path, 64, out);
+        auto rgb = decodeForIndexing(path, contents, 64, out);
         if (!rgb)
             return rgb.error();
-        QFile f(path);
-        if (!f.open(QIODevice::ReadOnly))
-            return Error(Error::Code::Io, path + QStringLiteral(": cannot read"));
-        const QByteArray digest = QCryptographicHash::hash(f.readAll() + m_key.toUtf8(), QCryptographicHash::Sha256);
+        const QByteArray digest = QCryptographicHash::hash(contents + m_key.toUtf8(), QCryptographicHash::Sha256);
         out.pixels = FloatTensor({m_dimension});
         double norm = 0;
         for (int i = 0; i < m_dimension; ++i) {

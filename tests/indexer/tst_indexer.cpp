@@ -2,6 +2,8 @@
 // rules, moves by content hash, copies, deletion, model change, bad files, folders to skip,
 // cancellation, a full disk, live watching and schema migrations. The real tiny model end to end
 // at the end.
+#include "core/common/nativepath.h"
+#include "core/image/imagedecoder.h"
 #include "core/index/vectorindex.h"
 #include "core/search/bridgetowerpipeline.h"
 #include "fakeembedder.h"
@@ -18,7 +20,12 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <cerrno>
+#include <cstring>
+#include <set>
+
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace ts;
@@ -61,6 +68,64 @@ void setMtime(const QString &path, const QDateTime &when) {
         f.setFileTime(when, QFileDevice::FileModificationTime);
 }
 
+QByteArray readAll(const QString &path) {
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();
+}
+
+// Two uncompressed scans of one page (BMP, ~360 KB) that differ only in a band in the middle, as
+// two flatbed scans with blank margins do: same size, same first and last 64 KiB.
+bool writeScansDifferingInTheMiddle(const QString &a, const QString &b) {
+    QDir().mkpath(QFileInfo(a).absolutePath());
+    QDir().mkpath(QFileInfo(b).absolutePath());
+    QImage page(400, 300, QImage::Format_RGB888);
+    page.fill(Qt::white);
+    if (!page.save(a, "BMP"))
+        return false;
+    for (int y = 140; y < 160; ++y)
+        for (int x = 100; x < 300; ++x)
+            page.setPixelColor(x, y, QColor(20, 20, 20));
+    return page.save(b, "BMP");
+}
+
+// The catalog's embedding of every photo, as the vector index must serve it (L2-normalised).
+QHash<qint64, std::vector<float>> catalogVectors(const QString &db, const QString &modelKey) {
+    QHash<qint64, std::vector<float>> out;
+    auto catalog = Catalog::open(db);
+    if (!catalog)
+        return out;
+    for (qint64 id : (*catalog)->embeddedIds(modelKey)) {
+        std::vector<float> v = (*catalog)->embedding(id, modelKey);
+        double norm = 0;
+        for (float x : v)
+            norm += double(x) * x;
+        for (float &x : v)
+            x = float(x / std::sqrt(norm));
+        out.insert(id, v);
+    }
+    return out;
+}
+
+// Loads the library's saved index file and checks that every id holds the catalog's vector of
+// that photo (and nothing else); returns what is wrong, or an empty string.
+QString indexFileServesCatalogVectors(const Library &lib, const QString &db, const QString &modelKey, int dim) {
+    auto index = VectorIndex::load(lib.vectorIndexPath(modelKey), modelKey, {dim});
+    if (!index)
+        return index.error().message;
+    const auto expected = catalogVectors(db, modelKey);
+    if (index->size() != expected.size())
+        return QStringLiteral("index holds %1 vectors, catalog %2").arg(index->size()).arg(expected.size());
+    for (auto it = expected.cbegin(); it != expected.cend(); ++it) {
+        const std::vector<float> got = index->vector(it.key());
+        if (got.size() != it->size())
+            return QStringLiteral("photo %1 missing from the index").arg(it.key());
+        for (size_t i = 0; i < got.size(); ++i)
+            if (std::abs(got[i] - (*it)[i]) > 1e-5f)
+                return QStringLiteral("photo %1 has another vector in the index").arg(it.key());
+    }
+    return {};
+}
+
 } // namespace
 
 class TestIndexer : public QObject {
@@ -72,11 +137,19 @@ private Q_SLOTS:
     void movedOrRenamedPhotoKeepsItsEmbedding();
     void copiedPhotoReusesTheVector();
     void moveIsPreferredOverCopyWhenDuplicatesExist();
+    void onlyWholeContentMatchesReuseAVector_data();
+    void onlyWholeContentMatchesReuseAVector();
+    void duplicatesInOneRunAreEmbeddedOnce_data();
+    void duplicatesInOneRunAreEmbeddedOnce();
+    void photoIdsAreNeverReused();
+    void staleIndexFileNeverServesAnotherPhotosVector();
+    void indexFileFromBeforeAnInPlaceChangeIsRebuilt();
+    void version1DatabaseIsMigratedKeepingIdsAndVectors();
     void deletedPhotoLeavesCatalogAndIndex();
     void badFilesAreRecordedAndSkipped();
     void vanishedMidScanIsNotAFailure();
     void skipsHiddenExcludedAndOwnFoldersAndSurvivesSymlinkLoops();
-    void nonUtf8FileNameIsReportedNotLost();
+    void nonUtf8FileNamesAreIndexedLikeAnyOther();
     void modelChangeReembedsWhileTheOldModelServes();
     void forgetFolderRemovesItsPhotos();
     void cancelStopsWithinOneBatchAndRunAgainResumes();
@@ -199,8 +272,8 @@ void TestIndexer::moveIsPreferredOverCopyWhenDuplicatesExist() {
     auto lib = f.open();
     QVERIFY(lib->addFolder(f.photos()).ok());
     QVERIFY(runIndex(*lib));
-    // Duplicates discovered in the same run are both embedded (reuse is against committed photos).
-    QCOMPARE(f.embedder->calls.load(), 2);
+    // Duplicates discovered in the same run are embedded once.
+    QCOMPARE(f.embedder->calls.load(), 1);
     auto catalog = Catalog::open(f.db());
     const qint64 idA = *(*catalog)->idForPath(f.photos() + QStringLiteral("/a.png"));
     QVERIFY(QFile::rename(f.photos() + QStringLiteral("/a.png"), f.photos() + QStringLiteral("/c.png")));
@@ -209,6 +282,218 @@ void TestIndexer::moveIsPreferredOverCopyWhenDuplicatesExist() {
     QCOMPARE(lib->lastRunSummary().removed, 0);
     QCOMPARE((*catalog)->idForPath(f.photos() + QStringLiteral("/c.png")), std::optional<qint64>(idA));
     QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+}
+
+void TestIndexer::onlyWholeContentMatchesReuseAVector_data() {
+    QTest::addColumn<bool>("keepOriginal");
+    QTest::newRow("second scan beside the first (looks like a copy)") << true;
+    QTest::newRow("first scan replaced by the second (looks like a move)") << false;
+}
+
+void TestIndexer::onlyWholeContentMatchesReuseAVector() {
+    // Two scans with equal size, head and tail but different middles are different photos: the
+    // second gets its own vector and thumbnail, never the first one's.
+    QFETCH(bool, keepOriginal);
+    Fixture f;
+    const QString first = f.photos() + QStringLiteral("/scan-001.bmp");
+    const QString second = f.photos() + QStringLiteral("/scan-002.bmp");
+    QVERIFY(writeScansDifferingInTheMiddle(first, second));
+    const QByteArray a = readAll(first), b = readAll(second);
+    constexpr qsizetype kEdge = 64 * 1024;
+    QVERIFY(a.size() == b.size() && a.size() > 3 * kEdge);
+    QVERIFY(a != b && a.left(kEdge) == b.left(kEdge) && a.right(kEdge) == b.right(kEdge));
+    QVERIFY(QFile::rename(second, f.tmp.filePath(QStringLiteral("second.bmp")))); // added later
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().embedded, 1);
+    if (!keepOriginal)
+        QVERIFY(QFile::remove(first));
+    QVERIFY(QFile::rename(f.tmp.filePath(QStringLiteral("second.bmp")), second));
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().embedded, 1);
+    QCOMPARE(lib->lastRunSummary().copied, 0);
+    QCOMPARE(lib->lastRunSummary().moved, 0);
+    QCOMPARE(lib->lastRunSummary().removed, keepOriginal ? 0 : 1);
+    QCOMPARE(f.embedder->calls.load(), 2);
+    auto catalog = Catalog::open(f.db());
+    QVERIFY(catalog);
+    const auto secondId = (*catalog)->idForPath(second);
+    QVERIFY(secondId);
+    const auto secondRecord = lib->photo(*secondId);
+    QVERIFY(secondRecord && QFileInfo::exists(secondRecord->thumbnailPath));
+    // Its thumbnail shows its own content (the dark band), not the blank first scan.
+    const QImage thumb(secondRecord->thumbnailPath);
+    QVERIFY(!thumb.isNull());
+    QVERIFY2(qGray(thumb.pixel(thumb.width() / 2, thumb.height() / 2)) < 100, qPrintable(secondRecord->thumbnailPath));
+    if (keepOriginal) {
+        const auto firstId = (*catalog)->idForPath(first);
+        QVERIFY(firstId && *firstId != *secondId);
+        QVERIFY((*catalog)->embedding(*firstId, f.embedder->modelKey()) !=
+                (*catalog)->embedding(*secondId, f.embedder->modelKey()));
+        QVERIFY(lib->photo(*firstId)->thumbnailPath != secondRecord->thumbnailPath);
+    }
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+    QCOMPARE(indexFileServesCatalogVectors(*lib, f.db(), f.embedder->modelKey(), 8), QString());
+}
+
+void TestIndexer::duplicatesInOneRunAreEmbeddedOnce_data() {
+    QTest::addColumn<int>("batchSize");
+    QTest::newRow("in one batch") << 8;
+    QTest::newRow("in different batches") << 1;
+}
+
+void TestIndexer::duplicatesInOneRunAreEmbeddedOnce() {
+    QFETCH(int, batchSize);
+    Fixture f;
+    QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/a.png"), 1));
+    QVERIFY(QFile::copy(f.photos() + QStringLiteral("/a.png"), f.photos() + QStringLiteral("/b.png")));
+    QVERIFY(QFile::copy(f.photos() + QStringLiteral("/a.png"), f.photos() + QStringLiteral("/sub/c.png")) ||
+            (QDir().mkpath(f.photos() + QStringLiteral("/sub")) &&
+             QFile::copy(f.photos() + QStringLiteral("/a.png"), f.photos() + QStringLiteral("/sub/c.png"))));
+    QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/other.png"), 2));
+    LibraryOptions options;
+    options.batchSize = batchSize;
+    auto lib = f.open(options);
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(f.embedder->calls.load(), 2); // a.png's content once, other.png once
+    QCOMPARE(lib->lastRunSummary().embedded, 2);
+    QCOMPARE(lib->lastRunSummary().copied, 2);
+    QCOMPARE(lib->stats().indexed, 4);
+    auto catalog = Catalog::open(f.db());
+    const auto key = f.embedder->modelKey();
+    const auto va = (*catalog)->embedding(*(*catalog)->idForPath(f.photos() + QStringLiteral("/a.png")), key);
+    QVERIFY(!va.empty());
+    QCOMPARE((*catalog)->embedding(*(*catalog)->idForPath(f.photos() + QStringLiteral("/b.png")), key), va);
+    QCOMPARE((*catalog)->embedding(*(*catalog)->idForPath(f.photos() + QStringLiteral("/sub/c.png")), key), va);
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+    QCOMPARE(indexFileServesCatalogVectors(*lib, f.db(), key, 8), QString());
+}
+
+void TestIndexer::photoIdsAreNeverReused() {
+    Fixture f;
+    for (int i = 0; i < 3; ++i)
+        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i)));
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    auto catalog = Catalog::open(f.db());
+    QVERIFY(catalog);
+    qint64 highest = 0;
+    QString highestPath;
+    for (int i = 0; i < 3; ++i) {
+        const QString path = f.photos() + QStringLiteral("/p%1.png").arg(i);
+        const qint64 id = *(*catalog)->idForPath(path);
+        if (id > highest) {
+            highest = id;
+            highestPath = path;
+        }
+    }
+    QVERIFY(QFile::remove(highestPath));
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().removed, 1);
+    QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/new.png"), 77));
+    QVERIFY(runIndex(*lib));
+    const auto newId = (*catalog)->idForPath(f.photos() + QStringLiteral("/new.png"));
+    QVERIFY(newId);
+    QVERIFY2(*newId > highest, qPrintable(QStringLiteral("new id %1, deleted id %2").arg(*newId).arg(highest)));
+    // Also across a reopen and when every photo is gone.
+    lib.reset();
+    for (const QString &name : QDir(f.photos()).entryList(QDir::Files))
+        QVERIFY(QFile::remove(f.photos() + QLatin1Char('/') + name));
+    lib = f.open();
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->stats().photos, 0);
+    QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/again.png"), 78));
+    QVERIFY(runIndex(*lib));
+    const auto againId = (*catalog)->idForPath(f.photos() + QStringLiteral("/again.png"));
+    QVERIFY(againId && *againId > *newId);
+}
+
+void TestIndexer::staleIndexFileNeverServesAnotherPhotosVector() {
+    // An index file saved before a deletion (a crash before the next save, a copy from a backup)
+    // must never give a new photo the deleted photo's vector.
+    Fixture f;
+    for (int i = 0; i < 3; ++i)
+        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i)));
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    const QString indexPath = lib->vectorIndexPath(f.embedder->modelKey());
+    const QString saved = f.tmp.filePath(QStringLiteral("index-before-delete.tsvi"));
+    QVERIFY(QFile::copy(indexPath, saved));
+    QVERIFY(QFile::remove(f.photos() + QStringLiteral("/p2.png"))); // the highest id
+    QVERIFY(runIndex(*lib));
+    QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/different.png"), 99));
+    QVERIFY(runIndex(*lib));
+    lib.reset();
+    QVERIFY(QFile::remove(indexPath));
+    QVERIFY(QFile::copy(saved, indexPath));
+    lib = f.open();
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+    QCOMPARE(indexFileServesCatalogVectors(*lib, f.db(), f.embedder->modelKey(), 8), QString());
+}
+
+void TestIndexer::indexFileFromBeforeAnInPlaceChangeIsRebuilt() {
+    // Same ids, but one photo was rewritten in place and re-embedded after the file was saved:
+    // the index's fingerprint covers each vector's content, so the old file is rebuilt.
+    Fixture f;
+    for (int i = 0; i < 3; ++i)
+        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i)));
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    const QString indexPath = lib->vectorIndexPath(f.embedder->modelKey());
+    const QString saved = f.tmp.filePath(QStringLiteral("index-before-change.tsvi"));
+    QVERIFY(QFile::copy(indexPath, saved));
+    const QString path = f.photos() + QStringLiteral("/p1.png");
+    QVERIFY(test::writePhoto(path, 4321, 60, 40));
+    setMtime(path, QDateTime::currentDateTime().addSecs(5));
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().embedded, 1);
+    lib.reset();
+    QVERIFY(QFile::remove(indexPath));
+    QVERIFY(QFile::copy(saved, indexPath));
+    lib = f.open();
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+    QCOMPARE(indexFileServesCatalogVectors(*lib, f.db(), f.embedder->modelKey(), 8), QString());
+}
+
+void TestIndexer::version1DatabaseIsMigratedKeepingIdsAndVectors() {
+    // A library written by schema version 1 (ids without a high-water mark, quick hashes only):
+    // migrated in place, ids, vectors and foreign keys kept; ids are not reused afterwards.
+    Fixture f;
+    for (int i = 0; i < 3; ++i)
+        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i)));
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    lib.reset();
+    const auto before = catalogVectors(f.db(), f.embedder->modelKey());
+    QCOMPARE(before.size(), 3);
+    {
+        // Turn the file back into version 1 the way version 1 wrote it.
+        sqlite3 *raw = nullptr;
+        QCOMPARE(sqlite3_open(QFile::encodeName(f.db()).constData(), &raw), SQLITE_OK);
+        const char *undo2 = "DROP TRIGGER photos_last_id; DELETE FROM meta WHERE key = 'photos_last_id';"
+                            " ALTER TABLE photos DROP COLUMN full_hash; PRAGMA user_version = 1;";
+        QCOMPARE(sqlite3_exec(raw, undo2, nullptr, nullptr, nullptr), SQLITE_OK);
+        sqlite3_close(raw);
+    }
+    lib = f.open();
+    QVERIFY(lib);
+    auto catalog = Catalog::open(f.db());
+    QCOMPARE((*catalog)->schemaVersion(), Catalog::kSchemaVersion);
+    QCOMPARE(catalogVectors(f.db(), f.embedder->modelKey()), before);
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+    const qint64 highest = *std::max_element(before.keyBegin(), before.keyEnd());
+    QVERIFY(QFile::remove(f.photos() + QStringLiteral("/p2.png")));
+    QVERIFY(runIndex(*lib));
+    QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/new.png"), 50));
+    QVERIFY(runIndex(*lib));
+    QVERIFY(*(*catalog)->idForPath(f.photos() + QStringLiteral("/new.png")) > highest);
+    QCOMPARE(lib->stats().indexed, 3);
 }
 
 void TestIndexer::deletedPhotoLeavesCatalogAndIndex() {
@@ -318,29 +603,79 @@ void TestIndexer::skipsHiddenExcludedAndOwnFoldersAndSurvivesSymlinkLoops() {
     QCOMPARE(lib->stats().photos, 2);
 }
 
-void TestIndexer::nonUtf8FileNameIsReportedNotLost() {
-    // Qt 6 decodes file names as UTF-8, lossily: a name that is not valid UTF-8 cannot be opened
-    // through QFile. Such a photo must not stop or hang indexing, and must not vanish silently:
-    // it is listed as a failure that says what to do.
+void TestIndexer::nonUtf8FileNamesAreIndexedLikeAnyOther() {
+    // Names from old FAT drives and archives: Latin-1 "cafe" with e acute (0xE9) and with e grave
+    // (0xE8) are not valid UTF-8 and differ only in that byte. Each is its own photo: indexed,
+    // with its own vector and row, found again by its path and opened through it; a folder with
+    // such a name is walked too; moves and deletions are recognised.
     Fixture f;
     QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/ok.png"), 1));
-    // Latin-1 "e acute" (0xE9) is not valid UTF-8.
-    const QByteArray raw = QFile::encodeName(f.photos()) + "/caf\xe9.png";
-    QVERIFY(QFile::copy(f.photos() + QStringLiteral("/ok.png"), f.photos() + QStringLiteral("/tmp.bin")));
-    QVERIFY(::rename(QFile::encodeName(f.photos() + QStringLiteral("/tmp.bin")).constData(), raw.constData()) == 0);
+    const QByteArray dir = QFile::encodeName(f.photos());
+    const QByteArray folder = dir + "/\xc9t\xe9 2003"; // "Ete 2003" in Latin-1
+    const QByteArray names[] = {dir + "/caf\xe9.png", dir + "/caf\xe8.png", folder + "/plage\xff.jpg"};
+    if (::mkdir(folder.constData(), 0755) != 0) {
+        if (errno == EILSEQ || errno == EINVAL)
+            QSKIP(qPrintable(QStringLiteral("the filesystem of %1 refuses names that are not valid UTF-8: %2")
+                                 .arg(f.photos(), QString::fromLocal8Bit(std::strerror(errno)))));
+        QFAIL(std::strerror(errno));
+    }
+    QHash<QByteArray, QByteArray> contents;
+    for (int i = 0; i < 3; ++i) {
+        const QString scratch = f.tmp.filePath(QStringLiteral("scratch%1.%2").arg(i).arg(i == 2 ? "jpg" : "png"));
+        QVERIFY(test::writePhoto(scratch, quint32(10 + i)));
+        contents.insert(names[i], readAll(scratch));
+        QVERIFY2(::rename(QFile::encodeName(scratch).constData(), names[i].constData()) == 0, std::strerror(errno));
+    }
     auto lib = f.open();
     QVERIFY(lib->addFolder(f.photos()).ok());
     QVERIFY(runIndex(*lib));
-    QCOMPARE(lib->stats().indexed, 1);
-    QCOMPARE(lib->stats().failed, 1);
-    const auto failed = lib->failedPhotos();
-    QCOMPARE(failed.size(), 1);
-    QVERIFY2(failed[0].error.contains(QLatin1String("not valid UTF-8")), qPrintable(failed[0].error));
-    // Stable: neither retried nor duplicated on the next run.
+    QCOMPARE(lib->lastRunSummary().failed, 0);
+    QCOMPARE(lib->stats().indexed, 4);
+    QCOMPARE(lib->stats().photos, 4);
+    auto catalog = Catalog::open(f.db());
+    QSet<QString> thumbnails;
+    std::set<std::vector<float>> vectors;
+    for (const QByteArray &name : names) {
+        const QString path = pathFromNative(name);
+        const auto id = (*catalog)->idForPath(path);
+        QVERIFY2(id, name.constData());
+        const auto record = lib->photo(*id);
+        QVERIFY(record);
+        QCOMPARE(nativePath(record->path), name); // the exact bytes, not a lossy decoding
+        QCOMPARE(record->state, PhotoState::Indexed);
+        QVERIFY(record->width > 0 && QFileInfo::exists(record->thumbnailPath));
+        thumbnails.insert(record->thumbnailPath);
+        // Opened through its path: the bytes of this file, not of its look-alike.
+        const auto read = readImageFile(record->path);
+        QVERIFY2(read, read ? "" : qPrintable(read.error().message));
+        QCOMPARE(*read, contents.value(name));
+        vectors.insert((*catalog)->embedding(*id, f.embedder->modelKey()));
+    }
+    QCOMPARE(thumbnails.size(), 3);
+    QCOMPARE(vectors.size(), 3);
+    // Stable: skipped, neither retried nor duplicated.
     QVERIFY(runIndex(*lib));
-    QCOMPARE(lib->lastRunSummary().skipped, 2);
-    QCOMPARE(lib->stats().photos, 2);
-    ::unlink(raw.constData());
+    QCOMPARE(lib->lastRunSummary().skipped, 4);
+    QCOMPARE(lib->stats().photos, 4);
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+    // A rename between two such names is a move; a deletion removes only that photo.
+    const qint64 movedId = *(*catalog)->idForPath(pathFromNative(names[0]));
+    const QByteArray renamed = dir + "/caf\xe9 (1).png";
+    QVERIFY(::rename(names[0].constData(), renamed.constData()) == 0);
+    QVERIFY(::unlink(names[1].constData()) == 0);
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().moved, 1);
+    QCOMPARE(lib->lastRunSummary().removed, 1);
+    QCOMPARE(lib->lastRunSummary().embedded, 0);
+    QCOMPARE((*catalog)->idForPath(pathFromNative(renamed)), std::optional<qint64>(movedId));
+    QVERIFY(!(*catalog)->idForPath(pathFromNative(names[0])));
+    QVERIFY((*catalog)->idForPath(pathFromNative(names[2])));
+    QCOMPARE(lib->stats().photos, 3);
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+    // QTemporaryDir cannot name these files to remove them.
+    ::unlink(renamed.constData());
+    ::unlink(names[2].constData());
+    ::rmdir(folder.constData());
 }
 
 void TestIndexer::modelChangeReembedsWhileTheOldModelServes() {
