@@ -108,6 +108,7 @@ struct Record {
     std::string name; // relative to the archive folder: "data.pkl", "data/0", "byteorder"
     const void *data = nullptr;
     size_t size = 0;
+    bool compress = false; // deflate it (torch.save never does: hostile files only)
 };
 
 // Writes `records` in order into a torch.save zip at `path` (archive folder = file's base name), plus
@@ -115,8 +116,78 @@ struct Record {
 inline void writeTorchZip(const std::string &path, const std::vector<Record> &records) {
     caffe2::serialize::PyTorchStreamWriter writer(path);
     for (const Record &r : records)
-        writer.writeRecord(r.name, r.data, r.size);
+        writer.writeRecord(r.name, r.data, r.size, r.compress);
     writer.writeEndOfFile();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile pickles (tests and fuzz seeds). Each ends in the valid one-tensor state dict
+// {"w": float32 [8, 8] over storage "0" of 64 elements}, so only its memory use can make it fail.
+
+inline QByteArray withSmallStateDict(PickleWriter &prefix) {
+    const QByteArray tail = stateDictPickle({{"w", "FloatStorage", "0", 64, 0, {8, 8}, {8, 1}}});
+    return prefix.raw(tail.mid(2)).bytes(); // without the second PROTO
+}
+
+// A `keyBytes`-long string memoised once, then used as the key of `dicts` dicts
+// ({key: None} each, 6 opcode bytes): an unpickler that copies keys needs dicts x keyBytes.
+inline QByteArray memoisedKeyBombPickle(int keyBytes, int dicts) {
+    PickleWriter p;
+    p.str(std::string(size_t(keyBytes), 'k')).op('q').byte(0).op('0');
+    for (int i = 0; i < dicts; ++i)
+        p.op('}').op('h').byte(0).op('N').op('s').op('0');
+    return withSmallStateDict(p);
+}
+
+// `count` MEMOIZE opcodes (one byte each), every one a new memo entry.
+inline QByteArray memoizeFloodPickle(int count) {
+    PickleWriter p;
+    p.op('N');
+    for (int i = 0; i < count; ++i)
+        p.op(0x94);
+    p.op('0');
+    return withSmallStateDict(p);
+}
+
+// `count` EMPTY_DICT opcodes (one byte each) left on the stack: a new container per byte.
+inline QByteArray emptyDictFloodPickle(int count) {
+    PickleWriter p;
+    for (int i = 0; i < count; ++i)
+        p.op('}');
+    return withSmallStateDict(p);
+}
+
+// Points the zip directory entry whose name ends in `entry` at the local header (and so the data)
+// of the entry whose name ends in `target`: two entries sharing one byte range, the trick of
+// overlapping-entry zip bombs. Both must have the same size and CRC to pass those checks.
+// Returns false when either entry is not found (32-bit offsets only: small files).
+inline bool pointEntryAt(QByteArray &zip, const std::string &entry, const std::string &target) {
+    auto u16 = [&](qsizetype at) {
+        return uint32_t(uint8_t(zip[at])) | (uint32_t(uint8_t(zip[at + 1])) << 8);
+    };
+    auto u32 = [&](qsizetype at) { return u16(at) | (u16(at + 2) << 16); };
+    qsizetype entryAt = -1;
+    uint32_t targetOffset = 0;
+    bool found = false;
+    for (qsizetype at = zip.indexOf(QByteArray("PK\x01\x02", 4)); at >= 0;
+         at = zip.indexOf(QByteArray("PK\x01\x02", 4), at + 4)) {
+        const std::string name(zip.constData() + at + 46, u16(at + 28));
+        auto endsWith = [&](const std::string &s) {
+            return name.size() >= s.size() &&
+                   name.compare(name.size() - s.size(), s.size(), s) == 0;
+        };
+        if (endsWith("/" + entry))
+            entryAt = at;
+        if (endsWith("/" + target)) {
+            targetOffset = u32(at + 42);
+            found = true;
+        }
+    }
+    if (entryAt < 0 || !found)
+        return false;
+    for (int i = 0; i < 4; ++i)
+        zip[entryAt + 42 + i] = char(targetOffset >> (8 * i));
+    return true;
 }
 
 } // namespace ts::test

@@ -8,11 +8,13 @@
 #include <ATen/ATen.h>
 
 #include <QFile>
+#include <QFileInfo>
 #include <QTemporaryDir>
 #include <QTest>
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <random>
 #include <set>
 
@@ -118,6 +120,37 @@ void checkCleanOutcome(const QString &path, const QString &what) {
     } else {
         QVERIFY2(r.error().message.contains(path), qPrintable(what + QStringLiteral(": ") + r.error().message));
     }
+}
+
+// Resident memory of this process from /proc/self/status ("VmRSS", "VmHWM"), in bytes; -1 if
+// unknown.
+qint64 statusBytes(const char *field) {
+    QFile f(QStringLiteral("/proc/self/status"));
+    if (!f.open(QIODevice::ReadOnly))
+        return -1;
+    for (const QByteArray &line : f.readAll().split('\n'))
+        if (line.startsWith(field))
+            return line.mid(qsizetype(std::strlen(field)) + 1)
+                       .trimmed()
+                       .split(' ')
+                       .value(0)
+                       .toLongLong() *
+                   1024;
+    return -1;
+}
+
+// Resets the peak (VmHWM) to the current resident size (Linux >= 4.0, /proc/self/clear_refs "5").
+bool resetPeakResident() {
+    QFile f(QStringLiteral("/proc/self/clear_refs"));
+    return f.open(QIODevice::WriteOnly) && f.write("5") == 1 && f.flush();
+}
+
+QString mib(qint64 bytes) {
+    return QString::number(double(bytes) / (1024.0 * 1024.0), 'f', 1);
+}
+
+QString positionIdsBin() {
+    return test::dataDir(QStringLiteral("model/position-ids/pytorch_model.bin"));
 }
 
 } // namespace
@@ -300,6 +333,20 @@ private Q_SLOTS:
         QTest::newRow("persistent id of the wrong shape") << "badpid" << "persistent id";
         QTest::newRow("no tensors") << "notensors" << "no tensors";
         QTest::newRow("unsupported storage type") << "complex" << "torch.ComplexFloatStorage";
+        QTest::newRow("deflated storage record") << "deflated"
+                                                 << "compressed";
+        QTest::newRow("deflated data.pkl") << "deflatedpkl"
+                                           << "compressed";
+        QTest::newRow("two zip entries share one data range") << "shared"
+                                                              << "overlap";
+        QTest::newRow("stride 0 broadcasts one element to 2^24") << "broadcast"
+                                                                 << "stride 0";
+        QTest::newRow("stride 0 on a size-2 dimension of position_ids") << "broadcast2"
+                                                                        << "stride 0";
+        QTest::newRow("overlapping strides [1, 1] over 4096x4096") << "overlapstride"
+                                                                   << "overlapping";
+        QTest::newRow("8 names viewing one 1 MiB storage") << "aliases"
+                                                           << "4 times";
     }
     void rejectsMalformedCheckpoints() {
         QFETCH(QString, kind);
@@ -423,6 +470,44 @@ private Q_SLOTS:
             TensorSpec s = w;
             s.storageType = "ComplexFloatStorage";
             withSpec(s);
+        } else if (kind == "deflated" || kind == "deflatedpkl") {
+            const QByteArray pickle = test::stateDictPickle({w});
+            const QByteArray data(64 * 4, '\x01');
+            test::writeTorchZip(
+                path.toStdString(),
+                {{"data.pkl", pickle.constData(), size_t(pickle.size()), kind == "deflatedpkl"},
+                 {"data/0", data.constData(), size_t(data.size()), kind == "deflated"}});
+        } else if (kind == "shared") {
+            // Two tensors, storages "0" and "1" of equal bytes; entry data/1 then points at
+            // data/0's bytes.
+            TensorSpec w1 = w;
+            w1.name = "w1";
+            w1.key = "1";
+            writeSmallZip(path, test::stateDictPickle({w, w1}), 64 * 4,
+                          {{"data/1", QByteArray(64 * 4, '\x01')}});
+            QByteArray b = readAll(path);
+            QVERIFY(test::pointEntryAt(b, "data/1", "data/0"));
+            QVERIFY(writeBytes(path, b));
+        } else if (kind == "broadcast") {
+            writeSmallZip(
+                path,
+                test::stateDictPickle({{"w", "FloatStorage", "0", 1, 0, {int64_t(1) << 24}, {0}}}),
+                4);
+        } else if (kind == "broadcast2") {
+            writeSmallZip(
+                path, test::stateDictPickle({{"w", "LongStorage", "0", 40, 0, {2, 40}, {0, 1}}}),
+                40 * 8);
+        } else if (kind == "overlapstride") {
+            writeSmallZip(
+                path,
+                test::stateDictPickle({{"w", "FloatStorage", "0", 8191, 0, {4096, 4096}, {1, 1}}}),
+                8191 * 4);
+        } else if (kind == "aliases") {
+            std::vector<TensorSpec> specs;
+            for (int i = 0; i < 8; ++i)
+                specs.push_back(
+                    {"w" + std::to_string(i), "FloatStorage", "0", 1 << 18, 0, {1 << 18}, {1}});
+            writeSmallZip(path, test::stateDictPickle(specs), 1 << 20);
         } else {
             QFAIL("unknown row");
         }
@@ -436,6 +521,107 @@ private Q_SLOTS:
         const QString out = dir.filePath(QStringLiteral("model.safetensors"));
         QVERIFY(!convertTorchBinToSafetensors(path, out).ok());
         QVERIFY(!QFile::exists(out));
+    }
+
+    // Pickles that need far more memory than their size (memoised keys copied per dict, memo
+    // entries, containers) must stay within a budget proportional to data.pkl, or fail naming the
+    // file.
+    void unpicklerMemoryStaysWithinItsBudget_data() {
+        QTest::addColumn<QString>("kind");
+        QTest::addColumn<QString>("expected"); // empty: reading may succeed (within the budget)
+        QTest::newRow("4 KB file: deflated data.pkl, a 1 MiB key memoised and used by 1000 dicts")
+            << "zipbomb"
+            << "compressed";
+        QTest::newRow("stored data.pkl: a 16 KiB key memoised and used by 16000 dicts") << "keys"
+                                                                                        << "";
+        QTest::newRow("stored data.pkl: 6 million MEMOIZE opcodes") << "memoize"
+                                                                    << "";
+        QTest::newRow("stored data.pkl: 2 million empty dicts") << "dicts"
+                                                                << "memory";
+    }
+    void unpicklerMemoryStaysWithinItsBudget() {
+        QFETCH(QString, kind);
+        QFETCH(QString, expected);
+        QTemporaryDir dir;
+        const QString path = dir.filePath(QStringLiteral("pytorch_model.bin"));
+        QByteArray pickle;
+        if (kind == "zipbomb" || kind == "keys")
+            pickle = kind == "zipbomb" ? test::memoisedKeyBombPickle(1 << 20, 1000)
+                                       : test::memoisedKeyBombPickle(16 << 10, 16000);
+        else if (kind == "memoize")
+            pickle = test::memoizeFloodPickle(6'000'000);
+        else
+            pickle = test::emptyDictFloodPickle(2'000'000);
+        const QByteArray data(64 * 4, '\x01');
+        test::writeTorchZip(
+            path.toStdString(),
+            {{"data.pkl", pickle.constData(), size_t(pickle.size()), kind == "zipbomb"},
+             {"data/0", data.constData(), size_t(data.size())}});
+        const qint64 fileSize = QFileInfo(path).size();
+        if (kind == "zipbomb")
+            QVERIFY2(fileSize <= 8 * 1024, qPrintable(QString::number(fileSize)));
+
+        if (!resetPeakResident())
+            QSKIP("cannot reset the peak resident size through /proc/self/clear_refs (Linux >= 4.0 "
+                  "needed)");
+        const qint64 before = statusBytes("VmRSS");
+        QVERIFY(before > 0);
+        const auto r = readTorchZipCheckpoint(path);
+        const qint64 growth = statusBytes("VmHWM") - before;
+        qInfo("%s: %lld-byte file, %lld-byte data.pkl: peak resident memory grew by %s MiB; %s",
+              qPrintable(kind), fileSize, qlonglong(pickle.size()), qPrintable(mib(growth)),
+              r ? "read" : qPrintable(r.error().message.left(300)));
+        // The budget is 16 MiB + 32 bytes per pickle byte (at most 208 MiB here, 80 MiB for the
+        // 2 MB pickle); without one these pickles need 250 MiB to 1 GiB.
+        QVERIFY2(growth < 160ll * 1024 * 1024, qPrintable(mib(growth)));
+        if (!expected.isEmpty())
+            QVERIFY2(!r.ok(), "a hostile pickle was accepted");
+        if (!r) {
+            QVERIFY2(r.error().message.contains(path), qPrintable(r.error().message));
+            QVERIFY2(r.error().message.contains(expected), qPrintable(r.error().message));
+        }
+    }
+
+    // Older transformers saved position_ids buffers as torch.arange(N).expand((1, -1)): int64 [1,
+    // N] views whose size-1 dimension has stride N or 0 (file made by python3-torch, see
+    // tests/data/model/position-ids/make_pytorch_model.py). They load and convert to I64.
+    void readsAndConvertsPositionIdsAsTransformersSavedThem() {
+        const auto r = readTorchZipCheckpoint(positionIdsBin());
+        QVERIFY2(r.ok(), r.ok() ? "" : qPrintable(r.error().message));
+        QCOMPARE(r->size(), size_t(3));
+        struct Want {
+            std::string name;
+            int64_t n;
+            std::vector<int64_t> strides;
+        };
+        const std::vector<Want> wants{
+            {"bridgetower.text_model.embeddings.position_ids", 40, {40, 1}},
+            {"bridgetower.vision_model.visual.embeddings.position_ids", 17, {0, 1}}};
+        for (const Want &want : wants) {
+            const auto it = std::find_if(r->begin(), r->end(),
+                                         [&](const NamedTensor &t) { return t.name == want.name; });
+            QVERIFY(it != r->end());
+            QCOMPARE(it->tensor.scalar_type(), at::kLong);
+            QCOMPARE(it->tensor.sizes().vec(), (std::vector<int64_t>{1, want.n}));
+            QCOMPARE(it->tensor.strides().vec(), want.strides);
+            QVERIFY(at::equal(it->tensor, at::arange(want.n, at::kLong).unsqueeze(0)));
+        }
+        QTemporaryDir dir;
+        const QString out = dir.filePath(QStringLiteral("model.safetensors"));
+        const Status s = convertTorchBinToSafetensors(positionIdsBin(), out);
+        QVERIFY2(s.ok(), s.ok() ? "" : qPrintable(s.error().message));
+        auto st = SafetensorsFile::open(out);
+        QVERIFY(st.ok());
+        for (const Want &want : wants) {
+            const TensorView *v = st->find(want.name);
+            QVERIFY(v);
+            QCOMPARE(v->dtype, DType::I64);
+            QCOMPARE(v->shape, (std::vector<int64_t>{1, want.n}));
+            std::vector<int64_t> arange(size_t(want.n));
+            std::iota(arange.begin(), arange.end(), 0);
+            QCOMPARE(v->toInt64(), arange);
+        }
+        QCOMPARE(st->find("weight")->dtype, DType::F32);
     }
 
     // Deterministic mutations of the whole file (bit flips, overwritten runs, truncations).

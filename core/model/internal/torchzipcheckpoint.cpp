@@ -14,16 +14,26 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <string_view>
 #include <unordered_map>
 
 namespace ts::internal {
 
 namespace {
 
-// data.pkl of a real state dict is ~200 bytes per tensor; anything far larger is not a state dict.
+// data.pkl of a real state dict is ~150 bytes per tensor; anything far larger is not a state dict.
 constexpr uint64_t kMaxPickleBytes = 64ull * 1024 * 1024;
-// Values the unpickler may create (bounds memory for hostile pickles; a state dict needs ~15 per tensor).
-constexpr size_t kMaxValues = 2'000'000;
+// The unpickler's memory budget: every value, container slot, dict key, memo entry and stack slot
+// it allocates is counted against kBudgetFloor + kBudgetPerByte x the size of data.pkl. A real
+// state dict needs ~10 bytes per pickle byte (measured on the fixtures); a pickle built to
+// amplify memory (one container per opcode byte, memoised keys reused) runs into the limit.
+constexpr size_t kBudgetFloor = 16u * 1024 * 1024;
+constexpr size_t kBudgetPerByte = 32;
+// Tensors may be views into storages, and several names may share a storage (tied weights), but
+// all views together may not hold more than kMaxViewExpansion x the stored bytes (+ kViewSlack):
+// converting writes every view out in full.
+constexpr uint64_t kMaxViewExpansion = 4;
+constexpr uint64_t kViewSlack = 1024 * 1024;
 constexpr size_t kMaxDims = 64;
 
 // A failure inside this file: becomes a ts::Error with the file name in front.
@@ -85,6 +95,8 @@ struct ZipEntry {
     uint32_t crc = 0;
     uint64_t compressedSize = 0;
     uint64_t size = 0;
+    uint64_t localHeaderOffset = 0;
+    uint64_t dataOffset = 0; // where the record's bytes start (after its local header)
 };
 
 uint16_t le16(const uint8_t *p) { return uint16_t(p[0] | (p[1] << 8)); }
@@ -151,6 +163,7 @@ std::map<std::string, ZipEntry> readZipDirectory(QFile &file, std::string &prefi
         entry.crc = le32(h + 16);
         entry.compressedSize = le32(h + 20);
         entry.size = le32(h + 24);
+        entry.localHeaderOffset = le32(h + 42);
         const uint64_t nameLen = le16(h + 28), extraLen = le16(h + 30), commentLen = le16(h + 32);
         if (n - pos - 46 < nameLen + extraLen + commentLen)
             corrupt(QStringLiteral("zip directory entry %1 is corrupt").arg(e));
@@ -167,8 +180,12 @@ std::map<std::string, ZipEntry> readZipDirectory(QFile &file, std::string &prefi
                     entry.size = le64(x + fp);
                     fp += 8;
                 }
-                if (entry.compressedSize == 0xFFFFFFFFu && fp + 8 <= xp + 4 + len)
+                if (entry.compressedSize == 0xFFFFFFFFu && fp + 8 <= xp + 4 + len) {
                     entry.compressedSize = le64(x + fp);
+                    fp += 8;
+                }
+                if (entry.localHeaderOffset == 0xFFFFFFFFu && fp + 8 <= xp + 4 + len)
+                    entry.localHeaderOffset = le64(x + fp);
             }
             xp += 4 + len;
         }
@@ -185,6 +202,49 @@ std::map<std::string, ZipEntry> readZipDirectory(QFile &file, std::string &prefi
         out.emplace(std::move(name), entry);
         pos += 46 + nameLen + extraLen + commentLen;
     }
+
+    // Each entry's local header and data must lie before the directory, and no two entries may
+    // share bytes: overlapping entries are how zip bombs multiply one stored range (and torch.save
+    // never writes them). miniz finds the data the same way: local header + its name and extra.
+    struct Span {
+        uint64_t begin, end;
+        const std::string *name;
+    };
+    std::vector<Span> spans;
+    spans.reserve(out.size());
+    for (auto &[name, e] : out) {
+        if (e.localHeaderOffset > cdOffset || cdOffset - e.localHeaderOffset < 30)
+            corrupt(QStringLiteral("zip entry '%1' has its header outside the file's data area")
+                        .arg(q(name)));
+        const QByteArray local = readAt(file, e.localHeaderOffset, 30);
+        const auto *l = reinterpret_cast<const uint8_t *>(local.constData());
+        if (le32(l) != 0x04034b50u)
+            corrupt(
+                QStringLiteral("zip entry '%1' points to offset %2, where there is no local header")
+                    .arg(q(name))
+                    .arg(e.localHeaderOffset));
+        e.dataOffset = e.localHeaderOffset + 30 + le16(l + 26) + le16(l + 28);
+        if (e.dataOffset > cdOffset || e.compressedSize > cdOffset - e.dataOffset)
+            corrupt(
+                QStringLiteral("zip entry '%1' (%2 bytes at offset %3) runs into the zip directory")
+                    .arg(q(name))
+                    .arg(e.compressedSize)
+                    .arg(e.dataOffset));
+        spans.push_back({e.localHeaderOffset, e.dataOffset + e.compressedSize, &name});
+    }
+    std::sort(spans.begin(), spans.end(),
+              [](const Span &a, const Span &b) { return a.begin < b.begin; });
+    for (size_t i = 1; i < spans.size(); ++i)
+        if (spans[i].begin < spans[i - 1].end)
+            corrupt(QStringLiteral("zip entries '%1' (bytes %2-%3) and '%4' (bytes %5-%6) overlap; "
+                                   "an archive whose entries "
+                                   "share data is a zip bomb, not a torch.save checkpoint")
+                        .arg(q(*spans[i - 1].name))
+                        .arg(spans[i - 1].begin)
+                        .arg(spans[i - 1].end)
+                        .arg(q(*spans[i].name))
+                        .arg(spans[i].begin)
+                        .arg(spans[i].end));
     return out;
 }
 
@@ -192,7 +252,14 @@ std::map<std::string, ZipEntry> readZipDirectory(QFile &file, std::string &prefi
 // The restricted unpickler. Values live in an arena and refer to each other by pointer, so hostile
 // pickles (cycles through the memo, deep nesting) cannot leak or recurse on destruction.
 
-enum class Callable { None, OrderedDict, RebuildTensorV2, RebuildTensor, RebuildParameter, StorageType };
+enum class Callable : uint8_t {
+    None,
+    OrderedDict,
+    RebuildTensorV2,
+    RebuildTensor,
+    RebuildParameter,
+    StorageType
+};
 
 struct Value;
 
@@ -203,19 +270,38 @@ struct TensorDesc {
     std::vector<int64_t> strides;
 };
 
+struct DictData {
+    std::vector<std::pair<Value *, Value *>> entries; // in insertion order
+    // String keys -> entries index. The views point into the key values' strings, which live
+    // (unchanged) in the arena: a memoised key used by many dicts is never copied.
+    std::unordered_map<std::string_view, size_t> keyIndex;
+};
+
+// Kept small (one per pickle value): dict and tensor parts live behind pointers.
 struct Value {
-    enum class Kind { None, Bool, Int, Float, String, Tuple, List, Dict, Global, Storage, Tensor };
+    enum class Kind : uint8_t {
+        None,
+        Bool,
+        Int,
+        Float,
+        String,
+        Tuple,
+        List,
+        Dict,
+        Global,
+        Storage,
+        Tensor
+    };
     Kind kind = Kind::None;
-    int64_t i = 0;
+    Callable callable = Callable::None; // Global
+    at::ScalarType dtype = at::kFloat;  // Global (StorageType), Storage
+    int64_t i = 0;                      // Bool, Int
+    int64_t numel = 0;                  // Storage: elements declared by the pickle
     double f = 0;
-    std::string s; // String; Storage: record key
-    std::vector<Value *> items;                      // Tuple, List
-    std::vector<std::pair<Value *, Value *>> entries; // Dict, in insertion order
-    std::unordered_map<std::string, size_t> keyIndex; // Dict: string keys -> entries index
-    Callable callable = Callable::None;              // Global
-    at::ScalarType dtype = at::kFloat;               // Global (StorageType), Storage
-    int64_t numel = 0;                               // Storage: elements declared by the pickle
-    TensorDesc tensor;                               // Tensor
+    std::string s;                      // String; Storage: record key
+    std::vector<Value *> items;         // Tuple, List
+    std::unique_ptr<DictData> dict;     // Dict
+    std::unique_ptr<TensorDesc> tensor; // Tensor
 };
 
 const char *kindName(Value::Kind k) {
@@ -250,22 +336,53 @@ std::optional<at::ScalarType> storageDtype(const std::string &name) {
 class Unpickler {
 public:
     explicit Unpickler(const QByteArray &data)
-        : m_p(reinterpret_cast<const uint8_t *>(data.constData())), m_n(size_t(data.size())) {}
+        : m_p(reinterpret_cast<const uint8_t *>(data.constData())), m_n(size_t(data.size())),
+          m_budget(kBudgetFloor + kBudgetPerByte * size_t(data.size())) {}
 
     const Value *run();
 
 private:
+    // Counts `bytes` of memory against the budget (never given back: the arena only grows, and
+    // counting transient buffers too keeps this an upper bound of what was allocated).
+    void charge(size_t bytes) {
+        m_used += bytes;
+        if (m_used > m_budget)
+            corrupt(QStringLiteral("data.pkl needs more than %1 MiB of memory to unpickle, the "
+                                   "limit for a %2-byte pickle "
+                                   "(%3 MiB + %4 bytes per pickle byte; a state dict needs far "
+                                   "less), so it is not a plain state dict "
+                                   "(stopped at offset %5)")
+                        .arg(m_budget >> 20)
+                        .arg(m_n)
+                        .arg(kBudgetFloor >> 20)
+                        .arg(kBudgetPerByte)
+                        .arg(m_opStart));
+    }
     Value *make(Value::Kind kind) {
-        if (m_arena.size() >= kMaxValues)
-            corrupt(QStringLiteral("data.pkl creates more than %1 values").arg(kMaxValues));
+        charge(sizeof(Value) + 16); // + the arena's bookkeeping
         m_arena.emplace_back();
         m_arena.back().kind = kind;
         return &m_arena.back();
     }
+    // None, booleans, the ints of one-byte BININT1 and the empty tuple are immutable and frequent:
+    // one shared value each, so a run of one-byte opcodes costs a stack slot, not a value.
+    Value *shared(Value *&slot, Value::Kind kind, int64_t i = 0) {
+        if (!slot) {
+            slot = make(kind);
+            slot->i = i;
+        }
+        return slot;
+    }
     Value *makeInt(int64_t v) {
+        if (v >= 0 && v < int64_t(m_smallInts.size()))
+            return shared(m_smallInts[size_t(v)], Value::Kind::Int, v);
         Value *r = make(Value::Kind::Int);
         r->i = v;
         return r;
+    }
+    void push(Value *v) {
+        charge(sizeof(Value *));
+        m_stack.push_back(v);
     }
     const uint8_t *take(size_t n) {
         if (n > m_n - m_pos)
@@ -298,55 +415,90 @@ private:
             corrupt(QStringLiteral("data.pkl reads an empty stack at offset %1").arg(m_opStart));
         return m_stack.back();
     }
+    void mark() {
+        charge(sizeof(size_t));
+        m_marks.push_back(m_stack.size());
+    }
     // Pops everything above the top mark, and the mark.
     std::vector<Value *> popMark() {
         if (m_marks.empty())
             corrupt(QStringLiteral("data.pkl uses a missing MARK at offset %1").arg(m_opStart));
         const size_t m = m_marks.back();
         m_marks.pop_back();
+        charge((m_stack.size() - m) * sizeof(Value *));
         std::vector<Value *> items(m_stack.begin() + std::ptrdiff_t(m), m_stack.end());
         m_stack.resize(m);
         return items;
     }
     Value *tuple(std::vector<Value *> items) {
+        if (items.empty())
+            return shared(m_emptyTuple, Value::Kind::Tuple);
+        charge(items.size() * sizeof(Value *));
         Value *t = make(Value::Kind::Tuple);
         t->items = std::move(items);
         return t;
     }
+    Value *dict() {
+        Value *d = make(Value::Kind::Dict);
+        charge(sizeof(DictData));
+        d->dict = std::make_unique<DictData>();
+        return d;
+    }
     void setItem(Value *dict, Value *key, Value *value) {
         if (dict->kind != Value::Kind::Dict)
             corrupt(QStringLiteral("data.pkl sets an item on a %1 at offset %2").arg(QLatin1String(kindName(dict->kind))).arg(m_opStart));
+        DictData &d = *dict->dict;
         if (key->kind == Value::Kind::String) {
-            const auto [it, inserted] = dict->keyIndex.emplace(key->s, dict->entries.size());
-            if (!inserted) {
-                dict->entries[it->second].second = value;
+            if (const auto it = d.keyIndex.find(key->s); it != d.keyIndex.end()) {
+                d.entries[it->second].second = value;
                 return;
             }
+            charge(64); // a hash node and its bucket (the key itself is not copied)
+            d.keyIndex.emplace(key->s, d.entries.size());
         }
-        dict->entries.emplace_back(key, value);
+        charge(2 * sizeof(std::pair<Value *, Value *>)); // the slot, with the vector's growth
+        d.entries.emplace_back(key, value);
     }
     void append(Value *list, Value *item) {
         if (list->kind != Value::Kind::List)
             corrupt(QStringLiteral("data.pkl appends to a %1 at offset %2").arg(QLatin1String(kindName(list->kind))).arg(m_opStart));
+        charge(2 * sizeof(Value *));
         list->items.push_back(item);
     }
+    // Pickles number memo entries 0, 1, 2, ... (MEMOIZE always, BINPUT in practice): those go to a
+    // vector; any other index to a map. Both are counted.
     void memoPut(uint64_t index) {
         if (index > std::numeric_limits<uint32_t>::max())
             corrupt(QStringLiteral("data.pkl uses memo index %1 at offset %2").arg(index).arg(m_opStart));
-        m_memo[uint32_t(index)] = top();
+        Value *v = top();
+        if (index < m_memo.size()) {
+            m_memo[size_t(index)] = v;
+        } else if (index == m_memo.size()) {
+            charge(2 * sizeof(Value *));
+            m_memo.push_back(v);
+        } else {
+            const auto [it, inserted] = m_sparseMemo.insert_or_assign(uint32_t(index), v);
+            if (inserted)
+                charge(64);
+        }
     }
     void memoGet(uint64_t index) {
-        const auto it = index <= std::numeric_limits<uint32_t>::max() ? m_memo.find(uint32_t(index)) : m_memo.end();
-        if (it == m_memo.end())
+        if (index < m_memo.size())
+            return push(m_memo[size_t(index)]);
+        const auto it = index <= std::numeric_limits<uint32_t>::max()
+                            ? m_sparseMemo.find(uint32_t(index))
+                            : m_sparseMemo.end();
+        if (it == m_sparseMemo.end())
             corrupt(QStringLiteral("data.pkl reads memo entry %1, which was never stored (offset %2)").arg(index).arg(m_opStart));
-        m_stack.push_back(it->second);
+        push(it->second);
     }
     void pushString(size_t len) {
         if (len > m_n - m_pos)
             corrupt(QStringLiteral("data.pkl has a %1-byte string at offset %2 that runs past its end").arg(len).arg(m_opStart));
+        charge(len);
         Value *v = make(Value::Kind::String);
         v->s.assign(reinterpret_cast<const char *>(take(len)), len);
-        m_stack.push_back(v);
+        push(v);
     }
     Value *global(const std::string &module, const std::string &name);
     Value *reduce(Value *callable, Value *args);
@@ -356,11 +508,19 @@ private:
     size_t m_n;
     size_t m_pos = 0;
     size_t m_opStart = 0;
+    size_t m_budget;
+    size_t m_used = 0;
     std::deque<Value> m_arena;
     std::vector<Value *> m_stack;
     std::vector<size_t> m_marks;
-    std::unordered_map<uint32_t, Value *> m_memo;
+    std::vector<Value *> m_memo;
+    std::unordered_map<uint32_t, Value *> m_sparseMemo;
     std::map<std::string, Value *> m_storages;
+    std::array<Value *, 256> m_smallInts{};
+    Value *m_none = nullptr;
+    Value *m_true = nullptr;
+    Value *m_false = nullptr;
+    Value *m_emptyTuple = nullptr;
 };
 
 Value *Unpickler::global(const std::string &module, const std::string &name) {
@@ -409,7 +569,7 @@ Value *Unpickler::reduce(Value *callable, Value *args) {
     case Callable::OrderedDict:
         if (!a.empty())
             corrupt(QStringLiteral("data.pkl builds an OrderedDict with arguments (offset %1)").arg(m_opStart));
-        return make(Value::Kind::Dict);
+        return dict();
     case Callable::RebuildTensorV2:
     case Callable::RebuildTensor: {
         const bool v2 = callable->callable == Callable::RebuildTensorV2;
@@ -419,13 +579,19 @@ Value *Unpickler::reduce(Value *callable, Value *args) {
         if (a[0]->kind != Value::Kind::Storage)
             corrupt(QStringLiteral("data.pkl rebuilds a tensor from a %1, not a storage (offset %2)").arg(QLatin1String(kindName(a[0]->kind))).arg(m_opStart));
         Value *t = make(Value::Kind::Tensor);
-        t->tensor.storage = a[0];
-        t->tensor.offset = asInt(a[1], "a storage offset");
-        t->tensor.sizes = asIntTuple(a[2], "a tensor size");
-        t->tensor.strides = asIntTuple(a[3], "a tensor stride");
-        if (t->tensor.sizes.size() != t->tensor.strides.size())
-            corrupt(QStringLiteral("data.pkl rebuilds a tensor with %1 sizes but %2 strides (offset %3)")
-                        .arg(t->tensor.sizes.size()).arg(t->tensor.strides.size()).arg(m_opStart));
+        auto desc = std::make_unique<TensorDesc>();
+        desc->storage = a[0];
+        desc->offset = asInt(a[1], "a storage offset");
+        desc->sizes = asIntTuple(a[2], "a tensor size");
+        desc->strides = asIntTuple(a[3], "a tensor stride");
+        if (desc->sizes.size() != desc->strides.size())
+            corrupt(QStringLiteral(
+                        "data.pkl rebuilds a tensor with %1 sizes but %2 strides (offset %3)")
+                        .arg(desc->sizes.size())
+                        .arg(desc->strides.size())
+                        .arg(m_opStart));
+        charge(sizeof(TensorDesc) + 2 * desc->sizes.size() * sizeof(int64_t));
+        t->tensor = std::move(desc);
         return t;
     }
     case Callable::RebuildParameter: // (data, requires_grad, backward_hooks)
@@ -455,6 +621,7 @@ Value *Unpickler::persistentLoad(Value *pid) {
             corrupt(QStringLiteral("data.pkl declares storage '%1' twice with different types or sizes").arg(q(a[2]->s)));
         return it->second;
     }
+    charge(64 + a[2]->s.size()); // the map node and its key
     Value *s = make(Value::Kind::Storage);
     s->s = a[2]->s;
     s->dtype = a[1]->dtype;
@@ -474,20 +641,32 @@ const Value *Unpickler::run() {
             break;
         case 0x95: take(8); break; // FRAME: framing is only a read-ahead hint
         case '.': return pop();    // STOP
-        case '(': m_marks.push_back(m_stack.size()); break;
+        case '(':
+            mark();
+            break;
         case '0': pop(); break;
         case '1': popMark(); break;
-        case '2': m_stack.push_back(top()); break;
-        case 'N': m_stack.push_back(make(Value::Kind::None)); break;
-        case 0x88: case 0x89: {
-            Value *b = make(Value::Kind::Bool);
-            b->i = op == 0x88;
-            m_stack.push_back(b);
+        case '2':
+            push(top());
             break;
-        }
-        case 'J': m_stack.push_back(makeInt(int32_t(le32(take(4))))); break;
-        case 'K': m_stack.push_back(makeInt(*take(1))); break;
-        case 'M': m_stack.push_back(makeInt(le16(take(2)))); break;
+        case 'N':
+            push(shared(m_none, Value::Kind::None));
+            break;
+        case 0x88:
+            push(shared(m_true, Value::Kind::Bool, 1));
+            break;
+        case 0x89:
+            push(shared(m_false, Value::Kind::Bool, 0));
+            break;
+        case 'J':
+            push(makeInt(int32_t(le32(take(4)))));
+            break;
+        case 'K':
+            push(makeInt(*take(1)));
+            break;
+        case 'M':
+            push(makeInt(le16(take(2))));
+            break;
         case 0x8a: { // LONG1: little-endian two's complement
             const size_t n = *take(1);
             if (n > 8)
@@ -498,7 +677,7 @@ const Value *Unpickler::run() {
                 v |= uint64_t(b[k]) << (8 * k);
             if (n > 0 && n < 8 && (b[n - 1] & 0x80))
                 v |= ~uint64_t(0) << (8 * n);
-            m_stack.push_back(makeInt(int64_t(v)));
+            push(makeInt(int64_t(v)));
             break;
         }
         case 'G': { // BINFLOAT, big-endian
@@ -508,7 +687,7 @@ const Value *Unpickler::run() {
                 bits = (bits << 8) | b[k];
             Value *f = make(Value::Kind::Float);
             std::memcpy(&f->f, &bits, sizeof bits);
-            m_stack.push_back(f);
+            push(f);
             break;
         }
         case 'X': pushString(le32(take(4))); break;       // BINUNICODE
@@ -520,16 +699,37 @@ const Value *Unpickler::run() {
             pushString(size_t(len));
             break;
         }
-        case ')': m_stack.push_back(tuple({})); break;
-        case 't': m_stack.push_back(tuple(popMark())); break;
-        case 0x85: { Value *a = pop(); m_stack.push_back(tuple({a})); break; }
-        case 0x86: { Value *b = pop(); Value *a = pop(); m_stack.push_back(tuple({a, b})); break; }
-        case 0x87: { Value *c = pop(); Value *b = pop(); Value *a = pop(); m_stack.push_back(tuple({a, b, c})); break; }
-        case ']': m_stack.push_back(make(Value::Kind::List)); break;
+        case ')':
+            push(tuple({}));
+            break;
+        case 't':
+            push(tuple(popMark()));
+            break;
+        case 0x85: {
+            Value *a = pop();
+            push(tuple({a}));
+            break;
+        }
+        case 0x86: {
+            Value *b = pop();
+            Value *a = pop();
+            push(tuple({a, b}));
+            break;
+        }
+        case 0x87: {
+            Value *c = pop();
+            Value *b = pop();
+            Value *a = pop();
+            push(tuple({a, b, c}));
+            break;
+        }
+        case ']':
+            push(make(Value::Kind::List));
+            break;
         case 'l': {
             Value *l = make(Value::Kind::List);
             l->items = popMark();
-            m_stack.push_back(l);
+            push(l);
             break;
         }
         case 'a': { Value *item = pop(); append(top(), item); break; }
@@ -540,28 +740,32 @@ const Value *Unpickler::run() {
                 append(l, item);
             break;
         }
-        case '}': m_stack.push_back(make(Value::Kind::Dict)); break;
+        case '}':
+            push(dict());
+            break;
         case 'd': case 'u': {
             std::vector<Value *> items = popMark();
             if (items.size() % 2)
                 corrupt(QStringLiteral("data.pkl has an odd number of dict items at offset %1").arg(m_opStart));
-            Value *d = op == 'd' ? make(Value::Kind::Dict) : top();
+            Value *d = op == 'd' ? dict() : top();
             for (size_t k = 0; k < items.size(); k += 2)
                 setItem(d, items[k], items[k + 1]);
             if (op == 'd')
-                m_stack.push_back(d);
+                push(d);
             break;
         }
         case 's': { Value *v = pop(); Value *k = pop(); setItem(top(), k, v); break; }
         case 'q': memoPut(*take(1)); break;
         case 'r': memoPut(le32(take(4))); break;
-        case 0x94: memoPut(m_memo.size()); break; // MEMOIZE
+        case 0x94:
+            memoPut(m_memo.size() + m_sparseMemo.size());
+            break; // MEMOIZE: index = len(memo)
         case 'h': memoGet(*take(1)); break;
         case 'j': memoGet(le32(take(4))); break;
         case 'c': { // GLOBAL "module\nname\n"
             const std::string module = takeLine();
             const std::string name = takeLine();
-            m_stack.push_back(global(module, name));
+            push(global(module, name));
             break;
         }
         case 0x93: { // STACK_GLOBAL
@@ -569,10 +773,15 @@ const Value *Unpickler::run() {
             Value *module = pop();
             if (module->kind != Value::Kind::String || name->kind != Value::Kind::String)
                 corrupt(QStringLiteral("data.pkl has a STACK_GLOBAL without strings at offset %1").arg(m_opStart));
-            m_stack.push_back(global(module->s, name->s));
+            push(global(module->s, name->s));
             break;
         }
-        case 'R': { Value *args = pop(); Value *callable = pop(); m_stack.push_back(reduce(callable, args)); break; }
+        case 'R': {
+            Value *args = pop();
+            Value *callable = pop();
+            push(reduce(callable, args));
+            break;
+        }
         case 'b': { // BUILD: only an OrderedDict's state (its `_metadata`), which we do not need
             pop();
             if (top()->kind != Value::Kind::Dict)
@@ -580,7 +789,11 @@ const Value *Unpickler::run() {
                                                    .arg(QLatin1String(kindName(top()->kind))).arg(m_opStart));
             break;
         }
-        case 'Q': { Value *pid = pop(); m_stack.push_back(persistentLoad(pid)); break; }
+        case 'Q': {
+            Value *pid = pop();
+            push(persistentLoad(pid));
+            break;
+        }
         default:
             fail(Error::Code::Unsupported,
                  QStringLiteral("data.pkl uses pickle opcode 0x%1 at offset %2, which a state dict does not need; refusing it")
@@ -598,7 +811,7 @@ const Value *findStateDict(const Value *root) {
             corrupt(QStringLiteral("data.pkl holds a %1, not a dict of tensors").arg(QLatin1String(kindName(root->kind))));
         bool hasTensor = false;
         const Value *nested = nullptr;
-        for (const auto &[k, v] : root->entries) {
+        for (const auto &[k, v] : root->dict->entries) {
             hasTensor |= v->kind == Value::Kind::Tensor;
             if (k->kind == Value::Kind::String && (k->s == "state_dict" || k->s == "model") && v->kind == Value::Kind::Dict)
                 nested = v;
@@ -610,8 +823,22 @@ const Value *findStateDict(const Value *root) {
     return root;
 }
 
-// Checks that the tensor's elements lie inside its storage (all arithmetic overflow-checked).
-void checkBounds(const std::string &name, const TensorDesc &t) {
+QString dimsText(const std::vector<int64_t> &v) {
+    QStringList parts;
+    for (int64_t x : v)
+        parts << QString::number(x);
+    return QLatin1Char('[') + parts.join(QStringLiteral(", ")) + QLatin1Char(']');
+}
+
+// Checks that the tensor's elements lie inside its storage and that distinct elements are distinct
+// stored elements (all arithmetic overflow-checked). Returns the tensor's size in bytes, which is
+// then at most its storage's.
+//
+// Stride 0 is allowed on size-1 dimensions only, where the stride is never used: older transformers
+// saved position_ids as torch.arange(N).expand((1, -1)), shape [1, N], stride [0, 1] (or [N, 1]).
+// Stride 0 on a longer dimension is a broadcast that repeats stored data (a [2^28] view of one
+// element would convert to a 1 GiB file); it is refused, like any other overlapping layout.
+uint64_t checkBounds(const std::string &name, const TensorDesc &t) {
     const Value &s = *t.storage;
     auto bad = [&](const QString &why) {
         corrupt(QStringLiteral("tensor '%1' (storage '%2', %3 elements): %4").arg(q(name), q(s.s)).arg(s.numel).arg(why));
@@ -628,16 +855,46 @@ void checkBounds(const std::string &name, const TensorDesc &t) {
     if (numel == 0) {
         if (t.offset > s.numel)
             bad(QStringLiteral("storage offset %1 lies past the storage").arg(t.offset));
-        return;
+        return 0;
     }
+    // No overlap: with the dimensions longer than 1 sorted by stride, each stride must step past
+    // everything the smaller ones reach (the layout of any contiguous, transposed or sliced
+    // tensor).
+    std::vector<std::pair<int64_t, int64_t>> dims; // (stride, size)
     for (size_t d = 0; d < t.sizes.size(); ++d) {
+        if (t.sizes[d] <= 1)
+            continue;
+        if (t.strides[d] == 0)
+            bad(QStringLiteral(
+                    "dimension %1 has %2 elements with stride 0 (sizes %3, strides %4): a "
+                    "broadcast that "
+                    "repeats stored data; stride 0 is only accepted on size-1 dimensions")
+                    .arg(d)
+                    .arg(t.sizes[d])
+                    .arg(dimsText(t.sizes), dimsText(t.strides)));
+        dims.emplace_back(t.strides[d], t.sizes[d]);
+    }
+    std::sort(dims.begin(), dims.end());
+    int64_t reach = 0;
+    for (const auto &[stride, size] : dims) {
         int64_t extent = 0;
-        if (__builtin_mul_overflow(t.sizes[d] - 1, t.strides[d], &extent) || __builtin_add_overflow(last, extent, &last))
+        if (stride <= reach)
+            bad(QStringLiteral("sizes %1 with strides %2 make overlapping elements (one stored "
+                               "element would be read "
+                               "several times)")
+                    .arg(dimsText(t.sizes), dimsText(t.strides)));
+        if (__builtin_mul_overflow(size - 1, stride, &extent) ||
+            __builtin_add_overflow(reach, extent, &reach))
             bad(QStringLiteral("the tensor's extent overflows"));
     }
+    if (__builtin_add_overflow(last, reach, &last))
+        bad(QStringLiteral("the tensor's extent overflows"));
     if (last >= s.numel)
         bad(QStringLiteral("offset %1 with sizes and strides reaching element %2 needs more than the storage holds")
                 .arg(t.offset).arg(last));
+    return uint64_t(numel) *
+           c10::elementSize(
+               s.dtype); // numel <= s.numel, whose bytes fit (checked against the record)
 }
 
 std::vector<NamedTensor> read(const QString &path) {
@@ -674,6 +931,15 @@ std::vector<NamedTensor> read(const QString &path) {
 
     caffe2::serialize::PyTorchStreamReader reader(path.toStdString());
     auto readRecord = [&](const std::string &name, const ZipEntry &e) {
+        // torch.save stores every record (miniz level 0); a deflated one can expand ~1000-fold
+        // before any of our checks sees it.
+        if (e.method != 0)
+            fail(
+                Error::Code::Unsupported,
+                QStringLiteral("record '%1' is compressed (zip method %2); torch.save stores every "
+                               "record uncompressed, so this file was not written by torch.save")
+                    .arg(q(prefix + name))
+                    .arg(e.method));
         auto [ptr, size] = reader.getRecord(name);
         if (size != e.size)
             corrupt(QStringLiteral("record '%1' read as %2 bytes, the zip directory says %3").arg(q(name)).arg(size).arg(e.size));
@@ -701,20 +967,24 @@ std::vector<NamedTensor> read(const QString &path) {
     std::vector<std::pair<std::string, const TensorDesc *>> named;
     std::vector<const Value *> storageOrder;
     std::map<const Value *, std::string> firstUser;
-    for (const auto &[k, v] : stateDict->entries) {
+    // No overflow: each view is at most its storage, and the storages' sizes are those of records
+    // in the file.
+    uint64_t viewBytes = 0, storedBytes = 0;
+    for (const auto &[k, v] : stateDict->dict->entries) {
         if (v->kind != Value::Kind::Tensor)
             continue;
         if (k->kind != Value::Kind::String)
             corrupt(QStringLiteral("a tensor is stored under a %1 key, not a name").arg(QLatin1String(kindName(k->kind))));
-        checkBounds(k->s, v->tensor);
-        named.emplace_back(k->s, &v->tensor);
-        if (firstUser.emplace(v->tensor.storage, k->s).second)
-            storageOrder.push_back(v->tensor.storage);
+        const TensorDesc &t = *v->tensor;
+        viewBytes += checkBounds(k->s, t);
+        named.emplace_back(k->s, &t);
+        if (firstUser.emplace(t.storage, k->s).second)
+            storageOrder.push_back(t.storage);
     }
     if (named.empty())
         corrupt(QStringLiteral("data.pkl holds no tensors"));
 
-    std::map<const Value *, at::Storage> storages;
+    std::vector<const ZipEntry *> records;
     for (const Value *s : storageOrder) {
         const std::string record = "data/" + s->s;
         const QString who = QStringLiteral("tensor '%1': storage record '%2'").arg(q(firstUser[s]), q(prefix + record));
@@ -725,8 +995,26 @@ std::vector<NamedTensor> read(const QString &path) {
         if (uint64_t(s->numel) > std::numeric_limits<uint64_t>::max() / elementSize || e->size != uint64_t(s->numel) * elementSize)
             corrupt(QStringLiteral("%1 holds %2 bytes but data.pkl declares %3 elements of %4 bytes")
                         .arg(who).arg(e->size).arg(s->numel).arg(elementSize));
-        at::DataPtr data = readRecord(record, *e);
-        storages.emplace(s, c10::Storage(c10::Storage::use_byte_size_t(), size_t(e->size), std::move(data), nullptr, false));
+        records.push_back(e);
+        storedBytes += e->size;
+    }
+    // Each view is at most its storage, but many names may view one storage.
+    if (viewBytes > kMaxViewExpansion * storedBytes + kViewSlack)
+        corrupt(QStringLiteral("its %1 tensors span %2 bytes, more than %3 times the %4 bytes "
+                               "their storages hold; checkpoints "
+                               "share a storage between a few tied weights at most, so this one "
+                               "would expand when converted")
+                    .arg(named.size())
+                    .arg(viewBytes)
+                    .arg(kMaxViewExpansion)
+                    .arg(storedBytes));
+
+    std::map<const Value *, at::Storage> storages;
+    for (size_t i = 0; i < storageOrder.size(); ++i) {
+        const Value *s = storageOrder[i];
+        at::DataPtr data = readRecord("data/" + s->s, *records[i]);
+        storages.emplace(s, c10::Storage(c10::Storage::use_byte_size_t(), size_t(records[i]->size),
+                                         std::move(data), nullptr, false));
     }
 
     std::vector<NamedTensor> out;
