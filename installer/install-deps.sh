@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
     # build
     build-essential cmake ninja-build ccache pkg-config git
+    # fuzzing (tests/fuzz: clang's libFuzzer and sanitizer runtimes, its OpenMP for FAISS)
+    clang libclang-rt-dev libomp-dev
     # Qt 6 (Widgets, Sql, Concurrent, Test, Network) and image format plugins
     qt6-base-dev qt6-base-dev-tools libqt6sql6-sqlite qt6-image-formats-plugins libgl-dev
     # model, vector index, catalog, config parsing

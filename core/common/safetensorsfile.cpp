@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -136,6 +137,18 @@ FloatTensor TensorView::toFloatTensor() const {
     return t;
 }
 
+// Truncates toward zero, saturating at int64's range (NaN gives 0): a plain cast of inf, NaN or
+// 1e30 is undefined behaviour, and the values come from a file.
+static int64_t saturatingInt64(double v) {
+    if (std::isnan(v))
+        return 0;
+    if (v >= 9223372036854775808.0) // 2^63
+        return std::numeric_limits<int64_t>::max();
+    if (v <= -9223372036854775808.0)
+        return std::numeric_limits<int64_t>::min();
+    return int64_t(v);
+}
+
 std::vector<int64_t> TensorView::toInt64() const {
     const int64_t n = numel();
     std::vector<int64_t> out(static_cast<size_t>(n));
@@ -146,10 +159,10 @@ std::vector<int64_t> TensorView::toInt64() const {
         case DType::I16: out[i] = loadAt<int16_t>(data, i); break;
         case DType::I8: out[i] = loadAt<int8_t>(data, i); break;
         case DType::U8: case DType::Bool: out[i] = loadAt<uint8_t>(data, i); break;
-        case DType::F64: out[i] = int64_t(loadAt<double>(data, i)); break;
-        case DType::F32: out[i] = int64_t(loadAt<float>(data, i)); break;
-        case DType::F16: out[i] = int64_t(halfToFloat(loadAt<uint16_t>(data, i))); break;
-        case DType::BF16: out[i] = int64_t(bfloat16ToFloat(loadAt<uint16_t>(data, i))); break;
+        case DType::F64: out[i] = saturatingInt64(loadAt<double>(data, i)); break;
+        case DType::F32: out[i] = saturatingInt64(loadAt<float>(data, i)); break;
+        case DType::F16: out[i] = saturatingInt64(halfToFloat(loadAt<uint16_t>(data, i))); break;
+        case DType::BF16: out[i] = saturatingInt64(bfloat16ToFloat(loadAt<uint16_t>(data, i))); break;
         }
     }
     return out;

@@ -35,7 +35,8 @@ struct TensorView {
     // Converts any float or integer dtype to float32 (F16/BF16 exactly, F64 rounded).
     std::vector<float> toFloat32() const;
     FloatTensor toFloatTensor() const;
-    // Integer dtypes (and Bool/U8) widened to int64. Float dtypes are truncated.
+    // Integer dtypes (and Bool/U8) widened to int64. Float dtypes are truncated toward zero,
+    // saturating at int64's range; NaN gives 0.
     std::vector<int64_t> toInt64() const;
 };
 

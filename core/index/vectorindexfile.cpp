@@ -43,6 +43,8 @@ struct MemoryReader : faiss::IOReader {
         if (itemSize == 0)
             return 0;
         nitems = std::min(nitems, (size - pos) / itemSize);
+        if (nitems == 0) // FAISS asks for 0 items of an empty vector with ptr == nullptr
+            return 0;
         std::memcpy(ptr, data + pos, itemSize * nitems);
         pos += itemSize * nitems;
         return nitems;

@@ -193,6 +193,34 @@ private Q_SLOTS:
         QCOMPARE(f->find("h")->toFloatTensor().shape, (std::vector<int64_t>{2, 2}));
     }
 
+    // Found by fuzz_safetensors: float values outside int64's range (inf, NaN, 1e30) were cast to
+    // int64 directly, which is undefined behaviour. They saturate now, and NaN gives 0.
+    void viewsConvertAnyFloatToInt64Saturating() {
+        constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+        constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+        const float f32[7] = {std::numeric_limits<float>::infinity(),
+                              -std::numeric_limits<float>::infinity(),
+                              std::numeric_limits<float>::quiet_NaN(),
+                              1e30f,
+                              -1e30f,
+                              -2.75f,
+                              3.5f};
+        const double f64[3] = {9.3e18, -9.3e18, -0.5};
+        const uint16_t f16[3] = {0x7c00, 0xfc00, 0x7e00}; // +inf, -inf, NaN
+        QTemporaryDir dir;
+        const QString path = dir.filePath(QStringLiteral("i.safetensors"));
+        QVERIFY(writeSafetensors(path, {{"f32", DType::F32, {7}, f32, sizeof f32},
+                                        {"f64", DType::F64, {3}, f64, sizeof f64},
+                                        {"f16", DType::F16, {3}, f16, sizeof f16}})
+                    .ok());
+        const auto f = SafetensorsFile::open(path);
+        QVERIFY(f.ok());
+        QCOMPARE(f->find("f32")->toInt64(),
+                 (std::vector<int64_t>{kMax, kMin, 0, kMax, kMin, -2, 3}));
+        QCOMPARE(f->find("f64")->toInt64(), (std::vector<int64_t>{kMax, kMin, 0}));
+        QCOMPARE(f->find("f16")->toInt64(), (std::vector<int64_t>{kMax, kMin, 0}));
+    }
+
     // Each row: the file, a piece of the message, and the tensor the message must name ("" if none).
     void rejectsMalformedFiles_data() {
         QTest::addColumn<QByteArray>("file");
