@@ -144,7 +144,9 @@ int runDownload(const QStringList &args) {
     });
     poll.start(100);
     err(QStringLiteral("%1@%2 from %3 into %4\n")
-            .arg(options.repo, options.revision, downloader.endpoint(), downloader.cache().root()));
+            .arg(options.repo, options.revision,
+                 HubDownloader::displayUrl(QUrl(downloader.endpoint())),
+                 downloader.cache().root()));
     downloader.start(options);
     loop.exec();
     poll.stop();

@@ -277,6 +277,13 @@ void HubDownloader::onHeadFinished(QNetworkReply *reply, int redirectsLeft) {
         return finish(Error(Error::Code::Format,
                             QStringLiteral("%1 redirected %2 to %3, which is no http(s) URL")
                                 .arg(displayUrl(reply->url()), m_headFile, quoted(location))));
+    if (status >= 300 && status < 400 && next.isValid() &&
+        reply->url().scheme().toLower() == QLatin1String("https") &&
+        next.scheme().toLower() == QLatin1String("http"))
+        return finish(Error(Error::Code::Io,
+                            QStringLiteral("%1 redirected %2 from https to plain http (%3); "
+                                           "refusing the downgrade")
+                                .arg(displayUrl(reply->url()), m_headFile, displayUrl(next))));
     // A redirect without file metadata within the Hub is a renamed repository: follow it, like
     // huggingface_hub. Its origin is compared, not its spelling: "//host/..." is another server.
     if (status >= 300 && status < 400 && linkedEtag.isEmpty() && next.isValid()) {
@@ -309,9 +316,11 @@ void HubDownloader::onHeadFinished(QNetworkReply *reply, int redirectsLeft) {
     task.name = m_headFile;
     task.etag = HubCache::normalizeEtag(linkedEtag.isEmpty() ? header(reply, "ETag") : linkedEtag);
     bool okSize = false;
+    // A redirect's Content-Length is its own (empty) body's, not the file's.
+    const bool redirect = status >= 300 && status < 400;
     const QString sizeText = header(reply, "X-Linked-Size");
-    task.size =
-        (sizeText.isEmpty() ? header(reply, "Content-Length") : sizeText).toLongLong(&okSize);
+    task.size = (sizeText.isEmpty() && !redirect ? header(reply, "Content-Length") : sizeText)
+                    .toLongLong(&okSize);
     if (!okSize || task.size < 0)
         task.size = -1;
     const QString commit = header(reply, "X-Repo-Commit");

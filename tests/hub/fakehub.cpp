@@ -4,6 +4,8 @@
 #include <QDir>
 #include <QFile>
 #include <QPointer>
+#include <QSslConfiguration>
+#include <QSslServer>
 #include <QTcpSocket>
 #include <QTimer>
 #include <QUrl>
@@ -12,20 +14,35 @@
 
 namespace ts::test {
 
-FakeHub::FakeHub(QObject *parent) : QObject(parent) {
-    connect(&m_server, &QTcpServer::newConnection, this, &FakeHub::onNewConnection);
+FakeHub::FakeHub(QObject *parent) : QObject(parent), m_server(std::make_unique<QTcpServer>()) {
+    connect(m_server.get(), &QTcpServer::newConnection, this, &FakeHub::onNewConnection);
 }
 
 bool FakeHub::listen(const QHostAddress &address) {
-    return m_server.listen(address, 0);
+    return m_server->listen(address, 0);
+}
+
+bool FakeHub::listenTls(const QSslCertificate &certificate, const QSslKey &key) {
+    auto server = std::make_unique<QSslServer>();
+    QSslConfiguration config = QSslConfiguration::defaultConfiguration();
+    config.setLocalCertificate(certificate);
+    config.setPrivateKey(key);
+    server->setSslConfiguration(config);
+    // A TLS connection is pending only once its handshake is done.
+    connect(server.get(), &QTcpServer::pendingConnectionAvailable, this, &FakeHub::onNewConnection);
+    m_server = std::move(server);
+    m_tls = true;
+    return m_server->listen(QHostAddress::LocalHost, 0);
 }
 
 QString FakeHub::url() const {
-    const QHostAddress a = m_server.serverAddress();
+    const QHostAddress a = m_server->serverAddress();
     const QString host = a.protocol() == QAbstractSocket::IPv6Protocol
                              ? QStringLiteral("[%1]").arg(a.toString())
                              : a.toString();
-    return QStringLiteral("http://%1:%2").arg(host).arg(m_server.serverPort());
+    return QStringLiteral("%1://%2:%3")
+        .arg(m_tls ? QStringLiteral("https") : QStringLiteral("http"), host)
+        .arg(m_server->serverPort());
 }
 
 QByteArray FakeHub::sha256(const QByteArray &data) {
@@ -69,7 +86,7 @@ int FakeHub::count(const QByteArray &method, const QByteArray &pathPart) const {
 }
 
 void FakeHub::onNewConnection() {
-    while (QTcpSocket *socket = m_server.nextPendingConnection()) {
+    while (QTcpSocket *socket = m_server->nextPendingConnection()) {
         connect(socket, &QTcpSocket::readyRead, this, [this, socket] { onReadyRead(socket); });
         connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
     }

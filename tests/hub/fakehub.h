@@ -8,6 +8,10 @@
 #include <QString>
 #include <QTcpServer>
 
+#include <memory>
+
+class QSslCertificate;
+class QSslKey;
 class QTcpSocket;
 
 namespace ts::test {
@@ -36,7 +40,9 @@ public:
 
     explicit FakeHub(QObject *parent = nullptr);
     bool listen(const QHostAddress &address = QHostAddress::LocalHost);
-    // http://<address>:<port>
+    // The same over TLS on 127.0.0.1 (QSslServer), with this certificate and key.
+    bool listenTls(const QSslCertificate &certificate, const QSslKey &key);
+    // http(s)://<address>:<port>
     QString url() const;
 
     // Serves `files` (name -> bytes) as repo@main and repo@commit.
@@ -110,7 +116,8 @@ private:
                const QByteArray &body, bool sendBody, qint64 cut = -1, bool withLength = true);
     void sendThrottled(QTcpSocket *socket, QByteArray body, qint64 cut);
 
-    QTcpServer m_server;
+    std::unique_ptr<QTcpServer> m_server;
+    bool m_tls = false;
     QMap<QString, Repo> m_repos;
     QMap<QByteArray, QByteArray> m_lfs; // sha256 hex -> bytes
     QList<Request> m_requests;

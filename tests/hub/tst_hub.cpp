@@ -15,7 +15,13 @@
 #include <QElapsedTimer>
 #include <QFileInfo>
 #include <QNetworkInterface>
+#include <QProcess>
+#include <QScopeGuard>
 #include <QSignalSpy>
+#include <QSslCertificate>
+#include <QSslConfiguration>
+#include <QSslKey>
+#include <QSslSocket>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -757,6 +763,80 @@ private Q_SLOTS:
             "https://user:pw@cdn-lfs.hf.co/repos/ab/cd/0123?X-Amz-Signature=deadbeef&Expires=1#f"));
         QCOMPARE(HubDownloader::displayUrl(signedUrl),
                  QStringLiteral("https://cdn-lfs.hf.co/repos/ab/cd/0123"));
+    }
+
+    // An https Hub (TLS on 127.0.0.1, a certificate made for the test) that redirects to plain
+    // http: the redirect is refused, and the http server never sees the token.
+    void httpsIsNeverDowngraded_data() {
+        QTest::addColumn<QString>("what");
+        QTest::addColumn<bool>("succeeds");
+        QTest::newRow("no redirect: works over https") << "none" << true;
+        QTest::newRow("small files redirected to http") << "small" << false;
+        QTest::newRow("weights store on http") << "weights" << false;
+        QTest::newRow("metadata redirected to http") << "metadata" << false;
+    }
+    void httpsIsNeverDowngraded() {
+        QFETCH(QString, what);
+        QFETCH(bool, succeeds);
+        if (!QSslSocket::supportsSsl())
+            QSKIP("Qt has no TLS backend here (QSslSocket::supportsSsl() is false)");
+        QProcess openssl;
+        openssl.start(QStringLiteral("openssl"),
+                      {QStringLiteral("req"), QStringLiteral("-x509"), QStringLiteral("-newkey"),
+                       QStringLiteral("ec"), QStringLiteral("-pkeyopt"),
+                       QStringLiteral("ec_paramgen_curve:prime256v1"), QStringLiteral("-nodes"),
+                       QStringLiteral("-days"), QStringLiteral("2"), QStringLiteral("-subj"),
+                       QStringLiteral("/CN=127.0.0.1"), QStringLiteral("-addext"),
+                       QStringLiteral("subjectAltName=IP:127.0.0.1"), QStringLiteral("-keyout"),
+                       m_tmp->filePath(QStringLiteral("key.pem")), QStringLiteral("-out"),
+                       m_tmp->filePath(QStringLiteral("cert.pem"))});
+        if (!openssl.waitForFinished(30000) || openssl.exitStatus() != QProcess::NormalExit ||
+            openssl.exitCode() != 0)
+            QSKIP(qPrintable(QStringLiteral("cannot make a test certificate with openssl: %1 %2")
+                                 .arg(openssl.errorString(),
+                                      QString::fromLocal8Bit(openssl.readAllStandardError()))));
+        QFile certFile(m_tmp->filePath(QStringLiteral("cert.pem")));
+        QFile keyFile(m_tmp->filePath(QStringLiteral("key.pem")));
+        QVERIFY(certFile.open(QIODevice::ReadOnly) && keyFile.open(QIODevice::ReadOnly));
+        const QSslCertificate cert(certFile.readAll(), QSsl::Pem);
+        const QSslKey key(keyFile.readAll(), QSsl::Ec, QSsl::Pem);
+        QVERIFY(!cert.isNull() && !key.isNull());
+        // The client trusts the test certificate (every request takes the default configuration).
+        const QSslConfiguration saved = QSslConfiguration::defaultConfiguration();
+        QSslConfiguration trusting = saved;
+        trusting.addCaCertificate(cert);
+        QSslConfiguration::setDefaultConfiguration(trusting);
+        auto restore = qScopeGuard([&] { QSslConfiguration::setDefaultConfiguration(saved); });
+        // TLS files live beside the cache, not in it.
+        QVERIFY(QFile::remove(certFile.fileName()) && QFile::remove(keyFile.fileName()));
+
+        FakeHub tls;
+        QVERIFY(tls.listenTls(cert, key));
+        tls.addRepo(kRepo, kCommit, tinyFiles());
+        FakeHub plain;
+        QVERIFY(plain.listen());
+        plain.addRepo(kRepo, kCommit, tinyFiles());
+        if (what == QLatin1String("small"))
+            tls.redirectSmallFileGets(plain.url());
+        else if (what == QLatin1String("weights"))
+            tls.setStoreUrl(plain.url());
+        else if (what == QLatin1String("metadata"))
+            tls.redirectMetadata(plain.url());
+        auto dl = downloader();
+        dl->setEndpoint(tls.url());
+        dl->setToken(QStringLiteral("hf_secret"));
+        QCOMPARE(run(*dl), succeeds);
+        QVERIFY(!tls.requests().isEmpty());
+        QCOMPARE(tls.requests().first().authorization, QByteArray("Bearer hf_secret"));
+        for (const FakeHub::Request &r : plain.requests())
+            QVERIFY2(!r.headers.contains("authorization"), r.method + ' ' + r.path);
+        if (succeeds)
+            return;
+        const QString msg = message(*dl);
+        QVERIFY2(msg.contains(QLatin1String("plain http")) ||
+                     msg.contains(QLatin1String("another server")),
+                 qPrintable(msg));
+        QCOMPARE(plain.count("GET", ""), 0); // nothing fetched over http
     }
 
     void redirectLoopIsCapped() {

@@ -38,12 +38,12 @@ private:
     QString cacheRoot() const { return m_tmp->filePath(QStringLiteral("hub")); }
 
     // Runs the CLI while the fake Hub keeps serving (the event loop turns during the wait).
-    Run cli(const QStringList &args) {
+    Run cli(const QStringList &args, const QString &endpoint = {}) {
         QProcess p;
         QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
         env.insert(QStringLiteral("HF_HOME"), m_tmp->path());
         env.insert(QStringLiteral("HF_HUB_CACHE"), cacheRoot());
-        env.insert(QStringLiteral("HF_ENDPOINT"), m_hub->url());
+        env.insert(QStringLiteral("HF_ENDPOINT"), endpoint.isEmpty() ? m_hub->url() : endpoint);
         env.remove(QStringLiteral("HF_TOKEN"));
         env.remove(QStringLiteral("HF_HUB_OFFLINE"));
         p.setProcessEnvironment(env);
@@ -122,6 +122,16 @@ private Q_SLOTS:
         const Run list = cli({QStringLiteral("model"), QStringLiteral("list")});
         QVERIFY2(list.out.contains(kBaseRepo) && list.out.contains(QLatin1String("cannot search")),
                  qPrintable(list.out));
+    }
+
+    // A proxy's credentials in HF_ENDPOINT are not echoed to the terminal or a log.
+    void endpointCredentialsAreNotPrinted() {
+        const QString endpoint =
+            m_hub->url().replace(QLatin1String("http://"), QLatin1String("http://me:pa55word@"));
+        const Run dl = cli({QStringLiteral("model"), QStringLiteral("download")}, endpoint);
+        QVERIFY2(dl.exitCode == 0, qPrintable(dl.err));
+        QVERIFY2(dl.err.contains(m_hub->url()), qPrintable(dl.err)); // the server is still named
+        QVERIFY2(!(dl.out + dl.err).contains(QLatin1String("pa55word")), qPrintable(dl.err));
     }
 
     void errorsHaveExitCodes() {
