@@ -71,8 +71,8 @@ struct WatchedFolder {
 enum class PhotoState { Pending, Indexed, Failed };
 
 struct PhotoRecord {
-    qint64 id = 0;
-    QString path;
+    qint64 id = 0;        // never reused, also after the photo is removed
+    QString path;         // exact: bytes that are not UTF-8 are escaped (core/common/nativepath.h)
     qint64 size = 0;
     QDateTime modified;
     QString contentHash;

@@ -1,5 +1,6 @@
 #include "ui/detailpane.h"
 
+#include "core/common/nativepath.h"
 #include "core/image/imagedecoder.h"
 
 #include <QApplication>
@@ -187,7 +188,7 @@ void DetailPane::mouseMoveEvent(QMouseEvent *event) {
     m_pressPos = {};
     auto *drag = new QDrag(this);
     auto *mime = new QMimeData;
-    mime->setUrls({QUrl::fromLocalFile(m_hit.path)});
+    mime->setUrls({fileUrl(m_hit.path)});
     drag->setMimeData(mime);
     if (!m_preview.isNull())
         drag->setPixmap(QPixmap::fromImage(m_preview.scaled(128, 128, Qt::KeepAspectRatio, Qt::SmoothTransformation)));
@@ -196,7 +197,7 @@ void DetailPane::mouseMoveEvent(QMouseEvent *event) {
 
 void DetailPane::openInViewer(const QString &path) {
     if (!path.isEmpty())
-        QDesktopServices::openUrl(QUrl::fromLocalFile(path));
+        QDesktopServices::openUrl(fileUrl(path)); // exact bytes, also for names that are not UTF-8
 }
 
 void DetailPane::revealInFileManager(const QString &path) {
@@ -209,9 +210,9 @@ void DetailPane::revealInFileManager(const QString &path) {
         {QStringLiteral("--session"), QStringLiteral("--dest=org.freedesktop.FileManager1"),
          QStringLiteral("--type=method_call"), QStringLiteral("/org/freedesktop/FileManager1"),
          QStringLiteral("org.freedesktop.FileManager1.ShowItems"),
-         QStringLiteral("array:string:%1").arg(QUrl::fromLocalFile(path).toString()), QStringLiteral("string:")});
+         QStringLiteral("array:string:%1").arg(QString::fromLatin1(fileUrl(path).toEncoded())), QStringLiteral("string:")});
     if (!started)
-        QDesktopServices::openUrl(QUrl::fromLocalFile(QFileInfo(path).absolutePath()));
+        QDesktopServices::openUrl(fileUrl(QFileInfo(path).absolutePath()));
 }
 
 } // namespace ts

@@ -1,5 +1,6 @@
 #include "ui/resultmodel.h"
 
+#include "core/common/nativepath.h"
 #include "ui/thumbnailloader.h"
 
 #include <QFileInfo>
@@ -134,16 +135,17 @@ QStringList ResultModel::mimeTypes() const { return {QStringLiteral("text/uri-li
 
 QMimeData *ResultModel::mimeData(const QModelIndexList &indexes) const {
     QList<QUrl> urls;
-    for (const QModelIndex &idx : indexes)
-        if (const PhotoHit *hit = hitAt(idx.row()))
-            urls << QUrl::fromLocalFile(hit->path);
+    QStringList paths;
+    for (const QModelIndex &idx : indexes) {
+        if (const PhotoHit *hit = hitAt(idx.row())) {
+            urls << fileUrl(hit->path); // exact bytes, also for names that are not UTF-8
+            paths << hit->path;
+        }
+    }
     if (urls.isEmpty())
         return nullptr;
     auto *mime = new QMimeData;
     mime->setUrls(urls); // file managers, mail and chat apps accept text/uri-list
-    QStringList paths;
-    for (const QUrl &u : urls)
-        paths << u.toLocalFile();
     mime->setText(paths.join(QLatin1Char('\n')));
     return mime;
 }

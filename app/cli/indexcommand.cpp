@@ -107,7 +107,7 @@ static int runIndex(const QStringList &args) {
                                      .arg(p.total)
                                      .arg(p.photosPerSecond, 0, 'f', 1)
                                      .arg(duration(p.etaSeconds))
-                                     .arg(p.paused ? QStringLiteral("(paused)") : p.currentFile.section(QLatin1Char('/'), -1));
+                                     .arg(p.paused ? QStringLiteral("(paused)") : printablePath(p.currentFile.section(QLatin1Char('/'), -1)));
             line = line.left(110);
             const int width = int(line.size());
             err(QStringLiteral("\r") + line + QString(std::max(0, lastWidth - width), QLatin1Char(' ')));

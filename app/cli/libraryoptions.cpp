@@ -1,5 +1,7 @@
 #include "libraryoptions.h"
 
+#include "core/common/nativepath.h"
+
 #include "clicommand.h"
 #include "jsonoutput.h"
 
@@ -43,7 +45,7 @@ void printHits(const std::vector<PhotoHit> &hits) {
                 .arg(rank++)
                 .arg(h.similarity, 0, 'f', 4)
                 .arg(h.matchProbability ? QString::number(*h.matchProbability, 'f', 4) : QStringLiteral("-"))
-                .arg(h.path));
+                .arg(printablePath(h.path))); // one line per photo, whatever its name holds
 }
 
 } // namespace ts::cli

@@ -1,6 +1,8 @@
 // towersearch-cli: the headless front end over the TowerSearch engine.
 #include "clicommand.h"
 
+#include "core/common/nativepath.h"
+
 #include <QCoreApplication>
 #include <QLoggingCategory>
 
@@ -29,7 +31,11 @@ int main(int argc, char **argv) {
     QCoreApplication::setApplicationName(QStringLiteral("towersearch"));
     QCoreApplication::setApplicationVersion(QStringLiteral(TOWERSEARCH_VERSION));
 
-    const QStringList args = QCoreApplication::arguments();
+    // Arguments are file names as often as text: keep their exact bytes (a name that is not valid
+    // UTF-8 is escaped losslessly, core/common/nativepath.h), where arguments() would lose them.
+    QStringList args;
+    for (int i = 0; i < argc; ++i)
+        args << ts::pathFromNative(QByteArray(argv[i]));
     if (args.size() < 2 || args[1] == QLatin1String("--help") || args[1] == QLatin1String("-h") ||
         args[1] == QLatin1String("help")) {
         out(usage());

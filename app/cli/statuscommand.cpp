@@ -58,9 +58,9 @@ static int runStatus(const QStringList &args) {
         out(QStringLiteral("model: %1\n").arg(stats.modelKey.isEmpty() ? QStringLiteral("(none yet)") : stats.modelKey));
         out(QStringLiteral("photos: %1, indexed %2, pending %3, failed %4\n").arg(stats.photos).arg(stats.indexed).arg(stats.pending).arg(stats.failed));
         for (const WatchedFolder &f : folders)
-            out(QStringLiteral("folder: %1 (%2 indexed, %3 pending, %4 failed)\n").arg(f.path).arg(f.photoCount).arg(f.pendingCount).arg(f.failedCount));
+            out(QStringLiteral("folder: %1 (%2 indexed, %3 pending, %4 failed)\n").arg(printablePath(f.path)).arg(f.photoCount).arg(f.pendingCount).arg(f.failedCount));
         for (const PhotoRecord &r : failures)
-            out(QStringLiteral("failed: %1: %2\n").arg(r.path, r.error));
+            out(QStringLiteral("failed: %1: %2\n").arg(printablePath(r.path), printablePath(r.error)));
         if (consistency != QLatin1String("ok"))
             out(QStringLiteral("consistency: %1\n").arg(consistency));
     }

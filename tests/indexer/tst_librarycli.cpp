@@ -10,7 +10,11 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
 
 using nlohmann::json;
 
@@ -55,6 +59,7 @@ private Q_SLOTS:
     void initTestCase();
     void indexStatusSearchSimilarForget();
     void interruptedIndexResumes();
+    void oddFileNamesKeepOneLineAndExactJson();
     void newerDatabaseIsRefused();
 };
 
@@ -146,6 +151,58 @@ void TestLibraryCli::interruptedIndexResumes() {
     QVERIFY2(r.exitCode == 0, qPrintable(r.err));
     QCOMPARE(r.j["embedded"].get<int>(), 400 - done); // nothing committed is embedded again
     QCOMPARE(r.j["indexed"].get<int>(), 400);
+}
+
+void TestLibraryCli::oddFileNamesKeepOneLineAndExactJson() {
+    // A Latin-1 name (not valid UTF-8) and a name with a newline, created for real with ::open:
+    // indexed, one line each in plain output (escaped), the exact bytes in JSON (\udcXY).
+    QTemporaryDir tmp;
+    const QString dir = tmp.filePath(QStringLiteral("odd"));
+    QDir().mkpath(dir);
+    const QByteArray latin1 = QFile::encodeName(dir) + "/caf\xe9.png";
+    const QByteArray newline = QFile::encodeName(dir) + "/two\nlines.png";
+    const QByteArray images[] = {latin1, newline};
+    const QStringList fixtures = QDir(modelDir() + QStringLiteral("/images")).entryList(QDir::Files);
+    QVERIFY(fixtures.size() >= 2);
+    for (int i = 0; i < 2; ++i) {
+        QFile fixture(modelDir() + QStringLiteral("/images/") + fixtures[i]);
+        QVERIFY(fixture.open(QIODevice::ReadOnly));
+        const QByteArray data = fixture.readAll();
+        const int fd = ::open(images[i].constData(), O_CREAT | O_WRONLY | O_EXCL, 0644);
+        if (fd < 0 && (errno == EILSEQ || errno == EINVAL))
+            QSKIP(qPrintable(QStringLiteral("the filesystem of %1 refuses such names: %2")
+                                 .arg(dir, QString::fromLocal8Bit(std::strerror(errno)))));
+        QVERIFY2(fd >= 0, std::strerror(errno));
+        QCOMPARE(::write(fd, data.constData(), size_t(data.size())), ssize_t(data.size()));
+        ::close(fd);
+    }
+    const QString dbPath = tmp.filePath(QStringLiteral("odd.sqlite"));
+    const QStringList lib{QStringLiteral("--db"), dbPath, QStringLiteral("--model"), modelDir()};
+    Run r = cli(QStringList{QStringLiteral("index"), dir, QStringLiteral("--json")} + lib);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["embedded"].get<int>(), 2);
+    QCOMPARE(r.j["failed"].get<int>(), 0);
+
+    r = cli(QStringList{QStringLiteral("search"), QStringLiteral("a photo")} + lib);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    const QStringList lines = r.out.split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    QCOMPARE(lines.size(), 2); // one line per photo, the newline in a name escaped
+    QVERIFY2(r.out.contains(QLatin1String("/caf\\xe9.png")), qPrintable(r.out));
+    QVERIFY2(r.out.contains(QLatin1String("/two\\x0alines.png")), qPrintable(r.out));
+
+    r = cli(QStringList{QStringLiteral("search"), QStringLiteral("a photo"), QStringLiteral("--json")} + lib);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    // Python's surrogateescape: json.loads + os.fsencode give back the bytes 'caf\xe9.png'.
+    QVERIFY2(r.out.contains(QLatin1String("/caf\\udce9.png\"")), qPrintable(r.out));
+    QVERIFY2(r.out.contains(QLatin1String("/two\\nlines.png\"")), qPrintable(r.out));
+    // Decoded back here the same way: both paths are the files' exact bytes.
+    QByteArray decoded = r.out.toUtf8();
+    decoded.replace("\\udce9", "\\u00e9"); // a stand-in a JSON parser accepts
+    const json j = json::parse(decoded.toStdString());
+    QSet<QByteArray> paths;
+    for (const auto &hit : j["results"])
+        paths.insert(QByteArray::fromStdString(hit["path"].get<std::string>()).replace("\xc3\xa9", "\xe9"));
+    QCOMPARE(paths, (QSet<QByteArray>{latin1, newline}));
 }
 
 void TestLibraryCli::newerDatabaseIsRefused() {

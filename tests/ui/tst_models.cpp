@@ -1,5 +1,6 @@
 // The item models: QAbstractItemModelTester on every change; progressive re-sorts keep the
 // selection on its photo; thumbnails arrive as dataChanged(ThumbnailRole) off the GUI thread.
+#include "core/common/nativepath.h"
 #include "testdata.h"
 #include "ui/folderlistmodel.h"
 #include "ui/resultmodel.h"
@@ -152,6 +153,11 @@ void TestModels::dragOutCarriesFileUrls() {
     QCOMPARE(mime->urls(), (QList<QUrl>{QUrl::fromLocalFile(QStringLiteral("/photos/a.jpg")),
                                         QUrl::fromLocalFile(QStringLiteral("/photos/b.jpg"))}));
     QVERIFY(model.flags(model.index(0)) & Qt::ItemIsDragEnabled);
+    // A name that is not valid UTF-8 leaves as its exact bytes (Latin-1 e acute, 0xE9).
+    model.setHits({hit(3, pathFromNative("/photos/caf\xe9.jpg"), 0.3f)});
+    mime.reset(model.mimeData({model.index(0)}));
+    QVERIFY(mime);
+    QCOMPARE(mime->urls().value(0).toEncoded(), QByteArray("file:///photos/caf%E9.jpg"));
 }
 
 void TestModels::folderModelPassesTheTester() {
