@@ -4,12 +4,48 @@
 
 #include <nlohmann/json.hpp>
 
+#include <QByteArray>
 #include <QString>
+
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace ts {
 
-// Reads and parses a JSON file. Errors name the file, and for syntax errors the byte offset.
-// `maxBytes` guards against a huge file being read into memory by mistake.
-Result<nlohmann::json> readJsonFile(const QString &path, qint64 maxBytes = 64 * 1024 * 1024);
+// Limits for every JSON file the app reads (checkpoint folders come from anyone on the Hub).
+// nlohmann's DOM costs ~50 bytes per byte of "[[[[..." text and ~16 per byte of a flat "[0,0,...",
+// so a file is refused by size before it is read and by depth while it is parsed, before the
+// deeper value is built. Real files are far inside these limits:
+//   depth: released configs and tokenizer files nest at most 6 levels; serde_json (what Hugging
+//          Face's safetensors and tokenizers parse with) stops at 128.
+inline constexpr int kMaxJsonDepth = 64;
+//   config.json, preprocessor_config.json, tokenizer_config.json, special_tokens_map.json,
+//   *.index.json: a few KB to ~1 MB (a sharded 70B model's index is ~100 KB).
+inline constexpr qint64 kMaxConfigJsonBytes = 16LL * 1024 * 1024;
+//   vocab.json, merges.txt, tokenizer.json: RoBERTa's are 0.9 and 1.4 MB, the largest common
+//   tokenizer.json files (multilingual vocabularies) ~35 MB.
+inline constexpr qint64 kMaxTokenizerFileBytes = 64LL * 1024 * 1024;
+//   The safetensors header: Hugging Face's safetensors refuses more than 100,000,000 bytes
+//   (MAX_HEADER_SIZE in safetensors/src/tensor.rs); a real one is ~100-200 KB.
+inline constexpr qint64 kMaxSafetensorsHeaderBytes = 100'000'000;
+
+// Reads a whole file of at most `maxBytes`. Errors name the file (and the limit when exceeded).
+// Thread-safe.
+Result<QByteArray> readFileBytes(const QString &path, qint64 maxBytes);
+
+// Parses JSON text. `source` names the text in errors ("<source>: not valid JSON at line 3,
+// column 7"); nesting deeper than `maxDepth` arrays/objects is refused while parsing, before the
+// deeper levels are allocated. `topLevelKeys`, when set, receives the root object's keys in file
+// order (nlohmann::json sorts them; ordered_json keeps the order but inserts in linear time).
+// Thread-safe; never throws.
+Result<nlohmann::json> parseJson(std::string_view text, const QString &source,
+                                 int maxDepth = kMaxJsonDepth,
+                                 std::vector<std::string> *topLevelKeys = nullptr);
+
+// readFileBytes() then parseJson(), the file path naming both.
+Result<nlohmann::json> readJsonFile(const QString &path, qint64 maxBytes = kMaxConfigJsonBytes,
+                                    int maxDepth = kMaxJsonDepth,
+                                    std::vector<std::string> *topLevelKeys = nullptr);
 
 } // namespace ts

@@ -3,6 +3,8 @@
 #include <QFile>
 #include <QSaveFile>
 
+#include "core/common/jsonfile.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -15,7 +17,7 @@ namespace ts {
 namespace {
 
 // A header larger than this is not a checkpoint header but corruption (real ones are < 200 kB).
-constexpr uint64_t kMaxHeaderBytes = 100ull * 1024 * 1024;
+constexpr uint64_t kMaxHeaderBytes = uint64_t(kMaxSafetensorsHeaderBytes);
 
 struct Mapping {
     QFile file;
@@ -204,12 +206,12 @@ Result<SafetensorsFile> SafetensorsFile::open(const QString &path) {
         return fail(QStringLiteral("the header length %1 exceeds the %2-byte limit").arg(headerLen).arg(kMaxHeaderBytes));
 
     const char *headerBegin = reinterpret_cast<const char *>(mapping->bytes + 8);
-    nlohmann::json header;
-    try {
-        header = nlohmann::json::parse(headerBegin, headerBegin + headerLen);
-    } catch (const nlohmann::json::exception &e) {
-        return fail(QStringLiteral("the header is not valid JSON (%1)").arg(QString::fromUtf8(e.what())));
-    }
+    auto parsed =
+        parseJson(std::string_view(headerBegin, size_t(headerLen)),
+                  QStringLiteral("%1: not a valid safetensors file: the header").arg(path));
+    if (!parsed)
+        return parsed.error();
+    const nlohmann::json header = std::move(parsed).value();
     if (!header.is_object())
         return fail(QStringLiteral("the header is not a JSON object"));
 

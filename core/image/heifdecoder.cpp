@@ -90,18 +90,35 @@ Result<DecodedImage> HeifDecoder::decode(const QByteArray &data, const QString &
     if (err.code != heif_error_Ok || !handle)
         return fail(Error::Code::Format, QStringLiteral("HEIF file has no primary image (%1)").arg(heifMessage(err)));
 
+    // The handle's size is after the crop (clap) and rotation, but libheif decodes the whole
+    // stored image (ispe) before it crops: a 12000 x 12000 image cropped to 100 x 100 must be
+    // refused as what it costs to decode. Every HEIF image item has an ispe (ISO/IEC 23008-12).
     const int w = heif_image_handle_get_width(handle.get());
     const int h = heif_image_handle_get_height(handle.get());
-    if (w <= 0 || h <= 0)
-        return fail(Error::Code::Format, QStringLiteral("HEIF image has no size"));
-    if (qint64(w) * h > maxPixels || std::max(w, h) > maxSide)
-        return fail(Error::Code::Unsupported,
-                    QStringLiteral("the image is %1 x %2 pixels, above the limit of %3 megapixels "
-                                   "or %4 pixels a side")
-                        .arg(w)
-                        .arg(h)
-                        .arg(double(maxPixels) / 1e6)
-                        .arg(maxSide));
+    const int storedW = heif_image_handle_get_ispe_width(handle.get());
+    const int storedH = heif_image_handle_get_ispe_height(handle.get());
+    if (w <= 0 || h <= 0 || storedW <= 0 || storedH <= 0)
+        return fail(Error::Code::Format,
+                    QStringLiteral("HEIF image has no size (no ispe property)"));
+    const auto overLimit = [&](int width, int height) {
+        return qint64(width) * height > maxPixels || std::max(width, height) > maxSide;
+    };
+    const QString limit = QStringLiteral("the limit of %1 megapixels or %2 pixels a side")
+                              .arg(double(maxPixels) / 1e6)
+                              .arg(maxSide);
+    if (overLimit(storedW, storedH))
+        return fail(
+            Error::Code::Unsupported,
+            QStringLiteral("the image is stored as %1 x %2 pixels (shown as %3 x %4), above %5")
+                .arg(storedW)
+                .arg(storedH)
+                .arg(w)
+                .arg(h)
+                .arg(limit));
+    if (overLimit(w, h))
+        return fail(
+            Error::Code::Unsupported,
+            QStringLiteral("the image is %1 x %2 pixels, above %3").arg(w).arg(h).arg(limit));
 
     heif_image *rawImage = nullptr;
     err = heif_decode_image(handle.get(), &rawImage, heif_colorspace_RGB, heif_chroma_interleaved_RGB,
@@ -122,10 +139,8 @@ Result<DecodedImage> HeifDecoder::decode(const QByteArray &data, const QString &
         return fail(Error::Code::Internal, QStringLiteral("out of memory for %1 x %2 pixels").arg(outW).arg(outH));
     for (int y = 0; y < outH; ++y)
         std::memcpy(out.rgb.scanLine(y), plane + size_t(y) * size_t(stride), size_t(outW) * 3);
-    // The handle's size is after the container transforms; "stored" is the coded orientation.
-    const int ispeW = heif_image_handle_get_ispe_width(handle.get());
-    const int ispeH = heif_image_handle_get_ispe_height(handle.get());
-    out.storedSize = ispeW > 0 && ispeH > 0 ? QSize(ispeW, ispeH) : QSize(w, h);
+    // "Stored" is the coded size and orientation, before the container's crop and rotation.
+    out.storedSize = QSize(storedW, storedH);
     out.exifOrientation = exifOrientationOf(handle.get());
     return out;
 }

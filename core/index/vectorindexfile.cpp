@@ -1,3 +1,4 @@
+#include "core/index/faisspayload.h"
 #include "core/index/vectorindeximpl.h"
 
 #include <faiss/impl/io.h>
@@ -139,6 +140,12 @@ Result<VectorIndex> VectorIndex::load(const QString &path, const QString &expect
     if (hash.finish() != header.payloadHash)
         return fail(Error::Code::Format, QStringLiteral("the file is corrupt (payload checksum "
                                                         "mismatch)"));
+    // The checksum only catches damage, not a crafted file: FAISS's reader recurses and allocates
+    // as the file says, so it gets only what has exactly the shape we write.
+    if (Status shape = indexfile::checkFaissPayload(mapped + headerBytes, payloadAvailable,
+                                                    header.kind, header.dimension, header.count);
+        !shape)
+        return fail(Error::Code::Format, shape.error().message);
 
     auto created = create(options, expectedModelKey);
     if (!created)

@@ -64,23 +64,17 @@ private:
 } // namespace
 
 Result<BridgeTowerConfig> BridgeTowerConfig::load(const QString &configJsonPath) {
-    QFile file(configJsonPath);
-    if (!file.exists())
-        return Error(Error::Code::NotFound, QStringLiteral("%1: file not found").arg(configJsonPath));
-    if (!file.open(QIODevice::ReadOnly))
-        return Error(Error::Code::Io, QStringLiteral("%1: cannot open: %2").arg(configJsonPath, file.errorString()));
-    if (file.size() > 4 * 1024 * 1024)
-        return Error(Error::Code::Format, QStringLiteral("%1: %2 bytes is too large for a config.json").arg(configJsonPath).arg(file.size()));
-    return fromJsonText(file.readAll(), configJsonPath);
+    auto text = readFileBytes(configJsonPath, kMaxConfigJsonBytes);
+    if (!text)
+        return text.error();
+    return fromJsonText(*text, configJsonPath);
 }
 
 Result<BridgeTowerConfig> BridgeTowerConfig::fromJsonText(const QByteArray &json, const QString &sourceName) {
-    nlohmann::json root;
-    try {
-        root = nlohmann::json::parse(json.constData(), json.constData() + json.size());
-    } catch (const nlohmann::json::parse_error &e) {
-        return Error(Error::Code::Format, QStringLiteral("%1: not valid JSON at byte %2").arg(sourceName).arg(qulonglong(e.byte)));
-    }
+    auto parsed = parseJson(std::string_view(json.constData(), size_t(json.size())), sourceName);
+    if (!parsed)
+        return parsed.error();
+    const nlohmann::json root = std::move(parsed).value();
     if (!root.is_object())
         return Error(Error::Code::Format, QStringLiteral("%1: the top level is not a JSON object").arg(sourceName));
     if (auto it = root.find("model_type"); it != root.end() && it->is_string() && it->get<std::string>() != "bridgetower")

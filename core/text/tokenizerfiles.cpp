@@ -1,5 +1,7 @@
 #include "core/text/tokenizerfiles.h"
 
+#include "core/common/jsonfile.h"
+
 #include "core/text/unicodeclasses.h"
 #include "core/text/utf8.h"
 
@@ -14,51 +16,12 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr qint64 kMaxFileBytes = 512LL * 1024 * 1024;
 constexpr int64_t kMaxTokenId = (int64_t(1) << 31) - 1;
 
-Result<QByteArray> readBytes(const QString &path) {
-    QFile file(path);
-    if (!file.exists())
-        return Error(Error::Code::NotFound, QStringLiteral("%1: file not found").arg(path));
-    if (!file.open(QIODevice::ReadOnly))
-        return Error(Error::Code::Io, QStringLiteral("%1: cannot open: %2").arg(path, file.errorString()));
-    if (file.size() > kMaxFileBytes)
-        return Error(Error::Code::Format, QStringLiteral("%1: %2 bytes is larger than the %3-byte limit")
-                                              .arg(path).arg(file.size()).arg(kMaxFileBytes));
-    QByteArray bytes = file.readAll();
-    if (file.error() != QFileDevice::NoError)
-        return Error(Error::Code::Io, QStringLiteral("%1: read failed: %2").arg(path, file.errorString()));
-    return bytes;
-}
-
-// `topLevelKeys`, when set, receives the root object's keys in file order (nlohmann::json sorts
-// them; ordered_json would keep the order but inserts in linear time: seconds for 50k keys).
-Result<Json> readJson(const QString &path, std::vector<std::string> *topLevelKeys = nullptr) {
-    auto bytes = readBytes(path);
-    if (!bytes)
-        return bytes.error();
-    const QByteArray &b = *bytes;
-    try {
-        if (topLevelKeys) {
-            auto recordKeys = [topLevelKeys](int depth, Json::parse_event_t event, Json &parsed) {
-                if (event == Json::parse_event_t::key && depth == 1)
-                    topLevelKeys->push_back(parsed.get<std::string>());
-                return true;
-            };
-            return Json::parse(b.constData(), b.constData() + b.size(), recordKeys);
-        }
-        return Json::parse(b.constData(), b.constData() + b.size());
-    } catch (const Json::parse_error &e) {
-        // nlohmann reports a 1-based byte position; people look for lines.
-        const qsizetype at = qBound<qsizetype>(0, qsizetype(e.byte) - 1, b.size());
-        const qsizetype lineStart = at > 0 ? b.lastIndexOf('\n', at - 1) + 1 : 0;
-        const qsizetype line = b.left(at).count('\n') + 1;
-        return Error(Error::Code::Format, QStringLiteral("%1: not valid JSON at line %2, column %3")
-                                              .arg(path).arg(line).arg(at - lineStart + 1));
-    } catch (const Json::exception &e) {
-        return Error(Error::Code::Format, QStringLiteral("%1: not valid JSON: %2").arg(path, QString::fromUtf8(e.what())));
-    }
+// vocab.json and tokenizer.json may be large (a multilingual vocabulary); the configs are small.
+Result<Json> readJson(const QString &path, qint64 maxBytes,
+                      std::vector<std::string> *topLevelKeys = nullptr) {
+    return readJsonFile(path, maxBytes, kMaxJsonDepth, topLevelKeys);
 }
 
 Error formatError(const QString &path, const QString &what) {
@@ -115,7 +78,7 @@ std::vector<std::string> splitOnWhitespace(std::string_view utf8) {
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> readMerges(const QString &path) {
-    auto bytes = readBytes(path);
+    auto bytes = readFileBytes(path, kMaxTokenizerFileBytes);
     if (!bytes)
         return bytes.error();
     // Python's text mode turns \r\n and \r into \n before HF splits on "\n".
@@ -240,7 +203,7 @@ Result<AddedTokenSpec> parseAddedToken(const Json &v, int64_t id, const QString 
 }
 
 Status readConfig(const QString &path, TokenizerFiles &files) {
-    auto json = readJson(path);
+    auto json = readJson(path, kMaxConfigJsonBytes);
     if (!json)
         return json.error();
     const Json &cfg = *json;
@@ -270,7 +233,7 @@ Status readConfig(const QString &path, TokenizerFiles &files) {
 }
 
 Status readTokenizerJson(const QString &path, TokenizerFiles &files) {
-    auto json = readJson(path);
+    auto json = readJson(path, kMaxTokenizerFileBytes);
     if (!json)
         return json.error();
     const Json &root = *json;
@@ -338,7 +301,7 @@ Result<TokenizerFiles> TokenizerFiles::read(const QString &dirPath) {
             return Error(Error::Code::NotFound, QStringLiteral("%1: file not found (the tokenizer needs vocab.json and "
                                                                "merges.txt, or tokenizer.json)").arg(mergesPath));
         std::vector<std::string> order;
-        auto json = readJson(vocabPath, &order);
+        auto json = readJson(vocabPath, kMaxTokenizerFileBytes, &order);
         if (!json)
             return json.error();
         auto vocab = parseVocab(*json, vocabPath, QStringLiteral("the vocabulary"), json->is_object() ? &order : nullptr);
@@ -364,7 +327,7 @@ Result<TokenizerFiles> TokenizerFiles::read(const QString &dirPath) {
             files.addedTokens = std::move(fromTokenizerJson);
     }
     if (QFile::exists(mapPath)) {
-        auto json = readJson(mapPath);
+        auto json = readJson(mapPath, kMaxConfigJsonBytes);
         if (!json)
             return json.error();
         if (!json->is_object())

@@ -12,6 +12,8 @@
 #include <limits>
 #include <random>
 
+#include <sys/resource.h>
+
 using namespace ts;
 
 namespace {
@@ -255,6 +257,10 @@ private Q_SLOTS:
             << makeFile(one(R"({"dtype":"F32","shape":[3],"data_offsets":[0,16]})"), data16) << "need 12" << "w";
         QTest::newRow("F16 size mismatch") << makeFile(one(R"({"dtype":"F16","shape":[4],"data_offsets":[0,16]})"), data16) << "need 8" << "w";
         QTest::newRow("missing data_offsets") << makeFile(one(R"({"dtype":"F32","shape":[4]})"), data16) << "lacks" << "w";
+        QTest::newRow("header nested 65 deep")
+            << makeFile(one(QByteArray(65, '[') + QByteArray(65, ']')), data16)
+            << "nested more than 64 levels"
+            << "";
         QTest::newRow("entry not an object") << makeFile(one(R"([1])"), data16) << "lacks" << "w";
     }
     void rejectsMalformedFiles() {
@@ -273,6 +279,54 @@ private Q_SLOTS:
         if (!tensor.isEmpty())
             QVERIFY2(msg.contains(QStringLiteral("'%1'").arg(tensor)), qPrintable(msg));
         QCOMPARE(f.error().code, Error::Code::Format);
+    }
+
+    // A 10 MB header of nested arrays ("[[[[...]]]]") took this test's peak RSS to 390 MB before it
+    // was refused. It is refused while parsing, before the deep levels are built: the peak RSS
+    // barely moves.
+    void deeplyNestedHeaderIsRefusedWithoutBuildingIt() {
+        QTemporaryDir dir;
+        const QString path = dir.filePath(QStringLiteral("nested.safetensors"));
+        const int depth = 5 * 1000 * 1000;
+        QVERIFY(writeBytes(path, makeFile(QByteArray(depth, '[') + QByteArray(depth, ']'), {})));
+        rusage before{};
+        QCOMPARE(getrusage(RUSAGE_SELF, &before), 0);
+        const auto f = SafetensorsFile::open(path);
+        rusage after{};
+        QCOMPARE(getrusage(RUSAGE_SELF, &after), 0);
+        QVERIFY(!f.ok());
+        QVERIFY2(f.error().message.contains(path), qPrintable(f.error().message));
+        QVERIFY2(f.error().message.contains(QStringLiteral("64 levels")),
+                 qPrintable(f.error().message));
+        // ru_maxrss is in KiB. The 10 MB mapping itself may be counted once it is read.
+        const long grownKiB = after.ru_maxrss - before.ru_maxrss;
+        qInfo("peak RSS grew by %ld KiB", grownKiB);
+        QVERIFY2(grownKiB < 40 * 1024,
+                 qPrintable(QStringLiteral("peak RSS grew by %1 KiB").arg(grownKiB)));
+    }
+
+    // Hugging Face's limit for the header is 100,000,000 bytes (safetensors/src/tensor.rs); one
+    // byte more is refused by its length, before anything is parsed. A sparse file costs nothing.
+    void headerLengthLimitIsHuggingFaces_data() {
+        QTest::addColumn<quint64>("headerLength");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("100,000,000 bytes: parsed") << quint64(100'000'000) << "not valid JSON";
+        QTest::newRow("100,000,001 bytes: refused")
+            << quint64(100'000'001) << "100000000-byte limit";
+    }
+    void headerLengthLimitIsHuggingFaces() {
+        QFETCH(quint64, headerLength);
+        QFETCH(QString, expected);
+        QTemporaryDir dir;
+        const QString path = dir.filePath(QStringLiteral("big-header.safetensors"));
+        QFile file(path);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        QCOMPARE(file.write(le64(headerLength) + "x"), qint64(9)); // "x": invalid JSON at byte 1
+        QVERIFY(file.resize(qint64(8 + headerLength)));
+        file.close();
+        const auto f = SafetensorsFile::open(path);
+        QVERIFY(!f.ok());
+        QVERIFY2(f.error().message.contains(expected), qPrintable(f.error().message));
     }
 
     void missingFileIsNotFound() {
@@ -340,5 +394,8 @@ private Q_SLOTS:
     }
 };
 
-QTEST_GUILESS_MAIN(TestSafetensors)
+int runSafetensorsTests(int argc, char **argv) {
+    TestSafetensors t;
+    return QTest::qExec(&t, argc, argv);
+}
 #include "tst_safetensors.moc"

@@ -444,6 +444,21 @@ private Q_SLOTS:
         QVERIFY(missing.error().message.contains(QLatin1String("nope.json")));
     }
 
+    // JSON nested deeper than the 64-level limit is refused while parsing, before it is built.
+    void refusesDeeplyNestedConfig() {
+        QTemporaryDir tmp;
+        const QString path = tmp.filePath(QStringLiteral("preprocessor_config.json"));
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("{\"do_pad\": true, \"x\": " + QByteArray(65, '[') + QByteArray(65, ']') + "}");
+        f.close();
+        auto c = ImageProcessorConfig::load(path);
+        QVERIFY(!c.ok());
+        QVERIFY2(c.error().message.contains(path), qPrintable(c.error().message));
+        QVERIFY2(c.error().message.contains(QStringLiteral("64 levels")),
+                 qPrintable(c.error().message));
+    }
+
 private:
     const nlohmann::json *findImage(const ImageFixtureDir &dir, const QString &name) const {
         for (const auto &image : dir.manifest["images"])

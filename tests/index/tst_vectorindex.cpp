@@ -1,3 +1,4 @@
+#include "core/index/indexfileformat.h"
 #include "core/index/vectorindex.h"
 #include "syntheticvectors.h"
 
@@ -11,6 +12,7 @@
 #include <atomic>
 #include <cmath>
 #include <csignal>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <thread>
@@ -70,6 +72,98 @@ void writeAll(const QString &path, const QByteArray &data) {
     QCOMPARE(f.write(data), qint64(data.size()));
 }
 
+// Little-endian fields of FAISS's serialisation, to craft payloads the way an attacker would.
+template <typename T> QByteArray le(T value) {
+    QByteArray out(int(sizeof(T)), Qt::Uninitialized);
+    std::memcpy(out.data(), &value, sizeof(T));
+    return out;
+}
+
+QByteArray fourcc(const char (&code)[5]) {
+    return QByteArray(code, 4);
+}
+
+// FAISS's Index header: d, ntotal, two unused words, is_trained, metric (0 = inner product).
+QByteArray faissHeader(qint32 d, qint64 ntotal) {
+    return le<qint32>(d) + le<qint64>(ntotal) + le<qint64>(1 << 20) + le<qint64>(1 << 20) +
+           QByteArray(1, '\1') + le<qint32>(0);
+}
+
+// Wraps `payload` in a valid TowerSearch container (magic, checksums, key, dimension, count):
+// what reaches FAISS is then only the payload, as with a file crafted by someone who read the
+// source.
+QByteArray container(const QByteArray &payload, indexfile::Kind kind, qint64 count,
+                     quint64 fingerprint = 0) {
+    indexfile::Header header;
+    header.dimension = quint32(kDim);
+    header.kind = kind;
+    header.modelKey = kModel.toUtf8();
+    header.count = count;
+    header.fingerprint = fingerprint;
+    header.payloadSize = quint64(payload.size());
+    indexfile::StreamHash hash;
+    hash.update(payload.constData(), size_t(payload.size()));
+    header.payloadHash = hash.finish();
+    return indexfile::encodeHeader(header) + payload;
+}
+
+// The header and payload of a saved file.
+struct SavedFile {
+    indexfile::Header header;
+    QByteArray payload;
+};
+
+SavedFile splitSaved(const QByteArray &file) {
+    SavedFile out;
+    qint64 headerBytes = 0;
+    const QString why = indexfile::decodeHeader(reinterpret_cast<const uchar *>(file.constData()),
+                                                file.size(), out.header, headerBytes);
+    if (!why.isEmpty())
+        qFatal("a saved index does not decode: %s", qPrintable(why));
+    out.payload = file.mid(headerBytes);
+    return out;
+}
+
+// An IVF index of 3000 vectors saved by VectorIndex: its payload and header.
+SavedFile savedIvf(const QString &dir) {
+    test::ClusteredVectors gen(kDim, 30, 13);
+    VectorIndex index = makeIndex(1000);
+    if (!index.add(idsFrom(1, 3000), gen.sample(3000)).ok() || !index.isApproximate())
+        qFatal("cannot build the IVF index");
+    const QString path = dir + QStringLiteral("/ivf.faiss");
+    if (!index.save(path).ok())
+        qFatal("cannot save the IVF index");
+    return splitSaved(readAll(path));
+}
+
+// Where the inverted lists start in an IVF payload: "ilar", nlist, code size, list type, sizes.
+qsizetype invertedListsAt(const QByteArray &payload) {
+    return payload.indexOf(QByteArray("ilar"));
+}
+
+// Rewrites the "full" list-size table of an IVF payload as FAISS's sparse form ("sprs": pairs of
+// list number and size for the non-empty lists), with `shift` added to the last list number.
+QByteArray toSparseLists(const QByteArray &payload, quint64 shift) {
+    const qsizetype at = invertedListsAt(payload);
+    if (at < 0 || payload.mid(at + 20, 4) != "full")
+        qFatal("no full inverted lists in the payload");
+    quint64 nlist = 0;
+    std::memcpy(&nlist, payload.constData() + at + 24, 8);
+    std::vector<quint64> pairs;
+    for (quint64 i = 0; i < nlist; ++i) {
+        quint64 n = 0;
+        std::memcpy(&n, payload.constData() + at + 32 + 8 * i, 8);
+        if (n > 0) {
+            pairs.push_back(i);
+            pairs.push_back(n);
+        }
+    }
+    pairs[pairs.size() - 2] += shift;
+    QByteArray table = le<quint64>(pairs.size());
+    for (quint64 v : pairs)
+        table += le<quint64>(v);
+    return payload.left(at + 20) + "sprs" + table + payload.mid(at + 32 + qsizetype(8 * nlist));
+}
 } // namespace
 
 class TstVectorIndex : public QObject {
@@ -95,6 +189,9 @@ private Q_SLOTS:
     void saveLoadRoundTripGivesIdenticalResults();
     void loadRejectsBadFiles_data();
     void loadRejectsBadFiles();
+    void loadRejectsCraftedPayloads_data();
+    void loadRejectsCraftedPayloads();
+    void loadAcceptsSparseInvertedLists();
     void failedSaveLeavesOldFileIntact();
     void approximateRecallAtLeast98Percent();
     void concurrentSearchesDuringAdds();
@@ -445,6 +542,137 @@ void TstVectorIndex::loadRejectsBadFiles() {
     QCOMPARE(int(loaded.error().code), code);
     QVERIFY2(loaded.error().message.contains(path), qPrintable(loaded.error().message));
     QVERIFY2(loaded.error().message.contains(mentions), qPrintable(loaded.error().message));
+}
+
+// Payloads inside a valid container (right checksums, key, dimension): before they reach FAISS they
+// must have exactly the shape we write (IndexIDMap2 over IndexFlatIP, or IndexIVFFlat with a
+// hashtable direct map over an IndexFlatIP quantizer), every size checked against the file length.
+// FAISS's reader recurses per nested index (200,000 of them overflowed the stack every start) and
+// resizes vectors to whatever size a file names (up to 2^40 elements) before reading them.
+void TstVectorIndex::loadRejectsCraftedPayloads_data() {
+    QTest::addColumn<QString>("damage");
+    QTest::addColumn<QString>("mentions");
+    QTest::newRow("200,000 nested IndexIDMap2 headers (7 MB)") << "nested"
+                                                               << "IndexFlatIP";
+    QTest::newRow("IndexIDMap2 over IndexIDMap2") << "map-over-map"
+                                                  << "IndexFlatIP";
+    QTest::newRow("flat storage claiming 256 MiB in a small file") << "huge-storage"
+                                                                   << "bytes remain";
+    QTest::newRow("id map claiming 2^36 ids") << "huge-ids"
+                                              << "bytes remain";
+    QTest::newRow("metric L2") << "metric"
+                               << "metric";
+    QTest::newRow("trailing bytes after a valid index") << "trailing"
+                                                        << "trailing";
+    QTest::newRow("IVF list sizes beyond the file") << "ivf-sizes"
+                                                    << "inverted lists";
+    QTest::newRow("IVF sparse list number out of range") << "ivf-sparse-range"
+                                                         << "list number";
+    QTest::newRow("IVF direct map that is not a hashtable") << "ivf-direct-map"
+                                                            << "direct map";
+}
+
+void TstVectorIndex::loadRejectsCraftedPayloads() {
+    QFETCH(QString, damage);
+    QFETCH(QString, mentions);
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString path = dir.filePath(QStringLiteral("crafted.faiss"));
+    using indexfile::Kind;
+    const QByteArray vector(kDim * 4, '\0');
+    const QByteArray flatOne = fourcc("IxFI") + faissHeader(kDim, 1) + le<quint64>(kDim) + vector;
+    QByteArray file;
+    if (damage == QLatin1String("nested")) {
+        QByteArray payload;
+        const QByteArray level = fourcc("IxM2") + faissHeader(kDim, 0);
+        payload.reserve(200'000 * level.size());
+        for (int i = 0; i < 200'000; ++i)
+            payload += level;
+        file = container(payload, Kind::Flat, 0);
+    } else if (damage == QLatin1String("map-over-map")) {
+        const QByteArray inner =
+            fourcc("IxM2") + faissHeader(kDim, 1) + flatOne + le<quint64>(1) + le<qint64>(5);
+        file = container(fourcc("IxM2") + faissHeader(kDim, 1) + inner + le<quint64>(1) +
+                             le<qint64>(5),
+                         Kind::Flat, 1, indexfile::mixId(5));
+    } else if (damage == QLatin1String("huge-storage")) {
+        const QByteArray storage =
+            fourcc("IxFI") + faissHeader(kDim, 1) + le<quint64>(quint64(1) << 26) + vector;
+        file = container(fourcc("IxM2") + faissHeader(kDim, 1) + storage + le<quint64>(1) +
+                             le<qint64>(5),
+                         Kind::Flat, 1, indexfile::mixId(5));
+    } else if (damage == QLatin1String("huge-ids")) {
+        file = container(fourcc("IxM2") + faissHeader(kDim, 1) + flatOne +
+                             le<quint64>(quint64(1) << 36) + le<qint64>(5),
+                         Kind::Flat, 1, indexfile::mixId(5));
+    } else if (damage == QLatin1String("metric")) {
+        QByteArray storage = flatOne;
+        storage[4 + 29] = 1; // METRIC_L2
+        file = container(fourcc("IxM2") + faissHeader(kDim, 1) + storage + le<quint64>(1) +
+                             le<qint64>(5),
+                         Kind::Flat, 1, indexfile::mixId(5));
+    } else if (damage == QLatin1String("trailing")) {
+        test::ClusteredVectors gen(kDim, 5, 17);
+        VectorIndex index = makeIndex();
+        QVERIFY(index.add(idsFrom(1, 20), gen.sample(20)).ok());
+        QVERIFY(index.save(path).ok());
+        const SavedFile saved = splitSaved(readAll(path));
+        file = container(saved.payload + le<quint64>(0), Kind::Flat, saved.header.count,
+                         saved.header.fingerprint);
+    } else {
+        const SavedFile saved = savedIvf(dir.path());
+        QByteArray payload = saved.payload;
+        const qsizetype at = invertedListsAt(payload);
+        QVERIFY(at > 0);
+        if (damage == QLatin1String("ivf-sizes")) {
+            quint64 first = 0;
+            std::memcpy(&first, payload.constData() + at + 32, 8);
+            const QByteArray bigger = le<quint64>(first + 100'000);
+            payload.replace(at + 32, 8, bigger);
+        } else if (damage == QLatin1String("ivf-sparse-range")) {
+            payload = toSparseLists(payload, 1'000'000);
+        } else if (damage == QLatin1String("ivf-direct-map")) {
+            // The direct map type byte follows the quantizer: 2 (hashtable) becomes 1 (array).
+            const qsizetype quantizerAt = payload.indexOf(QByteArray("IxFI"));
+            quint64 floats = 0;
+            std::memcpy(&floats, payload.constData() + quantizerAt + 4 + 33, 8);
+            const qsizetype mapAt = quantizerAt + 4 + 33 + 8 + qsizetype(floats * 4);
+            QCOMPARE(int(payload[mapAt]), 2);
+            payload[mapAt] = 1;
+        }
+        file = container(payload, Kind::Ivf, saved.header.count, saved.header.fingerprint);
+    }
+    writeAll(path, file);
+    auto loaded = VectorIndex::load(path, kModel, VectorIndexOptions{});
+    QVERIFY2(!loaded.ok(), "a crafted index file was accepted");
+    qInfo("%s", qPrintable(loaded.error().message));
+    QCOMPARE(loaded.error().code, Error::Code::Format);
+    QVERIFY2(loaded.error().message.contains(path), qPrintable(loaded.error().message));
+    QVERIFY2(loaded.error().message.contains(mentions), qPrintable(loaded.error().message));
+}
+
+// FAISS writes the list sizes of an IVF index sparsely when at most half the lists hold vectors;
+// such a file (here the same lists rewritten that way) loads and searches like the original.
+void TstVectorIndex::loadAcceptsSparseInvertedLists() {
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const SavedFile saved = savedIvf(dir.path());
+    const QString original = dir.filePath(QStringLiteral("ivf.faiss"));
+    const QString sparse = dir.filePath(QStringLiteral("sparse.faiss"));
+    writeAll(sparse, container(toSparseLists(saved.payload, 0), indexfile::Kind::Ivf,
+                               saved.header.count, saved.header.fingerprint));
+    VectorIndexOptions options;
+    options.approximateThreshold = 1000;
+    auto a = VectorIndex::load(original, kModel, options);
+    auto b = VectorIndex::load(sparse, kModel, options);
+    QVERIFY2(a.ok(), why(a).constData());
+    QVERIFY2(b.ok(), why(b).constData());
+    QCOMPARE(b->size(), a->size());
+    test::ClusteredVectors gen(kDim, 30, 99);
+    const std::vector<float> queries = gen.sample(5);
+    for (int q = 0; q < 5; ++q)
+        QCOMPARE(hitIds(*b->search(queries.data() + q * kDim, 10)),
+                 hitIds(*a->search(queries.data() + q * kDim, 10)));
 }
 
 void TstVectorIndex::failedSaveLeavesOldFileIntact() {

@@ -277,6 +277,11 @@ void TestModelParity::rejectsCheckpointsThatDoNotFitTheConfig_data() {
     QTest::newRow("config.json with a wrongly typed value")
         << Edit([](auto &, auto &) {}) << QByteArray("{\"model_type\": \"bridgetower\", \"hidden_size\": \"big\"}")
         << QStringList{QStringLiteral("config.json"), QStringLiteral("\"hidden_size\" must be an integer")};
+    QTest::newRow("config.json nested deeper than the JSON limit")
+        << Edit([](auto &, auto &) {})
+        << QByteArray("{\"model_type\": \"bridgetower\", \"x\": " + QByteArray(65, '[') +
+                      QByteArray(65, ']') + "}")
+        << QStringList{QStringLiteral("config.json"), QStringLiteral("nested more than 64 levels")};
     QTest::newRow("config of another model type")
         << Edit([](auto &, auto &) {}) << QByteArray("{\"model_type\": \"clip\"}") << QStringList{QStringLiteral("\"clip\"")};
     QTest::newRow("checkpoint for a larger vocabulary")

@@ -531,6 +531,20 @@ private Q_SLOTS:
                                                            << "tokenizer_config.json" << "line 3";
         QTest::newRow("mask_token is a number") << "special_tokens_map.json" << QByteArray("{\"mask_token\": 5}")
                                                 << QString() << "special_tokens_map.json" << "mask_token";
+        // JSON nested deeper than the 64-level limit is refused while parsing, before it is built
+        // (a 10 MB "[[[[..." safetensors header peaked at 390 MB), in every tokenizer file.
+        const QByteArray nested = QByteArray(65, '[') + QByteArray(65, ']');
+        QTest::newRow("vocab.json nested 65 deep")
+            << "vocab.json" << QByteArray("{\"a\": " + nested + "}") << QString() << "vocab.json"
+            << "64 levels";
+        QTest::newRow("tokenizer_config.json nested 65 deep")
+            << "tokenizer_config.json" << QByteArray("{\"x\": " + nested + "}") << QString()
+            << "tokenizer_config.json"
+            << "64 levels";
+        QTest::newRow("special_tokens_map.json nested 65 deep")
+            << "special_tokens_map.json" << QByteArray("{\"x\": " + nested + "}") << QString()
+            << "special_tokens_map.json"
+            << "64 levels";
     }
     void rejectsMalformedFiles() {
         QFETCH(QString, file);
@@ -553,6 +567,51 @@ private Q_SLOTS:
         QVERIFY(!tok.ok());
         QVERIFY2(tok.error().message.contains(mention), qPrintable(tok.error().message));
         QVERIFY2(tok.error().message.contains(detail), qPrintable(tok.error().message));
+    }
+
+    // A tokenizer.json-only folder with the file nested too deep: the fast tokenizer's file is
+    // checked too.
+    void rejectsDeeplyNestedTokenizerJson() {
+        QTemporaryDir tmp;
+        QVERIFY(tmp.isValid());
+        const QByteArray nested = QByteArray(65, '[') + QByteArray(65, ']');
+        QVERIFY(writeFile(
+            tmp.filePath(QStringLiteral("tokenizer.json")),
+            "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"x\": " +
+                nested + "}"));
+        const auto tok = Tokenizer::load(tmp.path());
+        QVERIFY(!tok.ok());
+        QVERIFY2(tok.error().message.contains(QStringLiteral("tokenizer.json")),
+                 qPrintable(tok.error().message));
+        QVERIFY2(tok.error().message.contains(QStringLiteral("64 levels")),
+                 qPrintable(tok.error().message));
+    }
+
+    // Files above the size limit are refused from their size, before they are read (a sparse file:
+    // no disk or memory is spent making it). The limit is 64 MiB for vocab.json and tokenizer.json.
+    void refusesOversizedFilesBeforeReading_data() {
+        QTest::addColumn<QString>("file");
+        QTest::newRow("vocab.json") << QStringLiteral("vocab.json");
+        QTest::newRow("tokenizer.json") << QStringLiteral("tokenizer.json");
+        QTest::newRow("tokenizer_config.json") << QStringLiteral("tokenizer_config.json");
+    }
+    void refusesOversizedFilesBeforeReading() {
+        QFETCH(QString, file);
+        QTemporaryDir tmp;
+        QVERIFY(tmp.isValid());
+        if (file != QLatin1String("tokenizer.json"))
+            for (const char *name : {"vocab.json", "merges.txt"})
+                QVERIFY(QFile::copy(fixtureDir() + QLatin1Char('/') + QLatin1String(name),
+                                    tmp.filePath(QLatin1String(name))));
+        QFile big(tmp.filePath(file));
+        QVERIFY(big.open(QIODevice::ReadWrite | QIODevice::Truncate));
+        QVERIFY(big.resize(64LL * 1024 * 1024 + 1));
+        big.close();
+        const auto tok = Tokenizer::load(tmp.path());
+        QVERIFY(!tok.ok());
+        QVERIFY2(tok.error().message.contains(file), qPrintable(tok.error().message));
+        QVERIFY2(tok.error().message.contains(QStringLiteral("-byte limit")),
+                 qPrintable(tok.error().message));
     }
 
     void rejectsMissingFolderAndEmptyFolder() {
