@@ -58,6 +58,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_odr_violation=0:allo
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/sanitizer/lsan.supp:print_suppressions=0}
 export QT_QPA_PLATFORM=offscreen
+# One thread each: FAISS and LibTorch would otherwise start (and spin) an OpenMP team per target.
+export OMP_NUM_THREADS=1
 
 run_one() {
     local t=$1
