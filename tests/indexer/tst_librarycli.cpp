@@ -203,6 +203,20 @@ void TestLibraryCli::oddFileNamesKeepOneLineAndExactJson() {
     for (const auto &hit : j["results"])
         paths.insert(QByteArray::fromStdString(hit["path"].get<std::string>()).replace("\xc3\xa9", "\xe9"));
     QCOMPARE(paths, (QSet<QByteArray>{latin1, newline}));
+
+    // The name as a command-line argument, byte for byte (QProcess cannot pass such bytes: the
+    // shell's printf writes 0xE9): `similar` finds the photo itself and returns the other one.
+    QProcess sh;
+    sh.start(QStringLiteral("/bin/sh"),
+             {QStringLiteral("-c"),
+              QStringLiteral("exec \"$0\" similar \"$(printf '%s/caf\\351.png' \"$1\")\" --db \"$2\" --model \"$3\" --json"),
+              QStringLiteral(TOWERSEARCH_CLI_PATH), dir, dbPath, modelDir()});
+    QVERIFY(sh.waitForFinished(120000));
+    const QString similar = QString::fromUtf8(sh.readAllStandardOutput());
+    QVERIFY2(sh.exitCode() == 0, qPrintable(QString::fromUtf8(sh.readAllStandardError())));
+    QVERIFY2(similar.contains(QLatin1String("\"photo\": \"") + dir + QLatin1String("/caf\\udce9.png\"")) &&
+                 similar.count(QLatin1String("\"rank\"")) == 1 && similar.contains(QLatin1String("/two\\nlines.png\"")),
+             qPrintable(similar));
 }
 
 void TestLibraryCli::newerDatabaseIsRefused() {
