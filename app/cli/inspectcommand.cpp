@@ -53,10 +53,13 @@ static int runInspect(const QStringList &args) {
         text += QStringLiteral("problem:    %1\n").arg(p);
     if (!(info.heads & kHeadContrastive))
         text += QStringLiteral("note:       without the contrastive head this checkpoint cannot index or search photos\n");
-    if (!info.unusedKeys.isEmpty())
-        text += QStringLiteral("unused:     %1 tensor(s) the model never reads, e.g. %2\n")
-                    .arg(info.unusedKeys.size())
-                    .arg(info.unusedKeys.mid(0, 3).join(QStringLiteral(", ")));
+    if (!info.unusedKeys.isEmpty()) {
+        text += QStringLiteral("unused:     %1 tensor(s) the model never reads (ignored, as "
+                               "Hugging Face ignores unexpected keys):\n")
+                    .arg(info.unusedKeys.size());
+        for (const QString &key : info.unusedKeys)
+            text += QStringLiteral("            %1\n").arg(key);
+    }
     out(text);
     return kExitOk;
 }

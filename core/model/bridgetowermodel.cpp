@@ -173,16 +173,13 @@ Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::fromWeights(const Br
             {kHeadImageTextMatching, "image-text matching (ITM)", {"itm_score."}, &BridgeTowerNet::bindItmHead, {}},
             {kHeadMaskedLm, "masked LM (MLM)", {"mlm_score."}, &BridgeTowerNet::bindMlmHead, {}},
         };
-        std::set<std::string> headKeys;
         QStringList fatal;
         for (const HeadSpec &h : heads) {
             bool present = false;
             for (const auto &[name, t] : tensors)
                 for (const std::string &p : h.keyPrefixes)
-                    if (name.rfind(p, 0) == 0) {
+                    if (name.rfind(p, 0) == 0)
                         present = true;
-                        headKeys.insert(name);
-                    }
             const bool required = (options.requiredHeads & h.head) != 0;
             QString problem;
             if (!present) {
@@ -212,12 +209,13 @@ Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::fromWeights(const Br
         if (options.precision == Precision::BFloat16)
             m.net.storeLinearWeightsAs(at::kBFloat16);
 
+        // Everything else (buffers such as position_ids, heads of other classes or that could not
+        // be loaded) is ignored, as Hugging Face ignores unexpected keys, and listed.
         for (const auto &[name, t] : tensors) {
-            if (used.count(name)) {
+            if (used.count(name))
                 m.info.parameterCount += t.numel();
-            } else if (!headKeys.count(name)) {
+            else
                 m.info.unusedKeys << QString::fromStdString(name);
-            }
         }
     } catch (const c10::Error &e) {
         return Error(Error::Code::Model, QStringLiteral("%1: loading failed: %2").arg(directory, QString::fromStdString(e.what_without_backtrace())));

@@ -43,7 +43,9 @@ struct ModelInfo {
     qint64 parameterCount = 0;      // of the tensors the model uses
     unsigned heads = kHeadNone;     // heads usable
     QStringList headProblems;       // why a head present in part, or unsupported by the config, is unusable
-    QStringList unusedKeys;         // tensors in the file the model never reads (other heads' are not listed)
+    QStringList
+        unusedKeys; // tensors in the file the model never reads (buffers such as position_ids,
+                    // heads of other classes or that could not be loaded), sorted; ignored
 };
 
 // BridgeTower (Hugging Face's BridgeTowerModel and its contrastive, ITM and MLM heads) on LibTorch,

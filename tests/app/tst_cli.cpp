@@ -1,6 +1,7 @@
 // The headless CLI, run as a user would run it, on complete checkpoint folders (tests/data/e2e/*
 // and $TOWERSEARCH_E2E_FIXTURES/*): every number Hugging Face computed from the raw strings and
 // image files (expected.json) must come back, within the bars of e2e/tiny-e2e/NOTES.md.
+#include "core/common/safetensorsfile.h"
 #include "testdata.h"
 
 #include <nlohmann/json.hpp>
@@ -8,6 +9,7 @@
 #include <QDir>
 #include <QFile>
 #include <QProcess>
+#include <QTemporaryDir>
 #include <QtTest>
 
 #include <cmath>
@@ -73,6 +75,8 @@ private Q_SLOTS:
     void reportsUsageAndInputErrorsWithExitCodes_data();
     void reportsUsageAndInputErrorsWithExitCodes();
     void printsHelpAndVersion();
+    void inspectListsTensorsTheModelDoesNotUse();
+    void convertWritesInt64PositionIds();
 };
 
 void TestCli::reproducesReferenceEndToEnd_data() {
@@ -223,6 +227,63 @@ void TestCli::printsHelpAndVersion() {
     const Run version = runCli({QStringLiteral("--version")});
     QCOMPARE(version.exitCode, 0);
     QVERIFY(version.out.startsWith("towersearch-cli "));
+}
+
+// A checkpoint with extra tensors (an int64 position_ids buffer, another class's head) loads, and
+// inspect names every one of them.
+void TestCli::inspectListsTensorsTheModelDoesNotUse() {
+    const QString source = ts::test::dataDir(QStringLiteral("model/tiny-add"));
+    auto file = ts::SafetensorsFile::open(source + QStringLiteral("/model.safetensors"));
+    QVERIFY(file.ok());
+    std::vector<ts::TensorToWrite> tensors;
+    for (const ts::TensorView &v : file->tensors())
+        tensors.push_back({v.name, v.dtype, v.shape, v.data, v.byteSize});
+    std::vector<int64_t> positions(64);
+    std::iota(positions.begin(), positions.end(), 0);
+    const std::vector<int64_t> zeros(64, 0);
+    const std::vector<float> classifier(2 * 64, 0.5f);
+    const std::vector<std::string> extras{"bridgetower.text_model.embeddings.position_ids",
+                                          "bridgetower.text_model.embeddings.token_type_ids",
+                                          "bridgetower.vision_model.visual.embeddings.position_ids",
+                                          "classifier.weight"};
+    tensors.push_back({extras[0], ts::DType::I64, {1, 64}, positions.data(), 64 * 8});
+    tensors.push_back({extras[1], ts::DType::I64, {1, 64}, zeros.data(), 64 * 8});
+    tensors.push_back({extras[2], ts::DType::I64, {1, 5}, positions.data(), 5 * 8});
+    tensors.push_back({extras[3], ts::DType::F32, {2, 64}, classifier.data(), 2 * 64 * 4});
+    QTemporaryDir tmp;
+    QVERIFY(ts::writeSafetensors(tmp.filePath(QStringLiteral("model.safetensors")), tensors).ok());
+    QVERIFY(QFile::copy(source + QStringLiteral("/config.json"),
+                        tmp.filePath(QStringLiteral("config.json"))));
+
+    const Run r = runCli({QStringLiteral("inspect"), QStringLiteral("--model"), tmp.path()});
+    QCOMPARE(r.exitCode, 0);
+    qInfo("%s", r.out.constData());
+    QVERIFY2(r.out.contains("unused:"), r.out.constData());
+    for (const std::string &name : extras)
+        QVERIFY2(r.out.contains(name.c_str()), name.c_str());
+}
+
+// position_ids saved by older transformers (int64 [1, N] views, one with stride 0) convert to I64.
+void TestCli::convertWritesInt64PositionIds() {
+    QTemporaryDir tmp;
+    const QString output = tmp.filePath(QStringLiteral("model.safetensors"));
+    const Run r = runCli({QStringLiteral("convert"), QStringLiteral("--model"),
+                          ts::test::dataDir(QStringLiteral("model/position-ids")),
+                          QStringLiteral("--output"), output});
+    QCOMPARE(r.exitCode, 0);
+    auto converted = ts::SafetensorsFile::open(output);
+    QVERIFY(converted.ok());
+    for (const auto &[name, n] :
+         {std::pair<std::string, int64_t>{"bridgetower.text_model.embeddings.position_ids", 40},
+          {"bridgetower.vision_model.visual.embeddings.position_ids", 17}}) {
+        const ts::TensorView *v = converted->find(name);
+        QVERIFY2(v, name.c_str());
+        QCOMPARE(v->dtype, ts::DType::I64);
+        QCOMPARE(v->shape, (std::vector<int64_t>{1, n}));
+        std::vector<int64_t> expected(static_cast<size_t>(n));
+        std::iota(expected.begin(), expected.end(), 0); // torch.arange(n), as the file was made
+        QCOMPARE(v->toInt64(), expected);
+    }
 }
 
 QTEST_GUILESS_MAIN(TestCli)

@@ -2,8 +2,10 @@
 // expected.safetensors (computed by transformers 4.47) must match to atol = rtol = 1e-4.
 #include "core/common/safetensorsfile.h"
 #include "core/model/bridgetowermodel.h"
+#include "core/model/checkpointconverter.h"
 #include "core/model/internal/bridgetowernet.h"
 #include "testdata.h"
+#include "torchsavewriter.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
@@ -12,9 +14,10 @@
 #include <QFile>
 #include <QRegularExpression>
 
-#include <functional>
 #include <QTemporaryDir>
 #include <QtTest>
+#include <functional>
+#include <numeric>
 
 using namespace ts;
 
@@ -75,6 +78,8 @@ private Q_SLOTS:
     void rejectsCheckpointsThatDoNotFitTheConfig_data();
     void rejectsCheckpointsThatDoNotFitTheConfig();
     void toleratesAbsentHeadsUnlessRequired();
+    void loadsCheckpointsWithTensorsTheModelDoesNotUse_data();
+    void loadsCheckpointsWithTensorsTheModelDoesNotUse();
     void rejectsBadInputs();
     void bfloat16StaysCloseToFloat32();
 };
@@ -339,6 +344,200 @@ void TestModelParity::toleratesAbsentHeadsUnlessRequired() {
     FloatTensor pixels({1, 3, 32, 32});
     QVERIFY(!(*model)->imageTextMatching(tokens, pixels).ok());
     QVERIFY(!(*model)->maskedLmLogits(tokens, pixels).ok());
+}
+
+namespace {
+
+// A tensor for a crafted checkpoint: raw little-endian bytes, and the strides a .bin stores it
+// with.
+struct RawTensor {
+    std::string name;
+    DType dtype = DType::F32;
+    std::vector<int64_t> shape;
+    std::vector<int64_t> binStrides; // empty: contiguous
+    QByteArray bytes; // the storage (for a stride-0 view, fewer elements than the shape)
+};
+
+QByteArray int64Bytes(const std::vector<int64_t> &v) {
+    return QByteArray(reinterpret_cast<const char *>(v.data()),
+                      qsizetype(v.size() * sizeof(int64_t)));
+}
+
+std::vector<int64_t> arange(int64_t n) {
+    std::vector<int64_t> v(static_cast<size_t>(n));
+    std::iota(v.begin(), v.end(), 0);
+    return v;
+}
+
+// The contiguous bytes of a (possibly stride-0) RawTensor, as safetensors stores it.
+QByteArray contiguousBytes(const RawTensor &t) {
+    if (t.binStrides.empty() || t.binStrides[0] != 0)
+        return t.bytes;
+    QByteArray out;
+    for (int64_t i = 0; i < t.shape[0]; ++i)
+        out += t.bytes;
+    return out;
+}
+
+void writeSafetensorsFile(const QString &path, const std::vector<RawTensor> &tensors) {
+    std::vector<QByteArray> data;
+    data.reserve(tensors.size());
+    std::vector<TensorToWrite> out;
+    for (const RawTensor &t : tensors) {
+        data.push_back(contiguousBytes(t));
+        out.push_back(
+            {t.name, t.dtype, t.shape, data.back().constData(), size_t(data.back().size())});
+    }
+    QVERIFY(writeSafetensors(path, out).ok());
+}
+
+// torch.save layout: an OrderedDict of tensors, one storage record each.
+void writeTorchBin(const QString &path, const std::vector<RawTensor> &tensors) {
+    std::vector<test::TensorSpec> specs;
+    std::vector<std::string> keys;
+    std::vector<test::Record> records;
+    keys.reserve(tensors.size());
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        const RawTensor &t = tensors[i];
+        const char *storage = t.dtype == DType::I64   ? "LongStorage"
+                              : t.dtype == DType::F16 ? "HalfStorage"
+                                                      : "FloatStorage";
+        std::vector<int64_t> strides = t.binStrides;
+        if (strides.empty()) {
+            strides.assign(t.shape.size(), 1);
+            for (size_t d = t.shape.size(); d-- > 1;)
+                strides[d - 1] = strides[d] * t.shape[d];
+        }
+        keys.push_back(std::to_string(i));
+        specs.push_back({t.name, storage, keys.back(),
+                         int64_t(t.bytes.size() / int64_t(dtypeSize(t.dtype))), 0, t.shape,
+                         strides});
+    }
+    const QByteArray pickle = test::stateDictPickle(specs, {}, true);
+    records.push_back({"data.pkl", pickle.constData(), size_t(pickle.size())});
+    std::vector<std::string> names;
+    names.reserve(tensors.size());
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        names.push_back("data/" + keys[i]);
+        records.push_back(
+            {names.back(), tensors[i].bytes.constData(), size_t(tensors[i].bytes.size())});
+    }
+    test::writeTorchZip(path.toStdString(), records);
+}
+
+} // namespace
+
+// Checkpoints often hold tensors the model never reads: position_ids / token_type_ids buffers
+// (int64, saved by older transformers, position_ids as a stride-0 expand view), heads of other
+// classes. Hugging Face ignores them; so must every format and the converter, listing them.
+void TestModelParity::loadsCheckpointsWithTensorsTheModelDoesNotUse_data() {
+    QTest::addColumn<QString>("format");
+    QTest::newRow("model.safetensors") << QStringLiteral("safetensors");
+    QTest::newRow("pytorch_model.bin") << QStringLiteral("bin");
+    QTest::newRow("pytorch_model.bin converted to model.safetensors")
+        << QStringLiteral("converted");
+}
+
+void TestModelParity::loadsCheckpointsWithTensorsTheModelDoesNotUse() {
+    QFETCH(QString, format);
+    const QString source = test::dataDir(QStringLiteral("model/tiny-add"));
+    auto file = SafetensorsFile::open(source + QStringLiteral("/model.safetensors"));
+    QVERIFY(file.ok());
+    // An ITC-only checkpoint (BridgeTowerForContrastiveLearning): no ITM or MLM head ...
+    std::vector<RawTensor> tensors;
+    for (const TensorView &v : file->tensors())
+        if (v.name.rfind("itm_score.", 0) != 0 && v.name.rfind("mlm_score.", 0) != 0)
+            tensors.push_back(
+                {v.name,
+                 v.dtype,
+                 v.shape,
+                 {},
+                 QByteArray(reinterpret_cast<const char *>(v.data), qsizetype(v.byteSize))});
+    // ... plus tensors the model does not use.
+    const std::vector<float> otherHead(3 * 16, 0.25f), otherBias(3, -1.0f);
+    auto floats = [](const std::vector<float> &v) {
+        return QByteArray(reinterpret_cast<const char *>(v.data()), qsizetype(v.size() * 4));
+    };
+    const std::vector<RawTensor> extras{
+        {"bridgetower.text_model.embeddings.position_ids",
+         DType::I64,
+         {1, 64},
+         {0, 1},
+         int64Bytes(arange(64))},
+        {"bridgetower.text_model.embeddings.token_type_ids",
+         DType::I64,
+         {1, 64},
+         {},
+         int64Bytes(std::vector<int64_t>(64, 0))},
+        {"bridgetower.vision_model.visual.embeddings.position_ids",
+         DType::I64,
+         {1, 5},
+         {5, 1},
+         int64Bytes(arange(5))},
+        {"itm_score.fc.weight",
+         DType::F32,
+         {3, 16},
+         {},
+         floats(otherHead)}, // another class's head, other shape
+        {"itm_score.fc.bias", DType::F32, {3}, {}, floats(otherBias)},
+        {"classifier.weight", DType::F32, {3, 16}, {}, floats(otherHead)},
+    };
+    tensors.insert(tensors.end(), extras.begin(), extras.end());
+
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    QVERIFY(QFile::copy(source + QStringLiteral("/config.json"),
+                        tmp.filePath(QStringLiteral("config.json"))));
+    if (format == QLatin1String("safetensors")) {
+        writeSafetensorsFile(tmp.filePath(QStringLiteral("model.safetensors")), tensors);
+    } else if (format == QLatin1String("bin")) {
+        writeTorchBin(tmp.filePath(QStringLiteral("pytorch_model.bin")), tensors);
+    } else {
+        QTemporaryDir binDir;
+        const QString bin = binDir.filePath(QStringLiteral("pytorch_model.bin"));
+        writeTorchBin(bin, tensors);
+        const Status s =
+            convertTorchBinToSafetensors(bin, tmp.filePath(QStringLiteral("model.safetensors")));
+        QVERIFY2(s.ok(), s.ok() ? "" : qPrintable(s.error().message));
+        auto converted = SafetensorsFile::open(tmp.filePath(QStringLiteral("model.safetensors")));
+        QVERIFY(converted.ok());
+        for (const RawTensor &e : extras) {
+            const TensorView *v = converted->find(e.name);
+            QVERIFY2(v, e.name.c_str());
+            QCOMPARE(v->dtype, e.dtype);
+            QCOMPARE(v->shape, e.shape);
+            QCOMPARE(QByteArray(reinterpret_cast<const char *>(v->data), qsizetype(v->byteSize)),
+                     contiguousBytes(e));
+        }
+    }
+    if (QTest::currentTestFailed()) // a QVERIFY inside a writer above
+        return;
+
+    auto model = BridgeTowerModel::load(tmp.path());
+    QVERIFY2(model.ok(), model.ok() ? "" : qPrintable(model.error().message));
+    const ModelInfo &info = (*model)->info();
+    QVERIFY((*model)->has(kHeadContrastive));
+    QVERIFY(!(*model)->has(kHeadImageTextMatching));
+    QVERIFY(!(*model)->has(kHeadMaskedLm));
+    // Listed: the extra tensors, and what the fixture itself holds unused (RoBERTa's text pooler).
+    auto reference = BridgeTowerModel::load(source);
+    QVERIFY(reference.ok());
+    QStringList expectedUnused = (*reference)->info().unusedKeys;
+    for (const RawTensor &e : extras)
+        expectedUnused << QString::fromStdString(e.name);
+    expectedUnused.sort();
+    QCOMPARE(info.unusedKeys, expectedUnused);
+
+    // The model computes exactly what the checkpoint without the extra tensors computes.
+    const TokenBatch tokens{1, 3, {0, 5, 2}, {1, 1, 1}};
+    FloatTensor pixels({1, 3, 32, 32});
+    for (size_t i = 0; i < pixels.data.size(); ++i)
+        pixels.data[i] = float(i % 7) / 7.0f - 0.5f;
+    auto text = (*model)->embedText(tokens), refText = (*reference)->embedText(tokens);
+    auto image = (*model)->embedImages(pixels), refImage = (*reference)->embedImages(pixels);
+    QVERIFY(text.ok() && refText.ok() && image.ok() && refImage.ok());
+    QCOMPARE(text->data, refText->data);
+    QCOMPARE(image->data, refImage->data);
 }
 
 void TestModelParity::rejectsBadInputs() {
