@@ -7,6 +7,8 @@
 #include "indexer/imageembedder.h"
 
 #include <QCryptographicHash>
+#include <QDateTime>
+#include <QDirIterator>
 #include <QDeadlineTimer>
 #include <QDir>
 #include <QElapsedTimer>
@@ -22,7 +24,11 @@
 
 #ifdef Q_OS_UNIX
 #include <dirent.h>
+#include <sys/stat.h>
 #endif
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <unordered_set>
 
 namespace ts {
@@ -61,6 +67,60 @@ QStringList undecodableNames(const QString &dir) {
     Q_UNUSED(dir);
 #endif
     return out;
+}
+
+struct DirectoryProbe {
+    qint64 device = 0, parentDevice = 0;
+    QString offlineReason; // non-empty: the folder cannot be listed, or its disk is not mounted
+};
+
+// Can `path` be listed, and is it still the filesystem it was when last listed (`last`)? A mount
+// point whose disk is gone is an empty folder on its parent's filesystem again: offline, not
+// emptied. So is a folder that is empty now and on another filesystem than before.
+DirectoryProbe probeDirectory(const QString &path, const DirectoryRecord *last) {
+    DirectoryProbe probe;
+#ifdef Q_OS_UNIX
+    const QByteArray native = QFile::encodeName(path);
+    struct stat st {};
+    if (::stat(native.constData(), &st) != 0) {
+        const int error = errno;
+        struct stat link {};
+        if (::lstat(native.constData(), &link) == 0 && S_ISLNK(link.st_mode))
+            probe.offlineReason = QStringLiteral("it is a link to %1, which is not there").arg(QFileInfo(path).symLinkTarget());
+        else if (error == ENOENT)
+            probe.offlineReason = QStringLiteral("the folder is missing (a disk that is not mounted, or a folder renamed)");
+        else
+            probe.offlineReason = QStringLiteral("it cannot be read: %1").arg(QString::fromLocal8Bit(std::strerror(error)));
+        return probe;
+    }
+    probe.device = qint64(st.st_dev);
+    struct stat parent {};
+    probe.parentDevice = ::stat((native + "/..").constData(), &parent) == 0 ? qint64(parent.st_dev) : probe.device;
+    DIR *d = ::opendir(native.constData());
+    if (!d) {
+        probe.offlineReason = QStringLiteral("it cannot be listed: %1").arg(QString::fromLocal8Bit(std::strerror(errno)));
+        return probe;
+    }
+    bool empty = true;
+    while (const dirent *e = ::readdir(d)) {
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+            empty = false;
+            break;
+        }
+    }
+    ::closedir(d);
+    if (last && last->device != 0) {
+        const bool wasMountPoint = last->device != last->parentDevice;
+        if (wasMountPoint && probe.device == probe.parentDevice)
+            probe.offlineReason = QStringLiteral("the disk is not mounted (the folder is an empty mount point)");
+        else if (empty && probe.device != last->device)
+            probe.offlineReason = QStringLiteral("the disk is not mounted (the folder is empty and on another filesystem than before)");
+    }
+#else
+    if (!QFileInfo(path).isDir())
+        probe.offlineReason = QStringLiteral("the folder is missing");
+#endif
+    return probe;
 }
 
 struct Job {
@@ -137,6 +197,12 @@ IndexRunResult IndexWorker::doRun() {
         catalog.setMaxPageCount(m_config.maxDatabasePages);
     if (m_config.simulateReadOnly)
         catalog.setQueryOnly(true);
+    if (catalog.isReadOnly()) {
+        result.error = QStringLiteral("cannot index into the library database %1: it is read-only (%2). Searching it still "
+                                      "works; to index, make it writable or pass another database")
+                           .arg(catalog.path(), catalog.readOnlyReason());
+        return result;
+    }
 
     IndexProgress progress;
     QElapsedTimer sinceEmit;
@@ -156,6 +222,8 @@ IndexRunResult IndexWorker::doRun() {
     };
 
     // ---- Discovery: compare the files on disk with the catalog, reading nothing but metadata.
+    // A folder that cannot be listed (an unmounted disk's empty mount point, no permission, a
+    // dangling link) is offline: its photos are kept and marked, never taken for deleted.
     progress.discovering = true;
     emitProgress(true);
     std::vector<Job> jobs;
@@ -170,6 +238,20 @@ IndexRunResult IndexWorker::doRun() {
         excluded.insert(QDir::cleanPath(e));
     QSet<QString> visited; // canonical folders: symlink loops end here
     const auto folders = catalog.folders(modelKey);
+    const QHash<QString, DirectoryRecord> recorded = catalog.directories();
+    // Watched folders inside another one are walked as their own roots (a photo belongs to the
+    // innermost watched folder that contains it), never as a subfolder of the outer one.
+    QSet<QString> roots;
+    for (const WatchedFolder &folder : folders) {
+        roots.insert(folder.path);
+        if (const QString canonical = QFileInfo(folder.path).canonicalFilePath(); !canonical.isEmpty())
+            roots.insert(canonical);
+    }
+    const qint64 scanStartMs = QDateTime::currentMSecsSinceEpoch();
+    std::vector<DirectoryRecord> directoryRecords;
+    std::vector<qint64> offlinePhotos;
+    QStringList scannedRoots;
+    std::vector<qint64> scannedFolders;
     for (const WatchedFolder &folder : folders) {
         if (m_cancelled)
             break;
@@ -179,34 +261,62 @@ IndexRunResult IndexWorker::doRun() {
             return result;
         }
         QHash<QString, KnownFile> known = std::move(*knownResult);
-        if (!QFileInfo(folder.path).isDir()) {
-            // An unmounted disk or a renamed folder: keep its photos rather than forgetting them.
-            continue;
-        }
+        QStringList offlinePaths;
+        auto goOffline = [&](const QString &path, const QString &reason) {
+            offlinePaths << path;
+            DirectoryRecord d = recorded.value(path); // keeps the device it was last listed on
+            d.path = path;
+            if (!d.offlineSinceMs)
+                d.offlineSinceMs = scanStartMs;
+            d.offlineReason = reason;
+            directoryRecords.push_back(d);
+        };
         std::deque<QString> stack{folder.path};
         while (!stack.empty() && !m_cancelled) {
             const QString dirPath = stack.back();
             stack.pop_back();
+            if (excluded.contains(QDir::cleanPath(dirPath)))
+                continue;
+            const auto last = recorded.constFind(dirPath);
+            const DirectoryProbe probe = probeDirectory(dirPath, last == recorded.cend() ? nullptr : &*last);
+            if (!probe.offlineReason.isEmpty()) {
+                goOffline(dirPath, probe.offlineReason);
+                continue;
+            }
             const QFileInfo dirInfo(dirPath);
             const QString canonical = dirInfo.canonicalFilePath();
-            if (canonical.isEmpty() || visited.contains(canonical) || excluded.contains(canonical) ||
-                excluded.contains(QDir::cleanPath(dirPath)))
+            if (canonical.isEmpty() || visited.contains(canonical) || excluded.contains(canonical))
                 continue;
             visited.insert(canonical);
+            directoryRecords.push_back({dirPath, probe.device, probe.parentDevice, std::nullopt, QString()});
             if (result.directories.size() < m_config.maxWatchedDirectories)
                 result.directories << dirPath;
             else
                 result.directoriesTruncated = true;
             const QDir dir(dirPath);
             // Hidden entries are skipped (QDir lists them only with QDir::Hidden).
-            QFileInfoList entries = dir.entryInfoList(QDir::Dirs | QDir::Files | QDir::NoDotAndDotDot, QDir::Name);
+            QFileInfoList entries = dir.entryInfoList(QDir::Dirs | QDir::Files | QDir::System | QDir::NoDotAndDotDot, QDir::Name);
             for (const QString &odd : undecodableNames(dirPath))
                 entries << QFileInfo(dir.filePath(odd));
             for (const QFileInfo &entry : entries) {
                 if (entry.fileName().startsWith(QLatin1Char('.')))
                     continue;
+                if (entry.isSymLink() && !entry.exists()) {
+                    // A dangling link: a folder (or photo) on a share or disk that is not there.
+                    offlinePaths << entry.filePath();
+                    const QString prefix = entry.filePath() + QLatin1Char('/');
+                    for (auto k = known.cbegin(); k != known.cend(); ++k) {
+                        if (k.key().startsWith(prefix)) {
+                            goOffline(entry.filePath(),
+                                      QStringLiteral("it is a link to %1, which is not there").arg(entry.symLinkTarget()));
+                            break;
+                        }
+                    }
+                    continue;
+                }
                 if (entry.isDir()) {
-                    stack.push_back(entry.filePath());
+                    if (!roots.contains(entry.filePath()) && !roots.contains(entry.canonicalFilePath()))
+                        stack.push_back(entry.filePath());
                     continue;
                 }
                 if (!looksLikePhoto(entry.fileName()))
@@ -240,9 +350,27 @@ IndexRunResult IndexWorker::doRun() {
                 emitProgress(false);
             }
         }
-        // Catalog rows whose file is gone: moved (matched by hash below) or deleted.
-        for (auto it = known.cbegin(); it != known.cend(); ++it)
-            missing.push_back({it->id, it->contentHash, it->hasEmbedding});
+        if (m_cancelled)
+            break;
+        // Catalog rows whose file was not found: kept (offline) under a folder that could not be
+        // listed; else moved (matched by hash below) or deleted.
+        for (auto it = known.cbegin(); it != known.cend(); ++it) {
+            const bool offline = std::any_of(offlinePaths.cbegin(), offlinePaths.cend(), [&](const QString &o) {
+                return it.key() == o || (it.key().startsWith(o) && it.key().at(o.size()) == QLatin1Char('/'));
+            });
+            if (offline)
+                offlinePhotos.push_back(it->id);
+            else
+                missing.push_back({it->id, it->contentHash, it->hasEmbedding});
+        }
+        scannedRoots << folder.path;
+        scannedFolders.push_back(folder.id);
+    }
+    if (!m_cancelled) {
+        if (Status s = catalog.recordDiscovery(scannedRoots, directoryRecords, scannedFolders, offlinePhotos); !s) {
+            result.error = s.error().message;
+            return result;
+        }
     }
     progress.discovering = false;
     progress.total = qint64(jobs.size());
@@ -538,6 +666,7 @@ IndexRunResult IndexWorker::doRun() {
         }
         for (const WatchedFolder &folder : folders)
             (void)catalog.setFolderScanned(folder.id);
+        collectOrphans(catalog, scanStartMs);
     }
     if (!m_cancelled && !indexDirty && !QFileInfo::exists(m_config.indexPath))
         indexDirty = true;
@@ -546,6 +675,38 @@ IndexRunResult IndexWorker::doRun() {
     progress.currentFile.clear();
     emitProgress(true);
     return result;
+}
+
+void IndexWorker::collectOrphans(const Catalog &catalog, qint64 olderThanMs) const {
+    // Thumbnails and rerank features of photos that are no longer in the catalog (forgotten by an
+    // older version, or left by a run that died between a file and its commit). Only files older
+    // than this run: another process indexing the same library may have written newer ones.
+    auto stale = [olderThanMs](const QFileInfo &fi) { return fi.lastModified().toMSecsSinceEpoch() < olderThanMs; };
+    if (!m_config.thumbnailDirectory.isEmpty()) {
+        const QSet<QString> used = catalog.thumbnailFiles();
+        QSet<QString> usedNames;
+        for (const QString &path : used)
+            usedNames.insert(QFileInfo(path).fileName());
+        for (const QFileInfo &fi : QDir(m_config.thumbnailDirectory).entryInfoList({QStringLiteral("*.jpg")}, QDir::Files))
+            if (!usedNames.contains(fi.fileName()) && stale(fi))
+                QFile::remove(fi.absoluteFilePath());
+    }
+    if (!m_config.rerankDirectory.isEmpty() && QFileInfo(m_config.rerankDirectory).isDir()) {
+        // <rerank>/<model key>/<photo id>-<stamp>.tsfc: every model's tier.
+        const QHash<qint64, QString> stamps = catalog.photoStamps();
+        QDirIterator it(m_config.rerankDirectory, {QStringLiteral("*.tsfc")}, QDir::Files, QDirIterator::Subdirectories);
+        while (it.hasNext()) {
+            const QFileInfo fi(it.next());
+            const QString base = fi.completeBaseName();
+            const qsizetype dash = base.indexOf(QLatin1Char('-'));
+            bool ok = false;
+            const qint64 id = base.left(dash).toLongLong(&ok);
+            const auto stamp = stamps.constFind(id);
+            const bool current = ok && stamp != stamps.cend() && base.mid(dash + 1) == *stamp;
+            if (!current && stale(fi))
+                QFile::remove(fi.absoluteFilePath());
+        }
+    }
 }
 
 } // namespace ts

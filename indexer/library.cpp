@@ -5,15 +5,23 @@
 #include "indexer/catalog.h"
 #include "indexer/imageembedder.h"
 #include "indexer/indexworker.h"
+#include "indexer/sqlite.h"
 
 #include <QCryptographicHash>
 #include <QDir>
+#include <QDirIterator>
 #include <QEventLoop>
 #include <QFileInfo>
 #include <QFileSystemWatcher>
 #include <QStandardPaths>
 #include <QThread>
 #include <QTimer>
+
+#include <unordered_set>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 namespace ts {
 
@@ -96,8 +104,99 @@ Library::~Library() {
 }
 
 QString Library::defaultDatabasePath() {
-    return QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation) + QStringLiteral("/library.sqlite");
+    // Not AppLocalDataLocation: it depends on the application and organisation names, which the
+    // app and the CLI set differently (they used to open two different libraries).
+    return QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation) + QStringLiteral("/towersearch/library.sqlite");
 }
+
+QString Library::legacyDatabasePath() {
+    return QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation) +
+           QStringLiteral("/TowerSearch/TowerSearch/library.sqlite");
+}
+
+namespace {
+
+// Moves `from` to `to`: a rename, or (across filesystems) a copy to `to`.part renamed into place
+// and then the original removed, so `to` is never half there.
+bool moveEntry(const QString &from, const QString &to) {
+    if (::rename(QFile::encodeName(from).constData(), QFile::encodeName(to).constData()) == 0)
+        return true;
+    if (errno != EXDEV)
+        return false;
+    const QString part = to + QStringLiteral(".part");
+    if (QFileInfo(from).isDir()) {
+        QDir(part).removeRecursively();
+        QDirIterator it(from, QDir::Files | QDir::Dirs | QDir::NoDotAndDotDot | QDir::Hidden, QDirIterator::Subdirectories);
+        QDir().mkpath(part);
+        while (it.hasNext()) {
+            const QString source = it.next();
+            const QString target = part + source.mid(from.size());
+            if (it.fileInfo().isDir() ? !QDir().mkpath(target) : !QFile::copy(source, target))
+                return false;
+        }
+        return ::rename(QFile::encodeName(part).constData(), QFile::encodeName(to).constData()) == 0 &&
+               QDir(from).removeRecursively();
+    }
+    QFile::remove(part);
+    return QFile::copy(from, part) && ::rename(QFile::encodeName(part).constData(), QFile::encodeName(to).constData()) == 0 &&
+           QFile::remove(from);
+}
+
+// Moves the library at `from` (database, vector index files, <name>-cache folder) to `to` once.
+// Never overwrites: with a library already at `to`, nothing happens. The database moves last, so
+// an interrupted move is simply done again at the next start. Fails (and leaves `from` as it is)
+// when the old library is in use by another program.
+Status adoptLegacyLibrary(const QString &from, const QString &to) {
+    if (!QFileInfo::exists(from) || QFileInfo::exists(to))
+        return {};
+    const QString why = QStringLiteral("moving the library %1 to %2").arg(from, to);
+    {
+        // Fold the write-ahead log into the database: the file then holds everything.
+        auto db = sql::Database::open(from);
+        if (!db)
+            return db.error().withContext(why);
+        if (!(*db)->execScript("PRAGMA wal_checkpoint(TRUNCATE)"))
+            return (*db)->lastError(why);
+    }
+    if (QFileInfo::exists(from + QStringLiteral("-wal")) || QFileInfo::exists(from + QStringLiteral("-shm")))
+        return Error(Error::Code::Io, QStringLiteral("%1: it is in use by another program; close it (an older TowerSearch?) "
+                                                     "and start again").arg(why));
+    const QFileInfo source(from), target(to);
+    if (!QDir().mkpath(target.absolutePath()))
+        return Error(Error::Code::Io, QStringLiteral("%1: cannot create %2").arg(why, target.absolutePath()));
+    const QString fromBase = source.absolutePath() + QLatin1Char('/') + source.completeBaseName();
+    const QString toBase = target.absolutePath() + QLatin1Char('/') + target.completeBaseName();
+    const QString fromCache = fromBase + QStringLiteral("-cache"), toCache = toBase + QStringLiteral("-cache");
+    if (QFileInfo::exists(fromCache) && !QFileInfo::exists(toCache) && !moveEntry(fromCache, toCache))
+        return Error(Error::Code::Io, QStringLiteral("%1: cannot move %2 (%3)").arg(why, fromCache, QString::fromLocal8Bit(std::strerror(errno))));
+    const QString prefix = source.completeBaseName() + QStringLiteral(".vectors-");
+    for (const QString &name : QDir(source.absolutePath()).entryList({prefix + QStringLiteral("*.tsvi")}, QDir::Files)) {
+        const QString dest = target.absolutePath() + QLatin1Char('/') + target.completeBaseName() + name.mid(source.completeBaseName().size());
+        if (!QFileInfo::exists(dest))
+            (void)moveEntry(source.absolutePath() + QLatin1Char('/') + name, dest); // a cache: rebuilt if lost
+    }
+    // The database last, through a copy that already points at the moved thumbnails.
+    const QString part = to + QStringLiteral(".moving");
+    QFile::remove(part);
+    if (!QFile::copy(from, part))
+        return Error(Error::Code::Io, QStringLiteral("%1: cannot copy the database to %2").arg(why, part));
+    {
+        auto db = sql::Database::open(part);
+        if (!db)
+            return db.error().withContext(why);
+        auto s = (*db)->prepare("UPDATE photos SET thumbnail = ?2 || substr(thumbnail, length(?1) + 1)"
+                                " WHERE substr(thumbnail, 1, length(?1)) = ?1");
+        s.bind(1, fromCache + QLatin1Char('/')).bind(2, toCache + QLatin1Char('/'));
+        if (!s.exec() || !(*db)->execScript("PRAGMA wal_checkpoint(TRUNCATE)"))
+            return (*db)->lastError(why);
+    }
+    if (::rename(QFile::encodeName(part).constData(), QFile::encodeName(to).constData()) != 0)
+        return Error(Error::Code::Io, QStringLiteral("%1: %2").arg(why, QString::fromLocal8Bit(std::strerror(errno))));
+    QFile::remove(from);
+    return {};
+}
+
+} // namespace
 
 Result<std::unique_ptr<Library>> Library::open(const LibraryOptions &options) {
     qRegisterMetaType<ts::IndexProgress>();
@@ -105,6 +204,13 @@ Result<std::unique_ptr<Library>> Library::open(const LibraryOptions &options) {
     std::unique_ptr<Library> lib(new Library);
     lib->d->options = options;
     lib->d->databasePath = QFileInfo(options.databasePath.isEmpty() ? defaultDatabasePath() : options.databasePath).absoluteFilePath();
+    if (options.databasePath.isEmpty()) {
+        // The app kept its library elsewhere before: move it to the one default, once.
+        if (Status moved = adoptLegacyLibrary(legacyDatabasePath(), lib->d->databasePath); !moved) {
+            qWarning("%s; using it where it is", qPrintable(moved.error().message));
+            lib->d->databasePath = legacyDatabasePath();
+        }
+    }
     auto catalog = Catalog::open(lib->d->databasePath);
     if (!catalog)
         return catalog.error();
@@ -251,19 +357,36 @@ Status Library::forgetFolder(const QString &path) {
     if (!removed)
         return removed.error();
     for (const auto &index : {d->index, d->servingIndex}) {
-        if (!index)
+        if (!index || removed->ids.empty())
             continue;
-        (void)index->remove(*removed);
+        (void)index->remove(removed->ids);
         (void)index->save(vectorIndexPath(index->modelKey()));
     }
-    if (d->cache)
-        for (qint64 id : *removed)
-            d->cache->remove(id);
+    // Nothing of the removed photos stays behind: thumbnails no other photo shares, and every
+    // model's cached rerank features (<rerank>/<model key>/<id>-<stamp>.tsfc).
+    for (const QString &thumbnail : removed->thumbnails)
+        QFile::remove(thumbnail);
+    for (const auto &cache : {d->cache, d->servingCache, d->fillCache})
+        if (cache)
+            for (qint64 id : removed->ids)
+                cache->remove(id);
+    if (!removed->ids.empty()) {
+        const std::unordered_set<qint64> ids(removed->ids.begin(), removed->ids.end());
+        QDirIterator it(d->cacheDirectory + QStringLiteral("/rerank"), {QStringLiteral("*.tsfc")}, QDir::Files,
+                        QDirIterator::Subdirectories);
+        while (it.hasNext()) {
+            const QFileInfo fi(it.next());
+            if (ids.count(fi.completeBaseName().section(QLatin1Char('-'), 0, 0).toLongLong()))
+                QFile::remove(fi.absoluteFilePath());
+        }
+    }
     Q_EMIT foldersChanged();
     return {};
 }
 
 QList<PhotoRecord> Library::failedPhotos() const { return d->catalog->failedPhotos(); }
+
+QList<OfflineDirectory> Library::offlineDirectories() const { return d->catalog->offlineDirectories(); }
 
 std::optional<PhotoRecord> Library::photo(qint64 id) const { return d->catalog->photo(id); }
 
@@ -302,6 +425,7 @@ void Library::startIndexing() {
     IndexWorkerConfig config;
     config.databasePath = d->databasePath;
     config.thumbnailDirectory = d->cacheDirectory + QStringLiteral("/thumbnails");
+    config.rerankDirectory = d->cacheDirectory + QStringLiteral("/rerank");
     config.excludedFolders = d->options.excludedFolders;
     for (QString &f : config.excludedFolders)
         f = normalizedFolder(f);

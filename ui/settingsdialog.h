@@ -17,7 +17,8 @@ namespace ts {
 class SettingsDialog : public QDialog {
     Q_OBJECT
 public:
-    explicit SettingsDialog(const AppSettings &settings, QWidget *parent = nullptr);
+    // `libraryPath`: the library database, shown (the app and towersearch-cli share one default).
+    explicit SettingsDialog(const AppSettings &settings, const QString &libraryPath = {}, QWidget *parent = nullptr);
     AppSettings settings() const;
 
 private:

@@ -48,6 +48,7 @@ public:
         : m_library(std::move(library)), m_settings(settings), m_window(settings) {
         Library *lib = m_library.get();
         MainWindow *w = &m_window;
+        w->setLibraryPath(lib->databasePath());
         w->setFailedPhotosProvider([lib] { return lib->failedPhotos(); });
         w->setDateTakenProvider([lib](qint64 id, const QString &) -> std::optional<QDateTime> {
             auto record = lib->photo(id);
@@ -266,7 +267,7 @@ int main(int argc, char **argv) {
                                          QApplication::translate("main", "Checkpoint folder to use (saved in the settings)."),
                                          QStringLiteral("DIR"));
     const QCommandLineOption databaseOption(QStringLiteral("database"),
-                                            QApplication::translate("main", "Library database file (default: in the app's data folder)."),
+                                            QApplication::translate("main", "Library database file (default: ~/.local/share/towersearch/library.sqlite, shared with towersearch-cli)."),
                                             QStringLiteral("FILE"));
     const QCommandLineOption demoOption(QStringLiteral("screenshot-demo"),
                                         QApplication::translate("main", "Scripted tour over the photos in DIR, saving screenshots."),

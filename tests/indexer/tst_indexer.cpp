@@ -9,6 +9,7 @@
 #include "indexer/indexworker.h"
 #include "indexer/library.h"
 #include "indexertestutil.h"
+#include "libraryfixture.h"
 #include "testdata.h"
 
 #include <sqlite3.h>
@@ -26,34 +27,8 @@ using ts::test::FakeEmbedder;
 
 namespace {
 
-struct Fixture {
-    QTemporaryDir tmp;
-    QString photos() const { return tmp.filePath(QStringLiteral("photos")); }
-    QString db() const { return tmp.filePath(QStringLiteral("lib/library.sqlite")); }
-    std::shared_ptr<FakeEmbedder> embedder = std::make_shared<FakeEmbedder>();
-
-    std::unique_ptr<Library> open(LibraryOptions options = {}) {
-        options.databasePath = db();
-        options.watchFolders = false;
-        auto lib = Library::open(options);
-        if (!lib) {
-            qWarning() << lib.error().message;
-            return {};
-        }
-        if (!(*lib)->setEmbedder(embedder)) {
-            qWarning() << "setEmbedder failed";
-            return {};
-        }
-        return std::move(*lib);
-    }
-};
-
-// Runs one indexing pass to its end (bounded wait); returns false when it did not finish.
-bool runIndex(Library &lib, int timeoutMs = 30000) {
-    QSignalSpy finished(&lib, &Library::indexingFinished);
-    lib.startIndexing();
-    return finished.wait(timeoutMs);
-}
+using Fixture = test::LibraryFixture;
+using test::runIndex;
 
 void setMtime(const QString &path, const QDateTime &when) {
     QFile f(path);
