@@ -576,6 +576,13 @@ std::vector<qint64> Catalog::embeddedIds(const QString &modelKey) const {
     return ids;
 }
 
+qint64 Catalog::embeddingCount(const QString &modelKey) const {
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("SELECT count(*) FROM embeddings WHERE model_key = ?1");
+    s.bind(1, modelKey);
+    return s.step() ? s.int64At(0) : 0;
+}
+
 int Catalog::dimensionOf(const QString &modelKey) const {
     std::lock_guard lock(m_mutex);
     auto s = m_db->prepare("SELECT dimension FROM embeddings WHERE model_key = ?1 LIMIT 1");

@@ -138,6 +138,7 @@ public:
                             const std::function<void(qint64, const float *, int)> &visit) const;
     std::vector<qint64> embeddedIds(const QString &modelKey) const;
     int dimensionOf(const QString &modelKey) const; // 0 when none stored
+    qint64 embeddingCount(const QString &modelKey) const;
     // Photos (not failed) without an embedding for the model.
     qint64 pendingCount(const QString &modelKey) const;
 

@@ -16,6 +16,8 @@
 #include <QStandardPaths>
 #include <QThread>
 #include <QTimer>
+#include <QtConcurrent/QtConcurrentRun>
+#include <QFutureWatcher>
 
 #include <unordered_set>
 
@@ -80,6 +82,14 @@ struct Library::Impl {
     std::shared_ptr<VectorIndex> servingIndex;
     std::shared_ptr<FusionCache> servingCache;
     std::shared_ptr<const SearchEngine> engine;
+
+    // A model being set up off this thread (setEmbedder on a large library).
+    std::shared_ptr<ImageEmbedder> loadingEmbedder;
+    QFuture<Result<std::shared_ptr<VectorIndex>>> modelLoad;
+    quint64 modelGeneration = 0;
+    Status modelStatus;
+    bool startWhenReady = false;
+    bool restartAfterCancel = false;
 
     QThread thread;
     IndexWorker *worker = nullptr;
@@ -301,20 +311,57 @@ Status Library::setEmbedder(std::shared_ptr<ImageEmbedder> embedder) {
             loop.exec();
     }
     const QString key = embedder->modelKey();
-    auto index = loadOrRebuildIndex(*d->catalog, vectorIndexPath(key), key, embedder->dimension());
-    if (!index)
-        return index.error();
+    const quint64 generation = ++d->modelGeneration;
+    d->loadingEmbedder = std::move(embedder);
+    d->modelStatus = {};
+    const QString indexPath = vectorIndexPath(key);
+    const int dimension = d->loadingEmbedder->dimension();
+    if (d->catalog->embeddingCount(key) <= kSynchronousIndexLimit) {
+        finishModel(loadOrRebuildIndex(*d->catalog, indexPath, key, dimension));
+        return d->modelStatus;
+    }
+    // A large index: read or rebuild it on a worker thread with its own connection (the GUI's
+    // catalog reads must not wait behind a scan of every embedding).
+    d->modelLoad = QtConcurrent::run([dbPath = d->databasePath, indexPath, key, dimension]() -> Result<std::shared_ptr<VectorIndex>> {
+        auto catalog = Catalog::open(dbPath);
+        if (!catalog)
+            return catalog.error();
+        return loadOrRebuildIndex(**catalog, indexPath, key, dimension);
+    });
+    auto *watcher = new QFutureWatcher<Result<std::shared_ptr<VectorIndex>>>(this);
+    connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher, generation] {
+        watcher->deleteLater();
+        if (generation == d->modelGeneration && d->loadingEmbedder)
+            finishModel(watcher->result());
+    });
+    watcher->setFuture(d->modelLoad);
+    return {};
+}
+
+Status Library::waitForModel() {
+    if (d->loadingEmbedder) {
+        d->modelLoad.waitForFinished();
+        finishModel(d->modelLoad.result());
+    }
+    return d->modelStatus;
+}
+
+bool Library::isLoadingModel() const { return d->loadingEmbedder != nullptr; }
+
+void Library::finishModel(const Result<std::shared_ptr<VectorIndex>> &index) {
+    std::shared_ptr<ImageEmbedder> embedder = std::exchange(d->loadingEmbedder, nullptr);
+    d->modelLoad = {};
+    if (!index) {
+        d->modelStatus = index.error();
+        d->startWhenReady = false;
+        Q_EMIT modelReady(index.error().message);
+        return;
+    }
+    const QString key = embedder->modelKey();
     const QString previousKey = d->servingEmbedder ? d->servingEmbedder->modelKey() : QString();
     d->embedder = std::move(embedder);
     d->index = *index;
-    FusionCache::Options cacheOptions;
-    cacheOptions.memoryBudgetBytes = d->options.rerankCacheMemoryBytes;
-    cacheOptions.diskBudgetBytes = d->options.rerankCacheDiskBytes;
-    cacheOptions.diskDirectory = d->cacheDirectory + QStringLiteral("/rerank");
-    d->cache = std::make_shared<FusionCache>(key, cacheOptions);
-    FusionCache::Options fillOptions = cacheOptions;
-    fillOptions.memoryBudgetBytes = 0;
-    d->fillCache = std::make_shared<FusionCache>(key, fillOptions);
+    makeCaches(false);
     // Keep the previous model serving search until the new one has embedded every photo.
     const bool keepPrevious = !previousKey.isEmpty() && previousKey != key && d->catalog->pendingCount(key) > 0;
     if (!keepPrevious) {
@@ -327,7 +374,49 @@ Status Library::setEmbedder(std::shared_ptr<ImageEmbedder> embedder) {
         d->engine = std::make_shared<const SearchEngine>(pipeline, d->servingIndex, d->photoSource, d->servingCache);
     else
         d->engine.reset();
-    return {};
+    Q_EMIT modelReady(QString());
+    if (std::exchange(d->startWhenReady, false))
+        startIndexing();
+}
+
+void Library::makeCaches(bool keepServing) {
+    const QString key = d->embedder->modelKey();
+    FusionCache::Options cacheOptions;
+    cacheOptions.memoryBudgetBytes = d->options.rerankCacheMemoryBytes;
+    cacheOptions.diskBudgetBytes = d->options.rerankCacheDiskBytes;
+    cacheOptions.diskDirectory = d->cacheDirectory + QStringLiteral("/rerank");
+    const bool serving = keepServing && d->servingCache && d->servingCache == d->cache;
+    d->cache = std::make_shared<FusionCache>(key, cacheOptions);
+    FusionCache::Options fillOptions = cacheOptions;
+    fillOptions.memoryBudgetBytes = 0;
+    d->fillCache = std::make_shared<FusionCache>(key, fillOptions);
+    if (serving)
+        d->servingCache = d->cache;
+}
+
+void Library::setExcludedFolders(const QStringList &folders) {
+    if (d->options.excludedFolders == folders)
+        return;
+    d->options.excludedFolders = folders;
+    if (d->worker) {
+        // The run in progress was configured with the old list: start again with the new one.
+        cancelIndexing();
+        d->restartAfterCancel = true;
+    }
+}
+
+void Library::setRerankCacheBudgets(qint64 memoryBytes, qint64 diskBytes) {
+    if (d->options.rerankCacheMemoryBytes == memoryBytes && d->options.rerankCacheDiskBytes == diskBytes)
+        return;
+    d->options.rerankCacheMemoryBytes = memoryBytes;
+    d->options.rerankCacheDiskBytes = diskBytes;
+    if (!d->embedder)
+        return;
+    makeCaches(true); // the disk tier is read back and trimmed to the new budget
+    if (d->servingEmbedder == d->embedder) {
+        if (auto pipeline = d->servingEmbedder->pipeline())
+            d->engine = std::make_shared<const SearchEngine>(pipeline, d->servingIndex, d->photoSource, d->servingCache);
+    }
 }
 
 QList<WatchedFolder> Library::folders() const {
@@ -346,6 +435,7 @@ Status Library::addFolder(const QString &path) {
 }
 
 Status Library::forgetFolder(const QString &path) {
+    (void)waitForModel(); // the index it updates
     if (d->worker) {
         cancelIndexing();
         QEventLoop loop;
@@ -412,6 +502,10 @@ QString Library::checkConsistency() const {
 }
 
 void Library::startIndexing() {
+    if (d->loadingEmbedder) {
+        d->startWhenReady = true; // runs once the model's index is in place
+        return;
+    }
     if (d->worker) {
         d->rescanRequested = true; // a change arrived during the run: go again after it
         return;
@@ -477,7 +571,7 @@ void Library::startIndexing() {
             Q_EMIT errorOccurred(result.error);
         Q_EMIT foldersChanged();
         Q_EMIT indexingFinished(result.cancelled || !result.error.isEmpty());
-        if (d->rescanRequested && result.error.isEmpty() && !result.cancelled)
+        if ((d->rescanRequested && result.error.isEmpty() && !result.cancelled) || std::exchange(d->restartAfterCancel, false))
             QTimer::singleShot(0, this, &Library::startIndexing);
     });
     QMetaObject::invokeMethod(d->worker, &IndexWorker::run, Qt::QueuedConnection);

@@ -135,9 +135,25 @@ public:
     // Sets the model used for indexing and search. Loads the vector index for its model key, or
     // rebuilds it from the catalog. Photos without an embedding for this model become pending;
     // until they are done, search keeps serving the previous model's vectors.
+    // Returns at once for a library with more than kSynchronousIndexLimit vectors of the model:
+    // the index is then loaded or rebuilt on a worker thread (its own catalog connection) and
+    // modelReady() is emitted on this thread when it is in place; until then searchEngine() is
+    // the previous one and startIndexing() is deferred. Smaller libraries are set up before it
+    // returns (a few milliseconds). The returned Status only covers the arguments; the load's
+    // outcome is modelReady()'s / waitForModel()'s.
     Status setPipeline(std::shared_ptr<const BridgeTowerPipeline> pipeline);
     // The same with any embedder (tests use a fake one; no search engine without a pipeline).
     Status setEmbedder(std::shared_ptr<ImageEmbedder> embedder);
+    // Blocks until the model set last is in place and returns how that went (the CLI, tests).
+    Status waitForModel();
+    bool isLoadingModel() const;
+    static constexpr qint64 kSynchronousIndexLimit = 20000;
+
+    // Settings that apply at once (issue 12): folders never indexed (from the next run; a run in
+    // progress is restarted), and the rerank cache's budgets (the caches are rebuilt, the disk
+    // tier kept).
+    void setExcludedFolders(const QStringList &folders);
+    void setRerankCacheBudgets(qint64 memoryBytes, qint64 diskBytes);
 
     // The one default library of the app and the CLI: <XDG data home>/towersearch/library.sqlite
     // (~/.local/share/towersearch/library.sqlite). Opening the default moves a library found at
@@ -184,10 +200,14 @@ Q_SIGNALS:
     void indexingFinished(bool cancelled);
     void foldersChanged();
     void errorOccurred(const QString &message); // e.g. disk full: indexing stopped cleanly
+    // The model given to setPipeline()/setEmbedder() is in place (error empty) or could not be.
+    void modelReady(const QString &error);
 
 private:
     Library();
     void updateWatches(const QStringList &directories, bool truncated);
+    void finishModel(const Result<std::shared_ptr<VectorIndex>> &index);
+    void makeCaches(bool keepServing);
     struct Impl;
     std::unique_ptr<Impl> d;
 };

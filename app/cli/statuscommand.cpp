@@ -36,7 +36,7 @@ static int runStatus(const QStringList &args) {
         auto pipeline = common.load(parser, QStringLiteral("status"), kHeadNone, exitCode);
         if (!pipeline)
             return exitCode;
-        if (Status s = lib->setPipeline(pipeline); !s)
+        if (Status s = lib->setPipeline(pipeline); !s || !(s = lib->waitForModel()))
             return reportError(s.error());
     }
     const LibraryStats stats = lib->stats();

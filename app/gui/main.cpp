@@ -70,6 +70,10 @@ public:
             m_settings = s;
             QSettings store;
             s.save(store);
+            // At once, not at the next start (issue 12).
+            m_library->setExcludedFolders(s.excludedFolders);
+            m_library->setRerankCacheBudgets(qint64(s.rerankCacheMemoryMiB) << 20, qint64(s.rerankCacheDiskMiB) << 20);
+            m_window.setSearchEngine(m_library->searchEngine());
             if (modelChanged)
                 loadModel(s.modelDirectory);
         });
@@ -80,6 +84,14 @@ public:
             refreshFolders();
         });
         connect(lib, &Library::foldersChanged, this, &App::refreshFolders);
+        // A large library's vector index is loaded off the GUI thread: search starts when it is in place.
+        connect(lib, &Library::modelReady, this, [this](const QString &error) {
+            if (!error.isEmpty()) {
+                askForModel(error);
+                return;
+            }
+            m_window.setSearchEngine(m_library->searchEngine());
+        });
         connect(lib, &Library::errorOccurred, this, [this](const QString &message) {
             QMessageBox::warning(&m_window, QObject::tr("Indexing Stopped"), message);
         });

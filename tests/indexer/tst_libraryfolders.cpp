@@ -78,6 +78,8 @@ private Q_SLOTS:
     void readOnlyForNobodyIndexingSaysWhy();
     void fullDiskStopsCleanlyAndTheNextRunResumes();
     void forgetDeletesThumbnailsAndRerankFeatures();
+    void setEmbedderReturnsBeforeALargeIndexIsBuilt();
+    void excludedFoldersApplyAtOnce();
 };
 
 // ---- 1. A drive that is not there is not an empty folder.
@@ -585,6 +587,80 @@ void TestLibraryFolders::forgetDeletesThumbnailsAndRerankFeatures() {
     QVERIFY(!orphanFeatures.exists());
     QCOMPARE(filesUnder(cache + QStringLiteral("/thumbnails"), {QStringLiteral("*.jpg")}), 1);
     QCOMPARE(filesUnder(cache + QStringLiteral("/rerank"), {QStringLiteral("*.tsfc")}), 1);
+}
+
+// ---- 8. The GUI thread never rebuilds a large index; settings apply at once.
+
+void TestLibraryFolders::setEmbedderReturnsBeforeALargeIndexIsBuilt() {
+    LibraryFixture f;
+    const int count = int(Library::kSynchronousIndexLimit) + 5000;
+    const int dimension = 64;
+    f.embedder = std::make_shared<FakeEmbedder>(QStringLiteral("fake-model-1"), dimension);
+    {
+        // A large library written straight into the catalog (its folder is on a disk not mounted).
+        auto catalog = Catalog::open(f.db());
+        QVERIFY(catalog);
+        const auto folder = (*catalog)->addFolder(f.tmp.filePath(QStringLiteral("usb")));
+        QVERIFY(folder);
+        std::vector<PhotoWrite> batch;
+        for (int i = 0; i < count; ++i) {
+            PhotoWrite w;
+            w.folderId = *folder;
+            w.path = f.tmp.filePath(QStringLiteral("usb/p%1.jpg").arg(i));
+            w.size = 1000 + i;
+            w.mtimeMs = 1;
+            w.contentHash = QString::number(i);
+            w.state = PhotoState::Indexed;
+            w.vector.assign(size_t(dimension), 0.0f);
+            w.vector[size_t(i % dimension)] = 1.0f;
+            batch.push_back(std::move(w));
+            if (batch.size() == 5000) {
+                QVERIFY((*catalog)->commitBatch(batch, f.embedder->modelKey(), {}));
+                batch.clear();
+            }
+        }
+        QVERIFY((*catalog)->commitBatch(batch, f.embedder->modelKey(), {}));
+    }
+    LibraryOptions options;
+    options.databasePath = f.db();
+    options.watchFolders = false;
+    auto opened = Library::open(options);
+    QVERIFY(opened);
+    Library &lib = **opened;
+    QSignalSpy ready(&lib, &Library::modelReady);
+    QSignalSpy finished(&lib, &Library::indexingFinished);
+    QElapsedTimer clock;
+    clock.start();
+    QVERIFY(lib.setEmbedder(f.embedder).ok());
+    const qint64 returnedMs = clock.elapsed();
+    // Returned with the index still being built elsewhere; indexing waits for it.
+    QVERIFY(lib.isLoadingModel());
+    QCOMPARE(ready.size(), 0);
+    lib.startIndexing();
+    QCOMPARE(finished.size(), 0);
+    QVERIFY(ready.wait(60000));
+    qInfo("setEmbedder returned after %lld ms; the index of %d vectors was in place after %lld ms", returnedMs, count,
+          clock.elapsed());
+    QCOMPARE(ready[0][0].toString(), QString());
+    QVERIFY(!lib.isLoadingModel());
+    QVERIFY(finished.wait(60000));
+    QCOMPARE(lib.lastRunSummary().removed, 0); // the folder is offline: everything kept
+    QCOMPARE(lib.stats().indexed, count);
+    QCOMPARE(lib.checkConsistency(), QStringLiteral("ok"));
+}
+
+void TestLibraryFolders::excludedFoldersApplyAtOnce() {
+    LibraryFixture f;
+    QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/keep.png"), 1));
+    QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/private/a.png"), 2));
+    auto lib = f.open();
+    QVERIFY(lib && lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->stats().photos, 2);
+    lib->setExcludedFolders({f.photos() + QStringLiteral("/private")});
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->stats().photos, 1);
+    QCOMPARE(lib->failedPhotos().size(), 0);
 }
 
 QTEST_MAIN(TestLibraryFolders)
