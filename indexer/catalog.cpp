@@ -7,7 +7,11 @@
 #include <QDateTime>
 #include <QDir>
 #include <QFileInfo>
+#include <QSet>
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 
 namespace ts {
@@ -55,7 +59,27 @@ CREATE TABLE embeddings (
 ) WITHOUT ROWID;
 CREATE INDEX embeddings_model ON embeddings(model_key);
 )sql",
-    // 1 -> 2 (issue 12, content identity): full_hash is a hash of every byte of the file (the
+    // 1 -> 2 (issue 12): folders that could not be listed (offline) and the filesystem each folder
+    // was on, so that an unmounted disk's empty mount point is not taken for an emptied folder.
+    // A photo belongs to the innermost watched folder that contains it (so that forgetting an
+    // outer folder keeps what an inner one covers): fix up rows an outer folder took over.
+    R"sql(
+ALTER TABLE photos ADD COLUMN offline INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE directories (
+    path           TEXT PRIMARY KEY,
+    device         INTEGER NOT NULL,
+    parent_device  INTEGER NOT NULL,
+    offline_since  INTEGER,
+    offline_reason TEXT
+) WITHOUT ROWID;
+UPDATE photos SET folder_id = (
+    SELECT f.id FROM folders f
+    WHERE substr(photos.path, 1, length(rtrim(f.path, '/')) + 1) = rtrim(f.path, '/') || '/'
+    ORDER BY length(f.path) DESC LIMIT 1)
+WHERE EXISTS (SELECT 1 FROM folders f
+              WHERE substr(photos.path, 1, length(rtrim(f.path, '/')) + 1) = rtrim(f.path, '/') || '/');
+)sql",
+    // 2 -> 3 (issue 12, content identity): full_hash is a hash of every byte of the file (the
     // quick content_hash stays as the indexed pre-filter; rows indexed before have NULL and are
     // never reused by hash). Photo ids are never reused: meta 'photos_last_id' is the highest id
     // ever given (kept by the trigger whoever inserts), and new rows take the next one. Existing
@@ -87,10 +111,30 @@ PhotoRecord recordFrom(const sql::Statement &s) {
     r.state = PhotoState(s.int64At(9));
     r.error = s.textAt(10);
     r.thumbnailPath = s.textAt(11);
+    r.offline = s.int64At(12) != 0;
     return r;
 }
 
-#define TS_PHOTO_COLUMNS "id, path, size, mtime_ms, content_hash, width, height, orientation, taken_ms, state, error, thumbnail"
+#define TS_PHOTO_COLUMNS "id, path, size, mtime_ms, content_hash, width, height, orientation, taken_ms, state, error, thumbnail, offline"
+
+// SQL: is the photo path p.path inside the folder path `folder` (an expression)? rtrim keeps "/"
+// working as a folder.
+// Compared as bytes: a path that is not valid UTF-8 is stored as a BLOB (Statement::bindPath).
+#define TS_UNDER(path, folder) \
+    "substr(CAST(" path " AS BLOB), 1, length(CAST(rtrim(" folder ", '/') AS BLOB)) + 1) = CAST(rtrim(" folder ", '/') || '/' AS BLOB)"
+
+// Why the database (or its folder) cannot be written, for the read-only fallback; empty if it can.
+QString whyNotWritable(const QString &path) {
+    const QFileInfo info(path);
+    for (const QString &p : {path, info.absolutePath()}) {
+        if (p == path && !info.exists())
+            continue;
+        if (::access(QFile::encodeName(p).constData(), W_OK) != 0)
+            return errno == EROFS ? QStringLiteral("it is on a read-only filesystem")
+                                  : QStringLiteral("%1 cannot be written (%2)").arg(p, QString::fromLocal8Bit(std::strerror(errno)));
+    }
+    return {};
+}
 
 } // namespace
 
@@ -98,14 +142,21 @@ Catalog::~Catalog() = default;
 
 Result<std::unique_ptr<Catalog>> Catalog::open(const QString &path) {
     const QFileInfo info(path);
-    if (!QDir().mkpath(info.absolutePath()))
+    if (!info.exists() && !QDir().mkpath(info.absolutePath()))
         return Error(Error::Code::Io, QStringLiteral("cannot create the folder %1 for the library database").arg(info.absolutePath()));
-    auto db = sql::Database::open(path);
+    // A library that cannot be written (a read-only mount, another user's files) is opened for
+    // reading: search and status work, writes fail with SQLITE_READONLY. Immutable, because a WAL
+    // database needs to create its -shm file otherwise.
+    const QString readOnlyReason = info.exists() ? whyNotWritable(path) : QString();
+    auto db = sql::Database::open(path, readOnlyReason.isEmpty() ? sql::Database::Mode::ReadWrite : sql::Database::Mode::Immutable);
     if (!db)
         return db.error();
     std::unique_ptr<Catalog> catalog(new Catalog);
     catalog->m_path = path;
     catalog->m_db = std::move(*db);
+    catalog->m_readOnlyReason = readOnlyReason;
+    if (readOnlyReason.isEmpty() && catalog->m_db->isReadOnly())
+        catalog->m_readOnlyReason = QStringLiteral("SQLite opened it read-only");
     if (Status s = catalog->migrate(); !s)
         return s.error();
     return catalog;
@@ -131,6 +182,16 @@ Status Catalog::migrate() {
                                     "version reads up to %3). Update TowerSearch, or pass --db to use another database; "
                                     "the file was not modified.")
                          .arg(m_path).arg(current).arg(kSchemaVersion));
+    if (!m_readOnlyReason.isEmpty()) {
+        if (current < kSchemaVersion)
+            return Error(Error::Code::Io,
+                         QStringLiteral("the library database %1 is read-only (%2) and was written by an older TowerSearch "
+                                        "(schema version %3; this version needs %4): open it once where it can be written "
+                                        "to upgrade it")
+                             .arg(m_path, m_readOnlyReason).arg(current).arg(kSchemaVersion));
+        m_db->execScript("PRAGMA foreign_keys = ON;");
+        return {};
+    }
     if (!m_db->execScript("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"))
         return m_db->lastError(QStringLiteral("configuring the library database"));
     for (int v = current; v < kSchemaVersion; ++v) {
@@ -153,48 +214,99 @@ Result<qint64> Catalog::addFolder(const QString &path) {
     find.bindPath(1, path);
     if (find.step())
         return find.int64At(0);
+    find = {};
+    const QString doing = QStringLiteral("adding the folder %1").arg(path);
+    sql::Transaction tx(*m_db);
+    if (!tx.isActive())
+        return m_db->lastError(doing);
     auto insert = m_db->prepare("INSERT INTO folders(path, added_at) VALUES (?1, ?2)");
     insert.bindPath(1, path).bind(2, QDateTime::currentMSecsSinceEpoch());
     if (!insert.exec())
-        return m_db->lastError(QStringLiteral("adding the folder %1").arg(path));
-    return m_db->lastInsertId();
+        return m_db->lastError(doing);
+    const qint64 id = m_db->lastInsertId();
+    // A photo belongs to the innermost watched folder that contains it: the new folder takes over
+    // its photos from the folders around it (not from watched folders inside it).
+    auto adopt = m_db->prepare("UPDATE photos SET folder_id = ?1 WHERE " TS_UNDER("photos.path", "?2")
+                               " AND folder_id IN (SELECT o.id FROM folders o WHERE o.id <> ?1 AND " TS_UNDER("?2", "o.path") ")");
+    adopt.bind(1, id).bindPath(2, path);
+    if (!adopt.exec() || !tx.commit())
+        return m_db->lastError(doing);
+    return id;
 }
 
-Result<std::vector<qint64>> Catalog::removeFolder(const QString &path) {
+Result<RemovedPhotos> Catalog::removeFolder(const QString &path) {
     std::lock_guard lock(m_mutex);
+    const QString doing = QStringLiteral("forgetting the folder %1").arg(path);
     sql::Transaction tx(*m_db);
     if (!tx.isActive())
-        return m_db->lastError(QStringLiteral("forgetting the folder %1").arg(path));
+        return m_db->lastError(doing);
     auto find = m_db->prepare("SELECT id FROM folders WHERE path = ?1");
     find.bindPath(1, path);
     if (!find.step())
         return Error(Error::Code::NotFound, QStringLiteral("the folder %1 is not in the library").arg(path));
     const qint64 folderId = find.int64At(0);
     find = {};
-    std::vector<qint64> ids;
-    auto photos = m_db->prepare("SELECT id FROM photos WHERE folder_id = ?1");
-    photos.bind(1, folderId);
-    while (photos.step())
-        ids.push_back(photos.int64At(0));
-    photos = {};
-    auto del = m_db->prepare("DELETE FROM folders WHERE id = ?1"); // photos and embeddings cascade
+    RemovedPhotos removed;
+    // The innermost other watched folder around this one keeps its photos; without one they go.
+    auto outer = m_db->prepare("SELECT o.id FROM folders o WHERE o.id <> ?1 AND " TS_UNDER("?2", "o.path")
+                               " ORDER BY length(o.path) DESC LIMIT 1");
+    outer.bind(1, folderId).bindPath(2, path);
+    if (outer.step()) {
+        auto move = m_db->prepare("UPDATE photos SET folder_id = ?2 WHERE folder_id = ?1");
+        move.bind(1, folderId).bind(2, outer.int64At(0));
+        if (!move.exec())
+            return m_db->lastError(doing);
+    } else {
+        auto photos = m_db->prepare("SELECT id, thumbnail FROM photos WHERE folder_id = ?1");
+        photos.bind(1, folderId);
+        QSet<QString> thumbnails;
+        while (photos.step()) {
+            removed.ids.push_back(photos.int64At(0));
+            if (!photos.isNullAt(1))
+                thumbnails.insert(photos.textAt(1));
+        }
+        photos = {};
+        auto del = m_db->prepare("DELETE FROM photos WHERE folder_id = ?1"); // embeddings cascade
+        del.bind(1, folderId);
+        if (!del.exec())
+            return m_db->lastError(doing);
+        // Duplicates share a thumbnail: only those no remaining photo uses go.
+        auto used = m_db->prepare("SELECT 1 FROM photos WHERE thumbnail = ?1 LIMIT 1");
+        for (const QString &t : thumbnails) {
+            used.bind(1, t);
+            if (!used.step())
+                removed.thumbnails << t;
+            used.reset();
+        }
+        auto dirs = m_db->prepare("DELETE FROM directories WHERE " TS_UNDER("directories.path || '/'", "?1")
+                                  " AND NOT EXISTS (SELECT 1 FROM folders o WHERE o.id <> ?2 AND "
+                                  TS_UNDER("directories.path || '/'", "o.path") ")");
+        dirs.bindPath(1, path).bind(2, folderId);
+        if (!dirs.exec())
+            return m_db->lastError(doing);
+    }
+    outer = {};
+    auto del = m_db->prepare("DELETE FROM folders WHERE id = ?1");
     del.bind(1, folderId);
     if (!del.exec() || !tx.commit())
-        return m_db->lastError(QStringLiteral("forgetting the folder %1").arg(path));
-    return ids;
+        return m_db->lastError(doing);
+    return removed;
 }
 
 QList<WatchedFolder> Catalog::folders(const QString &modelKey) const {
     std::lock_guard lock(m_mutex);
     QList<WatchedFolder> out;
+    // A photo counts in every watched folder that contains it.
     auto s = m_db->prepare(
         "SELECT f.id, f.path, f.last_scan,"
         " (SELECT count(*) FROM photos p JOIN embeddings e ON e.photo_id = p.id AND e.model_key = ?1"
-        "   WHERE p.folder_id = f.id AND p.state <> 2),"
-        " (SELECT count(*) FROM photos p WHERE p.folder_id = f.id AND p.state <> 2 AND NOT EXISTS"
+        "   WHERE " TS_UNDER("p.path", "f.path") " AND p.state <> 2),"
+        " (SELECT count(*) FROM photos p WHERE " TS_UNDER("p.path", "f.path") " AND p.state <> 2 AND NOT EXISTS"
         "   (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id AND e.model_key = ?1)),"
-        " (SELECT count(*) FROM photos p WHERE p.folder_id = f.id AND p.state = 2)"
-        " FROM folders f ORDER BY f.path");
+        " (SELECT count(*) FROM photos p WHERE " TS_UNDER("p.path", "f.path") " AND p.state = 2),"
+        " (SELECT count(*) FROM photos p WHERE " TS_UNDER("p.path", "f.path") " AND p.offline <> 0),"
+        " d.offline_reason"
+        " FROM folders f LEFT JOIN directories d ON d.path = f.path AND d.offline_since IS NOT NULL ORDER BY f.path");
     s.bind(1, modelKey);
     while (s.step()) {
         WatchedFolder f;
@@ -205,8 +317,98 @@ QList<WatchedFolder> Catalog::folders(const QString &modelKey) const {
         f.photoCount = s.int64At(3);
         f.pendingCount = s.int64At(4);
         f.failedCount = s.int64At(5);
+        f.offlineCount = s.int64At(6);
+        f.offline = !s.isNullAt(7);
+        f.offlineReason = s.textAt(7);
         out << f;
     }
+    return out;
+}
+
+QHash<QString, DirectoryRecord> Catalog::directories() const {
+    std::lock_guard lock(m_mutex);
+    QHash<QString, DirectoryRecord> out;
+    auto s = m_db->prepare("SELECT path, device, parent_device, offline_since, offline_reason FROM directories");
+    while (s.step()) {
+        DirectoryRecord d;
+        d.path = s.pathAt(0);
+        d.device = s.int64At(1);
+        d.parentDevice = s.int64At(2);
+        if (!s.isNullAt(3))
+            d.offlineSinceMs = s.int64At(3);
+        d.offlineReason = s.textAt(4);
+        out.insert(d.path, d);
+    }
+    return out;
+}
+
+QList<OfflineDirectory> Catalog::offlineDirectories() const {
+    std::lock_guard lock(m_mutex);
+    QList<OfflineDirectory> out;
+    auto s = m_db->prepare("SELECT path, offline_reason, offline_since FROM directories WHERE offline_since IS NOT NULL ORDER BY path");
+    while (s.step())
+        out << OfflineDirectory{s.pathAt(0), s.textAt(1), QDateTime::fromMSecsSinceEpoch(s.int64At(2))};
+    return out;
+}
+
+Status Catalog::recordDiscovery(const QStringList &roots, const std::vector<DirectoryRecord> &directories,
+                                const std::vector<qint64> &folderIds, const std::vector<qint64> &offlinePhotos) {
+    std::lock_guard lock(m_mutex);
+    const QString doing = QStringLiteral("recording the folders found");
+    sql::Transaction tx(*m_db);
+    if (!tx.isActive())
+        return m_db->lastError(doing);
+    // What this scan found replaces what the last one found under the same roots: folders that
+    // are gone for good are forgotten with their device.
+    auto clear = m_db->prepare("DELETE FROM directories WHERE path = ?1 OR " TS_UNDER("directories.path", "?1"));
+    for (const QString &root : roots) {
+        clear.bindPath(1, root);
+        if (!clear.exec())
+            return m_db->lastError(doing);
+    }
+    auto put = m_db->prepare("INSERT OR REPLACE INTO directories(path, device, parent_device, offline_since, offline_reason)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5)");
+    for (const DirectoryRecord &d : directories) {
+        put.bindPath(1, d.path).bind(2, d.device).bind(3, d.parentDevice);
+        if (d.offlineSinceMs)
+            put.bind(4, *d.offlineSinceMs).bind(5, d.offlineReason);
+        else
+            put.bindNull(4).bindNull(5);
+        if (!put.exec())
+            return m_db->lastError(doing);
+    }
+    auto online = m_db->prepare("UPDATE photos SET offline = 0 WHERE folder_id = ?1 AND offline <> 0");
+    for (qint64 id : folderIds) {
+        online.bind(1, id);
+        if (!online.exec())
+            return m_db->lastError(doing);
+    }
+    auto offline = m_db->prepare("UPDATE photos SET offline = 1 WHERE id = ?1");
+    for (qint64 id : offlinePhotos) {
+        offline.bind(1, id);
+        if (!offline.exec())
+            return m_db->lastError(doing);
+    }
+    if (!tx.commit())
+        return m_db->lastError(doing);
+    return {};
+}
+
+QSet<QString> Catalog::thumbnailFiles() const {
+    std::lock_guard lock(m_mutex);
+    QSet<QString> out;
+    auto s = m_db->prepare("SELECT DISTINCT thumbnail FROM photos WHERE thumbnail IS NOT NULL");
+    while (s.step())
+        out.insert(s.textAt(0));
+    return out;
+}
+
+QHash<qint64, QString> Catalog::photoStamps() const {
+    std::lock_guard lock(m_mutex);
+    QHash<qint64, QString> out;
+    auto s = m_db->prepare("SELECT id, size, mtime_ms FROM photos");
+    while (s.step())
+        out.insert(s.int64At(0), QStringLiteral("%1-%2").arg(s.int64At(1)).arg(s.int64At(2)));
     return out;
 }
 
@@ -419,6 +621,11 @@ EmbeddedOwners Catalog::embeddedOwners(const QString &modelKey) const {
         out.tags.push_back(contentTag(s.textAt(1), s.textAt(2)));
     }
     return out;
+qint64 Catalog::embeddingCount(const QString &modelKey) const {
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("SELECT count(*) FROM embeddings WHERE model_key = ?1");
+    s.bind(1, modelKey);
+    return s.step() ? s.int64At(0) : 0;
 }
 
 int Catalog::dimensionOf(const QString &modelKey) const {
@@ -471,15 +678,17 @@ LibraryStats Catalog::stats(const QString &modelKey) const {
     auto s = m_db->prepare(
         "SELECT (SELECT count(*) FROM folders), (SELECT count(*) FROM photos),"
         " (SELECT count(*) FROM embeddings WHERE model_key = ?1),"
-        " (SELECT count(*) FROM photos WHERE state = 2)");
+        " (SELECT count(*) FROM photos WHERE state = 2), (SELECT count(*) FROM photos WHERE offline <> 0)");
     s.bind(1, modelKey);
     if (s.step()) {
         st.folders = s.int64At(0);
         st.photos = s.int64At(1);
         st.indexed = s.int64At(2);
         st.failed = s.int64At(3);
+        st.offline = s.int64At(4);
         st.pending = std::max<qint64>(0, st.photos - st.failed - st.indexed);
     }
+    st.readOnly = !m_readOnlyReason.isEmpty();
     st.databaseBytes = QFileInfo(m_path).size() + QFileInfo(m_path + QStringLiteral("-wal")).size();
     return st;
 }

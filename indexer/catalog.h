@@ -3,14 +3,16 @@
 // The photo catalog: SQLite tables for watched folders, photos, per-model embeddings and metadata.
 // The source of truth of a library (the vector index file is a cache rebuilt from it).
 //
-// Schema (migrations 1-2, see catalog.cpp; PRAGMA user_version = kSchemaVersion):
+// Schema (migrations 1-3, see catalog.cpp; PRAGMA user_version = kSchemaVersion):
 //   meta(key TEXT PRIMARY KEY, value TEXT)      -- serving_model, photos_last_id
 //   folders(id, path UNIQUE, added_at, last_scan)
 //   photos(id, folder_id -> folders ON DELETE CASCADE, path UNIQUE, size, mtime_ms, content_hash,
 //          width, height, orientation, taken_ms, state 0 pending / 1 indexed / 2 failed, error,
 //          thumbnail, full_hash)
 //   Photo ids are never reused (a new row takes meta photos_last_id + 1). content_hash is the
-//   quick hash (size, first and last 64 KiB), full_hash a hash of every byte (NULL before v2).
+//   quick hash (size, first and last 64 KiB), full_hash a hash of every byte (NULL before v3).
+//   directories(path PK, device, parent_device, offline_since, offline_reason)   (migration 2)
+//   photos.offline (migration 2): under a folder that could not be listed at the last scan
 //   embeddings(photo_id -> photos ON DELETE CASCADE, model_key, dimension, vector BLOB of float32,
 //              PRIMARY KEY(photo_id, model_key))
 //
@@ -25,6 +27,7 @@
 #include "indexer/library.h"
 
 #include <QHash>
+#include <QSet>
 #include <QString>
 
 #include <functional>
@@ -63,6 +66,23 @@ struct EmbeddedOwners {
     std::vector<quint64> tags;
 };
 
+// A folder as the last scan found it (issue 12): the filesystem it was on (st_dev) and its
+// parent's, so that a mount point whose disk is gone is recognised; offline when it could not be
+// listed (its photos are kept).
+struct DirectoryRecord {
+    QString path;
+    qint64 device = 0;
+    qint64 parentDevice = 0;
+    std::optional<qint64> offlineSinceMs;
+    QString offlineReason;
+};
+
+// What forgetting a folder removed: photo ids, and thumbnails no remaining photo uses.
+struct RemovedPhotos {
+    std::vector<qint64> ids;
+    QStringList thumbnails;
+};
+
 // One photo written by the indexer in a batch transaction.
 struct PhotoWrite {
     qint64 id = 0;       // 0: a new row; else the row to update (a changed file, or a moved one)
@@ -83,21 +103,39 @@ struct PhotoWrite {
 
 class Catalog {
 public:
-    static constexpr int kSchemaVersion = 2;
+    static constexpr int kSchemaVersion = 3;
 
     // Opens or creates the database at `path` (creating its folder), enables WAL and foreign keys,
     // and migrates an older schema (one transaction per migration). A database written by a newer
     // TowerSearch (user_version > kSchemaVersion) is refused (Unsupported) and left untouched.
+    // A database that cannot be written (read-only mount, no permission) is opened read-only
+    // (isReadOnly()); every write then fails with a message saying so.
     static Result<std::unique_ptr<Catalog>> open(const QString &path);
     ~Catalog();
 
     const QString &path() const { return m_path; }
     int schemaVersion() const;
+    bool isReadOnly() const { return !m_readOnlyReason.isEmpty(); }
+    const QString &readOnlyReason() const { return m_readOnlyReason; }
 
+    // A photo belongs to the innermost watched folder that contains it (folder_id); counts and
+    // forgetting follow the rule "a photo belongs to every watched folder that contains it".
+    // Adding a folder inside a watched one takes over its photos there (nothing is re-embedded).
     Result<qint64> addFolder(const QString &path);
-    // Removes the folder and its photos; returns the ids of the removed photos.
-    Result<std::vector<qint64>> removeFolder(const QString &path);
+    // Removes the folder. Its photos go to the innermost watched folder around it, or, without
+    // one, are deleted; returns what was deleted.
+    Result<RemovedPhotos> removeFolder(const QString &path);
     QList<WatchedFolder> folders(const QString &modelKey) const;
+    // Every folder recorded by the last scans, by path.
+    QHash<QString, DirectoryRecord> directories() const;
+    QList<OfflineDirectory> offlineDirectories() const;
+    // One transaction at the end of discovery: the folders found under `roots` replace those
+    // recorded before; the photos of `folderIds` are online except `offlinePhotos`.
+    Status recordDiscovery(const QStringList &roots, const std::vector<DirectoryRecord> &directories,
+                           const std::vector<qint64> &folderIds, const std::vector<qint64> &offlinePhotos);
+    // Thumbnail files referenced by a photo; every photo's rerank stamp ("size-mtime") by id.
+    QSet<QString> thumbnailFiles() const;
+    QHash<qint64, QString> photoStamps() const;
     Status setFolderScanned(qint64 folderId);
 
     // Rows under one folder keyed by path (discovery compares them with the files it finds).
@@ -121,6 +159,7 @@ public:
     std::vector<qint64> embeddedIds(const QString &modelKey) const;
     EmbeddedOwners embeddedOwners(const QString &modelKey) const;
     int dimensionOf(const QString &modelKey) const; // 0 when none stored
+    qint64 embeddingCount(const QString &modelKey) const;
     // Photos (not failed) without an embedding for the model.
     qint64 pendingCount(const QString &modelKey) const;
 
@@ -151,6 +190,7 @@ private:
     std::optional<PhotoRecord> readPhoto(const char *sql, qint64 id, const QString &path) const;
 
     QString m_path;
+    QString m_readOnlyReason; // empty: writable
     std::unique_ptr<sql::Database> m_db;
     mutable std::recursive_mutex m_mutex;
 };

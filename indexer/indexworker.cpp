@@ -9,6 +9,8 @@
 #include "indexer/imageembedder.h"
 
 #include <QCryptographicHash>
+#include <QDateTime>
+#include <QDirIterator>
 #include <QDeadlineTimer>
 #include <QDir>
 #include <QElapsedTimer>
@@ -24,7 +26,11 @@
 
 #ifdef Q_OS_UNIX
 #include <dirent.h>
+#include <sys/stat.h>
 #endif
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <unordered_set>
 
 namespace ts {
@@ -47,6 +53,7 @@ struct DirEntry {
     QString name;
     QString path;
     NativeFileInfo info;
+    QString linkTarget; // not null: a symlink whose target is not there
 };
 
 // Lists `dir` with readdir(), so that names which are not valid UTF-8 (old FAT drives, archives)
@@ -66,8 +73,17 @@ std::optional<std::vector<DirEntry>> listDirectory(const QString &dir) {
         entry.name = pathFromNative(QByteArray(e->d_name));
         entry.path = prefix + entry.name;
         entry.info = statNative(entry.path);
-        if (entry.info.exists) // a dangling symlink, or gone since readdir
-            out.push_back(std::move(entry));
+        if (!entry.info.exists) {
+            // A dangling symlink is kept (its target may be an unmounted disk); a file gone
+            // since readdir is not.
+            struct stat link {};
+            if (::lstat(nativePath(entry.path).constData(), &link) != 0 || !S_ISLNK(link.st_mode))
+                continue;
+            entry.linkTarget = QFileInfo(entry.path).symLinkTarget();
+            if (entry.linkTarget.isNull())
+                entry.linkTarget = QStringLiteral("");
+        }
+        out.push_back(std::move(entry));
     }
     ::closedir(d);
 #else
@@ -80,6 +96,60 @@ std::optional<std::vector<DirEntry>> listDirectory(const QString &dir) {
 #endif
     std::sort(out.begin(), out.end(), [](const DirEntry &x, const DirEntry &y) { return x.name < y.name; });
     return out;
+}
+
+struct DirectoryProbe {
+    qint64 device = 0, parentDevice = 0;
+    QString offlineReason; // non-empty: the folder cannot be listed, or its disk is not mounted
+};
+
+// Can `path` be listed, and is it still the filesystem it was when last listed (`last`)? A mount
+// point whose disk is gone is an empty folder on its parent's filesystem again: offline, not
+// emptied. So is a folder that is empty now and on another filesystem than before.
+DirectoryProbe probeDirectory(const QString &path, const DirectoryRecord *last) {
+    DirectoryProbe probe;
+#ifdef Q_OS_UNIX
+    const QByteArray native = nativePath(path);
+    struct stat st {};
+    if (::stat(native.constData(), &st) != 0) {
+        const int error = errno;
+        struct stat link {};
+        if (::lstat(native.constData(), &link) == 0 && S_ISLNK(link.st_mode))
+            probe.offlineReason = QStringLiteral("it is a link to %1, which is not there").arg(QFileInfo(path).symLinkTarget());
+        else if (error == ENOENT)
+            probe.offlineReason = QStringLiteral("the folder is missing (a disk that is not mounted, or a folder renamed)");
+        else
+            probe.offlineReason = QStringLiteral("it cannot be read: %1").arg(QString::fromLocal8Bit(std::strerror(error)));
+        return probe;
+    }
+    probe.device = qint64(st.st_dev);
+    struct stat parent {};
+    probe.parentDevice = ::stat((native + "/..").constData(), &parent) == 0 ? qint64(parent.st_dev) : probe.device;
+    DIR *d = ::opendir(native.constData());
+    if (!d) {
+        probe.offlineReason = QStringLiteral("it cannot be listed: %1").arg(QString::fromLocal8Bit(std::strerror(errno)));
+        return probe;
+    }
+    bool empty = true;
+    while (const dirent *e = ::readdir(d)) {
+        if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+            empty = false;
+            break;
+        }
+    }
+    ::closedir(d);
+    if (last && last->device != 0) {
+        const bool wasMountPoint = last->device != last->parentDevice;
+        if (wasMountPoint && probe.device == probe.parentDevice)
+            probe.offlineReason = QStringLiteral("the disk is not mounted (the folder is an empty mount point)");
+        else if (empty && probe.device != last->device)
+            probe.offlineReason = QStringLiteral("the disk is not mounted (the folder is empty and on another filesystem than before)");
+    }
+#else
+    if (!QFileInfo(path).isDir())
+        probe.offlineReason = QStringLiteral("the folder is missing");
+#endif
+    return probe;
 }
 
 struct Job {
@@ -158,6 +228,12 @@ IndexRunResult IndexWorker::doRun() {
         catalog.setMaxPageCount(m_config.maxDatabasePages);
     if (m_config.simulateReadOnly)
         catalog.setQueryOnly(true);
+    if (catalog.isReadOnly()) {
+        result.error = QStringLiteral("cannot index into the library database %1: it is read-only (%2). Searching it still "
+                                      "works; to index, make it writable or pass another database")
+                           .arg(catalog.path(), catalog.readOnlyReason());
+        return result;
+    }
 
     IndexProgress progress;
     QElapsedTimer sinceEmit;
@@ -177,6 +253,8 @@ IndexRunResult IndexWorker::doRun() {
     };
 
     // ---- Discovery: compare the files on disk with the catalog, reading nothing but metadata.
+    // A folder that cannot be listed (an unmounted disk's empty mount point, no permission, a
+    // dangling link) is offline: its photos are kept and marked, never taken for deleted.
     progress.discovering = true;
     emitProgress(true);
     std::vector<Job> jobs;
@@ -191,6 +269,20 @@ IndexRunResult IndexWorker::doRun() {
         excluded.insert(QDir::cleanPath(e));
     QSet<QString> visited; // canonical folders: symlink loops end here
     const auto folders = catalog.folders(modelKey);
+    const QHash<QString, DirectoryRecord> recorded = catalog.directories();
+    // Watched folders inside another one are walked as their own roots (a photo belongs to the
+    // innermost watched folder that contains it), never as a subfolder of the outer one.
+    QSet<QString> roots;
+    for (const WatchedFolder &folder : folders) {
+        roots.insert(folder.path);
+        if (const QString canonical = QFileInfo(folder.path).canonicalFilePath(); !canonical.isEmpty())
+            roots.insert(canonical);
+    }
+    const qint64 scanStartMs = QDateTime::currentMSecsSinceEpoch();
+    std::vector<DirectoryRecord> directoryRecords;
+    std::vector<qint64> offlinePhotos;
+    QStringList scannedRoots;
+    std::vector<qint64> scannedFolders;
     for (const WatchedFolder &folder : folders) {
         if (m_cancelled)
             break;
@@ -200,28 +292,59 @@ IndexRunResult IndexWorker::doRun() {
             return result;
         }
         QHash<QString, KnownFile> known = std::move(*knownResult);
-        if (!statNative(folder.path).isDir) {
-            // An unmounted disk or a renamed folder: keep its photos rather than forgetting them.
-            continue;
-        }
+        QStringList offlinePaths;
+        auto goOffline = [&](const QString &path, const QString &reason) {
+            offlinePaths << path;
+            DirectoryRecord d = recorded.value(path); // keeps the device it was last listed on
+            d.path = path;
+            if (!d.offlineSinceMs)
+                d.offlineSinceMs = scanStartMs;
+            d.offlineReason = reason;
+            directoryRecords.push_back(d);
+        };
         std::deque<QString> stack{folder.path};
         while (!stack.empty() && !m_cancelled) {
             const QString dirPath = stack.back();
             stack.pop_back();
+            if (excluded.contains(QDir::cleanPath(dirPath)))
+                continue;
+            const auto last = recorded.constFind(dirPath);
+            const DirectoryProbe probe = probeDirectory(dirPath, last == recorded.cend() ? nullptr : &*last);
+            if (!probe.offlineReason.isEmpty()) {
+                goOffline(dirPath, probe.offlineReason);
+                continue;
+            }
             const QString canonical = canonicalNativePath(dirPath);
-            if (canonical.isEmpty() || visited.contains(canonical) || excluded.contains(canonical) ||
-                excluded.contains(QDir::cleanPath(dirPath)))
+            if (canonical.isEmpty() || visited.contains(canonical) || excluded.contains(canonical))
                 continue;
             visited.insert(canonical);
+            directoryRecords.push_back({dirPath, probe.device, probe.parentDevice, std::nullopt, QString()});
             if (result.directories.size() < m_config.maxWatchedDirectories)
                 result.directories << dirPath;
             else
                 result.directoriesTruncated = true;
-            // An unlistable folder counts as empty here, as it did with QDir.
-            const std::vector<DirEntry> entries = listDirectory(dirPath).value_or(std::vector<DirEntry>{});
-            for (const DirEntry &entry : entries) {
+            const std::optional<std::vector<DirEntry>> listed = listDirectory(dirPath);
+            if (!listed) {
+                // Listable a moment ago (probeDirectory): unmounted or made unreadable since.
+                goOffline(dirPath, QStringLiteral("it cannot be listed: %1").arg(QString::fromLocal8Bit(std::strerror(errno))));
+                continue;
+            }
+            for (const DirEntry &entry : *listed) {
+                if (!entry.linkTarget.isNull()) {
+                    // A dangling link: a folder (or photo) on a share or disk that is not there.
+                    offlinePaths << entry.path;
+                    const QString prefix = entry.path + QLatin1Char('/');
+                    for (auto k = known.cbegin(); k != known.cend(); ++k) {
+                        if (k.key().startsWith(prefix)) {
+                            goOffline(entry.path, QStringLiteral("it is a link to %1, which is not there").arg(entry.linkTarget));
+                            break;
+                        }
+                    }
+                    continue;
+                }
                 if (entry.info.isDir) {
-                    stack.push_back(entry.path);
+                    if (!roots.contains(entry.path) && !roots.contains(canonicalNativePath(entry.path)))
+                        stack.push_back(entry.path);
                     continue;
                 }
                 if (!looksLikePhoto(entry.name) || !entry.info.isFile)
@@ -249,9 +372,27 @@ IndexRunResult IndexWorker::doRun() {
                 emitProgress(false);
             }
         }
-        // Catalog rows whose file is gone: moved (matched by hash below) or deleted.
-        for (auto it = known.cbegin(); it != known.cend(); ++it)
-            missing.push_back({it->id, it->fullHash, it->hasEmbedding});
+        if (m_cancelled)
+            break;
+        // Catalog rows whose file was not found: kept (offline) under a folder that could not be
+        // listed; else moved (matched by hash below) or deleted.
+        for (auto it = known.cbegin(); it != known.cend(); ++it) {
+            const bool offline = std::any_of(offlinePaths.cbegin(), offlinePaths.cend(), [&](const QString &o) {
+                return it.key() == o || (it.key().startsWith(o) && it.key().at(o.size()) == QLatin1Char('/'));
+            });
+            if (offline)
+                offlinePhotos.push_back(it->id);
+            else
+                missing.push_back({it->id, it->fullHash, it->hasEmbedding});
+        }
+        scannedRoots << folder.path;
+        scannedFolders.push_back(folder.id);
+    }
+    if (!m_cancelled) {
+        if (Status s = catalog.recordDiscovery(scannedRoots, directoryRecords, scannedFolders, offlinePhotos); !s) {
+            result.error = s.error().message;
+            return result;
+        }
     }
     progress.discovering = false;
     progress.total = qint64(jobs.size());
@@ -579,6 +720,7 @@ IndexRunResult IndexWorker::doRun() {
         }
         for (const WatchedFolder &folder : folders)
             (void)catalog.setFolderScanned(folder.id);
+        collectOrphans(catalog, scanStartMs);
     }
     if (!m_cancelled && !indexDirty && !QFileInfo::exists(m_config.indexPath))
         indexDirty = true;
@@ -587,6 +729,38 @@ IndexRunResult IndexWorker::doRun() {
     progress.currentFile.clear();
     emitProgress(true);
     return result;
+}
+
+void IndexWorker::collectOrphans(const Catalog &catalog, qint64 olderThanMs) const {
+    // Thumbnails and rerank features of photos that are no longer in the catalog (forgotten by an
+    // older version, or left by a run that died between a file and its commit). Only files older
+    // than this run: another process indexing the same library may have written newer ones.
+    auto stale = [olderThanMs](const QFileInfo &fi) { return fi.lastModified().toMSecsSinceEpoch() < olderThanMs; };
+    if (!m_config.thumbnailDirectory.isEmpty()) {
+        const QSet<QString> used = catalog.thumbnailFiles();
+        QSet<QString> usedNames;
+        for (const QString &path : used)
+            usedNames.insert(QFileInfo(path).fileName());
+        for (const QFileInfo &fi : QDir(m_config.thumbnailDirectory).entryInfoList({QStringLiteral("*.jpg")}, QDir::Files))
+            if (!usedNames.contains(fi.fileName()) && stale(fi))
+                QFile::remove(fi.absoluteFilePath());
+    }
+    if (!m_config.rerankDirectory.isEmpty() && QFileInfo(m_config.rerankDirectory).isDir()) {
+        // <rerank>/<model key>/<photo id>-<stamp>.tsfc: every model's tier.
+        const QHash<qint64, QString> stamps = catalog.photoStamps();
+        QDirIterator it(m_config.rerankDirectory, {QStringLiteral("*.tsfc")}, QDir::Files, QDirIterator::Subdirectories);
+        while (it.hasNext()) {
+            const QFileInfo fi(it.next());
+            const QString base = fi.completeBaseName();
+            const qsizetype dash = base.indexOf(QLatin1Char('-'));
+            bool ok = false;
+            const qint64 id = base.left(dash).toLongLong(&ok);
+            const auto stamp = stamps.constFind(id);
+            const bool current = ok && stamp != stamps.cend() && base.mid(dash + 1) == *stamp;
+            if (!current && stale(fi))
+                QFile::remove(fi.absoluteFilePath());
+        }
+    }
 }
 
 } // namespace ts

@@ -21,6 +21,7 @@
 
 namespace ts {
 
+class Catalog;
 class FusionCache;
 class ImageEmbedder;
 class VectorIndex;
@@ -28,6 +29,7 @@ class VectorIndex;
 struct IndexWorkerConfig {
     QString databasePath;
     QString thumbnailDirectory;   // <cache>/thumbnails; thumbnails are <content hash>.jpg
+    QString rerankDirectory;      // <cache>/rerank: every model's rerank features (orphans collected)
     QStringList excludedFolders;  // absolute, canonical where they exist
     int batchSize = 8;
     int decodeThreads = 2;
@@ -70,6 +72,7 @@ Q_SIGNALS:
 private:
     struct Run;
     IndexRunResult doRun();
+    void collectOrphans(const Catalog &catalog, qint64 olderThanMs) const;
     IndexWorkerConfig m_config;
     std::atomic<bool> m_paused{false};
     std::atomic<bool> m_cancelled{false};

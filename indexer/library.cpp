@@ -6,15 +6,25 @@
 #include "indexer/catalog.h"
 #include "indexer/imageembedder.h"
 #include "indexer/indexworker.h"
+#include "indexer/sqlite.h"
 
 #include <QCryptographicHash>
 #include <QDir>
+#include <QDirIterator>
 #include <QEventLoop>
 #include <QFileInfo>
 #include <QFileSystemWatcher>
 #include <QStandardPaths>
 #include <QThread>
 #include <QTimer>
+#include <QtConcurrent/QtConcurrentRun>
+#include <QFutureWatcher>
+
+#include <unordered_set>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 
 namespace ts {
 
@@ -74,6 +84,14 @@ struct Library::Impl {
     std::shared_ptr<FusionCache> servingCache;
     std::shared_ptr<const SearchEngine> engine;
 
+    // A model being set up off this thread (setEmbedder on a large library).
+    std::shared_ptr<ImageEmbedder> loadingEmbedder;
+    QFuture<Result<std::shared_ptr<VectorIndex>>> modelLoad;
+    quint64 modelGeneration = 0;
+    Status modelStatus;
+    bool startWhenReady = false;
+    bool restartAfterCancel = false;
+
     QThread thread;
     IndexWorker *worker = nullptr;
     bool rescanRequested = false;
@@ -97,8 +115,99 @@ Library::~Library() {
 }
 
 QString Library::defaultDatabasePath() {
-    return QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation) + QStringLiteral("/library.sqlite");
+    // Not AppLocalDataLocation: it depends on the application and organisation names, which the
+    // app and the CLI set differently (they used to open two different libraries).
+    return QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation) + QStringLiteral("/towersearch/library.sqlite");
 }
+
+QString Library::legacyDatabasePath() {
+    return QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation) +
+           QStringLiteral("/TowerSearch/TowerSearch/library.sqlite");
+}
+
+namespace {
+
+// Moves `from` to `to`: a rename, or (across filesystems) a copy to `to`.part renamed into place
+// and then the original removed, so `to` is never half there.
+bool moveEntry(const QString &from, const QString &to) {
+    if (::rename(QFile::encodeName(from).constData(), QFile::encodeName(to).constData()) == 0)
+        return true;
+    if (errno != EXDEV)
+        return false;
+    const QString part = to + QStringLiteral(".part");
+    if (QFileInfo(from).isDir()) {
+        QDir(part).removeRecursively();
+        QDirIterator it(from, QDir::Files | QDir::Dirs | QDir::NoDotAndDotDot | QDir::Hidden, QDirIterator::Subdirectories);
+        QDir().mkpath(part);
+        while (it.hasNext()) {
+            const QString source = it.next();
+            const QString target = part + source.mid(from.size());
+            if (it.fileInfo().isDir() ? !QDir().mkpath(target) : !QFile::copy(source, target))
+                return false;
+        }
+        return ::rename(QFile::encodeName(part).constData(), QFile::encodeName(to).constData()) == 0 &&
+               QDir(from).removeRecursively();
+    }
+    QFile::remove(part);
+    return QFile::copy(from, part) && ::rename(QFile::encodeName(part).constData(), QFile::encodeName(to).constData()) == 0 &&
+           QFile::remove(from);
+}
+
+// Moves the library at `from` (database, vector index files, <name>-cache folder) to `to` once.
+// Never overwrites: with a library already at `to`, nothing happens. The database moves last, so
+// an interrupted move is simply done again at the next start. Fails (and leaves `from` as it is)
+// when the old library is in use by another program.
+Status adoptLegacyLibrary(const QString &from, const QString &to) {
+    if (!QFileInfo::exists(from) || QFileInfo::exists(to))
+        return {};
+    const QString why = QStringLiteral("moving the library %1 to %2").arg(from, to);
+    {
+        // Fold the write-ahead log into the database: the file then holds everything.
+        auto db = sql::Database::open(from);
+        if (!db)
+            return db.error().withContext(why);
+        if (!(*db)->execScript("PRAGMA wal_checkpoint(TRUNCATE)"))
+            return (*db)->lastError(why);
+    }
+    if (QFileInfo::exists(from + QStringLiteral("-wal")) || QFileInfo::exists(from + QStringLiteral("-shm")))
+        return Error(Error::Code::Io, QStringLiteral("%1: it is in use by another program; close it (an older TowerSearch?) "
+                                                     "and start again").arg(why));
+    const QFileInfo source(from), target(to);
+    if (!QDir().mkpath(target.absolutePath()))
+        return Error(Error::Code::Io, QStringLiteral("%1: cannot create %2").arg(why, target.absolutePath()));
+    const QString fromBase = source.absolutePath() + QLatin1Char('/') + source.completeBaseName();
+    const QString toBase = target.absolutePath() + QLatin1Char('/') + target.completeBaseName();
+    const QString fromCache = fromBase + QStringLiteral("-cache"), toCache = toBase + QStringLiteral("-cache");
+    if (QFileInfo::exists(fromCache) && !QFileInfo::exists(toCache) && !moveEntry(fromCache, toCache))
+        return Error(Error::Code::Io, QStringLiteral("%1: cannot move %2 (%3)").arg(why, fromCache, QString::fromLocal8Bit(std::strerror(errno))));
+    const QString prefix = source.completeBaseName() + QStringLiteral(".vectors-");
+    for (const QString &name : QDir(source.absolutePath()).entryList({prefix + QStringLiteral("*.tsvi")}, QDir::Files)) {
+        const QString dest = target.absolutePath() + QLatin1Char('/') + target.completeBaseName() + name.mid(source.completeBaseName().size());
+        if (!QFileInfo::exists(dest))
+            (void)moveEntry(source.absolutePath() + QLatin1Char('/') + name, dest); // a cache: rebuilt if lost
+    }
+    // The database last, through a copy that already points at the moved thumbnails.
+    const QString part = to + QStringLiteral(".moving");
+    QFile::remove(part);
+    if (!QFile::copy(from, part))
+        return Error(Error::Code::Io, QStringLiteral("%1: cannot copy the database to %2").arg(why, part));
+    {
+        auto db = sql::Database::open(part);
+        if (!db)
+            return db.error().withContext(why);
+        auto s = (*db)->prepare("UPDATE photos SET thumbnail = ?2 || substr(thumbnail, length(?1) + 1)"
+                                " WHERE substr(thumbnail, 1, length(?1)) = ?1");
+        s.bind(1, fromCache + QLatin1Char('/')).bind(2, toCache + QLatin1Char('/'));
+        if (!s.exec() || !(*db)->execScript("PRAGMA wal_checkpoint(TRUNCATE)"))
+            return (*db)->lastError(why);
+    }
+    if (::rename(QFile::encodeName(part).constData(), QFile::encodeName(to).constData()) != 0)
+        return Error(Error::Code::Io, QStringLiteral("%1: %2").arg(why, QString::fromLocal8Bit(std::strerror(errno))));
+    QFile::remove(from);
+    return {};
+}
+
+} // namespace
 
 Result<std::unique_ptr<Library>> Library::open(const LibraryOptions &options) {
     qRegisterMetaType<ts::IndexProgress>();
@@ -106,6 +215,13 @@ Result<std::unique_ptr<Library>> Library::open(const LibraryOptions &options) {
     std::unique_ptr<Library> lib(new Library);
     lib->d->options = options;
     lib->d->databasePath = QFileInfo(options.databasePath.isEmpty() ? defaultDatabasePath() : options.databasePath).absoluteFilePath();
+    if (options.databasePath.isEmpty()) {
+        // The app kept its library elsewhere before: move it to the one default, once.
+        if (Status moved = adoptLegacyLibrary(legacyDatabasePath(), lib->d->databasePath); !moved) {
+            qWarning("%s; using it where it is", qPrintable(moved.error().message));
+            lib->d->databasePath = legacyDatabasePath();
+        }
+    }
     auto catalog = Catalog::open(lib->d->databasePath);
     if (!catalog)
         return catalog.error();
@@ -200,20 +316,57 @@ Status Library::setEmbedder(std::shared_ptr<ImageEmbedder> embedder) {
             loop.exec();
     }
     const QString key = embedder->modelKey();
-    auto index = loadOrRebuildIndex(*d->catalog, vectorIndexPath(key), key, embedder->dimension());
-    if (!index)
-        return index.error();
+    const quint64 generation = ++d->modelGeneration;
+    d->loadingEmbedder = std::move(embedder);
+    d->modelStatus = {};
+    const QString indexPath = vectorIndexPath(key);
+    const int dimension = d->loadingEmbedder->dimension();
+    if (d->catalog->embeddingCount(key) <= kSynchronousIndexLimit) {
+        finishModel(loadOrRebuildIndex(*d->catalog, indexPath, key, dimension));
+        return d->modelStatus;
+    }
+    // A large index: read or rebuild it on a worker thread with its own connection (the GUI's
+    // catalog reads must not wait behind a scan of every embedding).
+    d->modelLoad = QtConcurrent::run([dbPath = d->databasePath, indexPath, key, dimension]() -> Result<std::shared_ptr<VectorIndex>> {
+        auto catalog = Catalog::open(dbPath);
+        if (!catalog)
+            return catalog.error();
+        return loadOrRebuildIndex(**catalog, indexPath, key, dimension);
+    });
+    auto *watcher = new QFutureWatcher<Result<std::shared_ptr<VectorIndex>>>(this);
+    connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher, generation] {
+        watcher->deleteLater();
+        if (generation == d->modelGeneration && d->loadingEmbedder)
+            finishModel(watcher->result());
+    });
+    watcher->setFuture(d->modelLoad);
+    return {};
+}
+
+Status Library::waitForModel() {
+    if (d->loadingEmbedder) {
+        d->modelLoad.waitForFinished();
+        finishModel(d->modelLoad.result());
+    }
+    return d->modelStatus;
+}
+
+bool Library::isLoadingModel() const { return d->loadingEmbedder != nullptr; }
+
+void Library::finishModel(const Result<std::shared_ptr<VectorIndex>> &index) {
+    std::shared_ptr<ImageEmbedder> embedder = std::exchange(d->loadingEmbedder, nullptr);
+    d->modelLoad = {};
+    if (!index) {
+        d->modelStatus = index.error();
+        d->startWhenReady = false;
+        Q_EMIT modelReady(index.error().message);
+        return;
+    }
+    const QString key = embedder->modelKey();
     const QString previousKey = d->servingEmbedder ? d->servingEmbedder->modelKey() : QString();
     d->embedder = std::move(embedder);
     d->index = *index;
-    FusionCache::Options cacheOptions;
-    cacheOptions.memoryBudgetBytes = d->options.rerankCacheMemoryBytes;
-    cacheOptions.diskBudgetBytes = d->options.rerankCacheDiskBytes;
-    cacheOptions.diskDirectory = d->cacheDirectory + QStringLiteral("/rerank");
-    d->cache = std::make_shared<FusionCache>(key, cacheOptions);
-    FusionCache::Options fillOptions = cacheOptions;
-    fillOptions.memoryBudgetBytes = 0;
-    d->fillCache = std::make_shared<FusionCache>(key, fillOptions);
+    makeCaches(false);
     // Keep the previous model serving search until the new one has embedded every photo.
     const bool keepPrevious = !previousKey.isEmpty() && previousKey != key && d->catalog->pendingCount(key) > 0;
     if (!keepPrevious) {
@@ -226,7 +379,49 @@ Status Library::setEmbedder(std::shared_ptr<ImageEmbedder> embedder) {
         d->engine = std::make_shared<const SearchEngine>(pipeline, d->servingIndex, d->photoSource, d->servingCache);
     else
         d->engine.reset();
-    return {};
+    Q_EMIT modelReady(QString());
+    if (std::exchange(d->startWhenReady, false))
+        startIndexing();
+}
+
+void Library::makeCaches(bool keepServing) {
+    const QString key = d->embedder->modelKey();
+    FusionCache::Options cacheOptions;
+    cacheOptions.memoryBudgetBytes = d->options.rerankCacheMemoryBytes;
+    cacheOptions.diskBudgetBytes = d->options.rerankCacheDiskBytes;
+    cacheOptions.diskDirectory = d->cacheDirectory + QStringLiteral("/rerank");
+    const bool serving = keepServing && d->servingCache && d->servingCache == d->cache;
+    d->cache = std::make_shared<FusionCache>(key, cacheOptions);
+    FusionCache::Options fillOptions = cacheOptions;
+    fillOptions.memoryBudgetBytes = 0;
+    d->fillCache = std::make_shared<FusionCache>(key, fillOptions);
+    if (serving)
+        d->servingCache = d->cache;
+}
+
+void Library::setExcludedFolders(const QStringList &folders) {
+    if (d->options.excludedFolders == folders)
+        return;
+    d->options.excludedFolders = folders;
+    if (d->worker) {
+        // The run in progress was configured with the old list: start again with the new one.
+        cancelIndexing();
+        d->restartAfterCancel = true;
+    }
+}
+
+void Library::setRerankCacheBudgets(qint64 memoryBytes, qint64 diskBytes) {
+    if (d->options.rerankCacheMemoryBytes == memoryBytes && d->options.rerankCacheDiskBytes == diskBytes)
+        return;
+    d->options.rerankCacheMemoryBytes = memoryBytes;
+    d->options.rerankCacheDiskBytes = diskBytes;
+    if (!d->embedder)
+        return;
+    makeCaches(true); // the disk tier is read back and trimmed to the new budget
+    if (d->servingEmbedder == d->embedder) {
+        if (auto pipeline = d->servingEmbedder->pipeline())
+            d->engine = std::make_shared<const SearchEngine>(pipeline, d->servingIndex, d->photoSource, d->servingCache);
+    }
 }
 
 QList<WatchedFolder> Library::folders() const {
@@ -245,6 +440,7 @@ Status Library::addFolder(const QString &path) {
 }
 
 Status Library::forgetFolder(const QString &path) {
+    (void)waitForModel(); // the index it updates
     if (d->worker) {
         cancelIndexing();
         QEventLoop loop;
@@ -256,19 +452,36 @@ Status Library::forgetFolder(const QString &path) {
     if (!removed)
         return removed.error();
     for (const auto &index : {d->index, d->servingIndex}) {
-        if (!index)
+        if (!index || removed->ids.empty())
             continue;
-        (void)index->remove(*removed);
+        (void)index->remove(removed->ids);
         (void)index->save(vectorIndexPath(index->modelKey()));
     }
-    if (d->cache)
-        for (qint64 id : *removed)
-            d->cache->remove(id);
+    // Nothing of the removed photos stays behind: thumbnails no other photo shares, and every
+    // model's cached rerank features (<rerank>/<model key>/<id>-<stamp>.tsfc).
+    for (const QString &thumbnail : removed->thumbnails)
+        QFile::remove(thumbnail);
+    for (const auto &cache : {d->cache, d->servingCache, d->fillCache})
+        if (cache)
+            for (qint64 id : removed->ids)
+                cache->remove(id);
+    if (!removed->ids.empty()) {
+        const std::unordered_set<qint64> ids(removed->ids.begin(), removed->ids.end());
+        QDirIterator it(d->cacheDirectory + QStringLiteral("/rerank"), {QStringLiteral("*.tsfc")}, QDir::Files,
+                        QDirIterator::Subdirectories);
+        while (it.hasNext()) {
+            const QFileInfo fi(it.next());
+            if (ids.count(fi.completeBaseName().section(QLatin1Char('-'), 0, 0).toLongLong()))
+                QFile::remove(fi.absoluteFilePath());
+        }
+    }
     Q_EMIT foldersChanged();
     return {};
 }
 
 QList<PhotoRecord> Library::failedPhotos() const { return d->catalog->failedPhotos(); }
+
+QList<OfflineDirectory> Library::offlineDirectories() const { return d->catalog->offlineDirectories(); }
 
 std::optional<PhotoRecord> Library::photo(qint64 id) const { return d->catalog->photo(id); }
 
@@ -297,6 +510,10 @@ QString Library::checkConsistency() const {
 }
 
 void Library::startIndexing() {
+    if (d->loadingEmbedder) {
+        d->startWhenReady = true; // runs once the model's index is in place
+        return;
+    }
     if (d->worker) {
         d->rescanRequested = true; // a change arrived during the run: go again after it
         return;
@@ -310,6 +527,7 @@ void Library::startIndexing() {
     IndexWorkerConfig config;
     config.databasePath = d->databasePath;
     config.thumbnailDirectory = d->cacheDirectory + QStringLiteral("/thumbnails");
+    config.rerankDirectory = d->cacheDirectory + QStringLiteral("/rerank");
     config.excludedFolders = d->options.excludedFolders;
     for (QString &f : config.excludedFolders)
         f = normalizedFolder(f);
@@ -361,7 +579,7 @@ void Library::startIndexing() {
             Q_EMIT errorOccurred(result.error);
         Q_EMIT foldersChanged();
         Q_EMIT indexingFinished(result.cancelled || !result.error.isEmpty());
-        if (d->rescanRequested && result.error.isEmpty() && !result.cancelled)
+        if ((d->rescanRequested && result.error.isEmpty() && !result.cancelled) || std::exchange(d->restartAfterCancel, false))
             QTimer::singleShot(0, this, &Library::startIndexing);
     });
     QMetaObject::invokeMethod(d->worker, &IndexWorker::run, Qt::QueuedConnection);

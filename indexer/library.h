@@ -59,6 +59,8 @@ struct IndexRunSummary {
     QString error;        // non-empty: the run stopped because of it (e.g. disk full)
 };
 
+// A watched folder. A photo belongs to every watched folder that contains it (nested folders share
+// their photos; the counts include those of watched folders inside this one).
 struct WatchedFolder {
     qint64 id = 0;
     QString path;
@@ -66,6 +68,19 @@ struct WatchedFolder {
     qint64 pendingCount = 0; // discovered, not yet embedded
     qint64 failedCount = 0;
     QDateTime lastScan;
+    // Added for issue 12: photos under folders that could not be listed at the last scan (an
+    // unmounted disk, no permission, a dangling link). They stay in the library and in search.
+    qint64 offlineCount = 0;
+    bool offline = false;    // the folder itself could not be listed
+    QString offlineReason;   // why, when `offline`
+};
+
+// A folder that could not be listed at the last scan (issue 12): its photos are kept, marked
+// offline, and come back without being embedded again when it can be listed again.
+struct OfflineDirectory {
+    QString path;
+    QString reason; // e.g. "the disk is not mounted", "Permission denied"
+    QDateTime since;
 };
 
 enum class PhotoState { Pending, Indexed, Failed };
@@ -82,6 +97,7 @@ struct PhotoRecord {
     PhotoState state = PhotoState::Pending;
     QString error;  // why it could not be indexed (Failed)
     QString thumbnailPath; // <cache>/thumbnails/<content hash>.jpg, at most 256 px on the longer side
+    bool offline = false;  // under a folder that could not be listed at the last scan (issue 12)
 };
 
 struct IndexProgress {
@@ -103,6 +119,9 @@ struct LibraryStats {
     // Added for issue 6:
     QString indexingModelKey;                    // the model new photos are embedded with
     QList<QPair<QString, qint64>> modelEmbeddings; // every model key with stored vectors, and how many
+    // Added for issue 12:
+    qint64 offline = 0;      // photos under folders that could not be listed at the last scan
+    bool readOnly = false;   // the database cannot be written: search works, indexing does not
 };
 
 class Library : public QObject {
@@ -116,12 +135,33 @@ public:
     // Sets the model used for indexing and search. Loads the vector index for its model key, or
     // rebuilds it from the catalog. Photos without an embedding for this model become pending;
     // until they are done, search keeps serving the previous model's vectors.
+    // Returns at once for a library with more than kSynchronousIndexLimit vectors of the model:
+    // the index is then loaded or rebuilt on a worker thread (its own catalog connection) and
+    // modelReady() is emitted on this thread when it is in place; until then searchEngine() is
+    // the previous one and startIndexing() is deferred. Smaller libraries are set up before it
+    // returns (a few milliseconds). The returned Status only covers the arguments; the load's
+    // outcome is modelReady()'s / waitForModel()'s.
     Status setPipeline(std::shared_ptr<const BridgeTowerPipeline> pipeline);
     // The same with any embedder (tests use a fake one; no search engine without a pipeline).
     Status setEmbedder(std::shared_ptr<ImageEmbedder> embedder);
+    // Blocks until the model set last is in place and returns how that went (the CLI, tests).
+    Status waitForModel();
+    bool isLoadingModel() const;
+    static constexpr qint64 kSynchronousIndexLimit = 20000;
 
-    // <AppLocalDataLocation>/library.sqlite (added for issue 6).
+    // Settings that apply at once (issue 12): folders never indexed (from the next run; a run in
+    // progress is restarted), and the rerank cache's budgets (the caches are rebuilt, the disk
+    // tier kept).
+    void setExcludedFolders(const QStringList &folders);
+    void setRerankCacheBudgets(qint64 memoryBytes, qint64 diskBytes);
+
+    // The one default library of the app and the CLI: <XDG data home>/towersearch/library.sqlite
+    // (~/.local/share/towersearch/library.sqlite). Opening the default moves a library found at
+    // legacyDatabasePath() there once (database, vector index files, cache folder), never
+    // overwriting a library already at the new place (issue 12).
     static QString defaultDatabasePath();
+    // Where the app kept its library before issue 12: <XDG data home>/TowerSearch/TowerSearch/.
+    static QString legacyDatabasePath();
     QString databasePath() const;
     // The vector index file of a model, beside the database.
     QString vectorIndexPath(const QString &modelKey) const;
@@ -132,9 +172,13 @@ public:
 
     QList<WatchedFolder> folders() const;
     Status addFolder(const QString &path);     // starts nothing; call startIndexing()
-    Status forgetFolder(const QString &path);  // removes its photos from catalog and index
-                                               // (cancels a running indexing first)
+    // Removes the folder and the photos no other watched folder covers from the catalog and the
+    // vector index, with their thumbnails and cached rerank features (cancels a running indexing
+    // first).
+    Status forgetFolder(const QString &path);
     QList<PhotoRecord> failedPhotos() const;
+    // Folders found offline at the last scan, by path.
+    QList<OfflineDirectory> offlineDirectories() const;
     std::optional<PhotoRecord> photo(qint64 id) const;
     LibraryStats stats() const;
 
@@ -156,10 +200,14 @@ Q_SIGNALS:
     void indexingFinished(bool cancelled);
     void foldersChanged();
     void errorOccurred(const QString &message); // e.g. disk full: indexing stopped cleanly
+    // The model given to setPipeline()/setEmbedder() is in place (error empty) or could not be.
+    void modelReady(const QString &error);
 
 private:
     Library();
     void updateWatches(const QStringList &directories, bool truncated);
+    void finishModel(const Result<std::shared_ptr<VectorIndex>> &index);
+    void makeCaches(bool keepServing);
     struct Impl;
     std::unique_ptr<Impl> d;
 };

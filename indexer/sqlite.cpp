@@ -103,9 +103,15 @@ bool Statement::isNullAt(int column) const { return sqlite3_column_type(m_stmt, 
 Result<std::unique_ptr<Database>> Database::open(const QString &path, Mode mode) {
     std::unique_ptr<Database> db(new Database);
     db->m_path = path;
-    const int flags = (mode == Mode::ReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-                      SQLITE_OPEN_NOMUTEX;
-    const int rc = sqlite3_open_v2(QFile::encodeName(path).constData(), &db->m_db, flags, nullptr);
+    int flags = (mode == Mode::ReadWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY) |
+                SQLITE_OPEN_NOMUTEX;
+    QByteArray name = QFile::encodeName(path);
+    if (mode == Mode::Immutable) {
+        // A URI: percent-encode what URIs reserve in the path.
+        name = "file:" + name.toPercentEncoding("/") + "?immutable=1";
+        flags |= SQLITE_OPEN_URI;
+    }
+    const int rc = sqlite3_open_v2(name.constData(), &db->m_db, flags, nullptr);
     if (rc != SQLITE_OK) {
         const QString why = db->m_db ? QString::fromUtf8(sqlite3_errmsg(db->m_db)) : QString::fromUtf8(sqlite3_errstr(rc));
         return Error(rc == SQLITE_CANTOPEN ? Error::Code::Io : Error::Code::Format,
@@ -156,6 +162,8 @@ void Database::rollback() {
         m_lastMessage = message;
     }
 }
+
+bool Database::isReadOnly() const { return sqlite3_db_readonly(m_db, "main") == 1; }
 
 qint64 Database::lastInsertId() const { return sqlite3_last_insert_rowid(m_db); }
 int Database::changes() const { return sqlite3_changes(m_db); }

@@ -77,7 +77,9 @@ private:
 
 class Database {
 public:
-    enum class Mode { ReadWrite, ReadOnly };
+    // Immutable: read-only, and SQLite is told nobody changes the file (no -shm/-wal needed): how a
+    // WAL database on a read-only mount, or in a folder we cannot write, can still be read.
+    enum class Mode { ReadWrite, ReadOnly, Immutable };
     static Result<std::unique_ptr<Database>> open(const QString &path, Mode mode = Mode::ReadWrite);
     ~Database();
     Database(const Database &) = delete;
@@ -97,6 +99,8 @@ public:
     Error lastError(const QString &doing) const;
     int lastErrorCode() const;
     const QString &path() const { return m_path; }
+    // The connection cannot write (opened read-only, or SQLite fell back to read-only).
+    bool isReadOnly() const;
 
     void noteError(int code);
 

@@ -46,7 +46,12 @@ QString FolderListModel::stateText(const WatchedFolder &f) const {
         parts << (m_indexing ? tr("indexing %L1").arg(f.pendingCount) : tr("%L1 waiting").arg(f.pendingCount));
     if (f.failedCount > 0)
         parts << tr("%L1 failed").arg(f.failedCount);
-    if (f.pendingCount == 0 && f.failedCount == 0)
+    // Offline photos are kept and still found; they come back without re-indexing.
+    if (f.offline)
+        parts << tr("offline");
+    else if (f.offlineCount > 0)
+        parts << tr("%L1 offline").arg(f.offlineCount);
+    if (f.pendingCount == 0 && f.failedCount == 0 && !f.offline && f.offlineCount == 0)
         parts << (f.lastScan.isValid() ? tr("up to date") : (m_indexing ? tr("scanning") : tr("not scanned yet")));
     return parts.join(QStringLiteral(" · "));
 }
@@ -59,12 +64,22 @@ QVariant FolderListModel::data(const QModelIndex &index, int role) const {
     switch (role) {
     case Qt::DisplayRole:
         return QStringLiteral("%1\n%2").arg(name, stateText(f));
-    case Qt::ToolTipRole:
-        return QStringLiteral("%1\n%2").arg(QDir::toNativeSeparators(f.path), stateText(f));
+    case Qt::ToolTipRole: {
+        QString tip = QStringLiteral("%1\n%2").arg(QDir::toNativeSeparators(f.path), stateText(f));
+        if (f.offline)
+            tip += QLatin1Char('\n') + tr("Offline: %1. Its photos are kept and still found; they come back without "
+                                          "re-indexing when the folder is there again.").arg(f.offlineReason);
+        else if (f.offlineCount > 0)
+            tip += QLatin1Char('\n') + tr("%L1 photos are in subfolders that could not be read (a disk not mounted, no "
+                                          "permission); they are kept and still found.").arg(f.offlineCount);
+        tip += QLatin1Char('\n') + tr("A photo belongs to every watched folder that contains it: removing this folder "
+                                      "keeps the photos another watched folder covers.");
+        return tip;
+    }
     case Qt::AccessibleTextRole:
         return tr("%1, %2").arg(name, stateText(f));
     case Qt::DecorationRole:
-        return QApplication::style()->standardIcon(QStyle::SP_DirIcon);
+        return QApplication::style()->standardIcon(f.offline ? QStyle::SP_DriveNetIcon : QStyle::SP_DirIcon);
     case PathRole:
         return f.path;
     case PhotoCountRole:

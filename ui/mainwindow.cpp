@@ -301,7 +301,7 @@ void MainWindow::applySettings(const AppSettings &settings) {
 }
 
 void MainWindow::showSettings() {
-    SettingsDialog dialog(m_settings, this);
+    SettingsDialog dialog(m_settings, m_libraryPath, this);
     if (dialog.exec() != QDialog::Accepted)
         return;
     const AppSettings s = dialog.settings();

@@ -52,6 +52,8 @@ public:
     void setDateTakenProvider(DetailPane::DateTakenProvider provider);
     void applySettings(const AppSettings &settings);
     const AppSettings &settings() const { return m_settings; }
+    // The library database the settings dialog shows.
+    void setLibraryPath(const QString &path) { m_libraryPath = path; }
 
     // A photo query (the photo becomes the chip in the search field); a text query.
     void runPhotoQuery(const QString &path);
@@ -107,6 +109,7 @@ private:
     void updateRelevanceLabel();
 
     AppSettings m_settings;
+    QString m_libraryPath;
     ThumbnailLoader *m_loader;
     ResultModel *m_results;
     SearchController *m_controller;

@@ -27,10 +27,20 @@ QSpinBox *spin(QWidget *parent, int lo, int hi, int value, const QString &suffix
 }
 } // namespace
 
-SettingsDialog::SettingsDialog(const AppSettings &settings, QWidget *parent) : QDialog(parent), m_base(settings) {
+SettingsDialog::SettingsDialog(const AppSettings &settings, const QString &libraryPath, QWidget *parent)
+    : QDialog(parent), m_base(settings) {
     setWindowTitle(tr("Settings"));
     auto *layout = new QVBoxLayout(this);
     auto *form = new QFormLayout;
+
+    if (!libraryPath.isEmpty()) {
+        auto *library = new QLabel(QDir::toNativeSeparators(libraryPath), this);
+        library->setObjectName(QStringLiteral("libraryPath"));
+        library->setTextInteractionFlags(Qt::TextSelectableByMouse);
+        library->setToolTip(tr("The photo library (catalog, vector index, thumbnails beside it). towersearch-cli uses the "
+                               "same library by default."));
+        form->addRow(tr("Library:"), library);
+    }
 
     auto *modelRow = new QHBoxLayout;
     m_model = new QLineEdit(settings.modelDirectory, this);

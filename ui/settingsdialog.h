@@ -13,11 +13,13 @@ namespace ts {
 
 // Model, rerank depth, relevance default, threads, excluded folders and cache budgets. Edits a
 // copy; settings() returns it when the dialog was accepted. The caller stores it (QSettings) and
-// applies what can change at run time; the model and thread count take effect at the next start.
+// applies them at once (the library's excluded folders and cache budgets too); only the model
+// thread count takes effect at the next start.
 class SettingsDialog : public QDialog {
     Q_OBJECT
 public:
-    explicit SettingsDialog(const AppSettings &settings, QWidget *parent = nullptr);
+    // `libraryPath`: the library database, shown (the app and towersearch-cli share one default).
+    explicit SettingsDialog(const AppSettings &settings, const QString &libraryPath = {}, QWidget *parent = nullptr);
     AppSettings settings() const;
 
 private:

@@ -29,7 +29,7 @@ static int runForget(const QStringList &args) {
         auto pipeline = common.load(parser, QStringLiteral("forget"), kHeadNone, exitCode);
         if (!pipeline)
             return exitCode;
-        if (Status s = lib->setPipeline(pipeline); !s)
+        if (Status s = lib->setPipeline(pipeline); !s || !(s = lib->waitForModel()))
             return reportError(s.error());
     }
     for (const QString &dir : parser.positionalArguments()) {

@@ -82,7 +82,7 @@ static int runIndex(const QStringList &args) {
         err(QStringLiteral("towersearch-cli index: the library has no folders: give at least one DIR\n"));
         return kExitUsage;
     }
-    if (Status s = lib->setPipeline(pipeline); !s)
+    if (Status s = lib->setPipeline(pipeline); !s || !(s = lib->waitForModel()))
         return reportError(s.error());
 
     const bool json = parser.isSet(common.json);

@@ -10,8 +10,8 @@ namespace ts::cli {
 QString LibraryCliOptions::databasePath(const QCommandLineParser &parser) const {
     if (parser.isSet(db))
         return parser.value(db);
-    const QString env = qEnvironmentVariable("TOWERSEARCH_DB");
-    return env.isEmpty() ? Library::defaultDatabasePath() : env;
+    // Empty: the Library opens the default (shared with the app) and moves the app's old one there.
+    return qEnvironmentVariable("TOWERSEARCH_DB");
 }
 
 std::unique_ptr<Library> LibraryCliOptions::open(const QCommandLineParser &parser, const QString &command, int &exitCode,

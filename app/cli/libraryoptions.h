@@ -1,8 +1,8 @@
 #pragma once
 
 // What the library commands (index, search, similar, status, forget) share: --db PATH and opening
-// the Library. The default database is <AppLocalDataLocation>/library.sqlite
-// (~/.local/share/towersearch/library.sqlite), or $TOWERSEARCH_DB when set.
+// the Library. The default database is Library::defaultDatabasePath()
+// (~/.local/share/towersearch/library.sqlite, the app's too), or $TOWERSEARCH_DB when set.
 
 #include "indexer/library.h"
 
@@ -25,6 +25,7 @@ struct LibraryCliOptions {
                           QStringLiteral("PATH")};
 
     void addTo(QCommandLineParser &parser) const { parser.addOption(db); }
+    // --db, else $TOWERSEARCH_DB, else empty (the default library).
     QString databasePath(const QCommandLineParser &parser) const;
     // Opens the library; on failure prints the error and sets `exitCode`.
     std::unique_ptr<Library> open(const QCommandLineParser &parser, const QString &command, int &exitCode,

@@ -21,7 +21,7 @@ std::shared_ptr<const SearchEngine> openForQuery(const QCommandLineParser &parse
     lib = library.open(parser, command, exitCode);
     if (!lib)
         return {};
-    if (Status s = lib->setPipeline(pipeline); !s) {
+    if (Status s = lib->setPipeline(pipeline); !s || !(s = lib->waitForModel())) {
         exitCode = reportError(s.error());
         return {};
     }

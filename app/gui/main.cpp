@@ -48,6 +48,7 @@ public:
         : m_library(std::move(library)), m_settings(settings), m_window(settings) {
         Library *lib = m_library.get();
         MainWindow *w = &m_window;
+        w->setLibraryPath(lib->databasePath());
         w->setFailedPhotosProvider([lib] { return lib->failedPhotos(); });
         w->setDateTakenProvider([lib](qint64 id, const QString &) -> std::optional<QDateTime> {
             auto record = lib->photo(id);
@@ -69,6 +70,10 @@ public:
             m_settings = s;
             QSettings store;
             s.save(store);
+            // At once, not at the next start (issue 12).
+            m_library->setExcludedFolders(s.excludedFolders);
+            m_library->setRerankCacheBudgets(qint64(s.rerankCacheMemoryMiB) << 20, qint64(s.rerankCacheDiskMiB) << 20);
+            m_window.setSearchEngine(m_library->searchEngine());
             if (modelChanged)
                 loadModel(s.modelDirectory);
         });
@@ -79,6 +84,14 @@ public:
             refreshFolders();
         });
         connect(lib, &Library::foldersChanged, this, &App::refreshFolders);
+        // A large library's vector index is loaded off the GUI thread: search starts when it is in place.
+        connect(lib, &Library::modelReady, this, [this](const QString &error) {
+            if (!error.isEmpty()) {
+                askForModel(error);
+                return;
+            }
+            m_window.setSearchEngine(m_library->searchEngine());
+        });
         connect(lib, &Library::errorOccurred, this, [this](const QString &message) {
             QMessageBox::warning(&m_window, QObject::tr("Indexing Stopped"), message);
         });
@@ -266,7 +279,7 @@ int main(int argc, char **argv) {
                                          QApplication::translate("main", "Checkpoint folder to use (saved in the settings)."),
                                          QStringLiteral("DIR"));
     const QCommandLineOption databaseOption(QStringLiteral("database"),
-                                            QApplication::translate("main", "Library database file (default: in the app's data folder)."),
+                                            QApplication::translate("main", "Library database file (default: ~/.local/share/towersearch/library.sqlite, shared with towersearch-cli)."),
                                             QStringLiteral("FILE"));
     const QCommandLineOption demoOption(QStringLiteral("screenshot-demo"),
                                         QApplication::translate("main", "Scripted tour over the photos in DIR, saving screenshots."),

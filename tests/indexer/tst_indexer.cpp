@@ -11,6 +11,7 @@
 #include "indexer/indexworker.h"
 #include "indexer/library.h"
 #include "indexertestutil.h"
+#include "libraryfixture.h"
 #include "testdata.h"
 
 #include <sqlite3.h>
@@ -33,34 +34,8 @@ using ts::test::FakeEmbedder;
 
 namespace {
 
-struct Fixture {
-    QTemporaryDir tmp;
-    QString photos() const { return tmp.filePath(QStringLiteral("photos")); }
-    QString db() const { return tmp.filePath(QStringLiteral("lib/library.sqlite")); }
-    std::shared_ptr<FakeEmbedder> embedder = std::make_shared<FakeEmbedder>();
-
-    std::unique_ptr<Library> open(LibraryOptions options = {}) {
-        options.databasePath = db();
-        options.watchFolders = false;
-        auto lib = Library::open(options);
-        if (!lib) {
-            qWarning() << lib.error().message;
-            return {};
-        }
-        if (!(*lib)->setEmbedder(embedder)) {
-            qWarning() << "setEmbedder failed";
-            return {};
-        }
-        return std::move(*lib);
-    }
-};
-
-// Runs one indexing pass to its end (bounded wait); returns false when it did not finish.
-bool runIndex(Library &lib, int timeoutMs = 30000) {
-    QSignalSpy finished(&lib, &Library::indexingFinished);
-    lib.startIndexing();
-    return finished.wait(timeoutMs);
-}
+using Fixture = test::LibraryFixture;
+using test::runIndex;
 
 void setMtime(const QString &path, const QDateTime &when) {
     QFile f(path);
@@ -476,9 +451,11 @@ void TestIndexer::version1DatabaseIsMigratedKeepingIdsAndVectors() {
         // Turn the file back into version 1 the way version 1 wrote it.
         sqlite3 *raw = nullptr;
         QCOMPARE(sqlite3_open(QFile::encodeName(f.db()).constData(), &raw), SQLITE_OK);
-        const char *undo2 = "DROP TRIGGER photos_last_id; DELETE FROM meta WHERE key = 'photos_last_id';"
-                            " ALTER TABLE photos DROP COLUMN full_hash; PRAGMA user_version = 1;";
-        QCOMPARE(sqlite3_exec(raw, undo2, nullptr, nullptr, nullptr), SQLITE_OK);
+        const char *undo = "DROP TRIGGER photos_last_id; DELETE FROM meta WHERE key = 'photos_last_id';"
+                           " ALTER TABLE photos DROP COLUMN full_hash;"                             // 3 -> 2
+                           " DROP TABLE directories; ALTER TABLE photos DROP COLUMN offline;"       // 2 -> 1
+                           " PRAGMA user_version = 1;";
+        QCOMPARE(sqlite3_exec(raw, undo, nullptr, nullptr, nullptr), SQLITE_OK);
         sqlite3_close(raw);
     }
     lib = f.open();

@@ -30,8 +30,12 @@ int main(int argc, char **argv) {
     auto embedder = std::make_shared<test::FakeEmbedder>();
     embedder->logFile = args[3];
     embedder->delayMs = args[4].toInt();
-    if (!(*lib)->setEmbedder(embedder).ok() || !(*lib)->addFolder(args[2]).ok())
-        return 1;
+    for (const Status &s : {(*lib)->setEmbedder(embedder), (*lib)->addFolder(args[2])}) {
+        if (!s) {
+            qWarning("%s", qPrintable(s.error().message));
+            return 1;
+        }
+    }
     int code = 0;
     QObject::connect(lib->get(), &Library::errorOccurred, [&](const QString &m) {
         qWarning("%s", qPrintable(m));

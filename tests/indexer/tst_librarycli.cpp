@@ -26,8 +26,9 @@ struct Run {
     json j;
 };
 
-Run cli(const QStringList &args, int timeoutMs = 120000) {
+Run cli(const QStringList &args, int timeoutMs = 120000, const QProcessEnvironment &env = QProcessEnvironment::systemEnvironment()) {
     QProcess p;
+    p.setProcessEnvironment(env);
     p.start(QStringLiteral(TOWERSEARCH_CLI_PATH), args);
     Run r;
     if (!p.waitForFinished(timeoutMs)) {
@@ -61,6 +62,7 @@ private Q_SLOTS:
     void interruptedIndexResumes();
     void oddFileNamesKeepOneLineAndExactJson();
     void newerDatabaseIsRefused();
+    void statusShowsTheLibraryTheAppIndexedAndOfflineFolders();
 };
 
 void TestLibraryCli::initTestCase() {
@@ -235,6 +237,49 @@ void TestLibraryCli::newerDatabaseIsRefused() {
     r = cli({QStringLiteral("status"), QStringLiteral("--db"), dbPath});
     QCOMPARE(r.exitCode, 4);
     QVERIFY2(r.err.contains(QLatin1String("newer TowerSearch")), qPrintable(r.err));
+}
+
+void TestLibraryCli::statusShowsTheLibraryTheAppIndexedAndOfflineFolders() {
+    // The app's library at its old default place; the CLI's default is the shared one, and it
+    // moves the old library there on first use (no --db, no $TOWERSEARCH_DB).
+    QTemporaryDir tmp;
+    const QString data = tmp.filePath(QStringLiteral("data"));
+    const QString legacy = data + QStringLiteral("/TowerSearch/TowerSearch/library.sqlite");
+    const QString album = tmp.filePath(QStringLiteral("album"));
+    QVERIFY(QDir().mkpath(album));
+    for (const QString &name : QDir(photos()).entryList({QStringLiteral("photo_*")}, QDir::Files))
+        QVERIFY(QFile::copy(photos() + QLatin1Char('/') + name, album + QLatin1Char('/') + name));
+    Run r = cli({QStringLiteral("index"), album, QStringLiteral("--db"), legacy, QStringLiteral("--model"), modelDir(),
+                 QStringLiteral("--json")});
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    const int photosIndexed = r.j["embedded"].get<int>();
+    QVERIFY(photosIndexed > 0);
+
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("XDG_DATA_HOME"), data);
+    env.remove(QStringLiteral("TOWERSEARCH_DB"));
+    r = cli({QStringLiteral("status"), QStringLiteral("--json")}, 120000, env);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(QString::fromStdString(r.j["database"].get<std::string>()), data + QStringLiteral("/towersearch/library.sqlite"));
+    QCOMPARE(r.j["photos"].get<int>(), photosIndexed);
+    QCOMPARE(r.j["offline"].get<int>(), 0);
+    QVERIFY(!QFileInfo::exists(legacy));
+
+    // The album's folder goes away (a disk unplugged): status says so, the photos stay found.
+    QVERIFY(QDir().rename(album, album + QStringLiteral("-unplugged")));
+    r = cli({QStringLiteral("index"), QStringLiteral("--model"), modelDir(), QStringLiteral("--json")}, 120000, env);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err + r.out));
+    r = cli({QStringLiteral("status"), QStringLiteral("--json")}, 120000, env);
+    QCOMPARE(r.j["photos"].get<int>(), photosIndexed);
+    QCOMPARE(r.j["offline"].get<int>(), photosIndexed);
+    QCOMPARE(r.j["folders"][0]["folder_offline"].get<bool>(), true);
+    QCOMPARE(QString::fromStdString(r.j["offline_directories"][0]["path"].get<std::string>()), album);
+    r = cli({QStringLiteral("status")}, 120000, env);
+    QVERIFY2(r.out.contains(QLatin1String("offline: ") + album), qPrintable(r.out));
+    r = cli({QStringLiteral("search"), QStringLiteral("a cat"), QStringLiteral("--model"), modelDir(), QStringLiteral("--json")},
+            120000, env);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["results"].size(), size_t(photosIndexed));
 }
 
 QTEST_GUILESS_MAIN(TestLibraryCli)

@@ -193,6 +193,20 @@ void TestModels::folderModelPassesTheTester() {
     QCOMPARE(model.pathAt(0), b.path);
     model.setFolders({});
     QCOMPARE(model.rowCount(), 0);
+
+    // Offline (issue 12): a folder that could not be listed, and one with an unreadable subfolder.
+    WatchedFolder usb = b;
+    usb.offline = true;
+    usb.offlineReason = QStringLiteral("the disk is not mounted (the folder is an empty mount point)");
+    usb.offlineCount = usb.photoCount;
+    WatchedFolder home = a;
+    home.offlineCount = 12;
+    model.setFolders({home, usb});
+    const QString homeState = model.data(model.index(0), FolderListModel::StateTextRole).toString();
+    QVERIFY2(homeState.contains(QStringLiteral("12 offline")) && !homeState.contains(QStringLiteral("up to date")), qPrintable(homeState));
+    QVERIFY(model.data(model.index(1), FolderListModel::StateTextRole).toString().contains(QStringLiteral("offline")));
+    const QString tip = model.data(model.index(1), Qt::ToolTipRole).toString();
+    QVERIFY2(tip.contains(usb.offlineReason) && tip.contains(QStringLiteral("every watched folder that contains it")), qPrintable(tip));
 }
 
 int runModelTests(int argc, char **argv) {
