@@ -621,6 +621,8 @@ EmbeddedOwners Catalog::embeddedOwners(const QString &modelKey) const {
         out.tags.push_back(contentTag(s.textAt(1), s.textAt(2)));
     }
     return out;
+}
+
 qint64 Catalog::embeddingCount(const QString &modelKey) const {
     std::lock_guard lock(m_mutex);
     auto s = m_db->prepare("SELECT count(*) FROM embeddings WHERE model_key = ?1");

@@ -14,20 +14,22 @@
 namespace ts {
 
 // Limits for every JSON file the app reads (checkpoint folders come from anyone on the Hub).
-// nlohmann's DOM costs ~50 bytes per byte of "[[[[..." text and ~16 per byte of a flat "[0,0,...",
-// so a file is refused by size before it is read and by depth while it is parsed, before the
-// deeper value is built. Real files are far inside these limits:
-//   depth: released configs and tokenizer files nest at most 6 levels; serde_json (what Hugging
+// nlohmann's DOM took 37 bytes of peak RSS per byte of a 10 MB "[[[[...]]]]" and 16 per byte of a
+// flat "[0,0,...]" (nlohmann 3.11.2), so a file is refused by size before it is read and by depth
+// while it is parsed, before the deeper value is built. Within the size caps below a flat file
+// can still cost ~16x its size for a moment. Real files are far inside these limits:
+//   depth: every JSON fixture in tests/data nests at most 6 levels; serde_json (what Hugging
 //          Face's safetensors and tokenizers parse with) stops at 128.
 inline constexpr int kMaxJsonDepth = 64;
 //   config.json, preprocessor_config.json, tokenizer_config.json, special_tokens_map.json,
-//   *.index.json: a few KB to ~1 MB (a sharded 70B model's index is ~100 KB).
+//   *.index.json: a few KB each for BridgeTower.
 inline constexpr qint64 kMaxConfigJsonBytes = 16LL * 1024 * 1024;
-//   vocab.json, merges.txt, tokenizer.json: RoBERTa's are 0.9 and 1.4 MB, the largest common
-//   tokenizer.json files (multilingual vocabularies) ~35 MB.
+//   vocab.json, merges.txt, tokenizer.json: RoBERTa's vocab.json is 1.0 MB (tests/data); the cap
+//   leaves room for vocabularies many times larger.
 inline constexpr qint64 kMaxTokenizerFileBytes = 64LL * 1024 * 1024;
 //   The safetensors header: Hugging Face's safetensors refuses more than 100,000,000 bytes
-//   (MAX_HEADER_SIZE in safetensors/src/tensor.rs); a real one is ~100-200 KB.
+//   (MAX_HEADER_SIZE in safetensors/src/tensor.rs); a real one takes ~125 bytes per tensor (the
+//   tiny-add fixture: 25,816 bytes for 207 tensors), well under 1 MB for BridgeTower.
 inline constexpr qint64 kMaxSafetensorsHeaderBytes = 100'000'000;
 
 // Reads a whole file of at most `maxBytes`. Errors name the file (and the limit when exceeded).

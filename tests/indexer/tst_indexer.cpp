@@ -4,6 +4,7 @@
 // at the end.
 #include "core/common/nativepath.h"
 #include "core/image/imagedecoder.h"
+#include "core/index/indexfileformat.h"
 #include "core/index/vectorindex.h"
 #include "core/search/bridgetowerpipeline.h"
 #include "fakeembedder.h"
@@ -133,6 +134,7 @@ private Q_SLOTS:
     void fullDiskStopsCleanly();
     void readOnlyDatabaseStopsCleanly();
     void vectorIndexIsRebuiltWhenOutOfStep();
+    void vectorIndexIsRebuiltFromACraftedFile();
     void liveWatchingPicksUpNewFiles();
     void dateTakenComesFromExif();
     void freshDatabaseGetsTheCurrentSchema();
@@ -830,6 +832,47 @@ void TestIndexer::vectorIndexIsRebuiltWhenOutOfStep() {
     QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
     auto index = VectorIndex::load(indexPath, f.embedder->modelKey(), {8});
     QVERIFY(index);
+    QCOMPARE(index->size(), 5);
+}
+
+// A crafted index file (valid container and checksums, 200,000 nested FAISS IndexIDMap2 headers
+// that overflowed FAISS's recursive reader) is refused before FAISS reads it and rebuilt from the
+// catalog.
+void TestIndexer::vectorIndexIsRebuiltFromACraftedFile() {
+    Fixture f;
+    for (int i = 0; i < 5; ++i)
+        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i)));
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    const QString indexPath = lib->vectorIndexPath(f.embedder->modelKey());
+    lib.reset();
+
+    auto le = [](auto value) {
+        return QByteArray(reinterpret_cast<const char *>(&value), sizeof value);
+    };
+    const QByteArray level = QByteArray("IxM2") + le(qint32(8)) + le(qint64(0)) +
+                             le(qint64(1 << 20)) + le(qint64(1 << 20)) + QByteArray(1, '\1') +
+                             le(qint32(0));
+    QByteArray payload;
+    for (int i = 0; i < 200'000; ++i)
+        payload += level;
+    indexfile::Header header;
+    header.dimension = 8;
+    header.modelKey = f.embedder->modelKey().toUtf8();
+    header.payloadSize = quint64(payload.size());
+    indexfile::StreamHash hash;
+    hash.update(payload.constData(), size_t(payload.size()));
+    header.payloadHash = hash.finish();
+    QFile file(indexPath);
+    QVERIFY(file.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    QVERIFY(file.write(indexfile::encodeHeader(header) + payload) > payload.size());
+    file.close();
+
+    lib = f.open();
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+    auto index = VectorIndex::load(indexPath, f.embedder->modelKey(), {8});
+    QVERIFY2(index, index ? "" : qPrintable(index.error().message));
     QCOMPARE(index->size(), 5);
 }
 
