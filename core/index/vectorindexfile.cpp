@@ -166,7 +166,11 @@ Result<VectorIndex> VectorIndex::load(const QString &path, const QString &expect
                                                         "mismatch)"));
     // The checksum only catches damage, not a crafted file: FAISS's reader recurses and allocates
     // as the file says, so it gets only what has exactly the shape we write.
-    if (Status shape = indexfile::checkFaissPayload(mapped + headerBytes, payloadAvailable,
+    // The payload is FAISS's bytes, then the owner table of `count` entries (u64 n, n x 16 bytes).
+    if (header.count < 0 || quint64(header.count) > (payloadAvailable - std::min<quint64>(payloadAvailable, 8)) / 16)
+        return fail(Error::Code::Format, QStringLiteral("its owner table is missing or truncated"));
+    const quint64 faissAvailable = payloadAvailable - (8 + quint64(header.count) * 16);
+    if (Status shape = indexfile::checkFaissPayload(mapped + headerBytes, faissAvailable,
                                                     header.kind, header.dimension, header.count);
         !shape)
         return fail(Error::Code::Format, shape.error().message);
@@ -180,7 +184,7 @@ Result<VectorIndex> VectorIndex::load(const QString &path, const QString &expect
     try {
         MemoryReader reader;
         reader.data = mapped + headerBytes;
-        reader.size = size_t(payloadAvailable);
+        reader.size = size_t(faissAvailable);
         s.index.reset(faiss::read_index(&reader));
         faissBytes = reader.pos;
     } catch (const std::exception &e) {
