@@ -70,7 +70,7 @@ SettingsDialog::SettingsDialog(const AppSettings &settings, const QString &libra
     form->addRow(tr("Default minimum &match:"), m_relevance);
     m_threads = spin(this, 0, 256, settings.threads, {}, tr("Model threads"));
     m_threads->setSpecialValueText(tr("All cores (%1)").arg(QThread::idealThreadCount()));
-    form->addRow(tr("Model &threads (next start):"), m_threads);
+    form->addRow(tr("Model &threads:"), m_threads);
     m_cacheMemory = spin(this, 0, 65536, settings.rerankCacheMemoryMiB, tr(" MiB"), tr("Rerank cache in memory"));
     form->addRow(tr("Rerank cache in memory:"), m_cacheMemory);
     m_cacheDisk = spin(this, 0, 1 << 20, settings.rerankCacheDiskMiB, tr(" MiB"), tr("Rerank cache on disk"));

@@ -13,8 +13,8 @@ namespace ts {
 
 // Model, rerank depth, relevance default, threads, excluded folders and cache budgets. Edits a
 // copy; settings() returns it when the dialog was accepted. The caller stores it (QSettings) and
-// applies them at once (the library's excluded folders and cache budgets too); only the model
-// thread count takes effect at the next start.
+// applies them at once: the library's excluded folders and cache budgets, and the model's thread
+// count from the next forward pass.
 class SettingsDialog : public QDialog {
     Q_OBJECT
 public:

@@ -70,7 +70,9 @@ public:
             m_settings = s;
             QSettings store;
             s.save(store);
-            // At once, not at the next start (issue 12).
+            // At once, not at the next start: the model's worker threads follow the new count
+            // from their next forward pass.
+            BridgeTowerModel::setThreadCount(s.threads > 0 ? s.threads : QThread::idealThreadCount());
             m_library->setExcludedFolders(s.excludedFolders);
             m_library->setRerankCacheBudgets(qint64(s.rerankCacheMemoryMiB) << 20, qint64(s.rerankCacheDiskMiB) << 20);
             m_window.setSearchEngine(m_library->searchEngine());

@@ -10,6 +10,7 @@
 #include <QDir>
 #include <QFile>
 
+#include <atomic>
 #include <set>
 
 namespace ts {
@@ -43,11 +44,25 @@ QString problemsOf(const internal::WeightBinder &b) {
     return parts.join(QStringLiteral("; "));
 }
 
+// The thread count the user chose (BridgeTowerModel::setThreadCount), 0 until set. OpenMP keeps
+// its thread count per calling thread, and LibTorch reads the process-wide value only the first
+// time a thread runs an operator: a worker thread that already ran the model (a pooled search or
+// indexing thread) would keep the old count until the app restarts. Every forward pass brings its
+// thread in line first, so a changed setting applies to the next search or photo.
+std::atomic<int> g_threadCount{0};
+
+void followThreadCount() {
+    const int wanted = g_threadCount.load(std::memory_order_relaxed);
+    if (wanted > 0 && at::get_num_threads() != wanted)
+        at::set_num_threads(wanted);
+}
+
 // Runs the model code: inference mode, optional bfloat16 autocast, and every exception turned
 // into an Error (none may cross into Qt's event loop or a worker thread's entry).
 template <typename F>
 auto guarded(Precision precision, const char *what, F &&body) -> decltype(body()) {
     try {
+        followThreadCount();
         c10::InferenceMode inference;
         const bool autocast = precision == Precision::BFloat16;
         const bool wasEnabled = at::autocast::is_cpu_enabled();
@@ -369,7 +384,10 @@ Result<BridgeTowerModel::ContrastiveOutput> BridgeTowerModel::contrastive(const 
     });
 }
 
-void BridgeTowerModel::setThreadCount(int threads) { at::set_num_threads(std::max(1, threads)); }
+void BridgeTowerModel::setThreadCount(int threads) {
+    g_threadCount.store(std::max(1, threads), std::memory_order_relaxed);
+    at::set_num_threads(std::max(1, threads));
+}
 int BridgeTowerModel::threadCount() { return at::get_num_threads(); }
 
 QString BridgeTowerModel::runtimeInfo() {

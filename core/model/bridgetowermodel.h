@@ -102,7 +102,9 @@ public:
     // BridgeTowerForContrastiveLearning on B pairs (text i with image i).
     Result<ContrastiveOutput> contrastive(const TokenBatch &tokens, const FloatTensor &pixelValues) const;
 
-    // Sets LibTorch's intra-op thread count for the whole process (it starts at 1 here).
+    // Sets LibTorch's intra-op thread count for the whole process (it starts at 1 here). Any
+    // thread may call it at any time; it applies to the next forward pass on every thread, also
+    // on threads that already ran the model. threadCount() is the calling thread's current count.
     static void setThreadCount(int threads);
     static int threadCount();
     // Which BLAS/threading LibTorch runs on, for `inspect` and bug reports.

@@ -16,7 +16,10 @@
 
 #include <QTemporaryDir>
 #include <QtTest>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
+#include <thread>
 #include <numeric>
 
 using namespace ts;
@@ -82,6 +85,7 @@ private Q_SLOTS:
     void loadsCheckpointsWithTensorsTheModelDoesNotUse();
     void rejectsBadInputs();
     void bfloat16StaysCloseToFloat32();
+    void threadCountAppliesToThreadsThatAlreadyRanTheModel();
 };
 
 void TestModelParity::matchesHuggingFace_data() {
@@ -344,6 +348,45 @@ void TestModelParity::toleratesAbsentHeadsUnlessRequired() {
     FloatTensor pixels({1, 3, 32, 32});
     QVERIFY(!(*model)->imageTextMatching(tokens, pixels).ok());
     QVERIFY(!(*model)->maskedLmLogits(tokens, pixels).ok());
+}
+
+// The app's settings change the model's thread count while pooled worker threads (search,
+// indexing) that already ran the model live on: their next forward pass must use the new count.
+void TestModelParity::threadCountAppliesToThreadsThatAlreadyRanTheModel() {
+    auto model = BridgeTowerModel::load(test::dataDir(QStringLiteral("model/tiny-add")));
+    QVERIFY2(model.ok(), model.ok() ? "" : qPrintable(model.error().message));
+    const TokenBatch tokens{1, 3, {0, 5, 2}, {1, 1, 1}};
+    const int before = BridgeTowerModel::threadCount();
+    BridgeTowerModel::setThreadCount(2);
+    std::mutex m;
+    std::condition_variable cv;
+    int step = 0; // 1: the worker ran the model; 2: the count was changed
+    int seenFirst = 0, seenAfterChange = 0;
+    bool ok = true;
+    std::thread worker([&] {
+        ok = ok && (*model)->embedText(tokens).ok();
+        seenFirst = BridgeTowerModel::threadCount();
+        {
+            std::unique_lock lock(m);
+            step = 1;
+            cv.notify_all();
+            cv.wait(lock, [&] { return step == 2; });
+        }
+        ok = ok && (*model)->embedText(tokens).ok();
+        seenAfterChange = BridgeTowerModel::threadCount();
+    });
+    {
+        std::unique_lock lock(m);
+        cv.wait(lock, [&] { return step == 1; });
+        BridgeTowerModel::setThreadCount(1); // from another thread, as the settings dialog does
+        step = 2;
+        cv.notify_all();
+    }
+    worker.join();
+    BridgeTowerModel::setThreadCount(before);
+    QVERIFY(ok);
+    QCOMPARE(seenFirst, 2);
+    QCOMPARE(seenAfterChange, 1);
 }
 
 namespace {
