@@ -582,6 +582,14 @@ void TestLibraryFolders::forgetDeletesThumbnailsAndRerankFeatures() {
     QFile orphanFeatures(rerankDir + QStringLiteral("/999-12-34.tsfc"));
     QVERIFY(orphanFeatures.open(QIODevice::WriteOnly) && orphanFeatures.write("x") == 1);
     orphanFeatures.close();
+    // Left by an older version: written well before this run (the collector takes only files
+    // older than the run, so one written in the same clock tick would race it).
+    const QDateTime longAgo = QDateTime::currentDateTime().addSecs(-3600);
+    for (QFile *orphan : {&orphanThumb, &orphanFeatures}) {
+        QVERIFY(orphan->open(QIODevice::ReadWrite));
+        QVERIFY(orphan->setFileTime(longAgo, QFileDevice::FileModificationTime));
+        orphan->close();
+    }
     QVERIFY(runIndex(*lib, 60000));
     QVERIFY(!orphanThumb.exists());
     QVERIFY(!orphanFeatures.exists());
