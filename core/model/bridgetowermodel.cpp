@@ -221,8 +221,7 @@ Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::fromWeights(const Br
         if (!fatal.isEmpty())
             return Error(Error::Code::Model, QStringLiteral("%1: %2").arg(weights.file, fatal.join(QStringLiteral("; "))));
         m.net.setHeads(m.info.heads & kHeadContrastive, m.info.heads & kHeadImageTextMatching, m.info.heads & kHeadMaskedLm);
-        if (options.precision == Precision::BFloat16)
-            m.net.storeLinearWeightsAs(at::kBFloat16);
+        m.net.prepareLinearsFor(options.precision);
 
         // Everything else (buffers such as position_ids, heads of other classes or that could not
         // be loaded) is ignored, as Hugging Face ignores unexpected keys, and listed.

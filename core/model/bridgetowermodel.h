@@ -4,6 +4,7 @@
 #include "core/common/result.h"
 #include "core/common/tokenbatch.h"
 #include "core/model/bridgetowerconfig.h"
+#include "core/model/precision.h"
 
 #include <QString>
 #include <QStringList>
@@ -24,11 +25,6 @@ enum ModelHead : unsigned {
     kHeadImageTextMatching = 2, // ITM: match logits (rerank)
     kHeadMaskedLm = 4,          // MLM: vocabulary logits (fill-mask)
     kHeadAll = 7,
-};
-
-enum class Precision {
-    Float32,  // reference precision (parity with Hugging Face to 1e-4)
-    BFloat16, // matrix products in bfloat16 via CPU autocast (faster where the CPU supports it)
 };
 
 struct ModelLoadOptions {

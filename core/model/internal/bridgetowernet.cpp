@@ -178,13 +178,8 @@ at::Tensor BridgeTowerNet::mlmLogits(const CrossModal &cross) const {
     return m_mlmDecoder(m_mlmNorm(activation(m_config.hiddenAct, m_mlmDense(cross.textFeatures))));
 }
 
-void BridgeTowerNet::storeLinearWeightsAs(at::ScalarType dtype) {
-    auto convert = [dtype](Linear &l) {
-        if (l.weight.defined())
-            l.weight = l.weight.to(dtype);
-        if (l.bias.defined())
-            l.bias = l.bias.to(dtype);
-    };
+void BridgeTowerNet::prepareLinearsFor(Precision precision) {
+    auto convert = [precision](Linear &l) { l.prepareFor(precision); };
     for (BertLayer &l : m_textLayers)
         l.forEachLinear(convert);
     for (VisionBlock &b : m_visionBlocks)

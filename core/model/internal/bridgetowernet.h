@@ -68,9 +68,8 @@ public:
     at::Tensor mlmLogits(const CrossModal &cross) const;
     const at::Tensor &logitScale() const { return m_logitScale; }
 
-    // Stores every Linear layer's weights in `dtype` (bfloat16 for the reduced-precision mode: half
-    // the bytes to stream per token, and no per-call weight casts under autocast).
-    void storeLinearWeightsAs(at::ScalarType dtype);
+    // Prepares every Linear layer's weights for `precision` (Linear::prepareFor).
+    void prepareLinearsFor(Precision precision);
 
     // Stacks/unstacks fusion inputs as one (B, Lc, L, H) tensor for caching.
     static at::Tensor stackFusion(const VisionTower &vision);

@@ -5,6 +5,7 @@
 // model TU compiles against <ATen/ATen.h> only.
 
 #include "core/model/bridgetowerconfig.h"
+#include "core/model/precision.h"
 
 #include <ATen/ATen.h>
 
@@ -45,6 +46,9 @@ private:
 struct Linear {
     at::Tensor weight, bias; // bias may be undefined
     void bind(WeightBinder &b, const std::string &prefix, int64_t in, int64_t out, bool withBias = true);
+    // The one place where a precision decides how a Linear keeps its weights (called once per
+    // layer after binding; see BridgeTowerNet::prepareLinearsFor).
+    void prepareFor(Precision precision);
     at::Tensor operator()(const at::Tensor &x) const { return at::linear(x, weight, bias); }
 };
 
