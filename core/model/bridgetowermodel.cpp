@@ -109,6 +109,8 @@ BridgeTowerModel::~BridgeTowerModel() = default;
 const BridgeTowerConfig &BridgeTowerModel::config() const { return d->config; }
 const ModelInfo &BridgeTowerModel::info() const { return d->info; }
 const internal::BridgeTowerNet &BridgeTowerModel::net() const { return d->net; }
+Precision BridgeTowerModel::precision() const { return d->precision; }
+qint64 BridgeTowerModel::textTowerRuns() const { return d->net.textTowerRuns(); }
 
 int BridgeTowerModel::maxTextTokens() const {
     return d->config.text.maxPositionEmbeddings - d->config.text.padTokenId - 1;

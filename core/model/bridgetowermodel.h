@@ -68,6 +68,10 @@ public:
 
     const BridgeTowerConfig &config() const;
     const ModelInfo &info() const;
+    Precision precision() const;
+    // How many times the text tower has run, over every entry point and thread (for statistics
+    // and for tests that check a cache spared it).
+    qint64 textTowerRuns() const;
     bool has(ModelHead head) const { return (info().heads & head) != 0; }
     // Longest token sequence (with <s> and </s>) the position embeddings allow.
     int maxTextTokens() const;

@@ -47,6 +47,8 @@ float softmaxOfPair(float a, float b) {
 Result<std::shared_ptr<BridgeTowerPipeline>> BridgeTowerPipeline::load(const QString &directory, const Options &options) {
     std::shared_ptr<BridgeTowerPipeline> p(new BridgeTowerPipeline());
     p->m_options = options;
+    if (!p->m_options.captionCache)
+        p->m_options.captionCache = std::make_shared<CaptionCache>();
     p->m_directory = QDir(directory).absolutePath();
 
     auto tokenizer = Tokenizer::load(directory);
@@ -85,9 +87,30 @@ TokenBatch BridgeTowerPipeline::tokenize(const QStringList &texts) const {
 }
 
 Result<FloatTensor> BridgeTowerPipeline::embedTexts(const QStringList &texts) const {
-    if (texts.isEmpty())
-        return FloatTensor({0, m_model->embeddingDimension()});
-    return m_model->embedText(tokenize(texts));
+    const int64_t dim = m_model->embeddingDimension();
+    FloatTensor out({int64_t(texts.size()), dim});
+    CaptionCache &cache = *m_options.captionCache;
+    QStringList missing;
+    std::vector<qsizetype> missingRows;
+    for (qsizetype i = 0; i < texts.size(); ++i) {
+        if (auto cached = cache.get(m_modelKey, m_options.precision, texts[i]); cached && int64_t(cached->size()) == dim) {
+            std::copy(cached->begin(), cached->end(), out.data.begin() + i * dim);
+        } else {
+            missing << texts[i];
+            missingRows.push_back(i);
+        }
+    }
+    if (missing.isEmpty())
+        return out;
+    auto embedded = m_model->embedText(tokenize(missing));
+    if (!embedded)
+        return embedded.error();
+    for (qsizetype k = 0; k < missing.size(); ++k) {
+        const auto row = embedded->data.begin() + k * dim;
+        std::copy(row, row + dim, out.data.begin() + missingRows[size_t(k)] * dim);
+        cache.put(m_modelKey, m_options.precision, missing[k], std::vector<float>(row, row + dim));
+    }
+    return out;
 }
 
 Result<FloatTensor> BridgeTowerPipeline::loadPixels(const QString &path) const {

@@ -5,6 +5,7 @@
 #include "core/common/tokenbatch.h"
 #include "core/image/imageprocessor.h"
 #include "core/model/bridgetowermodel.h"
+#include "core/search/captioncache.h"
 #include "core/text/tokenizer.h"
 
 #include <QString>
@@ -50,6 +51,9 @@ public:
         unsigned requiredHeads = kHeadNone;
         Precision precision = Precision::Float32;
         int maxMasks = 8; // fill-mask refuses captions with more blanks
+        // Recent caption embeddings (keyed by model key, precision and text, so one cache may be
+        // shared by pipelines of several models or precisions). Null: the pipeline makes its own.
+        std::shared_ptr<CaptionCache> captionCache;
     };
 
     // Fails with an Error naming the folder and the unusable file (config, weights, vocab, merges,
@@ -64,11 +68,14 @@ public:
     // made with one model key are never mixed with another's.
     const QString &modelKey() const { return m_modelKey; }
     const QString &directory() const { return m_directory; }
+    Precision precision() const { return m_options.precision; }
+    CaptionCache &captionCache() const { return *m_options.captionCache; }
 
     // Tokenizes captions with <s> </s>, truncated to what the model accepts, padded to the longest.
     TokenBatch tokenize(const QStringList &texts) const;
 
-    // Two-tower embeddings, L2-normalised, [N, C].
+    // Two-tower embeddings, L2-normalised, [N, C]. Captions found in the caption cache are not run
+    // through the text tower again; the others are run in one batch and cached.
     Result<FloatTensor> embedTexts(const QStringList &texts) const;
     // Decodes (EXIF orientation applied) and preprocesses one photo: [1, 3, S, S].
     Result<FloatTensor> loadPixels(const QString &path) const;

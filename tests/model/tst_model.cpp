@@ -4,6 +4,7 @@
 #include "core/model/bridgetowermodel.h"
 #include "core/model/checkpointconverter.h"
 #include "core/model/internal/bridgetowernet.h"
+#include "precisions.h"
 #include "testdata.h"
 #include "torchsavewriter.h"
 
@@ -13,6 +14,7 @@
 #include <QDir>
 #include <QFile>
 #include <QRegularExpression>
+#include <QSet>
 
 #include <QTemporaryDir>
 #include <QtTest>
@@ -85,6 +87,8 @@ private Q_SLOTS:
     void loadsCheckpointsWithTensorsTheModelDoesNotUse();
     void rejectsBadInputs();
     void bfloat16StaysCloseToFloat32();
+    void everyEntryPointRunsInEveryPrecision_data();
+    void everyEntryPointRunsInEveryPrecision();
     void threadCountAppliesToThreadsThatAlreadyRanTheModel();
 };
 
@@ -636,6 +640,193 @@ void TestModelParity::bfloat16StaysCloseToFloat32() {
     qInfo("max abs difference bf16 vs f32: %.3g", maxDiff);
     QVERIFY(maxDiff > 0);
 }
+
+namespace {
+
+using test::kPrecisionBounds;
+using test::PrecisionBounds;
+
+enum class Compare { Embedding, Features, ItmLogits, MlmLogits };
+
+using EntryRun = std::function<Result<FloatTensor>(const BridgeTowerModel &, const TokenBatch &, const FloatTensor &)>;
+
+// A public entry point of BridgeTowerModel and the output it is checked on.
+struct EntryPoint {
+    const char *name;
+    unsigned head;         // the head it needs (kHeadNone: the base model)
+    const char *reference; // a tensor of expected.safetensors, or "port:<entry point>" run in float32
+    Compare compare;
+    EntryRun run;
+};
+
+Result<FloatTensor> contrastivePart(const BridgeTowerModel &m, const TokenBatch &t, const FloatTensor &p,
+                                    FloatTensor BridgeTowerModel::ContrastiveOutput::*part) {
+    auto out = m.contrastive(t, p);
+    if (!out)
+        return out.error();
+    return (*out).*part;
+}
+
+const std::vector<EntryPoint> &entryPoints() {
+    using M = const BridgeTowerModel &;
+    using T = const TokenBatch &;
+    using P = const FloatTensor &;
+    static const std::vector<EntryPoint> all = {
+        {"embedText", kHeadContrastive, "contrastive.text_embeds", Compare::Embedding,
+         [](M m, T t, P) { return m.embedText(t); }},
+        {"embedImages", kHeadContrastive, "contrastive.image_embeds", Compare::Embedding,
+         [](M m, T, P p) { return m.embedImages(p); }},
+        {"embedImages fusionOut", kHeadContrastive, "port:visionFusionInputs", Compare::Features,
+         [](M m, T, P p) -> Result<FloatTensor> {
+             FloatTensor fusion;
+             if (auto r = m.embedImages(p, &fusion); !r)
+                 return r.error();
+             return fusion;
+         }},
+        {"visionFusionInputs", kHeadNone, "port:embedImages fusionOut", Compare::Features,
+         [](M m, T, P p) { return m.visionFusionInputs(p); }},
+        {"imageTextMatching", kHeadImageTextMatching, "itm.logits", Compare::ItmLogits,
+         [](M m, T t, P p) { return m.imageTextMatching(t, p); }},
+        {"imageTextMatchingFromFusion", kHeadImageTextMatching, "itm.logits", Compare::ItmLogits,
+         [](M m, T t, P p) -> Result<FloatTensor> {
+             auto fusion = m.visionFusionInputs(p);
+             if (!fusion)
+                 return fusion.error();
+             return m.imageTextMatchingFromFusion(t, *fusion);
+         }},
+        {"maskedLmLogits", kHeadMaskedLm, "mlm.logits", Compare::MlmLogits,
+         [](M m, T t, P p) { return m.maskedLmLogits(t, p); }},
+        {"contrastive text", kHeadContrastive, "contrastive.text_embeds", Compare::Embedding,
+         [](M m, T t, P p) { return contrastivePart(m, t, p, &BridgeTowerModel::ContrastiveOutput::textEmbeds); }},
+        {"contrastive image", kHeadContrastive, "contrastive.image_embeds", Compare::Embedding,
+         [](M m, T t, P p) { return contrastivePart(m, t, p, &BridgeTowerModel::ContrastiveOutput::imageEmbeds); }},
+        {"contrastive cross", kHeadContrastive, "contrastive.cross_embeds", Compare::Embedding,
+         [](M m, T t, P p) { return contrastivePart(m, t, p, &BridgeTowerModel::ContrastiveOutput::crossEmbeds); }},
+    };
+    return all;
+}
+
+const EntryPoint *entryPoint(const QString &name) {
+    for (const EntryPoint &e : entryPoints())
+        if (name == QLatin1String(e.name))
+            return &e;
+    return nullptr;
+}
+
+// Smallest cosine between matching rows (last dimension) of two tensors of one shape.
+double minRowCosine(const at::Tensor &a, const at::Tensor &b) {
+    const at::Tensor x = a.reshape({-1, a.size(-1)}).to(at::kDouble), y = b.reshape({-1, b.size(-1)}).to(at::kDouble);
+    return at::cosine_similarity(x, y, 1, 1e-12).min().item<double>();
+}
+
+} // namespace
+
+// Every entry point of the model, every head, in every precision, on every fixture checkpoint:
+// float32 to the parity tolerance, the reduced precisions within their measured bounds. A head
+// that fails in one precision (a float32 tensor meeting bfloat16 ones) fails its row here.
+void TestModelParity::everyEntryPointRunsInEveryPrecision_data() {
+    QTest::addColumn<QString>("caseDir");
+    QTest::addColumn<int>("precisionIndex");
+    QTest::addColumn<QString>("entry");
+    const QStringList cases = test::caseDirs(QStringLiteral("model"), "TOWERSEARCH_MODEL_FIXTURES",
+                                             QStringLiteral("expected.safetensors"));
+    QVERIFY2(!cases.isEmpty(), "no model parity cases found");
+    for (const QString &dir : cases) {
+        auto model = BridgeTowerModel::load(dir);
+        QVERIFY2(model.ok(), model.ok() ? "" : qPrintable(model.error().message));
+        auto expected = SafetensorsFile::open(QDir(dir).filePath(QStringLiteral("expected.safetensors")));
+        QVERIFY(expected.ok());
+        for (size_t p = 0; p < std::size(kPrecisionBounds); ++p)
+            for (const EntryPoint &e : entryPoints()) {
+                // Heads this checkpoint lacks have no reference output: nothing to compare.
+                const bool hasHead = e.head == kHeadNone || ((*model)->info().heads & e.head);
+                const QByteArray ref(e.reference);
+                const EntryPoint *other = ref.startsWith("port:") ? entryPoint(QString::fromLatin1(ref.mid(5))) : nullptr;
+                const bool hasReference = other ? (other->head == kHeadNone || ((*model)->info().heads & other->head))
+                                                : expected->find(e.reference) != nullptr;
+                if (hasHead && hasReference)
+                    QTest::newRow(qPrintable(QStringLiteral("%1 %2 %3").arg(QDir(dir).dirName(),
+                                                                             QLatin1String(kPrecisionBounds[p].name),
+                                                                             QLatin1String(e.name))))
+                        << dir << int(p) << QString::fromLatin1(e.name);
+            }
+    }
+}
+
+void TestModelParity::everyEntryPointRunsInEveryPrecision() {
+    QFETCH(QString, caseDir);
+    QFETCH(int, precisionIndex);
+    QFETCH(QString, entry);
+    const PrecisionBounds &bounds = kPrecisionBounds[precisionIndex];
+    const EntryPoint *e = entryPoint(entry);
+    QVERIFY(e);
+
+    auto expectedFile = SafetensorsFile::open(QDir(caseDir).filePath(QStringLiteral("expected.safetensors")));
+    QVERIFY(expectedFile.ok());
+    const at::Tensor ids = toTensor(*expectedFile->find("input_ids"));
+    const at::Tensor mask = toTensor(*expectedFile->find("attention_mask"));
+    const TokenBatch tokens = tokenBatch(ids, mask);
+    const FloatTensor pixels = floatTensor(toTensor(*expectedFile->find("pixel_values")));
+
+    ModelLoadOptions options;
+    options.precision = bounds.precision;
+    auto model = BridgeTowerModel::load(caseDir, options);
+    QVERIFY2(model.ok(), model.ok() ? "" : qPrintable(model.error().message));
+    auto actual = e->run(**model, tokens, pixels);
+    QVERIFY2(actual.ok(), actual.ok() ? "" : qPrintable(actual.error().message));
+
+    at::Tensor reference;
+    if (const QByteArray ref(e->reference); ref.startsWith("port:")) {
+        auto f32 = BridgeTowerModel::load(caseDir);
+        QVERIFY(f32.ok());
+        const EntryPoint *other = entryPoint(QString::fromLatin1(ref.mid(5)));
+        QVERIFY(other);
+        auto r = other->run(**f32, tokens, pixels);
+        QVERIFY(r.ok());
+        reference = fromFloat(*r);
+    } else {
+        reference = toTensor(*expectedFile->find(e->reference));
+    }
+    const at::Tensor got = fromFloat(*actual);
+    QCOMPARE(got.sizes().vec(), reference.sizes().vec());
+    QVERIFY2(at::isfinite(got).all().item<bool>(), "non-finite output");
+
+    const double maxAbs = (got - reference).abs().max().item<double>();
+    const double cosine = minRowCosine(got, reference);
+    if (bounds.parity)
+        QVERIFY2(at::allclose(got, reference, kTolerance, kTolerance),
+                 qPrintable(QStringLiteral("max abs error %1").arg(maxAbs)));
+    switch (e->compare) {
+    case Compare::Embedding:
+    case Compare::Features:
+        qInfo("%s: min row cosine %.6f, max abs error %.3g", bounds.name, cosine, maxAbs);
+        QVERIFY2(cosine >= bounds.minCosine, qPrintable(QStringLiteral("cosine %1 < %2").arg(cosine).arg(bounds.minCosine)));
+        break;
+    case Compare::ItmLogits: {
+        const double probDiff = (at::softmax(got, -1) - at::softmax(reference, -1)).abs().max().item<double>();
+        qInfo("%s: max match probability difference %.3g, max abs logit error %.3g", bounds.name, probDiff, maxAbs);
+        QVERIFY2(probDiff <= bounds.maxProbabilityDiff,
+                 qPrintable(QStringLiteral("match probability off by %1 > %2").arg(probDiff).arg(bounds.maxProbabilityDiff)));
+        break;
+    }
+    case Compare::MlmLogits: {
+        // Only real tokens: padded positions are outputs too, but nobody reads them.
+        const at::Tensor real = mask.reshape({-1}).nonzero().squeeze(1);
+        const at::Tensor g = got.reshape({-1, got.size(-1)}).index_select(0, real);
+        const at::Tensor r = reference.reshape({-1, reference.size(-1)}).index_select(0, real);
+        const double agreement = g.argmax(-1).eq(r.argmax(-1)).to(at::kDouble).mean().item<double>();
+        const double realCosine = minRowCosine(g, r);
+        qInfo("%s: top-1 agreement %.4f over %lld positions, min row cosine %.6f, max abs error %.3g", bounds.name,
+              agreement, static_cast<long long>(g.size(0)), realCosine, maxAbs);
+        QVERIFY2(agreement >= bounds.minTop1Agreement,
+                 qPrintable(QStringLiteral("top-1 agreement %1 < %2").arg(agreement).arg(bounds.minTop1Agreement)));
+        QVERIFY2(realCosine >= bounds.minCosine,
+                 qPrintable(QStringLiteral("cosine %1 < %2").arg(realCosine).arg(bounds.minCosine)));
+        break;
+    }
+    }
+}
+
 
 QTEST_GUILESS_MAIN(TestModelParity)
 #include "tst_model.moc"

@@ -2,7 +2,20 @@
 // weights built in memory (real weights cannot be downloaded here; speed does not depend on them).
 // Not a test: run it by hand (see README) and quote its table.
 //
-//   bench_search [--iterations N] [--image-threads 1,2] [--index-sizes 10000,100000,1000000] [--skip-index] [--skip-bf16] [--only-bf16]
+//   bench_search [--iterations N] [--precision f32,bf16,int8] [--rows image,caption,...]
+//                [--image-threads 1,2] [--batches 1,4,8] [--index-sizes 10000,100000,1000000]
+//                [--skip-index]
+//
+// Every timing is the minimum and the median of N runs (default 5) after one warm-up run: the
+// machine is shared, and the minimum is the figure least disturbed by others. Each image-embedding
+// row re-measures the float32 matmul peak right before it, at its thread count, and states its % of
+// that peak (the peak drifts with the machine's load as much as the model does). Precisions run one
+// after another with one model in memory at a time; a precision the build cannot load (int8 before
+// it is implemented) prints why and is skipped. Rows of later precisions report the cosine of their
+// embeddings to float32's.
+//
+// Adding a precision is one line in kPrecisions; adding a row is one function and one line in
+// kModelRows.
 #include "core/index/vectorindex.h"
 #include "core/model/bridgetowermodel.h"
 #include "core/model/internal/checkpointweights.h"
@@ -22,11 +35,23 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <random>
 
 using namespace ts;
 
 namespace {
+
+// The precisions the benchmark knows, by the names --precision takes.
+struct PrecisionChoice {
+    const char *name;
+    Precision precision;
+};
+const PrecisionChoice kPrecisions[] = {
+    {"f32", Precision::Float32},
+    {"bf16", Precision::BFloat16},
+    {"int8", Precision::Int8},
+};
 
 // Effective values of the released checkpoint (tests/data/model/REAL_CONFIGS.md).
 const char *kLargeConfig = R"({
@@ -48,18 +73,38 @@ double rssMiB(const char *field) {
     return 0;
 }
 
-template <typename F>
-double medianMs(int iterations, F &&f) {
-    f(); // warm-up
+template <typename T> Status statusOf(const Result<T> &r) {
+    return r ? Status::success() : Status(r.error());
+}
+
+// Min and median of repeated runs of one operation, or why it failed.
+struct Timing {
+    double minMs = 0, medianMs = 0;
+    QString error;
+    bool ok() const { return error.isEmpty(); }
+    nlohmann::json json() const {
+        if (!ok())
+            return {{"error", error.toStdString()}};
+        return {{"min_ms", minMs}, {"median_ms", medianMs}};
+    }
+};
+
+// One warm-up run, then `iterations` timed runs of `run` (which returns a Status).
+template <typename F> Timing timeRuns(int iterations, F &&run) {
+    if (Status s = run(); !s)
+        return Timing{0, 0, s.error().message};
     std::vector<double> ms;
     for (int i = 0; i < iterations; ++i) {
         QElapsedTimer t;
         t.start();
-        f();
-        ms.push_back(double(t.nsecsElapsed()) / 1e6);
+        const Status s = run();
+        const double elapsed = double(t.nsecsElapsed()) / 1e6;
+        if (!s)
+            return Timing{0, 0, s.error().message};
+        ms.push_back(elapsed);
     }
     std::sort(ms.begin(), ms.end());
-    return ms[ms.size() / 2];
+    return Timing{ms.front(), ms[ms.size() / 2], {}};
 }
 
 FloatTensor randomTensor(std::vector<int64_t> shape, std::mt19937 &rng) {
@@ -70,244 +115,392 @@ FloatTensor randomTensor(std::vector<int64_t> shape, std::mt19937 &rng) {
     return t;
 }
 
+// Cosine of each row of `a` with the same row of `b` (embeddings are unit vectors), the smallest.
+double minRowCosine(const FloatTensor &a, const FloatTensor &b) {
+    const int64_t rows = a.dim(0), cols = a.dim(1);
+    double worst = 1;
+    for (int64_t r = 0; r < rows; ++r) {
+        double dot = 0, na = 0, nb = 0;
+        for (int64_t k = 0; k < cols; ++k) {
+            const double x = a.data[size_t(r * cols + k)], y = b.data[size_t(r * cols + k)];
+            dot += x * y;
+            na += x * x;
+            nb += y * y;
+        }
+        worst = std::min(worst, dot / std::sqrt(na * nb));
+    }
+    return worst;
+}
+
+struct Bench {
+    int iterations = 5;
+    int threads = 2; // for every row but image embedding, which has its own list
+    std::vector<int> imageThreads{2};
+    std::vector<int> batches{1};
+    std::optional<BridgeTowerConfig> config;
+    nlohmann::json shapes;
+    double imageFlops = 0;
+    std::mt19937 rng{1};
+    // The same inputs for every precision, so that outputs can be compared.
+    TokenBatch caption{
+        1, 13, {0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 2}, std::vector<int64_t>(13, 1)};
+    FloatTensor onePixels, tenPixels;
+    // float32's outputs, when float32 ran first.
+    std::optional<FloatTensor> f32Image, f32Text;
+    nlohmann::json report;
+    nlohmann::json *current = nullptr; // report["precisions"][name] of the precision running
+};
+
+// Practical float32 peak at the current thread count: a large matrix multiply.
+Timing matmulPeak(const Bench &b) {
+    c10::InferenceMode guard;
+    const at::Tensor x = at::randn({2048, 2048}), y = at::randn({2048, 2048});
+    return timeRuns(b.iterations, [&] {
+        (void)at::mm(x, y);
+        return Status::success();
+    });
+}
+double matmulGflops(double ms) {
+    return 2.0 * 2048 * 2048 * 2048 / (ms * 1e6);
+}
+
+// The model, from REAL_SHAPES.json with random values (the same values for every precision).
+Result<std::unique_ptr<BridgeTowerModel>> buildModel(const Bench &b, Precision precision) {
+    internal::CheckpointWeights weights;
+    weights.file = QStringLiteral("(random, in memory)");
+    weights.storedDtypes = QStringLiteral("F32");
+    at::manual_seed(7);
+    for (const auto &[name, shape] : b.shapes.items()) {
+        const std::vector<int64_t> dims = shape.get<std::vector<int64_t>>();
+        at::Tensor t = at::randn(dims) * 0.02;
+        const bool normWeight = name.find("LayerNorm.weight") != std::string::npos ||
+                                name.find("layernorm.weight") != std::string::npos ||
+                                (name.find("ln_") != std::string::npos && name.size() > 7 &&
+                                 name.compare(name.size() - 7, 7, ".weight") == 0);
+        weights.tensors[name] = normWeight ? at::ones(dims) : t;
+    }
+    ModelLoadOptions options;
+    options.precision = precision;
+    return BridgeTowerModel::fromWeights(*b.config, weights, QStringLiteral("large"), options);
+}
+
+void printTimingRow(const char *what, const char *precision, const Timing &t,
+                    const char *unit = "ms") {
+    if (!t.ok())
+        std::printf("%-44s %-5s FAILED: %s\n", what, precision, qPrintable(t.error));
+    else
+        std::printf("%-44s %-5s min %9.1f %s   median %9.1f %s\n", what, precision, t.minMs, unit,
+                    t.medianMs, unit);
+}
+
+// ---- Rows: each measures one thing for the model of one precision. ----
+
+void imageEmbeddingRows(Bench &b, const BridgeTowerModel &m, const PrecisionChoice &p) {
+    for (int threads : b.imageThreads) {
+        BridgeTowerModel::setThreadCount(threads);
+        for (int batch : b.batches) {
+            const FloatTensor pixels = randomTensor({batch, 3, 294, 294}, b.rng);
+            const Timing peak = matmulPeak(b);
+            Timing t = timeRuns(b.iterations, [&] { return statusOf(m.embedImages(pixels)); });
+            t.minMs /= batch;
+            t.medianMs /= batch;
+            char what[64];
+            std::snprintf(what, sizeof what, "image embedding, %d thread(s), batch %d", threads,
+                          batch);
+            if (!t.ok()) {
+                printTimingRow(what, p.name, t);
+                continue;
+            }
+            // % of peak: best run against the best matmul, and median against median.
+            const double ofPeakMin =
+                100 * b.imageFlops / (t.minMs * 1e6) / matmulGflops(peak.minMs);
+            const double ofPeakMedian =
+                100 * b.imageFlops / (t.medianMs * 1e6) / matmulGflops(peak.medianMs);
+            std::printf("%-44s %-5s min %9.1f ms   median %9.1f ms   peak %5.1f GFLOP/s   %3.0f%% "
+                        "of peak (min), "
+                        "%3.0f%% (median)\n",
+                        what, p.name, t.minMs, t.medianMs, matmulGflops(peak.minMs), ofPeakMin,
+                        ofPeakMedian);
+            (*b.current)["image_embedding"].push_back(
+                {{"threads", threads},
+                 {"batch", batch},
+                 {"ms_per_photo", t.json()},
+                 {"matmul_peak_gflops",
+                  {{"best", matmulGflops(peak.minMs)}, {"median", matmulGflops(peak.medianMs)}}},
+                 {"percent_of_peak", {{"min", ofPeakMin}, {"median", ofPeakMedian}}}});
+        }
+    }
+    BridgeTowerModel::setThreadCount(b.threads);
+    // Quality: the cosine of this precision's embedding to float32's.
+    auto embedding = m.embedImages(b.onePixels);
+    if (!embedding)
+        return;
+    if (p.precision == Precision::Float32) {
+        b.f32Image = *embedding;
+    } else if (b.f32Image) {
+        const double cosine = minRowCosine(*embedding, *b.f32Image);
+        std::printf("%-44s %-5s %.6f\n", "image embedding cosine to f32", p.name, cosine);
+        (*b.current)["image_cosine_to_f32"] = cosine;
+    }
+}
+
+void captionQueryRow(Bench &b, const BridgeTowerModel &m, const PrecisionChoice &p) {
+    BridgeTowerModel::setThreadCount(b.threads);
+    const Timing t = timeRuns(b.iterations, [&] { return statusOf(m.embedText(b.caption)); });
+    char what[64];
+    std::snprintf(what, sizeof what, "caption query (text tower, 13 tokens, %d thr)", b.threads);
+    printTimingRow(what, p.name, t);
+    (*b.current)["caption_query_ms"] = t.json();
+    auto embedding = m.embedText(b.caption);
+    if (!embedding)
+        return;
+    if (p.precision == Precision::Float32) {
+        b.f32Text = *embedding;
+    } else if (b.f32Text) {
+        const double cosine = minRowCosine(*embedding, *b.f32Text);
+        std::printf("%-44s %-5s %.6f\n", "caption embedding cosine to f32", p.name, cosine);
+        (*b.current)["text_cosine_to_f32"] = cosine;
+    }
+}
+
+void rerankRow(Bench &b, const BridgeTowerModel &m, const PrecisionChoice &p) {
+    BridgeTowerModel::setThreadCount(b.threads);
+    // The vision side of one photo (what a rerank computes for a photo not in the feature cache).
+    const Timing vision =
+        timeRuns(b.iterations, [&] { return statusOf(m.visionFusionInputs(b.onePixels)); });
+    printTimingRow("vision fusion inputs, 1 photo", p.name, vision);
+    (*b.current)["vision_fusion_ms"] = vision.json();
+    // ITM rerank of 10 candidates with their vision features cached: text + cross-modal only.
+    auto fusion = m.visionFusionInputs(b.tenPixels);
+    if (!fusion) {
+        printTimingRow("ITM rerank of 10 photos, cached features", p.name,
+                       Timing{0, 0, fusion.error().message});
+        return;
+    }
+    const Timing cached = timeRuns(
+        b.iterations, [&] { return statusOf(m.imageTextMatchingFromFusion(b.caption, *fusion)); });
+    printTimingRow("ITM rerank of 10 photos, cached features", p.name, cached);
+    (*b.current)["itm_rerank_10_cached_ms"] = cached.json();
+    (*b.current)["fusion_cache_mib_per_photo"] = double(fusion->numel()) * 4 / 10 / 1048576;
+}
+
+void fillMaskRow(Bench &b, const BridgeTowerModel &m, const PrecisionChoice &p) {
+    BridgeTowerModel::setThreadCount(b.threads);
+    // One photo + one caption through every layer and the MLM head.
+    const Timing t =
+        timeRuns(b.iterations, [&] { return statusOf(m.maskedLmLogits(b.caption, b.onePixels)); });
+    printTimingRow("fill-mask (1 photo, 13 tokens)", p.name, t);
+    (*b.current)["fill_mask_ms"] = t.json();
+}
+
+using ModelRow = void (*)(Bench &, const BridgeTowerModel &, const PrecisionChoice &);
+const std::pair<const char *, ModelRow> kModelRows[] = {
+    {"image", imageEmbeddingRows},
+    {"caption", captionQueryRow},
+    {"rerank", rerankRow},
+    {"fillmask", fillMaskRow},
+};
+
+// ---- The vector index (no model). ----
+
+void indexRows(Bench &b, const std::vector<qint64> &sizes) {
+    std::printf("\n%-10s %-12s %10s %12s %12s %10s\n", "vectors", "index", "build s", "min ms",
+                "median ms", "recall@10");
+    for (qint64 n : sizes) {
+        // Clustered synthetic 512-d unit vectors (photo libraries are clustered, not uniform).
+        std::normal_distribution<float> g(0.f, 1.f);
+        const int dim = 512, clusters = 1000;
+        std::vector<float> centres(size_t(clusters) * dim);
+        for (float &v : centres)
+            v = g(b.rng);
+        std::vector<float> data(size_t(n) * dim);
+        std::vector<qint64> ids(static_cast<size_t>(n));
+        for (qint64 i = 0; i < n; ++i) {
+            const size_t c = size_t(b.rng() % clusters);
+            double norm = 0;
+            for (int k = 0; k < dim; ++k) {
+                float &v = data[size_t(i) * dim + k];
+                v = centres[c * dim + size_t(k)] + 0.5f * g(b.rng);
+                norm += double(v) * v;
+            }
+            for (int k = 0; k < dim; ++k)
+                data[size_t(i) * dim + k] = float(data[size_t(i) * dim + k] / std::sqrt(norm));
+            ids[size_t(i)] = i;
+        }
+        std::vector<std::vector<qint64>> exact;
+        std::vector<size_t> queries;
+        for (int q = 0; q < 50; ++q)
+            queries.push_back(size_t(b.rng() % size_t(n)));
+        for (bool approximate : {false, true}) {
+            VectorIndexOptions o;
+            o.dimension = dim;
+            o.approximateThreshold = approximate ? 1 : n + 1;
+            auto index = VectorIndex::create(o, QStringLiteral("bench"));
+            QElapsedTimer t;
+            t.start();
+            if (!index || !index->add(ids, data).ok()) {
+                std::printf("%-10lld index build failed\n", static_cast<long long>(n));
+                return;
+            }
+            const double buildS = double(t.elapsed()) / 1000;
+            std::vector<double> times;
+            int hits = 0, total = 0;
+            for (int q = 0; q < 50; ++q) {
+                const float *query = data.data() + queries[size_t(q)] * dim;
+                QElapsedTimer qt;
+                qt.start();
+                auto r = index->search(query, 10);
+                times.push_back(double(qt.nsecsElapsed()) / 1e6);
+                std::vector<qint64> got;
+                for (const auto &h : *r)
+                    got.push_back(h.id);
+                if (!approximate) {
+                    exact.push_back(got);
+                } else {
+                    for (qint64 id : got)
+                        hits += std::count(exact[size_t(q)].begin(), exact[size_t(q)].end(), id)
+                                    ? 1
+                                    : 0;
+                    total += int(got.size());
+                }
+            }
+            std::sort(times.begin(), times.end());
+            const double recall = approximate ? double(hits) / std::max(1, total) : 1.0;
+            std::printf("%-10lld %-12s %10.1f %12.2f %12.2f %10.3f\n", static_cast<long long>(n),
+                        approximate ? "approximate" : "exact", buildS, times.front(),
+                        times[times.size() / 2], recall);
+            b.report["index"].push_back(
+                {{"vectors", n},
+                 {"approximate", approximate},
+                 {"build_s", buildS},
+                 {"search_ms", {{"min_ms", times.front()}, {"median_ms", times[times.size() / 2]}}},
+                 {"recall_at_10", recall}});
+        }
+    }
+}
+
+std::vector<int> intList(const QString &s) {
+    std::vector<int> out;
+    for (const QString &part : s.split(QLatin1Char(','), Qt::SkipEmptyParts))
+        out.push_back(std::max(1, part.toInt()));
+    return out;
+}
+
+int usage(const char *why) {
+    std::fprintf(stderr, "bench_search: %s\n", why);
+    return 2;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
     QCoreApplication app(argc, argv);
     std::setvbuf(stdout, nullptr, _IOLBF, 0); // rows appear as they are measured
-    int iterations = 3;
-    bool skipIndex = false, skipBf16 = false, onlyBf16 = false;
+    Bench b;
+    bool skipIndex = false;
     std::vector<qint64> indexSizes{10'000, 100'000, 1'000'000};
-    std::vector<int> imageThreads{1, 2};
+    QStringList precisions{QStringLiteral("f32"), QStringLiteral("bf16"), QStringLiteral("int8")};
+    QStringList rows;
+    for (const auto &row : kModelRows)
+        rows << QLatin1String(row.first);
     const QStringList args = app.arguments();
     for (int i = 1; i < args.size(); ++i) {
-        if (args[i] == QLatin1String("--iterations") && i + 1 < args.size())
-            iterations = std::max(1, args[++i].toInt());
-        else if (args[i] == QLatin1String("--skip-index"))
+        const QString &a = args[i];
+        const bool hasValue = i + 1 < args.size();
+        if (a == QLatin1String("--iterations") && hasValue)
+            b.iterations = std::max(5, args[++i].toInt()); // min and median need at least 5 runs
+        else if (a == QLatin1String("--precision") && hasValue)
+            precisions = args[++i].split(QLatin1Char(','), Qt::SkipEmptyParts);
+        else if (a == QLatin1String("--rows") && hasValue)
+            rows = args[++i].split(QLatin1Char(','), Qt::SkipEmptyParts);
+        else if (a == QLatin1String("--image-threads") && hasValue)
+            b.imageThreads = intList(args[++i]);
+        else if (a == QLatin1String("--batches") && hasValue)
+            b.batches = intList(args[++i]);
+        else if (a == QLatin1String("--skip-index"))
             skipIndex = true;
-        else if (args[i] == QLatin1String("--image-threads") && i + 1 < args.size()) {
-            imageThreads.clear();
-            for (const QString &t : args[++i].split(QLatin1Char(',')))
-                imageThreads.push_back(t.toInt());
-        } else if (args[i] == QLatin1String("--only-bf16")) {
-            onlyBf16 = true; // just the bfloat16 comparison (and the float32 caption query)
-        } else if (args[i] == QLatin1String("--skip-bf16"))
-            skipBf16 = true;
-        else if (args[i] == QLatin1String("--index-sizes") && i + 1 < args.size()) {
+        else if (a == QLatin1String("--index-sizes") && hasValue) {
             indexSizes.clear();
-            for (const QString &s : args[++i].split(QLatin1Char(',')))
+            for (const QString &s : args[++i].split(QLatin1Char(','), Qt::SkipEmptyParts))
                 indexSizes.push_back(s.toLongLong());
+        } else {
+            return usage(qPrintable(
+                QStringLiteral("unknown option %1 (see the comment at the top of bench_search.cpp)")
+                    .arg(a)));
         }
     }
-    nlohmann::json report;
-    std::printf("TowerSearch search benchmark: bridgetower-large-itm-mlm-itc architecture, random weights\n");
-    std::printf("%s\n\n", qPrintable(BridgeTowerModel::runtimeInfo()));
-
-    // Practical float32 peak: a large matrix multiply, threads 1 and 2.
-    std::map<int, double> peak;
-    for (int threads : {1, 2}) {
-        BridgeTowerModel::setThreadCount(threads);
-        c10::InferenceMode guard;
-        const at::Tensor a = at::randn({2048, 2048}), b = at::randn({2048, 2048});
-        const double ms = medianMs(5, [&] { (void)at::mm(a, b); });
-        peak[threads] = 2.0 * 2048 * 2048 * 2048 / (ms * 1e6);
-        std::printf("matmul 2048^3 f32, %d thread(s): %.1f GFLOP/s\n", threads, peak[threads]);
-        report["matmul_gflops"][std::to_string(threads)] = peak[threads];
+    std::vector<PrecisionChoice> chosen;
+    for (const QString &name : precisions) {
+        const auto it =
+            std::find_if(std::begin(kPrecisions), std::end(kPrecisions),
+                         [&](const PrecisionChoice &p) { return name == QLatin1String(p.name); });
+        if (it == std::end(kPrecisions))
+            return usage(qPrintable(QStringLiteral("unknown precision %1").arg(name)));
+        chosen.push_back(*it);
     }
+    for (const QString &row : rows)
+        if (std::none_of(std::begin(kModelRows), std::end(kModelRows),
+                         [&](const auto &r) { return row == QLatin1String(r.first); }))
+            return usage(qPrintable(QStringLiteral("unknown row %1").arg(row)));
 
-    // The model, from REAL_SHAPES.json with random values.
-    auto config = BridgeTowerConfig::fromJsonText(QByteArray(kLargeConfig), QStringLiteral("large config"));
+    std::printf("TowerSearch search benchmark: bridgetower-large-itm-mlm-itc architecture, random "
+                "weights\n");
+    std::printf("%s; min and median of %d runs after a warm-up\n\n",
+                qPrintable(BridgeTowerModel::runtimeInfo()), b.iterations);
+    b.report["iterations"] = b.iterations;
+
+    auto config =
+        BridgeTowerConfig::fromJsonText(QByteArray(kLargeConfig), QStringLiteral("large config"));
     if (!config) {
         std::fprintf(stderr, "%s\n", qPrintable(config.error().message));
         return 1;
     }
+    b.config = *config;
     QFile shapesFile(test::dataDir(QStringLiteral("model/REAL_SHAPES.json")));
     if (!shapesFile.open(QIODevice::ReadOnly)) {
         std::fprintf(stderr, "cannot read REAL_SHAPES.json\n");
         return 1;
     }
-    const auto shapes = nlohmann::json::parse(shapesFile.readAll().toStdString())["bridgetower-large-itm-mlm-itc"]["shapes"];
-    internal::CheckpointWeights weights;
-    weights.file = QStringLiteral("(random, in memory)");
-    weights.storedDtypes = QStringLiteral("F32");
-    at::manual_seed(7);
-    for (const auto &[name, shape] : shapes.items()) {
-        const std::vector<int64_t> dims = shape.get<std::vector<int64_t>>();
-        at::Tensor t = at::randn(dims) * 0.02;
-        if (name.find("LayerNorm.weight") != std::string::npos || name.find("layernorm.weight") != std::string::npos ||
-            name.find("ln_") != std::string::npos) {
-            if (name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0)
-                t = at::ones(dims);
-        }
-        weights.tensors[name] = t;
-    }
-    QElapsedTimer loadTimer;
-    loadTimer.start();
-    auto model = BridgeTowerModel::fromWeights(*config, weights, QStringLiteral("large"));
-    weights.tensors.clear();
-    if (!model) {
-        std::fprintf(stderr, "%s\n", qPrintable(model.error().message));
-        return 1;
-    }
-    const BridgeTowerModel &m = **model;
-    std::printf("model: %lld parameters, heads %u, built in %lld ms, RSS %.0f MiB\n\n", static_cast<long long>(m.info().parameterCount),
-                m.info().heads, static_cast<long long>(loadTimer.elapsed()), rssMiB("VmRSS:"));
-    report["parameters"] = m.info().parameterCount;
+    b.shapes = nlohmann::json::parse(
+        shapesFile.readAll().toStdString())["bridgetower-large-itm-mlm-itc"]["shapes"];
 
     // FLOPs of the image tower: patch conv + Lt blocks + the Lc fusion transforms.
-    const double L = config->vision.numTokens(), D = config->vision.hiddenSize, H = config->hiddenSize;
+    const double L = config->vision.numTokens(), D = config->vision.hiddenSize,
+                 H = config->hiddenSize;
     const double P = config->vision.patchSize;
     const double blockFlops = 24 * L * D * D + 4 * L * L * D;
-    const double imageFlops = 2 * (L - 1) * 3 * P * P * D + config->text.numHiddenLayers * blockFlops +
-                              config->numHiddenLayers * 2 * L * D * H;
-    std::printf("image tower: %.1f GFLOP per photo\n\n", imageFlops / 1e9);
-    report["image_gflop_per_photo"] = imageFlops / 1e9;
+    b.imageFlops = 2 * (L - 1) * 3 * P * P * D + config->text.numHiddenLayers * blockFlops +
+                   config->numHiddenLayers * 2 * L * D * H;
+    std::printf("image tower: %.1f GFLOP per photo\n", b.imageFlops / 1e9);
+    b.report["image_gflop_per_photo"] = b.imageFlops / 1e9;
+    b.onePixels = randomTensor({1, 3, 294, 294}, b.rng);
+    b.tenPixels = randomTensor({10, 3, 294, 294}, b.rng);
 
-    std::mt19937 rng(1);
-    std::printf("%-34s %8s %8s %10s %8s %10s\n", "image embedding", "threads", "batch", "ms/photo", "photo/s", "% of peak");
-    for (int threads : onlyBf16 ? std::vector<int>{} : imageThreads) {
-        BridgeTowerModel::setThreadCount(threads);
-        for (int batch : {1, 4, 8}) {
-            const FloatTensor pixels = randomTensor({batch, 3, 294, 294}, rng);
-            const double ms = medianMs(iterations, [&] { (void)m.embedImages(pixels); }) / batch;
-            const double gflops = imageFlops / (ms * 1e6);
-            std::printf("%-34s %8d %8d %10.0f %8.2f %9.0f%%\n", "float32", threads, batch, ms, 1000 / ms, 100 * gflops / peak[threads]);
-            report["image_embedding"].push_back({{"threads", threads}, {"batch", batch}, {"ms_per_photo", ms},
-                                                 {"photos_per_s", 1000 / ms}, {"gflops", gflops}, {"fraction_of_peak", gflops / peak[threads]}});
+    for (const PrecisionChoice &p : chosen) {
+        BridgeTowerModel::setThreadCount(b.threads);
+        QElapsedTimer loadTimer;
+        loadTimer.start();
+        auto model = buildModel(b, p.precision);
+        b.current = &b.report["precisions"][p.name];
+        if (!model) {
+            std::printf("\n%s: not available: %s\n", p.name, qPrintable(model.error().message));
+            (*b.current)["error"] = model.error().message.toStdString();
+            continue;
         }
+        std::printf("\n%s: %lld parameters, built in %lld ms, RSS %.0f MiB\n", p.name,
+                    static_cast<long long>((*model)->info().parameterCount),
+                    static_cast<long long>(loadTimer.elapsed()), rssMiB("VmRSS:"));
+        (*b.current)["rss_after_build_mib"] = rssMiB("VmRSS:");
+        for (const auto &[name, row] : kModelRows)
+            if (rows.contains(QLatin1String(name)))
+                row(b, **model, p);
+        (*b.current)["rss_mib"] = rssMiB("VmRSS:");
     }
-    report["rss_after_image_mib"] = rssMiB("VmRSS:");
+    b.report["models_peak_rss_mib"] = rssMiB("VmHWM:");
 
-    BridgeTowerModel::setThreadCount(2);
-    // Caption query: tokenize (RoBERTa BPE of a 10-word caption) + text tower.
-    const TokenBatch caption{1, 13, {0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 2}, std::vector<int64_t>(13, 1)};
-    const double textMs = medianMs(std::max(5, iterations), [&] { (void)m.embedText(caption); });
-    std::printf("\ncaption query (text tower, 13 tokens, 2 threads): %.1f ms\n", textMs);
-    report["caption_query_ms"] = textMs;
-
-    const FloatTensor onePixels = randomTensor({1, 3, 294, 294}, rng);
-    if (!onlyBf16) {
-        // ITM rerank of 10 candidates: with cached vision features (text + cross-modal only) and without.
-        const FloatTensor tenPixels = randomTensor({10, 3, 294, 294}, rng);
-        auto fusion = m.visionFusionInputs(tenPixels);
-        if (!fusion)
-            return 1;
-        const double cachedMs = medianMs(iterations, [&] { (void)m.imageTextMatchingFromFusion(caption, *fusion); });
-        const double uncachedMs = medianMs(1, [&] {
-            auto f = m.visionFusionInputs(tenPixels);
-            (void)m.imageTextMatchingFromFusion(caption, *f);
-        });
-        std::printf("ITM rerank of 10 photos: %.0f ms with cached vision features, %.0f ms without (%.1f MiB cached per photo)\n",
-                    cachedMs, uncachedMs, double(fusion->numel()) * 4 / 10 / 1048576);
-        report["itm_rerank_10"] = {{"cached_ms", cachedMs}, {"uncached_ms", uncachedMs}, {"cache_mib_per_photo", double(fusion->numel()) * 4 / 10 / 1048576}};
-
-        // Fill-mask: one photo + one caption through every layer and the MLM head.
-        const double mlmMs = medianMs(iterations, [&] { (void)m.maskedLmLogits(caption, onePixels); });
-        std::printf("fill-mask (1 photo, 13 tokens): %.0f ms\n", mlmMs);
-        report["fill_mask_ms"] = mlmMs;
-        report["peak_rss_model_mib"] = rssMiB("VmHWM:");
-    }
-
-    if (!skipBf16) {
-        ModelLoadOptions bf16;
-        bf16.precision = Precision::BFloat16;
-        // Same weights: rebuild the float32 map from the model is not exposed, so re-seed and rebuild.
-        at::manual_seed(7);
-        internal::CheckpointWeights again;
-        for (const auto &[name, shape] : shapes.items()) {
-            const std::vector<int64_t> dims = shape.get<std::vector<int64_t>>();
-            at::Tensor t = at::randn(dims) * 0.02;
-            if ((name.find("LayerNorm.weight") != std::string::npos || name.find("layernorm.weight") != std::string::npos ||
-                 name.find("ln_") != std::string::npos) && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0)
-                t = at::ones(dims);
-            again.tensors[name] = t;
-        }
-        auto modelBf16 = BridgeTowerModel::fromWeights(*config, again, QStringLiteral("large"), bf16);
-        again.tensors.clear();
-        if (modelBf16) {
-            const double f32Ms = medianMs(iterations, [&] { (void)m.embedImages(onePixels); });
-            const double bfMs = medianMs(iterations, [&] { (void)(*modelBf16)->embedImages(onePixels); });
-            auto a = m.embedImages(onePixels);
-            auto b = (*modelBf16)->embedImages(onePixels);
-            double dot = 0;
-            for (size_t k = 0; k < a->data.size(); ++k)
-                dot += double(a->data[k]) * b->data[k];
-            std::printf("bfloat16 image embedding: %.0f ms vs float32 %.0f ms (x%.2f), cosine to float32 %.5f\n", bfMs, f32Ms,
-                        f32Ms / bfMs, dot);
-            const double bfTextMs = medianMs(std::max(5, iterations), [&] { (void)(*modelBf16)->embedText(caption); });
-            const double f32TextMs = medianMs(std::max(5, iterations), [&] { (void)m.embedText(caption); });
-            std::printf("bfloat16 caption query: %.1f ms vs float32 %.1f ms\n", bfTextMs, f32TextMs);
-            report["bf16"] = {{"ms", bfMs}, {"f32_ms", f32Ms}, {"speedup", f32Ms / bfMs}, {"cosine_random_weights", dot},
-                              {"caption_query_ms", bfTextMs}, {"caption_query_f32_ms", f32TextMs}};
-        }
-    }
-
-    if (!skipIndex) {
-        std::printf("\n%-10s %-12s %10s %10s %10s\n", "vectors", "index", "build s", "search ms", "recall@10");
-        for (qint64 n : indexSizes) {
-            // Clustered synthetic 512-d unit vectors (photo libraries are clustered, not uniform).
-            std::normal_distribution<float> g(0.f, 1.f);
-            const int dim = 512, clusters = 1000;
-            std::vector<float> centres(size_t(clusters) * dim);
-            for (float &v : centres)
-                v = g(rng);
-            std::vector<float> data(size_t(n) * dim);
-            std::vector<qint64> ids(static_cast<size_t>(n));
-            for (qint64 i = 0; i < n; ++i) {
-                const size_t c = size_t(rng() % clusters);
-                double norm = 0;
-                for (int k = 0; k < dim; ++k) {
-                    float &v = data[size_t(i) * dim + k];
-                    v = centres[c * dim + size_t(k)] + 0.5f * g(rng);
-                    norm += double(v) * v;
-                }
-                for (int k = 0; k < dim; ++k)
-                    data[size_t(i) * dim + k] = float(data[size_t(i) * dim + k] / std::sqrt(norm));
-                ids[size_t(i)] = i;
-            }
-            std::vector<std::vector<qint64>> exact;
-            std::vector<size_t> queries;
-            for (int q = 0; q < 50; ++q)
-                queries.push_back(size_t(rng() % size_t(n)));
-            for (bool approximate : {false, true}) {
-                VectorIndexOptions o;
-                o.dimension = dim;
-                o.approximateThreshold = approximate ? 1 : n + 1;
-                auto index = VectorIndex::create(o, QStringLiteral("bench"));
-                QElapsedTimer t;
-                t.start();
-                if (!index || !index->add(ids, data).ok())
-                    return 1;
-                const double buildS = double(t.elapsed()) / 1000;
-                std::vector<double> times;
-                int hits = 0, total = 0;
-                for (int q = 0; q < 50; ++q) {
-                    const float *query = data.data() + queries[size_t(q)] * dim;
-                    QElapsedTimer qt;
-                    qt.start();
-                    auto r = index->search(query, 10);
-                    times.push_back(double(qt.nsecsElapsed()) / 1e6);
-                    std::vector<qint64> got;
-                    for (const auto &h : *r)
-                        got.push_back(h.id);
-                    if (!approximate) {
-                        exact.push_back(got);
-                    } else {
-                        for (qint64 id : got)
-                            hits += std::count(exact[size_t(q)].begin(), exact[size_t(q)].end(), id) ? 1 : 0;
-                        total += int(got.size());
-                    }
-                }
-                std::sort(times.begin(), times.end());
-                const double recall = approximate ? double(hits) / std::max(1, total) : 1.0;
-                std::printf("%-10lld %-12s %10.1f %10.2f %10.3f\n", static_cast<long long>(n), approximate ? "approximate" : "exact", buildS,
-                            times[times.size() / 2], recall);
-                report["index"].push_back({{"vectors", n}, {"approximate", approximate}, {"build_s", buildS},
-                                           {"search_ms_median", times[times.size() / 2]}, {"recall_at_10", recall}});
-            }
-        }
-        report["peak_rss_mib"] = rssMiB("VmHWM:");
-    }
-    std::printf("\n%s\n", report.dump().c_str());
+    if (!skipIndex)
+        indexRows(b, indexSizes);
+    b.report["peak_rss_mib"] = rssMiB("VmHWM:");
+    std::printf("\n%s\n", b.report.dump().c_str());
     return 0;
 }

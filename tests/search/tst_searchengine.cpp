@@ -4,6 +4,7 @@
 #include "core/index/vectorindex.h"
 #include "core/search/searchengine.h"
 #include "mapphotosource.h"
+#include "precisions.h"
 #include "testdata.h"
 
 #include <nlohmann/json.hpp>
@@ -49,6 +50,12 @@ private Q_SLOTS:
     void similarPhotosExcludeTheQueryPhoto();
     void composedQueryRerankedByTheWords();
     void fillMaskNeedsABlank();
+    void pipelineRunsEveryHeadInEveryPrecision_data();
+    void pipelineRunsEveryHeadInEveryPrecision();
+    void precisionKeepsTheModelKeyAndComparableVectors();
+    void repeatedCaptionSkipsTheTextTower();
+    void captionCacheKeepsModelsAndPrecisionsApart();
+    void captionCacheIsBounded();
 };
 
 void TestSearchEngine::initTestCase() {
@@ -255,6 +262,238 @@ void TestSearchEngine::fillMaskNeedsABlank() {
     QVERIFY(one.ok());
     QCOMPARE(one->masks.size(), size_t(1));
     QCOMPARE(one->masks[0].ids.size(), size_t(5));
+}
+
+namespace {
+
+double cosine(const float *a, const float *b, int64_t n) {
+    double dot = 0, na = 0, nb = 0;
+    for (int64_t k = 0; k < n; ++k) {
+        dot += double(a[k]) * b[k];
+        na += double(a[k]) * a[k];
+        nb += double(b[k]) * b[k];
+    }
+    return dot / std::sqrt(na * nb);
+}
+
+std::vector<float> floats(const json &array) { return array.get<std::vector<float>>(); }
+
+} // namespace
+
+// The pipeline's own entry points (captions and photo files in, as the app and the CLI call them)
+// in every precision against what Hugging Face computed from the same strings and files: the
+// caption and photo embeddings, ITM of a photo against every caption, and fill-mask.
+void TestSearchEngine::pipelineRunsEveryHeadInEveryPrecision_data() {
+    QTest::addColumn<int>("precisionIndex");
+    for (int p = 0; p < test::kPrecisionCount; ++p)
+        QTest::newRow(test::kPrecisionBounds[p].name) << p;
+}
+
+void TestSearchEngine::pipelineRunsEveryHeadInEveryPrecision() {
+    QFETCH(int, precisionIndex);
+    const test::PrecisionBounds &bounds = test::kPrecisionBounds[precisionIndex];
+    BridgeTowerPipeline::Options options;
+    options.precision = bounds.precision;
+    auto loaded = BridgeTowerPipeline::load(m_dir, options);
+    QVERIFY2(loaded.ok(), loaded.ok() ? "" : qPrintable(loaded.error().message));
+    const BridgeTowerPipeline &p = **loaded;
+    QCOMPARE(p.precision(), bounds.precision);
+    const double tolerance = bounds.parity ? 1e-4 : INFINITY;
+
+    QStringList texts;
+    for (const auto &t : m_expected["texts"])
+        texts << QString::fromStdString(t["text"].get<std::string>());
+    auto textEmbeds = p.embedTexts(texts);
+    QVERIFY2(textEmbeds.ok(), textEmbeds.ok() ? "" : qPrintable(textEmbeds.error().message));
+    const int64_t dim = textEmbeds->dim(1);
+    double worstCosine = 1, worstAbs = 0, worstProbability = 0;
+    for (qsizetype j = 0; j < texts.size(); ++j) {
+        const std::vector<float> want = floats(m_expected["texts"][size_t(j)]["text_embeds"]);
+        const float *got = textEmbeds->ptr() + j * dim;
+        worstCosine = std::min(worstCosine, cosine(got, want.data(), dim));
+        for (int64_t k = 0; k < dim; ++k)
+            worstAbs = std::max(worstAbs, double(std::abs(got[k] - want[size_t(k)])));
+    }
+    for (size_t i = 0; i < m_expected["images"].size(); ++i) {
+        auto pixels = p.loadPixels(m_photos->paths[idOf(int(i))]);
+        QVERIFY(pixels.ok());
+        auto imageEmbeds = p.embedImages(*pixels);
+        QVERIFY2(imageEmbeds.ok(), imageEmbeds.ok() ? "" : qPrintable(imageEmbeds.error().message));
+        const std::vector<float> want = floats(m_expected["images"][i]["image_embeds"]);
+        worstCosine = std::min(worstCosine, cosine(imageEmbeds->ptr(), want.data(), dim));
+        for (int64_t k = 0; k < dim; ++k)
+            worstAbs = std::max(worstAbs, double(std::abs(imageEmbeds->data[size_t(k)] - want[size_t(k)])));
+
+        auto scores = p.matchTexts(*pixels, texts);
+        QVERIFY2(scores.ok(), scores.ok() ? "" : qPrintable(scores.error().message));
+        for (qsizetype j = 0; j < texts.size(); ++j) {
+            const json &wantItm = m_expected["itm"][i * size_t(texts.size()) + size_t(j)];
+            worstProbability = std::max(worstProbability, double(std::abs((*scores)[size_t(j)].probability -
+                                                                          wantItm["match_probability"].get<float>())));
+        }
+    }
+    qInfo("%s: embeddings min cosine %.6f (max abs error %.3g), ITM probability off by %.3g", bounds.name, worstCosine,
+          worstAbs, worstProbability);
+    QVERIFY2(worstCosine >= bounds.minCosine, qPrintable(QString::number(worstCosine)));
+    QVERIFY2(worstAbs <= tolerance, qPrintable(QString::number(worstAbs)));
+    QVERIFY2(worstProbability <= bounds.maxProbabilityDiff, qPrintable(QString::number(worstProbability)));
+
+    int masks = 0, agree = 0;
+    for (const auto &fm : m_expected["fill_mask"]) {
+        auto pixels = p.loadPixels(m_photos->paths[idOf(fm["image"].get<int>())]);
+        QVERIFY(pixels.ok());
+        auto filled = p.fillMask(*pixels, QString::fromStdString(fm["text"].get<std::string>()));
+        QVERIFY2(filled.ok(), filled.ok() ? "" : qPrintable(filled.error().message));
+        QCOMPARE(filled->masks.size(), fm["masks"].size());
+        for (size_t m = 0; m < fm["masks"].size(); ++m) {
+            const json &want = fm["masks"][m];
+            const MaskPrediction &got = filled->masks[m];
+            ++masks;
+            agree += got.ids.front() == want["top_ids"][0].get<int64_t>() ? 1 : 0;
+            if (bounds.parity) {
+                QCOMPARE(json(got.ids), want["top_ids"]);
+                for (size_t k = 0; k < got.logits.size(); ++k)
+                    QVERIFY(std::abs(got.logits[k] - want["top_logits"][k].get<double>()) <= 1e-4);
+            }
+        }
+    }
+    qInfo("%s: fill-mask top-1 agrees on %d of %d blanks", bounds.name, agree, masks);
+    QVERIFY(masks > 0);
+    QVERIFY2(double(agree) / masks >= bounds.minTop1Agreement, qPrintable(QStringLiteral("%1 of %2").arg(agree).arg(masks)));
+}
+
+// The library keys vectors by model only: a photo indexed in float32 is searched by a bfloat16
+// caption and the other way round, so switching precision must not change the key (which would
+// re-embed the whole library), and the vectors of both must stay comparable.
+void TestSearchEngine::precisionKeepsTheModelKeyAndComparableVectors() {
+    BridgeTowerPipeline::Options options;
+    std::map<QString, std::shared_ptr<BridgeTowerPipeline>> byPrecision;
+    for (const test::PrecisionBounds &b : test::kPrecisionBounds) {
+        options.precision = b.precision;
+        auto loaded = BridgeTowerPipeline::load(m_dir, options);
+        QVERIFY2(loaded.ok(), loaded.ok() ? "" : qPrintable(loaded.error().message));
+        QCOMPARE((*loaded)->modelKey(), m_pipeline->modelKey());
+        byPrecision[QLatin1String(b.name)] = *loaded;
+    }
+    const BridgeTowerPipeline &f32 = *byPrecision.at(QStringLiteral("f32"));
+    QStringList texts;
+    for (const auto &t : m_expected["texts"])
+        texts << QString::fromStdString(t["text"].get<std::string>());
+    for (const test::PrecisionBounds &b : test::kPrecisionBounds) {
+        if (b.precision == Precision::Float32)
+            continue;
+        const BridgeTowerPipeline &other = *byPrecision.at(QLatin1String(b.name));
+        auto a = f32.embedTexts(texts), c = other.embedTexts(texts);
+        QVERIFY(a.ok() && c.ok());
+        const int64_t dim = a->dim(1);
+        double worstText = 1, worstImage = 1;
+        for (qsizetype j = 0; j < texts.size(); ++j)
+            worstText = std::min(worstText, cosine(a->ptr() + j * dim, c->ptr() + j * dim, dim));
+        for (const auto &[id, path] : m_photos->paths) {
+            auto pixels = f32.loadPixels(path);
+            QVERIFY(pixels.ok());
+            auto x = f32.embedImages(*pixels), y = other.embedImages(*pixels);
+            QVERIFY(x.ok() && y.ok());
+            worstImage = std::min(worstImage, cosine(x->ptr(), y->ptr(), dim));
+        }
+        qInfo("cosine(%s, f32) on the e2e fixture: captions >= %.6f, photos >= %.6f", b.name, worstText, worstImage);
+        QVERIFY(worstText >= b.minCosine);
+        QVERIFY(worstImage >= b.minCosine);
+    }
+}
+
+// A repeated caption query is answered from the caption cache: the text tower runs once.
+void TestSearchEngine::repeatedCaptionSkipsTheTextTower() {
+    auto loaded = BridgeTowerPipeline::load(m_dir); // its own, empty caption cache
+    QVERIFY(loaded.ok());
+    std::shared_ptr<const BridgeTowerPipeline> pipeline = *loaded;
+    SearchEngine e(pipeline, m_index, m_photos, {});
+    SearchOptions options;
+    options.rerankDepth = 0; // the ITM rerank runs the text tower for its own reasons
+    const QString text = QStringLiteral("a cat sitting on a couch");
+    const qint64 before = pipeline->model().textTowerRuns();
+    auto first = e.searchText(text, options);
+    QVERIFY(first.ok());
+    QCOMPARE(pipeline->model().textTowerRuns(), before + 1);
+    auto second = e.searchText(text, options);
+    QVERIFY(second.ok());
+    QCOMPARE(pipeline->model().textTowerRuns(), before + 1);
+    QCOMPARE(second->size(), first->size());
+    for (size_t i = 0; i < first->size(); ++i) {
+        QCOMPARE((*second)[i].photoId, (*first)[i].photoId);
+        QCOMPARE((*second)[i].similarity, (*first)[i].similarity);
+    }
+    QCOMPARE(pipeline->captionCache().stats().hits, qint64(1));
+    // Another caption runs it.
+    QVERIFY(e.searchText(QStringLiteral("a cup of coffee"), options).ok());
+    QCOMPARE(pipeline->model().textTowerRuns(), before + 2);
+    // A batch with one cached and one new caption runs the text tower for the new one only, and
+    // returns the same rows as embedding each alone.
+    auto batch = pipeline->embedTexts({text, QStringLiteral("two dogs")});
+    QVERIFY(batch.ok());
+    QCOMPARE(pipeline->model().textTowerRuns(), before + 3);
+    auto alone = BridgeTowerPipeline::load(m_dir);
+    QVERIFY(alone.ok());
+    auto reference = (*alone)->embedTexts({text});
+    QVERIFY(reference.ok());
+    const int64_t dim = reference->dim(1);
+    QCOMPARE(std::vector<float>(batch->data.begin(), batch->data.begin() + dim), reference->data);
+}
+
+void TestSearchEngine::captionCacheKeepsModelsAndPrecisionsApart() {
+    auto shared = std::make_shared<CaptionCache>();
+    BridgeTowerPipeline::Options f32Options, bf16Options;
+    f32Options.captionCache = bf16Options.captionCache = shared;
+    bf16Options.precision = Precision::BFloat16;
+    // Another model: the same files but config.json, so another model key.
+    QTemporaryDir other;
+    for (const QString &name : QDir(m_dir).entryList(QDir::Files))
+        QVERIFY(QFile::copy(QDir(m_dir).filePath(name), other.filePath(name)));
+    QFile config(other.filePath(QStringLiteral("config.json")));
+    QVERIFY(config.open(QIODevice::Append));
+    config.write("\n");
+    config.close();
+    auto a = BridgeTowerPipeline::load(m_dir, f32Options);
+    auto b = BridgeTowerPipeline::load(m_dir, bf16Options);
+    auto c = BridgeTowerPipeline::load(other.path(), f32Options);
+    QVERIFY(a.ok() && b.ok() && c.ok());
+    QVERIFY((*c)->modelKey() != (*a)->modelKey());
+
+    const QString text = QStringLiteral("two cats asleep on a couch");
+    std::vector<FloatTensor> first;
+    for (const auto &p : {*a, *b, *c}) {
+        const qint64 before = p->model().textTowerRuns();
+        auto e = p->embedTexts({text});
+        QVERIFY(e.ok());
+        QCOMPARE(p->model().textTowerRuns(), before + 1); // not served from another's entry
+        first.push_back(*e);
+    }
+    QVERIFY(first[1].data != first[0].data); // bfloat16 differs in the last digits
+    QCOMPARE(shared->stats().entries, 3);
+    int k = 0;
+    for (const auto &p : {*a, *b, *c}) {
+        const qint64 before = p->model().textTowerRuns();
+        auto e = p->embedTexts({text});
+        QVERIFY(e.ok());
+        QCOMPARE(p->model().textTowerRuns(), before); // each finds its own
+        QCOMPARE(e->data, first[size_t(k++)].data);
+    }
+}
+
+void TestSearchEngine::captionCacheIsBounded() {
+    CaptionCache cache(2);
+    const QString key = m_pipeline->modelKey();
+    cache.put(key, Precision::Float32, QStringLiteral("a"), {1.f});
+    cache.put(key, Precision::Float32, QStringLiteral("b"), {2.f});
+    QVERIFY(cache.get(key, Precision::Float32, QStringLiteral("a"))); // "a" is now the most recent
+    cache.put(key, Precision::Float32, QStringLiteral("c"), {3.f});    // evicts "b"
+    QCOMPARE(cache.stats().entries, 2);
+    QVERIFY(!cache.get(key, Precision::Float32, QStringLiteral("b")));
+    QCOMPARE(*cache.get(key, Precision::Float32, QStringLiteral("a")), std::vector<float>{1.f});
+    QCOMPARE(*cache.get(key, Precision::Float32, QStringLiteral("c")), std::vector<float>{3.f});
+    // A pasted page is not kept.
+    cache.put(key, Precision::Float32, QString(CaptionCache::kMaxTextLength + 1, QLatin1Char('x')), {4.f});
+    QVERIFY(!cache.get(key, Precision::Float32, QString(CaptionCache::kMaxTextLength + 1, QLatin1Char('x'))));
 }
 
 QTEST_GUILESS_MAIN(TestSearchEngine)

@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 
+#include <atomic>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,6 +68,8 @@ public:
     at::Tensor itmLogits(const CrossModal &cross) const;
     at::Tensor mlmLogits(const CrossModal &cross) const;
     const at::Tensor &logitScale() const { return m_logitScale; }
+    // How many times textTower() has run (BridgeTowerModel::textTowerRuns).
+    int64_t textTowerRuns() const { return m_textTowerRuns.load(std::memory_order_relaxed); }
 
     // Prepares every Linear layer's weights for `precision` (Linear::prepareFor).
     void prepareLinearsFor(Precision precision);
@@ -77,6 +80,7 @@ public:
 
 private:
     BridgeTowerConfig m_config;
+    mutable std::atomic<int64_t> m_textTowerRuns{0};
     bool m_hasContrastive = false, m_hasItm = false, m_hasMlm = false;
 
     // Text tower (RoBERTa).

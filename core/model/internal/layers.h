@@ -56,8 +56,12 @@ struct LayerNorm {
     at::Tensor weight, bias;
     double eps = 1e-5;
     void bind(WeightBinder &b, const std::string &prefix, int64_t dim, double epsilon);
+    // Normalises in the weights' dtype (float32): CPU autocast in LibTorch 1.13 leaves layer_norm
+    // alone, so a bfloat16 activation (the output of a bfloat16 Linear with nothing float32 added,
+    // as in the MLM head) would meet float32 weights and fail. Statistics in float32 are also what
+    // autocast does elsewhere. A no-op in float32.
     at::Tensor operator()(const at::Tensor &x) const {
-        return at::layer_norm(x, {weight.size(0)}, weight, bias, eps);
+        return at::layer_norm(x.to(weight.scalar_type()), {weight.size(0)}, weight, bias, eps);
     }
 };
 
