@@ -2,11 +2,14 @@
 // weights built in memory (real weights cannot be downloaded here; speed does not depend on them).
 // Not a test: run it by hand (see README) and quote its table.
 //
-//   bench_search [--iterations N] [--image-threads 1,2] [--index-sizes 10000,100000,1000000] [--skip-index] [--skip-bf16] [--only-bf16]
+//   bench_search [--iterations N] [--image-threads 1,2] [--index-sizes 10000,100000,1000000]
+//   [--skip-index] [--skip-bf16] [--only-bf16]
+//                [--only-rerank]   (just the rerank and fill-mask rows, float32 and bfloat16)
 #include "core/index/vectorindex.h"
 #include "core/model/bridgetowermodel.h"
 #include "core/model/internal/checkpointweights.h"
 #include "core/search/bridgetowerpipeline.h"
+#include "core/search/searchengine.h"
 #include "testdata.h"
 
 #include <ATen/ATen.h>
@@ -62,6 +65,110 @@ double medianMs(int iterations, F &&f) {
     return ms[ms.size() / 2];
 }
 
+// Min and median of `iterations` timed runs after one warm-up.
+struct Timing {
+    double minMs = 0, medianMs = 0;
+};
+template <typename F> Timing timeRuns(int iterations, F &&f) {
+    f();
+    std::vector<double> ms;
+    for (int i = 0; i < iterations; ++i) {
+        QElapsedTimer t;
+        t.start();
+        f();
+        ms.push_back(double(t.nsecsElapsed()) / 1e6);
+    }
+    std::sort(ms.begin(), ms.end());
+    return {ms.front(), ms[ms.size() / 2]};
+}
+
+std::string loadAverage() {
+    QFile f(QStringLiteral("/proc/loadavg"));
+    return f.open(QIODevice::ReadOnly) ? f.readAll().split(' ').mid(0, 3).join(' ').toStdString()
+                                       : std::string("?");
+}
+
+// Items [first, first + count) of a batch along its first axis (a copy, as the engine stacks them).
+FloatTensor batchSlice(const FloatTensor &t, int64_t first, int64_t count) {
+    FloatTensor out;
+    out.shape = t.shape;
+    out.shape[0] = count;
+    const int64_t n = FloatTensor::elementCount(out.shape) / count;
+    out.data.assign(t.data.begin() + first * n, t.data.begin() + (first + count) * n);
+    return out;
+}
+
+// ITM rerank of the photos in `fusion` (their cached vision features) for one caption, as the
+// search engine does it: the caption through the text tower once, then the photos in batches of
+// SearchOptions::rerankBatch through the cross-modal layers. Next to it, the old engine's loop
+// (text tower again for every photo, one photo per pass) in the same process.
+void rerankRows(const char *precision, const BridgeTowerModel &m, const TokenBatch &caption,
+                const FloatTensor &fusion, int iterations, nlohmann::json &report) {
+    const int64_t photos = fusion.shape[0];
+    const int64_t batch = SearchOptions{}.rerankBatch;
+    bool ok = true;
+    const Timing engine = timeRuns(iterations, [&] {
+        auto text = m.prepareText(caption);
+        ok = ok && text.ok();
+        for (int64_t first = 0; ok && first < photos; first += batch)
+            ok = m.imageTextMatchingFromFusion(
+                      *text, batchSlice(fusion, first, std::min(batch, photos - first)))
+                     .ok();
+    });
+    const Timing perPhoto = timeRuns(std::max(1, std::min(iterations, 3)), [&] {
+        for (int64_t j = 0; ok && j < photos; ++j)
+            ok = m.imageTextMatchingFromFusion(caption, batchSlice(fusion, j, 1)).ok();
+    });
+    if (!ok) {
+        std::printf("ITM rerank %s: failed\n", precision);
+        return;
+    }
+    std::printf("ITM rerank of %lld cached photos, %-8s: %6.0f ms min %6.0f median (one text pass, "
+                "batches of %lld); "
+                "old loop (text tower per photo): %6.0f min %6.0f median; load %s\n",
+                static_cast<long long>(photos), precision, engine.minMs, engine.medianMs,
+                static_cast<long long>(batch), perPhoto.minMs, perPhoto.medianMs,
+                loadAverage().c_str());
+    report["itm_rerank_engine"][precision] = {{"photos", photos},
+                                              {"batch", batch},
+                                              {"min_ms", engine.minMs},
+                                              {"median_ms", engine.medianMs},
+                                              {"text_tower_per_photo_min_ms", perPhoto.minMs},
+                                              {"text_tower_per_photo_median_ms", perPhoto.medianMs},
+                                              {"load", loadAverage()}};
+}
+
+// Fill-mask of one caption with one blank: from a cached photo (its vision features, as the engine
+// keeps them for library photos) and from pixels (a photo from outside the library).
+void fillMaskRows(const char *precision, const BridgeTowerModel &m, const TokenBatch &caption,
+                  const FloatTensor &pixels, const FloatTensor &fusion, int iterations,
+                  nlohmann::json &report) {
+    const std::vector<int64_t> blank{caption.seqLength / 2};
+    auto cachedRun = m.maskedLmLogitsFromFusion(caption, fusion, blank);
+    auto uncachedRun = m.maskedLmLogits(caption, pixels, blank);
+    if (!cachedRun || !uncachedRun) {
+        std::printf("fill-mask %s: failed: %s\n", precision,
+                    qPrintable((cachedRun ? uncachedRun.error() : cachedRun.error()).message));
+        report["fill_mask"][precision] = {
+            {"error", (cachedRun ? uncachedRun.error() : cachedRun.error()).message.toStdString()}};
+        return;
+    }
+    const Timing cached =
+        timeRuns(iterations, [&] { (void)m.maskedLmLogitsFromFusion(caption, fusion, blank); });
+    const Timing uncached =
+        timeRuns(iterations, [&] { (void)m.maskedLmLogits(caption, pixels, blank); });
+    std::printf(
+        "fill-mask (1 photo, %lld tokens, 1 blank), %-8s: cached photo %5.0f ms min %5.0f median; "
+        "uncached %5.0f min %5.0f median; load %s\n",
+        static_cast<long long>(caption.seqLength), precision, cached.minMs, cached.medianMs,
+        uncached.minMs, uncached.medianMs, loadAverage().c_str());
+    report["fill_mask"][precision] = {{"cached_min_ms", cached.minMs},
+                                      {"cached_median_ms", cached.medianMs},
+                                      {"uncached_min_ms", uncached.minMs},
+                                      {"uncached_median_ms", uncached.medianMs},
+                                      {"load", loadAverage()}};
+}
+
 FloatTensor randomTensor(std::vector<int64_t> shape, std::mt19937 &rng) {
     FloatTensor t(std::move(shape));
     std::normal_distribution<float> n(0.f, 1.f);
@@ -76,7 +183,7 @@ int main(int argc, char **argv) {
     QCoreApplication app(argc, argv);
     std::setvbuf(stdout, nullptr, _IOLBF, 0); // rows appear as they are measured
     int iterations = 3;
-    bool skipIndex = false, skipBf16 = false, onlyBf16 = false;
+    bool skipIndex = false, skipBf16 = false, onlyBf16 = false, onlyRerank = false;
     std::vector<qint64> indexSizes{10'000, 100'000, 1'000'000};
     std::vector<int> imageThreads{1, 2};
     const QStringList args = app.arguments();
@@ -91,6 +198,8 @@ int main(int argc, char **argv) {
                 imageThreads.push_back(t.toInt());
         } else if (args[i] == QLatin1String("--only-bf16")) {
             onlyBf16 = true; // just the bfloat16 comparison (and the float32 caption query)
+        } else if (args[i] == QLatin1String("--only-rerank")) {
+            onlyRerank = true;
         } else if (args[i] == QLatin1String("--skip-bf16"))
             skipBf16 = true;
         else if (args[i] == QLatin1String("--index-sizes") && i + 1 < args.size()) {
@@ -165,7 +274,7 @@ int main(int argc, char **argv) {
 
     std::mt19937 rng(1);
     std::printf("%-34s %8s %8s %10s %8s %10s\n", "image embedding", "threads", "batch", "ms/photo", "photo/s", "% of peak");
-    for (int threads : onlyBf16 ? std::vector<int>{} : imageThreads) {
+    for (int threads : onlyBf16 || onlyRerank ? std::vector<int>{} : imageThreads) {
         BridgeTowerModel::setThreadCount(threads);
         for (int batch : {1, 4, 8}) {
             const FloatTensor pixels = randomTensor({batch, 3, 294, 294}, rng);
@@ -186,28 +295,36 @@ int main(int argc, char **argv) {
     report["caption_query_ms"] = textMs;
 
     const FloatTensor onePixels = randomTensor({1, 3, 294, 294}, rng);
+    // Ten candidates' cached vision features (computed once here; the rows below never run the
+    // vision tower).
+    const FloatTensor tenPixels = randomTensor({10, 3, 294, 294}, rng);
+    auto fusion = m.visionFusionInputs(tenPixels);
+    if (!fusion)
+        return 1;
+    const FloatTensor oneFusion = batchSlice(*fusion, 0, 1);
     if (!onlyBf16) {
-        // ITM rerank of 10 candidates: with cached vision features (text + cross-modal only) and without.
-        const FloatTensor tenPixels = randomTensor({10, 3, 294, 294}, rng);
-        auto fusion = m.visionFusionInputs(tenPixels);
-        if (!fusion)
-            return 1;
-        const double cachedMs = medianMs(iterations, [&] { (void)m.imageTextMatchingFromFusion(caption, *fusion); });
-        const double uncachedMs = medianMs(1, [&] {
-            auto f = m.visionFusionInputs(tenPixels);
-            (void)m.imageTextMatchingFromFusion(caption, *f);
-        });
-        std::printf("ITM rerank of 10 photos: %.0f ms with cached vision features, %.0f ms without (%.1f MiB cached per photo)\n",
-                    cachedMs, uncachedMs, double(fusion->numel()) * 4 / 10 / 1048576);
-        report["itm_rerank_10"] = {{"cached_ms", cachedMs}, {"uncached_ms", uncachedMs}, {"cache_mib_per_photo", double(fusion->numel()) * 4 / 10 / 1048576}};
-
-        // Fill-mask: one photo + one caption through every layer and the MLM head.
-        const double mlmMs = medianMs(iterations, [&] { (void)m.maskedLmLogits(caption, onePixels); });
-        std::printf("fill-mask (1 photo, 13 tokens): %.0f ms\n", mlmMs);
-        report["fill_mask_ms"] = mlmMs;
+        std::printf("\n");
+        rerankRows("float32", m, caption, *fusion, std::max(5, iterations), report);
+        fillMaskRows("float32", m, caption, onePixels, oneFusion, std::max(5, iterations), report);
+        if (!onlyRerank) {
+            // Without the cache: every candidate's vision tower first.
+            const double uncachedMs = medianMs(1, [&] {
+                auto f = m.visionFusionInputs(tenPixels);
+                auto text = m.prepareText(caption);
+                (void)m.imageTextMatchingFromFusion(*text, *f);
+            });
+            std::printf("ITM rerank of 10 photos without cached vision features: %.0f ms (%.1f MiB "
+                        "cached per photo)\n",
+                        uncachedMs, double(fusion->numel()) * 4 / 10 / 1048576);
+            report["itm_rerank_10"] = {
+                {"uncached_ms", uncachedMs},
+                {"cache_mib_per_photo", double(fusion->numel()) * 4 / 10 / 1048576}};
+        }
         report["peak_rss_model_mib"] = rssMiB("VmHWM:");
     }
 
+    if (onlyRerank)
+        model->reset(); // free the float32 model (3.7 GB) before the bfloat16 one is built; `m` is not used again
     if (!skipBf16) {
         ModelLoadOptions bf16;
         bf16.precision = Precision::BFloat16;
@@ -225,6 +342,11 @@ int main(int argc, char **argv) {
         auto modelBf16 = BridgeTowerModel::fromWeights(*config, again, QStringLiteral("large"), bf16);
         again.tensors.clear();
         if (modelBf16) {
+            rerankRows("bfloat16", **modelBf16, caption, *fusion, std::max(5, iterations), report);
+            fillMaskRows("bfloat16", **modelBf16, caption, onePixels, oneFusion,
+                         std::max(5, iterations), report);
+        }
+        if (modelBf16 && !onlyRerank) {
             const double f32Ms = medianMs(iterations, [&] { (void)m.embedImages(onePixels); });
             const double bfMs = medianMs(iterations, [&] { (void)(*modelBf16)->embedImages(onePixels); });
             auto a = m.embedImages(onePixels);
@@ -242,7 +364,7 @@ int main(int argc, char **argv) {
         }
     }
 
-    if (!skipIndex) {
+    if (!skipIndex && !onlyRerank) {
         std::printf("\n%-10s %-12s %10s %10s %10s\n", "vectors", "index", "build s", "search ms", "recall@10");
         for (qint64 n : indexSizes) {
             // Clustered synthetic 512-d unit vectors (photo libraries are clustered, not uniform).
