@@ -22,7 +22,35 @@ struct BridgeTowerModel::Impl {
     ModelInfo info;
     BridgeTowerNet net;
     Precision precision = Precision::Float32;
+    mutable std::atomic<qint64> textRuns{0}, visionRuns{0};
+
+    // Every tower pass goes through these two, so towerRuns() counts them all.
+    BridgeTowerNet::TextTower textTower(const at::Tensor &ids, const at::Tensor &mask,
+                                        bool fusion) const {
+        textRuns.fetch_add(1, std::memory_order_relaxed);
+        return net.textTower(ids, mask, fusion);
+    }
+    BridgeTowerNet::VisionTower visionTower(const at::Tensor &pixels) const {
+        visionRuns.fetch_add(1, std::memory_order_relaxed);
+        return net.visionTower(pixels);
+    }
 };
+
+struct PreparedText::Impl {
+    const void *owner = nullptr;    // the model (its Impl) that prepared it
+    BridgeTowerNet::TextTower text; // batch of one; lastHidden dropped after use
+    FloatTensor embedding;
+    int64_t tokens = 0;
+};
+
+const FloatTensor &PreparedText::embedding() const {
+    static const FloatTensor empty;
+    return d ? d->embedding : empty;
+}
+
+int64_t PreparedText::tokenCount() const {
+    return d ? d->tokens : 0;
+}
 
 namespace {
 
@@ -282,7 +310,7 @@ static at::Tensor maskTensor(const TokenBatch &t) {
 
 // Broadcasts a one-text tower over `batch` images.
 static BridgeTowerNet::TextTower expandText(BridgeTowerNet::TextTower text, int64_t batch) {
-    if (text.lastHidden.size(0) == batch)
+    if (text.fusionInputs.front().size(0) == batch)
         return text;
     for (at::Tensor &f : text.fusionInputs)
         f = f.expand({batch, f.size(1), f.size(2)});
@@ -296,7 +324,7 @@ Result<FloatTensor> BridgeTowerModel::embedText(const TokenBatch &tokens) const 
     if (Status s = checkTokens(tokens, *this); !s)
         return s.error();
     return guarded(d->precision, "text embedding", [&]() -> Result<FloatTensor> {
-        const auto text = d->net.textTower(idsTensor(tokens), maskTensor(tokens), /*fusion=*/false);
+        const auto text = d->textTower(idsTensor(tokens), maskTensor(tokens), /*fusion=*/false);
         return toFloatTensor(d->net.textEmbeds(text));
     });
 }
@@ -307,7 +335,7 @@ Result<FloatTensor> BridgeTowerModel::embedImages(const FloatTensor &pixels, Flo
     if (Status s = checkPixels(pixels, imageSize(), d->config.vision.numChannels); !s)
         return s.error();
     return guarded(d->precision, "image embedding", [&]() -> Result<FloatTensor> {
-        const auto vision = d->net.visionTower(view(pixels));
+        const auto vision = d->visionTower(view(pixels));
         if (fusionOut)
             *fusionOut = toFloatTensor(BridgeTowerNet::stackFusion(vision));
         return toFloatTensor(d->net.imageEmbeds(vision));
@@ -318,7 +346,7 @@ Result<FloatTensor> BridgeTowerModel::visionFusionInputs(const FloatTensor &pixe
     if (Status s = checkPixels(pixels, imageSize(), d->config.vision.numChannels); !s)
         return s.error();
     return guarded(d->precision, "vision tower", [&]() -> Result<FloatTensor> {
-        return toFloatTensor(BridgeTowerNet::stackFusion(d->net.visionTower(view(pixels))));
+        return toFloatTensor(BridgeTowerNet::stackFusion(d->visionTower(view(pixels))));
     });
 }
 
@@ -331,39 +359,143 @@ Result<FloatTensor> BridgeTowerModel::imageTextMatching(const TokenBatch &tokens
     return imageTextMatchingFromFusion(tokens, *fusion);
 }
 
+static Status checkFusion(const FloatTensor &fusion, const BridgeTowerConfig &c) {
+    if (fusion.shape.size() != 4 || fusion.shape[0] < 1 || fusion.shape[1] != c.numHiddenLayers ||
+        fusion.shape[2] != c.vision.numTokens() || fusion.shape[3] != c.hiddenSize ||
+        int64_t(fusion.data.size()) != FloatTensor::elementCount(fusion.shape))
+        return Error(Error::Code::InvalidArgument,
+                     QStringLiteral("cached vision features do not fit this model (stale cache?)"));
+    return Status::success();
+}
+
+static Status checkTextsForImages(int64_t texts, int64_t images) {
+    if (texts != 1 && texts != images)
+        return Error(Error::Code::InvalidArgument,
+                     QStringLiteral("%1 texts for %2 images: give one text, or one per image")
+                         .arg(texts)
+                         .arg(images));
+    return Status::success();
+}
+
 Result<FloatTensor> BridgeTowerModel::imageTextMatchingFromFusion(const TokenBatch &tokens, const FloatTensor &fusion) const {
     if (!has(kHeadImageTextMatching))
         return Error(Error::Code::Model, QStringLiteral("this checkpoint has no usable image-text matching (ITM) head"));
     if (Status s = checkTokens(tokens, *this); !s)
         return s.error();
-    const auto &c = d->config;
-    if (fusion.shape.size() != 4 || fusion.shape[1] != c.numHiddenLayers || fusion.shape[2] != c.vision.numTokens() ||
-        fusion.shape[3] != c.hiddenSize || int64_t(fusion.data.size()) != FloatTensor::elementCount(fusion.shape))
-        return Error(Error::Code::InvalidArgument, QStringLiteral("cached vision features do not fit this model (stale cache?)"));
-    if (tokens.batchSize != 1 && tokens.batchSize != fusion.shape[0])
-        return Error(Error::Code::InvalidArgument, QStringLiteral("%1 texts for %2 images: give one text, or one per image")
-                                                       .arg(tokens.batchSize).arg(fusion.shape[0]));
+    if (Status s = checkFusion(fusion, d->config); !s)
+        return s.error();
+    if (Status s = checkTextsForImages(tokens.batchSize, fusion.shape[0]); !s)
+        return s.error();
     return guarded(d->precision, "image-text matching", [&]() -> Result<FloatTensor> {
-        const auto text = expandText(d->net.textTower(idsTensor(tokens), maskTensor(tokens), true), fusion.shape[0]);
-        const auto cross = d->net.crossModal(text, BridgeTowerNet::unstackFusion(view(fusion)));
+        const auto text =
+            expandText(d->textTower(idsTensor(tokens), maskTensor(tokens), true), fusion.shape[0]);
+        const auto cross = d->net.crossModal(text, BridgeTowerNet::unstackFusion(view(fusion)),
+                                             nullptr, BridgeTowerNet::CrossOutputs::Pooled);
         return toFloatTensor(d->net.itmLogits(cross));
     });
 }
 
-Result<FloatTensor> BridgeTowerModel::maskedLmLogits(const TokenBatch &tokens, const FloatTensor &pixels) const {
+Result<PreparedText> BridgeTowerModel::prepareText(const TokenBatch &tokens) const {
+    if (Status s = checkTokens(tokens, *this); !s)
+        return s.error();
+    if (tokens.batchSize != 1)
+        return Error(
+            Error::Code::InvalidArgument,
+            QStringLiteral("prepare one caption at a time (got %1)").arg(tokens.batchSize));
+    return guarded(d->precision, "text tower", [&]() -> Result<PreparedText> {
+        auto impl = std::make_shared<PreparedText::Impl>();
+        impl->owner = d.get();
+        impl->tokens = tokens.seqLength;
+        impl->text = d->textTower(idsTensor(tokens), maskTensor(tokens), /*fusion=*/true);
+        if (has(kHeadContrastive))
+            impl->embedding = toFloatTensor(d->net.textEmbeds(impl->text));
+        impl->text.lastHidden = at::Tensor(); // read only by the embedding
+        PreparedText prepared;
+        prepared.d = std::move(impl);
+        return prepared;
+    });
+}
+
+Result<FloatTensor> BridgeTowerModel::imageTextMatchingFromFusion(const PreparedText &text,
+                                                                  const FloatTensor &fusion) const {
+    if (!has(kHeadImageTextMatching))
+        return Error(
+            Error::Code::Model,
+            QStringLiteral("this checkpoint has no usable image-text matching (ITM) head"));
+    if (!text.d || text.d->owner != d.get())
+        return Error(Error::Code::InvalidArgument,
+                     QStringLiteral("the caption was not prepared by this model"));
+    if (Status s = checkFusion(fusion, d->config); !s)
+        return s.error();
+    return guarded(d->precision, "image-text matching", [&]() -> Result<FloatTensor> {
+        const auto cross = d->net.crossModal(expandText(text.d->text, fusion.shape[0]),
+                                             BridgeTowerNet::unstackFusion(view(fusion)), nullptr,
+                                             BridgeTowerNet::CrossOutputs::Pooled);
+        return toFloatTensor(d->net.itmLogits(cross));
+    });
+}
+
+static Status checkPositions(const std::vector<int64_t> &positions, int64_t seqLength) {
+    for (int64_t p : positions)
+        if (p < 0 || p >= seqLength)
+            return Error(Error::Code::InvalidArgument,
+                         QStringLiteral("token position %1 is outside the caption's %2 tokens")
+                             .arg(p)
+                             .arg(seqLength));
+    return Status::success();
+}
+
+// MLM over one text tower and a vision side: only the text side of the last cross-modal layer,
+// and the decoder only at `positions` (all when empty).
+static at::Tensor maskedLm(const BridgeTowerNet &net, const BridgeTowerNet::TextTower &text,
+                           const BridgeTowerNet::VisionTower &vision,
+                           const std::vector<int64_t> &positions) {
+    const auto cross =
+        net.crossModal(text, vision, nullptr, BridgeTowerNet::CrossOutputs::TextSide);
+    if (positions.empty())
+        return net.mlmLogits(cross);
+    return net.mlmLogits(cross, at::tensor(positions, at::kLong));
+}
+
+Result<FloatTensor> BridgeTowerModel::maskedLmLogits(const TokenBatch &tokens,
+                                                     const FloatTensor &pixels,
+                                                     const std::vector<int64_t> &positions) const {
     if (!has(kHeadMaskedLm))
         return Error(Error::Code::Model, QStringLiteral("this checkpoint has no usable masked-LM (MLM) head"));
     if (Status s = checkTokens(tokens, *this); !s)
         return s.error();
     if (Status s = checkPixels(pixels, imageSize(), d->config.vision.numChannels); !s)
         return s.error();
-    if (tokens.batchSize != 1 && tokens.batchSize != pixels.shape[0])
-        return Error(Error::Code::InvalidArgument, QStringLiteral("%1 texts for %2 images: give one text, or one per image")
-                                                       .arg(tokens.batchSize).arg(pixels.shape[0]));
+    if (Status s = checkTextsForImages(tokens.batchSize, pixels.shape[0]); !s)
+        return s.error();
+    if (Status s = checkPositions(positions, tokens.seqLength); !s)
+        return s.error();
     return guarded(d->precision, "masked LM", [&]() -> Result<FloatTensor> {
-        const auto text = expandText(d->net.textTower(idsTensor(tokens), maskTensor(tokens), true), pixels.shape[0]);
-        const auto cross = d->net.crossModal(text, d->net.visionTower(view(pixels)));
-        return toFloatTensor(d->net.mlmLogits(cross));
+        const auto text =
+            expandText(d->textTower(idsTensor(tokens), maskTensor(tokens), true), pixels.shape[0]);
+        return toFloatTensor(maskedLm(d->net, text, d->visionTower(view(pixels)), positions));
+    });
+}
+
+Result<FloatTensor>
+BridgeTowerModel::maskedLmLogitsFromFusion(const TokenBatch &tokens, const FloatTensor &fusion,
+                                           const std::vector<int64_t> &positions) const {
+    if (!has(kHeadMaskedLm))
+        return Error(Error::Code::Model,
+                     QStringLiteral("this checkpoint has no usable masked-LM (MLM) head"));
+    if (Status s = checkTokens(tokens, *this); !s)
+        return s.error();
+    if (Status s = checkFusion(fusion, d->config); !s)
+        return s.error();
+    if (Status s = checkTextsForImages(tokens.batchSize, fusion.shape[0]); !s)
+        return s.error();
+    if (Status s = checkPositions(positions, tokens.seqLength); !s)
+        return s.error();
+    return guarded(d->precision, "masked LM", [&]() -> Result<FloatTensor> {
+        const auto text =
+            expandText(d->textTower(idsTensor(tokens), maskTensor(tokens), true), fusion.shape[0]);
+        return toFloatTensor(
+            maskedLm(d->net, text, BridgeTowerNet::unstackFusion(view(fusion)), positions));
     });
 }
 
@@ -377,12 +509,18 @@ Result<BridgeTowerModel::ContrastiveOutput> BridgeTowerModel::contrastive(const 
     if (tokens.batchSize != pixels.shape[0])
         return Error(Error::Code::InvalidArgument, QStringLiteral("contrastive needs one text per image"));
     return guarded(d->precision, "contrastive", [&]() -> Result<ContrastiveOutput> {
-        const auto text = d->net.textTower(idsTensor(tokens), maskTensor(tokens), true);
-        const auto vision = d->net.visionTower(view(pixels));
-        const auto cross = d->net.crossModal(text, vision);
+        const auto text = d->textTower(idsTensor(tokens), maskTensor(tokens), true);
+        const auto vision = d->visionTower(view(pixels));
+        const auto cross =
+            d->net.crossModal(text, vision, nullptr, BridgeTowerNet::CrossOutputs::Pooled);
         return ContrastiveOutput{toFloatTensor(d->net.textEmbeds(text)), toFloatTensor(d->net.imageEmbeds(vision)),
                                  toFloatTensor(d->net.crossEmbeds(cross))};
     });
+}
+
+BridgeTowerModel::TowerRuns BridgeTowerModel::towerRuns() const {
+    return {d->textRuns.load(std::memory_order_relaxed),
+            d->visionRuns.load(std::memory_order_relaxed)};
 }
 
 void BridgeTowerModel::setThreadCount(int threads) {

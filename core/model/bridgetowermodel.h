@@ -10,6 +10,7 @@
 #include <QStringList>
 
 #include <memory>
+#include <vector>
 
 namespace ts {
 
@@ -42,6 +43,24 @@ struct ModelInfo {
     QStringList
         unusedKeys; // tensors in the file the model never reads (buffers such as position_ids,
                     // heads of other classes or that could not be loaded), sorted; ignored
+};
+
+// A caption that has been through the text tower, ready to be matched against any number of photos
+// (BridgeTowerModel::prepareText). The text tower does not depend on the photo, so a rerank runs it
+// once per query instead of once per photo. Opaque (no torch types here), immutable, cheap to copy,
+// usable from several threads at once; only the model that prepared it accepts it.
+class PreparedText {
+public:
+    bool isNull() const { return !d; }
+    // The caption's contrastive (search) embedding from the same pass, [1, C], L2-normalised;
+    // empty when the model has no contrastive head.
+    const FloatTensor &embedding() const;
+    int64_t tokenCount() const;
+
+private:
+    friend class BridgeTowerModel;
+    struct Impl;
+    std::shared_ptr<const Impl> d;
 };
 
 // BridgeTower (Hugging Face's BridgeTowerModel and its contrastive, ITM and MLM heads) on LibTorch,
@@ -93,8 +112,21 @@ public:
     Result<FloatTensor> imageTextMatching(const TokenBatch &tokens, const FloatTensor &pixelValues) const;
     Result<FloatTensor> imageTextMatchingFromFusion(const TokenBatch &tokens, const FloatTensor &fusionInputs) const;
 
-    // MLM logits [B, T, V] over every position. A batch of one text is broadcast over B images.
-    Result<FloatTensor> maskedLmLogits(const TokenBatch &tokens, const FloatTensor &pixelValues) const;
+    // One caption ([1, T] tokens) through the text tower, once: its search embedding and the text
+    // side of the cross-modal layers. Then ITM of that caption against B photos' cached vision
+    // features [B, Lc, tokens, H] runs only the cross-modal layers, all B photos in one pass.
+    Result<PreparedText> prepareText(const TokenBatch &tokens) const;
+    Result<FloatTensor> imageTextMatchingFromFusion(const PreparedText &text,
+                                                    const FloatTensor &fusionInputs) const;
+
+    // MLM logits [B, T, V] over every position, or [B, P, V] at `positions` only (indices into the
+    // caption's tokens: fill-mask needs the 50265-word decoder only at its blanks). A batch of one
+    // text is broadcast over B images. FromFusion takes cached vision features instead of pixels.
+    Result<FloatTensor> maskedLmLogits(const TokenBatch &tokens, const FloatTensor &pixelValues,
+                                       const std::vector<int64_t> &positions = {}) const;
+    Result<FloatTensor> maskedLmLogitsFromFusion(const TokenBatch &tokens,
+                                                 const FloatTensor &fusionInputs,
+                                                 const std::vector<int64_t> &positions = {}) const;
 
     struct ContrastiveOutput {
         FloatTensor textEmbeds, imageEmbeds, crossEmbeds; // [B, C] each, normalised
@@ -109,6 +141,14 @@ public:
     static int threadCount();
     // Which BLAS/threading LibTorch runs on, for `inspect` and bug reports.
     static QString runtimeInfo();
+
+    // How many forward passes of each tower this model has run (each call counts once, whatever
+    // its batch): lets tests and benchmarks check that work is not repeated. Thread-safe.
+    struct TowerRuns {
+        qint64 text = 0;
+        qint64 vision = 0;
+    };
+    TowerRuns towerRuns() const;
 
     // For the parity tests only: the network itself (torch-typed, see internal/bridgetowernet.h).
     const internal::BridgeTowerNet &net() const;

@@ -166,41 +166,84 @@ Result<std::vector<MatchScore>> BridgeTowerPipeline::matchTexts(const FloatTenso
     return scoresFromLogits(*logits);
 }
 
-Result<std::vector<MatchScore>> BridgeTowerPipeline::matchImages(const TokenBatch &caption, const FloatTensor &fusionInputs) const {
+Result<PreparedText> BridgeTowerPipeline::prepareCaption(const QString &text) const {
+    return m_model->prepareText(tokenize({text}));
+}
+
+Result<std::vector<MatchScore>>
+BridgeTowerPipeline::matchImages(const PreparedText &caption,
+                                 const FloatTensor &fusionInputs) const {
     auto logits = m_model->imageTextMatchingFromFusion(caption, fusionInputs);
     if (!logits)
         return logits.error();
     return scoresFromLogits(*logits);
 }
 
-Result<FillMaskResult> BridgeTowerPipeline::fillMask(const FloatTensor &pixels, const QString &caption, int topK) const {
-    FillMaskResult result;
+Result<BridgeTowerPipeline::MaskedCaption>
+BridgeTowerPipeline::encodeMaskedCaption(const QString &caption) const {
     EncodeOptions opts; // exactly the processor's call: <s> ... </s>, no truncation
     const Encoding enc = m_tokenizer.encode(caption, opts);
-    result.inputIds = enc.inputIds;
     const int64_t maskId = m_tokenizer.maskTokenId();
-    std::vector<int> positions;
+    MaskedCaption out;
     for (size_t i = 0; i < enc.inputIds.size(); ++i)
         if (enc.inputIds[i] == maskId)
-            positions.push_back(int(i));
-    if (positions.empty())
+            out.positions.push_back(int64_t(i));
+    if (out.positions.empty())
         return Error(Error::Code::InvalidArgument,
                      QStringLiteral("the caption has no blank: write <mask> where a word should be filled in"));
-    if (int(positions.size()) > m_options.maxMasks)
-        return Error(Error::Code::InvalidArgument, QStringLiteral("the caption has %1 blanks; at most %2 are allowed")
-                                                       .arg(positions.size()).arg(m_options.maxMasks));
+    if (int(out.positions.size()) > m_options.maxMasks)
+        return Error(Error::Code::InvalidArgument,
+                     QStringLiteral("the caption has %1 blanks; at most %2 are allowed")
+                         .arg(out.positions.size())
+                         .arg(m_options.maxMasks));
     if (int64_t(enc.inputIds.size()) > m_model->maxTextTokens())
         return Error(Error::Code::InvalidArgument, QStringLiteral("the caption has %1 tokens; this model accepts at most %2")
                                                        .arg(enc.inputIds.size()).arg(m_model->maxTextTokens()));
-    TokenBatch tokens{1, int64_t(enc.inputIds.size()), enc.inputIds, enc.attentionMask};
-    auto logits = m_model->maskedLmLogits(tokens, pixels);
+    out.tokens = TokenBatch{1, int64_t(enc.inputIds.size()), enc.inputIds, enc.attentionMask};
+    return out;
+}
+
+Status BridgeTowerPipeline::checkMaskedCaption(const QString &caption) const {
+    auto encoded = encodeMaskedCaption(caption);
+    if (!encoded)
+        return encoded.error();
+    return Status::success();
+}
+
+Result<FillMaskResult> BridgeTowerPipeline::fillMask(const FloatTensor &pixels,
+                                                     const QString &caption, int topK) const {
+    auto encoded = encodeMaskedCaption(caption);
+    if (!encoded)
+        return encoded.error();
+    auto logits = m_model->maskedLmLogits(encoded->tokens, pixels, encoded->positions);
     if (!logits)
         return logits.error();
-    const int64_t vocab = logits->dim(2);
+    return decodeMasks(*encoded, *logits, topK);
+}
+
+Result<FillMaskResult> BridgeTowerPipeline::fillMaskFromFusion(const FloatTensor &fusionInputs,
+                                                               const QString &caption,
+                                                               int topK) const {
+    auto encoded = encodeMaskedCaption(caption);
+    if (!encoded)
+        return encoded.error();
+    auto logits =
+        m_model->maskedLmLogitsFromFusion(encoded->tokens, fusionInputs, encoded->positions);
+    if (!logits)
+        return logits.error();
+    return decodeMasks(*encoded, *logits, topK);
+}
+
+// `logits` [1, P, V]: one row per blank, in the order of caption.positions.
+FillMaskResult BridgeTowerPipeline::decodeMasks(const MaskedCaption &caption,
+                                                const FloatTensor &logits, int topK) const {
+    FillMaskResult result;
+    result.inputIds = caption.tokens.inputIds;
+    result.filledIds = caption.tokens.inputIds;
+    const int64_t vocab = logits.dim(2);
     const int k = int(std::clamp<int64_t>(topK, 1, vocab));
-    result.filledIds = enc.inputIds;
-    for (int pos : positions) {
-        const float *row = logits->ptr() + int64_t(pos) * vocab;
+    for (size_t m = 0; m < caption.positions.size(); ++m) {
+        const float *row = logits.ptr() + int64_t(m) * vocab;
         // Softmax over the whole vocabulary in float32, as the reference does.
         const float maxLogit = *std::max_element(row, row + vocab);
         double sum = 0;
@@ -211,7 +254,7 @@ Result<FillMaskResult> BridgeTowerPipeline::fillMask(const FloatTensor &pixels, 
         std::partial_sort(order.begin(), order.begin() + k, order.end(),
                           [&](int64_t a, int64_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
         MaskPrediction p;
-        p.position = pos;
+        p.position = int(caption.positions[m]);
         for (int i = 0; i < k; ++i) {
             const int64_t id = order[size_t(i)];
             p.ids.push_back(id);
@@ -220,7 +263,7 @@ Result<FillMaskResult> BridgeTowerPipeline::fillMask(const FloatTensor &pixels, 
             p.logits.push_back(row[id]);
             p.probabilities.push_back(float(std::exp(double(row[id] - maxLogit)) / sum));
         }
-        result.filledIds[size_t(pos)] = p.ids.front();
+        result.filledIds[size_t(p.position)] = p.ids.front();
         result.masks.push_back(std::move(p));
     }
     result.filledText = m_tokenizer.decode(result.filledIds, /*skipSpecialTokens=*/true);

@@ -84,16 +84,34 @@ public:
 
     // ITM of one image (pixels [1,3,S,S] or its vision fusion inputs) against each text.
     Result<std::vector<MatchScore>> matchTexts(const FloatTensor &pixels, const QStringList &texts) const;
-    // ITM of one caption against many images given by their vision fusion inputs [N, Lc, L, H].
-    Result<std::vector<MatchScore>> matchImages(const TokenBatch &caption, const FloatTensor &fusionInputs) const;
+    // A caption through the text tower once (tokenized as tokenize() does): its search embedding
+    // (PreparedText::embedding) and what matchImages needs, however many photos it is matched with.
+    Result<PreparedText> prepareCaption(const QString &text) const;
+    // ITM of one prepared caption against many images given by their vision fusion inputs
+    // [N, Lc, L, H], in one pass of the cross-modal layers.
+    Result<std::vector<MatchScore>> matchImages(const PreparedText &caption,
+                                                const FloatTensor &fusionInputs) const;
 
     // Masked captioning: the caption must contain between 1 and maxMasks "<mask>" tokens.
+    // checkMaskedCaption says whether it does, before any photo is processed.
+    Status checkMaskedCaption(const QString &caption) const;
     Result<FillMaskResult> fillMask(const FloatTensor &pixels, const QString &caption, int topK = 10) const;
+    // The same from a photo's cached vision fusion inputs [1, Lc, L, H] (no vision tower).
+    Result<FillMaskResult> fillMaskFromFusion(const FloatTensor &fusionInputs,
+                                              const QString &caption, int topK = 10) const;
 
     static std::vector<MatchScore> scoresFromLogits(const FloatTensor &logits);
 
 private:
     BridgeTowerPipeline() = default;
+    struct MaskedCaption {
+        TokenBatch tokens;
+        std::vector<int64_t> positions; // of the <mask> tokens
+    };
+    Result<MaskedCaption> encodeMaskedCaption(const QString &caption) const;
+    FillMaskResult decodeMasks(const MaskedCaption &caption, const FloatTensor &logits,
+                               int topK) const;
+
     std::unique_ptr<BridgeTowerModel> m_model;
     Tokenizer m_tokenizer;
     ImageProcessor m_imageProcessor{ImageProcessorConfig{}};

@@ -61,11 +61,14 @@ Result<FloatTensor> SearchEngine::fusionInputs(qint64 photoId, const QString &pa
     return fusion;
 }
 
-Result<std::vector<PhotoHit>> SearchEngine::rerank(std::vector<PhotoHit> hits, const QString &text, const SearchOptions &options,
-                                                   const UpdateCallback &onUpdate, const CancelToken &cancel) const {
+Result<std::vector<PhotoHit>> SearchEngine::rerank(std::vector<PhotoHit> hits,
+                                                   const PreparedText &caption,
+                                                   const SearchOptions &options,
+                                                   const UpdateCallback &onUpdate,
+                                                   const CancelToken &cancel) const {
     SearchUpdate update;
     update.toRerank = int(std::min<size_t>(hits.size(), size_t(std::max(0, options.rerankDepth))));
-    if (!m_pipeline->model().has(kHeadImageTextMatching) || text.trimmed().isEmpty())
+    if (!m_pipeline->model().has(kHeadImageTextMatching) || caption.isNull())
         update.toRerank = 0;
     auto publish = [&](bool finished) {
         update.finished = finished;
@@ -78,23 +81,48 @@ Result<std::vector<PhotoHit>> SearchEngine::rerank(std::vector<PhotoHit> hits, c
     if (onUpdate)
         onUpdate(update);
 
-    const TokenBatch caption = m_pipeline->tokenize({text});
+    // Photos go through the cross-modal layers a few at a time: one pass per batch is faster per
+    // photo than one per photo, and the list still re-sorts while the user watches.
+    const size_t batchSize = size_t(std::max(1, options.rerankBatch));
     std::vector<size_t> failed;
-    for (int i = 0; i < update.toRerank; ++i) {
+    size_t next = 0;
+    while (next < size_t(update.toRerank)) {
+        std::vector<size_t> batch;
+        FloatTensor stacked;
+        for (; next < size_t(update.toRerank) && batch.size() < batchSize; ++next) {
+            if (cancel.isCancelled())
+                return Error(Error::Code::Cancelled, QStringLiteral("search cancelled"));
+            const PhotoHit &hit = hits[next];
+            auto fusion = fusionInputs(hit.photoId, hit.path);
+            if (fusion && !batch.empty() &&
+                !std::equal(fusion->shape.begin() + 1, fusion->shape.end(),
+                            stacked.shape.begin() + 1, stacked.shape.end()))
+                fusion = Error(Error::Code::InvalidArgument,
+                               QStringLiteral("%1: cached vision features do not fit this model")
+                                   .arg(hit.path));
+            if (!fusion) {
+                update.skipped << fusion.error().message;
+                failed.push_back(next);
+                continue;
+            }
+            if (batch.empty()) {
+                stacked = std::move(*fusion);
+            } else {
+                stacked.shape[0] += fusion->shape[0];
+                stacked.data.insert(stacked.data.end(), fusion->data.begin(), fusion->data.end());
+            }
+            batch.push_back(next);
+        }
+        if (batch.empty())
+            break; // every remaining photo failed
         if (cancel.isCancelled())
             return Error(Error::Code::Cancelled, QStringLiteral("search cancelled"));
-        PhotoHit &hit = hits[size_t(i)];
-        auto fusion = fusionInputs(hit.photoId, hit.path);
-        if (!fusion) {
-            update.skipped << fusion.error().message;
-            failed.push_back(size_t(i));
-            continue;
-        }
-        auto scores = m_pipeline->matchImages(caption, *fusion);
+        auto scores = m_pipeline->matchImages(caption, stacked);
         if (!scores)
             return scores.error();
-        hit.matchProbability = scores->front().probability;
-        ++update.reranked;
+        for (size_t i = 0; i < batch.size(); ++i)
+            hits[batch[i]].matchProbability = (*scores)[i].probability;
+        update.reranked += int(batch.size());
         publish(false);
     }
     for (auto it = failed.rbegin(); it != failed.rend(); ++it)
@@ -107,15 +135,22 @@ Result<std::vector<PhotoHit>> SearchEngine::searchText(const QString &text, cons
                                                        const UpdateCallback &onUpdate, const CancelToken &cancel) const {
     if (text.trimmed().isEmpty())
         return Error(Error::Code::InvalidArgument, QStringLiteral("the search text is empty"));
-    auto embedding = m_pipeline->embedTexts({text});
-    if (!embedding)
-        return embedding.error();
+    if (!m_pipeline->model().has(kHeadContrastive))
+        return Error(
+            Error::Code::Model,
+            QStringLiteral(
+                "this checkpoint has no usable contrastive head, so it cannot search by text"));
+    // One text-tower pass: the search embedding and the rerank's text side.
+    auto caption = m_pipeline->prepareCaption(text);
+    if (!caption)
+        return caption.error();
     if (cancel.isCancelled())
         return Error(Error::Code::Cancelled, QStringLiteral("search cancelled"));
-    auto hits = candidates(embedding->ptr(), std::max(options.candidates, options.rerankDepth), {});
+    auto hits = candidates(caption->embedding().ptr(),
+                           std::max(options.candidates, options.rerankDepth), {});
     if (!hits)
         return hits.error();
-    return rerank(std::move(*hits), text, options, onUpdate, cancel);
+    return rerank(std::move(*hits), *caption, options, onUpdate, cancel);
 }
 
 Result<std::vector<PhotoHit>> SearchEngine::searchSimilar(const QString &photoPath, int count, const CancelToken &cancel) const {
@@ -138,10 +173,27 @@ Result<std::vector<PhotoHit>> SearchEngine::searchComposed(const QString &photoP
     auto hits = searchSimilar(photoPath, std::max(options.candidates, options.rerankDepth), cancel);
     if (!hits)
         return hits.error();
-    return rerank(std::move(*hits), text, options, onUpdate, cancel);
+    PreparedText caption;
+    if (m_pipeline->model().has(kHeadImageTextMatching) && !text.trimmed().isEmpty() &&
+        options.rerankDepth > 0) {
+        auto prepared = m_pipeline->prepareCaption(text);
+        if (!prepared)
+            return prepared.error();
+        caption = std::move(*prepared);
+    }
+    return rerank(std::move(*hits), caption, options, onUpdate, cancel);
 }
 
 Result<FillMaskResult> SearchEngine::fillMask(const QString &photoPath, const QString &caption, int topK) const {
+    // A library photo's vision side is what the rerank caches: reuse it (and keep it for later).
+    if (const auto id = m_photos->photoIdForPath(photoPath)) {
+        if (Status s = m_pipeline->checkMaskedCaption(caption); !s)
+            return s.error(); // before spending a vision pass
+        auto fusion = fusionInputs(*id, photoPath);
+        if (!fusion)
+            return fusion.error();
+        return m_pipeline->fillMaskFromFusion(*fusion, caption, topK);
+    }
     auto pixels = m_pipeline->loadPixels(photoPath);
     if (!pixels)
         return pixels.error();

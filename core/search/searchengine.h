@@ -29,6 +29,7 @@ struct PhotoHit {
 struct SearchOptions {
     int candidates = 100;             // nearest neighbours taken from the vector index
     int rerankDepth = 20;             // how many of them the ITM head re-scores
+    int rerankBatch = 4;              // photos re-scored per cross-modal pass (one update each)
     float minMatchProbability = 0.0f; // > 0: hide photos below it (and those never reranked)
 };
 
@@ -41,7 +42,8 @@ struct SearchUpdate {
     QStringList skipped; // photos whose file vanished or failed to load, with the reason
 };
 
-// Set from any thread to stop a query at the next photo; a new query normally cancels the last.
+// Set from any thread to stop a query at the next photo or batch; a new query normally cancels
+// the last.
 class CancelToken {
 public:
     CancelToken() : m_flag(std::make_shared<std::atomic<bool>>(false)) {}
@@ -56,9 +58,11 @@ private:
 // photo similarity, composed photo+words queries, and masked captioning.
 //
 // Progressive: `onUpdate` receives the contrastive ranking at once, then the re-sorted list after
-// every reranked photo, then a final update. Everything runs on the calling thread (call it from a
-// worker); a cancelled query returns Error::Code::Cancelled. Photos that vanished or cannot be
-// decoded are skipped and reported, never fatal. Thread-safety: const methods may run concurrently.
+// every batch of reranked photos (SearchOptions::rerankBatch), then a final update. A caption runs
+// through the text tower once per query: the same pass gives the search embedding and the text side
+// of every rerank. Everything runs on the calling thread (call it from a worker); a cancelled query
+// returns Error::Code::Cancelled. Photos that vanished or cannot be decoded are skipped and
+// reported, never fatal. Thread-safety: const methods may run concurrently.
 class SearchEngine {
 public:
     using UpdateCallback = std::function<void(const SearchUpdate &)>;
@@ -73,6 +77,7 @@ public:
     // "Like this photo, but <words>": candidates from the photo's neighbours, reranked by ITM with the words.
     Result<std::vector<PhotoHit>> searchComposed(const QString &photoPath, const QString &text, const SearchOptions &options,
                                                  const UpdateCallback &onUpdate = {}, const CancelToken &cancel = {}) const;
+    // A photo of the library uses (and fills) the rerank cache, so it skips the vision tower.
     Result<FillMaskResult> fillMask(const QString &photoPath, const QString &caption, int topK = 5) const;
 
     // The vision features of a photo for reranking: from the cache, else computed (and cached).
@@ -82,8 +87,11 @@ public:
 
 private:
     Result<std::vector<PhotoHit>> candidates(const float *query, int count, const std::vector<qint64> &exclude) const;
-    Result<std::vector<PhotoHit>> rerank(std::vector<PhotoHit> hits, const QString &text, const SearchOptions &options,
-                                         const UpdateCallback &onUpdate, const CancelToken &cancel) const;
+    // `caption` null: no rerank (no ITM head, or no words), the contrastive order stays.
+    Result<std::vector<PhotoHit>> rerank(std::vector<PhotoHit> hits, const PreparedText &caption,
+                                         const SearchOptions &options,
+                                         const UpdateCallback &onUpdate,
+                                         const CancelToken &cancel) const;
 
     std::shared_ptr<const BridgeTowerPipeline> m_pipeline;
     std::shared_ptr<const VectorIndex> m_index;

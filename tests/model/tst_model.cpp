@@ -59,6 +59,25 @@ FloatTensor floatTensor(const at::Tensor &t) {
 
 at::Tensor fromFloat(const FloatTensor &f) { return at::tensor(f.data, at::kFloat).view(f.shape).clone(); }
 
+// Row i of a token batch, keeping its padding (the reference ran the padded batch).
+TokenBatch tokenRow(const TokenBatch &t, int64_t i) {
+    TokenBatch row{1, t.seqLength, {}, {}};
+    row.inputIds.assign(t.inputIds.begin() + i * t.seqLength,
+                        t.inputIds.begin() + (i + 1) * t.seqLength);
+    row.attentionMask.assign(t.attentionMask.begin() + i * t.seqLength,
+                             t.attentionMask.begin() + (i + 1) * t.seqLength);
+    return row;
+}
+
+// Item i along the first axis, as a batch of one.
+FloatTensor batchRow(const FloatTensor &t, int64_t i) {
+    FloatTensor row = t;
+    row.shape[0] = 1;
+    const int64_t n = FloatTensor::elementCount(row.shape);
+    row.data.assign(t.data.begin() + i * n, t.data.begin() + (i + 1) * n);
+    return row;
+}
+
 // Model folder with only config.json and one weights file, so each format is loaded on its own.
 QString isolateWeights(const QTemporaryDir &tmp, const QString &caseDir, const QString &weightsFile) {
     const QString dir = tmp.filePath(weightsFile);
@@ -78,6 +97,8 @@ private Q_SLOTS:
 
     void matchesHuggingFace_data();
     void matchesHuggingFace();
+    void headsComputeOnlyWhatTheyReadWithTheSameResults_data();
+    void headsComputeOnlyWhatTheyReadWithTheSameResults();
     void rejectsConfigsHuggingFaceCannotRun_data();
     void rejectsConfigsHuggingFaceCannotRun();
     void rejectsCheckpointsThatDoNotFitTheConfig_data();
@@ -209,6 +230,107 @@ void TestModelParity::matchesHuggingFace() {
         ++compared;
     }
     QVERIFY(compared > 0);
+}
+
+void TestModelParity::headsComputeOnlyWhatTheyReadWithTheSameResults_data() {
+    QTest::addColumn<QString>("caseDir");
+    const QStringList cases = test::caseDirs(QStringLiteral("model"), "TOWERSEARCH_MODEL_FIXTURES",
+                                             QStringLiteral("expected.safetensors"));
+    QVERIFY2(!cases.isEmpty(), "no model parity cases found");
+    for (const QString &dir : cases)
+        QTest::newRow(qPrintable(QDir(dir).dirName())) << dir;
+}
+
+// The public entry points skip what their head never reads (the last cross-modal layer beyond the
+// CLS rows for ITM and the cross embedding, its image side for MLM, the MLM decoder away from the
+// asked positions) and run the text tower once per prepared caption. Their outputs must still be
+// the reference's, and batching photos under one prepared caption must not change a score.
+void TestModelParity::headsComputeOnlyWhatTheyReadWithTheSameResults() {
+    QFETCH(QString, caseDir);
+    auto loaded = BridgeTowerModel::load(caseDir);
+    QVERIFY2(loaded.ok(), loaded.ok() ? "" : qPrintable(loaded.error().message));
+    const BridgeTowerModel &model = **loaded;
+    auto expectedFile =
+        SafetensorsFile::open(QDir(caseDir).filePath(QStringLiteral("expected.safetensors")));
+    QVERIFY(expectedFile.ok());
+    std::map<std::string, at::Tensor> expected;
+    for (const TensorView &v : expectedFile->tensors())
+        expected[v.name] = toTensor(v);
+    const TokenBatch tokens = tokenBatch(expected.at("input_ids"), expected.at("attention_mask"));
+    const FloatTensor pixels = floatTensor(expected.at("pixel_values"));
+    const int64_t B = tokens.batchSize, T = tokens.seqLength;
+    auto fusion = model.visionFusionInputs(pixels);
+    QVERIFY(fusion.ok());
+    auto near = [](const at::Tensor &got, const at::Tensor &want, double tol, const char *what) {
+        const double maxAbs = (got - want).abs().max().item<double>();
+        qInfo("%-45s max abs error %.3g", what, maxAbs);
+        QVERIFY2(at::allclose(got, want, tol, tol),
+                 qPrintable(
+                     QStringLiteral("%1: max abs error %2").arg(QLatin1String(what)).arg(maxAbs)));
+    };
+
+    if (model.has(kHeadMaskedLm)) {
+        auto all = model.maskedLmLogits(tokens, pixels);
+        QVERIFY(all.ok());
+        near(fromFloat(*all), expected.at("mlm.logits"), kTolerance,
+             "mlm.logits (last image layer skipped)");
+        const std::vector<int64_t> positions{T - 1, 0, T / 2};
+        const at::Tensor index = at::tensor(positions, at::kLong);
+        auto some = model.maskedLmLogits(tokens, pixels, positions);
+        QVERIFY(some.ok());
+        QCOMPARE(some->shape, (std::vector<int64_t>{B, 3, all->dim(2)}));
+        near(fromFloat(*some), expected.at("mlm.logits").index_select(1, index), kTolerance,
+             "mlm.logits at 3 positions");
+        auto cached = model.maskedLmLogitsFromFusion(tokens, *fusion, positions);
+        QVERIFY(cached.ok());
+        QCOMPARE(cached->data, some->data); // the cached vision side is the same float32 numbers
+        auto outside = model.maskedLmLogits(tokens, pixels, {T});
+        QVERIFY(!outside.ok());
+        QCOMPARE(outside.error().code, Error::Code::InvalidArgument);
+    }
+    if (model.has(kHeadContrastive)) {
+        auto c = model.contrastive(tokens, pixels);
+        QVERIFY(c.ok());
+        near(fromFloat(c->crossEmbeds), expected.at("contrastive.cross_embeds"), kTolerance,
+             "contrastive.cross_embeds (CLS rows only)");
+    }
+    if (model.has(kHeadImageTextMatching)) {
+        for (int64_t i = 0; i < B; ++i) {
+            const BridgeTowerModel::TowerRuns before = model.towerRuns();
+            auto caption = model.prepareText(tokenRow(tokens, i));
+            QVERIFY2(caption.ok(), caption.ok() ? "" : qPrintable(caption.error().message));
+            QCOMPARE(model.towerRuns().text, before.text + 1);
+            if (model.has(kHeadContrastive))
+                near(fromFloat(caption->embedding()),
+                     expected.at("contrastive.text_embeds").narrow(0, i, 1), kTolerance,
+                     "prepared caption's text embedding");
+            // Caption i against every photo in one pass: no further text-tower run.
+            auto batched = model.imageTextMatchingFromFusion(*caption, *fusion);
+            QVERIFY(batched.ok());
+            QCOMPARE(model.towerRuns().text, before.text + 1);
+            QCOMPARE(model.towerRuns().vision, before.vision);
+            const at::Tensor scores = fromFloat(*batched);
+            near(scores.narrow(0, i, 1), expected.at("itm.logits").narrow(0, i, 1), kTolerance,
+                 "itm.logits, prepared caption");
+            // Each photo alone, with the text tower run again (the unbatched path), gives the same
+            // scores.
+            for (int64_t j = 0; j < B; ++j) {
+                auto single =
+                    model.imageTextMatchingFromFusion(tokenRow(tokens, i), batchRow(*fusion, j));
+                QVERIFY(single.ok());
+                near(fromFloat(*single), scores.narrow(0, j, 1), 1e-5,
+                     "itm.logits, batched vs one photo");
+            }
+        }
+        // A caption prepared by another model (another checkpoint, or a reload) is refused.
+        auto other = BridgeTowerModel::load(caseDir);
+        QVERIFY(other.ok());
+        auto foreign = (*other)->prepareText(tokenRow(tokens, 0));
+        QVERIFY(foreign.ok());
+        auto refused = model.imageTextMatchingFromFusion(*foreign, *fusion);
+        QVERIFY(!refused.ok());
+        QCOMPARE(refused.error().code, Error::Code::InvalidArgument);
+    }
 }
 
 void TestModelParity::rejectsConfigsHuggingFaceCannotRun_data() {

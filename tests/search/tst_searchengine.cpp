@@ -46,6 +46,9 @@ private Q_SLOTS:
     void cancelStopsTheRerank();
     void cutOffHidesNonMatches();
     void cacheSkipsTheVisionTowerOnTheSecondQuery();
+    void rerankRunsTheTextTowerOncePerQuery();
+    void fillMaskOfALibraryPhotoUsesTheCachedVisionSide_data();
+    void fillMaskOfALibraryPhotoUsesTheCachedVisionSide();
     void vanishedPhotoIsSkippedAndReported();
     void similarPhotosExcludeTheQueryPhoto();
     void composedQueryRerankedByTheWords();
@@ -89,17 +92,24 @@ void TestSearchEngine::initTestCase() {
 
 void TestSearchEngine::ranksLikeTheReference_data() {
     QTest::addColumn<int>("textIndex");
-    for (size_t j = 0; j < m_expected["texts"].size(); ++j)
-        QTest::newRow(m_expected["texts"][j]["text"].get<std::string>().c_str()) << int(j);
+    QTest::addColumn<int>("rerankBatch");
+    // One photo per cross-modal pass, a batch that does not divide the list, and the default.
+    for (int batch : {1, 3, SearchOptions{}.rerankBatch})
+        for (size_t j = 0; j < m_expected["texts"].size(); ++j)
+            QTest::addRow("%s, batch %d", m_expected["texts"][j]["text"].get<std::string>().c_str(),
+                          batch)
+                << int(j) << batch;
 }
 
 void TestSearchEngine::ranksLikeTheReference() {
     QFETCH(int, textIndex);
+    QFETCH(int, rerankBatch);
     const json &want = m_expected["search"][size_t(textIndex)];
     const QString text = QString::fromStdString(m_expected["texts"][size_t(textIndex)]["text"].get<std::string>());
     SearchOptions options;
     options.candidates = 10;
     options.rerankDepth = 10;
+    options.rerankBatch = rerankBatch;
     std::vector<SearchUpdate> updates;
     auto hits = engine().searchText(text, options, [&](const SearchUpdate &u) { updates.push_back(u); });
     QVERIFY2(hits.ok(), hits.ok() ? "" : qPrintable(hits.error().message));
@@ -114,8 +124,11 @@ void TestSearchEngine::ranksLikeTheReference() {
         QCOMPARE(first.hits[r].photoId, idOf(want["by_contrastive"][r].get<int>()));
         QVERIFY(std::abs(first.hits[r].similarity * scale - want["by_contrastive_scores"][r].get<double>()) <= 1e-4);
     }
-    // Then one update per reranked photo, and the final order by ITM match probability.
-    QCOMPARE(int(updates.size()), 1 + int(want["by_itm"].size()) + 1);
+    // Then one update per batch of reranked photos, and the final order by ITM match probability.
+    const int reranked = int(want["by_itm"].size());
+    QCOMPARE(int(updates.size()), 1 + (reranked + rerankBatch - 1) / rerankBatch + 1);
+    for (size_t u = 1; u + 1 < updates.size(); ++u)
+        QCOMPARE(updates[u].reranked, std::min(reranked, int(u) * rerankBatch));
     QVERIFY(updates.back().finished);
     QCOMPARE(hits->size(), want["by_itm"].size());
     for (size_t r = 0; r < hits->size(); ++r) {
@@ -200,6 +213,100 @@ void TestSearchEngine::cacheSkipsTheVisionTowerOnTheSecondQuery() {
     auto tiny = std::make_shared<FusionCache>(m_pipeline->modelKey(), cacheOptions);
     QVERIFY(engine(tiny).searchText(text, options).ok());
     QCOMPARE(tiny->stats().diskBytes, qint64(0));
+}
+
+// The caption's text tower does not depend on the photo: one pass per query gives the search
+// embedding and the text side of every reranked photo (main ran it again for each photo).
+void TestSearchEngine::rerankRunsTheTextTowerOncePerQuery() {
+    auto cache = std::make_shared<FusionCache>(m_pipeline->modelKey(), FusionCache::Options{});
+    SearchOptions options;
+    options.rerankDepth = 4;
+    const QString text = QStringLiteral("a cat sitting on a couch");
+    QVERIFY(engine(cache).searchText(text, options).ok()); // fills the cache
+    const BridgeTowerModel::TowerRuns before = m_pipeline->model().towerRuns();
+    int reranked = 0;
+    auto hits = engine(cache).searchText(text, options,
+                                         [&](const SearchUpdate &u) { reranked = u.reranked; });
+    QVERIFY(hits.ok());
+    QCOMPARE(reranked, 4);
+    const BridgeTowerModel::TowerRuns after = m_pipeline->model().towerRuns();
+    QCOMPARE(after.text - before.text, qint64(1));
+    QCOMPARE(after.vision - before.vision, qint64(0)); // every photo came from the cache
+
+    // A composed query embeds its photo (vision) and its words once (text) for the whole rerank.
+    auto composed = engine(cache).searchComposed(m_photos->paths[idOf(0)],
+                                                 QStringLiteral("a cup of coffee"), options);
+    QVERIFY(composed.ok());
+    QCOMPARE(m_pipeline->model().towerRuns().text - after.text, qint64(1));
+}
+
+void TestSearchEngine::fillMaskOfALibraryPhotoUsesTheCachedVisionSide_data() {
+    QTest::addColumn<int>("caseIndex");
+    for (size_t i = 0; i < m_expected["fill_mask"].size(); ++i)
+        QTest::newRow(m_expected["fill_mask"][i]["text"].get<std::string>().c_str()) << int(i);
+}
+
+// Fill-mask on a photo of the library reads its vision side from the rerank cache (or computes
+// and caches it once), and gives exactly what the uncached path from the pixels gives.
+void TestSearchEngine::fillMaskOfALibraryPhotoUsesTheCachedVisionSide() {
+    QFETCH(int, caseIndex);
+    const json &want = m_expected["fill_mask"][size_t(caseIndex)];
+    const QString caption = QString::fromStdString(want["text"].get<std::string>());
+    const QString photo = m_photos->paths[idOf(want["image"].get<int>())];
+    const int topK = int(want["masks"][0]["top_ids"].size());
+    auto pixels = m_pipeline->loadPixels(photo);
+    QVERIFY(pixels.ok());
+    auto uncached = m_pipeline->fillMask(*pixels, caption, topK);
+    QVERIFY2(uncached.ok(), uncached.ok() ? "" : qPrintable(uncached.error().message));
+
+    auto cache = std::make_shared<FusionCache>(m_pipeline->modelKey(), FusionCache::Options{});
+    const BridgeTowerModel::TowerRuns start = m_pipeline->model().towerRuns();
+    auto first = engine(cache).fillMask(photo, caption, topK);
+    QVERIFY2(first.ok(), first.ok() ? "" : qPrintable(first.error().message));
+    QCOMPARE(m_pipeline->model().towerRuns().vision - start.vision,
+             qint64(1)); // computed once, and cached
+    QCOMPARE(cache->stats().misses, qint64(1));
+    const BridgeTowerModel::TowerRuns warm = m_pipeline->model().towerRuns();
+    auto second = engine(cache).fillMask(photo, caption, topK);
+    QVERIFY(second.ok());
+    QCOMPARE(m_pipeline->model().towerRuns().vision,
+             warm.vision); // no vision tower for a cached photo
+    QCOMPARE(cache->stats().memoryHits, qint64(1));
+
+    for (const FillMaskResult *r : {&*first, &*second}) {
+        QCOMPARE(r->filledIds, uncached->filledIds);
+        QCOMPARE(r->masks.size(), uncached->masks.size());
+        for (size_t m = 0; m < r->masks.size(); ++m) {
+            QCOMPARE(r->masks[m].ids, uncached->masks[m].ids);
+            QCOMPARE(r->masks[m].logits,
+                     uncached->masks[m].logits); // float32 cache: the same numbers
+            QCOMPARE(r->masks[m].probabilities, uncached->masks[m].probabilities);
+        }
+    }
+    // And both are the reference's.
+    QCOMPARE(second->filledText, QString::fromStdString(want["filled_text"].get<std::string>()));
+    for (size_t m = 0; m < second->masks.size(); ++m) {
+        const json &wm = want["masks"][m];
+        QCOMPARE(second->masks[m].position, wm["position"].get<int>());
+        QCOMPARE(second->masks[m].ids, wm["top_ids"].get<std::vector<int64_t>>());
+        for (size_t k = 0; k < second->masks[m].logits.size(); ++k)
+            QVERIFY(std::abs(second->masks[m].logits[k] - wm["top_logits"][k].get<double>()) <=
+                    1e-4);
+    }
+
+    // A caption without a blank fails before any vision work; a photo from outside the library
+    // takes the uncached path and leaves the cache alone.
+    const BridgeTowerModel::TowerRuns beforeErrors = m_pipeline->model().towerRuns();
+    QVERIFY(
+        !engine(cache).fillMask(m_photos->paths[idOf(1)], QStringLiteral("no blank here")).ok());
+    QCOMPARE(m_pipeline->model().towerRuns().vision, beforeErrors.vision);
+    QTemporaryDir tmp;
+    const QString outside = tmp.filePath(QStringLiteral("outside.png"));
+    QVERIFY(QFile::copy(photo, outside));
+    auto fromOutside = engine(cache).fillMask(outside, caption, topK);
+    QVERIFY(fromOutside.ok());
+    QCOMPARE(fromOutside->filledIds, uncached->filledIds);
+    QCOMPARE(cache->stats().misses, qint64(1));
 }
 
 void TestSearchEngine::vanishedPhotoIsSkippedAndReported() {

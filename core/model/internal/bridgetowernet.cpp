@@ -129,37 +129,51 @@ BridgeTowerNet::VisionTower BridgeTowerNet::visionTower(const at::Tensor &pixelV
     return out;
 }
 
-BridgeTowerNet::CrossModal BridgeTowerNet::crossModal(const TextTower &text, const VisionTower &vision,
-                                                      Trace *trace) const {
-    const int64_t B = text.fusionInputs.front().size(0);
-    const int64_t L = vision.fusionInputs.front().size(1);
-    const at::Tensor imageMask = at::zeros({B, 1, 1, L}, text.fusionInputs.front().options());
+BridgeTowerNet::CrossModal BridgeTowerNet::crossModal(const TextTower &text,
+                                                      const VisionTower &vision, Trace *trace,
+                                                      CrossOutputs outputs) const {
+    // Every image token is attended to: Hugging Face's image mask is all zeros, and adding zeros
+    // to each attention score changes nothing, so there is no image mask at all.
+    const at::Tensor imageMask;
     const at::Tensor &textMask = text.extendedMask;
+    const size_t last = m_crossTextLayers.size() - 1;
 
-    // Entry: both sides are LayerNormed; each layer reads the OTHER side's value from before this step.
-    at::Tensor t = m_crossTextNorm(text.fusionInputs[0]);
-    at::Tensor v = m_crossImageNorm(vision.fusionInputs[0]);
-    at::Tensor crossText = m_crossTextLayers[0](t, v, textMask, imageMask);
-    at::Tensor crossImage = m_crossImageLayers[0](v, t, imageMask, textMask);
-    if (trace) {
-        trace->crossText.push_back(crossText);
-        trace->crossImage.push_back(crossImage);
-    }
-    for (size_t k = 0; k < m_textLinkTowers.size(); ++k) {
-        // Bridge layers: no LayerNorm on the fusion inputs here, only inside the link tower.
-        t = m_textLinkTowers[k](text.fusionInputs[k + 1], crossText);
-        v = m_imageLinkTowers[k](vision.fusionInputs[k + 1], crossImage);
-        crossText = m_crossTextLayers[k + 1](t, v, textMask, imageMask);
-        crossImage = m_crossImageLayers[k + 1](v, t, imageMask, textMask);
+    // Runs cross-modal layer k on its inputs (t, v): each side reads the OTHER side's value from
+    // before this step. Only the last layer is trimmed to what the heads read.
+    at::Tensor crossText, crossImage;
+    auto layer = [&](size_t k, const at::Tensor &t, const at::Tensor &v) {
+        const bool trimmed = k == last && outputs != CrossOutputs::All;
+        const bool pooledOnly = trimmed && outputs == CrossOutputs::Pooled;
+        crossText = m_crossTextLayers[k](t, v, textMask, imageMask,
+                                         pooledOnly ? t.narrow(1, 0, 1) : at::Tensor());
+        if (!trimmed)
+            crossImage = m_crossImageLayers[k](v, t, imageMask, textMask);
+        else if (pooledOnly)
+            crossImage = m_crossImageLayers[k](v, t, imageMask, textMask, v.narrow(1, 0, 1));
+        else
+            crossImage = at::Tensor(); // TextSide: nothing reads the image side of the last layer
         if (trace) {
             trace->crossText.push_back(crossText);
             trace->crossImage.push_back(crossImage);
         }
+    };
+    // Entry: both sides are LayerNormed.
+    const at::Tensor t0 = m_crossTextNorm(text.fusionInputs[0]);
+    const at::Tensor v0 = m_crossImageNorm(vision.fusionInputs[0]);
+    layer(0, t0, v0);
+    for (size_t k = 0; k < m_textLinkTowers.size(); ++k) {
+        // Bridge layers: no LayerNorm on the fusion inputs here, only inside the link tower.
+        const at::Tensor t = m_textLinkTowers[k](text.fusionInputs[k + 1], crossText);
+        const at::Tensor v = m_imageLinkTowers[k](vision.fusionInputs[k + 1], crossImage);
+        layer(k + 1, t, v);
     }
     CrossModal out;
     out.textFeatures = crossText;
     out.imageFeatures = crossImage;
-    out.pooler = at::cat({at::tanh(m_textPooler(crossText.select(1, 0))), at::tanh(m_imagePooler(crossImage.select(1, 0)))}, -1);
+    if (outputs != CrossOutputs::TextSide)
+        out.pooler = at::cat({at::tanh(m_textPooler(crossText.select(1, 0))),
+                              at::tanh(m_imagePooler(crossImage.select(1, 0)))},
+                             -1);
     return out;
 }
 
@@ -175,8 +189,11 @@ at::Tensor BridgeTowerNet::crossEmbeds(const CrossModal &cross) const { return l
 
 at::Tensor BridgeTowerNet::itmLogits(const CrossModal &cross) const { return m_itm(cross.pooler); }
 
-at::Tensor BridgeTowerNet::mlmLogits(const CrossModal &cross) const {
-    return m_mlmDecoder(m_mlmNorm(activation(m_config.hiddenAct, m_mlmDense(cross.textFeatures))));
+at::Tensor BridgeTowerNet::mlmLogits(const CrossModal &cross, const at::Tensor &positions) const {
+    // The head works row by row, so selecting the rows first gives the same numbers.
+    const at::Tensor rows =
+        positions.defined() ? cross.textFeatures.index_select(1, positions) : cross.textFeatures;
+    return m_mlmDecoder(m_mlmNorm(activation(m_config.hiddenAct, m_mlmDense(rows))));
 }
 
 void BridgeTowerNet::prepareLinearsFor(Precision precision) {

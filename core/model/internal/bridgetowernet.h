@@ -52,21 +52,34 @@ public:
         std::vector<at::Tensor> fusionInputs; // image_transform(ln_post(v_i)) + token_type[1], one per cross-modal layer
     };
     struct CrossModal {
-        at::Tensor textFeatures, imageFeatures, pooler; // (B,T,H), (B,L,H), (B,2H)
+        // (B,T,H), (B,L,H), (B,2H) with CrossOutputs::All. Pooled: (B,1,H) each (the CLS rows) and
+        // the pooler. TextSide: textFeatures only.
+        at::Tensor textFeatures, imageFeatures, pooler;
+    };
+    // What the caller's heads read of the last cross-modal layer; the rest of that layer is not
+    // computed (every earlier layer is needed whole: each row attends to all rows of both sides).
+    enum class CrossOutputs {
+        All,      // every row of both sides (parity tests, traces)
+        Pooled,   // only the CLS rows the poolers read (ITM, the contrastive cross embedding)
+        TextSide, // only the text side (MLM): the image side of the last layer is skipped
     };
 
     TextTower textTower(const at::Tensor &inputIds, const at::Tensor &attentionMask, bool fusion,
                         Trace *trace = nullptr) const;
     // Runs only the first Lt vision blocks (the rest are never used by BridgeTower).
     VisionTower visionTower(const at::Tensor &pixelValues, Trace *trace = nullptr) const;
-    CrossModal crossModal(const TextTower &text, const VisionTower &vision, Trace *trace = nullptr) const;
+    CrossModal crossModal(const TextTower &text, const VisionTower &vision, Trace *trace = nullptr,
+                          CrossOutputs outputs = CrossOutputs::All) const;
 
     // Heads. Embeddings are L2-normalised.
     at::Tensor textEmbeds(const TextTower &text) const;
     at::Tensor imageEmbeds(const VisionTower &vision) const;
     at::Tensor crossEmbeds(const CrossModal &cross) const;
     at::Tensor itmLogits(const CrossModal &cross) const;
-    at::Tensor mlmLogits(const CrossModal &cross) const;
+    // Vocabulary logits (B,T,V), or (B,P,V) at `positions` only (a long tensor of token indices):
+    // the decoder is the costliest part of the head (H x 50265), so fill-mask runs it at the
+    // blanks.
+    at::Tensor mlmLogits(const CrossModal &cross, const at::Tensor &positions = {}) const;
     const at::Tensor &logitScale() const { return m_logitScale; }
     // How many times textTower() has run (BridgeTowerModel::textTowerRuns).
     int64_t textTowerRuns() const { return m_textTowerRuns.load(std::memory_order_relaxed); }

@@ -127,9 +127,13 @@ void BertCrossLayer::bind(WeightBinder &b, const std::string &prefix, const Brid
     act = c.hiddenAct;
 }
 
-at::Tensor BertCrossLayer::operator()(const at::Tensor &x, const at::Tensor &other, const at::Tensor &selfMask,
-                                      const at::Tensor &otherMask) const {
-    const at::Tensor a = attention(x, selfMask);
+at::Tensor BertCrossLayer::operator()(const at::Tensor &x, const at::Tensor &other,
+                                      const at::Tensor &selfMask, const at::Tensor &otherMask,
+                                      const at::Tensor &queries) const {
+    // Self-attention of a subset of rows is attention of those rows over all of x (keys, values and
+    // mask are unchanged); the residual is the subset itself.
+    const at::Tensor a =
+        queries.defined() ? attention(queries, selfMask, x) : attention(x, selfMask);
     const at::Tensor c = crossAttention(a, otherMask, other);
     return outputNorm(output(activation(act, intermediate(c))) + c);
 }

@@ -100,8 +100,10 @@ struct BertCrossLayer {
     LayerNorm outputNorm;
     std::string act;
     void bind(WeightBinder &b, const std::string &prefix, const BridgeTowerTextConfig &c);
+    // `queries`, when given, is a subset of x's rows (e.g. only the CLS row a pooler reads): the
+    // layer's output is computed for those rows only, attending over all of x and `other`.
     at::Tensor operator()(const at::Tensor &x, const at::Tensor &other, const at::Tensor &selfMask,
-                          const at::Tensor &otherMask) const;
+                          const at::Tensor &otherMask, const at::Tensor &queries = {}) const;
     template <typename F> void forEachLinear(F &&f) {
         attention.forEachLinear(f);
         crossAttention.forEachLinear(f);
