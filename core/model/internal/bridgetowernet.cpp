@@ -53,26 +53,28 @@ void BridgeTowerNet::bind(WeightBinder &b, const BridgeTowerConfig &c, const std
         m_textLinkTowers[size_t(i)].bind(b, prefix + "cross_modal_text_link_tower." + std::to_string(i), c);
         m_imageLinkTowers[size_t(i)].bind(b, prefix + "cross_modal_image_link_tower." + std::to_string(i), c);
     }
-    m_textPooler.bind(b, prefix + "cross_modal_text_pooler.dense", H, H);
-    m_imagePooler.bind(b, prefix + "cross_modal_image_pooler.dense", H, H);
+    m_textPooler.bind(b, prefix + "cross_modal_text_pooler.dense", H, H, true, LinearRole::Head);
+    m_imagePooler.bind(b, prefix + "cross_modal_image_pooler.dense", H, H, true, LinearRole::Head);
 }
 
 void BridgeTowerNet::bindContrastiveHead(WeightBinder &b) {
     const int64_t C = m_config.contrastiveHiddenSize.value_or(0);
     const int64_t H = m_config.hiddenSize;
-    m_itcText.bind(b, "itc_text_head.fc", H, C);
-    m_itcImage.bind(b, "itc_image_head.fc", H, C);
-    m_itcCross.bind(b, "itc_cross_modal_head.fc", 2 * H, C);
+    m_itcText.bind(b, "itc_text_head.fc", H, C, true, LinearRole::Head);
+    m_itcImage.bind(b, "itc_image_head.fc", H, C, true, LinearRole::Head);
+    m_itcCross.bind(b, "itc_cross_modal_head.fc", 2 * H, C, true, LinearRole::Head);
     m_logitScale = b.take("logit_scale", {});
 }
 
-void BridgeTowerNet::bindItmHead(WeightBinder &b) { m_itm.bind(b, "itm_score.fc", 2 * m_config.hiddenSize, 2); }
+void BridgeTowerNet::bindItmHead(WeightBinder &b) {
+    m_itm.bind(b, "itm_score.fc", 2 * m_config.hiddenSize, 2, true, LinearRole::Head);
+}
 
 void BridgeTowerNet::bindMlmHead(WeightBinder &b) {
     const int64_t H = m_config.hiddenSize;
-    m_mlmDense.bind(b, "mlm_score.transform.dense", H, H);
+    m_mlmDense.bind(b, "mlm_score.transform.dense", H, H, true, LinearRole::Head);
     m_mlmNorm.bind(b, "mlm_score.transform.LayerNorm", H, m_config.layerNormEps);
-    m_mlmDecoder.bind(b, "mlm_score.decoder", H, m_config.text.vocabSize, /*withBias=*/false);
+    m_mlmDecoder.bind(b, "mlm_score.decoder", H, m_config.text.vocabSize, /*withBias=*/false, LinearRole::Head);
     m_mlmDecoder.bias = b.take("mlm_score.bias", {m_config.text.vocabSize});
 }
 
@@ -196,19 +198,31 @@ at::Tensor BridgeTowerNet::mlmLogits(const CrossModal &cross, const at::Tensor &
     return m_mlmDecoder(m_mlmNorm(activation(m_config.hiddenAct, m_mlmDense(rows))));
 }
 
-void BridgeTowerNet::prepareLinearsFor(Precision precision) {
-    auto convert = [precision](Linear &l) { l.prepareFor(precision); };
+std::vector<Linear *> BridgeTowerNet::allLinears() {
+    std::vector<Linear *> out;
+    auto add = [&out](Linear &l) { out.push_back(&l); };
     for (BertLayer &l : m_textLayers)
-        l.forEachLinear(convert);
+        l.forEachLinear(add);
     for (VisionBlock &b : m_visionBlocks)
-        b.forEachLinear(convert);
+        b.forEachLinear(add);
     for (BertCrossLayer &l : m_crossTextLayers)
-        l.forEachLinear(convert);
+        l.forEachLinear(add);
     for (BertCrossLayer &l : m_crossImageLayers)
-        l.forEachLinear(convert);
-    for (Linear *l : {&m_crossTextTransform, &m_crossImageTransform, &m_textPooler, &m_imagePooler, &m_itcText, &m_itcImage,
-                      &m_itcCross, &m_itm, &m_mlmDense, &m_mlmDecoder})
-        convert(*l);
+        l.forEachLinear(add);
+    for (Linear *l : {&m_crossTextTransform, &m_crossImageTransform, &m_textPooler, &m_imagePooler,
+                      &m_itcText, &m_itcImage, &m_itcCross, &m_itm, &m_mlmDense, &m_mlmDecoder})
+        out.push_back(l);
+    return out;
+}
+
+std::vector<const Linear *> BridgeTowerNet::linears() const {
+    const std::vector<Linear *> all = const_cast<BridgeTowerNet *>(this)->allLinears();
+    return {all.begin(), all.end()};
+}
+
+void BridgeTowerNet::prepareLinearsFor(Precision precision) {
+    for (Linear *l : allLinears())
+        l->prepareFor(precision);
 }
 
 at::Tensor BridgeTowerNet::stackFusion(const VisionTower &vision) { return at::stack(vision.fusionInputs, 1); }

@@ -86,12 +86,16 @@ public:
 
     // Prepares every Linear layer's weights for `precision` (Linear::prepareFor).
     void prepareLinearsFor(Precision precision);
+    // Every Linear layer (towers, cross-modal part, heads), for tests and reports.
+    std::vector<const Linear *> linears() const;
 
     // Stacks/unstacks fusion inputs as one (B, Lc, L, H) tensor for caching.
     static at::Tensor stackFusion(const VisionTower &vision);
     static VisionTower unstackFusion(const at::Tensor &stacked);
 
 private:
+    std::vector<Linear *> allLinears();
+
     BridgeTowerConfig m_config;
     mutable std::atomic<int64_t> m_textTowerRuns{0};
     bool m_hasContrastive = false, m_hasItm = false, m_hasMlm = false;

@@ -1,5 +1,8 @@
 #include "core/model/internal/layers.h"
 
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -31,11 +34,74 @@ at::Tensor WeightBinder::take(const std::string &name, std::vector<int64_t> shap
     return t.to(m_dtype).contiguous();
 }
 
-void Linear::bind(WeightBinder &b, const std::string &prefix, int64_t in, int64_t out, bool withBias) {
+void Linear::bind(WeightBinder &b, const std::string &prefix, int64_t in, int64_t out,
+                  bool withBias, LinearRole linearRole) {
     weight = b.take(prefix + ".weight", {out, in});
     if (withBias)
         bias = b.take(prefix + ".bias", {out});
+    role = linearRole;
+    name = prefix;
 }
+
+std::string int8EngineProblem(const std::vector<at::QEngine> &supported) {
+    if (std::find(supported.begin(), supported.end(), at::kONEDNN) != supported.end())
+        return {};
+    std::string have;
+    for (const at::QEngine e : supported)
+        if (e != at::kNoQEngine)
+            have += (have.empty() ? "" : ", ") + c10::toString(e);
+    return "int8 precision needs LibTorch's oneDNN quantized engine, which this LibTorch does "
+           "not have (quantized engines: " +
+           (have.empty() ? std::string("none") : have) + "); choose float32 or bfloat16";
+}
+
+namespace {
+
+// u8 x s8 products of two neighbouring channels are summed in 16 bits without VNNI (vpmaddubsw)
+// and can saturate; 7-bit activations cannot (PyTorch's reduce_range, for the same reason).
+bool cpuHasVnni() {
+#if defined(__x86_64__) || defined(__i386__)
+    return __builtin_cpu_supports("avx512vnni") || __builtin_cpu_supports("avxvnni");
+#else
+    return false;
+#endif
+}
+
+c10::intrusive_ptr<LinearPackedParamsBase> packInt8(const at::Tensor &weight,
+                                                    const at::Tensor &bias) {
+    auto &context = at::globalContext();
+    const std::string problem = int8EngineProblem(context.supportedQEngines());
+    TORCH_CHECK(problem.empty(), problem);
+    // quantized::linear_prepack packs for the global engine; oneDNN is the one we run.
+    if (context.qEngine() != at::kONEDNN)
+        context.setQEngine(at::kONEDNN);
+
+    // Symmetric per output channel (oneDNN takes no weight zero point): scale = max|w| / 127.5,
+    // as PyTorch's per-channel symmetric observer computes it.
+    const at::Tensor w = weight.to(at::kFloat).contiguous();
+    const at::Tensor scales = (w.abs().amax({1}).to(at::kDouble) / 127.5)
+                                  .clamp_min(double(std::numeric_limits<float>::epsilon()));
+    at::Tensor q =
+        at::quantize_per_channel(w, scales, at::zeros({w.size(0)}, at::kLong), 0, at::kQInt8);
+    // Our own float32 bias: oneDNN reads it in place, and the checkpoint's tensor may be a view of
+    // the read-only file mapping that we want to let go.
+    c10::optional<at::Tensor> ownBias;
+    if (bias.defined())
+        ownBias = bias.to(at::kFloat).clone();
+    static const auto prepack = c10::Dispatcher::singleton()
+                                    .findSchemaOrThrow("quantized::linear_prepack", "")
+                                    .typed<c10::intrusive_ptr<LinearPackedParamsBase>(
+                                        at::Tensor, c10::optional<at::Tensor>)>();
+    auto packed = prepack.call(q, ownBias);
+    // The packed object keeps `q` only for unpack() (serialisation), which we never call; oneDNN
+    // computes from its own reordered copy. Freeing q's bytes halves the int8 weight memory.
+    q.storage().unsafeGetStorageImpl()->reset();
+    return packed;
+}
+
+thread_local LinearInputRanges *t_inputRanges = nullptr;
+
+} // namespace
 
 void Linear::prepareFor(Precision precision) {
     switch (precision) {
@@ -49,8 +115,37 @@ void Linear::prepareFor(Precision precision) {
             bias = bias.to(at::kBFloat16);
         return;
     case Precision::Int8:
-        TORCH_CHECK(false, "int8 weights are not implemented yet");
+        if (role == LinearRole::Head || !weight.defined() || int8)
+            return;
+        int8 = packInt8(weight, bias);
+        int8ReduceRange = !cpuHasVnni();
+        // No float copy stays: the packed object holds the int8 weights and its own bias.
+        weight = at::Tensor();
+        bias = at::Tensor();
+        return;
     }
+}
+
+at::Tensor Linear::operator()(const at::Tensor &x) const {
+    if (t_inputRanges)
+        t_inputRanges->record(name, x);
+    if (int8)
+        return int8->apply_dynamic(x.scalar_type() == at::kFloat ? x : x.to(at::kFloat),
+                                   int8ReduceRange);
+    return at::linear(x, weight, bias);
+}
+
+LinearInputRanges::LinearInputRanges() : m_outer(t_inputRanges) {
+    t_inputRanges = this;
+}
+LinearInputRanges::~LinearInputRanges() {
+    t_inputRanges = m_outer;
+}
+
+void LinearInputRanges::record(const std::string &linearName, const at::Tensor &x) {
+    const double m = x.numel() ? x.abs().max().item<double>() : 0.0;
+    double &slot = m_maxAbs[linearName];
+    slot = std::max(slot, m);
 }
 
 void LayerNorm::bind(WeightBinder &b, const std::string &prefix, int64_t dim, double epsilon) {
@@ -144,6 +239,7 @@ void VisionBlock::bind(WeightBinder &b, const std::string &prefix, const BridgeT
     ln2.bind(b, prefix + ".ln_2", D, c.layerNormEps);
     inProj.weight = b.take(prefix + ".attn.in_proj_weight", {3 * D, D});
     inProj.bias = b.take(prefix + ".attn.in_proj_bias", {3 * D});
+    inProj.name = prefix + ".attn.in_proj";
     outProj.bind(b, prefix + ".attn.out_proj", D, D);
     fc.bind(b, prefix + ".mlp.c_fc", D, 4 * D);
     proj.bind(b, prefix + ".mlp.c_proj", 4 * D, D);

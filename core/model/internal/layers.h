@@ -8,6 +8,7 @@
 #include "core/model/precision.h"
 
 #include <ATen/ATen.h>
+#include <ATen/native/quantized/PackedParams.h>
 
 #include <map>
 #include <string>
@@ -43,13 +44,54 @@ private:
     at::ScalarType m_dtype = at::kFloat;
 };
 
+// What a Linear is for. Tower layers run in the chosen precision; heads (the ITC/ITM/MLM
+// projections and the poolers) stay float32 under int8: they are a small part of the work and
+// their outputs are the results, so they are not worth an error there.
+enum class LinearRole { Tower, Head };
+
 struct Linear {
-    at::Tensor weight, bias; // bias may be undefined
-    void bind(WeightBinder &b, const std::string &prefix, int64_t in, int64_t out, bool withBias = true);
+    // Float32 (bfloat16 after prepareFor); bias may be undefined; both undefined once packed.
+    at::Tensor weight, bias;
+    // After prepareFor(Int8): the weights in int8 per output channel, packed for oneDNN, with
+    // the float32 bias.
+    c10::intrusive_ptr<LinearPackedParamsBase> int8;
+    // Quantize activations to 7 bits: CPUs without VNNI saturate 8-bit u8 x s8 products.
+    bool int8ReduceRange = false;
+    LinearRole role = LinearRole::Tower;
+    std::string name; // the checkpoint key prefix, for reports (LinearInputRanges)
+
+    void bind(WeightBinder &b, const std::string &prefix, int64_t in, int64_t out,
+              bool withBias = true, LinearRole linearRole = LinearRole::Tower);
     // The one place where a precision decides how a Linear keeps its weights (called once per
-    // layer after binding; see BridgeTowerNet::prepareLinearsFor).
+    // layer after binding; see BridgeTowerNet::prepareLinearsFor). Int8 quantizes a tower layer's
+    // weights per output channel and drops every float copy; it throws a c10::Error saying why
+    // when this LibTorch or CPU cannot run int8 (the model load turns it into an Error).
     void prepareFor(Precision precision);
-    at::Tensor operator()(const at::Tensor &x) const { return at::linear(x, weight, bias); }
+    // Float32 input for int8 layers (activations are quantized per call, per tensor).
+    at::Tensor operator()(const at::Tensor &x) const;
+};
+
+// Why int8 layers cannot run with these LibTorch quantized engines (empty when they can): they
+// need oneDNN's engine (Debian's LibTorch has it; fbgemm is not built there).
+std::string int8EngineProblem(const std::vector<at::QEngine> &supported);
+
+// While alive, records the largest |x| every Linear receives on the calling thread (float32
+// models: the quality report compares outlier activations of trained and random weights). One
+// per thread at a time; nests by hiding the outer one. Costs one reduction per Linear call.
+class LinearInputRanges {
+public:
+    LinearInputRanges();
+    ~LinearInputRanges();
+    LinearInputRanges(const LinearInputRanges &) = delete;
+    LinearInputRanges &operator=(const LinearInputRanges &) = delete;
+    // Linear name -> max |input| over every call seen.
+    const std::map<std::string, double> &maxAbs() const { return m_maxAbs; }
+
+private:
+    friend struct Linear;
+    void record(const std::string &name, const at::Tensor &x);
+    std::map<std::string, double> m_maxAbs;
+    LinearInputRanges *m_outer = nullptr;
 };
 
 struct LayerNorm {
