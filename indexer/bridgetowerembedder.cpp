@@ -3,6 +3,8 @@
 #include "core/image/imagedecoder.h"
 #include "core/search/bridgetowerpipeline.h"
 
+#include <QElapsedTimer>
+
 #include <cstring>
 
 namespace ts {
@@ -12,9 +14,13 @@ Result<QImage> decodeForIndexing(const QString &path, const QByteArray &contents
     DecodeOptions options;
     if (targetShortestEdge > 0)
         options.targetShortestEdgeHint = QSize(targetShortestEdge, targetShortestEdge);
+    QElapsedTimer clock;
+    clock.start();
     auto decoded = decodeImageData(contents, path, options);
+    out.decodeMs = clock.nsecsElapsed() / 1e6;
     if (!decoded)
         return decoded.error();
+    clock.restart();
     out.orientation = decoded->exifOrientation;
     const bool swapped = decoded->exifOrientation >= 5 && decoded->exifOrientation <= 8;
     out.width = swapped ? decoded->storedSize.height() : decoded->storedSize.width();
@@ -24,6 +30,7 @@ Result<QImage> decodeForIndexing(const QString &path, const QByteArray &contents
     out.thumbnail = rgb.width() > kThumbnailSize || rgb.height() > kThumbnailSize
                         ? rgb.scaled(kThumbnailSize, kThumbnailSize, Qt::KeepAspectRatio, Qt::SmoothTransformation)
                         : rgb;
+    out.thumbnailMs = clock.nsecsElapsed() / 1e6;
     return std::move(decoded->rgb);
 }
 
@@ -45,7 +52,10 @@ public:
         auto rgb = decodeForIndexing(path, contents, config.doResize ? config.shortestEdge : 0, out);
         if (!rgb)
             return rgb.error();
+        QElapsedTimer clock;
+        clock.start();
         auto processed = m_pipeline->imageProcessor().process(*rgb, true);
+        out.resizeMs = clock.nsecsElapsed() / 1e6;
         if (!processed)
             return processed.error().withContext(path);
         const int64_t s = m_pipeline->model().imageSize();

@@ -479,6 +479,23 @@ std::vector<float> Catalog::embedding(qint64 photoId, const QString &modelKey) c
     return v;
 }
 
+std::vector<float> Catalog::embeddingOfContent(const QString &quickHash, const QString &fullHash,
+                                               const QString &modelKey) const {
+    std::vector<float> v;
+    if (quickHash.isEmpty() || fullHash.isEmpty())
+        return v; // rows before version 3 have no full hash: never a source of reuse
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("SELECT e.vector FROM photos p JOIN embeddings e ON e.photo_id = p.id "
+                           "WHERE p.content_hash = ?1 AND p.full_hash = ?2 AND e.model_key = ?3 LIMIT 1");
+    s.bind(1, quickHash).bind(2, fullHash).bind(3, modelKey);
+    if (s.step()) {
+        const QByteArray blob = s.blobAt(0);
+        v.resize(size_t(blob.size()) / sizeof(float));
+        std::memcpy(v.data(), blob.constData(), v.size() * sizeof(float));
+    }
+    return v;
+}
+
 Result<std::vector<qint64>> Catalog::commitBatch(const std::vector<PhotoWrite> &photos, const QString &modelKey,
                                                  const std::vector<qint64> &deleteIds) {
     std::lock_guard lock(m_mutex);

@@ -146,6 +146,10 @@ public:
     // The owner tag of a vector: the first 64 bits of the full hash, else of the quick hash.
     static quint64 contentTag(const QString &fullHash, const QString &quickHash);
     std::vector<float> embedding(qint64 photoId, const QString &modelKey) const;
+    // The vector for `modelKey` of an indexed photo with this content (the quick hash finds
+    // candidates through its index, the full hash confirms; any path), or empty when there is none.
+    std::vector<float> embeddingOfContent(const QString &quickHash, const QString &fullHash,
+                                          const QString &modelKey) const;
 
     // One transaction: writes the photos and deletes `deleteIds`. Returns the ids of the photos
     // written (new rows get theirs here), in order.

@@ -171,6 +171,7 @@ struct Prepared {
     std::optional<Result<PreparedImage>> image; // set when decoded (or when reading failed)
     QString thumbnail;
     std::optional<qint64> takenMs;
+    double readHashMs = 0, thumbnailWriteMs = 0; // the benchmark's stages (IndexStageTimes)
 };
 
 constexpr qint64 kQuickHashChunk = 64 * 1024;
@@ -429,6 +430,8 @@ IndexRunResult IndexWorker::doRun() {
             return p;
         }
         p.job.mtimeMs = info.mtimeMs;
+        QElapsedTimer stage;
+        stage.start();
         // One read: the bytes are hashed (quick and full) and decoded from memory.
         auto contents = readImageFile(job.path);
         if (!contents) {
@@ -441,6 +444,7 @@ IndexRunResult IndexWorker::doRun() {
         p.fullHash = fullContentHash(*contents);
         if (const auto taken = exifDateTaken(contents->left(kQuickHashChunk)))
             p.takenMs = taken->toMSecsSinceEpoch();
+        p.readHashMs = stage.nsecsElapsed() / 1e6;
         const QString thumb = thumbDir.isEmpty() ? QString() : thumbDir + QLatin1Char('/') + p.fullHash + QStringLiteral(".jpg");
         // The quick hash finds candidates; only a photo whose every byte matches lends its vector.
         for (auto it = embeddedByQuick.constFind(p.hash); it != embeddedByQuick.cend() && it.key() == p.hash; ++it) {
@@ -452,6 +456,7 @@ IndexRunResult IndexWorker::doRun() {
         }
         p.image = embedder->prepare(job.path, *contents);
         if (p.image->ok() && !thumb.isEmpty()) {
+            stage.restart();
             if (QFileInfo::exists(thumb)) {
                 p.thumbnail = thumb;
             } else if (!(*p.image)->thumbnail.isNull()) {
@@ -460,6 +465,7 @@ IndexRunResult IndexWorker::doRun() {
                     p.thumbnail = thumb;
             }
             (*p.image)->thumbnail = QImage(); // not needed past this point
+            p.thumbnailWriteMs = stage.nsecsElapsed() / 1e6;
         }
         return p;
     };
@@ -484,6 +490,8 @@ IndexRunResult IndexWorker::doRun() {
         const size_t to = std::min(jobs.size(), from + size_t(batchSize));
         return std::vector<Job>(jobs.begin() + qsizetype(from), jobs.begin() + qsizetype(to));
     };
+    IndexStageTimes &stages = result.stages;
+    QElapsedTimer stageClock;
     QFuture<Prepared> next;
     if (batchCount > 0)
         next = QtConcurrent::mapped(&pool, batchJobs(0), prepareOne);
@@ -496,7 +504,9 @@ IndexRunResult IndexWorker::doRun() {
         progress.paused = false;
         if (m_cancelled)
             break;
+        stageClock.start();
         next.waitForFinished();
+        stages.waitForPhotos += stageClock.nsecsElapsed() / 1e6;
         const QList<Prepared> prepared = next.results();
         if (b + 1 < batchCount)
             next = QtConcurrent::mapped(&pool, batchJobs(b + 1), prepareOne);
@@ -513,6 +523,13 @@ IndexRunResult IndexWorker::doRun() {
         std::vector<std::pair<size_t, size_t>> copyOf;  // (writes index, writes index it copies)
         for (const Prepared &p : prepared) {
             progress.currentFile = p.job.path;
+            stages.readHash += p.readHashMs;
+            stages.thumbnail += p.thumbnailWriteMs;
+            if (p.image && p.image->ok()) {
+                stages.decode += (*p.image)->decodeMs;
+                stages.resize += (*p.image)->resizeMs;
+                stages.thumbnail += (*p.image)->thumbnailMs;
+            }
             if (p.vanished) {
                 if (p.job.existingId) {
                     deletes.push_back(p.job.existingId);
@@ -612,7 +629,9 @@ IndexRunResult IndexWorker::doRun() {
 
         std::vector<FloatTensor> fusion(writes.size());
         if (!toEmbed.empty()) {
+            stageClock.start();
             auto embedded = m_config.embedder->embed(toEmbed);
+            stages.model += stageClock.nsecsElapsed() / 1e6;
             for (size_t i = 0; i < toEmbed.size(); ++i) {
                 PhotoWrite &w = writes[embedWrite[i]];
                 if (!embedded || i >= embedded->vectors.size()) {
@@ -644,9 +663,11 @@ IndexRunResult IndexWorker::doRun() {
             }
         }
 
+        stageClock.start();
         auto committed = catalog.commitBatch(writes, modelKey, deletes);
         if (!committed) {
             result.error = committed.error().message;
+            next.cancel(); // photos not yet prepared are not read
             next.waitForFinished();
             saveIndex();
             return result;
@@ -695,13 +716,18 @@ IndexRunResult IndexWorker::doRun() {
                                           QStringLiteral("%1-%2").arg(writes[i].size).arg(writes[i].mtimeMs), fusion[i]);
             }
         }
+        stages.commit += stageClock.nsecsElapsed() / 1e6;
         progress.done += qint64(prepared.size());
         emitProgress(false);
         if (sinceSave.elapsed() > 30'000)
             saveIndex();
     }
-    if (next.isValid())
+    if (next.isValid()) {
+        // Cancelled (or paused into a cancel): the photos of the next batch not yet started are
+        // not read at all; the few in flight finish (each is one photo's work).
+        next.cancel();
         next.waitForFinished();
+    }
 
     if (!m_cancelled) {
         std::vector<qint64> gone;
@@ -726,6 +752,7 @@ IndexRunResult IndexWorker::doRun() {
         indexDirty = true;
     saveIndex();
     result.cancelled = m_cancelled;
+    result.stages.total = clock.nsecsElapsed() / 1e6;
     progress.currentFile.clear();
     emitProgress(true);
     return result;

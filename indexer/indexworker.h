@@ -49,6 +49,7 @@ struct IndexRunResult {
     qint64 embedded = 0, moved = 0, copied = 0, removed = 0, failed = 0, skipped = 0;
     QStringList directories;   // folders seen (up to maxWatchedDirectories) for live watching
     bool directoriesTruncated = false;
+    IndexStageTimes stages;
 };
 
 class IndexWorker : public QObject {

@@ -1,6 +1,7 @@
 #include "indexer/library.h"
 
 #include "core/common/nativepath.h"
+#include "core/image/imagedecoder.h"
 #include "core/index/vectorindex.h"
 #include "core/search/fusioncache.h"
 #include "indexer/catalog.h"
@@ -48,6 +49,17 @@ public:
             return id;
         const QString canonical = canonicalNativePath(path);
         return canonical.isEmpty() ? std::nullopt : m_catalog->idForPath(canonical);
+    }
+    // By content, as the indexer reuses vectors: the same bytes (wherever they are) have the same
+    // vector; a file edited since it was indexed has other bytes and is embedded anew.
+    std::optional<std::vector<float>> storedEmbedding(const QString &path, const QString &modelKey) const override {
+        const auto contents = readImageFile(path);
+        if (!contents)
+            return std::nullopt;
+        std::vector<float> v = m_catalog->embeddingOfContent(quickContentHash(*contents), fullContentHash(*contents), modelKey);
+        if (v.empty())
+            return std::nullopt;
+        return v;
     }
 
 private:
@@ -485,6 +497,15 @@ QList<OfflineDirectory> Library::offlineDirectories() const { return d->catalog-
 
 std::optional<PhotoRecord> Library::photo(qint64 id) const { return d->catalog->photo(id); }
 
+std::function<QString(const QString &)> Library::storedThumbnailProvider() const {
+    // The catalog is shared, not the Library: the grid may outlive it by a queued decode.
+    return [catalog = d->catalog](const QString &photoPath) -> QString {
+        const std::optional<qint64> id = catalog->idForPath(photoPath);
+        const std::optional<PhotoRecord> record = id ? catalog->photo(*id) : std::nullopt;
+        return record ? record->thumbnailPath : QString();
+    };
+}
+
 LibraryStats Library::stats() const {
     const QString serving = d->servingEmbedder ? d->servingEmbedder->modelKey() : d->catalog->meta(QStringLiteral("serving_model"));
     LibraryStats s = d->catalog->stats(d->embedder ? d->embedder->modelKey() : serving);
@@ -560,7 +581,8 @@ void Library::startIndexing() {
         d->worker = nullptr;
         if (worker)
             worker->deleteLater(); // its thread's event loop deletes it
-        d->lastRun = {result.embedded, result.moved, result.copied, result.removed, result.failed, result.skipped, result.error};
+        d->lastRun = {result.embedded, result.moved, result.copied, result.removed, result.failed, result.skipped, result.error,
+                      result.stages};
         if (d->options.watchFolders && result.error.isEmpty())
             updateWatches(result.directories, result.directoriesTruncated);
         // The new model is complete: it takes over search from the previous one.

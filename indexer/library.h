@@ -24,6 +24,7 @@
 #include <QString>
 #include <QStringList>
 
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -48,6 +49,20 @@ struct LibraryOptions {
     bool simulateReadOnlyDatabase = false; // testing only: the indexer's writes fail as on a read-only file
 };
 
+// Where an indexing run's time went (issue 14), in milliseconds. The preparing stages run on the
+// decode pool while the model runs, so they are summed over photos (CPU time, not wall time);
+// `waitForPhotos` is the wall time the model waited for prepared photos (what overlap did not hide).
+struct IndexStageTimes {
+    double readHash = 0;  // read the file into memory, quick + full content hash, EXIF date
+    double decode = 0;    // decode (reduced-scale JPEG where possible, EXIF orientation)
+    double resize = 0;    // the model's preprocessing (resize, crop, normalise)
+    double thumbnail = 0; // scale to 256 px and write the JPEG
+    double model = 0;     // embed() on the worker thread (wall)
+    double commit = 0;    // catalog transaction, vector index update, rerank cache (wall)
+    double waitForPhotos = 0; // the worker waited for the decode pool (wall)
+    double total = 0;     // the whole run (wall), discovery included
+};
+
 // What the last indexing run did (added for issue 6: the CLI prints it).
 struct IndexRunSummary {
     qint64 embedded = 0;  // photos run through the model
@@ -57,6 +72,7 @@ struct IndexRunSummary {
     qint64 failed = 0;    // recorded with their error
     qint64 skipped = 0;   // unchanged (same size and mtime), not read
     QString error;        // non-empty: the run stopped because of it (e.g. disk full)
+    IndexStageTimes stages; // added for issue 14
 };
 
 // A watched folder. A photo belongs to every watched folder that contains it (nested folders share
@@ -180,6 +196,9 @@ public:
     // Folders found offline at the last scan, by path.
     QList<OfflineDirectory> offlineDirectories() const;
     std::optional<PhotoRecord> photo(qint64 id) const;
+    // Photo path -> the thumbnail file the indexer stored for it (empty: none), for the grid's
+    // ThumbnailLoader. Thread-safe (any thread) and valid after the Library is gone.
+    std::function<QString(const QString &photoPath)> storedThumbnailProvider() const;
     LibraryStats stats() const;
 
     // Background indexing of every watched folder: incremental (unchanged files skipped unread,

@@ -69,7 +69,7 @@ void ThumbnailLoader::pump() {
         m_queued.remove(path);
         m_running.insert(path);
         const int size = m_size;
-        QtConcurrent::run(&m_pool, [path, size] { return decode(path, size); })
+        QtConcurrent::run(&m_pool, [path, size, stored = m_stored] { return decode(path, size, stored); })
             .then(this, [this](const Decoded &result) { finished(result); });
     }
 }
@@ -87,9 +87,19 @@ void ThumbnailLoader::finished(const Decoded &result) {
     pump();
 }
 
-ThumbnailLoader::Decoded ThumbnailLoader::decode(const QString &path, int size) {
+ThumbnailLoader::Decoded ThumbnailLoader::decode(const QString &path, int size, const StoredThumbnailProvider &stored) {
     DecodeOptions options;
     options.targetShortestEdgeHint = QSize(size, size);
+    if (const QString file = stored ? stored(path) : QString(); !file.isEmpty()) {
+        // Already oriented and at most 256 px; smaller than the tile (a small photo, or a HiDPI
+        // tile) would be blurred, and the original is then the better source.
+        if (auto thumb = decodeImageFile(file, options); thumb.ok() && std::max(thumb->rgb.width(), thumb->rgb.height()) >= size) {
+            QImage image = thumb->rgb;
+            if (image.width() > size || image.height() > size)
+                image = image.scaled(size, size, Qt::KeepAspectRatio, Qt::SmoothTransformation);
+            return {path, image.convertToFormat(QImage::Format_RGB32), {}};
+        }
+    }
     auto decoded = decodeImageFile(path, options);
     if (!decoded.ok())
         return {path, {}, decoded.error().message};

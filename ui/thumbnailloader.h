@@ -8,11 +8,14 @@
 #include <QThreadPool>
 
 #include <deque>
+#include <functional>
 
 namespace ts {
 
 // Decodes thumbnails off the GUI thread and keeps the recent ones in an LRU cache bounded in
-// bytes. Requests are served newest first (what the user scrolled to last is what they look at),
+// bytes. A photo the indexer stored a thumbnail for is read from that small file (a few KB instead
+// of decoding a 12 MP original); the original is decoded when there is none, it cannot be read, or
+// it is smaller than the tile. Requests are served newest first (what the user scrolled to last is what they look at),
 // and the queue is bounded, so scrolling through 10,000 results never builds a backlog.
 //
 // Threads: create and call it on the GUI thread; decoding runs on the loader's own small pool;
@@ -30,6 +33,10 @@ public:
     int thumbnailSize() const { return m_size; }
     void setCacheBudget(qint64 bytes);
     void setMaxThreads(int threads);
+    // Where the stored thumbnail of a photo is (empty: none), e.g. Library::storedThumbnailProvider().
+    // Called on the loader's pool threads, so it must be thread-safe. Set it before requests.
+    using StoredThumbnailProvider = std::function<QString(const QString &photoPath)>;
+    void setStoredThumbnailProvider(StoredThumbnailProvider provider) { m_stored = std::move(provider); }
 
     // The cached thumbnail for `path`, or a null image.
     QImage thumbnail(const QString &path) const;
@@ -52,10 +59,11 @@ private:
         QImage image;
         QString error;
     };
-    static Decoded decode(const QString &path, int size);
+    static Decoded decode(const QString &path, int size, const StoredThumbnailProvider &stored);
     void pump();
     void finished(const Decoded &result);
 
+    StoredThumbnailProvider m_stored;
     QThreadPool m_pool;
     QCache<QString, QImage> m_cache;
     std::deque<QString> m_queue; // front: newest

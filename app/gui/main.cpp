@@ -9,6 +9,10 @@
 //                               a scripted tour (empty library, indexing, results, fill-mask)
 //                               saving PNGs into OUT, with a throw-away library; see
 //                               resources/screenshots/take-screenshots.sh
+//   TOWERSEARCH_STARTUP_REPORT=1 towersearch
+//                               prints to stderr when, counted from the process's start (dynamic
+//                               loading included), the window is usable, the model is loaded and
+//                               search is ready (README, Benchmarks)
 #include "core/model/bridgetowermodel.h"
 #include "core/search/bridgetowerpipeline.h"
 #include "indexer/library.h"
@@ -19,6 +23,7 @@
 #include "ui/modelsetupdialog.h"
 #include "ui/resultmodel.h"
 #include "ui/searchcontroller.h"
+#include "ui/thumbnailloader.h"
 #include "ui/detailpane.h"
 
 #include <QApplication>
@@ -29,17 +34,47 @@
 #include <QListView>
 #include <QMessageBox>
 #include <QPointer>
+#include <QSet>
 #include <QSettings>
 #include <QTemporaryDir>
 #include <QThread>
 #include <QTimer>
 #include <QtConcurrent/QtConcurrentRun>
 
+#include <cstdio>
 #include <memory>
+
+#include <unistd.h>
 
 using namespace ts;
 
 namespace {
+
+// Milliseconds since the kernel started this process (/proc/self/stat's start time against
+// /proc/uptime, 10 ms resolution): a timer started in main() would miss the dynamic loading of
+// LibTorch and Qt, which the user waits for too. -1 where /proc cannot tell.
+double msSinceProcessStart() {
+    QFile stat(QStringLiteral("/proc/self/stat")), uptime(QStringLiteral("/proc/uptime"));
+    if (!stat.open(QIODevice::ReadOnly) || !uptime.open(QIODevice::ReadOnly))
+        return -1;
+    const QByteArray line = stat.readAll();
+    // Fields after the command name (which may hold spaces): field 22 is the start time in ticks.
+    const QList<QByteArray> fields = line.mid(line.lastIndexOf(')') + 2).split(' ');
+    if (fields.size() < 20)
+        return -1;
+    const double startSeconds = fields[19].toDouble() / double(sysconf(_SC_CLK_TCK));
+    return (uptime.readAll().split(' ').value(0).toDouble() - startSeconds) * 1000.0;
+}
+
+// The start-up report (TOWERSEARCH_STARTUP_REPORT=1): each milestone once, on stderr.
+void startupMilestone(const char *what) {
+    static const bool enabled = qEnvironmentVariableIntValue("TOWERSEARCH_STARTUP_REPORT") != 0;
+    static QSet<QByteArray> seen;
+    if (!enabled || seen.contains(what))
+        return;
+    seen.insert(what);
+    std::fprintf(stderr, "startup: %s after %.0f ms\n", what, msSinceProcessStart());
+}
 
 // Owns the library and the window and keeps them in step.
 class App : public QObject {
@@ -50,6 +85,7 @@ public:
         MainWindow *w = &m_window;
         w->setLibraryPath(lib->databasePath());
         w->setFailedPhotosProvider([lib] { return lib->failedPhotos(); });
+        w->thumbnailLoader()->setStoredThumbnailProvider(lib->storedThumbnailProvider());
         w->setDateTakenProvider([lib](qint64 id, const QString &) -> std::optional<QDateTime> {
             auto record = lib->photo(id);
             return record ? record->taken : std::nullopt;
@@ -93,6 +129,8 @@ public:
                 return;
             }
             m_window.setSearchEngine(m_library->searchEngine());
+            if (m_library->searchEngine())
+                startupMilestone("search ready (vector index loaded)");
         });
         connect(lib, &Library::errorOccurred, this, [this](const QString &message) {
             QMessageBox::warning(&m_window, QObject::tr("Indexing Stopped"), message);
@@ -178,8 +216,11 @@ public:
             return;
         }
         m_hasPipeline = true;
+        startupMilestone("model loaded");
         m_window.setModelStatus(QObject::tr("Model: %1").arg(QFileInfo(directory).fileName()));
         m_window.setSearchEngine(m_library->searchEngine());
+        if (!m_library->isLoadingModel() && m_library->searchEngine())
+            startupMilestone("search ready (vector index loaded)");
         m_library->startIndexing();
     }
 
@@ -333,6 +374,9 @@ int main(int argc, char **argv) {
             qWarning("%s: no such file or folder", qPrintable(arg));
     }
     // After the window is on screen: the model loads in the background (or the setup dialog opens).
-    QTimer::singleShot(0, &app, [&app, dir = settings.modelDirectory] { app.loadModel(dir); });
+    QTimer::singleShot(0, &app, [&app, dir = settings.modelDirectory] {
+        startupMilestone("window usable (shown, event loop running)");
+        app.loadModel(dir);
+    });
     return QApplication::exec();
 }

@@ -154,6 +154,14 @@ Result<std::vector<PhotoHit>> SearchEngine::searchText(const QString &text, cons
 }
 
 Result<std::vector<PhotoHit>> SearchEngine::searchSimilar(const QString &photoPath, int count, const CancelToken &cancel) const {
+    std::vector<qint64> exclude;
+    if (auto self = m_photos->photoIdForPath(photoPath))
+        exclude.push_back(*self);
+    // A photo the library already holds (same bytes) has its vector stored: a hash (~50 ms for
+    // 12 MP) instead of the vision tower (seconds at the real model's size).
+    if (auto stored = m_photos->storedEmbedding(photoPath, m_pipeline->modelKey());
+        stored && int(stored->size()) == m_index->dimension())
+        return candidates(stored->data(), count, exclude);
     auto pixels = m_pipeline->loadPixels(photoPath);
     if (!pixels)
         return pixels.error();
@@ -162,9 +170,6 @@ Result<std::vector<PhotoHit>> SearchEngine::searchSimilar(const QString &photoPa
     auto embedding = m_pipeline->embedImages(*pixels);
     if (!embedding)
         return embedding.error();
-    std::vector<qint64> exclude;
-    if (auto self = m_photos->photoIdForPath(photoPath))
-        exclude.push_back(*self);
     return candidates(embedding->ptr(), count, exclude);
 }
 

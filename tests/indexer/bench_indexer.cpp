@@ -5,16 +5,27 @@
 //   bench_indexer [N=100000] [--dir DIR (reused when it already holds the photos)] [--fake]
 //   bench_indexer --hash-cost [RUNS=10]: what identifying a 12 MP JPEG by content costs per photo
 //   (one read, the quick and the full hash) beside its decode and the embedding time.
+//   bench_indexer --model DIR [--photos 20] [--threads 2] [--precision f32|bf16] [--dir DIR]
+//       [--alone 8]: indexing end to end at the real size (issue 14): N generated 12 MP JPEGs
+//       through the real indexer with the checkpoint in DIR (e.g. the one
+//       tests/model/make_large_checkpoint writes); prints photos/s, the time per stage, how much
+//       of the run the model's time is, the model alone on the same photos, and peak RSS.
+//   bench_indexer --make-catalog N --db PATH --model DIR: a large library for start-up timings
+//       (issue 14): N catalog rows with random unit vectors under DIR's model key, in a folder
+//       that does not exist (offline: kept, never re-embedded), written in a few transactions.
 #include "core/model/bridgetowermodel.h"
+#include "core/model/precision.h"
 #include "core/search/bridgetowerpipeline.h"
 #include "fakeembedder.h"
 #include "core/image/imagedecoder.h"
+#include "indexer/catalog.h"
 #include "indexer/indexworker.h"
 #include "indexer/library.h"
 #include "indexertestutil.h"
 #include "testdata.h"
 
 #include <QBuffer>
+#include <QCryptographicHash>
 #include <QDirIterator>
 #include <QRandomGenerator>
 #include <QCoreApplication>
@@ -23,6 +34,7 @@
 
 #include <QTemporaryDir>
 
+#include <cmath>
 #include <cstdio>
 
 using namespace ts;
@@ -47,10 +59,11 @@ static qint64 dirBytes(const QString &dir) {
     return total;
 }
 
-// A 4000 x 3000 photo-like JPEG (smooth gradients plus noise, ~4-6 MB at quality 92).
-static QByteArray twelveMegapixelJpeg() {
+// A 4000 x 3000 photo-like JPEG (smooth gradients plus noise, ~4-6 MB at quality 92), different
+// for every seed.
+static QByteArray twelveMegapixelJpeg(quint32 seed = 12) {
     QImage image(4000, 3000, QImage::Format_RGB888);
-    QRandomGenerator rng(12);
+    QRandomGenerator rng(seed);
     for (int y = 0; y < image.height(); ++y) {
         uchar *row = image.scanLine(y);
         for (int x = 0; x < image.width(); ++x) {
@@ -105,11 +118,189 @@ static int hashCost(int runs) {
     return 0;
 }
 
+// Indexing end to end with a real-size checkpoint: the stages of IndexStageTimes, and the model
+// alone on the same photos in the same process (the bar: the run within 5% of the model's time).
+static int realSize(const QStringList &args) {
+    QString modelDir, dir, precisionName = QStringLiteral("f32");
+    int photoCount = 20, threads = 2, alone = 8;
+    for (int i = 1; i + 1 < args.size(); ++i) {
+        if (args[i] == QLatin1String("--model"))
+            modelDir = args[++i];
+        else if (args[i] == QLatin1String("--photos"))
+            photoCount = std::max(1, args[++i].toInt());
+        else if (args[i] == QLatin1String("--threads"))
+            threads = std::max(1, args[++i].toInt());
+        else if (args[i] == QLatin1String("--precision"))
+            precisionName = args[++i];
+        else if (args[i] == QLatin1String("--dir"))
+            dir = args[++i];
+        else if (args[i] == QLatin1String("--alone"))
+            alone = std::max(0, args[++i].toInt());
+    }
+    QTemporaryDir tmp;
+    if (dir.isEmpty())
+        dir = tmp.path();
+    const QString photos = dir + QStringLiteral("/photos-12mp");
+    QElapsedTimer t;
+    t.start();
+    qint64 bytes = 0;
+    QStringList paths;
+    for (int i = 0; i < photoCount; ++i) {
+        const QString path = photos + QStringLiteral("/%1.jpg").arg(i, 4, 10, QLatin1Char('0'));
+        if (!QFileInfo::exists(path)) {
+            QDir().mkpath(photos);
+            const QByteArray jpeg = twelveMegapixelJpeg(quint32(1000 + i));
+            QFile f(path);
+            if (!f.open(QIODevice::WriteOnly) || f.write(jpeg) != jpeg.size()) {
+                std::fprintf(stderr, "cannot write %s\n", qPrintable(path));
+                return 1;
+            }
+        }
+        bytes += QFileInfo(path).size();
+        paths << path;
+    }
+    std::printf("photos: %d JPEGs of 4000 x 3000 (12 MP), %.1f MB (ready in %.1f s)\n", photoCount, bytes / 1e6,
+                t.elapsed() / 1000.0);
+
+    BridgeTowerModel::setThreadCount(threads);
+    BridgeTowerPipeline::Options options;
+    if (precisionName == QLatin1String("bf16"))
+        options.precision = Precision::BFloat16;
+    else if (precisionName == QLatin1String("int8"))
+        options.precision = Precision::Int8;
+    t.restart();
+    auto pipeline = BridgeTowerPipeline::load(modelDir, options);
+    if (!pipeline) {
+        std::fprintf(stderr, "%s\n", qPrintable(pipeline.error().message));
+        return 3;
+    }
+    std::printf("model: %s (%s, %d threads), loaded in %.2f s; RSS %lld MB\n", qPrintable(modelDir),
+                qPrintable(precisionName), threads, t.elapsed() / 1000.0, statusKb("VmRSS:") / 1024);
+    LibraryOptions libraryOptions;
+    libraryOptions.databasePath = dir + QStringLiteral("/lib-%1/library.sqlite").arg(QDateTime::currentMSecsSinceEpoch());
+    libraryOptions.watchFolders = false;
+    auto lib = Library::open(libraryOptions);
+    if (!lib || !(*lib)->setPipeline(*pipeline).ok() || !(*lib)->addFolder(photos).ok()) {
+        std::fprintf(stderr, "cannot open the library\n");
+        return 1;
+    }
+    QEventLoop loop;
+    QObject::connect(lib->get(), &Library::indexingFinished, &loop, &QEventLoop::quit);
+    (*lib)->startIndexing();
+    loop.exec();
+    const IndexRunSummary run = (*lib)->lastRunSummary();
+    const qint64 peakKb = statusKb("VmHWM:");
+    if (!run.error.isEmpty() || run.embedded != photoCount) {
+        std::fprintf(stderr, "indexing: embedded %lld of %d, failed %lld %s\n", run.embedded, photoCount, run.failed,
+                     qPrintable(run.error));
+        return 1;
+    }
+    const IndexStageTimes &st = run.stages;
+    std::printf("indexed %lld photos in %.2f s: %.3f photos/s, %.0f ms per photo (batch %d, %d decode threads)\n",
+                run.embedded, st.total / 1000, run.embedded / (st.total / 1000), st.total / double(run.embedded),
+                libraryOptions.batchSize, libraryOptions.decodeThreads);
+    std::printf("stage            ms/photo  (decode pool stages are CPU time, overlapped with the model)\n");
+    const std::pair<const char *, double> rows[] = {
+        {"read + hash", st.readHash}, {"decode", st.decode},  {"resize", st.resize},
+        {"thumbnail", st.thumbnail},  {"model", st.model},    {"commit", st.commit},
+        {"model waited", st.waitForPhotos}};
+    for (const auto &[name, ms] : rows)
+        std::printf("  %-14s %8.1f\n", name, ms / double(run.embedded));
+    std::printf("run / model time in the run: %.3f (the rest: discovery, waits, commits)\n", st.total / st.model);
+    std::printf("peak RSS while indexing: %lld MB\n", peakKb / 1024);
+    if (alone > 0) {
+        // The model alone on the same photos (prepared beforehand), in batches as the indexer does.
+        std::vector<QString> batchPaths;
+        for (int i = 0; i < std::min(alone, photoCount); ++i)
+            batchPaths.push_back(paths[i]);
+        auto pixels = (*pipeline)->loadPixels(batchPaths);
+        if (!pixels)
+            return 1;
+        t.restart();
+        FloatTensor fusion;
+        auto embedded = (*pipeline)->embedImages(*pixels, &fusion);
+        if (!embedded)
+            return 1;
+        const double perPhoto = t.nsecsElapsed() / 1e6 / double(batchPaths.size());
+        std::printf("model alone: %.0f ms per photo (%zu photos in one batch); the indexing run took %.3fx that per photo\n",
+                    perPhoto, batchPaths.size(), st.total / double(run.embedded) / perPhoto);
+    }
+    return 0;
+}
+
+static int makeCatalog(const QStringList &args) {
+    const qsizetype at = args.indexOf(QLatin1String("--make-catalog"));
+    const int n = args.value(at + 1).toInt();
+    const qsizetype dbAt = args.indexOf(QLatin1String("--db")), modelAt = args.indexOf(QLatin1String("--model"));
+    if (n <= 0 || dbAt < 0 || modelAt < 0) {
+        std::fprintf(stderr, "usage: bench_indexer --make-catalog N --db PATH --model DIR\n");
+        return 2;
+    }
+    auto pipeline = BridgeTowerPipeline::load(args.value(modelAt + 1));
+    if (!pipeline) {
+        std::fprintf(stderr, "%s\n", qPrintable(pipeline.error().message));
+        return 3;
+    }
+    const QString key = (*pipeline)->modelKey();
+    const int dim = (*pipeline)->model().embeddingDimension();
+    pipeline.value().reset(); // only its key and dimension were needed
+    auto catalog = Catalog::open(args.value(dbAt + 1));
+    if (!catalog) {
+        std::fprintf(stderr, "%s\n", qPrintable(catalog.error().message));
+        return 1;
+    }
+    const QString folder = QFileInfo(args.value(dbAt + 1)).absolutePath() + QStringLiteral("/offline-photos");
+    auto folderId = (*catalog)->addFolder(folder);
+    if (!folderId)
+        return 1;
+    QElapsedTimer t;
+    t.start();
+    QRandomGenerator rng(14);
+    constexpr int kPerTransaction = 5000;
+    for (int from = 0; from < n; from += kPerTransaction) {
+        std::vector<PhotoWrite> writes;
+        for (int i = from; i < std::min(n, from + kPerTransaction); ++i) {
+            PhotoWrite w;
+            w.folderId = *folderId;
+            w.path = folder + QStringLiteral("/%1/%2.jpg").arg(i / 1000, 3, 10, QLatin1Char('0')).arg(i);
+            w.size = 5'000'000 + i;
+            w.mtimeMs = 1'700'000'000'000LL + i;
+            const QByteArray id = QByteArray::number(i);
+            w.contentHash = QString::fromLatin1(QCryptographicHash::hash(id, QCryptographicHash::Sha1).toHex());
+            w.fullHash = QString::fromLatin1(QCryptographicHash::hash(id, QCryptographicHash::Blake2b_256).toHex());
+            w.width = 4000;
+            w.height = 3000;
+            w.state = PhotoState::Indexed;
+            w.vector.resize(size_t(dim));
+            double norm = 0;
+            for (float &x : w.vector) {
+                x = float(rng.generateDouble() * 2 - 1);
+                norm += double(x) * x;
+            }
+            for (float &x : w.vector)
+                x = float(x / std::sqrt(norm));
+            writes.push_back(std::move(w));
+        }
+        if (auto done = (*catalog)->commitBatch(writes, key, {}); !done) {
+            std::fprintf(stderr, "%s\n", qPrintable(done.error().message));
+            return 1;
+        }
+    }
+    (void)(*catalog)->setMeta(QStringLiteral("serving_model"), key);
+    std::printf("catalog: %d photos with %d-dim vectors of model %s in %.1f s (%s)\n", n, dim, qPrintable(key),
+                t.elapsed() / 1000.0, qPrintable(args.value(dbAt + 1)));
+    return 0;
+}
+
 int main(int argc, char **argv) {
     QCoreApplication app(argc, argv);
     const QStringList args = app.arguments();
     if (args.size() > 1 && args[1] == QLatin1String("--hash-cost"))
         return hashCost(args.size() > 2 ? std::max(1, args[2].toInt()) : 10);
+    if (args.contains(QLatin1String("--make-catalog")))
+        return makeCatalog(args);
+    if (args.contains(QLatin1String("--model")))
+        return realSize(args);
     int n = 100000;
     QString dir;
     bool fake = false;

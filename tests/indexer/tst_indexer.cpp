@@ -141,6 +141,8 @@ private Q_SLOTS:
     void olderSchemaIsMigrated();
     void newerSchemaIsRefusedAndLeftUntouched();
     void realModelEndToEnd();
+    void droppedPhotoUsesItsStoredVector_data();
+    void droppedPhotoUsesItsStoredVector();
 };
 
 void TestIndexer::indexesNewPhotosAndSkipsUnchangedOnes() {
@@ -1008,6 +1010,107 @@ void TestIndexer::realModelEndToEnd() {
     QCOMPARE(stored.size(), direct->data.size());
     for (size_t i = 0; i < stored.size(); ++i)
         QVERIFY(std::abs(stored[i] - direct->data[i]) < 1e-5f);
+}
+
+void TestIndexer::droppedPhotoUsesItsStoredVector_data() {
+    QTest::addColumn<QString>("drop");         // which file is dropped on the window
+    QTest::addColumn<bool>("expectStored");    // its stored vector is the query (no model run)
+    QTest::newRow("a library photo") << QStringLiteral("library") << true;
+    QTest::newRow("a copy of it outside the library") << QStringLiteral("copy") << true;
+    QTest::newRow("the library photo edited since it was indexed") << QStringLiteral("edited") << false;
+}
+
+// A photo dropped on the window (a "similar" or composed query) that the library already holds is
+// not run through the vision tower again: its stored vector is the query. The proof: the stored
+// vector of photo A is replaced by photo B's, so a query that used it finds B at similarity 1,
+// while the model's own vector of A (computed here as the reference) does not. A file whose bytes
+// changed since it was indexed is embedded anew.
+void TestIndexer::droppedPhotoUsesItsStoredVector() {
+    QFETCH(QString, drop);
+    QFETCH(bool, expectStored);
+    const QString modelDir = test::dataDir(QStringLiteral("e2e/tiny-e2e"));
+    auto pipeline = BridgeTowerPipeline::load(modelDir);
+    QVERIFY2(pipeline, pipeline ? "" : qPrintable(pipeline.error().message));
+    Fixture f;
+    QDir().mkpath(f.photos());
+    for (const QString &name : QDir(modelDir + QStringLiteral("/images")).entryList(QDir::Files))
+        QVERIFY(QFile::copy(modelDir + QStringLiteral("/images/") + name, f.photos() + QLatin1Char('/') + name));
+    LibraryOptions options;
+    options.databasePath = f.db();
+    options.watchFolders = false;
+    auto opened = Library::open(options);
+    QVERIFY(opened);
+    auto &lib = *opened;
+    QVERIFY(lib->setPipeline(*pipeline).ok());
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib, 60000));
+    QCOMPARE(lib->lastRunSummary().embedded, 4);
+    const QString modelKey = (*pipeline)->modelKey();
+    const QString a = f.photos() + QStringLiteral("/photo_chelsea.png");
+    qint64 idA = 0, idB = 0;
+    {
+        auto catalog = Catalog::open(f.db());
+        QVERIFY(catalog);
+        idA = *(*catalog)->idForPath(a);
+        for (qint64 id : (*catalog)->embeddedIds(modelKey))
+            if (id != idA && !idB)
+                idB = id;
+    }
+    QVERIFY(idB);
+    // Plant B's vector as A's stored one.
+    sqlite3 *raw = nullptr;
+    QCOMPARE(sqlite3_open(QFile::encodeName(f.db()).constData(), &raw), SQLITE_OK);
+    const QByteArray plant = QStringLiteral("UPDATE embeddings SET vector = (SELECT vector FROM embeddings WHERE photo_id = %1) "
+                                            "WHERE photo_id = %2").arg(idB).arg(idA).toUtf8();
+    QCOMPARE(sqlite3_exec(raw, plant.constData(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+
+    QString dropped = a;
+    if (drop == QLatin1String("copy")) {
+        dropped = f.tmp.filePath(QStringLiteral("Downloads/chelsea copy.png"));
+        QVERIFY(QDir().mkpath(QFileInfo(dropped).absolutePath()));
+        QVERIFY(QFile::copy(a, dropped));
+    } else if (drop == QLatin1String("edited")) {
+        QImage edited(a);
+        QVERIFY(!edited.isNull());
+        edited.setPixelColor(0, 0, QColor(1, 2, 3)); // one pixel: other bytes, nearly the same photo
+        QVERIFY(edited.save(a, "PNG"));
+    }
+    auto engine = lib->searchEngine();
+    QVERIFY(engine);
+    auto similar = engine->searchSimilar(dropped, 4);
+    QVERIFY2(similar, similar ? "" : qPrintable(similar.error().message));
+    QVERIFY(!similar->empty());
+
+    // The reference: what the model makes of the dropped file, against every stored vector.
+    auto pixels = (*pipeline)->loadPixels(dropped);
+    QVERIFY(pixels);
+    auto direct = (*pipeline)->embedImages(*pixels);
+    QVERIFY(direct);
+    const QHash<qint64, std::vector<float>> stored = catalogVectors(f.db(), modelKey);
+    auto cosine = [](const float *x, const std::vector<float> &y) {
+        double dot = 0, nx = 0, ny = 0;
+        for (size_t i = 0; i < y.size(); ++i) {
+            dot += double(x[i]) * y[i];
+            nx += double(x[i]) * x[i];
+            ny += double(y[i]) * y[i];
+        }
+        return dot / std::sqrt(nx * ny);
+    };
+    const double modelToB = cosine(direct->ptr(), stored.value(idB));
+    QVERIFY2(modelToB < 0.9999, qPrintable(QString::number(modelToB))); // else the test could not tell
+    const PhotoHit &top = similar->front();
+    if (expectStored) {
+        QCOMPARE(top.photoId, idB);
+        QVERIFY2(std::abs(top.similarity - 1.0f) < 1e-5f, qPrintable(QString::number(double(top.similarity))));
+    } else {
+        QVERIFY2(std::abs(double(top.similarity) - cosine(direct->ptr(), stored.value(top.photoId))) < 1e-4,
+                 qPrintable(QString::number(double(top.similarity))));
+        QVERIFY(top.similarity < 0.9999f);
+    }
+    if (drop != QLatin1String("copy")) // the dropped library photo itself is never a result
+        for (const PhotoHit &h : *similar)
+            QVERIFY(h.photoId != idA);
 }
 
 QTEST_MAIN(TestIndexer)

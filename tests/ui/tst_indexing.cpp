@@ -10,6 +10,7 @@
 #include "ui/mainwindow.h"
 #include "ui/resultmodel.h"
 #include "ui/searchcontroller.h"
+#include "ui/thumbnailloader.h"
 
 #include <QAbstractItemModelTester>
 #include <QLabel>
@@ -26,6 +27,8 @@ class TestIndexing : public QObject {
     Q_OBJECT
 private Q_SLOTS:
     void progressBarMovesDuringIndexing();
+    void gridThumbnailComesFromTheStoredFile_data();
+    void gridThumbnailComesFromTheStoredFile();
 };
 
 void TestIndexing::progressBarMovesDuringIndexing() {
@@ -120,6 +123,88 @@ void TestIndexing::progressBarMovesDuringIndexing() {
     window.runTextQuery(QStringLiteral("a cup of coffee"));
     QVERIFY(searched.wait(30000));
     QCOMPARE(window.resultModel()->rowCount(), 40);
+}
+
+void TestIndexing::gridThumbnailComesFromTheStoredFile_data() {
+    QTest::addColumn<QString>("storedThumbnails"); // what happens to the stored thumbnails
+    QTest::addColumn<bool>("fromStored");          // the grid shows the stored one
+    QTest::newRow("stored") << QStringLiteral("kept") << true;
+    QTest::newRow("stored one missing: the original") << QStringLiteral("deleted") << false;
+    QTest::newRow("stored one unreadable: the original") << QStringLiteral("garbage") << false;
+}
+
+// The grid reads the thumbnails the indexer stored (256 px, a few KB) instead of decoding the
+// originals. Each original is replaced by a blue photo after indexing (a change the indexer has
+// not seen yet), so the colour of a tile tells where it came from: the indexed colour from the
+// stored file, blue from the original (the fallback when the stored file is gone or broken).
+void TestIndexing::gridThumbnailComesFromTheStoredFile() {
+    QFETCH(QString, storedThumbnails);
+    QFETCH(bool, fromStored);
+    const FixtureEngine &f = FixtureEngine::instance();
+    QVERIFY2(f.error.isEmpty(), qPrintable(f.error));
+    QTemporaryDir tmp;
+    const QString photos = tmp.filePath(QStringLiteral("photos"));
+    QVERIFY(QDir().mkpath(photos));
+    const QList<QColor> colours = {QColor(220, 30, 30), QColor(30, 200, 40), QColor(230, 210, 20)};
+    QStringList paths;
+    for (int i = 0; i < colours.size(); ++i) {
+        QImage img(640, 480, QImage::Format_RGB32); // larger than the tile, so the stored one is used
+        img.fill(colours[i]);
+        paths << QStringLiteral("%1/photo%2.png").arg(photos).arg(i);
+        QVERIFY(img.save(paths.last()));
+    }
+    LibraryOptions options;
+    options.databasePath = tmp.filePath(QStringLiteral("library.sqlite"));
+    options.watchFolders = false;
+    auto library = Library::open(options);
+    QVERIFY2(library.ok(), library.ok() ? "" : qPrintable(library.error().message));
+    Library &lib = **library;
+    QVERIFY(lib.setPipeline(f.pipeline).ok());
+    QSignalSpy finished(&lib, &Library::indexingFinished);
+    QVERIFY(lib.addFolder(photos).ok());
+    lib.startIndexing();
+    QVERIFY(finished.wait(120000));
+    QCOMPARE(lib.stats().indexed, qint64(colours.size()));
+
+    const auto thumbnailOf = lib.storedThumbnailProvider();
+    for (const QString &path : paths) {
+        const QString thumb = thumbnailOf(path);
+        QVERIFY2(QFileInfo::exists(thumb), qPrintable(path + QStringLiteral(": no stored thumbnail")));
+        if (storedThumbnails == QLatin1String("deleted")) {
+            QVERIFY(QFile::remove(thumb));
+        } else if (storedThumbnails == QLatin1String("garbage")) {
+            QFile out(thumb);
+            QVERIFY(out.open(QIODevice::WriteOnly | QIODevice::Truncate));
+            out.write("not a JPEG");
+        }
+        QImage blue(640, 480, QImage::Format_RGB32);
+        blue.fill(QColor(20, 40, 230));
+        QVERIFY(blue.save(path));
+    }
+
+    MainWindow window(AppSettings{});
+    window.thumbnailLoader()->setStoredThumbnailProvider(thumbnailOf);
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    window.setSearchEngine(lib.searchEngine());
+    QSignalSpy searched(window.searchController(), &SearchController::searchFinished);
+    window.runTextQuery(QStringLiteral("a photo"));
+    QVERIFY(searched.wait(30000));
+    ResultModel *model = window.resultModel();
+    QCOMPARE(model->rowCount(), colours.size());
+    for (int row = 0; row < model->rowCount(); ++row) {
+        const QString path = model->data(model->index(row), ResultModel::PathRole).toString();
+        (void)model->data(model->index(row), ResultModel::ThumbnailRole); // asks the loader
+        QTRY_VERIFY_WITH_TIMEOUT(!window.thumbnailLoader()->thumbnail(path).isNull(), 10000);
+        const QImage tile = model->data(model->index(row), ResultModel::ThumbnailRole).value<QImage>();
+        QVERIFY(std::max(tile.width(), tile.height()) <= window.thumbnailLoader()->thumbnailSize());
+        const QColor centre = tile.pixelColor(tile.width() / 2, tile.height() / 2);
+        const QColor expected = fromStored ? colours[paths.indexOf(path)] : QColor(20, 40, 230);
+        const int distance = std::abs(centre.red() - expected.red()) + std::abs(centre.green() - expected.green()) +
+                             std::abs(centre.blue() - expected.blue());
+        QVERIFY2(distance < 30, qPrintable(QStringLiteral("%1: tile colour %2, expected %3")
+                                               .arg(path, centre.name(), expected.name())));
+    }
 }
 
 int runIndexingTests(int argc, char **argv) {
