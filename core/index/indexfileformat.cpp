@@ -9,7 +9,6 @@ namespace ts::indexfile {
 namespace {
 
 constexpr char kMagic[8] = {'T', 'S', 'V', 'I', 'N', 'D', 'E', 'X'};
-constexpr qint64 kFixedBytes = 56;
 constexpr quint64 kPrime1 = 0x9E3779B185EBCA87ull;
 constexpr quint64 kPrime2 = 0xC2B2AE3D27D4EB4Full;
 
@@ -80,7 +79,7 @@ quint64 StreamHash::finish() const {
 
 QByteArray encodeHeader(const Header &header) {
     QByteArray out;
-    out.reserve(int(kFixedBytes + header.modelKey.size() + 8));
+    out.reserve(int(kFixedHeaderBytes + header.modelKey.size() + 8));
     out.append(kMagic, sizeof(kMagic));
     put<quint32>(out, kFormatVersion);
     put<quint32>(out, header.dimension);
@@ -90,6 +89,10 @@ QByteArray encodeHeader(const Header &header) {
     put<quint64>(out, header.fingerprint);
     put<quint64>(out, header.payloadSize);
     put<quint64>(out, header.payloadHash);
+    put<quint32>(out, header.nprobe);
+    put<quint32>(out, header.flags);
+    put<qint64>(out, header.trainedAt);
+    put<qint64>(out, header.tunedAt);
     out.append(header.modelKey);
     put<quint64>(out, hashBytes(out.constData(), size_t(out.size())));
     return out;
@@ -102,10 +105,16 @@ QString decodeHeader(const uchar *data, qint64 size, Header &header, qint64 &hea
             .arg(kMinHeaderBytes);
     if (std::memcmp(data, kMagic, sizeof(kMagic)) != 0)
         return QStringLiteral("it is not a TowerSearch vector index (wrong magic bytes)");
+    // Every version starts with the magic and the version; what follows may be laid out otherwise.
+    const quint32 version = qFromLittleEndian<quint32>(data + 8);
+    if (version != kFormatVersion)
+        return QStringLiteral("format version %1 is not supported (this program reads version %2)")
+            .arg(version)
+            .arg(kFormatVersion);
     const quint32 keyBytes = qFromLittleEndian<quint32>(data + 20);
     if (keyBytes > quint32(kMaxModelKeyBytes))
         return QStringLiteral("the header is corrupt (a model key of %1 bytes)").arg(keyBytes);
-    headerBytes = kFixedBytes + qint64(keyBytes) + 8;
+    headerBytes = kFixedHeaderBytes + qint64(keyBytes) + 8;
     if (size < headerBytes)
         return QStringLiteral("the file is truncated (%1 bytes; its header alone is %2)")
             .arg(size)
@@ -113,11 +122,6 @@ QString decodeHeader(const uchar *data, qint64 size, Header &header, qint64 &hea
     if (hashBytes(data, size_t(headerBytes - 8)) !=
         qFromLittleEndian<quint64>(data + headerBytes - 8))
         return QStringLiteral("the header is corrupt (checksum mismatch)");
-    const quint32 version = qFromLittleEndian<quint32>(data + 8);
-    if (version != kFormatVersion)
-        return QStringLiteral("format version %1 is not supported (this program reads version %2)")
-            .arg(version)
-            .arg(kFormatVersion);
     header.dimension = qFromLittleEndian<quint32>(data + 12);
     const quint32 kind = qFromLittleEndian<quint32>(data + 16);
     if (kind > quint32(Kind::Ivf))
@@ -127,7 +131,29 @@ QString decodeHeader(const uchar *data, qint64 size, Header &header, qint64 &hea
     header.fingerprint = qFromLittleEndian<quint64>(data + 32);
     header.payloadSize = qFromLittleEndian<quint64>(data + 40);
     header.payloadHash = qFromLittleEndian<quint64>(data + 48);
-    header.modelKey = QByteArray(reinterpret_cast<const char *>(data + kFixedBytes), int(keyBytes));
+    header.nprobe = qFromLittleEndian<quint32>(data + 56);
+    header.flags = qFromLittleEndian<quint32>(data + 60);
+    header.trainedAt = qFromLittleEndian<qint64>(data + 64);
+    header.tunedAt = qFromLittleEndian<qint64>(data + 72);
+    if (header.flags & ~kFlagExactChosen)
+        return QStringLiteral("the header has unknown flags 0x%1").arg(header.flags, 0, 16);
+    for (const qint64 size : {header.trainedAt, header.tunedAt})
+        if (size < 0 || size > kMaxRecordedSize)
+            return QStringLiteral("the header records an index size of %1 at training or tuning "
+                                  "(must be 0 to %2)")
+                .arg(size)
+                .arg(kMaxRecordedSize);
+    const bool ivf = header.kind == Kind::Ivf;
+    if (ivf ? (header.flags & kFlagExactChosen) || header.trainedAt < 1
+            : header.nprobe != 0 || header.trainedAt != 0)
+        return QStringLiteral("the header's tuning does not fit a %1 index (nprobe %2, flags %3, "
+                              "trained at %4 vectors)")
+            .arg(ivf ? QStringLiteral("IVF") : QStringLiteral("flat"))
+            .arg(header.nprobe)
+            .arg(header.flags)
+            .arg(header.trainedAt);
+    header.modelKey =
+        QByteArray(reinterpret_cast<const char *>(data + kFixedHeaderBytes), int(keyBytes));
     return {};
 }
 

@@ -6,7 +6,9 @@
 //   0  char[8] magic "TSVINDEX"     8  u32 format version     12 u32 dimension
 //   16 u32 kind (0 flat, 1 IVF)     20 u32 model key bytes    24 i64 vector count
 //   32 u64 id fingerprint           40 u64 payload bytes      48 u64 payload checksum
-//   56 model key (UTF-8)            then u64 checksum of all header bytes before it
+//   56 u32 tuned nprobe (0: none)   60 u32 flags (bit 0: exact search chosen by tuning)
+//   64 i64 size the IVF cells were trained at               72 i64 size at the last tuning
+//   80 model key (UTF-8)            then u64 checksum of all header bytes before it
 //   then the payload: faiss::write_index output, followed by the owner table (version 2):
 //   u64 n, then n x (i64 id, u64 owner tag) in id order. The payload checksum covers both.
 
@@ -19,11 +21,18 @@
 
 namespace ts::indexfile {
 
-// 2: owner tags (what each vector belongs to) stored and covered by the fingerprint. A version 1
-// file is refused as Unsupported, so the library rebuilds it from its catalog.
-constexpr quint32 kFormatVersion = 2;
+// 2: owner tags (what each vector belongs to) stored and covered by the fingerprint.
+// 3: the tuned nprobe, the sizes at training and tuning (issue 14). An older file is refused as
+// Unsupported (before its checksum is read, as its layout differs), so the library rebuilds it
+// from its catalog, which also tunes it.
+constexpr quint32 kFormatVersion = 3;
 constexpr int kMaxModelKeyBytes = 4096;
-constexpr qint64 kMinHeaderBytes = 64; // fixed fields plus the header checksum, empty model key
+constexpr qint64 kFixedHeaderBytes = 80;
+constexpr qint64 kMinHeaderBytes = kFixedHeaderBytes + 8; // plus the checksum, empty model key
+constexpr quint32 kFlagExactChosen = 1;
+// Sizes at training/tuning above this are refused (no library comes near; keeps size * growth
+// factor far from overflow).
+constexpr qint64 kMaxRecordedSize = qint64(1) << 48;
 
 enum class Kind : quint32 { Flat = 0, Ivf = 1 };
 
@@ -35,13 +44,19 @@ struct Header {
     quint64 fingerprint = 0;
     quint64 payloadSize = 0;
     quint64 payloadHash = 0;
+    quint32 nprobe = 0;
+    quint32 flags = 0;
+    qint64 trainedAt = 0;
+    qint64 tunedAt = 0;
 };
 
 QByteArray encodeHeader(const Header &header);
 
 // Parses and checks the header at the start of `data`. Returns an empty string on success (and
 // sets `headerBytes`), else why it is unusable; an unknown version yields a message starting
-// with "format version".
+// with "format version". Checks the tuning fields against the kind (an nprobe or a training size
+// only with IVF, the exact flag only with flat, sizes within 0..kMaxRecordedSize); the nprobe's
+// upper bound (nlist) is the caller's to check once the payload is read.
 QString decodeHeader(const uchar *data, qint64 size, Header &header, qint64 &headerBytes);
 
 // Mixes a photo id into 64 well-spread bits (splitmix64's finaliser); summed for fingerprints.

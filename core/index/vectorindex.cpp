@@ -19,12 +19,22 @@ Result<VectorIndex> VectorIndex::create(const VectorIndexOptions &options,
     if (options.approximateThreshold < 0)
         return invalid(QStringLiteral("approximate-index threshold must not be negative (got %1)")
                            .arg(options.approximateThreshold));
-    if (options.nlist < 0 || options.nprobe < 0 || options.retrainGrowthFactor < 2)
+    if (options.nlist < 0 || options.nprobe < 0 || options.retrainGrowthFactor < 2 ||
+        options.retrainGrowthFactor > 1000 || options.retuneGrowthFactor < 2 ||
+        options.retuneGrowthFactor > 1000)
         return invalid(QStringLiteral("vector index options out of range: nlist %1 and nprobe %2 "
-                                      "must be >= 0, retrainGrowthFactor %3 must be >= 2")
+                                      "must be >= 0, retrainGrowthFactor %3 and "
+                                      "retuneGrowthFactor %4 between 2 and 1000")
                            .arg(options.nlist)
                            .arg(options.nprobe)
-                           .arg(options.retrainGrowthFactor));
+                           .arg(options.retrainGrowthFactor)
+                           .arg(options.retuneGrowthFactor));
+    if (!(options.targetRecall >= 0.0 && options.targetRecall <= 1.0) ||
+        options.tuningQueries < 1 || options.tuningQueries > 100'000)
+        return invalid(QStringLiteral("vector index options out of range: targetRecall %1 must be "
+                                      "between 0 and 1, tuningQueries %2 between 1 and 100000")
+                           .arg(options.targetRecall)
+                           .arg(options.tuningQueries));
     if (modelKey.toUtf8().size() > indexfile::kMaxModelKeyBytes)
         return invalid(
             QStringLiteral("model key is longer than %1 bytes").arg(indexfile::kMaxModelKeyBytes));
@@ -221,7 +231,12 @@ void VectorIndex::setNprobe(int nprobe) {
     auto lock = d->exclusiveLock();
     d->options.nprobe = std::max(0, nprobe);
     if (d->state.ivf)
-        d->state.ivf->nprobe = size_t(d->chooseNprobe(int(d->state.ivf->nlist)));
+        d->state.ivf->nprobe = size_t(d->chooseNprobe(int(d->state.ivf->nlist), d->state.tuning));
+}
+
+IndexTuning VectorIndex::tuning() const {
+    auto lock = d->readLock();
+    return d->state.tuning;
 }
 
 int VectorIndex::nprobe() const {

@@ -26,14 +26,38 @@ struct VectorIndexOptions {
     // with at least 39 training vectors per cell (512 at 50k-200k vectors, 2048 at 1M).
     int nlist = 0;
 
-    // IVF: number of cells scanned per query. 0 = automatic: max(32, nlist / 64) (32 up to 2048
-    // cells), which kept recall@10 >= 0.99 against exact search on synthetic clustered data while
-    // a search over 1M vectors stays well under 20 ms (bench_index).
+    // IVF: number of cells scanned per query. 0 = automatic: tuned per library (targetRecall
+    // below); without tuning max(32, nlist / 64). A fixed value > 0 turns tuning off.
     int nprobe = 0;
+
+    // Automatic nprobe: whenever the IVF index is built (crossing approximateThreshold,
+    // retraining), and rebuilt for it once it has grown past retuneGrowthFactor times the size it
+    // was last tuned at, recall@10 against exact search is measured on `tuningQueries` of the
+    // index's own vectors (held out of k-means training, each query's own entry skipped: they stand
+    // for new photos) and the smallest nprobe reaching `targetRecall` (plus two standard errors of
+    // the sample's mean) is kept and saved with the index. When a flat scan costs no more than IVF
+    // at that nprobe, the index stays exact instead (until it has grown by retuneGrowthFactor
+    // again). The cost is one exact scan of the sample (~tuningQueries x size x dimension
+    // multiply-adds, see bench_index's "tuning" figure). Isotropic clusters need a handful of
+    // cells; CLIP-like cones (unrelated photos at cosine 0.5-0.8, uneven clusters) several times
+    // more. 0 = no tuning.
+    double targetRecall = 0.98;
+    int tuningQueries = 256;
+    int retuneGrowthFactor = 2;
 
     // The IVF cells are retrained (the whole index rebuilt) once the index has grown to this many
     // times the size it was trained at, so cells stay balanced as a library grows.
     int retrainGrowthFactor = 4;
+};
+
+// What the last nprobe tuning measured (see VectorIndexOptions::targetRecall).
+struct IndexTuning {
+    qint64 atSize = 0;           // index size when it was tuned; 0 = never tuned
+    int nprobe = 0;              // chosen nprobe; 0 when exact search was chosen or never tuned
+    bool exact = false;          // a flat scan was cheaper than IVF at the needed nprobe
+    double sampleRecall = -1;    // recall@10 of the held-out sample (-1: tuned in another process)
+    double scannedFraction = -1; // share of vectors one query scans at nprobe (-1: as above)
+    double seconds = 0;          // time the measurement took (0: as above)
 };
 
 // One search result: a catalog photo id and its inner product with the query (cosine similarity,
@@ -61,7 +85,9 @@ struct SearchHit {
 // Both modes keep the full vectors, so the index can always be rebuilt or converted. A rebuild
 // holds the old and the new index at once (about 2 x 2 GB at 1M 512-d vectors) and takes minutes
 // at 1M on 2 cores (k-means); add a large library in one call to an empty index to train once.
-// A loaded index keeps the mode it was saved in until the next add()/remove().
+// A loaded index keeps the mode it was saved in until the next add()/remove(). The IVF nprobe is
+// tuned per library when the IVF index is built (VectorIndexOptions::targetRecall); an index may
+// stay exact above the threshold when tuning found a flat scan the cheaper one.
 //
 // Thread safety: any number of threads may call the const functions (search, contains, size, save,
 // ...) concurrently, also while one thread calls add() or remove(); writers are serialised.
@@ -83,8 +109,10 @@ public:
 
     // Loads an index saved by save(). Fails, so that the caller rebuilds it, when the file is
     // missing (NotFound), truncated or corrupt (Format: checksums over header and payload), or was
-    // built for another model key or dimension, or by another format version (Unsupported). Every
-    // message names the file. IVF search parameters (nprobe) come from `options`, not the file.
+    // built for another model key or dimension, or by another format version (Unsupported: an
+    // older file is rebuilt by the caller), or when its stored tuning is out of range (an nprobe
+    // above its nlist: Format). Every message names the file. The nprobe is the file's tuned one
+    // unless `options.nprobe` fixes it.
     static Result<VectorIndex> load(const QString &path, const QString &expectedModelKey,
                                     const VectorIndexOptions &options);
 
@@ -111,6 +139,9 @@ public:
     // across rebuilds. Takes effect for searches that start afterwards.
     void setNprobe(int nprobe);
     int nprobe() const; // 0 while exact
+
+    // The last nprobe tuning (saved with the index; see VectorIndexOptions::targetRecall).
+    IndexTuning tuning() const;
 
     // Removes the given ids; ids not in the index are ignored.
     Status remove(const std::vector<qint64> &ids);

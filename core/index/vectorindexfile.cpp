@@ -69,6 +69,10 @@ Status VectorIndex::save(const QString &path) const {
     header.modelKey = d->modelKey.toUtf8();
     header.count = d->state.size();
     header.fingerprint = d->state.fingerprint;
+    header.nprobe = d->state.ivf ? quint32(std::max(0, d->state.tuning.nprobe)) : 0;
+    header.flags = !d->state.ivf && d->state.tuning.exact ? indexfile::kFlagExactChosen : 0;
+    header.trainedAt = d->state.ivf ? std::max<qint64>(1, d->state.trainedAt) : 0;
+    header.tunedAt = d->state.tuning.atSize;
     const QByteArray placeholder = indexfile::encodeHeader(header);
     if (file.write(placeholder) != placeholder.size())
         return Error(Error::Code::Io, QStringLiteral("%1: %2").arg(where, file.errorString()));
@@ -167,7 +171,8 @@ Result<VectorIndex> VectorIndex::load(const QString &path, const QString &expect
     // The checksum only catches damage, not a crafted file: FAISS's reader recurses and allocates
     // as the file says, so it gets only what has exactly the shape we write.
     // The payload is FAISS's bytes, then the owner table of `count` entries (u64 n, n x 16 bytes).
-    if (header.count < 0 || quint64(header.count) > (payloadAvailable - std::min<quint64>(payloadAvailable, 8)) / 16)
+    if (header.count < 0 ||
+        quint64(header.count) > (payloadAvailable - std::min<quint64>(payloadAvailable, 8)) / 16)
         return fail(Error::Code::Format, QStringLiteral("its owner table is missing or truncated"));
     const quint64 faissAvailable = payloadAvailable - (8 + quint64(header.count) * 16);
     if (Status shape = indexfile::checkFaissPayload(mapped + headerBytes, faissAvailable,
@@ -219,8 +224,19 @@ Result<VectorIndex> VectorIndex::load(const QString &path, const QString &expect
         return fail(Error::Code::Format,
                     QStringLiteral("its FAISS index does not match its header (type, metric, "
                                    "dimension or count)"));
-    if (s.ivf)
-        s.ivf->nprobe = size_t(index.d->chooseNprobe(int(s.ivf->nlist)));
+    // The stored tuning: an nprobe above the cells there are is a damaged or crafted file.
+    if (s.ivf && header.nprobe > s.ivf->nlist)
+        return fail(Error::Code::Format, QStringLiteral("its tuned nprobe %1 exceeds its %2 IVF "
+                                                        "cells")
+                                             .arg(header.nprobe)
+                                             .arg(s.ivf->nlist));
+    s.tuning.atSize = header.tunedAt;
+    s.tuning.nprobe = int(header.nprobe);
+    s.tuning.exact = (header.flags & indexfile::kFlagExactChosen) != 0;
+    if (s.ivf) {
+        s.trainedAt = header.trainedAt;
+        s.ivf->nprobe = size_t(index.d->chooseNprobe(int(s.ivf->nlist), s.tuning));
+    }
     const std::vector<qint64> ids = collectIds(s);
     std::vector<quint64> tags;
     tags.reserve(ids.size());
@@ -237,8 +253,6 @@ Result<VectorIndex> VectorIndex::load(const QString &path, const QString &expect
         return fail(Error::Code::Format,
                     QStringLiteral("its ids do not match its header (duplicates or a wrong "
                                    "fingerprint)"));
-    if (s.ivf)
-        s.trainedAt = s.size();
     return index;
 }
 

@@ -6,6 +6,7 @@
 #include "core/index/vectorindex.h"
 
 #include "core/index/indexfileformat.h"
+#include "core/index/nprobetuner.h"
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIDMap.h>
@@ -21,6 +22,8 @@
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <numeric>
+#include <random>
 #include <shared_mutex>
 #include <unordered_map>
 #include <unordered_set>
@@ -77,6 +80,7 @@ struct State {
     faiss::IndexIDMap2 *flat = nullptr;      // exact mode: IndexIDMap2 over IndexFlatIP
     faiss::IndexIVFFlat *ivf = nullptr;      // approximate mode, with a hashtable direct map
     qint64 trainedAt = 0;                    // size when the IVF cells were trained
+    IndexTuning tuning;                      // the last nprobe tuning (exact: flat by choice)
     std::unordered_map<qint64, quint64> ids; // id -> owner tag
     quint64 fingerprint = 0;
 
@@ -177,9 +181,25 @@ struct VectorIndex::Impl {
                                       std::max<qint64>(1, n / detail::kMinTrainingPointsPerCell)));
     }
 
-    int chooseNprobe(int nlist) const {
-        const int nprobe = options.nprobe > 0 ? options.nprobe : std::max(32, nlist / 64);
-        return std::clamp(nprobe, 1, nlist);
+    // A fixed nprobe from the options wins; then the tuned one; else the rule for untuned indexes.
+    int chooseNprobe(int nlist, const IndexTuning &tuning) const {
+        const int nprobe = options.nprobe > 0  ? options.nprobe
+                           : tuning.nprobe > 0 ? tuning.nprobe
+                                               : std::max(32, nlist / 64);
+        return std::clamp(nprobe, 1, std::max(1, nlist));
+    }
+
+    bool tunes() const { return options.targetRecall > 0 && options.nprobe == 0; }
+
+    static IndexTuning tuningOf(const detail::NprobeChoice &choice, qint64 n) {
+        IndexTuning t;
+        t.atSize = n;
+        t.exact = choice.exactIsCheaper;
+        t.nprobe = choice.exactIsCheaper ? 0 : choice.nprobe;
+        t.sampleRecall = choice.exactIsCheaper ? 1.0 : choice.recall;
+        t.scannedFraction = n > 0 ? choice.scannedVectors / double(n) : 0.0;
+        t.seconds = choice.seconds;
+        return t;
     }
 
     bool wantsApproximate(qint64 n, bool currentlyApproximate) const {
@@ -192,7 +212,16 @@ struct VectorIndex::Impl {
 
     bool needsRebuild(const detail::State &s, qint64 newSize) const {
         const bool approximate = s.ivf != nullptr;
-        if (wantsApproximate(newSize, approximate) != approximate)
+        const bool wanted = wantsApproximate(newSize, approximate);
+        // Exact because tuning found it cheaper: measured again once grown enough.
+        if (!approximate && wanted && s.tuning.exact)
+            return newSize > s.tuning.atSize * qint64(options.retuneGrowthFactor);
+        if (wanted != approximate)
+            return true;
+        // Tuned again (with the cells retrained: the measurement needs vectors they were not
+        // trained on) once grown enough since the last tuning.
+        if (approximate && tunes() &&
+            newSize > s.tuning.atSize * qint64(options.retuneGrowthFactor))
             return true;
         return approximate && newSize > s.trainedAt * qint64(options.retrainGrowthFactor);
     }
@@ -200,14 +229,17 @@ struct VectorIndex::Impl {
     // Builds a fresh state (exact or approximate by size) holding exactly these vectors, which
     // are already validated and normalised. Trains the IVF cells when approximate.
     // `tags` is parallel to `ids`.
+    // `exactByTuning` (optional): build a flat index whatever the size, recording this tuning.
     Result<detail::State> build(std::vector<qint64> ids, const std::vector<quint64> &tags,
-                                const std::vector<float> &vectors,
-                                bool currentlyApproximate) const {
+                                const std::vector<float> &vectors, bool currentlyApproximate,
+                                const IndexTuning *exactByTuning = nullptr) const {
         detail::State s;
         const qint64 n = qint64(ids.size());
         const std::vector<detail::FaissId> faissIds(ids.begin(), ids.end());
+        if (exactByTuning)
+            s.tuning = *exactByTuning;
         try {
-            if (wantsApproximate(n, currentlyApproximate)) {
+            if (!exactByTuning && wantsApproximate(n, currentlyApproximate)) {
                 const int nlist = chooseNlist(n);
                 auto quantizer = std::make_unique<faiss::IndexFlatIP>(dim);
                 auto ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer.get(), dim, nlist,
@@ -216,18 +248,50 @@ struct VectorIndex::Impl {
                 quantizer.release();
                 // k-means on up to 64 vectors per cell for 10 iterations: recall@10 on clustered
                 // data was the same as FAISS's defaults (256 per cell, 25 iterations) at a
-                // fraction of the training time (see bench_index).
+                // fraction of the training time (see bench_index). The rows set aside to tune
+                // nprobe are left out of training (they stand for new photos).
                 ivf->cp.niter = 10;
-                ivf->cp.max_points_per_centroid = 64;
-                ivf->train(n, vectors.data());
+                constexpr qint64 kPointsPerCell = 64;
+                ivf->cp.max_points_per_centroid = int(kPointsPerCell);
+                const qint64 queries = tunes() ? std::min<qint64>(options.tuningQueries, n / 4) : 0;
+                const qint64 trainRows = std::min<qint64>(n - queries, kPointsPerCell * nlist);
+                // A seeded partial shuffle (the same vectors give the same choice): the first
+                // `queries` rows are the queries, the next `trainRows` the training set.
+                std::vector<qint64> order(static_cast<size_t>(n));
+                std::iota(order.begin(), order.end(), qint64(0));
+                std::mt19937_64 rng(quint64(n) * 0x9E3779B97F4A7C15ull);
+                for (qint64 i = 0; i < std::min(queries + trainRows, n - 1); ++i)
+                    std::swap(order[size_t(i)],
+                              order[size_t(std::uniform_int_distribution<qint64>(i, n - 1)(rng))]);
+                auto rows = [&](qint64 from, qint64 count) {
+                    std::vector<float> out(size_t(count) * size_t(dim));
+                    for (qint64 i = 0; i < count; ++i)
+                        std::memcpy(out.data() + size_t(i) * size_t(dim),
+                                    vectors.data() + size_t(order[size_t(from + i)]) * size_t(dim),
+                                    size_t(dim) * sizeof(float));
+                    return out;
+                };
+                ivf->train(trainRows, rows(queries, trainRows).data());
                 // A hashtable direct map makes remove_ids and reconstruct work with arbitrary ids.
                 ivf->set_direct_map_type(faiss::DirectMap::Hashtable);
                 ivf->add_with_ids(n, vectors.data(), faissIds.data());
-                ivf->nprobe = size_t(chooseNprobe(nlist));
-                s.ivf = ivf.get();
-                s.index = std::move(ivf);
-                s.trainedAt = n;
-            } else {
+                if (queries > 0) {
+                    std::vector<qint64> queryIds(static_cast<size_t>(queries));
+                    for (qint64 i = 0; i < queries; ++i)
+                        queryIds[size_t(i)] = ids[size_t(order[size_t(i)])];
+                    s.tuning =
+                        tuningOf(detail::chooseNprobe(*ivf, rows(0, queries).data(), queryIds,
+                                                      std::min(1.0, options.targetRecall)),
+                                 n);
+                }
+                if (!s.tuning.exact) {
+                    ivf->nprobe = size_t(chooseNprobe(nlist, s.tuning));
+                    s.ivf = ivf.get();
+                    s.index = std::move(ivf);
+                    s.trainedAt = n;
+                }
+            }
+            if (!s.ivf) {
                 auto flat = std::make_unique<faiss::IndexIDMap2>(new faiss::IndexFlatIP(dim));
                 flat->own_fields = true;
                 if (n > 0)

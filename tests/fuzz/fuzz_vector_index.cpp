@@ -15,7 +15,7 @@
 #include <vector>
 
 namespace {
-constexpr qint64 kFixedBytes = 56;
+constexpr qint64 kFixedBytes = ts::indexfile::kFixedHeaderBytes;
 constexpr int kMaxFuzzDimension = 4096;
 } // namespace
 
@@ -33,6 +33,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                               ts::indexfile::kMaxModelKeyBytes, qint64(size) - kFixedBytes - 8});
         h.count = qFromLittleEndian<qint64>(data + 24);
         h.fingerprint = qFromLittleEndian<quint64>(data + 32);
+        h.nprobe = qFromLittleEndian<quint32>(data + 56);
+        h.flags = qFromLittleEndian<quint32>(data + 60);
+        h.trainedAt = qFromLittleEndian<qint64>(data + 64);
+        h.tunedAt = qFromLittleEndian<qint64>(data + 72);
         h.modelKey = file.mid(kFixedBytes, keyBytes);
         const QByteArray payload = file.mid(kFixedBytes + keyBytes + 8);
         h.payloadSize = quint64(payload.size());
@@ -57,6 +61,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (index->dimension() != dimension || index->size() < 0)
         std::abort();
+    if (index->isApproximate() && (index->nprobe() < 1 || index->nprobe() > index->nlist()))
+        std::abort(); // a stored nprobe must be refused or fit the cells
     std::vector<float> query(size_t(dimension), 0.0f);
     query[0] = 1.0f;
     const auto hits = index->search(query.data(), 5);

@@ -1,12 +1,20 @@
-// Benchmark of ts::VectorIndex (not a test): build time, single-query search latency (k = 10),
-// recall@10 of the approximate index against the exact one, and peak resident memory, on synthetic
-// clustered 512-d vectors.
+// Benchmark of ts::VectorIndex (not a test): build time, nprobe tuning, single-query search
+// latency (k = 10), recall@10 of the approximate index against the exact one, and resident memory,
+// on two synthetic 512-d distributions:
+//   isotropic  unit centres in random directions plus noise (where IVF looks perfect)
+//   cone       CLIP-like: every vector leans towards one shared direction (mean cosine 0.62 between
+//              random vectors), decaying per-dimension spectrum, Zipf cluster sizes
+// Queries are new vectors from the same distribution (new photos, not in the index).
 //
-//   bench_index [--sizes 10000,100000,1000000] [--queries 100] [--exact-queries 100]
-//               [--nprobe-sweep 16,32,64,128] [--threads 2] [--spread 1.0]
+//   bench_index [--distributions isotropic,cone] [--sizes 10000,100000,1000000] [--queries 100]
+//               [--exact-queries 100] [--nprobe-sweep 16,32,64,128,256,512] [--threads 2]
+//               [--spread 1.0] [--cone-mean 0.62] [--cone-noise 0.6] [--cone-spectrum 0.25]
 //
-// Prints a table and one JSON line per size. Needs ~3x the vector data in memory at the largest
-// size (the vectors, the index being built and the normalised copy add() makes).
+// Rows per size: exact (the reference), then IVF at main's fixed nprobe (max(32, nlist / 64)),
+// at the tuned nprobe, over the sweep, and scanning every cell ("all": against the exact row it
+// gives the per-vector cost ratio behind the exact/IVF crossover, nprobetuner.h). Prints a table
+// and one JSON line per distribution and size. Peak memory is about 3x the vector data at the
+// largest size (the vectors, the index and the normalised copy add() makes).
 #include "core/index/vectorindex.h"
 #include "syntheticvectors.h"
 
@@ -140,19 +148,123 @@ std::vector<qint64> parseList(const QString &text) {
     return out;
 }
 
+struct Dataset {
+    std::vector<float> base, queries;
+    double meanCosine = 0;
+    QJsonObject clusters; // the measured spread of cluster sizes
+    QString describe;
+};
+
+// Cluster sizes as shares of the vectors: the largest, the median, the smallest, and how much the
+// largest tenth of the clusters holds.
+QJsonObject clusterSpread(const std::vector<int> &clusterOf, int clusters) {
+    std::vector<qint64> sizes(size_t(clusters), 0);
+    for (int c : clusterOf)
+        ++sizes[size_t(c)];
+    std::sort(sizes.begin(), sizes.end(), std::greater<>());
+    const double n = double(clusterOf.size());
+    qint64 top = 0;
+    for (int c = 0; c < std::max(1, clusters / 10); ++c)
+        top += sizes[size_t(c)];
+    return {{QStringLiteral("clusters"), clusters},
+            {QStringLiteral("largest_share"), double(sizes.front()) / n},
+            {QStringLiteral("median_share"), double(sizes[sizes.size() / 2]) / n},
+            {QStringLiteral("smallest_share"), double(sizes.back()) / n},
+            {QStringLiteral("top_tenth_share"), double(top) / n}};
+}
+
+Dataset makeDataset(const QString &distribution, qint64 n, int dim, int queryCount, float spread,
+                    const test::ConeShape &shape) {
+    Dataset data;
+    std::vector<int> clusterOf;
+    clusterOf.reserve(size_t(n));
+    const int clusters = std::max(100, int(std::sqrt(double(n))));
+    if (distribution == QLatin1String("cone")) {
+        test::ConeVectors gen(dim, clusters, quint64(n), shape);
+        data.base = gen.sample(n, &clusterOf);
+        data.queries = gen.sample(queryCount);
+        data.describe = QStringLiteral("cone: axis weight %1, centre spread %2, noise %3, "
+                                       "spectrum 1/(j+1)^%4, Zipf %5")
+                            .arg(gen.axisWeight, 0, 'f', 3)
+                            .arg(shape.centreSpread)
+                            .arg(shape.noise)
+                            .arg(shape.spectrum)
+                            .arg(shape.zipf);
+    } else {
+        test::ClusteredVectors gen(dim, clusters, quint64(n), spread);
+        data.base = gen.sample(n, &clusterOf);
+        data.queries = gen.sample(queryCount);
+        data.describe = QStringLiteral("isotropic: unit centres, noise %1").arg(double(spread));
+    }
+    data.meanCosine = test::meanPairwiseCosine(data.base, dim, 20'000, 99);
+    data.clusters = clusterSpread(clusterOf, clusters);
+    return data;
+}
+
+struct Row {
+    QString name;
+    int nprobe = 0;
+    Latency lat, cpu;
+    double recall = 0, qps1 = 0, qpsN = 0;
+};
+
+Row measure(const VectorIndex &index, const QString &name, const std::vector<float> &queries,
+            int count, const std::vector<std::vector<qint64>> &truth, int threads) {
+    Row row;
+    row.name = name;
+    row.nprobe = index.nprobe();
+    std::vector<std::vector<qint64>> found;
+    std::vector<double> cpu;
+    row.lat = summarise(runQueries(index, queries, count, found, &cpu));
+    row.cpu = summarise(cpu);
+    row.recall = meanRecall(found, truth);
+    row.qps1 = throughput(index, queries, std::min(count, 20), 1);
+    row.qpsN = throughput(index, queries, std::min(count, 20), threads);
+    return row;
+}
+
+void printRow(const char *distribution, qint64 n, const VectorIndex &index, const Row &r,
+              double buildS) {
+    std::printf("%-9s %9lld %-8s %6d %6d %9.2f %8.3f %8.3f %8.3f %8.4f %9.1f %9.1f %9.0f %6.2f\n",
+                distribution, (long long)n, qPrintable(r.name), index.nlist(), r.nprobe, buildS,
+                r.lat.median, r.lat.p95, r.cpu.median, r.recall, r.qps1, r.qpsN, currentRssMb(),
+                loadAverage());
+    std::fflush(stdout);
+}
+
+QJsonObject toJson(const Row &r) {
+    return {{QStringLiteral("row"), r.name},
+            {QStringLiteral("nprobe"), r.nprobe},
+            {QStringLiteral("p50_ms"), r.lat.median},
+            {QStringLiteral("p95_ms"), r.lat.p95},
+            {QStringLiteral("cpu_p50_ms"), r.cpu.median},
+            {QStringLiteral("recall_at_10"), r.recall},
+            {QStringLiteral("qps_1_thread"), r.qps1},
+            {QStringLiteral("qps_threads"), r.qpsN}};
+}
+
+void fail(const Status &status) {
+    std::fprintf(stderr, "%s\n", qPrintable(status.error().message));
+    std::exit(1);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
     QCoreApplication app(argc, argv);
     std::vector<qint64> sizes{10'000, 100'000, 1'000'000};
-    std::vector<qint64> sweep{16, 32, 64, 128};
+    std::vector<qint64> sweep{16, 32, 64, 128, 256, 512};
+    QStringList distributions{QStringLiteral("isotropic"), QStringLiteral("cone")};
     int queryCount = 100, exactQueries = 100, threads = 2;
     float spread = 1.0f;
+    test::ConeShape cone;
     const QStringList args = app.arguments();
     for (int i = 1; i + 1 < args.size(); i += 2) {
         const QString &key = args[i], &value = args[i + 1];
         if (key == QLatin1String("--sizes"))
             sizes = parseList(value);
+        else if (key == QLatin1String("--distributions"))
+            distributions = value.split(QLatin1Char(','), Qt::SkipEmptyParts);
         else if (key == QLatin1String("--queries"))
             queryCount = value.toInt();
         else if (key == QLatin1String("--exact-queries"))
@@ -161,6 +273,12 @@ int main(int argc, char **argv) {
             sweep = parseList(value);
         else if (key == QLatin1String("--spread"))
             spread = value.toFloat();
+        else if (key == QLatin1String("--cone-mean"))
+            cone.meanCosine = value.toDouble();
+        else if (key == QLatin1String("--cone-noise"))
+            cone.noise = value.toDouble();
+        else if (key == QLatin1String("--cone-spectrum"))
+            cone.spectrum = value.toDouble();
         else if (key == QLatin1String("--threads"))
             threads = value.toInt();
     }
@@ -168,110 +286,130 @@ int main(int argc, char **argv) {
     std::printf("load average at start %.2f (wall-clock latencies are skewed when it exceeds the "
                 "cores; cpu_p50 is the searching thread's CPU time)\n",
                 loadAverage());
-    std::printf("%9s %-7s %6s %6s %9s %8s %8s %8s %8s %9s %9s %9s\n", "vectors", "mode", "nlist",
-                "nprobe", "build_s", "p50_ms", "p95_ms", "cpu_p50", "recall", "qps_1thr",
-                "qps_Nthr", "rss_mb");
 
-    for (qint64 n : sizes) {
-        const int clusters = std::max(100, int(std::sqrt(double(n))));
-        test::ClusteredVectors gen(dim, clusters, quint64(n), spread);
-        std::vector<qint64> ids(static_cast<size_t>(n));
-        std::iota(ids.begin(), ids.end(), qint64(1'000'000'000'000));
-        std::vector<float> base = gen.sample(n);
-        const std::vector<float> queries = gen.sample(queryCount);
-        QJsonObject json{{QStringLiteral("vectors"), n},
-                         {QStringLiteral("clusters"), clusters},
-                         {QStringLiteral("dimension"), dim},
-                         {QStringLiteral("spread"), double(spread)}};
+    for (const QString &distribution : distributions) {
+        const QByteArray dist = distribution.toUtf8();
+        for (qint64 n : sizes) {
+            Dataset data = makeDataset(distribution, n, dim, queryCount, spread, cone);
+            std::vector<qint64> ids(static_cast<size_t>(n));
+            std::iota(ids.begin(), ids.end(), qint64(1'000'000'000'000));
+            std::printf("\n%s, %lld vectors: %s\n  measured mean cosine of 20000 random pairs "
+                        "%.3f; cluster sizes (share of vectors): largest %.4f, median %.6f, "
+                        "smallest %.6f, largest tenth of %d clusters %.3f\n",
+                        dist.constData(), (long long)n, qPrintable(data.describe), data.meanCosine,
+                        data.clusters[QStringLiteral("largest_share")].toDouble(),
+                        data.clusters[QStringLiteral("median_share")].toDouble(),
+                        data.clusters[QStringLiteral("smallest_share")].toDouble(),
+                        data.clusters[QStringLiteral("clusters")].toInt(),
+                        data.clusters[QStringLiteral("top_tenth_share")].toDouble());
+            std::printf("%-9s %9s %-8s %6s %6s %9s %8s %8s %8s %8s %9s %9s %9s %6s\n", "data",
+                        "vectors", "row", "nlist", "nprobe", "build_s", "p50_ms", "p95_ms",
+                        "cpu_p50", "recall", "qps_1thr", "qps_Nthr", "rss_mb", "load");
+            QJsonObject json{{QStringLiteral("distribution"), distribution},
+                             {QStringLiteral("vectors"), n},
+                             {QStringLiteral("dimension"), dim},
+                             {QStringLiteral("mean_cosine"), data.meanCosine},
+                             {QStringLiteral("cluster_sizes"), data.clusters}};
 
-        // Exact: its results are the reference for recall.
-        std::vector<std::vector<qint64>> truth;
-        {
-            VectorIndexOptions options;
-            options.approximateThreshold = n + 1;
-            auto index = VectorIndex::create(options, QStringLiteral("bench")).value();
-            auto t0 = Clock::now();
-            if (auto st = index.add(ids, base); !st) {
-                std::fprintf(stderr, "%s\n", qPrintable(st.error().message));
-                return 1;
-            }
-            const double buildS = msSince(t0) / 1000.0;
-            const int nq = std::min(queryCount, exactQueries);
-            std::vector<double> cpu;
-            const Latency lat = summarise(runQueries(index, queries, nq, truth, &cpu));
-            const Latency cpuLat = summarise(cpu);
-            const double qps1 = throughput(index, queries, std::min(nq, 10), 1);
-            const double qpsN = throughput(index, queries, std::min(nq, 10), threads);
-            std::printf("%9lld %-7s %6s %6s %9.2f %8.2f %8.2f %8.2f %8s %9.1f %9.1f %9.0f\n",
-                        (long long)n, "exact", "-", "-", buildS, lat.median, lat.p95, cpuLat.median,
-                        "1", qps1, qpsN, currentRssMb());
-            std::fflush(stdout);
-            json.insert(QStringLiteral("exact"),
-                        QJsonObject{{QStringLiteral("build_s"), buildS},
-                                    {QStringLiteral("p50_ms"), lat.median},
-                                    {QStringLiteral("p95_ms"), lat.p95},
-                                    {QStringLiteral("cpu_p50_ms"), cpuLat.median},
-                                    {QStringLiteral("queries"), nq},
-                                    {QStringLiteral("qps_1_thread"), qps1},
-                                    {QStringLiteral("qps_threads"), qpsN},
-                                    {QStringLiteral("rss_mb"), currentRssMb()}});
-        }
-
-        // Approximate: threshold 0 forces IVF at any size.
-        {
-            VectorIndexOptions options;
-            options.approximateThreshold = 0;
-            auto index = VectorIndex::create(options, QStringLiteral("bench")).value();
-            auto t0 = Clock::now();
-            const double cpu0 = processCpuS();
-            if (auto st = index.add(ids, base); !st) {
-                std::fprintf(stderr, "%s\n", qPrintable(st.error().message));
-                return 1;
-            }
-            const double buildS = msSince(t0) / 1000.0;
-            const double buildCpuS = processCpuS() - cpu0;
-            std::printf("%9lld ivf build: %.1f s wall, %.1f s CPU (all threads)\n", (long long)n,
-                        buildS, buildCpuS);
-            std::fflush(stdout);
-            const double rss = currentRssMb();
-            QJsonArray rows;
-            std::vector<qint64> probes = sweep;
-            probes.push_back(0); // the automatic default
-            for (qint64 p : probes) {
-                index.setNprobe(int(p));
+            // Exact: its results are the reference for recall. Added in batches (a flat index
+            // needs no training), so only one batch is copied at a time.
+            std::vector<std::vector<qint64>> truth;
+            {
+                VectorIndexOptions options;
+                options.approximateThreshold = n + 1;
+                auto index = VectorIndex::create(options, QStringLiteral("bench")).value();
+                const auto t0 = Clock::now();
+                constexpr qint64 kBatch = 65'536;
+                for (qint64 from = 0; from < n; from += kBatch) {
+                    const qint64 to = std::min(n, from + kBatch);
+                    const std::vector<qint64> batchIds(ids.begin() + from, ids.begin() + to);
+                    const std::vector<float> batch(data.base.begin() + from * dim,
+                                                   data.base.begin() + to * dim);
+                    if (auto st = index.add(batchIds, batch); !st)
+                        fail(st);
+                }
+                const double buildS = msSince(t0) / 1000.0;
+                const int nq = std::min(queryCount, exactQueries);
                 std::vector<std::vector<qint64>> found;
                 std::vector<double> cpu;
-                const Latency lat = summarise(runQueries(index, queries, queryCount, found, &cpu));
-                const Latency cpuLat = summarise(cpu);
-                const double r = meanRecall(found, truth);
-                const double qps1 = throughput(index, queries, queryCount, 1);
-                const double qpsN = throughput(index, queries, queryCount, threads);
-                std::printf(
-                    "%9lld %-7s %6d %6d %9.2f %8.3f %8.3f %8.3f %8.4f %9.1f %9.1f %9.0f%s\n",
-                    (long long)n, "ivf", index.nlist(), index.nprobe(), buildS, lat.median, lat.p95,
-                    cpuLat.median, r, qps1, qpsN, rss, p == 0 ? "  (default)" : "");
-                rows.append(QJsonObject{{QStringLiteral("nprobe"), index.nprobe()},
-                                        {QStringLiteral("default"), p == 0},
-                                        {QStringLiteral("p50_ms"), lat.median},
-                                        {QStringLiteral("p95_ms"), lat.p95},
-                                        {QStringLiteral("cpu_p50_ms"), cpuLat.median},
-                                        {QStringLiteral("recall_at_10"), r},
-                                        {QStringLiteral("qps_1_thread"), qps1},
-                                        {QStringLiteral("qps_threads"), qpsN}});
+                Row row;
+                row.name = QStringLiteral("exact");
+                row.lat = summarise(runQueries(index, data.queries, nq, truth, &cpu));
+                row.cpu = summarise(cpu);
+                row.recall = 1.0;
+                row.qps1 = throughput(index, data.queries, std::min(nq, 20), 1);
+                row.qpsN = throughput(index, data.queries, std::min(nq, 20), threads);
+                printRow(dist.constData(), n, index, row, buildS);
+                QJsonObject exact = toJson(row);
+                exact.insert(QStringLiteral("build_s"), buildS);
+                json.insert(QStringLiteral("exact"), exact);
             }
-            json.insert(QStringLiteral("ivf"),
-                        QJsonObject{{QStringLiteral("build_s"), buildS},
+
+            // Approximate: threshold 0 forces IVF at any size; tuning runs inside add().
+            {
+                VectorIndexOptions options;
+                options.approximateThreshold = 0;
+                auto index = VectorIndex::create(options, QStringLiteral("bench")).value();
+                auto t0 = Clock::now();
+                const double cpu0 = processCpuS();
+                if (auto st = index.add(ids, data.base); !st)
+                    fail(st);
+                const double buildS = msSince(t0) / 1000.0;
+                const double buildCpuS = processCpuS() - cpu0;
+                const IndexTuning tuning = index.tuning();
+                std::printf("%-9s %9lld ivf build %.1f s wall, %.1f s CPU (all threads), of which "
+                            "tuning %.2f s: nprobe %d, held-out sample recall@10 %.4f, a query "
+                            "scans %.4f of the vectors%s\n",
+                            dist.constData(), (long long)n, buildS, buildCpuS, tuning.seconds,
+                            tuning.nprobe, tuning.sampleRecall, tuning.scannedFraction,
+                            tuning.exact ? "; exact search is cheaper: the index stays exact" : "");
+                std::fflush(stdout);
+                QJsonObject ivfJson{{QStringLiteral("build_s"), buildS},
                                     {QStringLiteral("build_cpu_s"), buildCpuS},
-                                    {QStringLiteral("nlist"), index.nlist()},
-                                    {QStringLiteral("rss_mb"), rss},
-                                    {QStringLiteral("sweep"), rows}});
+                                    {QStringLiteral("tuning_s"), tuning.seconds},
+                                    {QStringLiteral("tuned_nprobe"), tuning.nprobe},
+                                    {QStringLiteral("tuned_exact"), tuning.exact},
+                                    {QStringLiteral("sample_recall"), tuning.sampleRecall},
+                                    {QStringLiteral("scanned_fraction"), tuning.scannedFraction}};
+                QJsonArray rows;
+                if (tuning.exact) {
+                    const Row r = measure(index, QStringLiteral("tuned"), data.queries, queryCount,
+                                          truth, threads);
+                    printRow(dist.constData(), n, index, r, buildS);
+                    rows.append(toJson(r));
+                    // The sweep needs an IVF index: build one without tuning.
+                    options.targetRecall = 0;
+                    index = VectorIndex::create(options, QStringLiteral("bench")).value();
+                    if (auto st = index.add(ids, data.base); !st)
+                        fail(st);
+                }
+                data.base = {}; // keep one copy: the index holds the vectors now
+                const int nlist = index.nlist();
+                std::vector<std::pair<QString, int>> probes{
+                    {QStringLiteral("fixed"), std::clamp(std::max(32, nlist / 64), 1, nlist)}};
+                if (!tuning.exact)
+                    probes.push_back({QStringLiteral("tuned"), 0});
+                for (qint64 p : sweep)
+                    if (p < nlist)
+                        probes.push_back({QStringLiteral("sweep"), int(p)});
+                probes.push_back({QStringLiteral("all"), nlist});
+                for (const auto &[name, p] : probes) {
+                    index.setNprobe(p);
+                    const Row r = measure(index, name, data.queries, queryCount, truth, threads);
+                    printRow(dist.constData(), n, index, r, buildS);
+                    rows.append(toJson(r));
+                }
+                ivfJson.insert(QStringLiteral("nlist"), nlist);
+                ivfJson.insert(QStringLiteral("rows"), rows);
+                json.insert(QStringLiteral("ivf"), ivfJson);
+            }
+            json.insert(QStringLiteral("peak_rss_mb"), peakRssMb());
+            json.insert(QStringLiteral("threads"), threads);
+            json.insert(QStringLiteral("load_average"), loadAverage());
+            std::printf("JSON %s\n",
+                        QJsonDocument(json).toJson(QJsonDocument::Compact).constData());
+            std::fflush(stdout);
         }
-        json.insert(QStringLiteral("peak_rss_mb"), peakRssMb());
-        json.insert(QStringLiteral("threads"), threads);
-        json.insert(QStringLiteral("load_average"), loadAverage());
-        std::fflush(stdout);
-        std::printf("JSON %s\n", QJsonDocument(json).toJson(QJsonDocument::Compact).constData());
-        std::fflush(stdout);
     }
     std::printf("peak RSS %.0f MB\n", peakRssMb());
     return 0;

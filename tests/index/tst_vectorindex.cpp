@@ -1,5 +1,6 @@
 #include "core/index/indexfileformat.h"
 #include "core/index/vectorindex.h"
+#include "olderindexfile.h"
 #include "syntheticvectors.h"
 
 #include <QDir>
@@ -22,6 +23,10 @@ using namespace ts;
 namespace {
 
 constexpr int kDim = 512;
+// Cone data where main's fixed nprobe falls short: enough vectors per cell that a query's
+// neighbours spread over many cells (see tunedNprobeReachesTargetRecallOnConeData).
+constexpr int kConeVectors = 40'000;
+constexpr int kConeNlist = 1024;
 const QString kModel = QStringLiteral("bridgetower-test@1");
 
 VectorIndex makeIndex(qint64 threshold = 50'000, int dim = kDim, const QString &model = kModel) {
@@ -92,9 +97,15 @@ QByteArray faissHeader(qint32 d, qint64 ntotal) {
 // Wraps `payload` in a valid TowerSearch container (magic, checksums, key, dimension, count):
 // what reaches FAISS is then only the payload, as with a file crafted by someone who read the
 // source.
+// `tuning` (optional): the saved header whose tuning fields (nprobe, flags, sizes) to keep; else an
+// untuned index (an IVF one trained at its size).
 QByteArray container(const QByteArray &payload, indexfile::Kind kind, qint64 count,
-                     quint64 fingerprint = 0) {
+                     quint64 fingerprint = 0, const indexfile::Header *tuning = nullptr) {
     indexfile::Header header;
+    if (tuning)
+        header = *tuning;
+    else if (kind == indexfile::Kind::Ivf)
+        header.trainedAt = std::max<qint64>(1, count);
     header.dimension = quint32(kDim);
     header.kind = kind;
     header.modelKey = kModel.toUtf8();
@@ -196,6 +207,14 @@ private Q_SLOTS:
     void loadAcceptsSparseInvertedLists();
     void failedSaveLeavesOldFileIntact();
     void approximateRecallAtLeast98Percent();
+    void tunedNprobeReachesTargetRecallOnConeData();
+    void tunedNprobeSurvivesSaveAndLoad();
+    void fixedNprobeTurnsTuningOff();
+    void retunesOnceGrownByTheFactor();
+    void staysExactWhereAFlatScanIsCheaper();
+    void loadRefusesHostileTuning_data();
+    void loadRefusesHostileTuning();
+    void olderFormatVersionIsRefusedAsUnsupported();
     void concurrentSearchesDuringAdds();
 };
 
@@ -714,7 +733,7 @@ void TstVectorIndex::loadAcceptsSparseInvertedLists() {
     const QString original = dir.filePath(QStringLiteral("ivf.faiss"));
     const QString sparse = dir.filePath(QStringLiteral("sparse.faiss"));
     writeAll(sparse, container(toSparseLists(saved.payload, 0), indexfile::Kind::Ivf,
-                               saved.header.count, saved.header.fingerprint));
+                               saved.header.count, saved.header.fingerprint, &saved.header));
     VectorIndexOptions options;
     options.approximateThreshold = 1000;
     auto a = VectorIndex::load(original, kModel, options);
@@ -793,6 +812,271 @@ void TstVectorIndex::approximateRecallAtLeast98Percent() {
     const double recall = sum / queries;
     qInfo("recall@10 = %.4f (nlist %d, nprobe %d)", recall, index.nlist(), index.nprobe());
     QVERIFY2(recall >= 0.98, qPrintable(QStringLiteral("recall@10 %1").arg(recall)));
+}
+
+// CLIP-like vectors (a cone: mean cosine 0.62 between random vectors, Zipf cluster sizes): the
+// fixed nprobe of main (max(32, nlist / 64)) misses neighbours of new queries there; the nprobe
+// tuned on the library's own vectors reaches the target recall@10 (0.98) against exact search.
+void TstVectorIndex::tunedNprobeReachesTargetRecallOnConeData() {
+    const int n = kConeVectors, queries = 200, k = 10;
+    test::ConeVectors gen(kDim, 200, 31);
+    const std::vector<float> base = gen.sample(n);
+    const std::vector<qint64> ids = idsFrom(1, n);
+    VectorIndexOptions options;
+    options.approximateThreshold = 20'000;
+    options.nlist = kConeNlist;
+    auto created = VectorIndex::create(options, kModel);
+    QVERIFY(created.ok());
+    VectorIndex index = std::move(created).value();
+    QVERIFY(index.add(ids, base).ok());
+    QVERIFY(index.isApproximate());
+    VectorIndex exact = makeIndex(n + 1);
+    QVERIFY(exact.add(ids, base).ok());
+
+    const std::vector<float> q = gen.sample(queries); // new photos, not in the index
+    auto recallAt = [&](int nprobe) {
+        index.setNprobe(nprobe);
+        double sum = 0;
+        for (int i = 0; i < queries; ++i) {
+            const float *query = q.data() + i * kDim;
+            sum += test::recall(hitIds(*index.search(query, k)), hitIds(*exact.search(query, k)));
+        }
+        return sum / queries;
+    };
+    const int fixed = std::max(32, index.nlist() / 64);
+    const double fixedRecall = recallAt(fixed);
+    const double tunedRecall = recallAt(0);
+    const IndexTuning tuning = index.tuning();
+    qInfo("nlist %d: fixed nprobe %d recall@10 %.4f; tuned nprobe %d (sample recall %.4f, %.2f s) "
+          "recall@10 %.4f",
+          index.nlist(), fixed, fixedRecall, index.nprobe(), tuning.sampleRecall, tuning.seconds,
+          tunedRecall);
+    QVERIFY2(fixedRecall < 0.98, "the data should be hard for a fixed nprobe");
+    QCOMPARE(tuning.atSize, qint64(n));
+    QCOMPARE(index.nprobe(), tuning.nprobe);
+    QVERIFY(tuning.sampleRecall >= 0.98);
+    QVERIFY2(tunedRecall >= 0.98, qPrintable(QStringLiteral("recall@10 %1").arg(tunedRecall)));
+}
+
+// The tuned nprobe is saved with the index and used after loading (not recomputed); a fixed nprobe
+// in the options still wins.
+void TstVectorIndex::tunedNprobeSurvivesSaveAndLoad() {
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString path = dir.filePath(QStringLiteral("tuned.tsvi"));
+    test::ConeVectors gen(kDim, 50, 37);
+    VectorIndexOptions options;
+    options.approximateThreshold = 2000;
+    auto created = VectorIndex::create(options, kModel);
+    QVERIFY(created.ok());
+    VectorIndex index = std::move(created).value();
+    QVERIFY(index.add(idsFrom(1, 6000), gen.sample(6000)).ok());
+    QVERIFY(index.isApproximate());
+    const IndexTuning tuned = index.tuning();
+    QCOMPARE(tuned.atSize, qint64(6000));
+    QVERIFY(tuned.nprobe >= 1 && tuned.nprobe <= index.nlist());
+    // The automatic rule would pick another value: loading must not fall back to it.
+    QVERIFY(tuned.nprobe != std::max(32, index.nlist() / 64));
+    QVERIFY(index.save(path).ok());
+
+    auto loaded = VectorIndex::load(path, kModel, options);
+    QVERIFY2(loaded.ok(), why(loaded).constData());
+    QCOMPARE(loaded->nprobe(), tuned.nprobe);
+    QCOMPARE(loaded->tuning().nprobe, tuned.nprobe);
+    QCOMPARE(loaded->tuning().atSize, tuned.atSize);
+    QCOMPARE(loaded->tuning().sampleRecall, -1.0); // measured in another process
+    // Saved again, the file carries the same tuning (nothing was re-measured).
+    const QString again = dir.filePath(QStringLiteral("again.tsvi"));
+    QVERIFY(loaded->save(again).ok());
+    const indexfile::Header first = splitSaved(readAll(path)).header;
+    const indexfile::Header second = splitSaved(readAll(again)).header;
+    QCOMPARE(second.nprobe, quint32(tuned.nprobe));
+    QCOMPARE(second.nprobe, first.nprobe);
+    QCOMPARE(second.tunedAt, first.tunedAt);
+    QCOMPARE(second.trainedAt, first.trainedAt);
+
+    VectorIndexOptions fixed = options;
+    fixed.nprobe = 3;
+    auto overridden = VectorIndex::load(path, kModel, fixed);
+    QVERIFY(overridden.ok());
+    QCOMPARE(overridden->nprobe(), 3);
+    overridden->setNprobe(0); // back to automatic: the stored tuning
+    QCOMPARE(overridden->nprobe(), tuned.nprobe);
+}
+
+void TstVectorIndex::fixedNprobeTurnsTuningOff() {
+    test::ConeVectors gen(kDim, 50, 41);
+    VectorIndexOptions options;
+    options.approximateThreshold = 2000;
+    options.nprobe = 5;
+    auto index = VectorIndex::create(options, kModel);
+    QVERIFY(index.ok());
+    QVERIFY(index->add(idsFrom(1, 5000), gen.sample(5000)).ok());
+    QVERIFY(index->isApproximate());
+    QCOMPARE(index->nprobe(), 5);
+    QCOMPARE(index->tuning().atSize, qint64(0));
+    options.nprobe = 0;
+    options.targetRecall = 0; // no tuning: the automatic rule
+    index = VectorIndex::create(options, kModel);
+    QVERIFY(index.ok());
+    QVERIFY(index->add(idsFrom(1, 5000), gen.sample(5000)).ok());
+    QCOMPARE(index->tuning().atSize, qint64(0));
+    QCOMPARE(index->nprobe(), std::clamp(std::max(32, index->nlist() / 64), 1, index->nlist()));
+}
+
+// Tuned when built; rebuilt and tuned again (the measurement needs vectors the cells were not
+// trained on) once the index has grown past retuneGrowthFactor (2) times the size of the last
+// tuning, not before.
+void TstVectorIndex::retunesOnceGrownByTheFactor() {
+    test::ConeVectors gen(kDim, 50, 43);
+    const std::vector<float> base = gen.sample(4003);
+    VectorIndex index = makeIndex(2000);
+    auto addRange = [&](qint64 from, qint64 to) {
+        return index.add(idsFrom(from, to - from),
+                         std::vector<float>(base.begin() + from * kDim, base.begin() + to * kDim));
+    };
+    QVERIFY(addRange(0, 2001).ok());
+    QVERIFY(index.isApproximate());
+    QCOMPARE(index.tuning().atSize, qint64(2001));
+    const int nlist = index.nlist();
+    QVERIFY(addRange(2001, 4002).ok()); // exactly 2x: not yet
+    QCOMPARE(index.tuning().atSize, qint64(2001));
+    QCOMPARE(index.nlist(), nlist);
+    QVERIFY(addRange(4002, 4003).ok()); // past 2x: retrained and measured again
+    QCOMPARE(index.tuning().atSize, qint64(4003));
+    QVERIFY(index.nlist() > nlist);
+    QVERIFY(index.tuning().sampleRecall >= 0.98);
+    QCOMPARE(index.nprobe(), index.tuning().nprobe);
+    QVERIFY(index.isInStepWith(idsFrom(0, 4003)));
+}
+
+// Vectors in random directions (no clusters: a query's neighbours are in any cell) need nearly
+// every cell for recall 1.0, where a flat scan costs less: the index stays exact (and says so in
+// the file) until it has grown by retuneGrowthFactor.
+void TstVectorIndex::staysExactWhereAFlatScanIsCheaper() {
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    test::ClusteredVectors gen(kDim, 1, 47, 100.0f);
+    const std::vector<float> base = gen.sample(7000);
+    VectorIndexOptions options;
+    options.approximateThreshold = 2000;
+    options.targetRecall = 1.0;
+    auto created = VectorIndex::create(options, kModel);
+    QVERIFY(created.ok());
+    VectorIndex index = std::move(created).value();
+    QVERIFY(
+        index.add(idsFrom(0, 3000), std::vector<float>(base.begin(), base.begin() + 3000 * kDim))
+            .ok());
+    QVERIFY(!index.isApproximate());
+    QVERIFY(index.tuning().exact);
+    QCOMPARE(index.tuning().atSize, qint64(3000));
+    QCOMPARE(index.nprobe(), 0);
+    const QString path = dir.filePath(QStringLiteral("exact.tsvi"));
+    QVERIFY(index.save(path).ok());
+    auto loaded = VectorIndex::load(path, kModel, options);
+    QVERIFY2(loaded.ok(), why(loaded).constData());
+    QVERIFY(!loaded->isApproximate());
+    QVERIFY(loaded->tuning().exact);
+    QCOMPARE(loaded->tuning().atSize, qint64(3000));
+    // Growing within the factor keeps it exact (no rebuild on every add above the threshold).
+    QVERIFY(loaded
+                ->add(idsFrom(3000, 3000),
+                      std::vector<float>(base.begin() + 3000 * kDim, base.begin() + 6000 * kDim))
+                .ok());
+    QVERIFY(!loaded->isApproximate());
+    QCOMPARE(loaded->tuning().atSize, qint64(3000));
+    // Past it, the choice is measured again.
+    QVERIFY(
+        loaded->add(idsFrom(6000, 1000), std::vector<float>(base.begin() + 6000 * kDim, base.end()))
+            .ok());
+    QCOMPARE(loaded->tuning().atSize, qint64(7000));
+    QVERIFY(loaded->isInStepWith(idsFrom(0, 7000)));
+    QCOMPARE(loaded->search(base.data() + 6500 * kDim, 1)->front().id, qint64(6500));
+}
+
+// The tuning fields of a file are outside input like the rest: out-of-range values are refused
+// (Format, so the library rebuilds the index), never used.
+void TstVectorIndex::loadRefusesHostileTuning_data() {
+    QTest::addColumn<QString>("field");
+    QTest::addColumn<QString>("mentions");
+    QTest::newRow("nprobe above nlist") << "nprobe-above-nlist"
+                                        << "exceeds its";
+    QTest::newRow("nprobe 2^32 - 1") << "nprobe-max"
+                                     << "exceeds its";
+    QTest::newRow("nprobe on a flat index") << "nprobe-flat"
+                                            << "does not fit a flat index";
+    QTest::newRow("exact flag on an IVF index") << "exact-ivf"
+                                                << "does not fit a IVF index";
+    QTest::newRow("IVF trained at 0 vectors") << "trained-zero"
+                                              << "does not fit a IVF index";
+    QTest::newRow("unknown flag") << "flags"
+                                  << "unknown flags";
+    QTest::newRow("negative tuning size") << "tuned-negative"
+                                          << "must be 0 to";
+    QTest::newRow("tuning size 2^62") << "tuned-huge"
+                                      << "must be 0 to";
+}
+
+void TstVectorIndex::loadRefusesHostileTuning() {
+    QFETCH(QString, field);
+    QFETCH(QString, mentions);
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QString path = dir.filePath(QStringLiteral("hostile.tsvi"));
+    SavedFile saved;
+    if (field == QLatin1String("nprobe-flat")) {
+        test::ClusteredVectors gen(kDim, 5, 17);
+        VectorIndex index = makeIndex();
+        QVERIFY(index.add(idsFrom(1, 20), gen.sample(20)).ok());
+        QVERIFY(index.save(path).ok());
+        saved = splitSaved(readAll(path));
+    } else {
+        saved = savedIvf(dir.path());
+    }
+    indexfile::Header h = saved.header;
+    QVERIFY(field == QLatin1String("nprobe-flat") || h.nprobe >= 1);
+    if (field == QLatin1String("nprobe-above-nlist")) {
+        auto ok = VectorIndex::load(dir.filePath(QStringLiteral("ivf.faiss")), kModel, {});
+        QVERIFY(ok.ok());
+        h.nprobe = quint32(ok->nlist() + 1);
+    } else if (field == QLatin1String("nprobe-max")) {
+        h.nprobe = 0xFFFFFFFFu;
+    } else if (field == QLatin1String("nprobe-flat")) {
+        h.nprobe = 4;
+    } else if (field == QLatin1String("exact-ivf")) {
+        h.flags = indexfile::kFlagExactChosen;
+    } else if (field == QLatin1String("trained-zero")) {
+        h.trainedAt = 0;
+    } else if (field == QLatin1String("flags")) {
+        h.flags = 0x80;
+    } else if (field == QLatin1String("tuned-negative")) {
+        h.tunedAt = -5;
+    } else if (field == QLatin1String("tuned-huge")) {
+        h.tunedAt = qint64(1) << 62;
+    }
+    writeAll(path, indexfile::encodeHeader(h) + saved.payload);
+    auto loaded = VectorIndex::load(path, kModel, VectorIndexOptions{});
+    QVERIFY2(!loaded.ok(), "a hostile tuning was accepted");
+    QCOMPARE(loaded.error().code, Error::Code::Format);
+    QVERIFY2(loaded.error().message.contains(path), qPrintable(loaded.error().message));
+    QVERIFY2(loaded.error().message.contains(mentions), qPrintable(loaded.error().message));
+}
+
+// A file of format version 2 (before the tuning was stored; its header is 24 bytes shorter) is
+// refused as Unsupported, naming the version, which is what makes the library rebuild it from
+// the catalog (tests/indexer: olderIndexFileIsRebuiltAndTuned).
+void TstVectorIndex::olderFormatVersionIsRefusedAsUnsupported() {
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const SavedFile saved = savedIvf(dir.path());
+    const QString path = dir.filePath(QStringLiteral("v2.tsvi"));
+    writeAll(path, test::versionTwoFile(saved.header, saved.payload));
+    auto loaded = VectorIndex::load(path, kModel, {});
+    QVERIFY(!loaded.ok());
+    QCOMPARE(loaded.error().code, Error::Code::Unsupported);
+    QVERIFY2(loaded.error().message.contains(QStringLiteral("format version 2 is not supported")),
+             qPrintable(loaded.error().message));
+    QVERIFY2(loaded.error().message.contains(path), qPrintable(loaded.error().message));
 }
 
 void TstVectorIndex::concurrentSearchesDuringAdds() {

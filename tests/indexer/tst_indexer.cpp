@@ -14,6 +14,7 @@
 #include "indexertestutil.h"
 #include "libraryfixture.h"
 #include "testdata.h"
+#include "tests/index/olderindexfile.h"
 
 #include <sqlite3.h>
 
@@ -135,6 +136,7 @@ private Q_SLOTS:
     void readOnlyDatabaseStopsCleanly();
     void vectorIndexIsRebuiltWhenOutOfStep();
     void vectorIndexIsRebuiltFromACraftedFile();
+    void olderIndexFileIsRebuilt();
     void liveWatchingPicksUpNewFiles();
     void dateTakenComesFromExif();
     void freshDatabaseGetsTheCurrentSchema();
@@ -873,6 +875,42 @@ void TestIndexer::vectorIndexIsRebuiltFromACraftedFile() {
 
     lib = f.open();
     QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+    auto index = VectorIndex::load(indexPath, f.embedder->modelKey(), {8});
+    QVERIFY2(index, index ? "" : qPrintable(index.error().message));
+    QCOMPARE(index->size(), 5);
+}
+
+// An index file of an older format version (2: no stored nprobe tuning) is refused as
+// Unsupported and rebuilt from the catalog in the current format, which carries the tuning.
+void TestIndexer::olderIndexFileIsRebuilt() {
+    Fixture f;
+    for (int i = 0; i < 5; ++i)
+        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i)));
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(runIndex(*lib));
+    const QString indexPath = lib->vectorIndexPath(f.embedder->modelKey());
+    lib.reset();
+
+    QFile file(indexPath);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    const QByteArray current = file.readAll();
+    file.close();
+    indexfile::Header header;
+    qint64 headerBytes = 0;
+    QCOMPARE(indexfile::decodeHeader(reinterpret_cast<const uchar *>(current.constData()),
+                                     current.size(), header, headerBytes),
+             QString());
+    QVERIFY(file.open(QIODevice::WriteOnly | QIODevice::Truncate));
+    QVERIFY(file.write(test::versionTwoFile(header, current.mid(headerBytes))) > 0);
+    file.close();
+    auto old = VectorIndex::load(indexPath, f.embedder->modelKey(), {8});
+    QVERIFY(!old);
+    QCOMPARE(old.error().code, Error::Code::Unsupported);
+
+    lib = f.open();
+    QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
+    QCOMPARE(lib->stats().photos, 5);
     auto index = VectorIndex::load(indexPath, f.embedder->modelKey(), {8});
     QVERIFY2(index, index ? "" : qPrintable(index.error().message));
     QCOMPARE(index->size(), 5);
