@@ -553,11 +553,13 @@ void indexSeeds() {
     ivf.dimension = 4;
     ivf.approximateThreshold = 16;
     ivf.nlist = 2;
-    save(QStringLiteral("ivf-40.tsvindex"), ivf, 40); // with a tuned nprobe (format 3)
-    // Tuned to exact: recall 1.0 needs every cell, where a flat scan is cheaper.
+    // 100 vectors: 2 cells (at least 39 vectors each). A recall target one cell reaches keeps
+    // the index IVF with a stored nprobe of 1; 0.98 needs both cells, where a flat scan is cheaper.
+    ts::VectorIndexOptions tuned = ivf;
+    tuned.targetRecall = 0.5;
+    save(QStringLiteral("ivf-100.tsvindex"), tuned, 100);
     ts::VectorIndexOptions exact = ivf;
-    exact.targetRecall = 1.0;
-    save(QStringLiteral("exact-by-tuning-40.tsvindex"), exact, 40);
+    save(QStringLiteral("exact-by-tuning-100.tsvindex"), exact, 100);
 }
 
 } // namespace
