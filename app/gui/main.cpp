@@ -29,6 +29,7 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDir>
+#include <QFile>
 #include <QFileInfo>
 #include <QIcon>
 #include <QListView>
@@ -301,6 +302,50 @@ int runScreenshotDemo(App &app, const QString &photos, const QString &modelDir, 
     return QApplication::exec();
 }
 
+// This process's resident and peak memory, from /proc/self/status ("VmRSS: 123 kB").
+qint64 statusKiB(const QByteArray &key) {
+    QFile status(QStringLiteral("/proc/self/status"));
+    if (!status.open(QIODevice::ReadOnly))
+        return -1;
+    for (const QByteArray &line : status.readAll().split('\n'))
+        if (line.startsWith(key + ':'))
+            return line.mid(key.size() + 1).trimmed().split(' ').value(0).toLongLong();
+    return -1;
+}
+
+// For the memory benchmark (tests/app/bench_memory): the normal start (window, model loaded in the
+// background, library rescanned), then one caption search with its rerank; 3 s after it finished,
+// prints the idle memory and quits.
+int runMemoryReport(App &app, const QString &caption) {
+    MainWindow &w = app.window();
+    w.show();
+    QTimer::singleShot(600000, qApp, [] {
+        qWarning("memory report: timed out");
+        QApplication::exit(1);
+    });
+    auto *poll = new QTimer(&w);
+    QObject::connect(poll, &QTimer::timeout, &w, [&app, &w, poll, caption] {
+        if (!app.hasPipeline())
+            return;
+        poll->stop();
+        QObject::connect(w.searchController(), &SearchController::searchFinished, &w, [](int results) {
+            QTimer::singleShot(3000, qApp, [results] {
+                std::printf("memory report: %d results; idle after search: VmRSS %lld KiB, VmHWM %lld KiB\n", results,
+                            statusKiB("VmRSS"), statusKiB("VmHWM"));
+                std::fflush(stdout);
+                QApplication::exit(0);
+            });
+        });
+        QObject::connect(w.searchController(), &SearchController::searchFailed, &w, [](const QString &message) {
+            qWarning("memory report: search failed: %s", qPrintable(message));
+            QApplication::exit(1);
+        });
+        w.runTextQuery(caption);
+    });
+    poll->start(200);
+    return QApplication::exec();
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -330,7 +375,11 @@ int main(int argc, char **argv) {
     const QCommandLineOption outOption(QStringLiteral("screenshot-out"),
                                        QApplication::translate("main", "Where --screenshot-demo saves its PNGs."),
                                        QStringLiteral("DIR"), QStringLiteral("."));
-    parser.addOptions({modelOption, databaseOption, demoOption, outOption});
+    QCommandLineOption memoryOption(QStringLiteral("memory-report"),
+                                    QStringLiteral("Search for TEXT, then print the idle memory and quit (benchmark)."),
+                                    QStringLiteral("TEXT"));
+    memoryOption.setFlags(QCommandLineOption::HiddenFromHelp);
+    parser.addOptions({modelOption, databaseOption, demoOption, outOption, memoryOption});
     parser.process(qapp);
 
     QSettings store;
@@ -363,6 +412,10 @@ int main(int argc, char **argv) {
         return runScreenshotDemo(app, QFileInfo(parser.value(demoOption)).absoluteFilePath(), settings.modelDirectory,
                                  parser.value(outOption));
 
+    if (parser.isSet(memoryOption)) {
+        QTimer::singleShot(0, &app, [&app, dir = settings.modelDirectory] { app.loadModel(dir); });
+        return runMemoryReport(app, parser.value(memoryOption));
+    }
     app.window().show();
     for (const QString &arg : parser.positionalArguments()) {
         const QFileInfo info(arg);

@@ -12,6 +12,9 @@
 #include <cstring>
 #include <limits>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 namespace ts {
 
 namespace {
@@ -68,6 +71,14 @@ std::optional<DType> dtypeFromName(const std::string &name) {
         if (name == n)
             return d;
     return std::nullopt;
+}
+
+void releaseMappedPages(const void *data, size_t bytes) {
+    static const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (uintptr_t(data) + page - 1) / page * page; // edge pages may hold neighbours
+    const uintptr_t end = (uintptr_t(data) + bytes) / page * page;
+    if (end > begin)
+        ::madvise(reinterpret_cast<void *>(begin), end - begin, MADV_DONTNEED); // advice: failure only keeps memory
 }
 
 float halfToFloat(uint16_t h) {
@@ -310,6 +321,8 @@ Result<SafetensorsFile> SafetensorsFile::open(const QString &path) {
               [](const TensorView &a, const TensorView &b) { return a.name < b.name; });
     for (size_t i = 0; i < file.m_tensors.size(); ++i)
         file.m_index[file.m_tensors[i].name] = i;
+    file.m_mappedBytes = reinterpret_cast<const std::byte *>(mapping->bytes);
+    file.m_mappedSize = size_t(mapping->size);
     file.m_mapping = std::move(mapping);
     return file;
 }

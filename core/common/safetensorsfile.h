@@ -57,10 +57,16 @@ public:
     const std::map<std::string, std::string> &metadata() const { return m_metadata; }
     // Holds the mapping alive for zero-copy users (e.g. tensors wrapping TensorView::data).
     std::shared_ptr<const void> keepAlive() const { return m_mapping; }
+    // The whole read-only mapping (header included): ranges inside it may be given back with
+    // releaseMappedPages once a user holds its own copy of them.
+    const std::byte *mappedBytes() const { return m_mappedBytes; }
+    size_t mappedSize() const { return m_mappedSize; }
 
 private:
     QString m_path;
     std::shared_ptr<const void> m_mapping;
+    const std::byte *m_mappedBytes = nullptr;
+    size_t m_mappedSize = 0;
     std::vector<TensorView> m_tensors;
     std::map<std::string, size_t> m_index;
     std::map<std::string, std::string> m_metadata;
@@ -89,6 +95,11 @@ using TensorBytesSource = std::function<const void *(size_t index, Error *failur
 Status writeSafetensors(const QString &path, const std::vector<TensorToWrite> &tensors,
                         const std::map<std::string, std::string> &metadata, const TensorBytesSource &source,
                         const std::function<void(qint64 done, qint64 total)> &progress = {});
+
+// Gives back the pages wholly inside [data, data + bytes) of a read-only file mapping (such as
+// SafetensorsFile's), so they no longer count in this process's memory; a later read faults them in
+// again from the file, so the bytes never change. Never call it on anything but a file mapping.
+void releaseMappedPages(const void *data, size_t bytes);
 
 float halfToFloat(uint16_t h);
 float bfloat16ToFloat(uint16_t b);

@@ -124,6 +124,19 @@ FloatTensor toFloatTensor(const at::Tensor &t) {
     return out;
 }
 
+// Appends `rows` (first dimension 1 or more) to `out`, which ends up [batch, ...]. The vision tower
+// runs one photo at a time: on the CPU a batch is no faster per photo, while its activations grow
+// with it (a batch of 8 held ~0.5 GB more at the large model's size).
+void appendRows(FloatTensor &out, const at::Tensor &rows, int64_t batch) {
+    const at::Tensor c = rows.to(at::kFloat).contiguous();
+    if (out.shape.empty()) {
+        out.shape = c.sizes().vec();
+        out.shape[0] = batch;
+        out.data.reserve(size_t(FloatTensor::elementCount(out.shape)));
+    }
+    out.data.insert(out.data.end(), c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
 // Wraps caller memory without copying; the model never writes into its inputs.
 at::Tensor view(const FloatTensor &t) {
     return at::from_blob(const_cast<float *>(t.ptr()), t.shape, at::kFloat);
@@ -251,7 +264,12 @@ Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::fromWeights(const Br
         if (!fatal.isEmpty())
             return Error(Error::Code::Model, QStringLiteral("%1: %2").arg(weights.file, fatal.join(QStringLiteral("; "))));
         m.net.setHeads(m.info.heads & kHeadContrastive, m.info.heads & kHeadImageTextMatching, m.info.heads & kHeadMaskedLm);
-        m.net.prepareLinearsFor(options.precision);
+        // Nothing is converted or read here: each part is prepared for the precision by the first
+        // forward pass that needs it (BridgeTowerNet::materialize).
+        if (options.precision == Precision::Int8)
+            if (const std::string problem = internal::int8EngineProblem(at::globalContext().supportedQEngines()); !problem.empty())
+                return Error(Error::Code::Model, QStringLiteral("%1: %2").arg(directory, QString::fromStdString(problem)));
+        m.net.setPrecision(options.precision, weights.mappedRanges);
 
         // Everything else (buffers such as position_ids, heads of other classes or that could not
         // be loaded) is ignored, as Hugging Face ignores unexpected keys, and listed.
@@ -335,10 +353,17 @@ Result<FloatTensor> BridgeTowerModel::embedImages(const FloatTensor &pixels, Flo
     if (Status s = checkPixels(pixels, imageSize(), d->config.vision.numChannels); !s)
         return s.error();
     return guarded(d->precision, "image embedding", [&]() -> Result<FloatTensor> {
-        const auto vision = d->visionTower(view(pixels));
+        const at::Tensor all = view(pixels);
+        FloatTensor embeds, fusion;
+        for (int64_t i = 0; i < all.size(0); ++i) {
+            const auto vision = d->visionTower(all.narrow(0, i, 1));
+            appendRows(embeds, d->net.imageEmbeds(vision), all.size(0));
+            if (fusionOut)
+                appendRows(fusion, BridgeTowerNet::stackFusion(vision), all.size(0));
+        }
         if (fusionOut)
-            *fusionOut = toFloatTensor(BridgeTowerNet::stackFusion(vision));
-        return toFloatTensor(d->net.imageEmbeds(vision));
+            *fusionOut = std::move(fusion);
+        return embeds;
     });
 }
 
@@ -346,7 +371,11 @@ Result<FloatTensor> BridgeTowerModel::visionFusionInputs(const FloatTensor &pixe
     if (Status s = checkPixels(pixels, imageSize(), d->config.vision.numChannels); !s)
         return s.error();
     return guarded(d->precision, "vision tower", [&]() -> Result<FloatTensor> {
-        return toFloatTensor(BridgeTowerNet::stackFusion(d->visionTower(view(pixels))));
+        const at::Tensor all = view(pixels);
+        FloatTensor fusion;
+        for (int64_t i = 0; i < all.size(0); ++i)
+            appendRows(fusion, BridgeTowerNet::stackFusion(d->visionTower(all.narrow(0, i, 1))), all.size(0));
+        return fusion;
     });
 }
 

@@ -206,6 +206,7 @@ void TestInt8::int8QuantizesTowersAndKeepsHeadsFloat32() {
     options.precision = Precision::Int8;
     auto model = BridgeTowerModel::load(test::dataDir(QStringLiteral("model/tiny-add")), options);
     QVERIFY2(model.ok(), model.ok() ? "" : qPrintable(model.error().message));
+    (*model)->net().materializeAll(); // parts are prepared on first use; prepare them all here
     int towers = 0, heads = 0;
     for (const Linear *l : (*model)->net().linears()) {
         if (l->role == LinearRole::Head) {

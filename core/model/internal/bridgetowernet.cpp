@@ -1,5 +1,10 @@
 #include "core/model/internal/bridgetowernet.h"
 
+#include "core/common/safetensorsfile.h"
+
+#include <ATen/autocast_mode.h>
+#include <c10/core/InferenceMode.h>
+
 namespace ts::internal {
 
 namespace {
@@ -81,6 +86,7 @@ void BridgeTowerNet::bindMlmHead(WeightBinder &b) {
 BridgeTowerNet::TextTower BridgeTowerNet::textTower(const at::Tensor &inputIds, const at::Tensor &attentionMask,
                                                     bool fusion, Trace *trace) const {
     m_textTowerRuns.fetch_add(1, std::memory_order_relaxed);
+    materialize(Part::TextTower);
     const int64_t pad = m_config.text.padTokenId;
     // RoBERTa positions: padding keeps pad_token_id, real tokens count up from pad_token_id + 1.
     const at::Tensor notPad = inputIds.ne(pad).to(at::kLong);
@@ -107,6 +113,7 @@ BridgeTowerNet::TextTower BridgeTowerNet::textTower(const at::Tensor &inputIds, 
 }
 
 BridgeTowerNet::VisionTower BridgeTowerNet::visionTower(const at::Tensor &pixelValues, Trace *trace) const {
+    materialize(Part::VisionTower);
     const int64_t B = pixelValues.size(0);
     const int64_t D = m_config.vision.hiddenSize;
     const at::Tensor patches = at::conv2d(pixelValues, m_patchEmbedding, {}, m_config.vision.patchSize)
@@ -134,6 +141,7 @@ BridgeTowerNet::VisionTower BridgeTowerNet::visionTower(const at::Tensor &pixelV
 BridgeTowerNet::CrossModal BridgeTowerNet::crossModal(const TextTower &text,
                                                       const VisionTower &vision, Trace *trace,
                                                       CrossOutputs outputs) const {
+    materialize(Part::CrossModal);
     // Every image token is attended to: Hugging Face's image mask is all zeros, and adding zeros
     // to each attention score changes nothing, so there is no image mask at all.
     const at::Tensor imageMask;
@@ -180,18 +188,27 @@ BridgeTowerNet::CrossModal BridgeTowerNet::crossModal(const TextTower &text,
 }
 
 at::Tensor BridgeTowerNet::textEmbeds(const TextTower &text) const {
+    materialize(Part::ContrastiveHead);
     return l2normalize(m_itcText(text.lastHidden.select(1, 0)));
 }
 
 at::Tensor BridgeTowerNet::imageEmbeds(const VisionTower &vision) const {
+    materialize(Part::ContrastiveHead);
     return l2normalize(m_itcImage(vision.fusionInputs.back().select(1, 0)));
 }
 
-at::Tensor BridgeTowerNet::crossEmbeds(const CrossModal &cross) const { return l2normalize(m_itcCross(cross.pooler)); }
+at::Tensor BridgeTowerNet::crossEmbeds(const CrossModal &cross) const {
+    materialize(Part::ContrastiveHead);
+    return l2normalize(m_itcCross(cross.pooler));
+}
 
-at::Tensor BridgeTowerNet::itmLogits(const CrossModal &cross) const { return m_itm(cross.pooler); }
+at::Tensor BridgeTowerNet::itmLogits(const CrossModal &cross) const {
+    materialize(Part::ItmHead);
+    return m_itm(cross.pooler);
+}
 
 at::Tensor BridgeTowerNet::mlmLogits(const CrossModal &cross, const at::Tensor &positions) const {
+    materialize(Part::MlmHead);
     // The head works row by row, so selecting the rows first gives the same numbers.
     const at::Tensor rows =
         positions.defined() ? cross.textFeatures.index_select(1, positions) : cross.textFeatures;
@@ -220,9 +237,106 @@ std::vector<const Linear *> BridgeTowerNet::linears() const {
     return {all.begin(), all.end()};
 }
 
-void BridgeTowerNet::prepareLinearsFor(Precision precision) {
-    for (Linear *l : allLinears())
-        l->prepareFor(precision);
+template <typename F> void BridgeTowerNet::forEachLinearOf(Part part, F &&f) {
+    switch (part) {
+    case Part::TextTower:
+        for (BertLayer &l : m_textLayers)
+            l.forEachLinear(f);
+        f(m_crossTextTransform); // makes the text side's fusion inputs
+        return;
+    case Part::VisionTower:
+        for (VisionBlock &b : m_visionBlocks)
+            b.forEachLinear(f);
+        f(m_crossImageTransform);
+        return;
+    case Part::CrossModal:
+        for (BertCrossLayer &l : m_crossTextLayers)
+            l.forEachLinear(f);
+        for (BertCrossLayer &l : m_crossImageLayers)
+            l.forEachLinear(f);
+        f(m_textPooler);
+        f(m_imagePooler);
+        return;
+    case Part::ContrastiveHead:
+        f(m_itcText);
+        f(m_itcImage);
+        f(m_itcCross);
+        return;
+    case Part::ItmHead:
+        f(m_itm);
+        return;
+    case Part::MlmHead:
+        f(m_mlmDense);
+        f(m_mlmDecoder);
+        return;
+    }
+}
+
+void BridgeTowerNet::setPrecision(Precision precision, std::vector<MappedRange> mapped) {
+    m_precision = precision;
+    m_mapped = std::move(mapped);
+}
+
+void BridgeTowerNet::materialize(Part part) const {
+    if (isMaterialized(part))
+        return;
+    const std::lock_guard lock(m_materializeMutex);
+    if (isMaterialized(part))
+        return;
+    // The net is never created const (BridgeTowerModel owns it); a forward pass is const to its
+    // callers, and this one-time preparation is invisible to them.
+    const_cast<BridgeTowerNet *>(this)->convert(part);
+    m_materialized[size_t(part)].store(true, std::memory_order_release);
+}
+
+void BridgeTowerNet::materializeAll() const {
+    for (size_t p = 0; p < kPartCount; ++p)
+        materialize(Part(p));
+}
+
+void BridgeTowerNet::convert(Part part) {
+    // Plain tensors, whatever mode the forward pass that got here runs in: weights outlive it.
+    c10::InferenceMode notInference(false);
+    const bool autocast = at::autocast::is_cpu_enabled();
+    at::autocast::set_cpu_enabled(false);
+    struct Restore {
+        bool was;
+        ~Restore() { at::autocast::set_cpu_enabled(was); }
+    } restore{autocast};
+
+    // Pages are given back every 64 MB of converted weights, so converting a part never holds
+    // much more than its converted copy; not after every tensor, because reading the next tensor
+    // would let the kernel map the just-released neighbouring pages again (fault-around).
+    std::vector<at::Tensor> replaced;
+    size_t replacedBytes = 0;
+    auto giveBack = [&] {
+        for (const at::Tensor &t : replaced) {
+            const size_t bytes = size_t(t.nbytes());
+            for (const MappedRange &m : m_mapped)
+                if (m.contains(t.data_ptr(), bytes)) {
+                    releaseMappedPages(t.data_ptr(), bytes);
+                    break;
+                }
+        }
+        replaced.clear();
+        replacedBytes = 0;
+    };
+    forEachLinearOf(part, [&](Linear &l) {
+        const at::Tensor weight = l.weight, bias = l.bias;
+        l.prepareFor(m_precision);
+        // A tensor whose bytes the layer no longer points at was converted into a copy.
+        auto converted = [&](const at::Tensor &before, const at::Tensor &after) {
+            if (before.defined() && !(after.defined() && after.has_storage() && after.data_ptr() == before.data_ptr())) {
+                replaced.push_back(before);
+                replacedBytes += size_t(before.nbytes());
+            }
+        };
+        converted(weight, l.weight);
+        converted(bias, l.bias);
+        if (replacedBytes >= (size_t(64) << 20))
+            giveBack();
+    });
+    giveBack();
 }
 
 at::Tensor BridgeTowerNet::stackFusion(const VisionTower &vision) { return at::stack(vision.fusionInputs, 1); }

@@ -1,11 +1,14 @@
 #pragma once
 
 #include "core/model/bridgetowerconfig.h"
+#include "core/model/internal/checkpointweights.h"
 #include "core/model/internal/layers.h"
 
 #include <ATen/ATen.h>
 
+#include <array>
 #include <atomic>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,8 +22,17 @@ namespace ts::internal {
 // "fusion inputs" (one per cross-modal layer), and the cross-modal part consumes them. This gives
 // the two-tower embeddings without running anything else, and lets a caller cache the vision
 // side of a photo and rerank it against many queries running only text + cross-modal layers.
+//
+// Parts are materialized on first use: bind() only checks names and shapes and keeps the stored
+// tensors (zero-copy views of the mapped file); the first forward pass that needs a part prepares
+// its Linear layers for the precision (Linear::prepareFor), once, under a lock, and gives the
+// float32 pages it converted from back to the kernel. A process holds only the parts its work runs
+// (indexing never touches the text tower or the cross-modal layers).
 class BridgeTowerNet {
 public:
+    enum class Part { TextTower, VisionTower, CrossModal, ContrastiveHead, ItmHead, MlmHead };
+    static constexpr size_t kPartCount = 6;
+
     // Binds every weight the base model needs, plus the heads found in the checkpoint.
     // `prefix` is "bridgetower." for the heads' union file (the released layout) or "" for a bare model.
     void bind(WeightBinder &binder, const BridgeTowerConfig &config, const std::string &prefix);
@@ -84,8 +96,16 @@ public:
     // How many times textTower() has run (BridgeTowerModel::textTowerRuns).
     int64_t textTowerRuns() const { return m_textTowerRuns.load(std::memory_order_relaxed); }
 
-    // Prepares every Linear layer's weights for `precision` (Linear::prepareFor).
-    void prepareLinearsFor(Precision precision);
+    // The precision parts are materialized in, and the file mappings the bound tensors may point
+    // into (a converted tensor's pages there are given back). Call after binding, before any forward.
+    void setPrecision(Precision precision, std::vector<MappedRange> mapped = {});
+    Precision precision() const { return m_precision; }
+    // Prepares `part`'s weights for the precision if no forward pass did yet. Thread-safe; forward
+    // passes call it themselves. Throws (c10::Error) if the precision cannot be prepared.
+    void materialize(Part part) const;
+    bool isMaterialized(Part part) const { return m_materialized[size_t(part)].load(std::memory_order_acquire); }
+    // Every part at once (benchmarks that want load-time conversion out of their timings).
+    void materializeAll() const;
     // Every Linear layer (towers, cross-modal part, heads), for tests and reports.
     std::vector<const Linear *> linears() const;
 
@@ -95,6 +115,13 @@ public:
 
 private:
     std::vector<Linear *> allLinears();
+    template <typename F> void forEachLinearOf(Part part, F &&f);
+    void convert(Part part); // under m_materializeMutex
+
+    Precision m_precision = Precision::Float32;
+    std::vector<MappedRange> m_mapped;
+    mutable std::mutex m_materializeMutex;
+    mutable std::array<std::atomic<bool>, kPartCount> m_materialized{};
 
     BridgeTowerConfig m_config;
     mutable std::atomic<int64_t> m_textTowerRuns{0};

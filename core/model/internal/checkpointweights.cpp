@@ -34,6 +34,7 @@ Status addSafetensors(const QString &path, CheckpointWeights &out, std::set<std:
     if (!file)
         return file.error();
     const std::shared_ptr<const void> keepAlive = file->keepAlive();
+    out.mappedRanges.push_back({file->mappedBytes(), file->mappedSize(), keepAlive});
     for (const TensorView &view : file->tensors()) {
         // Zero-copy: the tensor keeps the mapping alive through its deleter.
         auto holder = new std::shared_ptr<const void>(keepAlive);

@@ -9,6 +9,7 @@
 namespace ts::internal {
 
 at::Tensor WeightBinder::take(const std::string &name, std::vector<int64_t> shape) {
+    m_expected[name] = shape;
     const auto it = m_tensors.find(name);
     if (it == m_tensors.end()) {
         m_missing.push_back(name);

@@ -30,6 +30,9 @@ public:
     const std::vector<std::string> &missing() const { return m_missing; }
     const std::vector<std::string> &misshaped() const { return m_misshaped; }
     const std::vector<std::string> &used() const { return m_used; }
+    // Every name asked for, with the shape expected (found or not): what a checkpoint for this
+    // config must hold (tests write synthetic checkpoints of any size from it).
+    const std::map<std::string, std::vector<int64_t>> &expectedShapes() const { return m_expected; }
     bool ok() const { return m_missing.empty() && m_misshaped.empty(); }
     // Forgets problems and uses recorded since `mark` (to try an optional head and roll back).
     size_t problemCount() const { return m_missing.size() + m_misshaped.size(); }
@@ -41,6 +44,7 @@ private:
     std::vector<std::string> m_missing;
     std::vector<std::string> m_misshaped;
     std::vector<std::string> m_used;
+    std::map<std::string, std::vector<int64_t>> m_expected;
     at::ScalarType m_dtype = at::kFloat;
 };
 
@@ -63,9 +67,10 @@ struct Linear {
     void bind(WeightBinder &b, const std::string &prefix, int64_t in, int64_t out,
               bool withBias = true, LinearRole linearRole = LinearRole::Tower);
     // The one place where a precision decides how a Linear keeps its weights (called once per
-    // layer after binding; see BridgeTowerNet::prepareLinearsFor). Int8 quantizes a tower layer's
-    // weights per output channel and drops every float copy; it throws a c10::Error saying why
-    // when this LibTorch or CPU cannot run int8 (the model load turns it into an Error).
+    // layer, when the forward pass first needs its part; see BridgeTowerNet::materialize). Int8
+    // quantizes a tower layer's weights per output channel and drops every float copy; it throws a
+    // c10::Error saying why when this LibTorch or CPU cannot run int8 (the model load checks
+    // int8EngineProblem first, so that surfaces as a load Error).
     void prepareFor(Precision precision);
     // Float32 input for int8 layers (activations are quantized per call, per tensor).
     at::Tensor operator()(const at::Tensor &x) const;
