@@ -19,6 +19,7 @@ AppSettings AppSettings::load(QSettings &s) {
     a.rerankDepth = clampedInt(s, "search/rerankDepth", a.rerankDepth, 0, 1000);
     a.relevanceDefault = qBound(0.0, s.value(QStringLiteral("search/relevanceDefault"), a.relevanceDefault).toDouble(), 1.0);
     a.threads = clampedInt(s, "model/threads", a.threads, 0, 256);
+    a.precision = parsePrecisionSetting(s.value(QStringLiteral("model/precision")).toString()).value_or(a.precision);
     a.excludedFolders = s.value(QStringLiteral("library/excludedFolders")).toStringList();
     a.rerankCacheMemoryMiB = clampedInt(s, "cache/rerankMemoryMiB", a.rerankCacheMemoryMiB, 0, 65536);
     a.rerankCacheDiskMiB = clampedInt(s, "cache/rerankDiskMiB", a.rerankCacheDiskMiB, 0, 1 << 20);
@@ -32,6 +33,7 @@ void AppSettings::save(QSettings &s) const {
     s.setValue(QStringLiteral("search/rerankDepth"), rerankDepth);
     s.setValue(QStringLiteral("search/relevanceDefault"), relevanceDefault);
     s.setValue(QStringLiteral("model/threads"), threads);
+    s.setValue(QStringLiteral("model/precision"), precisionSettingName(precision));
     s.setValue(QStringLiteral("library/excludedFolders"), excludedFolders);
     s.setValue(QStringLiteral("cache/rerankMemoryMiB"), rerankCacheMemoryMiB);
     s.setValue(QStringLiteral("cache/rerankDiskMiB"), rerankCacheDiskMiB);

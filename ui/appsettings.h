@@ -1,5 +1,7 @@
 #pragma once
 
+#include "core/model/precisionpolicy.h"
+
 #include <QSettings>
 #include <QString>
 #include <QStringList>
@@ -13,6 +15,7 @@ struct AppSettings {
     int rerankDepth = 20;          // how many of them the ITM head re-scores
     double relevanceDefault = 0.0; // initial minimum match probability (0: show everything)
     int threads = 0;               // LibTorch intra-op threads; 0: all cores
+    PrecisionSetting precision = PrecisionSetting::Auto; // model precision (auto: bf16 where native)
     QStringList excludedFolders;
     int rerankCacheMemoryMiB = 256;
     int rerankCacheDiskMiB = 2048;

@@ -233,8 +233,10 @@ void ModelSetupDialog::accept() {
     showError(tr("Loading the model to check it…"));
     setChecking(true);
     const quint64 generation = ++m_generation;
-    QtConcurrent::run([dir] {
-        auto loaded = BridgeTowerPipeline::load(dir);
+    BridgeTowerPipeline::Options options;
+    options.precision = m_precision;
+    QtConcurrent::run([dir, options] {
+        auto loaded = BridgeTowerPipeline::load(dir, options);
         return loaded.ok() ? std::make_pair(std::shared_ptr<const BridgeTowerPipeline>(loaded.value()), QString())
                            : std::make_pair(std::shared_ptr<const BridgeTowerPipeline>(), loaded.error().message);
     }).then(this, [this, dir, generation](const std::pair<std::shared_ptr<const BridgeTowerPipeline>, QString> &r) {

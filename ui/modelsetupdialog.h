@@ -31,6 +31,8 @@ public:
     QString directory() const { return m_directory; }
     std::shared_ptr<const BridgeTowerPipeline> pipeline() const { return m_pipeline; }
     QString errorText() const;
+    // The precision the model is loaded in (the app's setting, resolved); float32 until set.
+    void setPrecision(Precision precision) { m_precision = precision; }
 
     // For tests and the first-run flow: choose a folder and start checking it.
     void useFolder(const QString &directory);
@@ -63,6 +65,7 @@ private:
     QString m_directory;
     std::shared_ptr<const BridgeTowerPipeline> m_pipeline;
     quint64 m_generation = 0;
+    Precision m_precision = Precision::Float32;
     HubDownloader *m_downloader = nullptr;
 };
 

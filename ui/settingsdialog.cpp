@@ -1,5 +1,6 @@
 #include "ui/settingsdialog.h"
 
+#include <QComboBox>
 #include <QDialogButtonBox>
 #include <QDir>
 #include <QDoubleSpinBox>
@@ -71,6 +72,17 @@ SettingsDialog::SettingsDialog(const AppSettings &settings, const QString &libra
     m_threads = spin(this, 0, 256, settings.threads, {}, tr("Model threads"));
     m_threads->setSpecialValueText(tr("All cores (%1)").arg(QThread::idealThreadCount()));
     form->addRow(tr("Model &threads:"), m_threads);
+    m_precision = new QComboBox(this);
+    m_precision->setObjectName(QStringLiteral("precision"));
+    m_precision->setAccessibleName(tr("Model precision"));
+    m_precision->addItem(tr("Automatic: %1").arg(resolvePrecision(PrecisionSetting::Auto).reason),
+                         int(PrecisionSetting::Auto));
+    m_precision->addItem(tr("float32 (exact, slowest)"), int(PrecisionSetting::Float32));
+    m_precision->addItem(tr("bfloat16 (about twice as fast where the CPU supports it)"), int(PrecisionSetting::BFloat16));
+    m_precision->addItem(tr("int8 (fastest, experimental)"), int(PrecisionSetting::Int8));
+    m_precision->setCurrentIndex(m_precision->findData(int(settings.precision)));
+    m_precision->setToolTip(tr("Changing it reloads the model; photos already indexed are kept."));
+    form->addRow(tr("Model &precision:"), m_precision);
     m_cacheMemory = spin(this, 0, 65536, settings.rerankCacheMemoryMiB, tr(" MiB"), tr("Rerank cache in memory"));
     form->addRow(tr("Rerank cache in memory:"), m_cacheMemory);
     m_cacheDisk = spin(this, 0, 1 << 20, settings.rerankCacheDiskMiB, tr(" MiB"), tr("Rerank cache on disk"));
@@ -112,6 +124,7 @@ AppSettings SettingsDialog::settings() const {
     s.rerankDepth = m_rerankDepth->value();
     s.relevanceDefault = m_relevance->value() / 100.0;
     s.threads = m_threads->value();
+    s.precision = PrecisionSetting(m_precision->currentData().toInt());
     s.rerankCacheMemoryMiB = m_cacheMemory->value();
     s.rerankCacheDiskMiB = m_cacheDisk->value();
     s.thumbnailCacheMiB = m_thumbnails->value();

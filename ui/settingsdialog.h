@@ -4,6 +4,7 @@
 
 #include <QDialog>
 
+class QComboBox;
 class QDoubleSpinBox;
 class QLineEdit;
 class QListWidget;
@@ -11,10 +12,11 @@ class QSpinBox;
 
 namespace ts {
 
-// Model, rerank depth, relevance default, threads, excluded folders and cache budgets. Edits a
-// copy; settings() returns it when the dialog was accepted. The caller stores it (QSettings) and
-// applies them at once: the library's excluded folders and cache budgets, and the model's thread
-// count from the next forward pass.
+// Model, rerank depth, relevance default, threads, precision, excluded folders and cache budgets.
+// Edits a copy; settings() returns it when the dialog was accepted. The caller stores it
+// (QSettings) and applies them at once: the library's excluded folders and cache budgets, the
+// model's thread count from the next forward pass, a changed precision by reloading the model
+// (the library's vectors stay: every precision of one model is searched together).
 class SettingsDialog : public QDialog {
     Q_OBJECT
 public:
@@ -26,6 +28,7 @@ private:
     QLineEdit *m_model;
     QSpinBox *m_candidates, *m_rerankDepth, *m_threads, *m_cacheMemory, *m_cacheDisk, *m_thumbnails;
     QDoubleSpinBox *m_relevance;
+    QComboBox *m_precision;
     QListWidget *m_excluded;
     AppSettings m_base;
 };

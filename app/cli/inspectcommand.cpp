@@ -1,4 +1,5 @@
 #include "clicommand.h"
+#include "modeloptions.h"
 
 #include "core/model/bridgetowermodel.h"
 
@@ -22,8 +23,10 @@ static int runInspect(const QStringList &args) {
     QCommandLineParser parser;
     const QCommandLineOption modelOpt(QStringLiteral("model"), QStringLiteral("Checkpoint folder."), QStringLiteral("DIR"));
     const QCommandLineOption threadsOpt(QStringLiteral("threads"), QStringLiteral("LibTorch threads."), QStringLiteral("N"));
+    const ModelOptions common; // for --precision / --bf16
     parser.addOption(modelOpt);
     parser.addOption(threadsOpt);
+    parser.addOptions({common.precision, common.bf16});
     if (int code = parseOrExit(parser, args, QStringLiteral("Load a checkpoint and print its architecture, size, heads and any problem found.")); code >= 0)
         return code;
     if (!parser.isSet(modelOpt)) {
@@ -32,10 +35,16 @@ static int runInspect(const QStringList &args) {
     }
     if (parser.isSet(threadsOpt))
         BridgeTowerModel::setThreadCount(parser.value(threadsOpt).toInt());
+    int exitCode = kExitOk;
+    const auto precision = common.precisionChoice(parser, QStringLiteral("inspect"), exitCode);
+    if (!precision)
+        return exitCode;
     const QString dir = parser.value(modelOpt);
     QElapsedTimer timer;
     timer.start();
-    auto model = BridgeTowerModel::load(dir);
+    ModelLoadOptions options;
+    options.precision = precision->precision;
+    auto model = BridgeTowerModel::load(dir, options);
     if (!model)
         return reportError(model.error());
     const BridgeTowerModel &m = **model;
@@ -49,6 +58,7 @@ static int runInspect(const QStringList &args) {
         text += QStringLiteral("            %1\n").arg(line);
     text += QStringLiteral("max text:   %1 tokens\n").arg(m.maxTextTokens());
     text += QStringLiteral("runtime:    %1\n").arg(BridgeTowerModel::runtimeInfo());
+    text += QStringLiteral("precision:  %1\n").arg(precision->reason);
     for (const QString &p : info.headProblems)
         text += QStringLiteral("problem:    %1\n").arg(p);
     if (!(info.heads & kHeadContrastive))

@@ -9,6 +9,31 @@
 
 namespace ts::cli {
 
+std::optional<PrecisionChoice> ModelOptions::precisionChoice(const QCommandLineParser &parser, const QString &command,
+                                                             int &exitCode) const {
+    PrecisionSetting setting = PrecisionSetting::Auto;
+    if (parser.isSet(precision)) {
+        const auto parsed = parsePrecisionSetting(parser.value(precision));
+        if (!parsed) {
+            err(QStringLiteral("towersearch-cli %1: --precision takes auto, f32, bf16 or int8, not '%2'\n")
+                    .arg(command, parser.value(precision)));
+            exitCode = kExitUsage;
+            return std::nullopt;
+        }
+        setting = *parsed;
+    }
+    if (parser.isSet(bf16)) {
+        if (parser.isSet(precision) && setting != PrecisionSetting::BFloat16) {
+            err(QStringLiteral("towersearch-cli %1: --bf16 means --precision bf16; it contradicts --precision %2\n")
+                    .arg(command, parser.value(precision)));
+            exitCode = kExitUsage;
+            return std::nullopt;
+        }
+        setting = PrecisionSetting::BFloat16;
+    }
+    return resolvePrecision(setting);
+}
+
 std::shared_ptr<BridgeTowerPipeline> ModelOptions::load(const QCommandLineParser &parser, const QString &command,
                                                         unsigned requiredHeads, int &exitCode) const {
     int threadCount = QThread::idealThreadCount();
@@ -21,6 +46,9 @@ std::shared_ptr<BridgeTowerPipeline> ModelOptions::load(const QCommandLineParser
             return {};
         }
     }
+    const auto chosen = precisionChoice(parser, command, exitCode);
+    if (!chosen)
+        return {};
     BridgeTowerModel::setThreadCount(threadCount);
     QString dir = parser.value(model);
     if (dir.isEmpty())
@@ -38,7 +66,7 @@ std::shared_ptr<BridgeTowerPipeline> ModelOptions::load(const QCommandLineParser
     }
     BridgeTowerPipeline::Options options;
     options.requiredHeads = requiredHeads;
-    options.precision = parser.isSet(bf16) ? Precision::BFloat16 : Precision::Float32;
+    options.precision = chosen->precision;
     auto pipeline = BridgeTowerPipeline::load(dir, options);
     if (!pipeline) {
         err(QStringLiteral("towersearch-cli %1: %2\n").arg(command, pipeline.error().message));

@@ -5,7 +5,10 @@
 //   "folders": [{"path": str, "indexed": int, "pending": int, "failed": int, "offline": int,
 //                "folder_offline": bool, "last_scan": ISO-8601|null}],
 //   "offline_directories": [{"path": str, "reason": str, "since": ISO-8601}],
-//   "failures": [{"path": str, "error": str}], "consistency": "ok" | what is wrong}
+//   "failures": [{"path": str, "error": str}], "consistency": "ok" | what is wrong,
+//   "precision": "f32" | "bf16" | "int8", "precision_reason": str}
+// The precision is the one model-using commands run in with the same options (--precision, auto by
+// default), and why; embeddings of every precision of one model are kept and searched together.
 // Offline: photos under folders that could not be listed at the last scan (an unmounted disk, no
 // permission, a dangling link); they stay searchable and come back without re-embedding.
 #include "clicommand.h"
@@ -29,6 +32,9 @@ static int runStatus(const QStringList &args) {
         code >= 0)
         return code;
     int exitCode = kExitOk;
+    const auto precision = common.precisionChoice(parser, QStringLiteral("status"), exitCode);
+    if (!precision)
+        return exitCode;
     auto lib = library.open(parser, QStringLiteral("status"), exitCode);
     if (!lib)
         return exitCode;
@@ -64,13 +70,15 @@ static int runStatus(const QStringList &args) {
                    {"indexing_model", orNull(stats.indexingModelKey)}, {"models", models}, {"photos", stats.photos},
                    {"indexed", stats.indexed}, {"pending", stats.pending}, {"failed", stats.failed}, {"offline", stats.offline},
                    {"read_only", stats.readOnly}, {"folders", jf}, {"offline_directories", joff}, {"failures", jfail},
-                   {"consistency", toJson(consistency)}});
+                   {"consistency", toJson(consistency)}, {"precision", toJson(precisionName(precision->precision))},
+                   {"precision_reason", toJson(precision->reason)}});
     } else {
         out(QStringLiteral("database: %1 (%2 KiB%3)\n")
                 .arg(stats.databasePath)
                 .arg(stats.databaseBytes / 1024)
                 .arg(stats.readOnly ? QStringLiteral(", read-only: search only") : QString()));
         out(QStringLiteral("model: %1\n").arg(stats.modelKey.isEmpty() ? QStringLiteral("(none yet)") : stats.modelKey));
+        out(QStringLiteral("precision: %1\n").arg(precision->reason));
         out(QStringLiteral("photos: %1, indexed %2, pending %3, failed %4, offline %5\n")
                 .arg(stats.photos).arg(stats.indexed).arg(stats.pending).arg(stats.failed).arg(stats.offline));
         for (const WatchedFolder &f : folders)

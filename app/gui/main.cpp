@@ -103,7 +103,8 @@ public:
         connect(w, &MainWindow::resumeIndexingRequested, lib, &Library::resumeIndexing);
         connect(w, &MainWindow::modelSetupRequested, this, [this] { askForModel({}); });
         connect(w, &MainWindow::settingsChanged, this, [this](const AppSettings &s) {
-            const bool modelChanged = s.modelDirectory != m_settings.modelDirectory;
+            // A new precision reloads the model; the library keeps its vectors (keyed by model only).
+            const bool modelChanged = s.modelDirectory != m_settings.modelDirectory || s.precision != m_settings.precision;
             m_settings = s;
             QSettings store;
             s.save(store);
@@ -180,8 +181,11 @@ public:
             return;
         }
         m_window.setModelStatus(QObject::tr("Loading the model from %1…").arg(QDir::toNativeSeparators(directory)));
-        QtConcurrent::run([directory] {
-            auto loaded = BridgeTowerPipeline::load(directory);
+        const PrecisionChoice precision = resolvePrecision(m_settings.precision);
+        BridgeTowerPipeline::Options options;
+        options.precision = precision.precision;
+        QtConcurrent::run([directory, options] {
+            auto loaded = BridgeTowerPipeline::load(directory, options);
             return loaded.ok() ? std::make_pair(std::shared_ptr<const BridgeTowerPipeline>(loaded.value()), QString())
                                : std::make_pair(std::shared_ptr<const BridgeTowerPipeline>(), loaded.error().message);
         }).then(this, [this, directory](const std::pair<std::shared_ptr<const BridgeTowerPipeline>, QString> &r) {
@@ -196,6 +200,7 @@ public:
 
     void askForModel(const QString &error) {
         auto *dialog = new ModelSetupDialog(m_settings.modelDirectory, error, &m_window);
+        dialog->setPrecision(resolvePrecision(m_settings.precision).precision);
         dialog->setAttribute(Qt::WA_DeleteOnClose);
         connect(dialog, &QDialog::accepted, this, [this, dialog] {
             m_settings.modelDirectory = dialog->directory();
@@ -218,7 +223,8 @@ public:
         }
         m_hasPipeline = true;
         startupMilestone("model loaded");
-        m_window.setModelStatus(QObject::tr("Model: %1").arg(QFileInfo(directory).fileName()));
+        m_window.setModelStatus(QObject::tr("Model: %1, %2")
+                                    .arg(QFileInfo(directory).fileName(), resolvePrecision(m_settings.precision).reason));
         m_window.setSearchEngine(m_library->searchEngine());
         if (!m_library->isLoadingModel() && m_library->searchEngine())
             startupMilestone("search ready (vector index loaded)");

@@ -63,6 +63,7 @@ private Q_SLOTS:
     void oddFileNamesKeepOneLineAndExactJson();
     void newerDatabaseIsRefused();
     void statusShowsTheLibraryTheAppIndexedAndOfflineFolders();
+    void switchingPrecisionKeepsTheLibrary();
 };
 
 void TestLibraryCli::initTestCase() {
@@ -280,6 +281,30 @@ void TestLibraryCli::statusShowsTheLibraryTheAppIndexedAndOfflineFolders() {
             120000, env);
     QVERIFY2(r.exitCode == 0, qPrintable(r.err));
     QCOMPARE(r.j["results"].size(), size_t(photosIndexed));
+}
+
+// Vectors of every precision of one model are kept and searched together: indexing again in
+// another precision embeds nothing, and search and status work across precisions.
+void TestLibraryCli::switchingPrecisionKeepsTheLibrary() {
+    QTemporaryDir tmp;
+    const QStringList lib{QStringLiteral("--db"), tmp.filePath(QStringLiteral("library.sqlite")), QStringLiteral("--model"), modelDir()};
+    const QStringList f32{QStringLiteral("--precision"), QStringLiteral("f32")};
+    const QStringList bf16{QStringLiteral("--precision"), QStringLiteral("bf16")};
+    Run r = cli(QStringList{QStringLiteral("index"), photos(), QStringLiteral("--json")} + lib + f32);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["embedded"].get<int>(), 4);
+    r = cli(QStringList{QStringLiteral("index"), QStringLiteral("--json")} + lib + bf16);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["embedded"].get<int>(), 0);
+    r = cli(QStringList{QStringLiteral("status"), QStringLiteral("--json")} + lib + bf16);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["indexed"].get<int>(), 4);
+    QCOMPARE(r.j["models"].size(), size_t(1)); // one model key for both precisions
+    QCOMPARE(r.j["precision"].get<std::string>(), std::string("bf16"));
+    QVERIFY(!r.j["precision_reason"].get<std::string>().empty());
+    r = cli(QStringList{QStringLiteral("search"), QStringLiteral("a cat on a couch"), QStringLiteral("--json")} + lib + bf16);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["results"].size(), size_t(4));
 }
 
 QTEST_GUILESS_MAIN(TestLibraryCli)

@@ -3,6 +3,7 @@
 #include "core/common/safetensorsfile.h"
 #include "core/model/bridgetowermodel.h"
 #include "core/model/checkpointconverter.h"
+#include "core/model/precisionpolicy.h"
 #include "core/model/internal/bridgetowernet.h"
 #include "precisions.h"
 #include "testdata.h"
@@ -110,6 +111,11 @@ private Q_SLOTS:
     void bfloat16StaysCloseToFloat32();
     void everyEntryPointRunsInEveryPrecision_data();
     void everyEntryPointRunsInEveryPrecision();
+    void autoPicksBFloat16OnlyWhereTheCpuRunsItNatively_data();
+    void autoPicksBFloat16OnlyWhereTheCpuRunsItNatively();
+    void detectsTheBFloat16InstructionsTheKernelReports();
+    void parsesPrecisionNames_data();
+    void parsesPrecisionNames();
     void threadCountAppliesToThreadsThatAlreadyRanTheModel();
 };
 
@@ -949,6 +955,86 @@ void TestModelParity::everyEntryPointRunsInEveryPrecision() {
     }
 }
 
+void TestModelParity::autoPicksBFloat16OnlyWhereTheCpuRunsItNatively_data() {
+    QTest::addColumn<int>("setting");
+    QTest::addColumn<bool>("avx512bf16");
+    QTest::addColumn<bool>("amxbf16");
+    QTest::addColumn<int>("expected");
+    QTest::addColumn<QString>("reasonMentions");
+    const int f32 = int(Precision::Float32), bf16 = int(Precision::BFloat16), int8 = int(Precision::Int8);
+    const int autoSetting = int(PrecisionSetting::Auto);
+    QTest::newRow("auto, AVX512-BF16") << autoSetting << true << false << bf16 << QStringLiteral("AVX512-BF16");
+    QTest::newRow("auto, AMX-BF16") << autoSetting << false << true << bf16 << QStringLiteral("AMX-BF16");
+    QTest::newRow("auto, both") << autoSetting << true << true << bf16 << QStringLiteral("AVX512-BF16 and AMX-BF16");
+    QTest::newRow("auto, neither") << autoSetting << false << false << f32 << QStringLiteral("no native bfloat16");
+    QTest::newRow("f32 on a bfloat16 CPU") << int(PrecisionSetting::Float32) << true << true << f32 << QStringLiteral("chosen");
+    QTest::newRow("bf16 on a CPU without it") << int(PrecisionSetting::BFloat16) << false << false << bf16
+                                              << QStringLiteral("slower");
+    QTest::newRow("int8 is taken as asked") << int(PrecisionSetting::Int8) << false << false << int8 << QStringLiteral("chosen");
+}
+
+void TestModelParity::autoPicksBFloat16OnlyWhereTheCpuRunsItNatively() {
+    QFETCH(int, setting);
+    QFETCH(bool, avx512bf16);
+    QFETCH(bool, amxbf16);
+    QFETCH(int, expected);
+    QFETCH(QString, reasonMentions);
+    CpuFeatures cpu;
+    cpu.avx512bf16 = avx512bf16;
+    cpu.amxbf16 = amxbf16;
+    const PrecisionChoice choice = resolvePrecision(PrecisionSetting(setting), cpu);
+    QCOMPARE(int(choice.precision), expected);
+    // The reason starts with the precision's name and says why.
+    QVERIFY2(choice.reason.startsWith(precisionName(choice.precision) + QLatin1Char(' ')), qPrintable(choice.reason));
+    QVERIFY2(choice.reason.contains(reasonMentions), qPrintable(choice.reason));
+}
+
+// cpuid and the kernel must agree on this machine's bfloat16 instructions (the kernel lists a
+// flag only when it also enabled the registers' state).
+void TestModelParity::detectsTheBFloat16InstructionsTheKernelReports() {
+    QFile cpuinfo(QStringLiteral("/proc/cpuinfo"));
+    if (!cpuinfo.open(QIODevice::ReadOnly))
+        QSKIP("no /proc/cpuinfo to compare the cpuid detection with");
+    QSet<QByteArray> flags;
+    for (const QByteArray &line : cpuinfo.readAll().split('\n'))
+        if (line.startsWith("flags")) {
+            for (const QByteArray &f : line.mid(line.indexOf(':') + 1).simplified().split(' '))
+                flags.insert(f);
+            break;
+        }
+    QVERIFY(!flags.isEmpty());
+    const CpuFeatures cpu = CpuFeatures::detect();
+    qInfo("cpuid: avx512_bf16 %d, amx_bf16 %d", cpu.avx512bf16, cpu.amxbf16);
+    QCOMPARE(cpu.avx512bf16, flags.contains("avx512_bf16"));
+    QCOMPARE(cpu.amxbf16, flags.contains("amx_bf16") && flags.contains("amx_tile"));
+    QCOMPARE(resolvePrecision(PrecisionSetting::Auto).precision,
+             cpu.nativeBFloat16() ? Precision::BFloat16 : Precision::Float32);
+}
+
+void TestModelParity::parsesPrecisionNames_data() {
+    QTest::addColumn<QString>("text");
+    QTest::addColumn<int>("expected"); // -1: refused
+    QTest::newRow("auto") << QStringLiteral("auto") << int(PrecisionSetting::Auto);
+    QTest::newRow("f32") << QStringLiteral("f32") << int(PrecisionSetting::Float32);
+    QTest::newRow("float32") << QStringLiteral("float32") << int(PrecisionSetting::Float32);
+    QTest::newRow("bf16") << QStringLiteral("bf16") << int(PrecisionSetting::BFloat16);
+    QTest::newRow("BFloat16, any case") << QStringLiteral("BFloat16") << int(PrecisionSetting::BFloat16);
+    QTest::newRow("int8") << QStringLiteral("int8") << int(PrecisionSetting::Int8);
+    QTest::newRow("fp16 is not a precision we run") << QStringLiteral("fp16") << -1;
+    QTest::newRow("empty") << QString() << -1;
+}
+
+void TestModelParity::parsesPrecisionNames() {
+    QFETCH(QString, text);
+    QFETCH(int, expected);
+    const auto parsed = parsePrecisionSetting(text);
+    QCOMPARE(parsed.has_value(), expected >= 0);
+    if (parsed) {
+        QCOMPARE(int(*parsed), expected);
+        // Names round-trip: what settings files and --precision store is read back the same.
+        QCOMPARE(parsePrecisionSetting(precisionSettingName(*parsed)), parsed);
+    }
+}
 
 QTEST_GUILESS_MAIN(TestModelParity)
 #include "tst_model.moc"

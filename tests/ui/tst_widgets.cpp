@@ -8,7 +8,9 @@
 #include "ui/indexingstatuswidget.h"
 #include "ui/modelsetupdialog.h"
 #include "ui/searchfield.h"
+#include "ui/settingsdialog.h"
 
+#include <QComboBox>
 #include <QLineEdit>
 #include <QProgressBar>
 #include <QSignalSpy>
@@ -37,6 +39,7 @@ private Q_SLOTS:
     void huggingFaceCacheIsSearched();
     void downloadUsesACompleteCachedSnapshotOffline();
     void settingsRoundTrip();
+    void settingsDialogChoosesThePrecision();
 };
 
 void TestWidgets::initTestCase() {
@@ -303,10 +306,31 @@ void TestWidgets::settingsRoundTrip() {
     s.threads = 2;
     s.excludedFolders = {QStringLiteral("/home/me/Pictures/private")};
     s.rerankCacheDiskMiB = 100;
+    s.precision = PrecisionSetting::BFloat16;
     s.save(store);
     store.setValue(QStringLiteral("search/candidates"), -5); // hand-edited nonsense is clamped
     s.candidates = 1;
     QCOMPARE(AppSettings::load(store), s);
+    store.setValue(QStringLiteral("model/precision"), QStringLiteral("fp64")); // ... or falls back to auto
+    s.precision = PrecisionSetting::Auto;
+    QCOMPARE(AppSettings::load(store), s);
+}
+
+void TestWidgets::settingsDialogChoosesThePrecision() {
+    AppSettings base;
+    base.precision = PrecisionSetting::Int8;
+    SettingsDialog dialog(base);
+    auto *combo = dialog.findChild<QComboBox *>(QStringLiteral("precision"));
+    QVERIFY(combo);
+    QCOMPARE(dialog.settings().precision, PrecisionSetting::Int8);
+    QCOMPARE(combo->count(), 4);
+    // The automatic choice says what it resolves to on this machine, and why.
+    const int autoIndex = combo->findData(int(PrecisionSetting::Auto));
+    QVERIFY(combo->itemText(autoIndex).contains(resolvePrecision(PrecisionSetting::Auto).reason));
+    for (PrecisionSetting p : {PrecisionSetting::Auto, PrecisionSetting::Float32, PrecisionSetting::BFloat16}) {
+        combo->setCurrentIndex(combo->findData(int(p)));
+        QCOMPARE(dialog.settings().precision, p);
+    }
 }
 
 int runWidgetTests(int argc, char **argv) {
