@@ -52,6 +52,17 @@ int64_t PreparedText::tokenCount() const {
     return d ? d->tokens : 0;
 }
 
+qint64 PreparedText::byteSize() const {
+    if (!d)
+        return 0;
+    qint64 bytes = qint64(sizeof(Impl)) + qint64(d->embedding.data.size() * sizeof(float));
+    for (const at::Tensor &t : d->text.fusionInputs)
+        bytes += qint64(t.nbytes());
+    if (d->text.extendedMask.defined())
+        bytes += qint64(d->text.extendedMask.nbytes());
+    return bytes;
+}
+
 namespace {
 
 QString joinNames(const std::vector<std::string> &names, size_t limit = 40) {
@@ -151,7 +162,6 @@ const BridgeTowerConfig &BridgeTowerModel::config() const { return d->config; }
 const ModelInfo &BridgeTowerModel::info() const { return d->info; }
 const internal::BridgeTowerNet &BridgeTowerModel::net() const { return d->net; }
 Precision BridgeTowerModel::precision() const { return d->precision; }
-qint64 BridgeTowerModel::textTowerRuns() const { return d->net.textTowerRuns(); }
 
 int BridgeTowerModel::maxTextTokens() const {
     return d->config.text.maxPositionEmbeddings - d->config.text.padTokenId - 1;

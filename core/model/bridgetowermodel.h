@@ -56,6 +56,8 @@ public:
     // empty when the model has no contrastive head.
     const FloatTensor &embedding() const;
     int64_t tokenCount() const;
+    // Memory it holds (for caches that keep prepared captions), in bytes.
+    qint64 byteSize() const;
 
 private:
     friend class BridgeTowerModel;
@@ -88,9 +90,6 @@ public:
     const BridgeTowerConfig &config() const;
     const ModelInfo &info() const;
     Precision precision() const;
-    // How many times the text tower has run, over every entry point and thread (for statistics
-    // and for tests that check a cache spared it).
-    qint64 textTowerRuns() const;
     bool has(ModelHead head) const { return (info().heads & head) != 0; }
     // Longest token sequence (with <s> and </s>) the position embeddings allow.
     int maxTextTokens() const;

@@ -87,14 +87,23 @@ TokenBatch BridgeTowerPipeline::tokenize(const QStringList &texts) const {
 }
 
 Result<FloatTensor> BridgeTowerPipeline::embedTexts(const QStringList &texts) const {
+    if (texts.size() == 1) {
+        auto prepared = prepareCaption(texts.front());
+        if (!prepared)
+            return prepared.error();
+        if (prepared->embedding().data.empty())
+            return Error(Error::Code::Model, QStringLiteral("this checkpoint has no usable contrastive head, so it cannot embed text for search"));
+        return prepared->embedding();
+    }
     const int64_t dim = m_model->embeddingDimension();
     FloatTensor out({int64_t(texts.size()), dim});
     CaptionCache &cache = *m_options.captionCache;
     QStringList missing;
     std::vector<qsizetype> missingRows;
     for (qsizetype i = 0; i < texts.size(); ++i) {
-        if (auto cached = cache.get(m_modelKey, m_options.precision, texts[i]); cached && int64_t(cached->size()) == dim) {
-            std::copy(cached->begin(), cached->end(), out.data.begin() + i * dim);
+        const auto cached = cache.get(m_modelKey, m_options.precision, texts[i]);
+        if (cached && int64_t(cached->embedding().data.size()) == dim) {
+            std::copy(cached->embedding().data.begin(), cached->embedding().data.end(), out.data.begin() + i * dim);
         } else {
             missing << texts[i];
             missingRows.push_back(i);
@@ -108,7 +117,6 @@ Result<FloatTensor> BridgeTowerPipeline::embedTexts(const QStringList &texts) co
     for (qsizetype k = 0; k < missing.size(); ++k) {
         const auto row = embedded->data.begin() + k * dim;
         std::copy(row, row + dim, out.data.begin() + missingRows[size_t(k)] * dim);
-        cache.put(m_modelKey, m_options.precision, missing[k], std::vector<float>(row, row + dim));
     }
     return out;
 }
@@ -167,7 +175,13 @@ Result<std::vector<MatchScore>> BridgeTowerPipeline::matchTexts(const FloatTenso
 }
 
 Result<PreparedText> BridgeTowerPipeline::prepareCaption(const QString &text) const {
-    return m_model->prepareText(tokenize({text}));
+    CaptionCache &cache = *m_options.captionCache;
+    if (auto cached = cache.get(m_modelKey, m_options.precision, text))
+        return *cached;
+    auto prepared = m_model->prepareText(tokenize({text}));
+    if (prepared)
+        cache.put(m_modelKey, m_options.precision, text, *prepared);
+    return prepared;
 }
 
 Result<std::vector<MatchScore>>

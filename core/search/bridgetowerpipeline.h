@@ -75,7 +75,8 @@ public:
     TokenBatch tokenize(const QStringList &texts) const;
 
     // Two-tower embeddings, L2-normalised, [N, C]. Captions found in the caption cache are not run
-    // through the text tower again; the others are run in one batch and cached.
+    // through the text tower again; one caption alone goes through prepareCaption (and is cached),
+    // several missing ones run in one batch (embeddings only: not cached).
     Result<FloatTensor> embedTexts(const QStringList &texts) const;
     // Decodes (EXIF orientation applied) and preprocesses one photo: [1, 3, S, S].
     Result<FloatTensor> loadPixels(const QString &path) const;
@@ -86,6 +87,7 @@ public:
     Result<std::vector<MatchScore>> matchTexts(const FloatTensor &pixels, const QStringList &texts) const;
     // A caption through the text tower once (tokenized as tokenize() does): its search embedding
     // (PreparedText::embedding) and what matchImages needs, however many photos it is matched with.
+    // Served from and kept in the caption cache.
     Result<PreparedText> prepareCaption(const QString &text) const;
     // ITM of one prepared caption against many images given by their vision fusion inputs
     // [N, Lc, L, H], in one pass of the cross-modal layers.

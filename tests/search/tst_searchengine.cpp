@@ -516,29 +516,36 @@ void TestSearchEngine::repeatedCaptionSkipsTheTextTower() {
     std::shared_ptr<const BridgeTowerPipeline> pipeline = *loaded;
     SearchEngine e(pipeline, m_index, m_photos, {});
     SearchOptions options;
-    options.rerankDepth = 0; // the ITM rerank runs the text tower for its own reasons
+    options.rerankDepth = 0; // first the search alone; the rerank below
     const QString text = QStringLiteral("a cat sitting on a couch");
-    const qint64 before = pipeline->model().textTowerRuns();
+    const qint64 before = pipeline->model().towerRuns().text;
     auto first = e.searchText(text, options);
     QVERIFY(first.ok());
-    QCOMPARE(pipeline->model().textTowerRuns(), before + 1);
+    QCOMPARE(pipeline->model().towerRuns().text, before + 1);
     auto second = e.searchText(text, options);
     QVERIFY(second.ok());
-    QCOMPARE(pipeline->model().textTowerRuns(), before + 1);
+    QCOMPARE(pipeline->model().towerRuns().text, before + 1);
     QCOMPARE(second->size(), first->size());
     for (size_t i = 0; i < first->size(); ++i) {
         QCOMPARE((*second)[i].photoId, (*first)[i].photoId);
         QCOMPARE((*second)[i].similarity, (*first)[i].similarity);
     }
     QCOMPARE(pipeline->captionCache().stats().hits, qint64(1));
+    // With the ITM rerank the same caption still needs no text tower: the cached caption carries
+    // the rerank's text side too.
+    SearchOptions withRerank;
+    withRerank.rerankDepth = 3;
+    auto reranked = e.searchText(text, withRerank);
+    QVERIFY2(reranked.ok(), reranked.ok() ? "" : qPrintable(reranked.error().message));
+    QCOMPARE(pipeline->model().towerRuns().text, before + 1);
     // Another caption runs it.
     QVERIFY(e.searchText(QStringLiteral("a cup of coffee"), options).ok());
-    QCOMPARE(pipeline->model().textTowerRuns(), before + 2);
+    QCOMPARE(pipeline->model().towerRuns().text, before + 2);
     // A batch with one cached and one new caption runs the text tower for the new one only, and
     // returns the same rows as embedding each alone.
     auto batch = pipeline->embedTexts({text, QStringLiteral("two dogs")});
     QVERIFY(batch.ok());
-    QCOMPARE(pipeline->model().textTowerRuns(), before + 3);
+    QCOMPARE(pipeline->model().towerRuns().text, before + 3);
     auto alone = BridgeTowerPipeline::load(m_dir);
     QVERIFY(alone.ok());
     auto reference = (*alone)->embedTexts({text});
@@ -569,38 +576,59 @@ void TestSearchEngine::captionCacheKeepsModelsAndPrecisionsApart() {
     const QString text = QStringLiteral("two cats asleep on a couch");
     std::vector<FloatTensor> first;
     for (const auto &p : {*a, *b, *c}) {
-        const qint64 before = p->model().textTowerRuns();
+        const qint64 before = p->model().towerRuns().text;
         auto e = p->embedTexts({text});
         QVERIFY(e.ok());
-        QCOMPARE(p->model().textTowerRuns(), before + 1); // not served from another's entry
+        QCOMPARE(p->model().towerRuns().text, before + 1); // not served from another's entry
         first.push_back(*e);
     }
     QVERIFY(first[1].data != first[0].data); // bfloat16 differs in the last digits
     QCOMPARE(shared->stats().entries, 3);
     int k = 0;
     for (const auto &p : {*a, *b, *c}) {
-        const qint64 before = p->model().textTowerRuns();
+        const qint64 before = p->model().towerRuns().text;
         auto e = p->embedTexts({text});
         QVERIFY(e.ok());
-        QCOMPARE(p->model().textTowerRuns(), before); // each finds its own
+        QCOMPARE(p->model().towerRuns().text, before); // each finds its own
         QCOMPARE(e->data, first[size_t(k++)].data);
     }
 }
 
 void TestSearchEngine::captionCacheIsBounded() {
-    CaptionCache cache(2);
     const QString key = m_pipeline->modelKey();
-    cache.put(key, Precision::Float32, QStringLiteral("a"), {1.f});
-    cache.put(key, Precision::Float32, QStringLiteral("b"), {2.f});
+    auto prepare = [&](const QString &text) {
+        auto p = m_pipeline->model().prepareText(m_pipeline->tokenize({text}));
+        return p ? *p : PreparedText();
+    };
+    const PreparedText a = prepare(QStringLiteral("a")), b = prepare(QStringLiteral("b")),
+                       c = prepare(QStringLiteral("c"));
+    QVERIFY(!a.isNull() && !b.isNull() && !c.isNull());
+    QVERIFY(a.byteSize() > 0);
+
+    CaptionCache cache(2);
+    cache.put(key, Precision::Float32, QStringLiteral("a"), a);
+    cache.put(key, Precision::Float32, QStringLiteral("b"), b);
     QVERIFY(cache.get(key, Precision::Float32, QStringLiteral("a"))); // "a" is now the most recent
-    cache.put(key, Precision::Float32, QStringLiteral("c"), {3.f});    // evicts "b"
+    cache.put(key, Precision::Float32, QStringLiteral("c"), c);       // evicts "b"
     QCOMPARE(cache.stats().entries, 2);
     QVERIFY(!cache.get(key, Precision::Float32, QStringLiteral("b")));
-    QCOMPARE(*cache.get(key, Precision::Float32, QStringLiteral("a")), std::vector<float>{1.f});
-    QCOMPARE(*cache.get(key, Precision::Float32, QStringLiteral("c")), std::vector<float>{3.f});
+    QCOMPARE(cache.get(key, Precision::Float32, QStringLiteral("a"))->embedding().data, a.embedding().data);
+    QCOMPARE(cache.get(key, Precision::Float32, QStringLiteral("c"))->embedding().data, c.embedding().data);
+    QCOMPARE(cache.stats().bytes, a.byteSize() + c.byteSize());
     // A pasted page is not kept.
-    cache.put(key, Precision::Float32, QString(CaptionCache::kMaxTextLength + 1, QLatin1Char('x')), {4.f});
-    QVERIFY(!cache.get(key, Precision::Float32, QString(CaptionCache::kMaxTextLength + 1, QLatin1Char('x'))));
+    const QString page(CaptionCache::kMaxTextLength + 1, QLatin1Char('x'));
+    cache.put(key, Precision::Float32, page, a);
+    QVERIFY(!cache.get(key, Precision::Float32, page));
+
+    // The byte budget holds too: room for two of these captions, not three.
+    CaptionCache small(10, a.byteSize() + b.byteSize() + a.byteSize() / 2);
+    small.put(key, Precision::Float32, QStringLiteral("a"), a);
+    small.put(key, Precision::Float32, QStringLiteral("b"), b);
+    small.put(key, Precision::Float32, QStringLiteral("c"), c); // evicts "a", the least recent
+    QCOMPARE(small.stats().entries, 2);
+    QVERIFY(small.stats().bytes <= a.byteSize() + b.byteSize() + a.byteSize() / 2);
+    QVERIFY(!small.get(key, Precision::Float32, QStringLiteral("a")));
+    QVERIFY(small.get(key, Precision::Float32, QStringLiteral("c")));
 }
 
 QTEST_GUILESS_MAIN(TestSearchEngine)

@@ -85,7 +85,6 @@ void BridgeTowerNet::bindMlmHead(WeightBinder &b) {
 
 BridgeTowerNet::TextTower BridgeTowerNet::textTower(const at::Tensor &inputIds, const at::Tensor &attentionMask,
                                                     bool fusion, Trace *trace) const {
-    m_textTowerRuns.fetch_add(1, std::memory_order_relaxed);
     materialize(Part::TextTower);
     const int64_t pad = m_config.text.padTokenId;
     // RoBERTa positions: padding keeps pad_token_id, real tokens count up from pad_token_id + 1.

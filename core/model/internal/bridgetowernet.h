@@ -93,8 +93,6 @@ public:
     // blanks.
     at::Tensor mlmLogits(const CrossModal &cross, const at::Tensor &positions = {}) const;
     const at::Tensor &logitScale() const { return m_logitScale; }
-    // How many times textTower() has run (BridgeTowerModel::textTowerRuns).
-    int64_t textTowerRuns() const { return m_textTowerRuns.load(std::memory_order_relaxed); }
 
     // The precision parts are materialized in, and the file mappings the bound tensors may point
     // into (a converted tensor's pages there are given back). Call after binding, before any forward.
@@ -124,7 +122,6 @@ private:
     mutable std::array<std::atomic<bool>, kPartCount> m_materialized{};
 
     BridgeTowerConfig m_config;
-    mutable std::atomic<int64_t> m_textTowerRuns{0};
     bool m_hasContrastive = false, m_hasItm = false, m_hasMlm = false;
 
     // Text tower (RoBERTa).
