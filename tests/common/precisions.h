@@ -27,6 +27,10 @@ inline constexpr PrecisionBounds kPrecisionBounds[] = {
     // 0.99988 (MLM logits rows; embeddings and vision features >= 0.99992), ITM probability 0.0058
     // off, MLM top-1 the reference's at 22 of 23 positions of tiny-add (a near tie), all elsewhere.
     {Precision::BFloat16, "bf16", false, 0.9995, 0.02, 0.9},
+    // int8 tower weights (per output channel) and dynamically quantized activations. Measured
+    // worst over the fixtures (tst_int8): embedding cosine 0.99935, ITM probability 0.0101 off,
+    // MLM top-1 agreement 0.957.
+    {Precision::Int8, "int8", false, 0.995, 0.03, 0.9},
 };
 inline constexpr int kPrecisionCount = int(std::size(kPrecisionBounds));
 
