@@ -195,6 +195,9 @@ struct NamedTask {
     const char *name;
     unsigned uses; // parts the task must run
     Task run;
+    // Share of the cross-modal weights the task reads: fill-mask skips the last layer's image
+    // side (nothing reads it), a quarter of the weights with this checkpoint's two layers.
+    double crossShare = 1.0;
 };
 
 std::vector<NamedTask> tasks() {
@@ -219,9 +222,9 @@ std::vector<NamedTask> tasks() {
          [pixels](const BridgeTowerModel &m) {
              return m.imageTextMatching(kCaption, pixels).ok();
          }},
-        {"fill-mask (float32: bfloat16 fill-mask is another fix of issue 14)",
-         kText | kVision | kCross | kMlm,
-         [pixels](const BridgeTowerModel &m) { return m.maskedLmLogits(kCaption, pixels).ok(); }},
+        {"fill-mask", kText | kVision | kCross | kMlm,
+         [pixels](const BridgeTowerModel &m) { return m.maskedLmLogits(kCaption, pixels).ok(); },
+         0.75},
     };
 }
 
@@ -258,8 +261,7 @@ void TestModelMemory::holdsOnlyTheWeightsATaskTouches_data() {
     const auto all = tasks();
     for (int i = 0; i < int(all.size()); ++i) {
         QTest::addRow("float32, %s", all[size_t(i)].name) << i << Precision::Float32;
-        if (!(all[size_t(i)].uses & kMlm))
-            QTest::addRow("bfloat16, %s", all[size_t(i)].name) << i << Precision::BFloat16;
+        QTest::addRow("bfloat16, %s", all[size_t(i)].name) << i << Precision::BFloat16;
     }
 }
 
@@ -286,8 +288,9 @@ void TestModelMemory::holdsOnlyTheWeightsATaskTouches() {
                                     .arg(partName(part))));
         } else if (precision == Precision::Float32) {
             // Float32 computes straight from the mapping: the pages a task reads are its weights.
+            const double share = part == kCross ? t.crossShare : 1.0;
             QVERIFY2(
-                fraction > 0.9,
+                fraction > 0.9 * share && fraction < share + 0.1,
                 qPrintable(
                     QStringLiteral("%1 ran but its weights are not mapped").arg(partName(part))));
         } else {
