@@ -8,6 +8,10 @@
 
 namespace ts {
 
+int rerankBatchFor(Precision precision) {
+    return precision == Precision::Float32 ? 1 : 4;
+}
+
 SearchEngine::SearchEngine(std::shared_ptr<const BridgeTowerPipeline> pipeline, std::shared_ptr<const VectorIndex> index,
                            std::shared_ptr<const PhotoSource> photos, std::shared_ptr<FusionCache> cache)
     : m_pipeline(std::move(pipeline)), m_index(std::move(index)), m_photos(std::move(photos)), m_cache(std::move(cache)) {}
@@ -83,7 +87,8 @@ Result<std::vector<PhotoHit>> SearchEngine::rerank(std::vector<PhotoHit> hits,
 
     // Photos go through the cross-modal layers a few at a time: one pass per batch is faster per
     // photo than one per photo, and the list still re-sorts while the user watches.
-    const size_t batchSize = size_t(std::max(1, options.rerankBatch));
+    const size_t batchSize = size_t(options.rerankBatch > 0 ? options.rerankBatch
+                                                           : rerankBatchFor(m_pipeline->model().precision()));
     std::vector<size_t> failed;
     size_t next = 0;
     while (next < size_t(update.toRerank)) {

@@ -305,7 +305,7 @@ void rerankRow(Bench &b, const BridgeTowerModel &m, const PrecisionChoice &p) {
     // the caption through the text tower once, then the photos in batches of
     // SearchOptions::rerankBatch through the cross-modal layers.
     const FloatTensor fusion = randomFusion(b, 10);
-    const int64_t photos = fusion.shape[0], batch = SearchOptions{}.rerankBatch;
+    const int64_t photos = fusion.shape[0], batch = rerankBatchFor(p.precision);
     const Timing engine = timeRuns(b.iterations, [&]() -> Status {
         auto text = m.prepareText(b.caption);
         if (!text)
