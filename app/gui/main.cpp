@@ -381,11 +381,14 @@ int main(int argc, char **argv) {
     const QCommandLineOption outOption(QStringLiteral("screenshot-out"),
                                        QApplication::translate("main", "Where --screenshot-demo saves its PNGs."),
                                        QStringLiteral("DIR"), QStringLiteral("."));
+    const QCommandLineOption precisionOption(QStringLiteral("precision"),
+                                             QApplication::translate("main", "Model precision: auto, f32, bf16 or int8 (saved in the settings)."),
+                                             QStringLiteral("auto|f32|bf16|int8"));
     QCommandLineOption memoryOption(QStringLiteral("memory-report"),
                                     QStringLiteral("Search for TEXT, then print the idle memory and quit (benchmark)."),
                                     QStringLiteral("TEXT"));
     memoryOption.setFlags(QCommandLineOption::HiddenFromHelp);
-    parser.addOptions({modelOption, databaseOption, demoOption, outOption, memoryOption});
+    parser.addOptions({modelOption, databaseOption, precisionOption, demoOption, outOption, memoryOption});
     parser.process(qapp);
 
     QSettings store;
@@ -393,6 +396,17 @@ int main(int argc, char **argv) {
     const bool demo = parser.isSet(demoOption);
     if (parser.isSet(modelOption)) {
         settings.modelDirectory = QFileInfo(parser.value(modelOption)).absoluteFilePath();
+        if (!demo)
+            settings.save(store);
+    }
+    if (parser.isSet(precisionOption)) {
+        const auto precision = parsePrecisionSetting(parser.value(precisionOption));
+        if (!precision) {
+            std::fprintf(stderr, "towersearch: --precision takes auto, f32, bf16 or int8, not \"%s\"\n",
+                         qPrintable(parser.value(precisionOption)));
+            return 2;
+        }
+        settings.precision = *precision;
         if (!demo)
             settings.save(store);
     }

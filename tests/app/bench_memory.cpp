@@ -6,7 +6,7 @@
 // Runs, one process at a time, under /usr/bin/time -v: `towersearch-cli index` of the photos (12 MP
 // JPEGs it generates when --photos is not given), a cold `towersearch-cli search` with rerank, and
 // the desktop app (offscreen) started on that library, searching once and reporting its memory
-// when idle after the search (float32; the app has no precision setting yet). Prints the peak RSS
+// when idle after the search, each in every precision asked for. Prints the peak RSS
 // ("Maximum resident set size") and wall time of each, per precision.
 #include <QColor>
 #include <QCoreApplication>
@@ -176,10 +176,7 @@ int main(int argc, char **argv) {
         QDir().mkpath(QFileInfo(db).absolutePath());
         QStringList common{QStringLiteral("--model"), model, QStringLiteral("--threads"), threads,
                            QStringLiteral("--db"),    db};
-        if (precision == QLatin1String("bf16"))
-            common << QStringLiteral("--bf16");
-        else if (precision != QLatin1String("f32"))
-            common << QStringLiteral("--precision") << precision;
+        common << QStringLiteral("--precision") << precision; // never `auto`: bf16 on some CPUs
         row(precision, qPrintable(QStringLiteral("cli index (%1 photos)").arg(photoCount)),
             timed(cli, QStringList{QStringLiteral("index")} + common + QStringList{photos}, env));
         row(precision, "cli search, cold, rerank 16",
@@ -187,8 +184,6 @@ int main(int argc, char **argv) {
                   QStringList{QStringLiteral("search")} + common +
                       QStringList{QStringLiteral("--rerank"), QStringLiteral("16"), caption},
                   env));
-        if (precision != QLatin1String("f32"))
-            continue; // the app has no precision setting (yet)
         if (!QFileInfo(gui).isExecutable()) {
             std::printf("%-6s %-40s not built (%s)\n", qPrintable(precision),
                         "app start + search, then idle", qPrintable(gui));
@@ -196,7 +191,7 @@ int main(int argc, char **argv) {
         }
         const Run r = timed(gui,
                             {QStringLiteral("--model"), model, QStringLiteral("--database"), db,
-                             QStringLiteral("--memory-report"), caption},
+                             QStringLiteral("--precision"), precision, QStringLiteral("--memory-report"), caption},
                             env);
         const auto m = QRegularExpression(QStringLiteral("idle after search: VmRSS (\\d+) KiB"))
                            .match(r.output);
