@@ -15,6 +15,7 @@
 #include "core/model/bridgetowermodel.h"
 #include "core/model/internal/bridgetowernet.h"
 #include "core/model/internal/checkpointweights.h"
+#include "largemodel.h"
 #include "testdata.h"
 
 #include <ATen/ATen.h>
@@ -37,26 +38,6 @@
 using namespace ts;
 
 namespace {
-
-// Effective values of the released large checkpoint (as bench_search builds it).
-const char *kLargeConfig = R"({
-  "model_type": "bridgetower", "contrastive_hidden_size": 512, "hidden_act": "gelu", "hidden_size": 1024,
-  "layer_norm_eps": 1e-05, "link_tower_type": "add", "logit_scale_init_value": 2.6592, "num_attention_heads": 16,
-  "num_hidden_layers": 6, "share_cross_modal_transformer_layers": true, "share_link_tower_layers": false,
-  "text_config": {"vocab_size": 50265, "hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16,
-                  "intermediate_size": 4096, "max_position_embeddings": 514},
-  "vision_config": {"hidden_size": 1024, "num_hidden_layers": 24, "patch_size": 14, "image_size": 294}
-})";
-
-double statusMiB(const char *field) {
-    QFile f(QStringLiteral("/proc/self/status"));
-    if (!f.open(QIODevice::ReadOnly))
-        return 0;
-    for (const QByteArray &line : f.readAll().split('\n'))
-        if (line.startsWith(field))
-            return line.mid(int(strlen(field))).trimmed().split(' ').first().toDouble() / 1024.0;
-    return 0;
-}
 
 QString loadAverage() {
     QFile f(QStringLiteral("/proc/loadavg"));
@@ -279,7 +260,7 @@ std::unique_ptr<BridgeTowerModel> largeModel(const QString &large, Precision p) 
     if (large != QLatin1String("random"))
         return loadOrDie(large, p);
     auto config =
-        BridgeTowerConfig::fromJsonText(QByteArray(kLargeConfig), QStringLiteral("large config"));
+        BridgeTowerConfig::fromJsonText(QByteArray(test::kLargeModelConfig), QStringLiteral("large config"));
     QFile shapesFile(test::dataDir(QStringLiteral("model/REAL_SHAPES.json")));
     if (!config || !shapesFile.open(QIODevice::ReadOnly)) {
         std::fprintf(stderr, "cannot build the random large model\n");
@@ -292,11 +273,7 @@ std::unique_ptr<BridgeTowerModel> largeModel(const QString &large, Precision p) 
     at::manual_seed(7);
     for (const auto &[name, shape] : shapes.items()) {
         const std::vector<int64_t> dims = shape.get<std::vector<int64_t>>();
-        const bool norm = name.find("LayerNorm.weight") != std::string::npos ||
-                          name.find("layernorm.weight") != std::string::npos ||
-                          (name.find("ln_") != std::string::npos && name.size() > 7 &&
-                           name.compare(name.size() - 7, 7, ".weight") == 0);
-        weights.tensors[name] = norm ? at::ones(dims) : at::randn(dims) * 0.02;
+        weights.tensors[name] = test::isLayerNormWeight(name) ? at::ones(dims) : at::randn(dims) * 0.02;
     }
     ModelLoadOptions o;
     o.precision = p;
@@ -324,11 +301,11 @@ LargeRun runLarge(const QString &large, Precision p, int iterations, int64_t pho
     load.start();
     auto m = largeModel(large, p);
     r.loadS = double(load.elapsed()) / 1000;
-    r.rssMiB = statusMiB("VmRSS:");
-    r.anonMiB = statusMiB("RssAnon:");
-    r.fileMiB = statusMiB("RssFile:");
+    r.rssMiB = test::processStatusMiB("VmRSS:");
+    r.anonMiB = test::processStatusMiB("RssAnon:");
+    r.fileMiB = test::processStatusMiB("RssFile:");
     malloc_trim(0); // freed heap the allocator keeps is not the model's
-    r.anonTrimmedMiB = statusMiB("RssAnon:");
+    r.anonTrimmedMiB = test::processStatusMiB("RssAnon:");
     const FloatTensor one = photos(100000, 1, m->imageSize());
     const TokenBatch query{
         1, 13, {0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 2}, std::vector<int64_t>(13, 1)};
@@ -403,7 +380,7 @@ int main(int argc, char **argv) {
         const LargeRun f =
             runLarge(large, Precision::Float32, iterations, photoCount, captionCount);
         const double imageFlop = [&] {
-            auto config = BridgeTowerConfig::fromJsonText(QByteArray(kLargeConfig), QString());
+            auto config = BridgeTowerConfig::fromJsonText(QByteArray(test::kLargeModelConfig), QString());
             const double L = config->vision.numTokens(), D = config->vision.hiddenSize,
                          H = config->hiddenSize, P = config->vision.patchSize;
             return 2 * (L - 1) * 3 * P * P * D +
@@ -465,7 +442,7 @@ int main(int argc, char **argv) {
                 {"mean_pairwise_cosine", spread}};
         }
     }
-    report["peak_rss_mib"] = statusMiB("VmHWM:");
-    std::printf("\npeak RSS %.0f MiB\n%s\n", statusMiB("VmHWM:"), report.dump().c_str());
+    report["peak_rss_mib"] = test::processStatusMiB("VmHWM:");
+    std::printf("\npeak RSS %.0f MiB\n%s\n", test::processStatusMiB("VmHWM:"), report.dump().c_str());
     return 0;
 }

@@ -10,6 +10,7 @@
 // tokenizer files from tests/data/tokenizer. Weights are N(0, 0.02); LayerNorm weights are 1 and
 // the logit scale is the config's initial value, as a freshly initialised model has them.
 #include "core/common/safetensorsfile.h"
+#include "largemodel.h"
 #include "testdata.h"
 
 #include <nlohmann/json.hpp>
@@ -28,20 +29,6 @@ using namespace ts;
 
 namespace {
 
-// Effective values of the released checkpoint (tests/data/model/REAL_CONFIGS.md).
-const char *kLargeConfig = R"({
-  "architectures": ["BridgeTowerForContrastiveLearning"], "model_type": "bridgetower",
-  "contrastive_hidden_size": 512, "hidden_act": "gelu", "hidden_size": 1024, "initializer_factor": 1,
-  "layer_norm_eps": 1e-05, "link_tower_type": "add", "logit_scale_init_value": 2.6592, "num_attention_heads": 16,
-  "num_hidden_layers": 6, "share_cross_modal_transformer_layers": true, "share_link_tower_layers": false,
-  "init_layernorm_from_vision_encoder": false, "tie_word_embeddings": false,
-  "text_config": {"vocab_size": 50265, "hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16,
-                  "intermediate_size": 4096, "hidden_act": "gelu", "max_position_embeddings": 514,
-                  "type_vocab_size": 1, "layer_norm_eps": 1e-05, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2},
-  "vision_config": {"hidden_size": 1024, "num_hidden_layers": 24, "patch_size": 14, "image_size": 294,
-                    "share_layernorm": true, "remove_last_layer": false, "layer_norm_eps": 1e-05}
-})";
-
 const char *kPreprocessorConfig = R"({
   "do_center_crop": true, "do_normalize": true, "do_pad": true, "do_rescale": true, "do_resize": true,
   "image_mean": [0.48145466, 0.4578275, 0.40821073],
@@ -51,16 +38,6 @@ const char *kPreprocessorConfig = R"({
   "size": {"shortest_edge": 294}, "size_divisor": 32,
   "tokenizer": "roberta-large", "vocab_size": 50265
 })";
-
-bool endsWith(const std::string &s, const char *suffix) {
-    const size_t n = std::strlen(suffix);
-    return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
-}
-
-bool isLayerNormWeight(const std::string &name) {
-    return endsWith(name, ".weight") && (name.find("LayerNorm") != std::string::npos || name.find("layernorm") != std::string::npos ||
-                                         name.find("ln_") != std::string::npos);
-}
 
 uint16_t floatToHalf(float f) {
     // Round-to-nearest-even conversion; values here are small normals, so no overflow handling is needed
@@ -129,7 +106,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     const auto shapes = nlohmann::json::parse(shapesFile.readAll().toStdString())["bridgetower-large-itm-mlm-itc"]["shapes"];
-    const auto config = nlohmann::json::parse(kLargeConfig);
+    const auto config = nlohmann::json::parse(test::kLargeModelConfig);
     const float logitScale = config["logit_scale_init_value"].get<float>();
 
     std::vector<TensorToWrite> tensors;
@@ -152,7 +129,7 @@ int main(int argc, char **argv) {
     const TensorBytesSource source = [&](size_t index, Error *) -> const void * {
         const TensorToWrite &t = tensors[index];
         values.resize(t.byteSize / (half ? 2 : 4));
-        if (isLayerNormWeight(t.name))
+        if (test::isLayerNormWeight(t.name))
             std::fill(values.begin(), values.end(), 1.f);
         else if (t.name.find("logit_scale") != std::string::npos)
             std::fill(values.begin(), values.end(), logitScale);

@@ -22,6 +22,7 @@
 #include "core/search/bridgetowerpipeline.h"
 #include "core/search/captioncache.h"
 #include "core/search/searchengine.h"
+#include "largemodel.h"
 #include "testdata.h"
 
 #include <ATen/ATen.h>
@@ -54,26 +55,6 @@ const PrecisionChoice kPrecisions[] = {
     {"bf16", Precision::BFloat16},
     {"int8", Precision::Int8},
 };
-
-// Effective values of the released checkpoint (tests/data/model/REAL_CONFIGS.md).
-const char *kLargeConfig = R"({
-  "model_type": "bridgetower", "contrastive_hidden_size": 512, "hidden_act": "gelu", "hidden_size": 1024,
-  "layer_norm_eps": 1e-05, "link_tower_type": "add", "logit_scale_init_value": 2.6592, "num_attention_heads": 16,
-  "num_hidden_layers": 6, "share_cross_modal_transformer_layers": true, "share_link_tower_layers": false,
-  "text_config": {"vocab_size": 50265, "hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16,
-                  "intermediate_size": 4096, "max_position_embeddings": 514},
-  "vision_config": {"hidden_size": 1024, "num_hidden_layers": 24, "patch_size": 14, "image_size": 294}
-})";
-
-double rssMiB(const char *field) {
-    QFile f(QStringLiteral("/proc/self/status"));
-    if (!f.open(QIODevice::ReadOnly))
-        return 0;
-    for (const QByteArray &line : f.readAll().split('\n'))
-        if (line.startsWith(field))
-            return line.mid(int(strlen(field))).trimmed().split(' ').first().toDouble() / 1024.0;
-    return 0;
-}
 
 template <typename T> Status statusOf(const Result<T> &r) {
     return r ? Status::success() : Status(r.error());
@@ -174,12 +155,8 @@ Result<std::unique_ptr<BridgeTowerModel>> buildModel(const Bench &b, Precision p
     at::manual_seed(7);
     for (const auto &[name, shape] : b.shapes.items()) {
         const std::vector<int64_t> dims = shape.get<std::vector<int64_t>>();
-        at::Tensor t = at::randn(dims) * 0.02;
-        const bool normWeight = name.find("LayerNorm.weight") != std::string::npos ||
-                                name.find("layernorm.weight") != std::string::npos ||
-                                (name.find("ln_") != std::string::npos && name.size() > 7 &&
-                                 name.compare(name.size() - 7, 7, ".weight") == 0);
-        weights.tensors[name] = normWeight ? at::ones(dims) : t;
+        at::Tensor t = at::randn(dims) * 0.02; // drawn for every tensor: the same values in every precision
+        weights.tensors[name] = test::isLayerNormWeight(name) ? at::ones(dims) : t;
     }
     ModelLoadOptions options;
     options.precision = precision;
@@ -501,7 +478,7 @@ int main(int argc, char **argv) {
     b.report["iterations"] = b.iterations;
 
     auto config =
-        BridgeTowerConfig::fromJsonText(QByteArray(kLargeConfig), QStringLiteral("large config"));
+        BridgeTowerConfig::fromJsonText(QByteArray(test::kLargeModelConfig), QStringLiteral("large config"));
     if (!config) {
         std::fprintf(stderr, "%s\n", qPrintable(config.error().message));
         return 1;
@@ -539,18 +516,18 @@ int main(int argc, char **argv) {
         }
         std::printf("\n%s: %lld parameters, built in %lld ms, RSS %.0f MiB\n", p.name,
                     static_cast<long long>((*model)->info().parameterCount),
-                    static_cast<long long>(loadTimer.elapsed()), rssMiB("VmRSS:"));
-        (*b.current)["rss_after_build_mib"] = rssMiB("VmRSS:");
+                    static_cast<long long>(loadTimer.elapsed()), test::processStatusMiB("VmRSS:"));
+        (*b.current)["rss_after_build_mib"] = test::processStatusMiB("VmRSS:");
         for (const auto &[name, row] : kModelRows)
             if (rows.contains(QLatin1String(name)))
                 row(b, **model, p);
-        (*b.current)["rss_mib"] = rssMiB("VmRSS:");
+        (*b.current)["rss_mib"] = test::processStatusMiB("VmRSS:");
     }
-    b.report["models_peak_rss_mib"] = rssMiB("VmHWM:");
+    b.report["models_peak_rss_mib"] = test::processStatusMiB("VmHWM:");
 
     if (!skipIndex)
         indexRows(b, indexSizes);
-    b.report["peak_rss_mib"] = rssMiB("VmHWM:");
+    b.report["peak_rss_mib"] = test::processStatusMiB("VmHWM:");
     std::printf("\n%s\n", b.report.dump().c_str());
     return 0;
 }
