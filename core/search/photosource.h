@@ -1,5 +1,7 @@
 #pragma once
 
+#include "core/search/photofilter.h"
+
 #include <QString>
 #include <QtGlobal>
 
@@ -27,6 +29,17 @@ public:
     virtual std::optional<std::vector<float>> storedEmbedding(const QString &path, const QString &modelKey) const {
         (void)path;
         (void)modelKey;
+        return std::nullopt;
+    }
+    // The ids of the photos `filter` keeps, ascending; nullopt when this source cannot evaluate
+    // filters (the engine then refuses a non-empty filter rather than ignore it).
+    virtual std::optional<std::vector<qint64>> photosMatching(const PhotoFilter &filter) const {
+        (void)filter;
+        return std::nullopt;
+    }
+    // When the photo was taken (EXIF, else file time), ms since the epoch, for sorting by date.
+    virtual std::optional<qint64> photoTakenMs(qint64 photoId) const {
+        (void)photoId;
         return std::nullopt;
     }
 };

@@ -5,6 +5,7 @@
 #include "core/common/result.h"
 #include "core/search/bridgetowerpipeline.h"
 #include "core/search/fusioncache.h"
+#include "core/search/photofilter.h"
 #include "core/search/photosource.h"
 
 #include <QString>
@@ -41,6 +42,13 @@ struct SearchOptions {
     // precision).
     int rerankBatch = 0;
     float minMatchProbability = 0.0f; // > 0: hide photos below it (and those never reranked)
+    // Only photos the filter keeps are candidates: the nearest neighbours within them, found
+    // inside the vector search (PhotoSource::photosMatching gives the set).
+    PhotoFilter filter;
+    // "without ...": photos matching one of these phrases are pushed down in the contrastive
+    // stage and removed from the reranked list when the ITM head judges they match.
+    QStringList excludedPhrases;
+    SortOrder sort = SortOrder::Relevance;
 };
 
 // Progress of a query: the full list in its current order after each step.
