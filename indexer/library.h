@@ -15,6 +15,7 @@
 // out of step.
 
 #include "core/common/result.h"
+#include "core/search/photofilter.h"
 #include "core/search/searchengine.h"
 
 #include <QDateTime>
@@ -114,6 +115,19 @@ struct PhotoRecord {
     QString error;  // why it could not be indexed (Failed)
     QString thumbnailPath; // <cache>/thumbnails/<content hash>.jpg, at most 256 px on the longer side
     bool offline = false;  // under a folder that could not be listed at the last scan (issue 12)
+    // Metadata for filters (catalog schema 4). `taken` falls back to the file's modification time
+    // when the file has no EXIF date: `takenIsFileTime` then says so.
+    bool takenIsFileTime = false;
+    QString fileType;     // canonical lower-case type, see PhotoFilter::fileTypes ("jpeg", "heic", ...)
+    QString cameraMake;   // EXIF Make (0x010F), trimmed; empty when unknown
+    QString cameraModel;  // EXIF Model (0x0110), trimmed; empty when unknown
+};
+
+// Photos per calendar month of their date taken (local time), for the library's month view.
+struct MonthCount {
+    int year = 0;
+    int month = 0; // 1..12
+    qint64 count = 0;
 };
 
 struct IndexProgress {
@@ -196,6 +210,19 @@ public:
     // Folders found offline at the last scan, by path.
     QList<OfflineDirectory> offlineDirectories() const;
     std::optional<PhotoRecord> photo(qint64 id) const;
+    // Filters and listings (schema 4). All are single indexed queries, safe on the GUI thread for
+    // a page; `filter` as documented in core/search/photofilter.h.
+    // The ids the filter keeps, ascending (what the search engine searches within).
+    Result<std::vector<qint64>> photosMatching(const PhotoFilter &filter) const;
+    Result<qint64> countPhotos(const PhotoFilter &filter) const;
+    // A page of the photos the filter keeps: DateTaken newest first, Name by file name then path,
+    // Relevance as DateTaken. Stable: equal keys are ordered by id.
+    Result<std::vector<PhotoRecord>> listPhotos(const PhotoFilter &filter, SortOrder order, qint64 offset,
+                                                int limit) const;
+    // Newest month first; photos without any date are not counted.
+    Result<std::vector<MonthCount>> monthCounts(const PhotoFilter &filter) const;
+    // Completion: "<make> <model>" of every camera in the library with its photo count, most used first.
+    QList<QPair<QString, qint64>> cameras() const;
     // Photo path -> the thumbnail file the indexer stored for it (empty: none), for the grid's
     // ThumbnailLoader. Thread-safe (any thread) and valid after the Library is gone.
     std::function<QString(const QString &photoPath)> storedThumbnailProvider() const;
