@@ -104,13 +104,17 @@ SearchEngine::candidates(const float *query, int count, const std::vector<qint64
     return hits;
 }
 
-std::vector<PhotoHit> SearchEngine::sorted(std::vector<PhotoHit> hits, SortOrder order) const {
+std::vector<PhotoHit> SearchEngine::sorted(std::vector<PhotoHit> hits, SortOrder order,
+                                           const TakenDates &dates) const {
     if (order == SortOrder::DateTaken) {
-        // One lookup per photo, not one per comparison (the source may be a database).
         std::vector<std::pair<std::optional<qint64>, PhotoHit>> keyed;
         keyed.reserve(hits.size());
-        for (PhotoHit &h : hits)
-            keyed.emplace_back(m_photos->photoTakenMs(h.photoId), std::move(h));
+        for (PhotoHit &h : hits) {
+            const auto known = dates.find(h.photoId);
+            keyed.emplace_back(known != dates.end() ? known->second
+                                                    : m_photos->photoTakenMs(h.photoId),
+                               std::move(h));
+        }
         std::stable_sort(keyed.begin(), keyed.end(), [](const auto &a, const auto &b) {
             if (a.first.has_value() != b.first.has_value())
                 return a.first.has_value(); // undated last
@@ -157,6 +161,11 @@ SearchEngine::rerank(std::vector<PhotoHit> hits, const PreparedText &caption,
     if (!m_pipeline->model().has(kHeadImageTextMatching) || (!byWords && excluded.empty()))
         update.toRerank = 0;
     const float exclusionBar = exclusionCutOff(options);
+    // Each photo's date asked once per query, not once per update (the source may be a database).
+    TakenDates dates;
+    if (options.sort == SortOrder::DateTaken)
+        for (const PhotoHit &h : hits)
+            dates.emplace(h.photoId, m_photos->photoTakenMs(h.photoId));
     // Photos judged to show an excluded phrase, and photos that failed to load: left out of every
     // list handed out, erased at the end.
     std::vector<bool> dropped(hits.size(), false);
@@ -169,7 +178,7 @@ SearchEngine::rerank(std::vector<PhotoHit> hits, const PreparedText &caption,
         // Without a caption there is no match probability to cut at.
         return sorted(
             orderForDisplay(std::move(kept), byWords ? options.minMatchProbability : 0.0f),
-            options.sort);
+            options.sort, dates);
     };
     auto publish = [&](bool finished) {
         update.finished = finished;
@@ -178,7 +187,7 @@ SearchEngine::rerank(std::vector<PhotoHit> hits, const PreparedText &caption,
             onUpdate(update);
     };
     // The contrastive order at once (without the cut-off, which needs ITM scores, until reranked).
-    update.hits = sorted(hits, options.sort);
+    update.hits = sorted(hits, options.sort, dates);
     if (onUpdate)
         onUpdate(update);
 

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 namespace ts {
@@ -159,7 +160,10 @@ private:
                                          const UpdateCallback &onUpdate,
                                          const CancelToken &cancel) const;
     // Applies options.sort to a list in relevance order.
-    std::vector<PhotoHit> sorted(std::vector<PhotoHit> hits, SortOrder order) const;
+    // `dates`: photoTakenMs of photos already asked (others are asked).
+    using TakenDates = std::unordered_map<qint64, std::optional<qint64>>;
+    std::vector<PhotoHit> sorted(std::vector<PhotoHit> hits, SortOrder order,
+                                 const TakenDates &dates) const;
 
     std::shared_ptr<const BridgeTowerPipeline> m_pipeline;
     std::shared_ptr<const VectorIndex> m_index;

@@ -271,8 +271,8 @@ QJsonArray filteredRows(const char *dist, qint64 n, int dim, const Dataset &data
     std::printf("%-9s %9lld index built in %.1f s: %s, nlist %d, nprobe %d\n", dist, (long long)n,
                 msSince(t0) / 1000.0, index.isApproximate() ? "IVF" : "exact", index.nlist(),
                 index.nprobe());
-    std::printf("%-9s %9s %8s %9s %8s %8s %8s %6s\n", "data", "vectors", "share", "subset",
-                "p50_ms", "p95_ms", "recall", "load");
+    std::printf("%-9s %9s %8s %9s %8s %8s %8s %8s %6s\n", "data", "vectors", "share", "subset",
+                "p50_ms", "p95_ms", "cpu_p50", "recall", "load");
     QJsonArray rows;
     std::mt19937_64 rng(quint64(n) + 17);
     for (double share : shares) {
@@ -291,13 +291,15 @@ QJsonArray filteredRows(const char *dist, qint64 n, int dim, const Dataset &data
                                   data.base.begin() + (r + 1) * dim);
             }
         }
-        std::vector<double> ms;
+        std::vector<double> ms, cpuMs;
         double recallSum = 0;
         for (int q = 0; q < queryCount; ++q) {
             const float *query = data.queries.data() + size_t(q) * size_t(dim);
+            const double cpu0 = threadCpuMs();
             const auto q0 = Clock::now();
             auto hits = all ? index.search(query, 10) : index.searchWithin(query, 10, subset);
             ms.push_back(msSince(q0));
+            cpuMs.push_back(threadCpuMs() - cpu0);
             if (!hits)
                 fail(hits.error());
             std::vector<qint64> found, truth;
@@ -307,16 +309,18 @@ QJsonArray filteredRows(const char *dist, qint64 n, int dim, const Dataset &data
                 truth.push_back(all ? ids[size_t(r)] : subset[size_t(r)]);
             recallSum += test::recall(found, truth);
         }
-        const Latency lat = summarise(ms);
+        const Latency lat = summarise(ms), cpu = summarise(cpuMs);
         const double recall = recallSum / queryCount;
         const qint64 kept = all ? n : qint64(subset.size());
-        std::printf("%-9s %9lld %7.1f%% %9lld %8.3f %8.3f %8.4f %6.2f\n", dist, (long long)n,
-                    share * 100, (long long)kept, lat.median, lat.p95, recall, loadAverage());
+        std::printf("%-9s %9lld %7.1f%% %9lld %8.3f %8.3f %8.3f %8.4f %6.2f\n", dist, (long long)n,
+                    share * 100, (long long)kept, lat.median, lat.p95, cpu.median, recall,
+                    loadAverage());
         std::fflush(stdout);
         rows.append(QJsonObject{{QStringLiteral("share"), share},
                                 {QStringLiteral("subset"), kept},
                                 {QStringLiteral("p50_ms"), lat.median},
                                 {QStringLiteral("p95_ms"), lat.p95},
+                                {QStringLiteral("cpu_p50_ms"), cpu.median},
                                 {QStringLiteral("recall_at_10"), recall},
                                 {QStringLiteral("mode"), index.isApproximate() ? "ivf" : "exact"},
                                 {QStringLiteral("nprobe"), index.nprobe()}});
