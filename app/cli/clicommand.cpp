@@ -14,6 +14,7 @@ const std::vector<CliCommand> &allCommands() {
         embedImageCommand(),
         itmCommand(),
         fillMaskCommand(),
+        describeCommand(),
         indexCommand(),
         searchCommand(),
         similarCommand(),

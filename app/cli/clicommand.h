@@ -49,6 +49,7 @@ CliCommand embedTextCommand();
 CliCommand embedImageCommand();
 CliCommand itmCommand();
 CliCommand fillMaskCommand();
+CliCommand describeCommand();
 // The library commands (issue 6).
 CliCommand indexCommand();
 CliCommand searchCommand();

@@ -374,4 +374,19 @@ Result<FillMaskResult> SearchEngine::fillMask(const QString &photoPath, const QS
     return m_pipeline->fillMask(*pixels, caption, topK);
 }
 
+Result<PhotoDescription> SearchEngine::describe(const QString &photoPath, const DescribeOptions &options) const {
+    if (Status s = checkDescribeOptions(*m_pipeline, options); !s)
+        return s.error(); // before spending a vision pass
+    if (const auto id = m_photos->photoIdForPath(photoPath)) {
+        auto fusion = fusionInputs(*id, photoPath);
+        if (!fusion)
+            return fusion.error();
+        return describeFromFusion(*m_pipeline, *fusion, options);
+    }
+    auto pixels = m_pipeline->loadPixels(photoPath);
+    if (!pixels)
+        return pixels.error();
+    return describePixels(*m_pipeline, *pixels, options);
+}
+
 } // namespace ts

@@ -5,6 +5,7 @@
 #include "core/common/result.h"
 #include "core/search/bridgetowerpipeline.h"
 #include "core/search/fusioncache.h"
+#include "core/search/photodescription.h"
 #include "core/search/photofilter.h"
 #include "core/search/photosource.h"
 
@@ -131,6 +132,11 @@ public:
                                                  const UpdateCallback &onUpdate = {}, const CancelToken &cancel = {}) const;
     // A photo of the library uses (and fills) the rerank cache, so it skips the vision tower.
     Result<FillMaskResult> fillMask(const QString &photoPath, const QString &caption, int topK = 5) const;
+    // Describe (photodescription.h): the masked-LM head's tags for a photo. A library photo takes
+    // its vision side from the rerank cache (and fills it), so describing it again runs no vision
+    // tower; any other photo runs the vision tower once for all templates. Fails before any vision
+    // work on unusable options, and with the file named when the photo cannot be read.
+    Result<PhotoDescription> describe(const QString &photoPath, const DescribeOptions &options = {}) const;
 
     // The vision features of a photo for reranking: from the cache, else computed (and cached).
     Result<FloatTensor> fusionInputs(qint64 photoId, const QString &path) const;
