@@ -98,6 +98,8 @@ END;
     // indexed, here from the extension. file_name (the path's last component) orders by name.
     // metadata_version 0: the camera is not read yet; the next indexing run reads the EXIF of
     // these rows from the file heads (no embedding) and sets it to the current version.
+    // The indexes leave failed photos out, as every listing does (its WHERE starts with
+    // "p.state <> 2"): walking them in order never reads the table for rows an OFFSET skips.
     R"sql(
 ALTER TABLE photos ADD COLUMN camera_make TEXT;
 ALTER TABLE photos ADD COLUMN camera_model TEXT;
@@ -111,10 +113,10 @@ UPDATE photos SET file_type = CASE lower(substr(file_name, length(rtrim(file_nam
     WHEN 'jpg' THEN 'jpeg' WHEN 'jpeg' THEN 'jpeg' WHEN 'jpe' THEN 'jpeg' WHEN 'heif' THEN 'heic' WHEN 'hif' THEN 'heic'
     WHEN 'tif' THEN 'tiff' ELSE lower(substr(file_name, length(rtrim(file_name, replace(file_name, '.', ''))) + 1)) END
 WHERE instr(file_name, '.') > 0;
-CREATE INDEX photos_taken ON photos(taken_ms);
-CREATE INDEX photos_type ON photos(file_type);
-CREATE INDEX photos_camera ON photos(camera_make, camera_model);
-CREATE INDEX photos_name ON photos(file_name COLLATE NOCASE, path);
+CREATE INDEX photos_taken ON photos(taken_ms) WHERE state <> 2;
+CREATE INDEX photos_type ON photos(file_type) WHERE state <> 2;
+CREATE INDEX photos_camera ON photos(camera_make, camera_model) WHERE state <> 2;
+CREATE INDEX photos_name ON photos(file_name COLLATE NOCASE, path) WHERE state <> 2;
 )sql",
 };
 constexpr int kMigrationCount = int(sizeof(kMigrations) / sizeof(kMigrations[0]));
@@ -190,10 +192,13 @@ public:
         QByteArrayList cameras;
         for (const QString &c : f.cameras)
             if (const QString needle = c.trimmed().toLower(); !needle.isEmpty())
-                cameras << "instr(lower(coalesce(p.camera_make, '') || ' ' || coalesce(p.camera_model, '')), " +
-                               param({Param::Kind::Text, 0, needle}) + ") > 0";
+                // LIKE is case-insensitive for ASCII and cheaper than lower() + instr() per row.
+                cameras << "coalesce(p.camera_make, '') || ' ' || coalesce(p.camera_model, '') LIKE " +
+                               param({Param::Kind::Text, 0, likeContaining(needle)}) + " ESCAPE '\\'";
         if (!cameras.isEmpty())
             m_where += " AND (" + cameras.join(" OR ") + ")";
+        m_scan = !f.folders.isEmpty() || !types.isEmpty() || !cameras.isEmpty() || f.shape != PhotoShape::Any ||
+                 f.minLongSide > 0 || f.minShortSide > 0;
         switch (f.shape) {
         case PhotoShape::Portrait: m_where += " AND p.height > p.width AND p.width > 0"; break;
         case PhotoShape::Landscape: m_where += " AND p.width > p.height AND p.height > 0"; break;
@@ -205,6 +210,11 @@ public:
         if (f.minShortSide > 0)
             m_where += " AND min(p.width, p.height) >= " + param({Param::Kind::Int, f.minShortSide, {}});
     }
+    // The table to read: through the indexes for no filter or dates only (an index walk in
+    // order); else every row in table order (NOT INDEXED). With a folder, camera, type or shape,
+    // the planner would otherwise walk an index and read the table row by row at random: 8x
+    // slower than one sequential scan on 100,000 photos (bench_catalog_filters).
+    QByteArray from() const { return m_scan ? "photos p NOT INDEXED" : "photos p"; }
     const QByteArray &where() const { return m_where; }
     int parameterCount() const { return int(m_params.size()); }
     void bind(sql::Statement &s) const {
@@ -229,7 +239,14 @@ private:
         m_params.push_back(std::move(p));
         return "?" + QByteArray::number(qsizetype(m_params.size()));
     }
+    static QString likeContaining(QString needle) {
+        needle.replace(QLatin1Char('\\'), QLatin1String("\\\\"));
+        needle.replace(QLatin1Char('%'), QLatin1String("\\%"));
+        needle.replace(QLatin1Char('_'), QLatin1String("\\_"));
+        return QLatin1Char('%') + needle + QLatin1Char('%');
+    }
     QByteArray m_where;
+    bool m_scan = false;
     std::vector<Param> m_params;
 };
 
@@ -813,7 +830,7 @@ std::optional<PhotoRecord> Catalog::photo(qint64 id) const {
 Result<std::vector<qint64>> Catalog::photosMatching(const PhotoFilter &filter) const {
     std::lock_guard lock(m_mutex);
     const FilterSql f(filter);
-    const QByteArray sql = "SELECT p.id FROM photos p WHERE " + f.where() + " ORDER BY p.id";
+    const QByteArray sql = "SELECT p.id FROM " + f.from() + " WHERE " + f.where() + " ORDER BY p.id";
     auto s = m_db->prepare(sql.constData());
     f.bind(s);
     std::vector<qint64> ids;
@@ -827,7 +844,7 @@ Result<std::vector<qint64>> Catalog::photosMatching(const PhotoFilter &filter) c
 Result<qint64> Catalog::countPhotos(const PhotoFilter &filter) const {
     std::lock_guard lock(m_mutex);
     const FilterSql f(filter);
-    const QByteArray sql = "SELECT count(*) FROM photos p WHERE " + f.where();
+    const QByteArray sql = "SELECT count(*) FROM " + f.from() + " WHERE " + f.where();
     auto s = m_db->prepare(sql.constData());
     f.bind(s);
     if (!s.step())
@@ -844,7 +861,7 @@ Result<std::vector<PhotoRecord>> Catalog::listPhotos(const PhotoFilter &filter, 
     const QByteArray orderBy = order == SortOrder::Name ? " ORDER BY p.file_name COLLATE NOCASE, p.path, p.id"
                                                         : " ORDER BY p.taken_ms DESC, p.id DESC";
     const int limitParam = f.parameterCount() + 1;
-    const QByteArray sql = "SELECT " TS_PHOTO_COLUMNS " FROM photos p WHERE " + f.where() + orderBy + " LIMIT ?" +
+    const QByteArray sql = "SELECT " TS_PHOTO_COLUMNS " FROM " + f.from() + " WHERE " + f.where() + orderBy + " LIMIT ?" +
                            QByteArray::number(limitParam) + " OFFSET ?" + QByteArray::number(limitParam + 1);
     auto s = m_db->prepare(sql.constData());
     f.bind(s);
@@ -860,22 +877,22 @@ Result<std::vector<PhotoRecord>> Catalog::listPhotos(const PhotoFilter &filter, 
 Result<std::vector<MonthCount>> Catalog::monthCounts(const PhotoFilter &filter) const {
     std::lock_guard lock(m_mutex);
     const FilterSql f(filter);
-    // SQLite's 'localtime' is the C library's, as QDateTime's local time; seconds are floored so
-    // that a time before 1970 falls in its own month.
-    const QByteArray sql = "SELECT strftime('%Y-%m', (p.taken_ms - (p.taken_ms % 1000 + 1000) % 1000) / 1000, 'unixepoch', 'localtime') AS month, count(*)"
-                           " FROM photos p WHERE " + f.where() + " AND p.taken_ms IS NOT NULL"
-                           " GROUP BY month ORDER BY month DESC";
+    // The dates in order (an index walk without a filter), bucketed here by local month
+    // boundaries: SQLite's strftime(..., 'localtime') per row cost 10x more (bench_catalog_filters).
+    const QByteArray sql = "SELECT p.taken_ms FROM " + f.from() + " WHERE " + f.where() +
+                           " AND p.taken_ms IS NOT NULL ORDER BY p.taken_ms DESC";
     auto s = m_db->prepare(sql.constData());
     f.bind(s);
     std::vector<MonthCount> out;
+    qint64 monthStart = 0; // of out.back(), local time
     while (s.step()) {
-        const QString month = s.textAt(0);
-        MonthCount m;
-        m.year = month.left(4).toInt();
-        m.month = month.mid(5, 2).toInt();
-        m.count = s.int64At(1);
-        if (m.month >= 1 && m.month <= 12)
-            out.push_back(m);
+        const qint64 t = s.int64At(0);
+        if (out.empty() || t < monthStart) {
+            const QDate d = QDateTime::fromMSecsSinceEpoch(t).date();
+            out.push_back({d.year(), d.month(), 0});
+            monthStart = QDateTime(QDate(d.year(), d.month(), 1), QTime(0, 0)).toMSecsSinceEpoch();
+        }
+        ++out.back().count;
     }
     if (s.lastCode() != SQLITE_DONE)
         return m_db->lastError(QStringLiteral("counting photos by month"));
