@@ -1,5 +1,6 @@
 #include "indexer/catalog.h"
 
+#include "core/common/nativepath.h"
 #include "core/image/exifreader.h"
 #include "indexer/sqlite.h"
 
@@ -181,9 +182,23 @@ public:
         if (!f.folders.isEmpty()) {
             QByteArrayList any;
             for (const QString &folder : f.folders) {
-                const QByteArray n = param({Param::Kind::Path, 0, QDir::cleanPath(folder)});
+                QString clean = QDir::cleanPath(folder);
+                while (clean.endsWith(QLatin1Char('/')))
+                    clean.chop(1);
+                const QByteArray n = param({Param::Kind::Path, 0, clean});
                 // Byte prefix "folder/": /a/b keeps /a/b/x and /a/b/c/y, never /a/bc/x.
-                any << QByteArray(TS_UNDER("p.path", "%1")).replace("%1", n);
+                const QByteArray under = QByteArray(TS_UNDER("p.path", "%1")).replace("%1", n);
+                if (isRawPath(clean)) { // every path under it is a BLOB too
+                    any << "(p.path >= x'' AND " + under + ")";
+                    continue;
+                }
+                // A UTF-8 path (TEXT) under it lies in ["folder/", "folder0") ('0' follows '/'); a
+                // path that is not UTF-8 (a BLOB, after every TEXT in the path index) is compared
+                // as bytes. Both are ranges of the path index: no table scan.
+                const QByteArray lo = param({Param::Kind::Text, 0, clean + QLatin1Char('/')});
+                const QByteArray hi = param({Param::Kind::Text, 0, clean + QLatin1Char('0')});
+                any << "(p.path >= " + lo + " AND p.path < " + hi + ") OR (p.path >= x'' AND " +
+                           under + ")";
             }
             m_where += " AND (" + any.join(" OR ") + ")";
         }
@@ -203,8 +218,8 @@ public:
                            param({Param::Kind::Text, 0, likeContaining(needle)}) + " ESCAPE '\\'";
         if (!cameras.isEmpty())
             m_where += " AND (" + cameras.join(" OR ") + ")";
-        m_scan = !f.folders.isEmpty() || !types.isEmpty() || !cameras.isEmpty() ||
-                 f.shape != PhotoShape::Any || f.minLongSide > 0 || f.minShortSide > 0;
+        m_scan = !types.isEmpty() || !cameras.isEmpty() || f.shape != PhotoShape::Any ||
+                 f.minLongSide > 0 || f.minShortSide > 0;
         switch (f.shape) {
         case PhotoShape::Portrait:
             m_where += " AND p.height > p.width AND p.width > 0";
