@@ -240,10 +240,10 @@ public:
             m_where +=
                 " AND min(p.width, p.height) >= " + param({Param::Kind::Int, f.minShortSide, {}});
     }
-    // The table to read: through the indexes for no filter or dates only (an index walk in
-    // order); else every row in table order (NOT INDEXED). With a folder, camera, type or shape,
-    // the planner would otherwise walk an index and read the table row by row at random: 8x
-    // slower than one sequential scan on 100,000 photos (bench_catalog_filters).
+    // The table to read: through the indexes for no filter, dates and folders only (index walks
+    // and path ranges); with a camera, type, shape or size every row in table order (NOT
+    // INDEXED): the planner would otherwise walk an index and read the table row by row at
+    // random, 8x slower than one sequential scan on 100,000 photos (bench_catalog_filters).
     QByteArray from() const { return m_scan ? "photos p NOT INDEXED" : "photos p"; }
     const QByteArray &where() const { return m_where; }
     int parameterCount() const { return int(m_params.size()); }
