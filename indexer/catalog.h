@@ -101,7 +101,7 @@ struct PhotoWrite {
     QString error;
     QString thumbnail;
     // Metadata for filters (schema 4): takenMs holds the file time when takenIsFileTime.
-    QString fileType;    // canonical (core/image/exifreader.h); empty: unknown
+    QString fileType; // canonical (core/image/exifreader.h); empty: unknown
     QString cameraMake, cameraModel;
     bool takenIsFileTime = false;
     bool keepEmbeddings = false; // a move: the content is the same, keep every model's vector
@@ -199,8 +199,8 @@ public:
     // not listed (they cannot be shown); pending and offline ones are.
     Result<std::vector<qint64>> photosMatching(const PhotoFilter &filter) const;
     Result<qint64> countPhotos(const PhotoFilter &filter) const;
-    Result<std::vector<PhotoRecord>> listPhotos(const PhotoFilter &filter, SortOrder order, qint64 offset,
-                                                int limit) const;
+    Result<std::vector<PhotoRecord>> listPhotos(const PhotoFilter &filter, SortOrder order,
+                                                qint64 offset, int limit) const;
     Result<std::vector<MonthCount>> monthCounts(const PhotoFilter &filter) const;
     QList<QPair<QString, qint64>> cameras() const;
     std::optional<qint64> takenMs(qint64 photoId) const;

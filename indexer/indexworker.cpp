@@ -1,10 +1,10 @@
 #include "indexer/indexworker.h"
 
-#include "core/index/vectorindex.h"
-#include "core/search/fusioncache.h"
 #include "core/common/nativepath.h"
 #include "core/image/exifreader.h"
 #include "core/image/imagedecoder.h"
+#include "core/index/vectorindex.h"
+#include "core/search/fusioncache.h"
 #include "indexer/catalog.h"
 #include "indexer/imageembedder.h"
 

@@ -47,7 +47,8 @@ struct IndexRunResult {
     bool cancelled = false;
     QString error;             // non-empty: stopped because of it (nothing half-written)
     qint64 embedded = 0, moved = 0, copied = 0, removed = 0, failed = 0, skipped = 0;
-    qint64 metadataRefreshed = 0; // rows of an older version whose EXIF was read again (no embedding)
+    qint64 metadataRefreshed =
+        0;                     // rows of an older version whose EXIF was read again (no embedding)
     QStringList directories;   // folders seen (up to maxWatchedDirectories) for live watching
     bool directoriesTruncated = false;
     IndexStageTimes stages;

@@ -68,7 +68,9 @@ public:
             return std::nullopt;
         return std::move(*ids);
     }
-    std::optional<qint64> photoTakenMs(qint64 photoId) const override { return m_catalog->takenMs(photoId); }
+    std::optional<qint64> photoTakenMs(qint64 photoId) const override {
+        return m_catalog->takenMs(photoId);
+    }
 
 private:
     std::shared_ptr<Catalog> m_catalog;
@@ -509,10 +511,12 @@ Result<std::vector<qint64>> Library::photosMatching(const PhotoFilter &filter) c
     return d->catalog->photosMatching(filter);
 }
 
-Result<qint64> Library::countPhotos(const PhotoFilter &filter) const { return d->catalog->countPhotos(filter); }
+Result<qint64> Library::countPhotos(const PhotoFilter &filter) const {
+    return d->catalog->countPhotos(filter);
+}
 
-Result<std::vector<PhotoRecord>> Library::listPhotos(const PhotoFilter &filter, SortOrder order, qint64 offset,
-                                                     int limit) const {
+Result<std::vector<PhotoRecord>> Library::listPhotos(const PhotoFilter &filter, SortOrder order,
+                                                     qint64 offset, int limit) const {
     return d->catalog->listPhotos(filter, order, offset, limit);
 }
 
@@ -520,7 +524,9 @@ Result<std::vector<MonthCount>> Library::monthCounts(const PhotoFilter &filter) 
     return d->catalog->monthCounts(filter);
 }
 
-QList<QPair<QString, qint64>> Library::cameras() const { return d->catalog->cameras(); }
+QList<QPair<QString, qint64>> Library::cameras() const {
+    return d->catalog->cameras();
+}
 
 std::function<QString(const QString &)> Library::storedThumbnailProvider() const {
     // The catalog is shared, not the Library: the grid may outlive it by a queued decode.

@@ -89,7 +89,8 @@ public:
         w->thumbnailLoader()->setStoredThumbnailProvider(lib->storedThumbnailProvider());
         w->setDateTakenProvider([lib](qint64 id, const QString &) -> std::optional<QDateTime> {
             auto record = lib->photo(id);
-            return record ? record->taken : std::nullopt;
+            // The pane says "taken" only for a camera's date, not for the file-time fallback.
+            return record && !record->takenIsFileTime ? record->taken : std::nullopt;
         });
         connect(w, &MainWindow::addFolderRequested, this, &App::addFolder);
         connect(w, &MainWindow::removeFolderRequested, this, [this](const QString &path) {

@@ -20,6 +20,7 @@
 #include <set>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 using namespace ts;
 
@@ -169,12 +170,14 @@ class TestCatalogFilters : public QObject {
     Q_OBJECT
 private Q_SLOTS:
     void initTestCase();
+    void cleanupTestCase();
     void filterKeepsExactlyTheExpectedPhotos_data();
     void filterKeepsExactlyTheExpectedPhotos();
     void recordsCarryTheMetadata();
     void camerasAreListedMostUsedFirst();
     void photoSourceFiltersForTheEngine();
     void schema3LibraryIsMigratedAndItsCamerasReadWithoutEmbedding();
+    void changedPhotoGetsItsNewMetadata();
 
 private:
     test::LibraryFixture m_fixture;
@@ -205,6 +208,17 @@ void TestCatalogFilters::initTestCase() {
         const auto id = (*catalog)->idForPath(s.path);
         QVERIFY2(id, qPrintable(s.relative));
         s.id = *id;
+    }
+}
+
+void TestCatalogFilters::cleanupTestCase() {
+    m_lib.reset();
+    // QTemporaryDir cannot remove a name that is not UTF-8: that folder goes through its bytes.
+    for (const Spec &s : m_specs) {
+        if (!isRawPath(s.path))
+            continue;
+        ::unlink(nativePath(s.path).constData());
+        ::rmdir(nativePath(s.path.left(s.path.lastIndexOf(QLatin1Char('/')))).constData());
     }
 }
 
@@ -475,6 +489,36 @@ void TestCatalogFilters::schema3LibraryIsMigratedAndItsCamerasReadWithoutEmbeddi
     QCOMPARE(*lib->countPhotos(canon), canons);
     auto catalog = Catalog::open(f.db());
     QCOMPARE((*catalog)->staleMetadata(0, 100)->size(), size_t(0));
+}
+
+void TestCatalogFilters::changedPhotoGetsItsNewMetadata() {
+    // A photo edited in place (another camera's EXIF, no date any more): the next run embeds it
+    // again and its row carries the new metadata, the file time marked as such.
+    test::LibraryFixture f;
+    Spec before = spec("x.jpg", 48, 32, 1, "2015:05:05 05:05:05", "Canon", "Canon EOS 5D",
+                       QDateTime(QDate(2020, 1, 1), QTime(1, 0)));
+    QVERIFY(writeSpec(f.photos(), before, 300));
+    auto lib = f.open();
+    QVERIFY(lib->addFolder(f.photos()).ok());
+    QVERIFY(test::runIndex(*lib));
+    Spec after =
+        spec("x.jpg", 40, 60, 1, {}, "FUJIFILM", "X-T3", QDateTime(QDate(2021, 2, 2), QTime(2, 0)));
+    QVERIFY(writeSpec(f.photos(), after, 301));
+    QVERIFY(test::runIndex(*lib));
+    QCOMPARE(int(f.embedder->calls), 2);
+    const auto all = lib->listPhotos({}, SortOrder::DateTaken, 0, 10);
+    QVERIFY(all);
+    QCOMPARE(all->size(), size_t(1));
+    const PhotoRecord &r = all->front();
+    QCOMPARE(r.cameraMake, QStringLiteral("FUJIFILM"));
+    QCOMPARE(r.cameraModel, QStringLiteral("X-T3"));
+    QVERIFY(r.takenIsFileTime);
+    QCOMPARE(r.taken->toMSecsSinceEpoch(), after.takenMs());
+    QCOMPARE(r.width, 40);
+    QCOMPARE(r.height, 60);
+    PhotoFilter canon;
+    canon.cameras = {QStringLiteral("canon")};
+    QCOMPARE(*lib->countPhotos(canon), 0);
 }
 
 QTEST_MAIN(TestCatalogFilters)

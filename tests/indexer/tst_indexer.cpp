@@ -457,15 +457,17 @@ void TestIndexer::version1DatabaseIsMigratedKeepingIdsAndVectors() {
         // Turn the file back into version 1 the way version 1 wrote it.
         sqlite3 *raw = nullptr;
         QCOMPARE(sqlite3_open(QFile::encodeName(f.db()).constData(), &raw), SQLITE_OK);
-        const char *undo = "DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;"  // 4 -> 3
-                           " DROP INDEX photos_name; ALTER TABLE photos DROP COLUMN camera_make;"
-                           " ALTER TABLE photos DROP COLUMN camera_model; ALTER TABLE photos DROP COLUMN file_type;"
-                           " ALTER TABLE photos DROP COLUMN file_name; ALTER TABLE photos DROP COLUMN taken_is_file_time;"
-                           " ALTER TABLE photos DROP COLUMN metadata_version;"
-                           " DROP TRIGGER photos_last_id; DELETE FROM meta WHERE key = 'photos_last_id';"
-                           " ALTER TABLE photos DROP COLUMN full_hash;"                             // 3 -> 2
-                           " DROP TABLE directories; ALTER TABLE photos DROP COLUMN offline;"       // 2 -> 1
-                           " PRAGMA user_version = 1;";
+        const char *undo =
+            "DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;" // 4 -> 3
+            " DROP INDEX photos_name; ALTER TABLE photos DROP COLUMN camera_make;"
+            " ALTER TABLE photos DROP COLUMN camera_model;"
+            " ALTER TABLE photos DROP COLUMN file_type; ALTER TABLE photos DROP COLUMN file_name;"
+            " ALTER TABLE photos DROP COLUMN taken_is_file_time;"
+            " ALTER TABLE photos DROP COLUMN metadata_version;"
+            " DROP TRIGGER photos_last_id; DELETE FROM meta WHERE key = 'photos_last_id';"
+            " ALTER TABLE photos DROP COLUMN full_hash;"                       // 3 -> 2
+            " DROP TABLE directories; ALTER TABLE photos DROP COLUMN offline;" // 2 -> 1
+            " PRAGMA user_version = 1;";
         QCOMPARE(sqlite3_exec(raw, undo, nullptr, nullptr, nullptr), SQLITE_OK);
         sqlite3_close(raw);
     }
