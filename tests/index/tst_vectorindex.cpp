@@ -980,7 +980,7 @@ void TstVectorIndex::filteredSearchFindsTheBestWithinTheSubset_data() {
     QTest::addColumn<double>("share");
     QTest::addColumn<bool>("byCluster");
     for (bool approximate : {false, true})
-        for (double share : {0.001, 0.01, 0.1, 0.5, 1.0})
+        for (double share : {0.001, 0.01, 0.1, 0.2, 0.5, 1.0})
             for (bool byCluster : {false, true})
                 QTest::addRow("%s, %g%% of the photos, %s", approximate ? "IVF" : "exact",
                               share * 100, byCluster ? "whole clusters" : "random")

@@ -104,6 +104,7 @@ private Q_SLOTS:
     void excludedPhrasePushesDownInTheContrastiveStage_data();
     void excludedPhrasePushesDownInTheContrastiveStage();
     void someExclusionReordersTheContrastiveList();
+    void exclusionsRunEachTowerOncePerPhraseAndPhoto();
     void sortOrdersTheResultAndEveryUpdate_data();
     void sortOrdersTheResultAndEveryUpdate();
 };
@@ -416,6 +417,27 @@ void TestFilteredSearch::someExclusionReordersTheContrastiveList() {
     qInfo("%d of %d query/exclusion pairs reorder the contrastive list", reordered,
           textCount() * (textCount() - 1));
     QVERIFY(reordered > 0);
+}
+
+// With two excluded phrases, a cold feature cache and captions no other test uses: the text tower
+// runs once for the caption and once per phrase, the vision tower once per reranked photo (its
+// features serve the caption and both phrases).
+void TestFilteredSearch::exclusionsRunEachTowerOncePerPhraseAndPhoto() {
+    SearchEngine cold(
+        m_pipeline, m_index, m_photos,
+        std::make_shared<FusionCache>(m_pipeline->modelKey(), FusionCache::Options{}));
+    SearchOptions options = everyPhoto();
+    options.excludedPhrases =
+        QStringList{QStringLiteral("a bowl of ramen"), QStringLiteral("a steam train")};
+    const BridgeTowerModel::TowerRuns before = m_pipeline->model().towerRuns();
+    int reranked = 0;
+    auto hits = cold.searchText(QStringLiteral("a windmill in a tulip field"), options,
+                                [&](const SearchUpdate &u) { reranked = u.reranked; });
+    QVERIFY2(hits.ok(), why(hits).constData());
+    QCOMPARE(reranked, imageCount());
+    const BridgeTowerModel::TowerRuns after = m_pipeline->model().towerRuns();
+    QCOMPARE(after.text - before.text, qint64(3));
+    QCOMPARE(after.vision - before.vision, qint64(imageCount()));
 }
 
 void TestFilteredSearch::sortOrdersTheResultAndEveryUpdate_data() {
