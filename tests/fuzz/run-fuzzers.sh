@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 
-all_targets=(safetensors torch_checkpoint image_decoder exif tokenizer_files tokenizer_text config vector_index)
+all_targets=(safetensors torch_checkpoint image_decoder exif tokenizer_files tokenizer_text config vector_index query_parser)
 seconds=20
 jobs=1
 build=1
@@ -40,7 +40,7 @@ done
 # fast) and any target-specific flags.
 max_len() {
     case "$1" in
-    tokenizer_text) echo 4096 ;;
+    tokenizer_text | query_parser) echo 4096 ;;
     exif | config | vector_index) echo 16384 ;;
     *) echo 65536 ;;
     esac
