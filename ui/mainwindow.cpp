@@ -1,5 +1,6 @@
 #include "ui/mainwindow.h"
 
+#include "core/search/queryparser.h"
 #include "ui/describepanel.h"
 #include "ui/failuresdialog.h"
 #include "ui/fillmaskpanel.h"
@@ -360,9 +361,9 @@ void MainWindow::runSavedSearch(int row) {
     runTextQuery(s.query);
 }
 
-// A saved search counts what its search shows now: the results above its cut-off, with the
-// window's candidate and rerank settings. Its query text is what the search field ran; where the
-// field parses a query syntax (filters, exclusions), parse it here the same way.
+// A saved search counts what its search shows now: its query parsed as the search field parses it
+// (caption, filters, exclusions), the results above its cut-off, with the window's candidate and
+// rerank settings. A malformed query counts as an error (shown on the entry), never as 0.
 void MainWindow::updateSavedSearchCounter() {
     std::shared_ptr<const SearchEngine> engine = m_controller->engine();
     if (!engine) {
@@ -371,9 +372,18 @@ void MainWindow::updateSavedSearchCounter() {
     }
     m_saved->setCounter(
         [engine, options = m_controller->options()](const SavedSearch &s) -> Result<qint64> {
+            const ParsedQuery query = parseQuery(s.query);
+            if (const auto error = query.firstError())
+                return *error;
+            if (query.caption.isEmpty())
+                return Error(Error::Code::Unsupported,
+                             tr("a saved search without words is not counted yet"));
             SearchOptions o = options;
+            o.filter = query.filter;
+            o.excludedPhrases = query.excludedPhrases;
+            o.sort = query.sort;
             o.minMatchProbability = float(s.minMatchProbability);
-            auto hits = engine->searchText(s.query, o);
+            auto hits = engine->searchText(query.caption, o);
             if (!hits)
                 return hits.error();
             return qint64(hits->size());

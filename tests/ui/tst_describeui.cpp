@@ -64,6 +64,7 @@ private Q_SLOTS:
     void savedSearchesRoundTripThroughTheSettings();
     void savedSearchKeepsTheCurrentSearchAndCountsItsMatches();
     void savedSearchCountsGrowAsIndexingAddsPhotos();
+    void savedSearchQueryIsParsedLikeTheSearchField();
 };
 
 void TestDescribeUi::initTestCase() {
@@ -340,6 +341,28 @@ void TestDescribeUi::savedSearchCountsGrowAsIndexingAddsPhotos() {
     QVERIFY(model->isCounting());
     QTRY_VERIFY_WITH_TIMEOUT(counted.count() > before, 30000);
     QCOMPARE(model->countAt(0).value_or(-1), qint64(4));
+}
+
+// A saved query's filter words are not caption words: "sort:date" beside the caption counts what
+// the caption alone shows; a malformed filter is an error on the entry, not a count.
+void TestDescribeUi::savedSearchQueryIsParsedLikeTheSearchField() {
+    const FixtureEngine &f = FixtureEngine::instance();
+    MainWindow window(AppSettings{});
+    SavedSearchModel *model = window.savedSearchModel();
+    QSignalSpy counted(model, &SavedSearchModel::countsRefreshed);
+    window.setSavedSearches(
+        {{QStringLiteral("sorted"), f.text(0) + QStringLiteral(" sort:date"), 0.12},
+         {QStringLiteral("bad"), f.text(0) + QStringLiteral(" after:13-2020"), 0.0}});
+    window.setSearchEngine(f.engine);
+    QVERIFY(counted.wait(30000));
+    qint64 expected = 0;
+    for (const auto &p : f.expected["search"][0]["by_itm_match_probability"])
+        expected += p.get<double>() >= 0.12 ? 1 : 0;
+    QCOMPARE(model->countAt(0).value_or(-1), expected);
+    QVERIFY(!model->countAt(1).has_value());
+    const QString tip = model->data(model->index(1), Qt::ToolTipRole).toString();
+    QVERIFY2(tip.contains(QStringLiteral("after:13-2020")), qPrintable(tip));
+    QVERIFY(model->data(model->index(1)).toString().contains(QStringLiteral("(!)")));
 }
 
 int runDescribeUiTests(int argc, char **argv) {
