@@ -1,5 +1,7 @@
 #include "ui/mainwindow.h"
 
+#include "core/search/queryparser.h"
+#include "ui/describepanel.h"
 #include "ui/failuresdialog.h"
 #include "ui/fillmaskpanel.h"
 #include "ui/folderlistmodel.h"
@@ -48,7 +50,7 @@ bool isImageFile(const QString &path) {
 MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
     : QMainWindow(parent), m_settings(settings), m_loader(new ThumbnailLoader(this)),
       m_results(new ResultModel(m_loader, this)), m_controller(new SearchController(this)),
-      m_folders(new FolderListModel(this)) {
+      m_folders(new FolderListModel(this)), m_saved(new SavedSearchModel(this)) {
     setWindowTitle(tr("TowerSearch"));
     setAcceptDrops(true);
     resize(1280, 800);
@@ -126,14 +128,18 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
     m_stack->addWidget(m_view);
 
     m_sidebar = new Sidebar(m_folders, this);
+    m_sidebar->setSavedSearchModel(m_saved);
     m_detail = new DetailPane(this);
+    m_describe = new DescribePanel(this);
     m_fillMask = new FillMaskPanel(this);
     auto *right = new QSplitter(Qt::Vertical, this);
     right->addWidget(m_detail);
+    right->addWidget(m_describe);
     right->addWidget(m_fillMask);
     right->setStretchFactor(0, 3);
     right->setStretchFactor(1, 1);
-    right->setSizes({520, 240});
+    right->setStretchFactor(2, 1);
+    right->setSizes({440, 120, 200});
     right->setChildrenCollapsible(false);
     auto *split = new QSplitter(Qt::Horizontal, this);
     split->addWidget(m_sidebar);
@@ -168,6 +174,7 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
             [this](const QString &text, const QString &photo) {
                 m_searchDone = false;
                 m_controller->search(text, photo);
+                m_sidebar->setCanSaveSearch(!text.trimmed().isEmpty());
                 updatePlaceholder();
             });
     connect(m_controller, &SearchController::resultsChanged, this, &MainWindow::onResults);
@@ -213,10 +220,14 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
     connect(m_results, &QAbstractItemModel::modelReset, this, &MainWindow::updatePlaceholder);
     connect(m_view, &QListView::doubleClicked, this, &MainWindow::openCurrent);
     connect(m_detail, &DetailPane::findSimilarRequested, this, &MainWindow::runPhotoQuery);
+    connect(m_describe, &DescribePanel::tagClicked, this, &MainWindow::runTextQuery);
 
     connect(m_sidebar, &Sidebar::addFolderRequested, this, &MainWindow::addFolderRequested);
     connect(m_sidebar, &Sidebar::removeFolderRequested, this, &MainWindow::removeFolderRequested);
     connect(m_sidebar, &Sidebar::rescanRequested, this, &MainWindow::rescanRequested);
+    connect(m_sidebar, &Sidebar::saveSearchRequested, this, &MainWindow::saveCurrentSearch);
+    connect(m_sidebar, &Sidebar::savedSearchActivated, this, &MainWindow::runSavedSearch);
+    connect(m_saved, &SavedSearchModel::searchesEdited, this, &MainWindow::savedSearchesChanged);
     connect(m_indexing, &IndexingStatusWidget::pauseRequested, this, &MainWindow::pauseIndexingRequested);
     connect(m_indexing, &IndexingStatusWidget::resumeRequested, this, &MainWindow::resumeIndexingRequested);
     connect(m_indexing, &IndexingStatusWidget::failuresRequested, this, &MainWindow::showFailures);
@@ -265,6 +276,8 @@ void MainWindow::buildMenus() {
         if (m_detail->hasPhoto())
             runPhotoQuery(m_detail->photo().path);
     });
+    edit->addAction(tr("&Describe Photo"), QKeySequence(Qt::CTRL | Qt::Key_D), m_describe,
+                    &DescribePanel::describe);
     edit->addAction(tr("&Clear"), this, [this] { m_searchField->clear(); });
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About TowerSearch"), this, [this] {
@@ -278,7 +291,9 @@ void MainWindow::buildMenus() {
 void MainWindow::setSearchEngine(std::shared_ptr<const SearchEngine> engine) {
     m_hasEngine = bool(engine);
     m_fillMask->setEngine(engine);
+    m_describe->setEngine(engine);
     m_controller->setEngine(std::move(engine));
+    updateSavedSearchCounter();
     updatePlaceholder();
 }
 
@@ -296,8 +311,10 @@ void MainWindow::applySettings(const AppSettings &settings) {
     options.rerankDepth = settings.rerankDepth;
     m_controller->setOptions(options);
     m_loader->setCacheBudget(qint64(settings.thumbnailCacheMiB) << 20);
-    if (changed)
+    if (changed) {
         m_controller->rerun();
+        updateSavedSearchCounter();
+    }
 }
 
 void MainWindow::showSettings() {
@@ -320,6 +337,59 @@ void MainWindow::runTextQuery(const QString &text) {
     m_searchField->setText(text);
 }
 
+void MainWindow::setSavedSearches(const QList<SavedSearch> &searches) {
+    m_saved->setSearches(searches);
+}
+
+void MainWindow::saveCurrentSearch() {
+    // The query as the search ran it, so that running it again parses it the same way.
+    const QString query = m_controller->currentText().trimmed();
+    if (query.isEmpty()) {
+        statusBar()->showMessage(
+            tr("Type a search first: a search by photo alone cannot be saved."), 5000);
+        return;
+    }
+    const int row = m_saved->add({query, query, m_relevance->value() / 100.0});
+    m_sidebar->savedSearchView()->setCurrentIndex(m_saved->index(row));
+}
+
+void MainWindow::runSavedSearch(int row) {
+    const SavedSearch s = m_saved->at(row);
+    if (s.query.isEmpty())
+        return;
+    m_relevance->setValue(qRound(s.minMatchProbability * 100));
+    runTextQuery(s.query);
+}
+
+// A saved search counts what its search shows now: its query parsed as the search field parses it
+// (caption, filters, exclusions), the results above its cut-off, with the window's candidate and
+// rerank settings. A malformed query counts as an error (shown on the entry), never as 0.
+void MainWindow::updateSavedSearchCounter() {
+    std::shared_ptr<const SearchEngine> engine = m_controller->engine();
+    if (!engine) {
+        m_saved->setCounter({});
+        return;
+    }
+    m_saved->setCounter(
+        [engine, options = m_controller->options()](const SavedSearch &s) -> Result<qint64> {
+            const ParsedQuery query = parseQuery(s.query);
+            if (const auto error = query.firstError())
+                return *error;
+            if (query.caption.isEmpty())
+                return Error(Error::Code::Unsupported,
+                             tr("a saved search without words is not counted yet"));
+            SearchOptions o = options;
+            o.filter = query.filter;
+            o.excludedPhrases = query.excludedPhrases;
+            o.sort = query.sort;
+            o.minMatchProbability = float(s.minMatchProbability);
+            auto hits = engine->searchText(query.caption, o);
+            if (!hits)
+                return hits.error();
+            return qint64(hits->size());
+        });
+}
+
 void MainWindow::onResults(const std::vector<PhotoHit> &hits) {
     m_results->setHits(hits);
     const QModelIndex current = m_view->currentIndex();
@@ -334,6 +404,7 @@ void MainWindow::onCurrentChanged(const QModelIndex &current) {
         return; // keep showing the last photo while results change
     m_selectedId = hit->photoId;
     m_detail->setPhoto(*hit);
+    m_describe->setPhoto(hit->path);
     m_fillMask->setPhoto(hit->path);
 }
 
@@ -393,11 +464,13 @@ void MainWindow::setFolders(const QList<WatchedFolder> &folders) {
 void MainWindow::setIndexProgress(const IndexProgress &progress) {
     m_folders->setIndexing(true);
     m_indexing->setProgress(progress);
+    m_saved->refreshCountsIfDue(); // new photos may match; throttled, each count is a search
 }
 
 void MainWindow::setIndexingFinished() {
     m_folders->setIndexing(false);
     m_indexing->setFinished();
+    m_saved->refreshCounts();
     // Newly indexed photos may match the current query.
     if (!m_controller->currentText().isEmpty() || !m_controller->currentPhoto().isEmpty())
         m_controller->rerun();

@@ -4,6 +4,7 @@
 #include "indexer/library.h"
 #include "ui/appsettings.h"
 #include "ui/detailpane.h"
+#include "ui/savedsearchmodel.h"
 
 #include <QMainWindow>
 #include <QPointer>
@@ -22,6 +23,7 @@ class QToolButton;
 
 namespace ts {
 
+class DescribePanel;
 class FillMaskPanel;
 class FolderListModel;
 class IndexingStatusWidget;
@@ -34,7 +36,8 @@ class Sidebar;
 class ThumbnailLoader;
 
 // The main window: folders sidebar, search field (words and/or a photo chip), relevance slider,
-// results grid, detail pane with masked captioning, and the indexing status bar.
+// results grid, detail pane with Describe (the model's words for the photo; a word searches) and
+// masked captioning, and the indexing status bar.
 //
 // It never blocks: searches, fill-mask, previews and thumbnails run off the GUI thread. It does not
 // own the library: it shows what it is given (setFolders, setIndexProgress, ...) and asks for
@@ -58,6 +61,11 @@ public:
     // A photo query (the photo becomes the chip in the search field); a text query.
     void runPhotoQuery(const QString &path);
     void runTextQuery(const QString &text);
+    // Saved searches (sidebar): the stored list at start-up; the current search kept; one run
+    // again.
+    void setSavedSearches(const QList<SavedSearch> &searches);
+    void saveCurrentSearch();
+    void runSavedSearch(int row);
     // What a drop does: folders are added, the first image (file or image data) becomes the query.
     // Returns false when the data holds nothing usable.
     bool handleDroppedData(const QMimeData *mime);
@@ -72,6 +80,8 @@ public:
     Sidebar *sidebar() const { return m_sidebar; }
     DetailPane *detailPane() const { return m_detail; }
     FillMaskPanel *fillMaskPanel() const { return m_fillMask; }
+    DescribePanel *describePanel() const { return m_describe; }
+    SavedSearchModel *savedSearchModel() const { return m_saved; }
     IndexingStatusWidget *indexingStatus() const { return m_indexing; }
     QSlider *relevanceSlider() const { return m_relevance; }
     ThumbnailLoader *thumbnailLoader() const { return m_loader; }
@@ -94,6 +104,8 @@ Q_SIGNALS:
     void resumeIndexingRequested();
     void settingsChanged(const ts::AppSettings &settings);
     void modelSetupRequested();
+    // The saved searches changed (added, renamed, removed): the composition root stores them.
+    void savedSearchesChanged(const QList<ts::SavedSearch> &searches);
 
 protected:
     void dragEnterEvent(QDragEnterEvent *event) override;
@@ -107,6 +119,7 @@ private:
     void onCurrentChanged(const QModelIndex &current);
     void updatePlaceholder();
     void updateRelevanceLabel();
+    void updateSavedSearchCounter();
 
     AppSettings m_settings;
     QString m_libraryPath;
@@ -126,6 +139,8 @@ private:
     Sidebar *m_sidebar;
     DetailPane *m_detail;
     FillMaskPanel *m_fillMask;
+    DescribePanel *m_describe;
+    SavedSearchModel *m_saved;
     IndexingStatusWidget *m_indexing;
     QLabel *m_modelStatus;
     std::function<QList<PhotoRecord>()> m_failures;

@@ -1,6 +1,7 @@
 #include "ui/sidebar.h"
 
 #include "ui/folderlistmodel.h"
+#include "ui/savedsearchmodel.h"
 
 #include <QDir>
 #include <QFileDialog>
@@ -50,6 +51,53 @@ Sidebar::Sidebar(FolderListModel *model, QWidget *parent) : QWidget(parent), m_m
     buttons->addStretch(1);
     layout->addLayout(buttons);
 
+    layout->addSpacing(8);
+    layout->addWidget(new QLabel(tr("<b>Saved searches</b>"), this));
+    m_savedView = new QListView(this);
+    m_savedView->setAccessibleName(tr("Saved searches"));
+    m_savedView->setFrameShape(QFrame::NoFrame);
+    m_savedView->setTextElideMode(Qt::ElideRight);
+    m_savedView->setEditTriggers(QAbstractItemView::DoubleClicked |
+                                 QAbstractItemView::EditKeyPressed);
+    layout->addWidget(m_savedView, 1);
+    auto *savedButtons = new QHBoxLayout;
+    m_saveSearch = new QToolButton(this);
+    m_saveSearch->setText(tr("Save Search"));
+    m_saveSearch->setAccessibleName(tr("Save the current search"));
+    m_saveSearch->setToolTip(
+        tr("Keep the current search here; it shows how many photos match as the library grows"));
+    m_renameSearch = new QToolButton(this);
+    m_renameSearch->setText(tr("Rename"));
+    m_renameSearch->setAccessibleName(tr("Rename saved search"));
+    m_removeSearch = new QToolButton(this);
+    m_removeSearch->setText(tr("Remove"));
+    m_removeSearch->setAccessibleName(tr("Remove saved search"));
+    m_removeSearch->setToolTip(tr("Forget this saved search (no photo is touched)"));
+    savedButtons->addWidget(m_saveSearch);
+    savedButtons->addWidget(m_renameSearch);
+    savedButtons->addWidget(m_removeSearch);
+    savedButtons->addStretch(1);
+    layout->addLayout(savedButtons);
+    connect(m_saveSearch, &QToolButton::clicked, this, &Sidebar::saveSearchRequested);
+    connect(m_renameSearch, &QToolButton::clicked, this, [this] {
+        if (m_saved && selectedSavedSearch() >= 0)
+            m_savedView->edit(m_saved->index(selectedSavedSearch()));
+    });
+    connect(m_removeSearch, &QToolButton::clicked, this, [this] {
+        if (m_saved && selectedSavedSearch() >= 0)
+            m_saved->remove(selectedSavedSearch());
+    });
+    connect(m_savedView, &QListView::clicked, this, [this](const QModelIndex &index) {
+        if (index.isValid())
+            Q_EMIT savedSearchActivated(index.row());
+    });
+    connect(m_savedView, &QListView::activated, this, [this](const QModelIndex &index) {
+        if (index.isValid())
+            Q_EMIT savedSearchActivated(index.row());
+    });
+    m_saveSearch->setEnabled(false);
+    updateSavedButtons();
+
     connect(m_add, &QToolButton::clicked, this, &Sidebar::chooseFolderToAdd);
     connect(m_rescan, &QToolButton::clicked, this, &Sidebar::rescanRequested);
     connect(m_remove, &QToolButton::clicked, this, [this] {
@@ -83,5 +131,32 @@ void Sidebar::chooseFolderToAdd() {
 }
 
 void Sidebar::updateButtons() { m_remove->setEnabled(!selectedFolder().isEmpty()); }
+
+void Sidebar::setSavedSearchModel(SavedSearchModel *model) {
+    m_saved = model;
+    m_savedView->setModel(model);
+    connect(m_savedView->selectionModel(), &QItemSelectionModel::selectionChanged, this,
+            &Sidebar::updateSavedButtons);
+    connect(model, &QAbstractItemModel::rowsRemoved, this, &Sidebar::updateSavedButtons);
+    connect(model, &QAbstractItemModel::modelReset, this, &Sidebar::updateSavedButtons);
+    updateSavedButtons();
+}
+
+int Sidebar::selectedSavedSearch() const {
+    if (!m_saved)
+        return -1;
+    const QModelIndexList rows = m_savedView->selectionModel()->selectedRows();
+    return rows.isEmpty() ? -1 : rows.first().row();
+}
+
+void Sidebar::setCanSaveSearch(bool can) {
+    m_saveSearch->setEnabled(can);
+}
+
+void Sidebar::updateSavedButtons() {
+    const bool selected = selectedSavedSearch() >= 0;
+    m_renameSearch->setEnabled(selected);
+    m_removeSearch->setEnabled(selected);
+}
 
 } // namespace ts

@@ -142,6 +142,12 @@ public:
         m_window.setWindowIcon(QIcon(QStringLiteral(":/icons/towersearch.svg")));
         QSettings store;
         m_window.restoreGeometry(store.value(QStringLiteral("window/geometry")).toByteArray());
+        // Saved searches live with the settings; they are counted once the model is ready.
+        m_window.setSavedSearches(SavedSearch::loadAll(store));
+        connect(w, &MainWindow::savedSearchesChanged, this, [](const QList<SavedSearch> &searches) {
+            QSettings settings;
+            SavedSearch::saveAll(settings, searches);
+        });
     }
 
     ~App() override {

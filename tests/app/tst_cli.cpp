@@ -221,9 +221,9 @@ void TestCli::reportsUsageAndInputErrorsWithExitCodes_data() {
         << (QStringList{QStringLiteral("embed-text")} + m +
             QStringList{QStringLiteral("--bf16"), QStringLiteral("--precision"), QStringLiteral("f32"), QStringLiteral("x")})
         << 2 << QStringLiteral("--bf16");
-    QTest::newRow("describe a missing photo")
-        << (QStringList{QStringLiteral("describe")} + m + QStringList{QStringLiteral("/no/such/photo.jpg")}) << 4
-        << QStringLiteral("/no/such/photo.jpg");
+    QTest::newRow("describe a missing photo") << (QStringList{QStringLiteral("describe")} + m +
+                                                  QStringList{QStringLiteral("/no/such/photo.jpg")})
+                                              << 4 << QStringLiteral("/no/such/photo.jpg");
     QTest::newRow("describe with a template without a blank")
         << (QStringList{QStringLiteral("describe")} + m +
             QStringList{QStringLiteral("--template"), QStringLiteral("a cat on a couch"), photo})
@@ -233,7 +233,8 @@ void TestCli::reportsUsageAndInputErrorsWithExitCodes_data() {
             QStringList{QStringLiteral("--template"), QStringLiteral("<mask> on a couch"), photo})
         << 4 << QStringLiteral("starts with a blank");
     QTest::newRow("describe --top 0")
-        << (QStringList{QStringLiteral("describe")} + m + QStringList{QStringLiteral("--top"), QStringLiteral("0"), photo})
+        << (QStringList{QStringLiteral("describe")} + m +
+            QStringList{QStringLiteral("--top"), QStringLiteral("0"), photo})
         << 2 << QStringLiteral("--top");
 }
 
@@ -250,7 +251,8 @@ void TestCli::reportsUsageAndInputErrorsWithExitCodes() {
 void TestCli::printsHelpAndVersion() {
     const Run help = runCli({QStringLiteral("--help")});
     QCOMPARE(help.exitCode, 0);
-    for (const char *command : {"inspect", "tokenize", "embed-text", "embed-image", "itm", "fill-mask", "describe"})
+    for (const char *command :
+         {"inspect", "tokenize", "embed-text", "embed-image", "itm", "fill-mask", "describe"})
         QVERIFY2(help.out.contains(command), command);
     const Run version = runCli({QStringLiteral("--version")});
     QCOMPARE(version.exitCode, 0);
@@ -370,13 +372,16 @@ void TestCli::fillMaskRunsInBFloat16() {
 }
 
 void TestCli::describeFillsEachTemplateLikeTheReference_data() {
-    QTest::addColumn<int>("caseIndex");    // into expected.json's fill_mask
-    QTest::addColumn<QStringList>("tags"); // the merge rule (README) read off the reference top-10s by hand
+    QTest::addColumn<int>("caseIndex"); // into expected.json's fill_mask
+    QTest::addColumn<QStringList>(
+        "tags"); // the merge rule (README) read off the reference top-10s by hand
     QTest::newRow("a <mask> sitting on a couch")
         << 0 << QStringList{"required", "financial", "waterproof", "zucker", "consistently"};
-    QTest::newRow("a cup of <mask> on a wooden table") << 1 << QStringList{"required", "lost", "magn"};
+    QTest::newRow("a cup of <mask> on a wooden table")
+        << 1 << QStringList{"required", "lost", "magn"};
     QTest::newRow("an <mask> in a white <mask>")
-        << 2 << QStringList{"wine", "required", "determined", "lost", "signals", "dared", "magn", "king"};
+        << 2 << QStringList{"wine",    "required", "determined", "lost",
+                            "signals", "dared",    "magn",       "king"};
     QTest::newRow("a black and white photo of a man holding a <mask>.")
         << 3 << QStringList{"lovers", "signals", "computational", "ned", "dwind"};
 }
@@ -390,14 +395,18 @@ void TestCli::describeFillsEachTemplateLikeTheReference() {
     QFile f(e2e + QStringLiteral("/expected.json"));
     QVERIFY(f.open(QIODevice::ReadOnly));
     const json fm = json::parse(f.readAll().toStdString())["fill_mask"][size_t(caseIndex)];
-    const QString image = e2e + QStringLiteral("/") +
-                          QStringList{QStringLiteral("images/photo_chelsea.png"), QStringLiteral("images/photo_coffee.jpg"),
-                                      QStringLiteral("images/photo_astronaut.png"),
-                                      QStringLiteral("images/photo_camera_gray.png")}[fm["image"].get<int>()];
+    const QString image =
+        e2e + QStringLiteral("/") +
+        QStringList{QStringLiteral("images/photo_chelsea.png"),
+                    QStringLiteral("images/photo_coffee.jpg"),
+                    QStringLiteral("images/photo_astronaut.png"),
+                    QStringLiteral("images/photo_camera_gray.png")}[fm["image"].get<int>()];
     const QString text = QString::fromStdString(fm["text"].get<std::string>());
-    const json got = runJson({QStringLiteral("describe"), QStringLiteral("--model"), e2e, QStringLiteral("--precision"),
-                              QStringLiteral("f32"), QStringLiteral("--template"), text, QStringLiteral("--top"),
-                              QStringLiteral("10"), QStringLiteral("--tags"), QStringLiteral("100"), QStringLiteral("--"), image});
+    const json got =
+        runJson({QStringLiteral("describe"), QStringLiteral("--model"), e2e,
+                 QStringLiteral("--precision"), QStringLiteral("f32"), QStringLiteral("--template"),
+                 text, QStringLiteral("--top"), QStringLiteral("10"), QStringLiteral("--tags"),
+                 QStringLiteral("100"), QStringLiteral("--"), image});
     QVERIFY(got.is_object());
     QCOMPARE(got["templates"].size(), size_t(1));
     QCOMPARE(got["templates"][0]["text"].get<std::string>(), text.toStdString());
@@ -415,11 +424,14 @@ void TestCli::describeFillsEachTemplateLikeTheReference() {
     }
     QCOMPARE(got["tags"].size(), size_t(tags.size()));
     for (qsizetype t = 0; t < tags.size(); ++t) {
-        QCOMPARE(QString::fromStdString(got["tags"][size_t(t)]["word"].get<std::string>()), tags[t]);
+        QCOMPARE(QString::fromStdString(got["tags"][size_t(t)]["word"].get<std::string>()),
+                 tags[t]);
         double sum = 0;
         for (const json &want : fm["masks"])
             for (size_t k = 0; k < want["top_words"].size(); ++k)
-                if (QString::fromStdString(want["top_words"][k].get<std::string>()).trimmed().toLower() == tags[t])
+                if (QString::fromStdString(want["top_words"][k].get<std::string>())
+                        .trimmed()
+                        .toLower() == tags[t])
                     sum += want["top_probabilities"][k].get<double>();
         const double score = sum / double(fm["masks"].size());
         QVERIFY(std::abs(got["tags"][size_t(t)]["score"].get<double>() - score) <= 1e-3 * score);
@@ -429,13 +441,15 @@ void TestCli::describeFillsEachTemplateLikeTheReference() {
 void TestCli::describeUsesTheDefaultTemplatesAndPrintsTags() {
     const QString e2e = ts::test::dataDir(QStringLiteral("e2e/tiny-e2e"));
     const QString photo = e2e + QStringLiteral("/images/photo_coffee.jpg");
-    const json got = runJson({QStringLiteral("describe"), QStringLiteral("--model"), e2e, QStringLiteral("--"), photo});
+    const json got = runJson(
+        {QStringLiteral("describe"), QStringLiteral("--model"), e2e, QStringLiteral("--"), photo});
     QVERIFY(got.is_object());
     // The documented defaults (README): one blank, then two blanks read from one pass.
     QCOMPARE(got["templates"].size(), size_t(2));
     QCOMPARE(got["templates"][0]["text"].get<std::string>(), std::string("a photo of a <mask>."));
     QCOMPARE(got["templates"][0]["masks"].size(), size_t(1));
-    QCOMPARE(got["templates"][1]["text"].get<std::string>(), std::string("a <mask> in the <mask>."));
+    QCOMPARE(got["templates"][1]["text"].get<std::string>(),
+             std::string("a <mask> in the <mask>."));
     QCOMPARE(got["templates"][1]["masks"].size(), size_t(2));
     const json &tags = got["tags"];
     QVERIFY(!tags.empty() && tags.size() <= 10);
@@ -446,19 +460,23 @@ void TestCli::describeUsesTheDefaultTemplatesAndPrintsTags() {
         for (const json &tpl : got["templates"])
             for (const json &mask : tpl["masks"])
                 for (const json &w : mask["top_words"])
-                    proposed = proposed || QString::fromStdString(w.get<std::string>()).trimmed().toLower() ==
-                                               QString::fromStdString(word);
+                    proposed = proposed ||
+                               QString::fromStdString(w.get<std::string>()).trimmed().toLower() ==
+                                   QString::fromStdString(word);
         QVERIFY2(proposed, word.c_str());
         if (t > 0)
             QVERIFY(tags[t]["score"].get<double>() <= tags[t - 1]["score"].get<double>());
     }
     // Plain text: one "word<TAB>percent" line per tag, in the same order.
-    const Run plain = runCli({QStringLiteral("describe"), QStringLiteral("--model"), e2e, QStringLiteral("--"), photo});
+    const Run plain = runCli(
+        {QStringLiteral("describe"), QStringLiteral("--model"), e2e, QStringLiteral("--"), photo});
     QCOMPARE(plain.exitCode, 0);
-    const QStringList lines = QString::fromUtf8(plain.out).split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    const QStringList lines =
+        QString::fromUtf8(plain.out).split(QLatin1Char('\n'), Qt::SkipEmptyParts);
     QCOMPARE(lines.size(), qsizetype(tags.size()));
     for (qsizetype t = 0; t < lines.size(); ++t)
-        QCOMPARE(lines[t].section(QLatin1Char('\t'), 0, 0), QString::fromStdString(tags[size_t(t)]["word"].get<std::string>()));
+        QCOMPARE(lines[t].section(QLatin1Char('\t'), 0, 0),
+                 QString::fromStdString(tags[size_t(t)]["word"].get<std::string>()));
 }
 
 QTEST_GUILESS_MAIN(TestCli)
