@@ -5,6 +5,7 @@
 int runModelTests(int argc, char **argv);
 int runWidgetTests(int argc, char **argv);
 int runMainWindowTests(int argc, char **argv);
+int runLibraryTests(int argc, char **argv);
 #ifdef TOWERSEARCH_UI_TEST_LIBRARY
 int runIndexingTests(int argc, char **argv);
 #endif
@@ -17,6 +18,7 @@ int main(int argc, char **argv) {
     failures += runModelTests(argc, argv);
     failures += runWidgetTests(argc, argv);
     failures += runMainWindowTests(argc, argv);
+    failures += runLibraryTests(argc, argv);
 #ifdef TOWERSEARCH_UI_TEST_LIBRARY
     failures += runIndexingTests(argc, argv);
 #endif
