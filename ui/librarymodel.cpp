@@ -88,9 +88,20 @@ void LibraryModel::reload() {
             QTimer::singleShot(0, this, [this, generation, c] { applyCounts(generation, c); });
         });
     } else {
-        QTimer::singleShot(0, this, [this, generation, work] {
-            if (generation == m_generation)
-                applyCounts(generation, work());
+        // On this thread: the count and the month counts in separate event-loop turns, so the
+        // window answers input between the two queries.
+        QTimer::singleShot(0, this, [this, generation, listing, filter, grouped] {
+            if (generation != m_generation)
+                return;
+            Result<qint64> total = listing->countPhotos(filter);
+            if (!grouped || !total.ok()) {
+                applyCounts(generation, Counts{total, std::vector<MonthCount>{}});
+                return;
+            }
+            QTimer::singleShot(0, this, [this, generation, listing, filter, total] {
+                if (generation == m_generation)
+                    applyCounts(generation, Counts{total, listing->monthCounts(filter)});
+            });
         });
     }
 }

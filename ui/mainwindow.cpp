@@ -452,16 +452,17 @@ void MainWindow::copySelectedTo(const QString &folder) {
                 return;
             self->statusBar()->showMessage(
                 tr("Copied %n photo(s) to %1.", nullptr, int(out.copied.size())).arg(folder), 8000);
-            if (!out.errors.isEmpty() && self->isVisible() &&
-                !QGuiApplication::platformName().startsWith(QLatin1String("offscreen"))) {
-                QMessageBox box(
+            Q_EMIT self->copyFinished(out.copied, out.errors);
+            if (!out.errors.isEmpty()) {
+                // open(), not exec(): the window goes on while the list is read.
+                auto *box = new QMessageBox(
                     QMessageBox::Warning, tr("Copy Photos"),
                     tr("%n photo(s) could not be copied.", nullptr, int(out.errors.size())),
                     QMessageBox::Ok, self);
-                box.setDetailedText(out.errors.join(QLatin1Char('\n')));
-                box.exec();
+                box->setDetailedText(out.errors.join(QLatin1Char('\n')));
+                box->setAttribute(Qt::WA_DeleteOnClose);
+                box->open();
             }
-            Q_EMIT self->copyFinished(out.copied, out.errors);
         });
     });
 }
@@ -619,6 +620,7 @@ void MainWindow::updatePlaceholder() {
 
 void MainWindow::setFolders(const QList<WatchedFolder> &folders) {
     m_folders->setFolders(folders);
+    m_library->refresh(); // a folder added or forgotten changes what the library view lists
     updatePlaceholder();
 }
 

@@ -143,7 +143,7 @@ private:
         for (auto &entry : m_cache)
             if (entry.first.first == filter && entry.first.second == order)
                 return entry.second;
-        if (m_cache.size() > 8)
+        if (m_cache.size() > 16)
             m_cache.erase(m_cache.begin());
         m_cache.push_back(
             {{filter, order},

@@ -17,6 +17,7 @@
 #include <QComboBox>
 #include <QLineEdit>
 #include <QListView>
+#include <QMessageBox>
 #include <QMimeData>
 #include <QProcess>
 #include <QSignalSpy>
@@ -113,6 +114,7 @@ private Q_SLOTS:
     void windowShowsTheLibraryWithoutAQuery();
     void shiftAndCtrlClicksSelectSeveralPhotos();
     void selectAllCopyPathsAndCopyFiles();
+    void copyErrorsAreListedInTheWindow();
     void sortBoxReordersTheResults();
 };
 
@@ -628,6 +630,32 @@ void TestLibrary::selectAllCopyPathsAndCopyFiles() {
     QCOMPARE(QDir(target.path()).entryList(QDir::Files).size(), 2 * wantPaths.size());
     for (const QString &p : copied.at(1).at(0).toStringList())
         QVERIFY2(QFileInfo(p).fileName().contains(QLatin1String(" (")), qPrintable(p));
+}
+
+void TestLibrary::copyErrorsAreListedInTheWindow() {
+    QTemporaryDir dir, target;
+    auto fake = realFiles(dir, 6);
+    QVERIFY(fake);
+    MainWindow w(AppSettings{});
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    w.setPhotoListing(fake);
+    QTRY_COMPARE_WITH_TIMEOUT(w.currentGrid(), w.libraryView(), 5000);
+    w.selectAll();
+    const QString gone = fake->photos()[2].path; // deleted after it was listed
+    QVERIFY(QFile::remove(gone));
+    QSignalSpy copied(&w, &MainWindow::copyFinished);
+    w.copySelectedTo(target.path());
+    QTRY_COMPARE_WITH_TIMEOUT(copied.count(), 1, 10000);
+    QCOMPARE(copied.first().at(0).toStringList().size(), 5);
+    const QStringList errors = copied.first().at(1).toStringList();
+    QCOMPARE(errors.size(), 1);
+    QVERIFY2(errors[0].contains(gone), qPrintable(errors[0]));
+    QMessageBox *box = w.findChild<QMessageBox *>();
+    QVERIFY(box);
+    QTRY_VERIFY(box->isVisible());
+    QVERIFY(box->detailedText().contains(gone));
+    box->close();
 }
 
 void TestLibrary::sortBoxReordersTheResults() {
