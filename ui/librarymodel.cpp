@@ -53,11 +53,15 @@ void LibraryModel::refresh() {
     reload();
 }
 
+QString LibraryModel::photosText(qint64 count) {
+    return count == 1 ? tr("1 photo") : tr("%L1 photos").arg(count);
+}
+
 QString LibraryModel::monthTitle(int year, int month, qint64 count) {
     const QString when = year > 0 ? QStringLiteral("%1 %2").arg(
                                         QLocale().standaloneMonthName(month), QString::number(year))
                                   : tr("No date");
-    return tr("%1 · %n photo(s)", nullptr, int(qMin<qint64>(count, INT_MAX))).arg(when);
+    return tr("%1 · %2").arg(when, photosText(count));
 }
 
 // Counts first, rows later: the old rows stay visible until the new counts arrive, so typing a

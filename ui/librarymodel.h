@@ -87,7 +87,10 @@ public:
     QMimeData *mimeData(const QModelIndexList &indexes) const override;
     Qt::DropActions supportedDragActions() const override { return Qt::CopyAction; }
 
+    // "March 2024 · 12 photos" (year 0: "No date · ...").
     static QString monthTitle(int year, int month, qint64 count);
+    // "1 photo", "1,234 photos".
+    static QString photosText(qint64 count);
 
 Q_SIGNALS:
     // The counts arrived and the rows are in place (also after an empty result).

@@ -428,8 +428,8 @@ void MainWindow::copySelectedPaths() {
         if (paths.isEmpty())
             return;
         QApplication::clipboard()->setText(pathsForClipboard(paths));
-        statusBar()->showMessage(tr("Copied the paths of %n photo(s).", nullptr, int(paths.size())),
-                                 4000);
+        statusBar()->showMessage(
+            tr("Copied the paths of %1.").arg(LibraryModel::photosText(paths.size())), 4000);
     });
 }
 
@@ -443,7 +443,7 @@ void MainWindow::copySelectedTo(const QString &folder) {
     withSelectedPaths([this, folder](const QStringList &paths) {
         if (paths.isEmpty())
             return;
-        statusBar()->showMessage(tr("Copying %n photo(s)…", nullptr, int(paths.size())));
+        statusBar()->showMessage(tr("Copying %1…").arg(LibraryModel::photosText(paths.size())));
         QPointer<MainWindow> self(this);
         QtConcurrent::run([paths, folder] {
             return copyPhotosToFolder(paths, folder);
@@ -451,13 +451,16 @@ void MainWindow::copySelectedTo(const QString &folder) {
             if (!self)
                 return;
             self->statusBar()->showMessage(
-                tr("Copied %n photo(s) to %1.", nullptr, int(out.copied.size())).arg(folder), 8000);
+                tr("Copied %1 to %2.").arg(LibraryModel::photosText(out.copied.size()), folder),
+                8000);
             Q_EMIT self->copyFinished(out.copied, out.errors);
             if (!out.errors.isEmpty()) {
                 // open(), not exec(): the window goes on while the list is read.
                 auto *box = new QMessageBox(
                     QMessageBox::Warning, tr("Copy Photos"),
-                    tr("%n photo(s) could not be copied.", nullptr, int(out.errors.size())),
+                    out.errors.size() == 1
+                        ? tr("1 photo could not be copied.")
+                        : tr("%L1 photos could not be copied.").arg(out.errors.size()),
                     QMessageBox::Ok, self);
                 box->setDetailedText(out.errors.join(QLatin1Char('\n')));
                 box->setAttribute(Qt::WA_DeleteOnClose);
@@ -473,7 +476,7 @@ void MainWindow::openSelected() {
         constexpr int kAskAbove = 10;
         if (paths.size() > kAskAbove &&
             QMessageBox::question(this, tr("Open Photos"),
-                                  tr("Open %n photo(s)?", nullptr, int(paths.size()))) !=
+                                  tr("Open %1?").arg(LibraryModel::photosText(paths.size()))) !=
                 QMessageBox::Yes)
             return;
         for (const QString &path : paths)

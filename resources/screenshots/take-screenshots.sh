@@ -32,7 +32,7 @@ i=0
 for f in "$photos"/*; do
     [ -f "$f" ] || continue
     cp -p "$f" "$shots/"
-    touch -d "$(date -d "2026-10-15 12:00 -$((i * 40)) days" '+%Y-%m-%d %H:%M')" "$shots/$(basename "$f")"
+    touch -d "$(date -d "2026-10-15 12:00 $((i * 40)) days ago" '+%Y-%m-%d %H:%M')" "$shots/$(basename "$f")"
     i=$((i + 1))
 done
 args=(--screenshot-demo "$shots" --model "$model" --screenshot-out "$here")

@@ -199,15 +199,16 @@ void TestLibrary::dataNeverQueriesTheListing() {
     }
     QCOMPARE(fake->listCalls(), before);
     QTRY_VERIFY_WITH_TIMEOUT(fake->listCalls() > before, 2000);
-    // Layout roles (the delegate's sizeHint) never want a page.
+    // Layout roles (the delegate's sizeHint) never want a page (a listing of its own: the first
+    // model still fetches what it was asked for).
+    auto quiet = std::make_shared<FakeListing>(5000, false);
     LibraryModel second;
-    second.setListing(fake);
+    second.setListing(quiet);
     QVERIFY(waitLoaded(second));
-    const int calls = fake->listCalls();
     for (int row = 0; row < second.rowCount(); ++row)
         second.data(second.index(row), LibraryModel::HeaderRole);
     QTest::qWait(50);
-    QCOMPARE(fake->listCalls(), calls);
+    QCOMPARE(quiet->listCalls(), 0);
 }
 
 void TestLibrary::hundredThousandPhotosKeepTheCacheBounded() {
