@@ -6,6 +6,8 @@
 #include "ui/fillmaskpanel.h"
 #include "ui/folderlistmodel.h"
 #include "ui/indexingstatuswidget.h"
+#include "ui/librarymodel.h"
+#include "ui/photoactions.h"
 #include "ui/previewdialog.h"
 #include "ui/resultdelegate.h"
 #include "ui/resultmodel.h"
@@ -16,12 +18,16 @@
 #include "ui/thumbnailloader.h"
 
 #include <QApplication>
+#include <QClipboard>
+#include <QComboBox>
 #include <QDragEnterEvent>
+#include <QFileDialog>
 #include <QFileInfo>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListView>
+#include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
@@ -35,6 +41,7 @@
 #include <QToolButton>
 #include <QUrl>
 #include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
 
 namespace ts {
 
@@ -88,6 +95,15 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
     m_relevance->setToolTip(tr("Hide photos the model thinks do not match the words"));
     topLayout->addWidget(m_relevanceLabel);
     topLayout->addWidget(m_relevance);
+    m_sort = new QComboBox(top);
+    m_sort->addItem(tr("Relevance"), int(SortOrder::Relevance));
+    m_sort->addItem(tr("Date taken"), int(SortOrder::DateTaken));
+    m_sort->addItem(tr("Name"), int(SortOrder::Name));
+    m_sort->setAccessibleName(tr("Sort by"));
+    m_sort->setToolTip(tr("Order of the photos: best match, newest first, or by file name"));
+    topLayout->addWidget(m_sort);
+    connect(m_sort, &QComboBox::activated, this,
+            [this](int i) { setSortOrder(SortOrder(m_sort->itemData(i).toInt())); });
     auto *settingsButton = new QToolButton(top);
     settingsButton->setText(tr("Settings"));
     settingsButton->setAccessibleName(tr("Settings"));
@@ -95,26 +111,16 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
     topLayout->addWidget(settingsButton);
     connect(settingsButton, &QToolButton::clicked, this, &MainWindow::showSettings);
 
-    // Results grid.
-    m_view = new QListView(this);
-    m_view->setViewMode(QListView::IconMode);
-    m_view->setResizeMode(QListView::Adjust);
-    m_view->setMovement(QListView::Static);
-    m_view->setUniformItemSizes(true);
-    m_view->setLayoutMode(QListView::Batched);
-    m_view->setBatchSize(500);
-    m_view->setSelectionMode(QAbstractItemView::ExtendedSelection);
-    m_view->setDragEnabled(true);
-    m_view->setDragDropMode(QAbstractItemView::DragOnly);
-    m_view->setDefaultDropAction(Qt::CopyAction);
-    m_view->setMouseTracking(true);
-    m_view->viewport()->setAttribute(Qt::WA_Hover);
-    m_view->setVerticalScrollMode(QAbstractItemView::ScrollPerPixel);
-    m_view->setAccessibleName(tr("Search results"));
-    m_delegate = new ResultDelegate(m_view);
+    // Results grid, and the library grid shown without a query (the same tiles).
+    m_delegate = new ResultDelegate(this);
     m_delegate->setTileSize(kTileSize);
-    m_view->setItemDelegate(m_delegate);
+    m_view = makeGrid(tr("Search results"));
     m_view->setModel(m_results);
+    m_library = new LibraryModel(m_loader, this);
+    m_libraryView = makeGrid(tr("Library"));
+    // Month headers are wider than a tile: the view asks each row's size (a cheap role, no page).
+    m_libraryView->setUniformItemSizes(false);
+    m_libraryView->setModel(m_library);
     m_loader->setThumbnailSize(int(kTileSize * devicePixelRatioF()));
     m_loader->setCacheBudget(qint64(settings.thumbnailCacheMiB) << 20);
 
@@ -126,6 +132,7 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
     m_stack = new QStackedWidget(this);
     m_stack->addWidget(m_placeholder);
     m_stack->addWidget(m_view);
+    m_stack->addWidget(m_libraryView);
 
     m_sidebar = new Sidebar(m_folders, this);
     m_sidebar->setSavedSearchModel(m_saved);
@@ -218,6 +225,20 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
             m_view->setCurrentIndex(m_results->index(row));
     });
     connect(m_results, &QAbstractItemModel::modelReset, this, &MainWindow::updatePlaceholder);
+    connect(m_libraryView->selectionModel(), &QItemSelectionModel::currentChanged, this,
+            [this](const QModelIndex &current) { onLibraryCurrentChanged(current); });
+    connect(m_library, &LibraryModel::loaded, this, &MainWindow::updatePlaceholder);
+    connect(m_library, &LibraryModel::dataChanged, this,
+            [this](const QModelIndex &first, const QModelIndex &last) {
+                // The current photo's page arrived: show it in the detail pane.
+                const QModelIndex current = m_libraryView->currentIndex();
+                if (current.isValid() && current.row() >= first.row() &&
+                    current.row() <= last.row())
+                    onLibraryCurrentChanged(current);
+            });
+    connect(m_library, &LibraryModel::errorOccurred, this,
+            [this](const QString &message) { statusBar()->showMessage(message, 10000); });
+    connect(m_libraryView, &QListView::doubleClicked, this, &MainWindow::openCurrent);
     connect(m_view, &QListView::doubleClicked, this, &MainWindow::openCurrent);
     connect(m_detail, &DetailPane::findSimilarRequested, this, &MainWindow::runPhotoQuery);
     connect(m_describe, &DescribePanel::tagClicked, this, &MainWindow::runTextQuery);
@@ -233,12 +254,19 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
     connect(m_indexing, &IndexingStatusWidget::failuresRequested, this, &MainWindow::showFailures);
 
     // Keyboard: arrows (the view), Enter opens, Space previews, Ctrl+F focuses search, Esc clears.
-    auto *open = new QShortcut(QKeySequence(Qt::Key_Return), m_view, nullptr, nullptr, Qt::WidgetShortcut);
-    connect(open, &QShortcut::activated, this, &MainWindow::openCurrent);
     auto *openEnter = new QShortcut(QKeySequence(Qt::Key_Enter), m_view, nullptr, nullptr, Qt::WidgetShortcut);
     connect(openEnter, &QShortcut::activated, this, &MainWindow::openCurrent);
-    auto *preview = new QShortcut(QKeySequence(Qt::Key_Space), m_view, nullptr, nullptr, Qt::WidgetShortcut);
-    connect(preview, &QShortcut::activated, this, &MainWindow::previewCurrent);
+    for (QListView *grid : {m_view, m_libraryView}) {
+        auto *gridOpen =
+            new QShortcut(QKeySequence(Qt::Key_Return), grid, nullptr, nullptr, Qt::WidgetShortcut);
+        connect(gridOpen, &QShortcut::activated, this, &MainWindow::openCurrent);
+        auto *gridPreview =
+            new QShortcut(QKeySequence(Qt::Key_Space), grid, nullptr, nullptr, Qt::WidgetShortcut);
+        connect(gridPreview, &QShortcut::activated, this, &MainWindow::previewCurrent);
+        grid->setContextMenuPolicy(Qt::CustomContextMenu);
+        connect(grid, &QWidget::customContextMenuRequested, this,
+                [this, grid](const QPoint &pos) { showContextMenu(grid, pos); });
+    }
     auto *find = new QShortcut(QKeySequence::Find, this);
     connect(find, &QShortcut::activated, this, [this] {
         m_searchField->lineEdit()->setFocus(Qt::ShortcutFocusReason);
@@ -270,6 +298,16 @@ void MainWindow::buildMenus() {
     file->addAction(tr("&Settings…"), QKeySequence::Preferences, this, &MainWindow::showSettings);
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+    QMenu *selection = menuBar()->addMenu(tr("&Edit"));
+    selection->addAction(tr("Select &All"), QKeySequence::SelectAll, this, &MainWindow::selectAll);
+    m_copyPathsAction = selection->addAction(tr("&Copy Paths"), QKeySequence::Copy, this,
+                                             &MainWindow::copySelectedPaths);
+    m_copyToAction = selection->addAction(tr("Copy &Files to Folder…"),
+                                          QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_C), this,
+                                          &MainWindow::copySelectedToFolder);
+    m_openAction = selection->addAction(tr("&Open with Default Application"),
+                                        QKeySequence(Qt::CTRL | Qt::Key_Return), this,
+                                        &MainWindow::openSelected);
     QMenu *edit = menuBar()->addMenu(tr("&Search"));
     edit->addAction(tr("&Find"), this, [this] { m_searchField->lineEdit()->setFocus(); });
     edit->addAction(tr("Find &Similar Photos"), this, [this] {
@@ -300,7 +338,178 @@ void MainWindow::setSearchEngine(std::shared_ptr<const SearchEngine> engine) {
 void MainWindow::setModelStatus(const QString &text) { m_modelStatus->setText(text); }
 
 void MainWindow::setDateTakenProvider(DetailPane::DateTakenProvider provider) {
+    m_controller->setTakenProvider([provider](qint64 id) -> std::optional<qint64> {
+        const std::optional<QDateTime> t = provider ? provider(id, QString()) : std::nullopt;
+        return t ? std::optional<qint64>(t->toMSecsSinceEpoch()) : std::nullopt;
+    });
     m_detail->setDateTakenProvider(std::move(provider));
+}
+
+void MainWindow::setPhotoListing(std::shared_ptr<const PhotoListing> listing) {
+    m_library->setListing(std::move(listing));
+}
+
+void MainWindow::setFilter(const PhotoFilter &filter) {
+    if (filter == m_filter)
+        return;
+    m_filter = filter;
+    m_library->setFilter(filter);
+    SearchOptions options = m_controller->options();
+    options.filter = filter;
+    m_controller->setOptions(options);
+    if (hasQuery())
+        m_controller->rerun();
+}
+
+void MainWindow::setSortOrder(SortOrder order) {
+    const int i = m_sort->findData(int(order));
+    if (i >= 0 && i != m_sort->currentIndex())
+        m_sort->setCurrentIndex(i);
+    m_controller->setSortOrder(order);
+    m_library->setSortOrder(order); // Relevance lists by date
+}
+
+QListView *MainWindow::makeGrid(const QString &accessibleName) {
+    auto *view = new QListView(this);
+    view->setViewMode(QListView::IconMode);
+    view->setResizeMode(QListView::Adjust);
+    view->setMovement(QListView::Static);
+    view->setUniformItemSizes(true);
+    view->setLayoutMode(QListView::Batched);
+    view->setBatchSize(500);
+    // Click, Ctrl+click toggles, Shift+click extends, rubber band; Ctrl+A selects all.
+    view->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    view->setDragEnabled(true);
+    view->setDragDropMode(QAbstractItemView::DragOnly);
+    view->setDefaultDropAction(Qt::CopyAction);
+    view->setMouseTracking(true);
+    view->viewport()->setAttribute(Qt::WA_Hover);
+    view->setVerticalScrollMode(QAbstractItemView::ScrollPerPixel);
+    view->setAccessibleName(accessibleName);
+    view->setItemDelegate(m_delegate);
+    return view;
+}
+
+bool MainWindow::hasQuery() const {
+    return !m_controller->currentText().isEmpty() || !m_controller->currentPhoto().isEmpty();
+}
+
+QListView *MainWindow::currentGrid() const {
+    QWidget *shown = m_stack->currentWidget();
+    return shown == m_view || shown == m_libraryView ? static_cast<QListView *>(shown) : nullptr;
+}
+
+void MainWindow::withSelectedPaths(std::function<void(const QStringList &paths)> use) {
+    QListView *grid = currentGrid();
+    if (!grid) {
+        use({});
+        return;
+    }
+    QList<int> rows;
+    for (const QModelIndex &idx : grid->selectionModel()->selectedIndexes())
+        rows << idx.row();
+    if (rows.isEmpty() && grid->currentIndex().isValid())
+        rows << grid->currentIndex().row();
+    std::sort(rows.begin(), rows.end());
+    if (grid == m_view) {
+        QStringList paths;
+        for (int row : std::as_const(rows))
+            if (const PhotoHit *hit = m_results->hitAt(row))
+                paths << hit->path;
+        use(paths);
+        return;
+    }
+    QPointer<MainWindow> self(this);
+    m_library->collectPaths(rows, [self, use](const Result<QStringList> &paths) {
+        if (!self)
+            return;
+        if (!paths.ok()) {
+            self->statusBar()->showMessage(paths.error().message, 10000);
+            return;
+        }
+        use(paths.value());
+    });
+}
+
+void MainWindow::selectAll() {
+    if (QListView *grid = currentGrid()) {
+        grid->selectAll();
+        grid->setFocus(Qt::ShortcutFocusReason);
+    }
+}
+
+void MainWindow::copySelectedPaths() {
+    withSelectedPaths([this](const QStringList &paths) {
+        if (paths.isEmpty())
+            return;
+        QApplication::clipboard()->setText(pathsForClipboard(paths));
+        statusBar()->showMessage(
+            tr("Copied the paths of %1.").arg(LibraryModel::photosText(paths.size())), 4000);
+    });
+}
+
+void MainWindow::copySelectedToFolder() {
+    const QString folder = QFileDialog::getExistingDirectory(this, tr("Copy Photos to Folder"));
+    if (!folder.isEmpty())
+        copySelectedTo(folder);
+}
+
+void MainWindow::copySelectedTo(const QString &folder) {
+    withSelectedPaths([this, folder](const QStringList &paths) {
+        if (paths.isEmpty())
+            return;
+        statusBar()->showMessage(tr("Copying %1…").arg(LibraryModel::photosText(paths.size())));
+        QPointer<MainWindow> self(this);
+        QtConcurrent::run([paths, folder] {
+            return copyPhotosToFolder(paths, folder);
+        }).then(this, [self, folder](const CopyOutcome &out) {
+            if (!self)
+                return;
+            self->statusBar()->showMessage(
+                tr("Copied %1 to %2.").arg(LibraryModel::photosText(out.copied.size()), folder),
+                8000);
+            Q_EMIT self->copyFinished(out.copied, out.errors);
+            if (!out.errors.isEmpty()) {
+                // open(), not exec(): the window goes on while the list is read.
+                auto *box = new QMessageBox(
+                    QMessageBox::Warning, tr("Copy Photos"),
+                    out.errors.size() == 1
+                        ? tr("1 photo could not be copied.")
+                        : tr("%L1 photos could not be copied.").arg(out.errors.size()),
+                    QMessageBox::Ok, self);
+                box->setDetailedText(out.errors.join(QLatin1Char('\n')));
+                box->setAttribute(Qt::WA_DeleteOnClose);
+                box->open();
+            }
+        });
+    });
+}
+
+void MainWindow::openSelected() {
+    withSelectedPaths([this](const QStringList &paths) {
+        // Opening hundreds of viewer windows by accident helps no one: ask first.
+        constexpr int kAskAbove = 10;
+        if (paths.size() > kAskAbove &&
+            QMessageBox::question(this, tr("Open Photos"),
+                                  tr("Open %1?").arg(LibraryModel::photosText(paths.size()))) !=
+                QMessageBox::Yes)
+            return;
+        for (const QString &path : paths)
+            DetailPane::openInViewer(path);
+    });
+}
+
+void MainWindow::showContextMenu(QListView *grid, const QPoint &pos) {
+    const QModelIndex idx = grid->indexAt(pos);
+    if (idx.isValid() && !grid->selectionModel()->isSelected(idx))
+        grid->setCurrentIndex(idx);
+    QMenu menu(this);
+    menu.addAction(m_openAction);
+    menu.addAction(m_copyPathsAction);
+    menu.addAction(m_copyToAction);
+    menu.addSeparator();
+    menu.addAction(tr("Select All"), this, &MainWindow::selectAll);
+    menu.exec(grid->viewport()->mapToGlobal(pos));
 }
 
 void MainWindow::applySettings(const AppSettings &settings) {
@@ -408,9 +617,23 @@ void MainWindow::onCurrentChanged(const QModelIndex &current) {
     m_fillMask->setPhoto(hit->path);
 }
 
+void MainWindow::onLibraryCurrentChanged(const QModelIndex &current) {
+    const PhotoRecord *photo = current.isValid() ? m_library->photoAt(current.row()) : nullptr;
+    if (!photo)
+        return; // a header, or its page is on the way (dataChanged brings it here again)
+    PhotoHit hit;
+    hit.photoId = photo->id;
+    hit.path = photo->path;
+    if (hit.photoId == m_selectedId && m_detail->hasPhoto() && m_detail->photo().path == hit.path)
+        return;
+    m_selectedId = hit.photoId;
+    m_detail->setPhoto(hit);
+    m_fillMask->setPhoto(hit.path);
+}
+
 void MainWindow::openCurrent() {
-    if (const PhotoHit *hit = m_results->hitAt(m_view->currentIndex().row()))
-        DetailPane::openInViewer(hit->path);
+    if (QListView *grid = currentGrid())
+        DetailPane::openInViewer(grid->currentIndex().data(ResultModel::PathRole).toString());
 }
 
 void MainWindow::previewCurrent() {
@@ -418,8 +641,11 @@ void MainWindow::previewCurrent() {
         m_preview->close();
         return;
     }
-    if (const PhotoHit *hit = m_results->hitAt(m_view->currentIndex().row())) {
-        m_preview = new PreviewDialog(hit->path, this);
+    QListView *grid = currentGrid();
+    const QString path =
+        grid ? grid->currentIndex().data(ResultModel::PathRole).toString() : QString();
+    if (!path.isEmpty()) {
+        m_preview = new PreviewDialog(path, this);
         m_preview->show();
     }
 }
@@ -431,9 +657,19 @@ void MainWindow::updateRelevanceLabel() {
 
 void MainWindow::updatePlaceholder() {
     QString message;
-    const bool hasQuery = !m_controller->currentText().isEmpty() || !m_controller->currentPhoto().isEmpty();
-    if (m_results->rowCount() > 0) {
+    const bool hasQuery = this->hasQuery();
+    if (m_results->rowCount() > 0) { // results exist only for a query (cleared with it)
         m_stack->setCurrentWidget(m_view);
+        return;
+    }
+    // No query: the library, by month (or filtered by the search field's filters).
+    if (!hasQuery && m_library->rowCount() > 0) {
+        m_stack->setCurrentWidget(m_libraryView);
+        return;
+    }
+    if (!hasQuery && !m_filter.isEmpty() && !m_library->isLoading()) {
+        m_placeholder->setText(tr("<p>No photos match these filters.</p>"));
+        m_stack->setCurrentWidget(m_placeholder);
         return;
     }
     if (m_folders->rowCount() == 0 && !hasQuery)
@@ -458,6 +694,7 @@ void MainWindow::updatePlaceholder() {
 
 void MainWindow::setFolders(const QList<WatchedFolder> &folders) {
     m_folders->setFolders(folders);
+    m_library->refresh(); // a folder added or forgotten changes what the library view lists
     updatePlaceholder();
 }
 
@@ -471,6 +708,7 @@ void MainWindow::setIndexingFinished() {
     m_folders->setIndexing(false);
     m_indexing->setFinished();
     m_saved->refreshCounts();
+    m_library->refresh(); // the new photos join the library view
     // Newly indexed photos may match the current query.
     if (!m_controller->currentText().isEmpty() || !m_controller->currentPhoto().isEmpty())
         m_controller->rerun();
@@ -550,10 +788,13 @@ void MainWindow::dragMoveEvent(QDragMoveEvent *event) {
 }
 
 void MainWindow::dropEvent(QDropEvent *event) {
-    if (event->source() == m_view || event->source() == m_view->viewport()) {
-        // A result dropped back on the window: find photos like it.
-        if (const PhotoHit *hit = m_results->hitAt(m_view->currentIndex().row())) {
-            runPhotoQuery(hit->path);
+    for (QListView *grid : {m_view, m_libraryView}) {
+        if (event->source() != grid && event->source() != grid->viewport())
+            continue;
+        // A photo of the grid dropped back on the window: find photos like it.
+        const QString path = grid->currentIndex().data(ResultModel::PathRole).toString();
+        if (!path.isEmpty()) {
+            runPhotoQuery(path);
             event->acceptProposedAction();
         }
         return;

@@ -5,6 +5,7 @@
 #include "ui/appsettings.h"
 #include "ui/detailpane.h"
 #include "ui/savedsearchmodel.h"
+#include "ui/photolisting.h"
 
 #include <QMainWindow>
 #include <QPointer>
@@ -13,6 +14,7 @@
 #include <functional>
 #include <memory>
 
+class QComboBox;
 class QLabel;
 class QListView;
 class QMimeData;
@@ -27,6 +29,7 @@ class DescribePanel;
 class FillMaskPanel;
 class FolderListModel;
 class IndexingStatusWidget;
+class LibraryModel;
 class PreviewDialog;
 class ResultDelegate;
 class ResultModel;
@@ -52,7 +55,15 @@ public:
     void setSearchEngine(std::shared_ptr<const SearchEngine> engine);
     void setModelStatus(const QString &text);
     void setFailedPhotosProvider(std::function<QList<PhotoRecord>()> provider) { m_failures = std::move(provider); }
+    // Also the date the results are sorted by when "Date taken" is chosen.
     void setDateTakenProvider(DetailPane::DateTakenProvider provider);
+    // What the library view lists when there is no query (Library::listPhotos & co. in the app).
+    void setPhotoListing(std::shared_ptr<const PhotoListing> listing);
+    // Narrows the library view and the searches (the search field's filters).
+    void setFilter(const PhotoFilter &filter);
+    const PhotoFilter &filter() const { return m_filter; }
+    // Relevance / DateTaken / Name; the library view has no relevance and lists by date then.
+    void setSortOrder(SortOrder order);
     void applySettings(const AppSettings &settings);
     const AppSettings &settings() const { return m_settings; }
     // The library database the settings dialog shows.
@@ -76,6 +87,14 @@ public:
     SearchController *searchController() const { return m_controller; }
     ResultModel *resultModel() const { return m_results; }
     QListView *resultView() const { return m_view; }
+    LibraryModel *libraryModel() const { return m_library; }
+    QListView *libraryView() const { return m_libraryView; }
+    QComboBox *sortBox() const { return m_sort; }
+    // The grid on screen (search results, or the library without a query), or null.
+    QListView *currentGrid() const;
+    // The paths of the photos selected in the grid on screen, in display order; async because
+    // the library view may have to load the pages they lie on first.
+    void withSelectedPaths(std::function<void(const QStringList &paths)> use);
     FolderListModel *folderModel() const { return m_folders; }
     Sidebar *sidebar() const { return m_sidebar; }
     DetailPane *detailPane() const { return m_detail; }
@@ -95,8 +114,16 @@ public Q_SLOTS:
     void showSettings();
     void openCurrent();
     void previewCurrent();
+    void selectAll();
+    void copySelectedPaths();
+    // Asks for a folder, then copies the selection there off the GUI thread (copyTo for tests).
+    void copySelectedToFolder();
+    void copySelectedTo(const QString &folder);
+    void openSelected();
 
 Q_SIGNALS:
+    // A copy to a folder finished (also when some photos could not be copied).
+    void copyFinished(const QStringList &copied, const QStringList &errors);
     void addFolderRequested(const QString &path);
     void removeFolderRequested(const QString &path);
     void rescanRequested();
@@ -117,6 +144,10 @@ private:
     void buildMenus();
     void onResults(const std::vector<PhotoHit> &hits);
     void onCurrentChanged(const QModelIndex &current);
+    void onLibraryCurrentChanged(const QModelIndex &current);
+    QListView *makeGrid(const QString &accessibleName);
+    void showContextMenu(QListView *grid, const QPoint &pos);
+    bool hasQuery() const;
     void updatePlaceholder();
     void updateRelevanceLabel();
     void updateSavedSearchCounter();
@@ -136,6 +167,13 @@ private:
     QLabel *m_placeholder;
     QListView *m_view;
     ResultDelegate *m_delegate;
+    LibraryModel *m_library;
+    QListView *m_libraryView;
+    QComboBox *m_sort;
+    PhotoFilter m_filter;
+    QAction *m_copyPathsAction = nullptr;
+    QAction *m_copyToAction = nullptr;
+    QAction *m_openAction = nullptr;
     Sidebar *m_sidebar;
     DetailPane *m_detail;
     FillMaskPanel *m_fillMask;

@@ -1,6 +1,9 @@
 #include "ui/resultdelegate.h"
 
+#include "ui/librarymodel.h"
 #include "ui/resultmodel.h"
+
+#include <QAbstractItemView>
 
 #include <QApplication>
 #include <QPainter>
@@ -11,18 +14,42 @@ namespace ts {
 namespace {
 constexpr int kMargin = 4;
 constexpr int kPadding = 6;
+constexpr int kHeaderInset = 12; // QListView's spacing and frame on each side, with room to spare
 } // namespace
 
 ResultDelegate::ResultDelegate(QObject *parent) : QStyledItemDelegate(parent) {}
 
 void ResultDelegate::setTileSize(int logicalPixels) { m_tile = qBound(64, logicalPixels, 512); }
 
-QSize ResultDelegate::sizeHint(const QStyleOptionViewItem &option, const QModelIndex &) const {
+QSize ResultDelegate::sizeHint(const QStyleOptionViewItem &option, const QModelIndex &index) const {
+    if (index.data(LibraryModel::HeaderRole).toBool()) {
+        // A month header takes a whole line of the grid: as wide as the viewport (less the
+        // view's spacing on both sides), so the flow puts it, and the photos after it, on a new
+        // row.
+        int width = 4 * m_tile;
+        if (const auto *view = qobject_cast<const QAbstractItemView *>(option.widget))
+            width = qMax(m_tile, view->viewport()->width() - 2 * kHeaderInset);
+        return {width, option.fontMetrics.height() * 2 + kPadding};
+    }
     return {m_tile + 2 * kMargin, m_tile + option.fontMetrics.height() + 2 * kMargin + kPadding};
 }
 
 void ResultDelegate::paint(QPainter *p, const QStyleOptionViewItem &option, const QModelIndex &index) const {
     const QPalette &pal = option.palette;
+    if (index.data(LibraryModel::HeaderRole).toBool()) {
+        p->save();
+        QFont f = option.font;
+        f.setBold(true);
+        f.setPointSizeF(f.pointSizeF() * 1.1);
+        p->setFont(f);
+        p->setPen(pal.color(QPalette::Text));
+        const QRect text = option.rect.adjusted(kMargin + kPadding, 0, -kMargin, 0);
+        p->drawText(text, Qt::AlignLeft | Qt::AlignBottom,
+                    QFontMetrics(f).elidedText(index.data(Qt::DisplayRole).toString(),
+                                               Qt::ElideRight, text.width()));
+        p->restore();
+        return;
+    }
     const bool selected = option.state & QStyle::State_Selected;
     const bool hovered = option.state & QStyle::State_MouseOver;
     const QRect tile = option.rect.adjusted(kMargin, kMargin, -kMargin, -kMargin);
@@ -55,7 +82,7 @@ void ResultDelegate::paint(QPainter *p, const QStyleOptionViewItem &option, cons
     p->setPen(pal.color(option.state & QStyle::State_Enabled ? QPalette::Active : QPalette::Disabled, QPalette::Text));
     p->drawText(textRect, Qt::AlignHCenter | Qt::AlignVCenter, name);
 
-    if (hovered || selected) {
+    if ((hovered || selected) && !index.data(ResultModel::ScoreTextRole).toString().isEmpty()) {
         // The score as a small badge in the image's corner; legible on any photo.
         const QString score = index.data(ResultModel::ScoreTextRole).toString();
         QFont f = option.font;

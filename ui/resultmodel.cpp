@@ -1,11 +1,9 @@
 #include "ui/resultmodel.h"
 
-#include "core/common/nativepath.h"
+#include "ui/photoactions.h"
 #include "ui/thumbnailloader.h"
 
 #include <QFileInfo>
-#include <QMimeData>
-#include <QUrl>
 
 namespace ts {
 
@@ -134,20 +132,11 @@ QHash<int, QByteArray> ResultModel::roleNames() const {
 QStringList ResultModel::mimeTypes() const { return {QStringLiteral("text/uri-list")}; }
 
 QMimeData *ResultModel::mimeData(const QModelIndexList &indexes) const {
-    QList<QUrl> urls;
     QStringList paths;
-    for (const QModelIndex &idx : indexes) {
-        if (const PhotoHit *hit = hitAt(idx.row())) {
-            urls << fileUrl(hit->path); // exact bytes, also for names that are not UTF-8
+    for (const QModelIndex &idx : indexes)
+        if (const PhotoHit *hit = hitAt(idx.row()))
             paths << hit->path;
-        }
-    }
-    if (urls.isEmpty())
-        return nullptr;
-    auto *mime = new QMimeData;
-    mime->setUrls(urls); // file managers, mail and chat apps accept text/uri-list
-    mime->setText(paths.join(QLatin1Char('\n')));
-    return mime;
+    return photoMimeData(paths);
 }
 
 void ResultModel::onThumbnailReady(const QString &path) {

@@ -103,8 +103,62 @@ void SearchController::finish(quint64 generation, const Outcome &outcome) {
     Q_EMIT searchFinished(int(m_raw.size()));
 }
 
+void SearchController::setSortOrder(SortOrder order) {
+    if (order == m_options.sort)
+        return;
+    m_options.sort = order;
+    publish();
+}
+
+void SearchController::setTakenProvider(TakenProvider provider) {
+    m_taken = std::move(provider);
+    m_takenCache.clear();
+    if (m_options.sort == SortOrder::DateTaken)
+        publish();
+}
+
+std::vector<PhotoHit>
+SearchController::sortForDisplay(std::vector<PhotoHit> hits, SortOrder order,
+                                 const std::function<std::optional<qint64>(qint64)> &takenMs) {
+    if (order == SortOrder::Name) {
+        auto name = [](const QString &path) {
+            return QStringView(path).mid(path.lastIndexOf(QLatin1Char('/')) + 1);
+        };
+        std::stable_sort(hits.begin(), hits.end(), [&](const PhotoHit &a, const PhotoHit &b) {
+            const int c = name(a.path).compare(name(b.path), Qt::CaseInsensitive);
+            return c != 0 ? c < 0 : a.path < b.path;
+        });
+    } else if (order == SortOrder::DateTaken && takenMs) {
+        std::vector<std::pair<std::optional<qint64>, PhotoHit>> keyed;
+        keyed.reserve(hits.size());
+        for (PhotoHit &h : hits)
+            keyed.emplace_back(takenMs(h.photoId), std::move(h));
+        std::stable_sort(keyed.begin(), keyed.end(), [](const auto &a, const auto &b) {
+            if (a.first.has_value() != b.first.has_value())
+                return a.first.has_value();
+            return a.first && *a.first > *b.first;
+        });
+        hits.clear();
+        for (auto &k : keyed)
+            hits.push_back(std::move(k.second));
+    }
+    return hits;
+}
+
 void SearchController::publish() {
-    Q_EMIT resultsChanged(m_minMatch > 0 ? orderForDisplay(m_raw, m_minMatch) : m_raw);
+    std::vector<PhotoHit> hits = m_minMatch > 0 ? orderForDisplay(m_raw, m_minMatch) : m_raw;
+    if (m_options.sort != SortOrder::Relevance) {
+        hits = sortForDisplay(
+            std::move(hits), m_options.sort, [this](qint64 id) -> std::optional<qint64> {
+                auto it = m_takenCache.constFind(id);
+                if (it != m_takenCache.constEnd())
+                    return *it;
+                const std::optional<qint64> t = m_taken ? m_taken(id) : std::nullopt;
+                m_takenCache.insert(id, t);
+                return t;
+            });
+    }
+    Q_EMIT resultsChanged(hits);
 }
 
 void SearchController::setBusy(bool busy) {

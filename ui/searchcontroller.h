@@ -3,10 +3,13 @@
 #include "core/search/searchengine.h"
 
 #include <QFuture>
+#include <QHash>
 #include <QObject>
 #include <QString>
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace ts {
@@ -34,6 +37,17 @@ public:
     SearchOptions options() const { return m_options; }
     void setMinMatchProbability(float probability);
     float minMatchProbability() const { return m_minMatch; }
+    // The display order: Relevance (the engine's), DateTaken (newest first, unknown dates last) or
+    // Name. Re-sorts the list it has at once; also passed to the engine with the next search.
+    // Dates come from the provider, asked once per photo (GUI thread; a catalog lookup by id).
+    using TakenProvider = std::function<std::optional<qint64>(qint64 photoId)>;
+    void setSortOrder(SortOrder order);
+    SortOrder sortOrder() const { return m_options.sort; }
+    void setTakenProvider(TakenProvider provider);
+    // `hits` in `order`, stable (equal keys keep their relevance order).
+    static std::vector<PhotoHit>
+    sortForDisplay(std::vector<PhotoHit> hits, SortOrder order,
+                   const std::function<std::optional<qint64>(qint64)> &takenMs);
 
     // Text only: caption search. Photo only: similar photos. Both: "like this, but <text>".
     // Empty text and no photo: clears the results.
@@ -75,6 +89,8 @@ private:
     QFuture<Outcome> m_running;
     std::vector<PhotoHit> m_raw;
     QString m_text, m_photo;
+    TakenProvider m_taken;
+    QHash<qint64, std::optional<qint64>> m_takenCache;
     bool m_busy = false;
     bool m_pending = false; // a query waits for the engine
 };

@@ -13,18 +13,21 @@
 //                               prints to stderr when, counted from the process's start (dynamic
 //                               loading included), the window is usable, the model is loaded and
 //                               search is ready (README, Benchmarks)
+#include "app/gui/cataloglisting.h"
 #include "core/model/bridgetowermodel.h"
 #include "core/search/bridgetowerpipeline.h"
 #include "indexer/library.h"
 #include "ui/appsettings.h"
 #include "ui/checkpointfolder.h"
+#include "ui/detailpane.h"
 #include "ui/fillmaskpanel.h"
+#include "ui/librarymodel.h"
 #include "ui/mainwindow.h"
 #include "ui/modelsetupdialog.h"
 #include "ui/resultmodel.h"
 #include "ui/searchcontroller.h"
+#include "ui/searchfield.h"
 #include "ui/thumbnailloader.h"
-#include "ui/detailpane.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -92,6 +95,11 @@ public:
             // The pane says "taken" only for a camera's date, not for the file-time fallback.
             return record && !record->takenIsFileTime ? record->taken : std::nullopt;
         });
+        // The library view without a query: its own catalog connection, queried off the GUI thread.
+        if (auto listing = CatalogListing::open(lib->databasePath()); listing.ok())
+            w->setPhotoListing(listing.value());
+        else
+            qWarning("library view: %s", qPrintable(listing.error().message));
         connect(w, &MainWindow::addFolderRequested, this, &App::addFolder);
         connect(w, &MainWindow::removeFolderRequested, this, [this](const QString &path) {
             const Status st = m_library->forgetFolder(path);
@@ -300,7 +308,15 @@ int runScreenshotDemo(App &app, const QString &photos, const QString &modelDir, 
                         QObject::connect(panel, &FillMaskPanel::filled, &w, [&] {
                             QTimer::singleShot(300, &w, [&] {
                                 save("04-fill-mask.png");
-                                QApplication::exit(0);
+                                // No query: the library by month.
+                                w.searchField()->clear();
+                                QTimer::singleShot(1500, &w, [&] {
+                                    w.libraryView()->setCurrentIndex(w.libraryModel()->index(1));
+                                    QTimer::singleShot(800, &w, [&] {
+                                        save("05-library-by-month.png");
+                                        QApplication::exit(0);
+                                    });
+                                });
                             });
                         });
                         panel->setCaption(QStringLiteral("a <mask> sitting on a <mask>"));

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Takes the README's screenshots of the desktop app: empty library, indexing, results, fill-mask.
+# Takes the README's screenshots of the desktop app: empty library, indexing, results, fill-mask,
+# the library by month.
 #
 # Runs `towersearch --screenshot-demo` (a scripted tour with a throw-away library) under a virtual
 # X server, over the tiny fixture model and its 4 photos, and writes PNGs next to this script.
@@ -23,7 +24,18 @@ export XDG_DATA_HOME="$XDG_CONFIG_HOME/data"
 export XDG_CACHE_HOME="$XDG_CONFIG_HOME/cache"
 trap 'rm -rf "$XDG_CONFIG_HOME"' EXIT
 
-args=(--screenshot-demo "$photos" --model "$model" --screenshot-out "$here")
+# A copy of the photos with file times over a few months (photos without EXIF dates are listed
+# by file time), so the library view shows month headers.
+shots="$XDG_CONFIG_HOME/photos"
+mkdir -p "$shots"
+i=0
+for f in "$photos"/*; do
+    [ -f "$f" ] || continue
+    cp -p "$f" "$shots/"
+    touch -d "$(date -d "2026-10-15 12:00 $((i * 40)) days ago" '+%Y-%m-%d %H:%M')" "$shots/$(basename "$f")"
+    i=$((i + 1))
+done
+args=(--screenshot-demo "$shots" --model "$model" --screenshot-out "$here")
 if command -v xvfb-run >/dev/null; then
     xvfb-run -a -s "-screen 0 1400x900x24 -dpi 96" "$app" "${args[@]}"
 else

@@ -1,12 +1,14 @@
 // The window over a real Library (issue 6) indexing a folder of photos: the progress bar moves
 // from 0 to the total, the failures link counts the broken file, the sidebar shows the folder's
 // state, search works once indexing is done, and the GUI thread never stalls for 50 ms.
+#include "app/gui/cataloglisting.h"
 #include "fixtureengine.h"
 #include "indexer/library.h"
 #include "stallmeter.h"
 #include "ui/failuresdialog.h"
 #include "ui/folderlistmodel.h"
 #include "ui/indexingstatuswidget.h"
+#include "ui/librarymodel.h"
 #include "ui/mainwindow.h"
 #include "ui/resultmodel.h"
 #include "ui/searchcontroller.h"
@@ -14,10 +16,11 @@
 
 #include <QAbstractItemModelTester>
 #include <QLabel>
-#include <QToolButton>
-#include <QTreeWidget>
+#include <QListView>
 #include <QProgressBar>
 #include <QSignalSpy>
+#include <QToolButton>
+#include <QTreeWidget>
 #include <QtTest>
 
 using namespace ts;
@@ -29,6 +32,7 @@ private Q_SLOTS:
     void progressBarMovesDuringIndexing();
     void gridThumbnailComesFromTheStoredFile_data();
     void gridThumbnailComesFromTheStoredFile();
+    void libraryViewListsIndexedPhotosByMonth();
 };
 
 void TestIndexing::progressBarMovesDuringIndexing() {
@@ -204,6 +208,76 @@ void TestIndexing::gridThumbnailComesFromTheStoredFile() {
                              std::abs(centre.blue() - expected.blue());
         QVERIFY2(distance < 30, qPrintable(QStringLiteral("%1: tile colour %2, expected %3")
                                                .arg(path, centre.name(), expected.name())));
+    }
+}
+
+void TestIndexing::libraryViewListsIndexedPhotosByMonth() {
+    // Photos without EXIF dates, with file times the test chose over three months: the window
+    // without a query lists them newest first under their months, through the app's catalog
+    // listing (its own connection, queried on worker threads).
+    const FixtureEngine &f = FixtureEngine::instance();
+    QVERIFY2(f.error.isEmpty(), qPrintable(f.error));
+    QTemporaryDir tmp;
+    const QString photos = tmp.filePath(QStringLiteral("photos"));
+    QVERIFY(QDir().mkpath(photos));
+    const QList<QDateTime> taken{
+        QDateTime(QDate(2024, 3, 10), QTime(12, 0)), QDateTime(QDate(2024, 3, 20), QTime(12, 0)),
+        QDateTime(QDate(2023, 12, 5), QTime(12, 0)), QDateTime(QDate(2024, 1, 15), QTime(12, 0)),
+        QDateTime(QDate(2023, 12, 25), QTime(12, 0))};
+    QStringList paths;
+    for (int i = 0; i < taken.size(); ++i) {
+        const QString path = QStringLiteral("%1/p%2.png").arg(photos).arg(i);
+        QVERIFY(QImage(f.imagePath(i % 4)).scaledToWidth(100 + i).save(path));
+        QFile file(path);
+        QVERIFY(file.open(QIODevice::ReadWrite));
+        QVERIFY(file.setFileTime(taken[i], QFileDevice::FileModificationTime));
+        paths << path;
+    }
+    LibraryOptions options;
+    options.databasePath = tmp.filePath(QStringLiteral("library.sqlite"));
+    options.watchFolders = false;
+    auto library = Library::open(options);
+    QVERIFY2(library.ok(), library.ok() ? "" : qPrintable(library.error().message));
+    Library &lib = **library;
+    QVERIFY(lib.setPipeline(f.pipeline).ok());
+    QSignalSpy finished(&lib, &Library::indexingFinished);
+    QVERIFY(lib.addFolder(photos).ok());
+    lib.startIndexing();
+    QVERIFY(finished.wait(120000));
+
+    auto listing = CatalogListing::open(options.databasePath);
+    QVERIFY2(listing.ok(), listing.ok() ? "" : qPrintable(listing.error().message));
+    MainWindow window(AppSettings{});
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    window.setPhotoListing(listing.value());
+    QTRY_COMPARE_WITH_TIMEOUT(window.currentGrid(), window.libraryView(), 10000);
+
+    // The rows the test expects: newest first, a header before each month.
+    QList<int> order{0, 1, 2, 3, 4};
+    std::sort(order.begin(), order.end(), [&](int a, int b) { return taken[a] > taken[b]; });
+    QStringList wantRows;
+    for (int k = 0; k < order.size(); ++k) {
+        const QDate d = taken[order[k]].date();
+        if (k == 0 || taken[order[k - 1]].date().month() != d.month()) {
+            int count = 0;
+            for (const QDateTime &t : taken)
+                count += t.date().year() == d.year() && t.date().month() == d.month();
+            wantRows << LibraryModel::monthTitle(d.year(), d.month(), count);
+        }
+        wantRows << paths[order[k]];
+    }
+    LibraryModel *model = window.libraryModel();
+    QTRY_COMPARE_WITH_TIMEOUT(model->rowCount(), int(wantRows.size()), 10000);
+    for (int row = 0; row < model->rowCount(); ++row) {
+        if (model->isHeader(row)) {
+            QCOMPARE(model->data(model->index(row)).toString(), wantRows[row]);
+        } else {
+            model->data(model->index(row), LibraryModel::PathRole);
+            QTRY_COMPARE_WITH_TIMEOUT(
+                model->data(model->index(row), LibraryModel::PathRole).toString(), wantRows[row],
+                10000);
+        }
     }
 }
 

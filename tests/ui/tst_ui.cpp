@@ -6,6 +6,7 @@ int runModelTests(int argc, char **argv);
 int runWidgetTests(int argc, char **argv);
 int runMainWindowTests(int argc, char **argv);
 int runDescribeUiTests(int argc, char **argv);
+int runLibraryTests(int argc, char **argv);
 #ifdef TOWERSEARCH_UI_TEST_LIBRARY
 int runIndexingTests(int argc, char **argv);
 #endif
@@ -19,6 +20,7 @@ int main(int argc, char **argv) {
     failures += runWidgetTests(argc, argv);
     failures += runMainWindowTests(argc, argv);
     failures += runDescribeUiTests(argc, argv);
+    failures += runLibraryTests(argc, argv);
 #ifdef TOWERSEARCH_UI_TEST_LIBRARY
     failures += runIndexingTests(argc, argv);
 #endif
