@@ -33,6 +33,7 @@
 #include <QToolButton>
 #include <QUrl>
 #include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
 
 namespace ts {
 
@@ -164,12 +165,19 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
     options.rerankDepth = settings.rerankDepth;
     m_controller->setOptions(options);
     m_controller->setMinMatchProbability(float(settings.relevanceDefault));
-    connect(m_searchField, &SearchField::queryChanged, m_controller,
-            [this](const QString &text, const QString &photo) {
-                m_searchDone = false;
-                m_controller->search(text, photo);
-                updatePlaceholder();
-            });
+    // The field emits only queries it could read: filters, exclusions and sort go to the engine,
+    // the caption words are searched.
+    connect(m_searchField, &SearchField::queryChanged, m_controller, [this](const QString &, const QString &photo) {
+        const ParsedQuery &query = m_searchField->parsedQuery();
+        SearchOptions next = m_controller->options();
+        next.filter = query.filter;
+        next.excludedPhrases = query.excludedPhrases;
+        next.sort = query.sort;
+        m_controller->setOptions(next);
+        m_searchDone = false;
+        m_controller->search(query.caption, photo);
+        updatePlaceholder();
+    });
     connect(m_controller, &SearchController::resultsChanged, this, &MainWindow::onResults);
     connect(m_controller, &SearchController::rerankProgress, this, [this](int done, int total) {
         const bool refining = total > 0 && done < total && m_controller->isBusy();
@@ -388,7 +396,20 @@ void MainWindow::updatePlaceholder() {
 void MainWindow::setFolders(const QList<WatchedFolder> &folders) {
     m_folders->setFolders(folders);
     updatePlaceholder();
+    // in: resolves and completes against the folders below the watched ones: a walk of the disk,
+    // so off the GUI thread; a newer folder list wins.
+    QStringList roots;
+    for (const WatchedFolder &f : folders)
+        roots.append(f.path);
+    const quint64 generation = ++m_folderNamesGeneration;
+    QtConcurrent::run([roots] { return FolderNames(roots, collectSubfolders(roots)); })
+        .then(this, [this, generation](const FolderNames &names) {
+            if (generation == m_folderNamesGeneration)
+                m_searchField->setFolderNames(names);
+        });
 }
+
+void MainWindow::setCameras(const QStringList &cameras) { m_searchField->setCameras(cameras); }
 
 void MainWindow::setIndexProgress(const IndexProgress &progress) {
     m_folders->setIndexing(true);
