@@ -1,5 +1,6 @@
 #include "indexer/catalog.h"
 
+#include "core/image/exifreader.h"
 #include "indexer/sqlite.h"
 
 #include <sqlite3.h>
@@ -91,6 +92,30 @@ CREATE TRIGGER photos_last_id AFTER INSERT ON photos BEGIN
     UPDATE meta SET value = NEW.id WHERE key = 'photos_last_id' AND CAST(value AS INTEGER) < NEW.id;
 END;
 )sql",
+    // 3 -> 4 (issue 15, filters): what a photo is and where it came from, for filters and
+    // listings. taken_ms now always has a value: EXIF DateTimeOriginal, else the file's mtime with
+    // taken_is_file_time = 1. file_type is canonical (core/image/exifreader.h): by content when
+    // indexed, here from the extension. file_name (the path's last component) orders by name.
+    // metadata_version 0: the camera is not read yet; the next indexing run reads the EXIF of
+    // these rows from the file heads (no embedding) and sets it to the current version.
+    R"sql(
+ALTER TABLE photos ADD COLUMN camera_make TEXT;
+ALTER TABLE photos ADD COLUMN camera_model TEXT;
+ALTER TABLE photos ADD COLUMN file_type TEXT;
+ALTER TABLE photos ADD COLUMN file_name TEXT;
+ALTER TABLE photos ADD COLUMN taken_is_file_time INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE photos ADD COLUMN metadata_version INTEGER NOT NULL DEFAULT 0;
+UPDATE photos SET taken_ms = mtime_ms, taken_is_file_time = 1 WHERE taken_ms IS NULL;
+UPDATE photos SET file_name = substr(CAST(path AS TEXT), length(rtrim(CAST(path AS TEXT), replace(CAST(path AS TEXT), '/', ''))) + 1);
+UPDATE photos SET file_type = CASE lower(substr(file_name, length(rtrim(file_name, replace(file_name, '.', ''))) + 1))
+    WHEN 'jpg' THEN 'jpeg' WHEN 'jpeg' THEN 'jpeg' WHEN 'jpe' THEN 'jpeg' WHEN 'heif' THEN 'heic' WHEN 'hif' THEN 'heic'
+    WHEN 'tif' THEN 'tiff' ELSE lower(substr(file_name, length(rtrim(file_name, replace(file_name, '.', ''))) + 1)) END
+WHERE instr(file_name, '.') > 0;
+CREATE INDEX photos_taken ON photos(taken_ms);
+CREATE INDEX photos_type ON photos(file_type);
+CREATE INDEX photos_camera ON photos(camera_make, camera_model);
+CREATE INDEX photos_name ON photos(file_name COLLATE NOCASE, path);
+)sql",
 };
 constexpr int kMigrationCount = int(sizeof(kMigrations) / sizeof(kMigrations[0]));
 static_assert(kMigrationCount == Catalog::kSchemaVersion);
@@ -112,16 +137,109 @@ PhotoRecord recordFrom(const sql::Statement &s) {
     r.error = s.textAt(10);
     r.thumbnailPath = s.textAt(11);
     r.offline = s.int64At(12) != 0;
+    r.fileType = s.textAt(13);
+    r.cameraMake = s.textAt(14);
+    r.cameraModel = s.textAt(15);
+    r.takenIsFileTime = s.int64At(16) != 0;
     return r;
 }
 
-#define TS_PHOTO_COLUMNS "id, path, size, mtime_ms, content_hash, width, height, orientation, taken_ms, state, error, thumbnail, offline"
+#define TS_PHOTO_COLUMNS "id, path, size, mtime_ms, content_hash, width, height, orientation, taken_ms, state, error, thumbnail, offline, file_type, camera_make, camera_model, taken_is_file_time"
 
 // SQL: is the photo path p.path inside the folder path `folder` (an expression)? rtrim keeps "/"
 // working as a folder.
 // Compared as bytes: a path that is not valid UTF-8 is stored as a BLOB (Statement::bindPath).
 #define TS_UNDER(path, folder) \
     "substr(CAST(" path " AS BLOB), 1, length(CAST(rtrim(" folder ", '/') AS BLOB)) + 1) = CAST(rtrim(" folder ", '/') || '/' AS BLOB)"
+
+void bindTextOrNull(sql::Statement &s, int index, const QString &text) {
+    if (text.isEmpty())
+        s.bindNull(index);
+    else
+        s.bind(index, text);
+}
+
+// The path's last component, as the migration computes it (ordering by name).
+QString fileNameOf(const QString &path) { return path.mid(path.lastIndexOf(QLatin1Char('/')) + 1); }
+
+// A PhotoFilter as SQL: a WHERE clause over `photos p` and its parameters, numbered from 1 in
+// the order they are added (callers number theirs after parameterCount()).
+class FilterSql {
+public:
+    explicit FilterSql(const PhotoFilter &f) {
+        m_where = "p.state <> 2";
+        if (f.takenFromMs)
+            m_where += " AND p.taken_ms >= " + param({Param::Kind::Int, *f.takenFromMs, {}});
+        if (f.takenBeforeMs)
+            m_where += " AND p.taken_ms < " + param({Param::Kind::Int, *f.takenBeforeMs, {}});
+        if (!f.folders.isEmpty()) {
+            QByteArrayList any;
+            for (const QString &folder : f.folders) {
+                const QByteArray n = param({Param::Kind::Path, 0, QDir::cleanPath(folder)});
+                // Byte prefix "folder/": /a/b keeps /a/b/x and /a/b/c/y, never /a/bc/x.
+                any << QByteArray(TS_UNDER("p.path", "%1")).replace("%1", n);
+            }
+            m_where += " AND (" + any.join(" OR ") + ")";
+        }
+        QByteArrayList types;
+        for (const QString &t : f.fileTypes)
+            if (const QString c = fileTypeForExtension(QStringLiteral("x.") + t.trimmed()); !c.isEmpty())
+                types << param({Param::Kind::Text, 0, c});
+        if (!types.isEmpty())
+            m_where += " AND p.file_type IN (" + types.join(", ") + ")";
+        QByteArrayList cameras;
+        for (const QString &c : f.cameras)
+            if (const QString needle = c.trimmed().toLower(); !needle.isEmpty())
+                cameras << "instr(lower(coalesce(p.camera_make, '') || ' ' || coalesce(p.camera_model, '')), " +
+                               param({Param::Kind::Text, 0, needle}) + ") > 0";
+        if (!cameras.isEmpty())
+            m_where += " AND (" + cameras.join(" OR ") + ")";
+        switch (f.shape) {
+        case PhotoShape::Portrait: m_where += " AND p.height > p.width AND p.width > 0"; break;
+        case PhotoShape::Landscape: m_where += " AND p.width > p.height AND p.height > 0"; break;
+        case PhotoShape::Square: m_where += " AND p.width = p.height AND p.width > 0"; break;
+        case PhotoShape::Any: break;
+        }
+        if (f.minLongSide > 0)
+            m_where += " AND max(p.width, p.height) >= " + param({Param::Kind::Int, f.minLongSide, {}});
+        if (f.minShortSide > 0)
+            m_where += " AND min(p.width, p.height) >= " + param({Param::Kind::Int, f.minShortSide, {}});
+    }
+    const QByteArray &where() const { return m_where; }
+    int parameterCount() const { return int(m_params.size()); }
+    void bind(sql::Statement &s) const {
+        for (size_t i = 0; i < m_params.size(); ++i) {
+            const Param &p = m_params[i];
+            const int n = int(i) + 1;
+            switch (p.kind) {
+            case Param::Kind::Int: s.bind(n, p.number); break;
+            case Param::Kind::Text: s.bind(n, p.text); break;
+            case Param::Kind::Path: s.bindPath(n, p.text); break;
+            }
+        }
+    }
+
+private:
+    struct Param {
+        enum class Kind { Int, Text, Path } kind;
+        qint64 number = 0;
+        QString text;
+    };
+    QByteArray param(Param p) {
+        m_params.push_back(std::move(p));
+        return "?" + QByteArray::number(qsizetype(m_params.size()));
+    }
+    QByteArray m_where;
+    std::vector<Param> m_params;
+};
+
+// The name shown for a camera: "<make> <model>", without the make twice when the model repeats
+// it ("Canon" + "Canon EOS R5" -> "Canon EOS R5").
+QString cameraName(const QString &make, const QString &model) {
+    if (make.isEmpty() || model.startsWith(make, Qt::CaseInsensitive))
+        return model.isEmpty() ? make : model;
+    return model.isEmpty() ? make : make + QLatin1Char(' ') + model;
+}
 
 // Why the database (or its folder) cannot be written, for the read-only fallback; empty if it can.
 QString whyNotWritable(const QString &path) {
@@ -516,17 +634,22 @@ Result<std::vector<qint64>> Catalog::commitBatch(const std::vector<PhotoWrite> &
     // a stale index file or cache entry keyed by that id must not describe the new photo.
     auto insert = m_db->prepare(
         "INSERT INTO photos(id, folder_id, path, size, mtime_ms, content_hash, width, height, orientation, taken_ms,"
-        " state, error, thumbnail, full_hash) VALUES ((SELECT CAST(value AS INTEGER) + 1 FROM meta"
-        " WHERE key = 'photos_last_id'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?14)"
+        " state, error, thumbnail, full_hash, file_type, camera_make, camera_model, taken_is_file_time, file_name,"
+        " metadata_version) VALUES ((SELECT CAST(value AS INTEGER) + 1 FROM meta"
+        " WHERE key = 'photos_last_id'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?14, ?15, ?16, ?17, ?18,"
+        " ?19, ?20)"
         " ON CONFLICT(path) DO UPDATE SET folder_id = excluded.folder_id, size = excluded.size,"
         " mtime_ms = excluded.mtime_ms, content_hash = excluded.content_hash, width = excluded.width,"
         " height = excluded.height, orientation = excluded.orientation, taken_ms = excluded.taken_ms,"
         " state = excluded.state, error = excluded.error, thumbnail = excluded.thumbnail,"
-        " full_hash = excluded.full_hash");
+        " full_hash = excluded.full_hash, file_type = excluded.file_type, camera_make = excluded.camera_make,"
+        " camera_model = excluded.camera_model, taken_is_file_time = excluded.taken_is_file_time,"
+        " file_name = excluded.file_name, metadata_version = excluded.metadata_version");
     auto update = m_db->prepare(
         "UPDATE photos SET folder_id = ?1, path = ?2, size = ?3, mtime_ms = ?4, content_hash = ?5, width = ?6,"
         " height = ?7, orientation = ?8, taken_ms = ?9, state = ?10, error = ?11, thumbnail = ?12,"
-        " full_hash = ?14 WHERE id = ?13");
+        " full_hash = ?14, file_type = ?15, camera_make = ?16, camera_model = ?17, taken_is_file_time = ?18,"
+        " file_name = ?19, metadata_version = ?20 WHERE id = ?13");
     auto idOf = m_db->prepare("SELECT id FROM photos WHERE path = ?1");
     auto dropEmbeddings = m_db->prepare("DELETE FROM embeddings WHERE photo_id = ?1");
     auto putEmbedding = m_db->prepare(
@@ -566,6 +689,11 @@ Result<std::vector<qint64>> Catalog::commitBatch(const std::vector<PhotoWrite> &
             s.bindNull(14);
         else
             s.bind(14, p.fullHash);
+        bindTextOrNull(s, 15, p.fileType);
+        bindTextOrNull(s, 16, p.cameraMake);
+        bindTextOrNull(s, 17, p.cameraModel);
+        s.bind(18, p.takenIsFileTime ? 1 : 0);
+        s.bind(19, fileNameOf(p.path)).bind(20, kMetadataVersion);
         if (!s.exec())
             return m_db->lastError(doing);
         qint64 id = p.id;
@@ -680,6 +808,152 @@ std::optional<PhotoRecord> Catalog::photo(qint64 id) const {
     if (s.step())
         return recordFrom(s);
     return std::nullopt;
+}
+
+Result<std::vector<qint64>> Catalog::photosMatching(const PhotoFilter &filter) const {
+    std::lock_guard lock(m_mutex);
+    const FilterSql f(filter);
+    const QByteArray sql = "SELECT p.id FROM photos p WHERE " + f.where() + " ORDER BY p.id";
+    auto s = m_db->prepare(sql.constData());
+    f.bind(s);
+    std::vector<qint64> ids;
+    while (s.step())
+        ids.push_back(s.int64At(0));
+    if (s.lastCode() != SQLITE_DONE)
+        return m_db->lastError(QStringLiteral("filtering photos"));
+    return ids;
+}
+
+Result<qint64> Catalog::countPhotos(const PhotoFilter &filter) const {
+    std::lock_guard lock(m_mutex);
+    const FilterSql f(filter);
+    const QByteArray sql = "SELECT count(*) FROM photos p WHERE " + f.where();
+    auto s = m_db->prepare(sql.constData());
+    f.bind(s);
+    if (!s.step())
+        return m_db->lastError(QStringLiteral("counting photos"));
+    return s.int64At(0);
+}
+
+Result<std::vector<PhotoRecord>> Catalog::listPhotos(const PhotoFilter &filter, SortOrder order, qint64 offset,
+                                                     int limit) const {
+    std::lock_guard lock(m_mutex);
+    const FilterSql f(filter);
+    // Both orders have an index (photos_taken, photos_name), so a page is an index walk. Equal
+    // keys follow the id (taken_ms's index holds the id: newest first means id descending too).
+    const QByteArray orderBy = order == SortOrder::Name ? " ORDER BY p.file_name COLLATE NOCASE, p.path, p.id"
+                                                        : " ORDER BY p.taken_ms DESC, p.id DESC";
+    const int limitParam = f.parameterCount() + 1;
+    const QByteArray sql = "SELECT " TS_PHOTO_COLUMNS " FROM photos p WHERE " + f.where() + orderBy + " LIMIT ?" +
+                           QByteArray::number(limitParam) + " OFFSET ?" + QByteArray::number(limitParam + 1);
+    auto s = m_db->prepare(sql.constData());
+    f.bind(s);
+    s.bind(limitParam, qint64(std::max(0, limit))).bind(limitParam + 1, std::max<qint64>(0, offset));
+    std::vector<PhotoRecord> out;
+    while (s.step())
+        out.push_back(recordFrom(s));
+    if (s.lastCode() != SQLITE_DONE)
+        return m_db->lastError(QStringLiteral("listing photos"));
+    return out;
+}
+
+Result<std::vector<MonthCount>> Catalog::monthCounts(const PhotoFilter &filter) const {
+    std::lock_guard lock(m_mutex);
+    const FilterSql f(filter);
+    // SQLite's 'localtime' is the C library's, as QDateTime's local time; seconds are floored so
+    // that a time before 1970 falls in its own month.
+    const QByteArray sql = "SELECT strftime('%Y-%m', (p.taken_ms - (p.taken_ms % 1000 + 1000) % 1000) / 1000, 'unixepoch', 'localtime') AS month, count(*)"
+                           " FROM photos p WHERE " + f.where() + " AND p.taken_ms IS NOT NULL"
+                           " GROUP BY month ORDER BY month DESC";
+    auto s = m_db->prepare(sql.constData());
+    f.bind(s);
+    std::vector<MonthCount> out;
+    while (s.step()) {
+        const QString month = s.textAt(0);
+        MonthCount m;
+        m.year = month.left(4).toInt();
+        m.month = month.mid(5, 2).toInt();
+        m.count = s.int64At(1);
+        if (m.month >= 1 && m.month <= 12)
+            out.push_back(m);
+    }
+    if (s.lastCode() != SQLITE_DONE)
+        return m_db->lastError(QStringLiteral("counting photos by month"));
+    return out;
+}
+
+QList<QPair<QString, qint64>> Catalog::cameras() const {
+    std::lock_guard lock(m_mutex);
+    QHash<QString, qint64> counts; // by lower-case name: "Canon" and "CANON" are one camera
+    QHash<QString, QString> shown;
+    auto s = m_db->prepare("SELECT coalesce(camera_make, ''), coalesce(camera_model, ''), count(*) FROM photos"
+                           " WHERE state <> 2 AND (camera_make IS NOT NULL OR camera_model IS NOT NULL)"
+                           " GROUP BY camera_make, camera_model");
+    while (s.step()) {
+        const QString name = cameraName(s.textAt(0), s.textAt(1));
+        const QString key = name.toLower();
+        counts[key] += s.int64At(2);
+        if (!shown.contains(key))
+            shown.insert(key, name);
+    }
+    QList<QPair<QString, qint64>> out;
+    for (auto it = counts.cbegin(); it != counts.cend(); ++it)
+        out.append({shown.value(it.key()), it.value()});
+    std::sort(out.begin(), out.end(), [](const auto &a, const auto &b) {
+        return a.second != b.second ? a.second > b.second : a.first.compare(b.first, Qt::CaseInsensitive) < 0;
+    });
+    return out;
+}
+
+std::optional<qint64> Catalog::takenMs(qint64 photoId) const {
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("SELECT taken_ms FROM photos WHERE id = ?1");
+    s.bind(1, photoId);
+    if (s.step() && !s.isNullAt(0))
+        return s.int64At(0);
+    return std::nullopt;
+}
+
+Result<std::vector<StaleMetadata>> Catalog::staleMetadata(qint64 afterId, int limit) const {
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("SELECT id, path, mtime_ms FROM photos WHERE metadata_version < ?1 AND id > ?2"
+                           " ORDER BY id LIMIT ?3");
+    s.bind(1, kMetadataVersion).bind(2, afterId).bind(3, limit);
+    std::vector<StaleMetadata> out;
+    while (s.step())
+        out.push_back({s.int64At(0), s.pathAt(1), s.int64At(2)});
+    if (s.lastCode() != SQLITE_DONE)
+        return m_db->lastError(QStringLiteral("reading the catalog"));
+    return out;
+}
+
+Status Catalog::updateMetadata(const std::vector<MetadataUpdate> &updates) {
+    std::lock_guard lock(m_mutex);
+    const QString doing = QStringLiteral("saving photo metadata");
+    sql::Transaction tx(*m_db);
+    if (!tx.isActive())
+        return m_db->lastError(doing);
+    // An EXIF date replaces the file time; without one, what is stored stays.
+    auto s = m_db->prepare("UPDATE photos SET file_type = coalesce(?2, file_type), camera_make = ?3, camera_model = ?4,"
+                           " taken_ms = coalesce(?5, taken_ms), taken_is_file_time = CASE WHEN ?5 IS NULL"
+                           " THEN taken_is_file_time ELSE 0 END, metadata_version = ?6 WHERE id = ?1");
+    for (const MetadataUpdate &u : updates) {
+        s.bind(1, u.id);
+        bindTextOrNull(s, 2, u.fileType);
+        bindTextOrNull(s, 3, u.cameraMake);
+        bindTextOrNull(s, 4, u.cameraModel);
+        if (u.exifTakenMs)
+            s.bind(5, *u.exifTakenMs);
+        else
+            s.bindNull(5);
+        s.bind(6, kMetadataVersion);
+        if (!s.exec())
+            return m_db->lastError(doing);
+        s.reset();
+    }
+    if (!tx.commit())
+        return m_db->lastError(doing);
+    return {};
 }
 
 std::optional<qint64> Catalog::idForPath(const QString &path) const {

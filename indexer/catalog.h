@@ -3,7 +3,7 @@
 // The photo catalog: SQLite tables for watched folders, photos, per-model embeddings and metadata.
 // The source of truth of a library (the vector index file is a cache rebuilt from it).
 //
-// Schema (migrations 1-3, see catalog.cpp; PRAGMA user_version = kSchemaVersion):
+// Schema (migrations 1-4, see catalog.cpp; PRAGMA user_version = kSchemaVersion):
 //   meta(key TEXT PRIMARY KEY, value TEXT)      -- serving_model, photos_last_id
 //   folders(id, path UNIQUE, added_at, last_scan)
 //   photos(id, folder_id -> folders ON DELETE CASCADE, path UNIQUE, size, mtime_ms, content_hash,
@@ -13,6 +13,9 @@
 //   quick hash (size, first and last 64 KiB), full_hash a hash of every byte (NULL before v3).
 //   directories(path PK, device, parent_device, offline_since, offline_reason)   (migration 2)
 //   photos.offline (migration 2): under a folder that could not be listed at the last scan
+//   photos.camera_make, camera_model, file_type, file_name, taken_is_file_time, metadata_version
+//          (migration 4, filters): taken_ms is the EXIF date, else the file's mtime with
+//          taken_is_file_time = 1; metadata_version < kMetadataVersion: EXIF not read yet
 //   embeddings(photo_id -> photos ON DELETE CASCADE, model_key, dimension, vector BLOB of float32,
 //              PRIMARY KEY(photo_id, model_key))
 //
@@ -97,13 +100,35 @@ struct PhotoWrite {
     PhotoState state = PhotoState::Pending;
     QString error;
     QString thumbnail;
+    // Metadata for filters (schema 4): takenMs holds the file time when takenIsFileTime.
+    QString fileType;    // canonical (core/image/exifreader.h); empty: unknown
+    QString cameraMake, cameraModel;
+    bool takenIsFileTime = false;
     bool keepEmbeddings = false; // a move: the content is the same, keep every model's vector
     std::vector<float> vector;   // the embedding for the model being indexed (empty: none)
 };
 
+// A photo whose metadata an older version did not read (metadata_version below the current).
+struct StaleMetadata {
+    qint64 id = 0;
+    QString path;
+    qint64 mtimeMs = 0;
+};
+
+// Metadata read again from a photo's file head (no new embedding, no other column touched).
+struct MetadataUpdate {
+    qint64 id = 0;
+    QString fileType;
+    QString cameraMake, cameraModel;
+    std::optional<qint64> exifTakenMs; // nullopt: keep the file time (or EXIF date) stored
+};
+
 class Catalog {
 public:
-    static constexpr int kSchemaVersion = 3;
+    static constexpr int kSchemaVersion = 4;
+    // What a photo row's metadata_version is when its metadata was read by this version; rows
+    // below are read again (their file heads) by the next indexing run.
+    static constexpr int kMetadataVersion = 1;
 
     // Opens or creates the database at `path` (creating its folder), enables WAL and foreign keys,
     // and migrates an older schema (one transaction per migration). A database written by a newer
@@ -169,6 +194,21 @@ public:
 
     QList<PhotoRecord> failedPhotos() const;
     std::optional<PhotoRecord> photo(qint64 id) const;
+
+    // Filters and listings (schema 4), as documented in Library. Photos that failed to index are
+    // not listed (they cannot be shown); pending and offline ones are.
+    Result<std::vector<qint64>> photosMatching(const PhotoFilter &filter) const;
+    Result<qint64> countPhotos(const PhotoFilter &filter) const;
+    Result<std::vector<PhotoRecord>> listPhotos(const PhotoFilter &filter, SortOrder order, qint64 offset,
+                                                int limit) const;
+    Result<std::vector<MonthCount>> monthCounts(const PhotoFilter &filter) const;
+    QList<QPair<QString, qint64>> cameras() const;
+    std::optional<qint64> takenMs(qint64 photoId) const;
+    // Up to `limit` photos with an id above `afterId` whose metadata_version is below
+    // kMetadataVersion, by id.
+    Result<std::vector<StaleMetadata>> staleMetadata(qint64 afterId, int limit) const;
+    // One transaction: writes the metadata and sets metadata_version to kMetadataVersion.
+    Status updateMetadata(const std::vector<MetadataUpdate> &updates);
     std::optional<qint64> idForPath(const QString &path) const;
     LibraryStats stats(const QString &modelKey) const;
 

@@ -3,9 +3,9 @@
 #include "core/index/vectorindex.h"
 #include "core/search/fusioncache.h"
 #include "core/common/nativepath.h"
+#include "core/image/exifreader.h"
 #include "core/image/imagedecoder.h"
 #include "indexer/catalog.h"
-#include "indexer/exifdate.h"
 #include "indexer/imageembedder.h"
 
 #include <QCryptographicHash>
@@ -170,11 +170,42 @@ struct Prepared {
     qint64 reuseFrom = 0;  // a photo with the same content and an embedding (move or copy)
     std::optional<Result<PreparedImage>> image; // set when decoded (or when reading failed)
     QString thumbnail;
-    std::optional<qint64> takenMs;
+    ExifData exif;
+    QString fileType; // by content; empty when the file could not be read or was not recognised
     double readHashMs = 0, thumbnailWriteMs = 0; // the benchmark's stages (IndexStageTimes)
 };
 
 constexpr qint64 kQuickHashChunk = 64 * 1024;
+
+// The filter metadata of a photo row: the type by content (else by extension), the camera, and
+// the EXIF date, else the file's modification time marked as such.
+void setMetadata(PhotoWrite &w, const ExifData &exif, const QString &typeByContent) {
+    w.fileType = typeByContent.isEmpty() ? fileTypeForExtension(w.path) : typeByContent;
+    w.cameraMake = exif.make;
+    w.cameraModel = exif.model;
+    w.takenIsFileTime = !exif.dateTaken;
+    w.takenMs = exif.dateTaken ? exif.dateTaken->toMSecsSinceEpoch() : w.mtimeMs;
+}
+
+// How much of a file the metadata refresh reads first: a JPEG's EXIF lies in its first APP1
+// segment (at most 64 KiB, near the start). Other containers may put it after the image data
+// (PNG, WebP), anywhere (HEIF's iloc, TIFF's IFD offsets): when the head has no EXIF, the whole
+// file is read (bounded by the decoder's file size limit).
+constexpr qint64 kMetadataHeadBytes = 256 * 1024;
+
+ExifData readExifFromFile(const QString &path, QString *fileType) {
+    QFile file;
+    if (!openNativeFile(file, path, QIODevice::ReadOnly, nullptr))
+        return {};
+    const QByteArray head = file.read(kMetadataHeadBytes);
+    *fileType = imageFileType(head);
+    ExifData exif = readExif(head);
+    if (exif.found || *fileType == QLatin1String("jpeg") || file.atEnd())
+        return exif;
+    file.close();
+    const auto whole = readImageFile(path);
+    return whole ? readExif(*whole) : exif;
+}
 
 } // namespace
 
@@ -442,8 +473,9 @@ IndexRunResult IndexWorker::doRun() {
         p.job.size = contents->size();
         p.hash = quickContentHash(*contents);
         p.fullHash = fullContentHash(*contents);
-        if (const auto taken = exifDateTaken(contents->left(kQuickHashChunk)))
-            p.takenMs = taken->toMSecsSinceEpoch();
+        // The whole file is in memory: EXIF is found wherever the container put it.
+        p.exif = readExif(*contents);
+        p.fileType = imageFileType(*contents);
         p.readHashMs = stage.nsecsElapsed() / 1e6;
         const QString thumb = thumbDir.isEmpty() ? QString() : thumbDir + QLatin1Char('/') + p.fullHash + QStringLiteral(".jpg");
         // The quick hash finds candidates; only a photo whose every byte matches lends its vector.
@@ -548,14 +580,13 @@ IndexRunResult IndexWorker::doRun() {
             w.fullHash = p.fullHash;
             w.thumbnail = p.thumbnail;
             w.keepEmbeddings = p.job.unchanged;
+            setMetadata(w, p.exif, p.fileType);
             if (p.reuseFrom) {
                 const auto source = catalog.photo(p.reuseFrom);
                 if (source) {
                     w.width = source->width;
                     w.height = source->height;
                     w.orientation = source->orientation;
-                    if (source->taken)
-                        w.takenMs = source->taken->toMSecsSinceEpoch();
                     if (w.thumbnail.isEmpty())
                         w.thumbnail = source->thumbnailPath;
                 }
@@ -604,7 +635,6 @@ IndexRunResult IndexWorker::doRun() {
             }
             w.width = image->width;
             w.height = image->height;
-            w.takenMs = p.takenMs;
             w.orientation = image->orientation;
             w.state = PhotoState::Indexed;
             // Same content as a photo embedded earlier in this run: its vector, no second embedding.
@@ -730,6 +760,13 @@ IndexRunResult IndexWorker::doRun() {
     }
 
     if (!m_cancelled) {
+        if (QString error = refreshMetadata(catalog, result); !error.isEmpty()) {
+            result.error = error;
+            saveIndex();
+            return result;
+        }
+    }
+    if (!m_cancelled) {
         std::vector<qint64> gone;
         for (const Missing &m : missing)
             if (!claimed.count(m.id))
@@ -756,6 +793,40 @@ IndexRunResult IndexWorker::doRun() {
     progress.currentFile.clear();
     emitProgress(true);
     return result;
+}
+
+QString IndexWorker::refreshMetadata(Catalog &catalog, IndexRunResult &result) {
+    // One transaction per batch: a killed run keeps what it read, and the next goes on.
+    constexpr int kBatch = 256;
+    qint64 afterId = 0;
+    while (!m_cancelled) {
+        auto stale = catalog.staleMetadata(afterId, kBatch);
+        if (!stale)
+            return stale.error().message;
+        if (stale->empty())
+            return {};
+        std::vector<MetadataUpdate> updates;
+        for (const StaleMetadata &row : *stale) {
+            afterId = row.id;
+            // A file that changed since is read whole by the embedding pass of a later run; one
+            // that cannot be read now (offline, gone) keeps its old version and is tried again.
+            const NativeFileInfo info = statNative(row.path);
+            if (!info.exists || info.mtimeMs != row.mtimeMs)
+                continue;
+            MetadataUpdate u;
+            u.id = row.id;
+            const ExifData exif = readExifFromFile(row.path, &u.fileType);
+            u.cameraMake = exif.make;
+            u.cameraModel = exif.model;
+            if (exif.dateTaken)
+                u.exifTakenMs = exif.dateTaken->toMSecsSinceEpoch();
+            updates.push_back(std::move(u));
+        }
+        if (Status s = catalog.updateMetadata(updates); !s)
+            return s.error().message;
+        result.metadataRefreshed += qint64(updates.size());
+    }
+    return {};
 }
 
 void IndexWorker::collectOrphans(const Catalog &catalog, qint64 olderThanMs) const {

@@ -47,6 +47,7 @@ struct IndexRunResult {
     bool cancelled = false;
     QString error;             // non-empty: stopped because of it (nothing half-written)
     qint64 embedded = 0, moved = 0, copied = 0, removed = 0, failed = 0, skipped = 0;
+    qint64 metadataRefreshed = 0; // rows of an older version whose EXIF was read again (no embedding)
     QStringList directories;   // folders seen (up to maxWatchedDirectories) for live watching
     bool directoriesTruncated = false;
     IndexStageTimes stages;
@@ -74,6 +75,9 @@ private:
     struct Run;
     IndexRunResult doRun();
     void collectOrphans(const Catalog &catalog, qint64 olderThanMs) const;
+    // Reads the EXIF of rows an older version indexed without it (file heads only, no decoding, no
+    // embedding); returns an error message when the catalog could not be written.
+    QString refreshMetadata(Catalog &catalog, IndexRunResult &result);
     IndexWorkerConfig m_config;
     std::atomic<bool> m_paused{false};
     std::atomic<bool> m_cancelled{false};

@@ -61,6 +61,14 @@ public:
             return std::nullopt;
         return v;
     }
+    // nullopt on a catalog error: the engine then refuses the filter rather than ignore it.
+    std::optional<std::vector<qint64>> photosMatching(const PhotoFilter &filter) const override {
+        auto ids = m_catalog->photosMatching(filter);
+        if (!ids)
+            return std::nullopt;
+        return std::move(*ids);
+    }
+    std::optional<qint64> photoTakenMs(qint64 photoId) const override { return m_catalog->takenMs(photoId); }
 
 private:
     std::shared_ptr<Catalog> m_catalog;
@@ -496,6 +504,23 @@ QList<PhotoRecord> Library::failedPhotos() const { return d->catalog->failedPhot
 QList<OfflineDirectory> Library::offlineDirectories() const { return d->catalog->offlineDirectories(); }
 
 std::optional<PhotoRecord> Library::photo(qint64 id) const { return d->catalog->photo(id); }
+
+Result<std::vector<qint64>> Library::photosMatching(const PhotoFilter &filter) const {
+    return d->catalog->photosMatching(filter);
+}
+
+Result<qint64> Library::countPhotos(const PhotoFilter &filter) const { return d->catalog->countPhotos(filter); }
+
+Result<std::vector<PhotoRecord>> Library::listPhotos(const PhotoFilter &filter, SortOrder order, qint64 offset,
+                                                     int limit) const {
+    return d->catalog->listPhotos(filter, order, offset, limit);
+}
+
+Result<std::vector<MonthCount>> Library::monthCounts(const PhotoFilter &filter) const {
+    return d->catalog->monthCounts(filter);
+}
+
+QList<QPair<QString, qint64>> Library::cameras() const { return d->catalog->cameras(); }
 
 std::function<QString(const QString &)> Library::storedThumbnailProvider() const {
     // The catalog is shared, not the Library: the grid may outlive it by a queued decode.

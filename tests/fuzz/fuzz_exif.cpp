@@ -1,9 +1,10 @@
-// Fuzz target: EXIF parsing: the orientation tag from JPEG/PNG/WebP/TIFF containers and raw TIFF
-// blocks (core/image/exiforientation), and the date taken (indexer/exifdate). Both promise never
-// to read outside their input and to fall back (1 / nullopt) on anything malformed.
+// Fuzz target: EXIF parsing (core/image/exifreader): orientation, date taken and camera from
+// JPEG/PNG/WebP/TIFF/HEIF containers and raw TIFF blocks, through the reader and the decoder's
+// ExifOrientation. They promise never to read outside their input and to fall back (1 / nullopt /
+// empty) on anything malformed.
 
 #include "core/image/exiforientation.h"
-#include "indexer/exifdate.h"
+#include "core/image/exifreader.h"
 
 #include <QByteArray>
 #include <QImage>
@@ -24,9 +25,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const int block = ts::ExifOrientation::fromTiffBlock(copy.get(), size);
     if (encoded < 1 || encoded > 8 || block < 1 || block > 8)
         std::abort();
-    const std::optional<QDateTime> taken = ts::exifDateTaken(bytes);
-    if (taken && !taken->isValid())
-        std::abort();
+    for (const ts::ExifData &exif : {ts::readExif(bytes), ts::readExifBlock(bytes)}) {
+        if (exif.orientation < 1 || exif.orientation > 8 ||
+            (exif.dateTaken && !exif.dateTaken->isValid()) || exif.make.size() > 255 ||
+            exif.model.size() > 255)
+            std::abort();
+    }
+    (void)ts::imageFileType(bytes);
 
     // Every orientation on a small image keeps its pixels (apply() moves whole pixels).
     QImage image(3, 2, QImage::Format_RGB888);

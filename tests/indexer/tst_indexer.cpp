@@ -457,7 +457,12 @@ void TestIndexer::version1DatabaseIsMigratedKeepingIdsAndVectors() {
         // Turn the file back into version 1 the way version 1 wrote it.
         sqlite3 *raw = nullptr;
         QCOMPARE(sqlite3_open(QFile::encodeName(f.db()).constData(), &raw), SQLITE_OK);
-        const char *undo = "DROP TRIGGER photos_last_id; DELETE FROM meta WHERE key = 'photos_last_id';"
+        const char *undo = "DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;"  // 4 -> 3
+                           " DROP INDEX photos_name; ALTER TABLE photos DROP COLUMN camera_make;"
+                           " ALTER TABLE photos DROP COLUMN camera_model; ALTER TABLE photos DROP COLUMN file_type;"
+                           " ALTER TABLE photos DROP COLUMN file_name; ALTER TABLE photos DROP COLUMN taken_is_file_time;"
+                           " ALTER TABLE photos DROP COLUMN metadata_version;"
+                           " DROP TRIGGER photos_last_id; DELETE FROM meta WHERE key = 'photos_last_id';"
                            " ALTER TABLE photos DROP COLUMN full_hash;"                             // 3 -> 2
                            " DROP TABLE directories; ALTER TABLE photos DROP COLUMN offline;"       // 2 -> 1
                            " PRAGMA user_version = 1;";
@@ -953,8 +958,12 @@ void TestIndexer::dateTakenComesFromExif() {
     const auto dated = lib->photo(*(*catalog)->idForPath(path));
     QVERIFY(dated && dated->taken);
     QCOMPARE(*dated->taken, QDateTime(QDate(2021, 6, 15), QTime(14, 30, 0)));
-    const auto undated = lib->photo(*(*catalog)->idForPath(f.photos() + QStringLiteral("/undated.png")));
-    QVERIFY(undated && !undated->taken);
+    QVERIFY(!dated->takenIsFileTime);
+    // Without EXIF, the date taken is the file's modification time, marked as such (schema 4).
+    const QString undatedPath = f.photos() + QStringLiteral("/undated.png");
+    const auto undated = lib->photo(*(*catalog)->idForPath(undatedPath));
+    QVERIFY(undated && undated->taken && undated->takenIsFileTime);
+    QCOMPARE(*undated->taken, QFileInfo(undatedPath).lastModified());
 }
 
 void TestIndexer::freshDatabaseGetsTheCurrentSchema() {
