@@ -152,6 +152,23 @@ public:
     Result<std::vector<SearchHit>> search(const float *query, int k,
                                           const std::vector<qint64> &excludeIds = {}) const;
 
+    // The k most similar stored vectors to `query` among `allowedIds` only (a filter's result,
+    // e.g. PhotoSource::photosMatching: ascending is cheapest, any order is accepted; ids not in
+    // the index are ignored), best first, skipping `excludeIds`. Fewer than k hits only when fewer
+    // allowed ids are in the index; none for an empty `allowedIds`.
+    //
+    // How: in exact mode, and whenever it is the cheaper way, the subset's stored vectors are
+    // scanned directly (~|subset| x dimension multiply-adds): the true best matches within it.
+    // In approximate mode with a large subset, FAISS's IVF search runs with an IDSelector over
+    // the subset, probing the cells nearest the query until they hold four times as many subset
+    // vectors as an unfiltered query scans (so a subset far from the query, or a sparse one, is
+    // probed further); recall against exact search on the subset is then like an unfiltered query's
+    // (bench_index --filtered). If the probed cells hold fewer than k, the subset is scanned.
+    // Errors and thread safety as search().
+    Result<std::vector<SearchHit>> searchWithin(const float *query, int k,
+                                                const std::vector<qint64> &allowedIds,
+                                                const std::vector<qint64> &excludeIds = {}) const;
+
     qint64 size() const;
     bool contains(qint64 id) const;
     int dimension() const;

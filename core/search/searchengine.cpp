@@ -31,8 +31,65 @@ std::vector<PhotoHit> orderForDisplay(std::vector<PhotoHit> hits, float minMatch
     return hits;
 }
 
-Result<std::vector<PhotoHit>> SearchEngine::candidates(const float *query, int count, const std::vector<qint64> &exclude) const {
-    auto found = m_index->search(query, count, exclude);
+namespace {
+
+Error cancelled() {
+    return Error(Error::Code::Cancelled, QStringLiteral("search cancelled"));
+}
+
+// q - w * mean(e): the query pushed away from the excluded phrases (see kExclusionWeight). The
+// index normalises it. Phrases without an embedding (no contrastive head) cannot push.
+std::vector<float> steeredAway(const float *query, int dim,
+                               const std::vector<PreparedText> &excluded) {
+    std::vector<float> q(query, query + dim);
+    std::vector<const float *> phrases;
+    for (const PreparedText &e : excluded)
+        if (e.embedding().data.size() == size_t(dim))
+            phrases.push_back(e.embedding().ptr());
+    if (phrases.empty())
+        return q;
+    const float w = kExclusionWeight / float(phrases.size());
+    for (const float *e : phrases)
+        for (int i = 0; i < dim; ++i)
+            q[size_t(i)] -= w * e[i];
+    return q;
+}
+
+} // namespace
+
+Result<std::optional<std::vector<qint64>>>
+SearchEngine::allowedPhotos(const PhotoFilter &filter) const {
+    if (filter.isEmpty())
+        return std::optional<std::vector<qint64>>();
+    auto ids = m_photos->photosMatching(filter);
+    if (!ids)
+        return Error(
+            Error::Code::InvalidArgument,
+            QStringLiteral(
+                "this library cannot filter photos (by date, folder, type, camera, shape or "
+                "size); search without the filter"));
+    return std::optional<std::vector<qint64>>(std::move(*ids));
+}
+
+Result<std::vector<PreparedText>>
+SearchEngine::prepareExclusions(const QStringList &phrases) const {
+    std::vector<PreparedText> out;
+    for (const QString &phrase : phrases) {
+        if (phrase.trimmed().isEmpty())
+            continue;
+        auto prepared = m_pipeline->prepareCaption(phrase.trimmed());
+        if (!prepared)
+            return prepared.error();
+        out.push_back(std::move(*prepared));
+    }
+    return out;
+}
+
+Result<std::vector<PhotoHit>>
+SearchEngine::candidates(const float *query, int count, const std::vector<qint64> &exclude,
+                         const std::optional<std::vector<qint64>> &allowed) const {
+    auto found = allowed ? m_index->searchWithin(query, count, *allowed, exclude)
+                         : m_index->search(query, count, exclude);
     if (!found)
         return found.error();
     std::vector<PhotoHit> hits;
@@ -43,6 +100,35 @@ Result<std::vector<PhotoHit>> SearchEngine::candidates(const float *query, int c
         p.similarity = h.score;
         if (!p.path.isEmpty()) // removed from the catalog since the index was written
             hits.push_back(std::move(p));
+    }
+    return hits;
+}
+
+std::vector<PhotoHit> SearchEngine::sorted(std::vector<PhotoHit> hits, SortOrder order,
+                                           const TakenDates &dates) const {
+    if (order == SortOrder::DateTaken) {
+        std::vector<std::pair<std::optional<qint64>, PhotoHit>> keyed;
+        keyed.reserve(hits.size());
+        for (PhotoHit &h : hits) {
+            const auto known = dates.find(h.photoId);
+            keyed.emplace_back(known != dates.end() ? known->second
+                                                    : m_photos->photoTakenMs(h.photoId),
+                               std::move(h));
+        }
+        std::stable_sort(keyed.begin(), keyed.end(), [](const auto &a, const auto &b) {
+            if (a.first.has_value() != b.first.has_value())
+                return a.first.has_value(); // undated last
+            return a.first && *a.first > *b.first;
+        });
+        for (size_t i = 0; i < hits.size(); ++i)
+            hits[i] = std::move(keyed[i].second);
+    } else if (order == SortOrder::Name) {
+        std::stable_sort(hits.begin(), hits.end(), [](const PhotoHit &a, const PhotoHit &b) {
+            const QString na = QFileInfo(a.path).fileName(), nb = QFileInfo(b.path).fileName();
+            if (const int c = na.compare(nb, Qt::CaseInsensitive))
+                return c < 0;
+            return a.path < b.path;
+        });
     }
     return hits;
 }
@@ -65,38 +151,58 @@ Result<FloatTensor> SearchEngine::fusionInputs(qint64 photoId, const QString &pa
     return fusion;
 }
 
-Result<std::vector<PhotoHit>> SearchEngine::rerank(std::vector<PhotoHit> hits,
-                                                   const PreparedText &caption,
-                                                   const SearchOptions &options,
-                                                   const UpdateCallback &onUpdate,
-                                                   const CancelToken &cancel) const {
+Result<std::vector<PhotoHit>>
+SearchEngine::rerank(std::vector<PhotoHit> hits, const PreparedText &caption,
+                     const std::vector<PreparedText> &excluded, const SearchOptions &options,
+                     const UpdateCallback &onUpdate, const CancelToken &cancel) const {
+    const bool byWords = !caption.isNull();
     SearchUpdate update;
     update.toRerank = int(std::min<size_t>(hits.size(), size_t(std::max(0, options.rerankDepth))));
-    if (!m_pipeline->model().has(kHeadImageTextMatching) || caption.isNull())
+    if (!m_pipeline->model().has(kHeadImageTextMatching) || (!byWords && excluded.empty()))
         update.toRerank = 0;
+    const float exclusionBar = exclusionCutOff(options);
+    // Each photo's date asked once per query, not once per update (the source may be a database).
+    TakenDates dates;
+    if (options.sort == SortOrder::DateTaken)
+        for (const PhotoHit &h : hits)
+            dates.emplace(h.photoId, m_photos->photoTakenMs(h.photoId));
+    // Photos judged to show an excluded phrase, and photos that failed to load: left out of every
+    // list handed out, erased at the end.
+    std::vector<bool> dropped(hits.size(), false);
+    auto shown = [&] {
+        std::vector<PhotoHit> kept;
+        kept.reserve(hits.size());
+        for (size_t i = 0; i < hits.size(); ++i)
+            if (!dropped[i])
+                kept.push_back(hits[i]);
+        // Without a caption there is no match probability to cut at.
+        return sorted(
+            orderForDisplay(std::move(kept), byWords ? options.minMatchProbability : 0.0f),
+            options.sort, dates);
+    };
     auto publish = [&](bool finished) {
         update.finished = finished;
-        update.hits = orderForDisplay(hits, options.minMatchProbability);
+        update.hits = shown();
         if (onUpdate)
             onUpdate(update);
     };
     // The contrastive order at once (without the cut-off, which needs ITM scores, until reranked).
-    update.hits = hits;
+    update.hits = sorted(hits, options.sort, dates);
     if (onUpdate)
         onUpdate(update);
 
     // Photos go through the cross-modal layers a few at a time: one pass per batch is faster per
     // photo than one per photo, and the list still re-sorts while the user watches.
-    const size_t batchSize = size_t(options.rerankBatch > 0 ? options.rerankBatch
-                                                           : rerankBatchFor(m_pipeline->model().precision()));
-    std::vector<size_t> failed;
+    const size_t batchSize =
+        size_t(options.rerankBatch > 0 ? options.rerankBatch
+                                       : rerankBatchFor(m_pipeline->model().precision()));
     size_t next = 0;
     while (next < size_t(update.toRerank)) {
         std::vector<size_t> batch;
         FloatTensor stacked;
         for (; next < size_t(update.toRerank) && batch.size() < batchSize; ++next) {
             if (cancel.isCancelled())
-                return Error(Error::Code::Cancelled, QStringLiteral("search cancelled"));
+                return cancelled();
             const PhotoHit &hit = hits[next];
             auto fusion = fusionInputs(hit.photoId, hit.path);
             if (fusion && !batch.empty() &&
@@ -107,7 +213,7 @@ Result<std::vector<PhotoHit>> SearchEngine::rerank(std::vector<PhotoHit> hits,
                                    .arg(hit.path));
             if (!fusion) {
                 update.skipped << fusion.error().message;
-                failed.push_back(next);
+                dropped[next] = true;
                 continue;
             }
             if (batch.empty()) {
@@ -121,17 +227,28 @@ Result<std::vector<PhotoHit>> SearchEngine::rerank(std::vector<PhotoHit> hits,
         if (batch.empty())
             break; // every remaining photo failed
         if (cancel.isCancelled())
-            return Error(Error::Code::Cancelled, QStringLiteral("search cancelled"));
-        auto scores = m_pipeline->matchImages(caption, stacked);
-        if (!scores)
-            return scores.error();
-        for (size_t i = 0; i < batch.size(); ++i)
-            hits[batch[i]].matchProbability = (*scores)[i].probability;
+            return cancelled();
+        if (byWords) {
+            auto scores = m_pipeline->matchImages(caption, stacked);
+            if (!scores)
+                return scores.error();
+            for (size_t i = 0; i < batch.size(); ++i)
+                hits[batch[i]].matchProbability = (*scores)[i].probability;
+        }
+        // The same vision features against each excluded phrase (its text side is prepared once).
+        for (const PreparedText &phrase : excluded) {
+            if (cancel.isCancelled())
+                return cancelled();
+            auto scores = m_pipeline->matchImages(phrase, stacked);
+            if (!scores)
+                return scores.error();
+            for (size_t i = 0; i < batch.size(); ++i)
+                if ((*scores)[i].probability > exclusionBar)
+                    dropped[batch[i]] = true;
+        }
         update.reranked += int(batch.size());
         publish(false);
     }
-    for (auto it = failed.rbegin(); it != failed.rend(); ++it)
-        hits.erase(hits.begin() + std::ptrdiff_t(*it));
     publish(true);
     return update.hits;
 }
@@ -145,20 +262,33 @@ Result<std::vector<PhotoHit>> SearchEngine::searchText(const QString &text, cons
             Error::Code::Model,
             QStringLiteral(
                 "this checkpoint has no usable contrastive head, so it cannot search by text"));
+    // The filter first: a filter that keeps nothing needs no model at all.
+    auto allowed = allowedPhotos(options.filter);
+    if (!allowed)
+        return allowed.error();
+    if (*allowed && (*allowed)->empty())
+        return rerank({}, {}, {}, options, onUpdate, cancel);
     // One text-tower pass: the search embedding and the rerank's text side.
     auto caption = m_pipeline->prepareCaption(text);
     if (!caption)
         return caption.error();
+    auto excluded = prepareExclusions(options.excludedPhrases);
+    if (!excluded)
+        return excluded.error();
     if (cancel.isCancelled())
-        return Error(Error::Code::Cancelled, QStringLiteral("search cancelled"));
-    auto hits = candidates(caption->embedding().ptr(),
-                           std::max(options.candidates, options.rerankDepth), {});
+        return cancelled();
+    const std::vector<float> query =
+        steeredAway(caption->embedding().ptr(), m_index->dimension(), *excluded);
+    auto hits =
+        candidates(query.data(), std::max(options.candidates, options.rerankDepth), {}, *allowed);
     if (!hits)
         return hits.error();
-    return rerank(std::move(*hits), *caption, options, onUpdate, cancel);
+    return rerank(std::move(*hits), *caption, *excluded, options, onUpdate, cancel);
 }
 
-Result<std::vector<PhotoHit>> SearchEngine::searchSimilar(const QString &photoPath, int count, const CancelToken &cancel) const {
+Result<std::vector<PhotoHit>> SearchEngine::similarCandidates(
+    const QString &photoPath, int count, const std::optional<std::vector<qint64>> &allowed,
+    const std::vector<PreparedText> &excluded, const CancelToken &cancel) const {
     std::vector<qint64> exclude;
     if (auto self = m_photos->photoIdForPath(photoPath))
         exclude.push_back(*self);
@@ -166,21 +296,55 @@ Result<std::vector<PhotoHit>> SearchEngine::searchSimilar(const QString &photoPa
     // 12 MP) instead of the vision tower (seconds at the real model's size).
     if (auto stored = m_photos->storedEmbedding(photoPath, m_pipeline->modelKey());
         stored && int(stored->size()) == m_index->dimension())
-        return candidates(stored->data(), count, exclude);
+        return candidates(steeredAway(stored->data(), m_index->dimension(), excluded).data(), count,
+                          exclude, allowed);
     auto pixels = m_pipeline->loadPixels(photoPath);
     if (!pixels)
         return pixels.error();
     if (cancel.isCancelled())
-        return Error(Error::Code::Cancelled, QStringLiteral("search cancelled"));
+        return cancelled();
     auto embedding = m_pipeline->embedImages(*pixels);
     if (!embedding)
         return embedding.error();
-    return candidates(embedding->ptr(), count, exclude);
+    return candidates(steeredAway(embedding->ptr(), m_index->dimension(), excluded).data(), count,
+                      exclude, allowed);
+}
+
+Result<std::vector<PhotoHit>> SearchEngine::searchSimilar(const QString &photoPath, int count,
+                                                          const CancelToken &cancel) const {
+    return similarCandidates(photoPath, count, std::nullopt, {}, cancel);
+}
+
+Result<std::vector<PhotoHit>> SearchEngine::searchSimilar(const QString &photoPath,
+                                                          const SearchOptions &options,
+                                                          const UpdateCallback &onUpdate,
+                                                          const CancelToken &cancel) const {
+    auto allowed = allowedPhotos(options.filter);
+    if (!allowed)
+        return allowed.error();
+    if (*allowed && (*allowed)->empty())
+        return rerank({}, {}, {}, options, onUpdate, cancel);
+    auto excluded = prepareExclusions(options.excludedPhrases);
+    if (!excluded)
+        return excluded.error();
+    auto hits = similarCandidates(photoPath, options.candidates, *allowed, *excluded, cancel);
+    if (!hits)
+        return hits.error();
+    return rerank(std::move(*hits), {}, *excluded, options, onUpdate, cancel);
 }
 
 Result<std::vector<PhotoHit>> SearchEngine::searchComposed(const QString &photoPath, const QString &text, const SearchOptions &options,
                                                            const UpdateCallback &onUpdate, const CancelToken &cancel) const {
-    auto hits = searchSimilar(photoPath, std::max(options.candidates, options.rerankDepth), cancel);
+    auto allowed = allowedPhotos(options.filter);
+    if (!allowed)
+        return allowed.error();
+    if (*allowed && (*allowed)->empty())
+        return rerank({}, {}, {}, options, onUpdate, cancel);
+    auto excluded = prepareExclusions(options.excludedPhrases);
+    if (!excluded)
+        return excluded.error();
+    auto hits = similarCandidates(photoPath, std::max(options.candidates, options.rerankDepth),
+                                  *allowed, *excluded, cancel);
     if (!hits)
         return hits.error();
     PreparedText caption;
@@ -191,7 +355,7 @@ Result<std::vector<PhotoHit>> SearchEngine::searchComposed(const QString &photoP
             return prepared.error();
         caption = std::move(*prepared);
     }
-    return rerank(std::move(*hits), caption, options, onUpdate, cancel);
+    return rerank(std::move(*hits), caption, *excluded, options, onUpdate, cancel);
 }
 
 Result<FillMaskResult> SearchEngine::fillMask(const QString &photoPath, const QString &caption, int topK) const {

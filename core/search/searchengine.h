@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 namespace ts {
@@ -43,13 +44,38 @@ struct SearchOptions {
     int rerankBatch = 0;
     float minMatchProbability = 0.0f; // > 0: hide photos below it (and those never reranked)
     // Only photos the filter keeps are candidates: the nearest neighbours within them, found
-    // inside the vector search (PhotoSource::photosMatching gives the set).
+    // inside the vector search (PhotoSource::photosMatching gives the set). A non-empty filter
+    // with a source that cannot evaluate filters is an error (InvalidArgument), never ignored; a
+    // filter that keeps no photo gives an empty result without running the model.
     PhotoFilter filter;
-    // "without ...": photos matching one of these phrases are pushed down in the contrastive
-    // stage and removed from the reranked list when the ITM head judges they match.
+    // "without ...": photos matching one of these phrases (blank ones are ignored) are
+    // - pushed down in the contrastive stage: the query vector becomes
+    //   q - kExclusionWeight * mean(phrase embeddings), normalised (rclip's q - w.e), and
+    // - removed from the reranked list when the ITM head gives a phrase a match probability
+    //   above exclusionCutOff(options) (photos beyond rerankDepth are only pushed down).
+    // Each phrase runs through the text tower once per query (kept in the caption cache), and a
+    // photo's vision side is computed once for the caption and every phrase.
     QStringList excludedPhrases;
+    // Order of the list handed out (every update and the result): Relevance as ranked;
+    // DateTaken newest first (PhotoSource::photoTakenMs), photos without a date last; Name by
+    // file name (case-insensitive), then full path. Ties keep the relevance order.
     SortOrder sort = SortOrder::Relevance;
 };
+
+// How far a query is pushed away from an excluded phrase's embedding. rclip subtracts at full
+// weight (1); the difference q - e then ranks a photo with neither subject (both cosines low)
+// as high as one with both, while at 1/2 the caption keeps the larger share and only photos that
+// also match the phrase sink. Removal is the ITM stage's job; this is the push for the photos it
+// does not reach. Several phrases share the weight (their mean is subtracted), so the caption
+// stays dominant however many there are.
+inline constexpr float kExclusionWeight = 0.5f;
+
+// The ITM match probability above which a photo counts as showing an excluded phrase: the
+// search's own relevance cut-off when one is set (the same bar a photo must pass to be shown),
+// else 0.5 (the ITM head's decision boundary: "match" more likely than "no match").
+inline float exclusionCutOff(const SearchOptions &options) {
+    return options.minMatchProbability > 0 ? options.minMatchProbability : 0.5f;
+}
 
 // Progress of a query: the full list in its current order after each step.
 struct SearchUpdate {
@@ -92,6 +118,14 @@ public:
                                              const UpdateCallback &onUpdate = {}, const CancelToken &cancel = {}) const;
     // Nearest photos to a photo file (itself excluded when it is in the library).
     Result<std::vector<PhotoHit>> searchSimilar(const QString &photoPath, int count, const CancelToken &cancel = {}) const;
+    // The same with options: options.candidates photos, within options.filter, pushed away from
+    // options.excludedPhrases (and, with an ITM head, the first rerankDepth judged against them
+    // and removed when they match), ordered by options.sort. No caption, so no match
+    // probability and no cut-off on the photos themselves.
+    Result<std::vector<PhotoHit>> searchSimilar(const QString &photoPath,
+                                                const SearchOptions &options,
+                                                const UpdateCallback &onUpdate = {},
+                                                const CancelToken &cancel = {}) const;
     // "Like this photo, but <words>": candidates from the photo's neighbours, reranked by ITM with the words.
     Result<std::vector<PhotoHit>> searchComposed(const QString &photoPath, const QString &text, const SearchOptions &options,
                                                  const UpdateCallback &onUpdate = {}, const CancelToken &cancel = {}) const;
@@ -104,12 +138,32 @@ public:
     const BridgeTowerPipeline &pipeline() const { return *m_pipeline; }
 
 private:
-    Result<std::vector<PhotoHit>> candidates(const float *query, int count, const std::vector<qint64> &exclude) const;
-    // `caption` null: no rerank (no ITM head, or no words), the contrastive order stays.
+    // The ids options.filter keeps (nullopt: no filter), or why it cannot be applied.
+    Result<std::optional<std::vector<qint64>>> allowedPhotos(const PhotoFilter &filter) const;
+    // The excluded phrases through the text tower (blank ones dropped).
+    Result<std::vector<PreparedText>> prepareExclusions(const QStringList &phrases) const;
+    // `allowed` set: only those ids are candidates (the nearest within them).
+    Result<std::vector<PhotoHit>>
+    candidates(const float *query, int count, const std::vector<qint64> &exclude,
+               const std::optional<std::vector<qint64>> &allowed = std::nullopt) const;
+    // The query photo's neighbours for searchSimilar/searchComposed (filter and exclusions
+    // applied).
+    Result<std::vector<PhotoHit>>
+    similarCandidates(const QString &photoPath, int count,
+                      const std::optional<std::vector<qint64>> &allowed,
+                      const std::vector<PreparedText> &excluded, const CancelToken &cancel) const;
+    // `caption` null: no rerank by words (no ITM head, or no words), the contrastive order stays;
+    // photos are still judged against `excluded` when there is an ITM head.
     Result<std::vector<PhotoHit>> rerank(std::vector<PhotoHit> hits, const PreparedText &caption,
+                                         const std::vector<PreparedText> &excluded,
                                          const SearchOptions &options,
                                          const UpdateCallback &onUpdate,
                                          const CancelToken &cancel) const;
+    // Applies options.sort to a list in relevance order.
+    // `dates`: photoTakenMs of photos already asked (others are asked).
+    using TakenDates = std::unordered_map<qint64, std::optional<qint64>>;
+    std::vector<PhotoHit> sorted(std::vector<PhotoHit> hits, SortOrder order,
+                                 const TakenDates &dates) const;
 
     std::shared_ptr<const BridgeTowerPipeline> m_pipeline;
     std::shared_ptr<const VectorIndex> m_index;

@@ -9,12 +9,17 @@
 //   bench_index [--distributions isotropic,cone] [--sizes 10000,100000,1000000] [--queries 100]
 //               [--exact-queries 100] [--nprobe-sweep 16,32,64,128,256,512] [--threads 2]
 //               [--spread 1.0] [--cone-mean 0.62] [--cone-noise 0.6] [--cone-spectrum 0.25]
+//               [--filtered 0.001,0.01,0.1,0.5,1]
 //
 // Rows per size: exact (the reference), then IVF at main's fixed nprobe (max(32, nlist / 64)),
 // at the tuned nprobe, over the sweep, and scanning every cell ("all": against the exact row it
 // gives the per-vector cost ratio behind the exact/IVF crossover, nprobetuner.h). Prints a table
 // and one JSON line per distribution and size. Peak memory is about 3x the vector data at the
 // largest size (the vectors, the index and the normalised copy add() makes).
+//
+// --filtered SHARES replaces those rows by filtered-search rows: a random subset keeping each
+// share of the vectors, recall@10 of searchWithin() against brute force over the subset, ms per
+// query (a share of 1 is the unfiltered search for comparison).
 #include "core/index/vectorindex.h"
 #include "syntheticvectors.h"
 
@@ -31,7 +36,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <iterator>
 #include <numeric>
+#include <random>
 #include <thread>
 
 using namespace ts;
@@ -248,6 +255,79 @@ void fail(const Status &status) {
     std::exit(1);
 }
 
+// Filtered search (--filtered SHARES): a filter keeps a random share of the photos; recall@10 of
+// VectorIndex::searchWithin against brute force over that subset, and ms per query. The index is
+// built as for the approximate rows (threshold 0, nprobe tuned), so it is IVF unless tuning found
+// a flat scan cheaper. The unfiltered row is search() against brute force over everything.
+QJsonArray filteredRows(const char *dist, qint64 n, int dim, const Dataset &data,
+                        const std::vector<qint64> &ids, const std::vector<double> &shares,
+                        int queryCount) {
+    VectorIndexOptions options;
+    options.approximateThreshold = 0;
+    auto index = VectorIndex::create(options, QStringLiteral("bench")).value();
+    const auto t0 = Clock::now();
+    if (auto st = index.add(ids, data.base); !st)
+        fail(st);
+    std::printf("%-9s %9lld index built in %.1f s: %s, nlist %d, nprobe %d\n", dist, (long long)n,
+                msSince(t0) / 1000.0, index.isApproximate() ? "IVF" : "exact", index.nlist(),
+                index.nprobe());
+    std::printf("%-9s %9s %8s %9s %8s %8s %8s %8s %6s\n", "data", "vectors", "share", "subset",
+                "p50_ms", "p95_ms", "cpu_p50", "recall", "load");
+    QJsonArray rows;
+    std::mt19937_64 rng(quint64(n) + 17);
+    for (double share : shares) {
+        const bool all = share >= 1.0;
+        std::vector<qint64> subset, rowsOf;
+        std::vector<float> subsetBase;
+        if (!all) {
+            // Row indices of a random subset, ascending (as a catalog query returns ids).
+            std::vector<qint64> order(static_cast<size_t>(n));
+            std::iota(order.begin(), order.end(), qint64(0));
+            std::sample(order.begin(), order.end(), std::back_inserter(rowsOf),
+                        std::max<qint64>(1, qint64(share * double(n))), rng);
+            for (qint64 r : rowsOf) {
+                subset.push_back(ids[size_t(r)]);
+                subsetBase.insert(subsetBase.end(), data.base.begin() + r * dim,
+                                  data.base.begin() + (r + 1) * dim);
+            }
+        }
+        std::vector<double> ms, cpuMs;
+        double recallSum = 0;
+        for (int q = 0; q < queryCount; ++q) {
+            const float *query = data.queries.data() + size_t(q) * size_t(dim);
+            const double cpu0 = threadCpuMs();
+            const auto q0 = Clock::now();
+            auto hits = all ? index.search(query, 10) : index.searchWithin(query, 10, subset);
+            ms.push_back(msSince(q0));
+            cpuMs.push_back(threadCpuMs() - cpu0);
+            if (!hits)
+                fail(hits.error());
+            std::vector<qint64> found, truth;
+            for (const SearchHit &h : *hits)
+                found.push_back(h.id);
+            for (qint64 r : test::bruteForceTopK(all ? data.base : subsetBase, dim, query, 10))
+                truth.push_back(all ? ids[size_t(r)] : subset[size_t(r)]);
+            recallSum += test::recall(found, truth);
+        }
+        const Latency lat = summarise(ms), cpu = summarise(cpuMs);
+        const double recall = recallSum / queryCount;
+        const qint64 kept = all ? n : qint64(subset.size());
+        std::printf("%-9s %9lld %7.1f%% %9lld %8.3f %8.3f %8.3f %8.4f %6.2f\n", dist, (long long)n,
+                    share * 100, (long long)kept, lat.median, lat.p95, cpu.median, recall,
+                    loadAverage());
+        std::fflush(stdout);
+        rows.append(QJsonObject{{QStringLiteral("share"), share},
+                                {QStringLiteral("subset"), kept},
+                                {QStringLiteral("p50_ms"), lat.median},
+                                {QStringLiteral("p95_ms"), lat.p95},
+                                {QStringLiteral("cpu_p50_ms"), cpu.median},
+                                {QStringLiteral("recall_at_10"), recall},
+                                {QStringLiteral("mode"), index.isApproximate() ? "ivf" : "exact"},
+                                {QStringLiteral("nprobe"), index.nprobe()}});
+    }
+    return rows;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -256,6 +336,7 @@ int main(int argc, char **argv) {
     std::vector<qint64> sweep{16, 32, 64, 128, 256, 512};
     QStringList distributions{QStringLiteral("isotropic"), QStringLiteral("cone")};
     int queryCount = 100, exactQueries = 100, threads = 2;
+    std::vector<double> filterShares;
     float spread = 1.0f;
     test::ConeShape cone;
     const QStringList args = app.arguments();
@@ -281,6 +362,9 @@ int main(int argc, char **argv) {
             cone.spectrum = value.toDouble();
         else if (key == QLatin1String("--threads"))
             threads = value.toInt();
+        else if (key == QLatin1String("--filtered"))
+            for (const QString &part : value.split(QLatin1Char(','), Qt::SkipEmptyParts))
+                filterShares.push_back(part.toDouble());
     }
     constexpr int dim = 512;
     std::printf("load average at start %.2f (wall-clock latencies are skewed when it exceeds the "
@@ -302,6 +386,16 @@ int main(int argc, char **argv) {
                         data.clusters[QStringLiteral("smallest_share")].toDouble(),
                         data.clusters[QStringLiteral("clusters")].toInt(),
                         data.clusters[QStringLiteral("top_tenth_share")].toDouble());
+            if (!filterShares.empty()) {
+                const QJsonObject filtered{
+                    {QStringLiteral("distribution"), distribution},
+                    {QStringLiteral("vectors"), n},
+                    {QStringLiteral("filtered"),
+                     filteredRows(dist.constData(), n, dim, data, ids, filterShares, queryCount)}};
+                std::printf("JSON %s\n",
+                            QJsonDocument(filtered).toJson(QJsonDocument::Compact).constData());
+                continue;
+            }
             std::printf("%-9s %9s %-8s %6s %6s %9s %8s %8s %8s %8s %9s %9s %9s %6s\n", "data",
                         "vectors", "row", "nlist", "nprobe", "build_s", "p50_ms", "p95_ms",
                         "cpu_p50", "recall", "qps_1thr", "qps_Nthr", "rss_mb", "load");

@@ -10,12 +10,15 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <csignal>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <numeric>
+#include <random>
 #include <thread>
 
 using namespace ts;
@@ -190,6 +193,10 @@ private Q_SLOTS:
     void excludeIdsAreSkipped();
     void emptyIndexReturnsNoHits();
     void kLargerThanSizeReturnsAll();
+    void filteredSearchFindsTheBestWithinTheSubset_data();
+    void filteredSearchFindsTheBestWithinTheSubset();
+    void filteredSearchIgnoresIdsNotInTheIndex();
+    void filteredSearchWithEmptySubsetReturnsNoHits();
     void rejectsBadInput_data();
     void rejectsBadInput();
     void rejectsBadQuery_data();
@@ -953,6 +960,145 @@ void TstVectorIndex::retunesOnceGrownByTheFactor() {
 // Vectors in random directions (no clusters: a query's neighbours are in any cell) need nearly
 // every cell for recall 1.0, where a flat scan costs less: the index stays exact (and says so in
 // the file) until it has grown by retuneGrowthFactor.
+// The subset's rows of `base` (row r has id ids[r]) and their ids, in the order of `ids`.
+std::pair<std::vector<float>, std::vector<qint64>> subsetRows(const std::vector<float> &base,
+                                                              const std::vector<qint64> &ids,
+                                                              const std::vector<qint64> &subset) {
+    std::vector<float> rows;
+    std::vector<qint64> rowIds;
+    for (size_t r = 0; r < ids.size(); ++r)
+        if (std::binary_search(subset.begin(), subset.end(), ids[r])) {
+            rows.insert(rows.end(), base.begin() + qsizetype(r) * kDim,
+                        base.begin() + qsizetype(r + 1) * kDim);
+            rowIds.push_back(ids[r]);
+        }
+    return {rows, rowIds};
+}
+
+void TstVectorIndex::filteredSearchFindsTheBestWithinTheSubset_data() {
+    QTest::addColumn<bool>("approximate");
+    QTest::addColumn<double>("share");
+    QTest::addColumn<bool>("byCluster");
+    for (bool approximate : {false, true})
+        for (double share : {0.001, 0.01, 0.1, 0.5, 1.0})
+            for (bool byCluster : {false, true})
+                QTest::addRow("%s, %g%% of the photos, %s", approximate ? "IVF" : "exact",
+                              share * 100, byCluster ? "whole clusters" : "random")
+                    << approximate << share << byCluster;
+}
+
+// A filter keeps a random share of the photos, or whole clusters (a folder of one trip: the
+// subset then sits in cells far from many queries). Exact index: the hits are exactly the
+// brute-force top k over the subset. IVF (nprobe fixed at 1/16 of the cells): recall@10 against
+// brute force over the subset is at least the unfiltered query's recall against brute force over
+// everything, less 0.02; and every hit is in the subset.
+void TstVectorIndex::filteredSearchFindsTheBestWithinTheSubset() {
+    QFETCH(bool, approximate);
+    QFETCH(double, share);
+    QFETCH(bool, byCluster);
+    const int n = approximate ? 10'000 : 3'000, k = 10, queries = 40;
+    test::ClusteredVectors gen(kDim, 100, 61);
+    std::vector<int> clusterOf;
+    const std::vector<float> base = gen.sample(n, &clusterOf);
+    const std::vector<qint64> ids = idsFrom(1000, n);
+    VectorIndexOptions options;
+    options.approximateThreshold = approximate ? 2000 : 50'000;
+    options.nprobe = 16; // fixed: no tuning, so the index stays IVF
+    auto created = VectorIndex::create(options, kModel);
+    QVERIFY(created.ok());
+    VectorIndex index = std::move(created).value();
+    QVERIFY(index.add(ids, base).ok());
+    QCOMPARE(index.isApproximate(), approximate);
+
+    std::mt19937_64 rng(quint64(share * 1e6) + (byCluster ? 1 : 0));
+    std::vector<qint64> subset;
+    if (byCluster) { // clusters in random order until the share is reached
+        std::vector<int> clusters(100);
+        std::iota(clusters.begin(), clusters.end(), 0);
+        std::shuffle(clusters.begin(), clusters.end(), rng);
+        std::vector<bool> kept(100, false);
+        qint64 count = 0;
+        for (int c : clusters) {
+            if (count >= qint64(std::ceil(share * n)))
+                break;
+            kept[size_t(c)] = true;
+            count += std::count(clusterOf.begin(), clusterOf.end(), c);
+        }
+        for (int r = 0; r < n; ++r)
+            if (kept[size_t(clusterOf[size_t(r)])])
+                subset.push_back(ids[size_t(r)]);
+    } else {
+        std::sample(ids.begin(), ids.end(), std::back_inserter(subset),
+                    std::max<qint64>(1, qint64(share * n)), rng);
+    }
+    QVERIFY(std::is_sorted(subset.begin(), subset.end()));
+    const auto [rows, rowIds] = subsetRows(base, ids, subset);
+
+    const std::vector<float> q = gen.sample(queries);
+    double filteredRecall = 0, unfilteredRecall = 0;
+    for (int i = 0; i < queries; ++i) {
+        const float *query = q.data() + i * kDim;
+        auto hits = index.searchWithin(query, k, subset);
+        QVERIFY2(hits.ok(), why(hits).constData());
+        QCOMPARE(hits->size(), std::min(subset.size(), size_t(k)));
+        for (const SearchHit &h : *hits)
+            QVERIFY(std::binary_search(subset.begin(), subset.end(), h.id));
+        for (size_t j = 1; j < hits->size(); ++j)
+            QVERIFY((*hits)[j - 1].score >= (*hits)[j].score);
+        const std::vector<qint64> truth = exactIds(rows, rowIds, query, k);
+        if (!approximate)
+            QCOMPARE(hitIds(*hits), truth);
+        filteredRecall += test::recall(hitIds(*hits), truth);
+        unfilteredRecall +=
+            test::recall(hitIds(index.search(query, k).value()), exactIds(base, ids, query, k));
+    }
+    filteredRecall /= queries;
+    unfilteredRecall /= queries;
+    qInfo("subset %zu of %d: filtered recall@10 %.3f, unfiltered %.3f", subset.size(), n,
+          filteredRecall, unfilteredRecall);
+    QVERIFY2(filteredRecall >= unfilteredRecall - 0.02,
+             qPrintable(QStringLiteral("filtered recall@10 %1 below the unfiltered %2")
+                            .arg(filteredRecall)
+                            .arg(unfilteredRecall)));
+}
+
+// Ids of the filter that the index does not hold (not embedded yet, removed) are ignored; the
+// filter's ids may come in any order and repeat; excluded ids are skipped; k beyond the subset
+// gives the whole subset, best first.
+void TstVectorIndex::filteredSearchIgnoresIdsNotInTheIndex() {
+    const int n = 500;
+    test::ClusteredVectors gen(kDim, 10, 5);
+    const std::vector<float> base = gen.sample(n);
+    const std::vector<qint64> ids = idsFrom(100, n);
+    VectorIndex index = makeIndex();
+    QVERIFY(index.add(ids, base).ok());
+    const std::vector<qint64> subset = {130, 104, 450, 130, 7, 599, 600, 5'000'000'000LL, 222};
+    const float *query = base.data() + 3 * kDim;
+    auto hits = index.searchWithin(query, 100, subset, {222, 9});
+    QVERIFY2(hits.ok(), why(hits).constData());
+    const std::vector<qint64> kept = {104, 130, 450, 599};
+    const auto [rows, rowIds] = subsetRows(base, ids, kept);
+    QCOMPARE(hitIds(*hits), exactIds(rows, rowIds, query, 100));
+    // Only ids the index lacks: no hits, no error.
+    hits = index.searchWithin(query, 10, {1, 2, 3, 9999});
+    QVERIFY(hits.ok());
+    QVERIFY(hits->empty());
+}
+
+void TstVectorIndex::filteredSearchWithEmptySubsetReturnsNoHits() {
+    VectorIndex index = makeIndex();
+    test::ClusteredVectors gen(kDim, 10, 9);
+    const std::vector<float> base = gen.sample(50);
+    QVERIFY(index.add(idsFrom(1, 50), base).ok());
+    auto hits = index.searchWithin(base.data(), 10, {});
+    QVERIFY(hits.ok());
+    QVERIFY(hits->empty());
+    // Bad queries are still refused.
+    const std::vector<float> zero(kDim, 0.0f);
+    QVERIFY(!index.searchWithin(zero.data(), 10, {1}).ok());
+    QVERIFY(!index.searchWithin(base.data(), 0, {1}).ok());
+}
+
 void TstVectorIndex::staysExactWhereAFlatScanIsCheaper() {
     QTemporaryDir dir;
     QVERIFY(dir.isValid());
