@@ -43,6 +43,8 @@
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 
+#include <algorithm>
+
 namespace ts {
 
 namespace {
@@ -177,13 +179,28 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
     options.rerankDepth = settings.rerankDepth;
     m_controller->setOptions(options);
     m_controller->setMinMatchProbability(float(settings.relevanceDefault));
-    connect(m_searchField, &SearchField::queryChanged, m_controller,
-            [this](const QString &text, const QString &photo) {
-                m_searchDone = false;
-                m_controller->search(text, photo);
-                m_sidebar->setCanSaveSearch(!text.trimmed().isEmpty());
-                updatePlaceholder();
-            });
+    // The field emits only queries it could read: the filter narrows the library view and the
+    // search, exclusions go to the engine, a sort named in the query sets the sort box (otherwise
+    // the box keeps its choice), and the caption words are searched.
+    connect(m_searchField, &SearchField::queryChanged, m_controller, [this](const QString &, const QString &photo) {
+        const ParsedQuery &query = m_searchField->parsedQuery();
+        if (query.filter != m_filter) {
+            m_filter = query.filter;
+            m_library->setFilter(m_filter);
+        }
+        SearchOptions next = m_controller->options();
+        next.filter = query.filter;
+        next.excludedPhrases = query.excludedPhrases;
+        m_controller->setOptions(next);
+        const bool namesSort = std::any_of(query.tokens.begin(), query.tokens.end(),
+                                           [](const QueryToken &t) { return t.kind == QueryTokenKind::Sort; });
+        if (namesSort)
+            setSortOrder(query.sort);
+        m_searchDone = false;
+        m_controller->search(query.caption, photo);
+        m_sidebar->setCanSaveSearch(!query.caption.trimmed().isEmpty());
+        updatePlaceholder();
+    });
     connect(m_controller, &SearchController::resultsChanged, this, &MainWindow::onResults);
     connect(m_controller, &SearchController::rerankProgress, this, [this](int done, int total) {
         const bool refining = total > 0 && done < total && m_controller->isBusy();
@@ -551,9 +568,10 @@ void MainWindow::setSavedSearches(const QList<SavedSearch> &searches) {
 }
 
 void MainWindow::saveCurrentSearch() {
-    // The query as the search ran it, so that running it again parses it the same way.
-    const QString query = m_controller->currentText().trimmed();
-    if (query.isEmpty()) {
+    // The query as the search field read it, filters included (folders as absolute paths), so that
+    // running it again parses it the same way.
+    const QString query = formatQuery(m_searchField->parsedQuery()).trimmed();
+    if (m_controller->currentText().trimmed().isEmpty()) {
         statusBar()->showMessage(
             tr("Type a search first: a search by photo alone cannot be saved."), 5000);
         return;
@@ -696,7 +714,20 @@ void MainWindow::setFolders(const QList<WatchedFolder> &folders) {
     m_folders->setFolders(folders);
     m_library->refresh(); // a folder added or forgotten changes what the library view lists
     updatePlaceholder();
+    // in: resolves and completes against the folders below the watched ones: a walk of the disk,
+    // so off the GUI thread; a newer folder list wins.
+    QStringList roots;
+    for (const WatchedFolder &f : folders)
+        roots.append(f.path);
+    const quint64 generation = ++m_folderNamesGeneration;
+    QtConcurrent::run([roots] { return FolderNames(roots, collectSubfolders(roots)); })
+        .then(this, [this, generation](const FolderNames &names) {
+            if (generation == m_folderNamesGeneration)
+                m_searchField->setFolderNames(names);
+        });
 }
+
+void MainWindow::setCameras(const QStringList &cameras) { m_searchField->setCameras(cameras); }
 
 void MainWindow::setIndexProgress(const IndexProgress &progress) {
     m_folders->setIndexing(true);

@@ -107,6 +107,8 @@ public:
 
 public Q_SLOTS:
     void setFolders(const QList<ts::WatchedFolder> &folders);
+    // The library's cameras ("<make> <model>", most used first), for camera: completion.
+    void setCameras(const QStringList &cameras);
     void setIndexProgress(const ts::IndexProgress &progress);
     void setIndexingFinished();
     void setFailedCount(qint64 failed);
@@ -159,6 +161,7 @@ private:
     SearchController *m_controller;
     FolderListModel *m_folders;
     SearchField *m_searchField;
+    quint64 m_folderNamesGeneration = 0; // drops folder walks of an older folder list
     QProgressBar *m_rerankBar;
     QLabel *m_rerankLabel;
     QSlider *m_relevance;

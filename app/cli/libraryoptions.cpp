@@ -3,6 +3,7 @@
 #include "core/common/nativepath.h"
 
 #include "clicommand.h"
+#include "filteroptions.h"
 #include "jsonoutput.h"
 
 namespace ts::cli {
@@ -27,15 +28,29 @@ std::unique_ptr<Library> LibraryCliOptions::open(const QCommandLineParser &parse
     return std::move(*lib);
 }
 
-nlohmann::json hitsToJson(const std::vector<PhotoHit> &hits) {
+nlohmann::json hitsToJson(const std::vector<PhotoHit> &hits, const Library *library) {
     nlohmann::json a = nlohmann::json::array();
     int rank = 1;
     for (const PhotoHit &h : hits) {
         nlohmann::json j{{"rank", rank++}, {"id", h.photoId}, {"path", toJson(h.path)}, {"similarity", h.similarity}};
         j["match_probability"] = h.matchProbability ? nlohmann::json(*h.matchProbability) : nlohmann::json(nullptr);
+        if (library)
+            if (const std::optional<PhotoRecord> photo = library->photo(h.photoId))
+                j.update(photoMetadataJson(*photo));
         a.push_back(std::move(j));
     }
     return a;
+}
+
+void printListing(const std::vector<PhotoRecord> &photos) {
+    int rank = 1;
+    for (const PhotoRecord &p : photos) {
+        const QString date = p.taken && p.taken->isValid()
+                                 ? (p.takenIsFileTime ? QStringLiteral("~") : QString()) +
+                                       p.taken->toString(QStringLiteral("yyyy-MM-dd HH:mm"))
+                                 : QStringLiteral("-");
+        out(QStringLiteral("%1\t%2\t%3\n").arg(rank++).arg(date, printablePath(p.path)));
+    }
 }
 
 void printHits(const std::vector<PhotoHit> &hits) {

@@ -32,9 +32,12 @@ struct LibraryCliOptions {
                                   LibraryOptions options = {}) const;
 };
 
-// The photo's id, path, similarity and (when reranked) ITM match probability as JSON.
-nlohmann::json hitsToJson(const std::vector<PhotoHit> &hits);
+// The photo's id, path, similarity and (when reranked) ITM match probability as JSON; with a
+// library, also each photo's date taken, type, camera and size (see photoMetadataJson).
+nlohmann::json hitsToJson(const std::vector<PhotoHit> &hits, const Library *library = nullptr);
 // Prints hits as "rank  similarity  probability  path" lines.
 void printHits(const std::vector<PhotoHit> &hits);
+// Prints a listing as "rank  date taken  path" lines ("-" for no date; "~" marks a file time).
+void printListing(const std::vector<PhotoRecord> &photos);
 
 } // namespace ts::cli

@@ -186,6 +186,11 @@ public:
     void refreshFolders() {
         m_window.setFolders(m_library->folders());
         m_window.setFailedCount(m_library->stats().failed);
+        // camera: completion; one grouped query (cameras are few), after each run and folder change.
+        QStringList cameras;
+        for (const auto &[camera, count] : m_library->cameras())
+            cameras.append(camera);
+        m_window.setCameras(cameras);
     }
 
     // Loads in the background; on failure offers the setup dialog with the reason.

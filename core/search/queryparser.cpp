@@ -580,20 +580,10 @@ bool isUnder(const QString &path, const QString &root) {
             path[root.size()] == QLatin1Char('/'));
 }
 
-// The shortest tail of `path` (whole components) that no other folder of `all` ends with.
-QString shortestUniqueTail(const QString &path, const QStringList &all) {
+// The last `n` components of `path` ("2019/Holidays" for n = 2).
+QString tailOf(const QString &path, qsizetype n) {
     const QStringList parts = path.split(QLatin1Char('/'), Qt::SkipEmptyParts);
-    for (qsizetype n = 1; n <= parts.size(); ++n) {
-        const QString tail = parts.mid(parts.size() - n).join(QLatin1Char('/'));
-        const QString suffix = QLatin1Char('/') + tail;
-        const auto holders = std::count_if(all.begin(), all.end(), [&](const QString &f) {
-            return f.compare(suffix, Qt::CaseInsensitive) == 0 ||
-                   f.endsWith(suffix, Qt::CaseInsensitive);
-        });
-        if (holders <= 1)
-            return tail;
-    }
-    return path;
+    return parts.mid(std::max<qsizetype>(0, parts.size() - n)).join(QLatin1Char('/'));
 }
 
 } // namespace
@@ -612,6 +602,29 @@ FolderNames::FolderNames(QStringList watchedRoots, QStringList folders) {
         }
     }
     m_folders.sort();
+    // Shortest unique tails: only folders with the same last name compete, so each group of
+    // namesakes grows its tails until they differ (linear in the folders for distinct names).
+    QHash<QString, QList<qsizetype>> byName;
+    for (qsizetype i = 0; i < m_folders.size(); ++i)
+        byName[m_folders[i].section(QLatin1Char('/'), -1).toLower()].append(i);
+    m_tails.resize(m_folders.size());
+    for (const QList<qsizetype> &group : std::as_const(byName)) {
+        for (const qsizetype i : group) {
+            const QString &f = m_folders[i];
+            m_tails[i] = f; // no tail is unique (one folder's path ends another's): the whole path
+            for (qsizetype n = 1; n <= f.count(QLatin1Char('/')); ++n) {
+                const QString tail = tailOf(f, n);
+                const QString suffix = QLatin1Char('/') + tail;
+                const bool shared = std::any_of(group.begin(), group.end(), [&](qsizetype k) {
+                    return k != i && m_folders[k].endsWith(suffix, Qt::CaseInsensitive);
+                });
+                if (!shared && !tail.isEmpty()) {
+                    m_tails[i] = tail;
+                    break;
+                }
+            }
+        }
+    }
 }
 
 Result<QString> FolderNames::resolve(const QString &typed) const {
@@ -638,7 +651,7 @@ Result<QString> FolderNames::resolve(const QString &typed) const {
     if (matches.size() > 1) {
         QStringList tails;
         for (const QString &m : matches)
-            tails.append(QStringLiteral("in:") + quoteQueryValue(shortestUniqueTail(m, m_folders)));
+            tails.append(QStringLiteral("in:") + quoteQueryValue(m_tails[m_folders.indexOf(m)]));
         return Error(Error::Code::InvalidArgument,
                      QStringLiteral("%1: %2 folders are named \"%3\": %4; write one of these.")
                          .arg(token)
@@ -661,9 +674,9 @@ Result<QString> FolderNames::resolve(const QString &typed) const {
 QStringList FolderNames::completions(const QString &prefix, int limit) const {
     QStringList starting, containing;
     const QString p = prefix.trimmed();
-    for (const QString &f : m_folders) {
-        const QString name = shortestUniqueTail(f, m_folders);
-        const QString last = f.section(QLatin1Char('/'), -1);
+    for (qsizetype i = 0; i < m_folders.size(); ++i) {
+        const QString &name = m_tails[i];
+        const QString last = m_folders[i].section(QLatin1Char('/'), -1);
         if (name.startsWith(p, Qt::CaseInsensitive) || last.startsWith(p, Qt::CaseInsensitive))
             starting.append(name);
         else if (name.contains(p, Qt::CaseInsensitive))

@@ -132,6 +132,7 @@ public:
 private:
     QStringList m_roots;
     QStringList m_folders; // roots and folders below them, cleaned, sorted, unique
+    QStringList m_tails;   // per folder: the shortest tail of its path no other folder ends with
 };
 
 // The folders below `roots` (the roots included), walking the disk up to `limit` folders; hidden
