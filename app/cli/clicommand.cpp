@@ -19,6 +19,7 @@ const std::vector<CliCommand> &allCommands() {
         similarCommand(),
         statusCommand(),
         forgetCommand(),
+        duplicatesCommand(),
     };
     return commands;
 }
