@@ -266,6 +266,8 @@ void MainWindow::buildMenus() {
             runPhotoQuery(m_detail->photo().path);
     });
     edit->addAction(tr("&Clear"), this, [this] { m_searchField->clear(); });
+    edit->addSeparator();
+    edit->addAction(tr("Find &Duplicates…"), this, &MainWindow::duplicatesRequested);
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About TowerSearch"), this, [this] {
         QMessageBox::about(this, tr("About TowerSearch"),

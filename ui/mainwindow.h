@@ -94,6 +94,7 @@ Q_SIGNALS:
     void resumeIndexingRequested();
     void settingsChanged(const ts::AppSettings &settings);
     void modelSetupRequested();
+    void duplicatesRequested(); // Search > Find Duplicates… (the composition root opens the dialog)
 
 protected:
     void dragEnterEvent(QDragEnterEvent *event) override;

@@ -7,6 +7,7 @@ int runWidgetTests(int argc, char **argv);
 int runMainWindowTests(int argc, char **argv);
 #ifdef TOWERSEARCH_UI_TEST_LIBRARY
 int runIndexingTests(int argc, char **argv);
+int runDuplicatesDialogTests(int argc, char **argv);
 #endif
 
 int main(int argc, char **argv) {
@@ -19,6 +20,7 @@ int main(int argc, char **argv) {
     failures += runMainWindowTests(argc, argv);
 #ifdef TOWERSEARCH_UI_TEST_LIBRARY
     failures += runIndexingTests(argc, argv);
+    failures += runDuplicatesDialogTests(argc, argv);
 #endif
     return failures == 0 ? 0 : 1;
 }
