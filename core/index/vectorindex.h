@@ -168,7 +168,7 @@ public:
     // index, in batches of 1,024 queries: exact (BLAS over the flat index) while the index is
     // exact; on an IVF index each query scans its `nprobe()` nearest cells, so a pair whose two
     // vectors fall in cells far apart can be missed (near-duplicates share a cell or a neighbour;
-    // recall and time at 100,000 x 512 are measured by bench_index's "pairs" run). Uses FAISS's
+    // recall and time at 100,000 x 512: tests/index/bench_duplicates, README). Uses FAISS's
     // OpenMP threads. Holds the read lock only per batch, so writers and searches interleave; a
     // vector added meanwhile may be missed, one removed meanwhile is skipped.
     // `progress` is called before each batch and at the end. Fails with InvalidArgument for a
