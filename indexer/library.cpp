@@ -3,6 +3,7 @@
 #include "core/common/nativepath.h"
 #include "core/image/imagedecoder.h"
 #include "core/index/vectorindex.h"
+#include "core/search/duplicates.h"
 #include "core/search/fusioncache.h"
 #include "indexer/catalog.h"
 #include "indexer/imageembedder.h"
@@ -461,6 +462,34 @@ Status Library::addFolder(const QString &path) {
     return {};
 }
 
+void Library::dropFromIndexesAndCaches(const std::vector<qint64> &ids,
+                                       const QStringList &thumbnails) {
+    for (const auto &index : {d->index, d->servingIndex}) {
+        if (!index || ids.empty())
+            continue;
+        (void)index->remove(ids);
+        (void)index->save(vectorIndexPath(index->modelKey()));
+    }
+    // Nothing of the removed photos stays behind: thumbnails no other photo shares, and every
+    // model's cached rerank features (<rerank>/<model key>/<id>-<stamp>.tsfc).
+    for (const QString &thumbnail : thumbnails)
+        QFile::remove(thumbnail);
+    for (const auto &cache : {d->cache, d->servingCache, d->fillCache})
+        if (cache)
+            for (qint64 id : ids)
+                cache->remove(id);
+    if (!ids.empty()) {
+        const std::unordered_set<qint64> gone(ids.begin(), ids.end());
+        QDirIterator it(d->cacheDirectory + QStringLiteral("/rerank"), {QStringLiteral("*.tsfc")}, QDir::Files,
+                        QDirIterator::Subdirectories);
+        while (it.hasNext()) {
+            const QFileInfo fi(it.next());
+            if (gone.count(fi.completeBaseName().section(QLatin1Char('-'), 0, 0).toLongLong()))
+                QFile::remove(fi.absoluteFilePath());
+        }
+    }
+}
+
 Status Library::forgetFolder(const QString &path) {
     (void)waitForModel(); // the index it updates
     if (d->worker) {
@@ -473,30 +502,7 @@ Status Library::forgetFolder(const QString &path) {
     auto removed = d->catalog->removeFolder(normalizedFolder(path));
     if (!removed)
         return removed.error();
-    for (const auto &index : {d->index, d->servingIndex}) {
-        if (!index || removed->ids.empty())
-            continue;
-        (void)index->remove(removed->ids);
-        (void)index->save(vectorIndexPath(index->modelKey()));
-    }
-    // Nothing of the removed photos stays behind: thumbnails no other photo shares, and every
-    // model's cached rerank features (<rerank>/<model key>/<id>-<stamp>.tsfc).
-    for (const QString &thumbnail : removed->thumbnails)
-        QFile::remove(thumbnail);
-    for (const auto &cache : {d->cache, d->servingCache, d->fillCache})
-        if (cache)
-            for (qint64 id : removed->ids)
-                cache->remove(id);
-    if (!removed->ids.empty()) {
-        const std::unordered_set<qint64> ids(removed->ids.begin(), removed->ids.end());
-        QDirIterator it(d->cacheDirectory + QStringLiteral("/rerank"), {QStringLiteral("*.tsfc")}, QDir::Files,
-                        QDirIterator::Subdirectories);
-        while (it.hasNext()) {
-            const QFileInfo fi(it.next());
-            if (ids.count(fi.completeBaseName().section(QLatin1Char('-'), 0, 0).toLongLong()))
-                QFile::remove(fi.absoluteFilePath());
-        }
-    }
+    dropFromIndexesAndCaches(removed->ids, removed->thumbnails);
     Q_EMIT foldersChanged();
     return {};
 }
@@ -544,6 +550,101 @@ LibraryStats Library::stats() const {
     s.indexingModelKey = d->embedder ? d->embedder->modelKey() : QString();
     s.modelEmbeddings = d->catalog->embeddingModels();
     return s;
+}
+
+DuplicateFinder Library::duplicateFinder() const {
+    // Taken here, on the Library's thread: the serving index, or what it takes to load it.
+    std::shared_ptr<VectorIndex> serving = d->servingIndex;
+    std::shared_ptr<Catalog> catalog = d->catalog;
+    QString key = serving ? serving->modelKey() : catalog->meta(QStringLiteral("serving_model"));
+    if (key.isEmpty() && d->embedder)
+        key = d->embedder->modelKey();
+    const QString indexPath = vectorIndexPath(key);
+    return [serving, catalog, key,
+            indexPath](float threshold,
+                       const ScanProgress &progress) -> Result<std::vector<DuplicatePhotos>> {
+        std::shared_ptr<VectorIndex> index = serving;
+        if (!index) {
+            const int dimension = key.isEmpty() ? 0 : catalog->dimensionOf(key);
+            if (dimension <= 0)
+                return std::vector<DuplicatePhotos>{}; // nothing embedded yet
+            auto loaded = loadOrRebuildIndex(*catalog, indexPath, key, dimension);
+            if (!loaded)
+                return loaded.error();
+            index = *loaded;
+        }
+        auto groups = findDuplicateGroups(*index, threshold, progress);
+        if (!groups)
+            return groups.error();
+        std::vector<DuplicatePhotos> out;
+        out.reserve(groups->size());
+        for (const DuplicateGroup &g : *groups) {
+            DuplicatePhotos photos;
+            for (size_t i = 0; i < g.ids.size(); ++i) {
+                std::optional<PhotoRecord> record = catalog->photo(g.ids[i]);
+                if (!record)
+                    continue; // removed since the scan
+                photos.photos.push_back(std::move(*record));
+                photos.similarity.push_back(g.scores[i]);
+            }
+            // A group whose representative went is no longer a group around it.
+            if (photos.photos.size() >= 2 && photos.photos.front().id == g.ids.front())
+                out.push_back(std::move(photos));
+        }
+        return out;
+    };
+}
+
+Result<std::vector<DuplicatePhotos>> Library::findDuplicates(float threshold,
+                                                             const ScanProgress &progress) const {
+    return duplicateFinder()(threshold, progress);
+}
+
+Status Library::removePhotos(const std::vector<qint64> &ids) {
+    std::vector<qint64> present;
+    QSet<QString> thumbnails;
+    for (qint64 id : ids)
+        if (auto record = d->catalog->photo(id)) {
+            present.push_back(id);
+            if (!record->thumbnailPath.isEmpty())
+                thumbnails.insert(record->thumbnailPath);
+        }
+    if (present.empty())
+        return {};
+    if (Status deleted = d->catalog->deletePhotos(present); !deleted)
+        return deleted;
+    // Copies of one content share a thumbnail: only those no remaining photo uses go.
+    const QSet<QString> used = d->catalog->thumbnailFiles();
+    QStringList unused;
+    for (const QString &t : thumbnails)
+        if (!used.contains(t))
+            unused << t;
+    dropFromIndexesAndCaches(present, unused);
+    Q_EMIT foldersChanged(); // the counts changed
+    return {};
+}
+
+Result<QString> Library::moveToTrash(qint64 id) {
+    const std::optional<PhotoRecord> record = d->catalog->photo(id);
+    if (!record)
+        return Error(
+            Error::Code::NotFound,
+            QStringLiteral("photo %1 is not in the library %2").arg(id).arg(d->databasePath));
+    // QFile takes names as text: a name whose bytes are not UTF-8 would reach another file.
+    if (isRawPath(record->path))
+        return Error(Error::Code::Unsupported,
+                     QStringLiteral("%1 cannot be moved to the trash: its name is not valid UTF-8")
+                         .arg(printablePath(record->path)));
+    QFile file(record->path);
+    if (!file.moveToTrash())
+        return Error(Error::Code::Io, QStringLiteral("could not move %1 to the trash: %2")
+                                          .arg(printablePath(record->path), file.errorString()));
+    const QString trashed = file.fileName();
+    if (Status removed = removePhotos({id}); !removed)
+        return removed.error().withContext(
+            QStringLiteral("%1 went to the trash (%2) but stays listed in the library")
+                .arg(printablePath(record->path), trashed));
+    return trashed;
 }
 
 QString Library::checkConsistency() const {

@@ -15,6 +15,7 @@
 // out of step.
 
 #include "core/common/result.h"
+#include "core/index/vectorindex.h"
 #include "core/search/photofilter.h"
 #include "core/search/searchengine.h"
 
@@ -130,6 +131,17 @@ struct MonthCount {
     qint64 count = 0;
 };
 
+// A group of near-duplicate photos (Library::findDuplicates, core/search/duplicates.h).
+struct DuplicatePhotos {
+    std::vector<PhotoRecord> photos; // the representative first, then by similarity to it
+    std::vector<float> similarity;   // each photo's cosine similarity to the representative (1: it)
+};
+
+// Finds near-duplicate groups; made on the Library's thread, callable on any thread (it holds
+// the catalog and the vector index it needs, not the Library).
+using DuplicateFinder = std::function<Result<std::vector<DuplicatePhotos>>(
+    float threshold, const ScanProgress &progress)>;
+
 struct IndexProgress {
     qint64 done = 0;        // photos processed in this run (indexed or failed)
     qint64 total = 0;       // photos to process in this run (grows while discovery runs)
@@ -228,6 +240,27 @@ public:
     std::function<QString(const QString &photoPath)> storedThumbnailProvider() const;
     LibraryStats stats() const;
 
+    // Near-duplicates (issue 15): groups of photos whose embeddings of the serving model have
+    // cosine similarity >= `threshold` to the group's representative (kDefaultDuplicateThreshold
+    // in core/search/duplicates.h), largest group first, each photo with its record (size,
+    // resolution, date, path). Needs no model: without one the serving model's index file is
+    // loaded, or rebuilt from the catalog. Cost: a range search of every photo against the index
+    // (seconds at 100,000 photos, see README); `progress` reports it and can cancel it
+    // (Error::Code::Cancelled). Photos removed meanwhile are left out.
+    Result<std::vector<DuplicatePhotos>> findDuplicates(float threshold,
+                                                        const ScanProgress &progress = {}) const;
+    // The same as a callable for a worker thread (the GUI): it keeps what it needs alive.
+    DuplicateFinder duplicateFinder() const;
+    // Drops photos from the catalog and the vector indexes, with their cached rerank features and
+    // the thumbnails no other photo uses (the files themselves are not touched). For photos the
+    // user deleted or moved out of the library; ids not in the library are ignored.
+    Status removePhotos(const std::vector<qint64> &ids);
+    // Moves the photo's file to the desktop's trash (QFile::moveToTrash: the freedesktop.org trash
+    // under $XDG_DATA_HOME/Trash, or the volume's .Trash-<uid>), never deleting it, then drops it
+    // from the library (removePhotos). Returns where the file went. Fails with a sentence naming
+    // the file, and leaves the library as it was, when the file cannot be moved.
+    Result<QString> moveToTrash(qint64 id);
+
     // Background indexing of every watched folder: incremental (unchanged files skipped unread,
     // moved files recognised by content hash), resumable (killed at any moment, the next run goes
     // on), one transaction per batch. Also watches the folders for changes while the app runs.
@@ -254,6 +287,7 @@ private:
     void updateWatches(const QStringList &directories, bool truncated);
     void finishModel(const Result<std::shared_ptr<VectorIndex>> &index);
     void makeCaches(bool keepServing);
+    void dropFromIndexesAndCaches(const std::vector<qint64> &ids, const QStringList &thumbnails);
     struct Impl;
     std::unique_ptr<Impl> d;
 };

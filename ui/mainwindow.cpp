@@ -334,6 +334,8 @@ void MainWindow::buildMenus() {
     edit->addAction(tr("&Describe Photo"), QKeySequence(Qt::CTRL | Qt::Key_D), m_describe,
                     &DescribePanel::describe);
     edit->addAction(tr("&Clear"), this, [this] { m_searchField->clear(); });
+    edit->addSeparator();
+    edit->addAction(tr("Find &Duplicates…"), this, &MainWindow::duplicatesRequested);
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About TowerSearch"), this, [this] {
         QMessageBox::about(this, tr("About TowerSearch"),

@@ -135,6 +135,7 @@ Q_SIGNALS:
     void modelSetupRequested();
     // The saved searches changed (added, renamed, removed): the composition root stores them.
     void savedSearchesChanged(const QList<ts::SavedSearch> &searches);
+    void duplicatesRequested(); // Search > Find Duplicates… (the composition root opens the dialog)
 
 protected:
     void dragEnterEvent(QDragEnterEvent *event) override;

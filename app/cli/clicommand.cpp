@@ -20,6 +20,7 @@ const std::vector<CliCommand> &allCommands() {
         similarCommand(),
         statusCommand(),
         forgetCommand(),
+        duplicatesCommand(),
     };
     return commands;
 }

@@ -56,6 +56,8 @@ CliCommand searchCommand();
 CliCommand similarCommand();
 CliCommand statusCommand();
 CliCommand forgetCommand();
+// Near-duplicates (issue 15).
+CliCommand duplicatesCommand();
 // Getting the model from the Hugging Face Hub (issue 8).
 CliCommand modelCommand();
 

@@ -20,6 +20,7 @@
 #include "ui/appsettings.h"
 #include "ui/checkpointfolder.h"
 #include "ui/detailpane.h"
+#include "ui/duplicatesdialog.h"
 #include "ui/fillmaskpanel.h"
 #include "ui/librarymodel.h"
 #include "ui/mainwindow.h"
@@ -111,6 +112,13 @@ public:
         connect(w, &MainWindow::pauseIndexingRequested, lib, &Library::pauseIndexing);
         connect(w, &MainWindow::resumeIndexingRequested, lib, &Library::resumeIndexing);
         connect(w, &MainWindow::modelSetupRequested, this, [this] { askForModel({}); });
+        connect(w, &MainWindow::duplicatesRequested, this, [this, lib] {
+            auto *dialog = new DuplicatesDialog(
+                lib->duplicateFinder(), [lib](qint64 id) { return lib->moveToTrash(id); },
+                &m_window);
+            dialog->setAttribute(Qt::WA_DeleteOnClose);
+            dialog->show();
+        });
         connect(w, &MainWindow::settingsChanged, this, [this](const AppSettings &s) {
             // A new precision reloads the model; the library keeps its vectors (keyed by model only).
             const bool modelChanged = s.modelDirectory != m_settings.modelDirectory || s.precision != m_settings.precision;

@@ -1,6 +1,7 @@
 #include "core/index/vectorindeximpl.h"
 
 #include <faiss/utils/distances.h>
+#include <faiss/impl/AuxIndexStructures.h>
 
 #include <algorithm>
 #include <optional>
@@ -439,6 +440,77 @@ bool VectorIndex::isApproximate() const {
 int VectorIndex::nlist() const {
     auto lock = d->readLock();
     return d->state.ivf ? int(d->state.ivf->nlist) : 0;
+}
+
+Result<std::vector<SimilarPair>> VectorIndex::similarPairs(float minScore,
+                                                           const ScanProgress &progress) const {
+    if (!std::isfinite(minScore) || minScore <= -1.0f || minScore > 1.0f)
+        return invalid(QStringLiteral("similar pairs: the threshold must be above -1 and at most 1 "
+                                      "(got %1)")
+                           .arg(double(minScore)));
+    std::vector<qint64> ids;
+    {
+        auto lock = d->readLock();
+        ids = collectIds(d->state);
+    }
+    std::sort(ids.begin(), ids.end()); // the same library gives the same batches
+    const qint64 total = qint64(ids.size());
+    // FAISS keeps scores strictly above the radius: a radius just below the threshold keeps a pair
+    // that reaches it exactly (filtered again below).
+    const float radius = std::nextafter(minScore, -2.0f);
+    constexpr qint64 kBatch = 1024; // one BLAS block of queries; bounds the result buffer
+    std::vector<SimilarPair> pairs;
+    std::vector<float> queries;
+    std::vector<FaissId> queryIds;
+    for (qint64 from = 0; from < total; from += kBatch) {
+        if (progress && !progress(from, total))
+            return Error(Error::Code::Cancelled,
+                         QStringLiteral("the search for similar pairs was cancelled"));
+        const qint64 end = std::min(total, from + kBatch);
+        auto lock = d->readLock();
+        const State &s = d->state;
+        queries.resize(size_t(end - from) * size_t(d->dim));
+        queryIds.clear();
+        try {
+            for (qint64 i = from; i < end; ++i) {
+                if (!s.ids.count(ids[size_t(i)]))
+                    continue; // removed since the scan began
+                s.index->reconstruct(FaissId(ids[size_t(i)]),
+                                     queries.data() + queryIds.size() * size_t(d->dim));
+                queryIds.push_back(FaissId(ids[size_t(i)]));
+            }
+            if (queryIds.empty())
+                continue;
+            faiss::RangeSearchResult result(queryIds.size());
+            s.index->range_search(FaissId(queryIds.size()), queries.data(), radius, &result);
+            for (size_t q = 0; q < queryIds.size(); ++q) {
+                for (size_t j = result.lims[q]; j < result.lims[q + 1]; ++j) {
+                    const FaissId other = result.labels[j];
+                    const float score = std::min(1.0f, result.distances[j]);
+                    if (other < 0 || other == queryIds[q] || score < minScore)
+                        continue;
+                    pairs.push_back({qint64(std::min(other, queryIds[q])),
+                                     qint64(std::max(other, queryIds[q])), score});
+                }
+            }
+        } catch (const std::exception &e) {
+            return Error(Error::Code::Internal,
+                         QStringLiteral("the search for similar pairs failed: %1")
+                             .arg(QString::fromUtf8(e.what())));
+        }
+    }
+    // Each pair is found from both ends (an IVF index may find it from one only): keep one.
+    std::sort(pairs.begin(), pairs.end(), [](const SimilarPair &a, const SimilarPair &b) {
+        return a.first != b.first ? a.first < b.first : a.second < b.second;
+    });
+    pairs.erase(std::unique(pairs.begin(), pairs.end(),
+                            [](const SimilarPair &a, const SimilarPair &b) {
+                                return a.first == b.first && a.second == b.second;
+                            }),
+                pairs.end());
+    if (progress)
+        (void)progress(total, total);
+    return pairs;
 }
 
 std::vector<float> VectorIndex::vector(qint64 id) const {

@@ -5,6 +5,7 @@
 #include <QString>
 #include <QtGlobal>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -66,6 +67,16 @@ struct SearchHit {
     qint64 id = 0;
     float score = 0.0f;
 };
+
+// Two stored vectors whose cosine similarity reached a threshold (see VectorIndex::similarPairs).
+struct SimilarPair {
+    qint64 first = 0;  // the smaller id
+    qint64 second = 0; // the larger id
+    float score = 0.0f;
+};
+
+// Progress of a long scan: (vectors done, total). Return false to stop it (Error::Code::Cancelled).
+using ScanProgress = std::function<bool(qint64 done, qint64 total)>;
 
 // A vector index keyed by the catalog's 64-bit photo ids, for top-k inner-product search over
 // L2-normalised embeddings. Backed by FAISS (never visible in this header).
@@ -168,6 +179,18 @@ public:
     Result<std::vector<SearchHit>> searchWithin(const float *query, int k,
                                                 const std::vector<qint64> &allowedIds,
                                                 const std::vector<qint64> &excludeIds = {}) const;
+    // Every pair of stored vectors with cosine similarity >= `minScore` (near-duplicates), each
+    // pair once, ordered by (first, second). A range search of every stored vector against the
+    // index, in batches of 1,024 queries: exact (BLAS over the flat index) while the index is
+    // exact; on an IVF index each query scans its `nprobe()` nearest cells, so a pair whose two
+    // vectors fall in cells far apart can be missed (near-duplicates share a cell or a neighbour;
+    // recall and time at 100,000 x 512: tests/index/bench_duplicates, README). Uses FAISS's
+    // OpenMP threads. Holds the read lock only per batch, so writers and searches interleave; a
+    // vector added meanwhile may be missed, one removed meanwhile is skipped.
+    // `progress` is called before each batch and at the end. Fails with InvalidArgument for a
+    // `minScore` outside (-1, 1] or not finite, Cancelled when `progress` returned false.
+    Result<std::vector<SimilarPair>> similarPairs(float minScore,
+                                                  const ScanProgress &progress = {}) const;
 
     qint64 size() const;
     bool contains(qint64 id) const;

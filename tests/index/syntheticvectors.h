@@ -204,4 +204,49 @@ inline double recall(const std::vector<qint64> &found, const std::vector<qint64>
     return double(hit) / double(truth.size());
 }
 
+// Appends to `vectors` (normalised rows of `dim`) a near-copy of each row listed in `originals`:
+// the row plus Gaussian noise of length `noise`, normalised (cosine to the row ~1/sqrt(1+noise^2)),
+// as a resized or re-encoded photo lies near its original. Returns the new rows' indices.
+inline std::vector<qint64> appendNearCopies(std::vector<float> &vectors, int dim,
+                                            const std::vector<qint64> &originals, float noise,
+                                            quint64 seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> normal(0.0f, noise / std::sqrt(float(dim)));
+    std::vector<qint64> rows;
+    for (qint64 original : originals) {
+        const qint64 row = qint64(vectors.size() / size_t(dim));
+        vectors.resize(vectors.size() + size_t(dim));
+        float *out = vectors.data() + size_t(row) * size_t(dim);
+        const float *in = vectors.data() + size_t(original) * size_t(dim);
+        for (int j = 0; j < dim; ++j)
+            out[j] = in[j] + normal(rng);
+        ClusteredVectors::normalise(out, dim);
+        rows.push_back(row);
+    }
+    return rows;
+}
+
+// Exact cosine of rows a and b of normalised `vectors` (double accumulation: the reference).
+inline double cosineOf(const std::vector<float> &vectors, int dim, qint64 a, qint64 b) {
+    double dot = 0;
+    for (int j = 0; j < dim; ++j)
+        dot += double(vectors[size_t(a) * size_t(dim) + size_t(j)]) *
+               vectors[size_t(b) * size_t(dim) + size_t(j)];
+    return dot;
+}
+
+// Every pair of rows (a < b) with cosine >= threshold, by brute force, with its cosine.
+inline std::vector<std::pair<std::pair<qint64, qint64>, double>>
+bruteForcePairs(const std::vector<float> &vectors, int dim, double threshold) {
+    const qint64 n = qint64(vectors.size() / size_t(dim));
+    std::vector<std::pair<std::pair<qint64, qint64>, double>> out;
+    for (qint64 a = 0; a < n; ++a)
+        for (qint64 b = a + 1; b < n; ++b) {
+            const double c = cosineOf(vectors, dim, a, b);
+            if (c >= threshold)
+                out.push_back({{a, b}, c});
+        }
+    return out;
+}
+
 } // namespace ts::test

@@ -17,8 +17,10 @@
 #include <cstring>
 #include <iterator>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <random>
+#include <set>
 #include <thread>
 
 using namespace ts;
@@ -223,6 +225,11 @@ private Q_SLOTS:
     void loadRefusesHostileTuning();
     void olderFormatVersionIsRefusedAsUnsupported();
     void concurrentSearchesDuringAdds();
+    void similarPairsMatchBruteForce_data();
+    void similarPairsMatchBruteForce();
+    void similarPairsCanBeCancelled();
+    void similarPairsRejectsBadThreshold_data();
+    void similarPairsRejectsBadThreshold();
 };
 
 void TstVectorIndex::searchOrderMatchesBruteForce_data() {
@@ -1264,6 +1271,107 @@ void TstVectorIndex::concurrentSearchesDuringAdds() {
     QCOMPARE(index.size(), qint64(6000 - 50));
     QVERIFY(searches.load() > 0);
     QCOMPARE(failures.load(), 0);
+}
+
+void TstVectorIndex::similarPairsMatchBruteForce_data() {
+    QTest::addColumn<qint64>("approximateThreshold");
+    QTest::addColumn<bool>("approximate");
+    QTest::newRow("exact (flat index)") << qint64(50'000) << false;
+    QTest::newRow("approximate (IVF index, tuned nprobe)") << qint64(1'000) << true;
+}
+
+// CLIP-like vectors (unrelated ones at cosine ~0.6) with planted near-copies at ~0.98: the pairs
+// found must be those brute force finds (on IVF: no false pair, every near-copy found).
+void TstVectorIndex::similarPairsMatchBruteForce() {
+    QFETCH(qint64, approximateThreshold);
+    QFETCH(bool, approximate);
+    constexpr qint64 kOriginals = 3'000;
+    constexpr double kThreshold = 0.95;
+    test::ConeVectors cone(kDim, 40, 11);
+    std::vector<float> vectors = cone.sample(kOriginals);
+    std::vector<qint64> originals;
+    for (qint64 i = 0; i < kOriginals; i += 10)
+        originals.push_back(i); // one photo in ten has a copy; every 100th a second one
+    for (qint64 i = 0; i < kOriginals; i += 100)
+        originals.push_back(i);
+    const std::vector<qint64> copies = test::appendNearCopies(vectors, kDim, originals, 0.2f, 5);
+    const qint64 n = qint64(vectors.size() / kDim);
+    std::vector<qint64> ids = idsFrom(1000, n); // ids are not row numbers
+    VectorIndex index = makeIndex(approximateThreshold);
+    QVERIFY(index.add(ids, vectors).ok());
+    QCOMPARE(index.isApproximate(), approximate);
+
+    qint64 calls = 0, lastDone = -1;
+    auto found = index.similarPairs(float(kThreshold), [&](qint64 done, qint64 total) {
+        ++calls;
+        lastDone = done;
+        return total == n;
+    });
+    QVERIFY2(found.ok(), why(found).constData());
+    QVERIFY(calls >= 2);
+    QCOMPARE(lastDone, n);
+
+    // Pairs within float rounding of the threshold may fall either way.
+    auto borderline = [&](double c) { return std::abs(c - kThreshold) < 1e-5; };
+    std::map<std::pair<qint64, qint64>, double> truth;
+    for (const auto &[rows, cosine] : test::bruteForcePairs(vectors, kDim, kThreshold - 1e-5))
+        truth[{ids[size_t(rows.first)], ids[size_t(rows.second)]}] = cosine;
+    std::set<std::pair<qint64, qint64>> got;
+    for (const SimilarPair &p : *found) {
+        QVERIFY(p.first < p.second);
+        QVERIFY2(got.insert({p.first, p.second}).second, "a pair is listed twice");
+        const auto it = truth.find({p.first, p.second});
+        QVERIFY2(it != truth.end(), qPrintable(QStringLiteral("(%1, %2) at %3 is not a pair")
+                                                   .arg(p.first)
+                                                   .arg(p.second)
+                                                   .arg(double(p.score))));
+        QVERIFY(std::abs(double(p.score) - it->second) < 1e-4);
+    }
+    qint64 missed = 0;
+    for (const auto &[pair, cosine] : truth)
+        if (!borderline(cosine) && !got.count(pair))
+            ++missed;
+    // Every planted copy is at cosine ~0.98 to its original, well above the threshold.
+    for (size_t i = 0; i < copies.size(); ++i) {
+        QVERIFY(test::cosineOf(vectors, kDim, originals[i], copies[i]) > kThreshold + 0.01);
+        QVERIFY2(
+            got.count({ids[size_t(originals[i])], ids[size_t(copies[i])]}),
+            qPrintable(QStringLiteral("near-copy %1 of %2 not found").arg(i).arg(originals[i])));
+    }
+    QCOMPARE(missed, qint64(0));
+    QVERIFY(truth.size() >= copies.size());
+}
+
+void TstVectorIndex::similarPairsCanBeCancelled() {
+    test::ClusteredVectors data(kDim, 8, 3);
+    const qint64 n = 3'000; // three batches
+    VectorIndex index = makeIndex();
+    QVERIFY(index.add(idsFrom(0, n), data.sample(n)).ok());
+    int calls = 0;
+    auto result = index.similarPairs(0.9f, [&](qint64, qint64) { return ++calls < 2; });
+    QVERIFY(!result.ok());
+    QCOMPARE(result.error().code, Error::Code::Cancelled);
+    QCOMPARE(calls, 2); // stopped before the second batch
+}
+
+void TstVectorIndex::similarPairsRejectsBadThreshold_data() {
+    QTest::addColumn<float>("threshold");
+    QTest::newRow("NaN") << std::numeric_limits<float>::quiet_NaN();
+    QTest::newRow("above 1") << 1.5f;
+    QTest::newRow("-1 (every pair)") << -1.0f;
+    QTest::newRow("infinity") << std::numeric_limits<float>::infinity();
+}
+
+void TstVectorIndex::similarPairsRejectsBadThreshold() {
+    QFETCH(float, threshold);
+    VectorIndex index = makeIndex();
+    test::ClusteredVectors data(kDim, 2, 1);
+    QVERIFY(index.add(idsFrom(0, 10), data.sample(10)).ok());
+    auto result = index.similarPairs(threshold);
+    QVERIFY(!result.ok());
+    QCOMPARE(result.error().code, Error::Code::InvalidArgument);
+    QVERIFY2(result.error().message.contains(QStringLiteral("threshold")),
+             qPrintable(result.error().message));
 }
 
 QTEST_GUILESS_MAIN(TstVectorIndex)

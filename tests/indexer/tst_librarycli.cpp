@@ -1,7 +1,9 @@
 // The library commands of towersearch-cli end to end on the fixture photos and the tiny model:
 // index, status, search, similar, forget, a bad file, a newer database refused, and Ctrl+C
 // followed by a resuming `index`.
+#include "core/search/duplicates.h"
 #include "indexertestutil.h"
+#include "nearcopies.h"
 #include "testdata.h"
 
 #include <nlohmann/json.hpp>
@@ -64,6 +66,7 @@ private Q_SLOTS:
     void newerDatabaseIsRefused();
     void statusShowsTheLibraryTheAppIndexedAndOfflineFolders();
     void switchingPrecisionKeepsTheLibrary();
+    void duplicatesListsTheCopiesMade();
 };
 
 void TestLibraryCli::initTestCase() {
@@ -307,5 +310,60 @@ void TestLibraryCli::switchingPrecisionKeepsTheLibrary() {
     QCOMPARE(r.j["results"].size(), size_t(4));
 }
 
-QTEST_GUILESS_MAIN(TestLibraryCli)
+// Issue 15: `duplicates` on a library of the fixture photos plus near-copies of one of them, made
+// here; run without --model (the library's own index), in JSON and as text; bad thresholds refused.
+void TestLibraryCli::duplicatesListsTheCopiesMade() {
+    const QString dir = m_tmp.filePath(QStringLiteral("duplicates"));
+    const QStringList lib{QStringLiteral("--db"),
+                          m_tmp.filePath(QStringLiteral("duplicates-db/library.sqlite"))};
+    QVERIFY(QDir().mkpath(dir));
+    for (const QString &name : QDir(modelDir() + QStringLiteral("/images")).entryList(QDir::Files))
+        QVERIFY(QFile::copy(modelDir() + QStringLiteral("/images/") + name,
+                            dir + QLatin1Char('/') + name));
+    QSet<QString> expected{QStringLiteral("photo_chelsea.png")};
+    for (const auto &copy : ts::test::writeNearCopies(
+             modelDir() + QStringLiteral("/images/photo_chelsea.png"), dir, 6))
+        expected.insert(QFileInfo(copy.path).fileName());
+    QVERIFY(expected.size() > 2);
+    Run r =
+        cli(QStringList{QStringLiteral("index"), dir, QStringLiteral("--model"), modelDir()} + lib);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+
+    r = cli(QStringList{QStringLiteral("duplicates"), QStringLiteral("--json")} + lib);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QVERIFY2(r.j["groups"].size() == 1, r.out.toUtf8().constData());
+    QCOMPARE(r.j["threshold"].get<double>(), double(ts::kDefaultDuplicateThreshold));
+    QSet<QString> names;
+    const json &photos = r.j["groups"][0]["photos"];
+    QCOMPARE(photos[0]["similarity"].get<double>(), 1.0);
+    for (const json &p : photos) {
+        const QString path = QString::fromStdString(p["path"].get<std::string>());
+        names.insert(QFileInfo(path).fileName());
+        QCOMPARE(p["size"].get<qint64>(), QFileInfo(path).size());
+        const QImage image(path);
+        QCOMPARE(QSize(p["width"].get<int>(), p["height"].get<int>()), image.size());
+        QVERIFY(p["similarity"].get<double>() >= ts::kDefaultDuplicateThreshold);
+        QVERIFY(p["modified"].is_string());
+    }
+    QCOMPARE(names, expected);
+
+    r = cli(QStringList{QStringLiteral("duplicates")} + lib);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QVERIFY2(r.out.startsWith(QStringLiteral("group 1: %1 photos\n").arg(expected.size())),
+             qPrintable(r.out));
+    for (const QString &name : expected)
+        QVERIFY2(r.out.contains(dir + QLatin1Char('/') + name + QLatin1Char('\n')),
+                 qPrintable(r.out));
+
+    for (const QString &bad : {QStringLiteral("1.5"), QStringLiteral("0"), QStringLiteral("nan"),
+                               QStringLiteral("high")}) {
+        r = cli(QStringList{QStringLiteral("duplicates"), QStringLiteral("--threshold"), bad} +
+                lib);
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains(QStringLiteral("--threshold")) && r.err.contains(bad),
+                 qPrintable(r.err));
+    }
+}
+
+QTEST_MAIN(TestLibraryCli)
 #include "tst_librarycli.moc"

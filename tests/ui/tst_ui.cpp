@@ -9,6 +9,7 @@ int runDescribeUiTests(int argc, char **argv);
 int runLibraryTests(int argc, char **argv);
 #ifdef TOWERSEARCH_UI_TEST_LIBRARY
 int runIndexingTests(int argc, char **argv);
+int runDuplicatesDialogTests(int argc, char **argv);
 #endif
 
 int main(int argc, char **argv) {
@@ -23,6 +24,7 @@ int main(int argc, char **argv) {
     failures += runLibraryTests(argc, argv);
 #ifdef TOWERSEARCH_UI_TEST_LIBRARY
     failures += runIndexingTests(argc, argv);
+    failures += runDuplicatesDialogTests(argc, argv);
 #endif
     return failures == 0 ? 0 : 1;
 }
