@@ -19,6 +19,7 @@
 #include "indexer/library.h"
 #include "ui/appsettings.h"
 #include "ui/checkpointfolder.h"
+#include "ui/describepanel.h"
 #include "ui/detailpane.h"
 #include "ui/duplicatesdialog.h"
 #include "ui/fillmaskpanel.h"
@@ -161,8 +162,8 @@ public:
         // Saved searches live with the settings; they are counted once the model is ready.
         m_window.setSavedSearches(SavedSearch::loadAll(store));
         connect(w, &MainWindow::savedSearchesChanged, this, [](const QList<SavedSearch> &searches) {
-            QSettings settings;
-            SavedSearch::saveAll(settings, searches);
+            QSettings store;
+            SavedSearch::saveAll(store, searches);
         });
     }
 
@@ -327,7 +328,19 @@ int runScreenshotDemo(App &app, const QString &photos, const QString &modelDir, 
                                     w.libraryView()->setCurrentIndex(w.libraryModel()->index(1));
                                     QTimer::singleShot(800, &w, [&] {
                                         save("05-library-by-month.png");
-                                        QApplication::exit(0);
+                                        // Filters as chips beside the words, and Describe.
+                                        QObject::connect(w.describePanel(), &DescribePanel::described, &w, [&] {
+                                            QTimer::singleShot(300, &w, [&] {
+                                                save("06-filters-and-describe.png");
+                                                QApplication::exit(0);
+                                            });
+                                        });
+                                        w.searchField()->setText(
+                                            QStringLiteral("a cat after:2026-07 type:png -dog "));
+                                        QTimer::singleShot(2500, &w, [&] {
+                                            w.resultView()->setCurrentIndex(w.resultModel()->index(0));
+                                            w.describePanel()->describe();
+                                        });
                                     });
                                 });
                             });

@@ -442,8 +442,8 @@ int VectorIndex::nlist() const {
     return d->state.ivf ? int(d->state.ivf->nlist) : 0;
 }
 
-Result<std::vector<SimilarPair>> VectorIndex::similarPairs(float minScore,
-                                                           const ScanProgress &progress) const {
+Result<std::vector<SimilarPair>> VectorIndex::similarPairs(float minScore, const ScanProgress &progress,
+                                                           int nprobe) const {
     if (!std::isfinite(minScore) || minScore <= -1.0f || minScore > 1.0f)
         return invalid(QStringLiteral("similar pairs: the threshold must be above -1 and at most 1 "
                                       "(got %1)")
@@ -482,7 +482,12 @@ Result<std::vector<SimilarPair>> VectorIndex::similarPairs(float minScore,
             if (queryIds.empty())
                 continue;
             faiss::RangeSearchResult result(queryIds.size());
-            s.index->range_search(FaissId(queryIds.size()), queries.data(), radius, &result);
+            faiss::SearchParametersIVF cells;
+            const bool fewerCells = s.ivf && nprobe > 0;
+            if (fewerCells)
+                cells.nprobe = size_t(std::min<qint64>(nprobe, qint64(s.ivf->nlist)));
+            s.index->range_search(FaissId(queryIds.size()), queries.data(), radius, &result,
+                                  fewerCells ? &cells : nullptr);
             for (size_t q = 0; q < queryIds.size(); ++q) {
                 for (size_t j = result.lims[q]; j < result.lims[q + 1]; ++j) {
                     const FaissId other = result.labels[j];

@@ -187,10 +187,13 @@ public:
     // recall and time at 100,000 x 512: tests/index/bench_duplicates, README). Uses FAISS's
     // OpenMP threads. Holds the read lock only per batch, so writers and searches interleave; a
     // vector added meanwhile may be missed, one removed meanwhile is skipped.
-    // `progress` is called before each batch and at the end. Fails with InvalidArgument for a
-    // `minScore` outside (-1, 1] or not finite, Cancelled when `progress` returned false.
-    Result<std::vector<SimilarPair>> similarPairs(float minScore,
-                                                  const ScanProgress &progress = {}) const;
+    // `progress` is called before each batch and at the end. `nprobe` > 0 scans that many cells
+    // per query on an IVF index instead of nprobe() (near-duplicates sit in the same or the next
+    // cell, so the all-pairs scan can afford fewer cells than a search; see findDuplicateGroups).
+    // Fails with InvalidArgument for a `minScore` outside (-1, 1] or not finite, Cancelled when
+    // `progress` returned false.
+    Result<std::vector<SimilarPair>> similarPairs(float minScore, const ScanProgress &progress = {},
+                                                  int nprobe = 0) const;
 
     qint64 size() const;
     bool contains(qint64 id) const;

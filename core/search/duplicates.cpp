@@ -95,7 +95,7 @@ std::vector<DuplicateGroup> groupSimilarPairs(const std::vector<SimilarPair> &pa
 
 Result<std::vector<DuplicateGroup>> findDuplicateGroups(const VectorIndex &index, float threshold,
                                                         const ScanProgress &progress) {
-    auto pairs = index.similarPairs(threshold, progress);
+    auto pairs = index.similarPairs(threshold, progress, kDuplicateScanNprobe);
     if (!pairs)
         return pairs.error();
     return groupSimilarPairs(*pairs);

@@ -39,7 +39,14 @@ struct DuplicateGroup {
 // first, then by the best similarity within it, then by the representative's id.
 std::vector<DuplicateGroup> groupSimilarPairs(const std::vector<SimilarPair> &pairs);
 
-// similarPairs(threshold) over `index`, then groupSimilarPairs. Errors as similarPairs.
+// Cells an IVF index scans per photo in the all-pairs scan: near-copies lie in the same or a
+// neighbouring cell. Measured with bench_duplicates on 100,000 CLIP-like vectors with planted
+// near-copies: nprobe 4 found 99.8% of them in 78 s; the tuned search nprobe (31) found 100% in
+// 702 s, nprobe 16 100% in 206 s, nprobe 1 90.8% in 23 s. At 50,000 nprobe 4 found all.
+inline constexpr int kDuplicateScanNprobe = 4;
+
+// similarPairs(threshold, progress, kDuplicateScanNprobe) over `index`, then groupSimilarPairs.
+// Errors as similarPairs.
 Result<std::vector<DuplicateGroup>> findDuplicateGroups(const VectorIndex &index, float threshold,
                                                         const ScanProgress &progress = {});
 

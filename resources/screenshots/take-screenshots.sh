@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Takes the README's screenshots of the desktop app: empty library, indexing, results, fill-mask,
-# the library by month.
+# the library by month, filter chips with Describe.
 #
 # Runs `towersearch --screenshot-demo` (a scripted tour with a throw-away library) under a virtual
 # X server, over the tiny fixture model and its 4 photos, and writes PNGs next to this script.

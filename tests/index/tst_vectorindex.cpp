@@ -1,5 +1,6 @@
 #include "core/index/indexfileformat.h"
 #include "core/index/vectorindex.h"
+#include "core/search/duplicates.h" // kDuplicateScanNprobe (a constant; nothing linked)
 #include "olderindexfile.h"
 #include "syntheticvectors.h"
 
@@ -1276,8 +1277,11 @@ void TstVectorIndex::concurrentSearchesDuringAdds() {
 void TstVectorIndex::similarPairsMatchBruteForce_data() {
     QTest::addColumn<qint64>("approximateThreshold");
     QTest::addColumn<bool>("approximate");
-    QTest::newRow("exact (flat index)") << qint64(50'000) << false;
-    QTest::newRow("approximate (IVF index, tuned nprobe)") << qint64(1'000) << true;
+    QTest::addColumn<int>("scanNprobe");
+    QTest::newRow("exact (flat index)") << qint64(50'000) << false << 0;
+    QTest::newRow("approximate (IVF index, tuned nprobe)") << qint64(1'000) << true << 0;
+    QTest::newRow("approximate (IVF index, Find Duplicates' nprobe)") << qint64(1'000) << true
+                                                                      << kDuplicateScanNprobe;
 }
 
 // CLIP-like vectors (unrelated ones at cosine ~0.6) with planted near-copies at ~0.98: the pairs
@@ -1285,6 +1289,7 @@ void TstVectorIndex::similarPairsMatchBruteForce_data() {
 void TstVectorIndex::similarPairsMatchBruteForce() {
     QFETCH(qint64, approximateThreshold);
     QFETCH(bool, approximate);
+    QFETCH(int, scanNprobe);
     constexpr qint64 kOriginals = 3'000;
     constexpr double kThreshold = 0.95;
     test::ConeVectors cone(kDim, 40, 11);
@@ -1306,7 +1311,7 @@ void TstVectorIndex::similarPairsMatchBruteForce() {
         ++calls;
         lastDone = done;
         return total == n;
-    });
+    }, scanNprobe);
     QVERIFY2(found.ok(), why(found).constData());
     QVERIFY(calls >= 2);
     QCOMPARE(lastDone, n);
