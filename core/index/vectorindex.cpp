@@ -190,14 +190,10 @@ Status VectorIndex::remove(const std::vector<qint64> &ids) {
 
 Result<std::vector<SearchHit>> VectorIndex::search(const float *query, int k,
                                                    const std::vector<qint64> &excludeIds) const {
-    if (!query)
-        return invalid(QStringLiteral("vector search: no query vector given"));
-    if (k < 1)
-        return invalid(QStringLiteral("vector search: k must be at least 1 (got %1)").arg(k));
-    std::vector<float> q(query, query + d->dim);
-    const QString why = normaliseRow(q.data(), d->dim);
-    if (!why.isEmpty())
-        return invalid(QStringLiteral("vector search: the query vector %1").arg(why));
+    auto checked = normalisedQuery(query, k, d->dim);
+    if (!checked)
+        return checked.error();
+    const std::vector<float> &q = *checked;
     const std::unordered_set<qint64> exclude(excludeIds.begin(), excludeIds.end());
 
     auto lock = d->readLock();
@@ -358,14 +354,10 @@ std::optional<std::vector<SearchHit>> searchIvfWithin(const State &s, const floa
 Result<std::vector<SearchHit>>
 VectorIndex::searchWithin(const float *query, int k, const std::vector<qint64> &allowedIds,
                           const std::vector<qint64> &excludeIds) const {
-    if (!query)
-        return invalid(QStringLiteral("vector search: no query vector given"));
-    if (k < 1)
-        return invalid(QStringLiteral("vector search: k must be at least 1 (got %1)").arg(k));
-    std::vector<float> q(query, query + d->dim);
-    const QString why = normaliseRow(q.data(), d->dim);
-    if (!why.isEmpty())
-        return invalid(QStringLiteral("vector search: the query vector %1").arg(why));
+    auto checked = normalisedQuery(query, k, d->dim);
+    if (!checked)
+        return checked.error();
+    const std::vector<float> &q = *checked;
     if (allowedIds.empty())
         return std::vector<SearchHit>{};
     const std::unordered_set<qint64> exclude(excludeIds.begin(), excludeIds.end());

@@ -74,6 +74,20 @@ inline QString normaliseRow(float *row, int dim) {
     return {};
 }
 
+// The query of search()/searchWithin(): checked (given, k >= 1, finite, non-zero) and an
+// L2-normalised copy of its `dim` floats, or the reason it cannot be searched.
+inline Result<std::vector<float>> normalisedQuery(const float *query, int k, int dim) {
+    if (!query)
+        return invalid(QStringLiteral("vector search: no query vector given"));
+    if (k < 1)
+        return invalid(QStringLiteral("vector search: k must be at least 1 (got %1)").arg(k));
+    std::vector<float> q(query, query + dim);
+    const QString why = normaliseRow(q.data(), dim);
+    if (!why.isEmpty())
+        return invalid(QStringLiteral("vector search: the query vector %1").arg(why));
+    return q;
+}
+
 // The searchable part of the index, swapped as a whole when the index is rebuilt.
 struct State {
     std::unique_ptr<faiss::Index> index;     // owns the IndexIDMap2 or IndexIVFFlat
