@@ -4,6 +4,7 @@
 // what the test wrote. Flags and the same filters written in the caption give the same result; a
 // listing (filters without a caption) needs no model; a malformed filter is a usage error naming
 // it.
+#include "clirun.h"
 #include "testdata.h"
 
 #include <nlohmann/json.hpp>
@@ -21,28 +22,10 @@ using nlohmann::json;
 
 namespace {
 
-struct Run {
-    int exitCode = -1;
-    QString out, err;
-    json j;
-};
+using Run = ts::test::CliRun;
 
 Run cli(const QStringList &args) {
-    QProcess p;
-    p.start(QStringLiteral(TOWERSEARCH_CLI_PATH), args);
-    Run r;
-    if (!p.waitForFinished(180000)) {
-        p.kill();
-        p.waitForFinished();
-        r.err = QStringLiteral("timed out");
-        return r;
-    }
-    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-    r.out = QString::fromUtf8(p.readAllStandardOutput());
-    r.err = QString::fromUtf8(p.readAllStandardError());
-    if (args.contains(QStringLiteral("--json")) && r.exitCode == 0)
-        r.j = json::parse(r.out.toStdString(), nullptr, false);
-    return r;
+    return ts::test::runCli(QStringLiteral(TOWERSEARCH_CLI_PATH), args, 180000);
 }
 
 QString modelDir() {

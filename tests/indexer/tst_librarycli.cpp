@@ -1,6 +1,7 @@
 // The library commands of towersearch-cli end to end on the fixture photos and the tiny model:
 // index, status, search, similar, forget, a bad file, a newer database refused, and Ctrl+C
 // followed by a resuming `index`.
+#include "clirun.h"
 #include "core/search/duplicates.h"
 #include "indexertestutil.h"
 #include "nearcopies.h"
@@ -22,29 +23,11 @@ using nlohmann::json;
 
 namespace {
 
-struct Run {
-    int exitCode = -1;
-    QString out, err;
-    json j;
-};
+using Run = ts::test::CliRun;
 
-Run cli(const QStringList &args, int timeoutMs = 120000, const QProcessEnvironment &env = QProcessEnvironment::systemEnvironment()) {
-    QProcess p;
-    p.setProcessEnvironment(env);
-    p.start(QStringLiteral(TOWERSEARCH_CLI_PATH), args);
-    Run r;
-    if (!p.waitForFinished(timeoutMs)) {
-        p.kill();
-        p.waitForFinished();
-        r.err = QStringLiteral("timed out");
-        return r;
-    }
-    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-    r.out = QString::fromUtf8(p.readAllStandardOutput());
-    r.err = QString::fromUtf8(p.readAllStandardError());
-    if (args.contains(QStringLiteral("--json")) && r.exitCode == 0)
-        r.j = json::parse(r.out.toStdString(), nullptr, false);
-    return r;
+Run cli(const QStringList &args, int timeoutMs = 120000,
+        const QProcessEnvironment &env = QProcessEnvironment::systemEnvironment()) {
+    return ts::test::runCli(QStringLiteral(TOWERSEARCH_CLI_PATH), args, timeoutMs, env);
 }
 
 QString modelDir() { return ts::test::dataDir(QStringLiteral("e2e/tiny-e2e")); }
