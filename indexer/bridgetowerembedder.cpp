@@ -9,8 +9,8 @@
 
 namespace ts {
 
-Result<QImage> decodeForIndexing(const QString &path, const QByteArray &contents, int targetShortestEdge,
-                                 PreparedImage &out) {
+Result<QImage> decodeForIndexing(const QString &path, const QByteArray &contents,
+                                 int targetShortestEdge, PreparedImage &out) {
     DecodeOptions options;
     if (targetShortestEdge > 0)
         options.targetShortestEdgeHint = QSize(targetShortestEdge, targetShortestEdge);
@@ -28,7 +28,8 @@ Result<QImage> decodeForIndexing(const QString &path, const QByteArray &contents
     // Never enlarged: a photo smaller than a thumbnail is its own thumbnail.
     const QImage &rgb = decoded->rgb;
     out.thumbnail = rgb.width() > kThumbnailSize || rgb.height() > kThumbnailSize
-                        ? rgb.scaled(kThumbnailSize, kThumbnailSize, Qt::KeepAspectRatio, Qt::SmoothTransformation)
+                        ? rgb.scaled(kThumbnailSize, kThumbnailSize, Qt::KeepAspectRatio,
+                                     Qt::SmoothTransformation)
                         : rgb;
     out.thumbnailMs = clock.nsecsElapsed() / 1e6;
     return std::move(decoded->rgb);
@@ -38,7 +39,8 @@ namespace {
 
 class BridgeTowerEmbedder final : public ImageEmbedder {
 public:
-    explicit BridgeTowerEmbedder(std::shared_ptr<const BridgeTowerPipeline> pipeline) : m_pipeline(std::move(pipeline)) {}
+    explicit BridgeTowerEmbedder(std::shared_ptr<const BridgeTowerPipeline> pipeline)
+        : m_pipeline(std::move(pipeline)) {}
 
     QString modelKey() const override { return m_pipeline->modelKey(); }
     int dimension() const override { return m_pipeline->model().embeddingDimension(); }
@@ -49,7 +51,8 @@ public:
         const auto &config = m_pipeline->imageProcessor().config();
         // The same reduced-scale JPEG decode as ImageProcessor::processFile (what search uses for
         // "similar" queries), so a photo's stored vector equals the one computed from its path.
-        auto rgb = decodeForIndexing(path, contents, config.doResize ? config.shortestEdge : 0, out);
+        auto rgb =
+            decodeForIndexing(path, contents, config.doResize ? config.shortestEdge : 0, out);
         if (!rgb)
             return rgb.error();
         QElapsedTimer clock;
@@ -60,7 +63,10 @@ public:
             return processed.error().withContext(path);
         const int64_t s = m_pipeline->model().imageSize();
         if (processed->pixelValues.shape != std::vector<int64_t>{3, s, s})
-            return Error(Error::Code::Model, QStringLiteral("%1: the preprocessor config does not match the model's image size").arg(path));
+            return Error(
+                Error::Code::Model,
+                QStringLiteral("%1: the preprocessor config does not match the model's image size")
+                    .arg(path));
         out.pixels = std::move(processed->pixelValues);
         return out;
     }
@@ -74,7 +80,8 @@ public:
         shape.insert(shape.end(), pixels.front()->shape.begin(), pixels.front()->shape.end());
         FloatTensor batch(shape);
         for (size_t i = 0; i < pixels.size(); ++i)
-            std::memcpy(batch.data.data() + int64_t(i) * per, pixels[i]->data.data(), size_t(per) * sizeof(float));
+            std::memcpy(batch.data.data() + int64_t(i) * per, pixels[i]->data.data(),
+                        size_t(per) * sizeof(float));
         FloatTensor fusion;
         auto embeds = m_pipeline->embedImages(batch, &fusion);
         if (!embeds)
@@ -82,12 +89,14 @@ public:
         const int64_t dim = embeds->shape.back();
         const int64_t fusionPer = fusion.numel() / std::max<int64_t>(1, int64_t(pixels.size()));
         for (size_t i = 0; i < pixels.size(); ++i) {
-            out.vectors.emplace_back(embeds->data.begin() + int64_t(i) * dim, embeds->data.begin() + int64_t(i + 1) * dim);
+            out.vectors.emplace_back(embeds->data.begin() + int64_t(i) * dim,
+                                     embeds->data.begin() + int64_t(i + 1) * dim);
             if (fusion.numel() > 0 && fusion.shape.size() >= 2) {
                 std::vector<int64_t> one = fusion.shape;
                 one[0] = 1;
                 FloatTensor f(one);
-                std::memcpy(f.data.data(), fusion.data.data() + int64_t(i) * fusionPer, size_t(fusionPer) * sizeof(float));
+                std::memcpy(f.data.data(), fusion.data.data() + int64_t(i) * fusionPer,
+                            size_t(fusionPer) * sizeof(float));
                 out.fusion.push_back(std::move(f));
             }
         }
@@ -100,7 +109,8 @@ private:
 
 } // namespace
 
-std::shared_ptr<ImageEmbedder> makeBridgeTowerEmbedder(std::shared_ptr<const BridgeTowerPipeline> pipeline) {
+std::shared_ptr<ImageEmbedder>
+makeBridgeTowerEmbedder(std::shared_ptr<const BridgeTowerPipeline> pipeline) {
     return std::make_shared<BridgeTowerEmbedder>(std::move(pipeline));
 }
 

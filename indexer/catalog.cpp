@@ -154,8 +154,9 @@ PhotoRecord recordFrom(const sql::Statement &s) {
 // SQL: is the photo path p.path inside the folder path `folder` (an expression)? rtrim keeps "/"
 // working as a folder.
 // Compared as bytes: a path that is not valid UTF-8 is stored as a BLOB (Statement::bindPath).
-#define TS_UNDER(path, folder) \
-    "substr(CAST(" path " AS BLOB), 1, length(CAST(rtrim(" folder ", '/') AS BLOB)) + 1) = CAST(rtrim(" folder ", '/') || '/' AS BLOB)"
+#define TS_UNDER(path, folder)                                                                     \
+    "substr(CAST(" path " AS BLOB), 1, length(CAST(rtrim(" folder                                  \
+    ", '/') AS BLOB)) + 1) = CAST(rtrim(" folder ", '/') || '/' AS BLOB)"
 
 void bindTextOrNull(sql::Statement &s, int index, const QString &text) {
     if (text.isEmpty())
@@ -302,7 +303,8 @@ QString whyNotWritable(const QString &path) {
             continue;
         if (::access(QFile::encodeName(p).constData(), W_OK) != 0)
             return errno == EROFS ? QStringLiteral("it is on a read-only filesystem")
-                                  : QStringLiteral("%1 cannot be written (%2)").arg(p, QString::fromLocal8Bit(std::strerror(errno)));
+                                  : QStringLiteral("%1 cannot be written (%2)")
+                                        .arg(p, QString::fromLocal8Bit(std::strerror(errno)));
     }
     return {};
 }
@@ -314,12 +316,15 @@ Catalog::~Catalog() = default;
 Result<std::unique_ptr<Catalog>> Catalog::open(const QString &path) {
     const QFileInfo info(path);
     if (!info.exists() && !QDir().mkpath(info.absolutePath()))
-        return Error(Error::Code::Io, QStringLiteral("cannot create the folder %1 for the library database").arg(info.absolutePath()));
+        return Error(Error::Code::Io,
+                     QStringLiteral("cannot create the folder %1 for the library database")
+                         .arg(info.absolutePath()));
     // A library that cannot be written (a read-only mount, another user's files) is opened for
     // reading: search and status work, writes fail with SQLITE_READONLY. Immutable, because a WAL
     // database needs to create its -shm file otherwise.
     const QString readOnlyReason = info.exists() ? whyNotWritable(path) : QString();
-    auto db = sql::Database::open(path, readOnlyReason.isEmpty() ? sql::Database::Mode::ReadWrite : sql::Database::Mode::Immutable);
+    auto db = sql::Database::open(path, readOnlyReason.isEmpty() ? sql::Database::Mode::ReadWrite
+                                                                 : sql::Database::Mode::Immutable);
     if (!db)
         return db.error();
     std::unique_ptr<Catalog> catalog(new Catalog);
@@ -349,32 +354,43 @@ Status Catalog::migrate() {
     version = {};
     if (current > kSchemaVersion)
         return Error(Error::Code::Unsupported,
-                     QStringLiteral("the library database %1 was written by a newer TowerSearch (schema version %2; this "
-                                    "version reads up to %3). Update TowerSearch, or pass --db to use another database; "
+                     QStringLiteral("the library database %1 was written by a newer TowerSearch "
+                                    "(schema version %2; this "
+                                    "version reads up to %3). Update TowerSearch, or pass --db to "
+                                    "use another database; "
                                     "the file was not modified.")
-                         .arg(m_path).arg(current).arg(kSchemaVersion));
+                         .arg(m_path)
+                         .arg(current)
+                         .arg(kSchemaVersion));
     if (!m_readOnlyReason.isEmpty()) {
         if (current < kSchemaVersion)
             return Error(Error::Code::Io,
-                         QStringLiteral("the library database %1 is read-only (%2) and was written by an older TowerSearch "
-                                        "(schema version %3; this version needs %4): open it once where it can be written "
+                         QStringLiteral("the library database %1 is read-only (%2) and was written "
+                                        "by an older TowerSearch "
+                                        "(schema version %3; this version needs %4): open it once "
+                                        "where it can be written "
                                         "to upgrade it")
-                             .arg(m_path, m_readOnlyReason).arg(current).arg(kSchemaVersion));
+                             .arg(m_path, m_readOnlyReason)
+                             .arg(current)
+                             .arg(kSchemaVersion));
         m_db->execScript("PRAGMA foreign_keys = ON;");
         return {};
     }
-    if (!m_db->execScript("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"))
+    if (!m_db->execScript(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"))
         return m_db->lastError(QStringLiteral("configuring the library database"));
     for (int v = current; v < kSchemaVersion; ++v) {
         sql::Transaction tx(*m_db);
         if (!tx.isActive())
             return m_db->lastError(QStringLiteral("starting migration %1").arg(v + 1));
         if (!m_db->execScript(kMigrations[v]))
-            return m_db->lastError(QStringLiteral("migrating the library database to schema version %1").arg(v + 1));
+            return m_db->lastError(
+                QStringLiteral("migrating the library database to schema version %1").arg(v + 1));
         // PRAGMA cannot take a bound parameter; the value is our own constant.
         const QByteArray setVersion = "PRAGMA user_version = " + QByteArray::number(v + 1);
         if (!m_db->execScript(setVersion.constData()) || !tx.commit())
-            return m_db->lastError(QStringLiteral("migrating the library database to schema version %1").arg(v + 1));
+            return m_db->lastError(
+                QStringLiteral("migrating the library database to schema version %1").arg(v + 1));
     }
     return {};
 }
@@ -397,8 +413,9 @@ Result<qint64> Catalog::addFolder(const QString &path) {
     const qint64 id = m_db->lastInsertId();
     // A photo belongs to the innermost watched folder that contains it: the new folder takes over
     // its photos from the folders around it (not from watched folders inside it).
-    auto adopt = m_db->prepare("UPDATE photos SET folder_id = ?1 WHERE " TS_UNDER("photos.path", "?2")
-                               " AND folder_id IN (SELECT o.id FROM folders o WHERE o.id <> ?1 AND " TS_UNDER("?2", "o.path") ")");
+    auto adopt = m_db->prepare("UPDATE photos SET folder_id = ?1 WHERE " TS_UNDER(
+        "photos.path", "?2") " AND folder_id IN (SELECT o.id FROM folders o WHERE o.id <> ?1 "
+                             "AND " TS_UNDER("?2", "o.path") ")");
     adopt.bind(1, id).bindPath(2, path);
     if (!adopt.exec() || !tx.commit())
         return m_db->lastError(doing);
@@ -414,13 +431,14 @@ Result<RemovedPhotos> Catalog::removeFolder(const QString &path) {
     auto find = m_db->prepare("SELECT id FROM folders WHERE path = ?1");
     find.bindPath(1, path);
     if (!find.step())
-        return Error(Error::Code::NotFound, QStringLiteral("the folder %1 is not in the library").arg(path));
+        return Error(Error::Code::NotFound,
+                     QStringLiteral("the folder %1 is not in the library").arg(path));
     const qint64 folderId = find.int64At(0);
     find = {};
     RemovedPhotos removed;
     // The innermost other watched folder around this one keeps its photos; without one they go.
-    auto outer = m_db->prepare("SELECT o.id FROM folders o WHERE o.id <> ?1 AND " TS_UNDER("?2", "o.path")
-                               " ORDER BY length(o.path) DESC LIMIT 1");
+    auto outer = m_db->prepare("SELECT o.id FROM folders o WHERE o.id <> ?1 AND " TS_UNDER(
+        "?2", "o.path") " ORDER BY length(o.path) DESC LIMIT 1");
     outer.bind(1, folderId).bindPath(2, path);
     if (outer.step()) {
         auto move = m_db->prepare("UPDATE photos SET folder_id = ?2 WHERE folder_id = ?1");
@@ -449,9 +467,10 @@ Result<RemovedPhotos> Catalog::removeFolder(const QString &path) {
                 removed.thumbnails << t;
             used.reset();
         }
-        auto dirs = m_db->prepare("DELETE FROM directories WHERE " TS_UNDER("directories.path || '/'", "?1")
-                                  " AND NOT EXISTS (SELECT 1 FROM folders o WHERE o.id <> ?2 AND "
-                                  TS_UNDER("directories.path || '/'", "o.path") ")");
+        auto dirs = m_db->prepare("DELETE FROM directories WHERE " TS_UNDER(
+            "directories.path || '/'", "?1") " AND NOT EXISTS (SELECT 1 FROM folders o WHERE o.id "
+                                             "<> ?2 AND " TS_UNDER("directories.path || '/'",
+                                                                   "o.path") ")");
         dirs.bindPath(1, path).bind(2, folderId);
         if (!dirs.exec())
             return m_db->lastError(doing);
@@ -474,12 +493,17 @@ QList<WatchedFolder> Catalog::folders(const QString &modelKey) const {
     // window could show; 0.3 s now, issue 14).
     auto s = m_db->prepare(
         "SELECT f.id, f.path, f.last_scan,"
-        " (SELECT count(*) FROM photos p JOIN embeddings e ON e.photo_id = p.id AND e.model_key = ?1"
-        "   WHERE " TS_UNDER("p.path", "f.path") " AND p.state <> 2),"
-        " count(p.id) FILTER (WHERE p.state <> 2), count(p.id) FILTER (WHERE p.state = 2),"
-        " count(p.id) FILTER (WHERE p.offline <> 0), d.offline_reason"
-        " FROM folders f LEFT JOIN directories d ON d.path = f.path AND d.offline_since IS NOT NULL"
-        " LEFT JOIN photos p ON " TS_UNDER("p.path", "f.path") " GROUP BY f.id ORDER BY f.path");
+        " (SELECT count(*) FROM photos p JOIN embeddings e ON e.photo_id = p.id AND e.model_key = "
+        "?1"
+        "   WHERE " TS_UNDER(
+            "p.path", "f.path") " AND p.state <> 2),"
+                                " count(p.id) FILTER (WHERE p.state <> 2), count(p.id) FILTER "
+                                "(WHERE p.state = 2),"
+                                " count(p.id) FILTER (WHERE p.offline <> 0), d.offline_reason"
+                                " FROM folders f LEFT JOIN directories d ON d.path = f.path AND "
+                                "d.offline_since IS NOT NULL"
+                                " LEFT JOIN photos p ON " TS_UNDER(
+                                    "p.path", "f.path") " GROUP BY f.id ORDER BY f.path");
     s.bind(1, modelKey);
     while (s.step()) {
         WatchedFolder f;
@@ -501,7 +525,8 @@ QList<WatchedFolder> Catalog::folders(const QString &modelKey) const {
 QHash<QString, DirectoryRecord> Catalog::directories() const {
     std::lock_guard lock(m_mutex);
     QHash<QString, DirectoryRecord> out;
-    auto s = m_db->prepare("SELECT path, device, parent_device, offline_since, offline_reason FROM directories");
+    auto s = m_db->prepare(
+        "SELECT path, device, parent_device, offline_since, offline_reason FROM directories");
     while (s.step()) {
         DirectoryRecord d;
         d.path = s.pathAt(0);
@@ -518,14 +543,18 @@ QHash<QString, DirectoryRecord> Catalog::directories() const {
 QList<OfflineDirectory> Catalog::offlineDirectories() const {
     std::lock_guard lock(m_mutex);
     QList<OfflineDirectory> out;
-    auto s = m_db->prepare("SELECT path, offline_reason, offline_since FROM directories WHERE offline_since IS NOT NULL ORDER BY path");
+    auto s = m_db->prepare("SELECT path, offline_reason, offline_since FROM directories WHERE "
+                           "offline_since IS NOT NULL ORDER BY path");
     while (s.step())
-        out << OfflineDirectory{s.pathAt(0), s.textAt(1), QDateTime::fromMSecsSinceEpoch(s.int64At(2))};
+        out << OfflineDirectory{s.pathAt(0), s.textAt(1),
+                                QDateTime::fromMSecsSinceEpoch(s.int64At(2))};
     return out;
 }
 
-Status Catalog::recordDiscovery(const QStringList &roots, const std::vector<DirectoryRecord> &directories,
-                                const std::vector<qint64> &folderIds, const std::vector<qint64> &offlinePhotos) {
+Status Catalog::recordDiscovery(const QStringList &roots,
+                                const std::vector<DirectoryRecord> &directories,
+                                const std::vector<qint64> &folderIds,
+                                const std::vector<qint64> &offlinePhotos) {
     std::lock_guard lock(m_mutex);
     const QString doing = QStringLiteral("recording the folders found");
     sql::Transaction tx(*m_db);
@@ -533,13 +562,15 @@ Status Catalog::recordDiscovery(const QStringList &roots, const std::vector<Dire
         return m_db->lastError(doing);
     // What this scan found replaces what the last one found under the same roots: folders that
     // are gone for good are forgotten with their device.
-    auto clear = m_db->prepare("DELETE FROM directories WHERE path = ?1 OR " TS_UNDER("directories.path", "?1"));
+    auto clear = m_db->prepare(
+        "DELETE FROM directories WHERE path = ?1 OR " TS_UNDER("directories.path", "?1"));
     for (const QString &root : roots) {
         clear.bindPath(1, root);
         if (!clear.exec())
             return m_db->lastError(doing);
     }
-    auto put = m_db->prepare("INSERT OR REPLACE INTO directories(path, device, parent_device, offline_since, offline_reason)"
+    auto put = m_db->prepare("INSERT OR REPLACE INTO directories(path, device, parent_device, "
+                             "offline_since, offline_reason)"
                              " VALUES (?1, ?2, ?3, ?4, ?5)");
     for (const DirectoryRecord &d : directories) {
         put.bindPath(1, d.path).bind(2, d.device).bind(3, d.parentDevice);
@@ -550,7 +581,8 @@ Status Catalog::recordDiscovery(const QStringList &roots, const std::vector<Dire
         if (!put.exec())
             return m_db->lastError(doing);
     }
-    auto online = m_db->prepare("UPDATE photos SET offline = 0 WHERE folder_id = ?1 AND offline <> 0");
+    auto online =
+        m_db->prepare("UPDATE photos SET offline = 0 WHERE folder_id = ?1 AND offline <> 0");
     for (qint64 id : folderIds) {
         online.bind(1, id);
         if (!online.exec())
@@ -597,10 +629,10 @@ Status Catalog::setFolderScanned(qint64 folderId) {
 Result<QHash<QString, KnownFile>> Catalog::filesOf(qint64 folderId, const QString &modelKey) const {
     std::lock_guard lock(m_mutex);
     QHash<QString, KnownFile> out;
-    auto s = m_db->prepare(
-        "SELECT p.id, p.path, p.size, p.mtime_ms, p.state, p.content_hash,"
-        " EXISTS (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id AND e.model_key = ?2), p.full_hash"
-        " FROM photos p WHERE p.folder_id = ?1");
+    auto s = m_db->prepare("SELECT p.id, p.path, p.size, p.mtime_ms, p.state, p.content_hash,"
+                           " EXISTS (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id AND "
+                           "e.model_key = ?2), p.full_hash"
+                           " FROM photos p WHERE p.folder_id = ?1");
     s.bind(1, folderId).bind(2, modelKey);
     while (s.step()) {
         KnownFile k;
@@ -618,11 +650,14 @@ Result<QHash<QString, KnownFile>> Catalog::filesOf(qint64 folderId, const QStrin
     return out;
 }
 
-Result<QMultiHash<QString, EmbeddedContent>> Catalog::embeddedByQuickHash(const QString &modelKey) const {
+Result<QMultiHash<QString, EmbeddedContent>>
+Catalog::embeddedByQuickHash(const QString &modelKey) const {
     std::lock_guard lock(m_mutex);
     QMultiHash<QString, EmbeddedContent> out;
-    auto s = m_db->prepare("SELECT p.content_hash, p.id, p.full_hash FROM photos p JOIN embeddings e ON e.photo_id = p.id"
-                           " WHERE e.model_key = ?1 AND p.content_hash IS NOT NULL AND p.full_hash IS NOT NULL");
+    auto s = m_db->prepare(
+        "SELECT p.content_hash, p.id, p.full_hash FROM photos p JOIN embeddings e ON e.photo_id = "
+        "p.id"
+        " WHERE e.model_key = ?1 AND p.content_hash IS NOT NULL AND p.full_hash IS NOT NULL");
     s.bind(1, modelKey);
     while (s.step())
         out.insert(s.textAt(0), EmbeddedContent{s.int64At(1), s.textAt(2)});
@@ -658,8 +693,9 @@ std::vector<float> Catalog::embeddingOfContent(const QString &quickHash, const Q
     if (quickHash.isEmpty() || fullHash.isEmpty())
         return v; // rows before version 3 have no full hash: never a source of reuse
     std::lock_guard lock(m_mutex);
-    auto s = m_db->prepare("SELECT e.vector FROM photos p JOIN embeddings e ON e.photo_id = p.id "
-                           "WHERE p.content_hash = ?1 AND p.full_hash = ?2 AND e.model_key = ?3 LIMIT 1");
+    auto s = m_db->prepare(
+        "SELECT e.vector FROM photos p JOIN embeddings e ON e.photo_id = p.id "
+        "WHERE p.content_hash = ?1 AND p.full_hash = ?2 AND e.model_key = ?3 LIMIT 1");
     s.bind(1, quickHash).bind(2, fullHash).bind(3, modelKey);
     if (s.step()) {
         const QByteArray blob = s.blobAt(0);
@@ -669,7 +705,8 @@ std::vector<float> Catalog::embeddingOfContent(const QString &quickHash, const Q
     return v;
 }
 
-Result<std::vector<qint64>> Catalog::commitBatch(const std::vector<PhotoWrite> &photos, const QString &modelKey,
+Result<std::vector<qint64>> Catalog::commitBatch(const std::vector<PhotoWrite> &photos,
+                                                 const QString &modelKey,
                                                  const std::vector<qint64> &deleteIds) {
     std::lock_guard lock(m_mutex);
     const QString doing = QStringLiteral("saving indexed photos");
@@ -713,8 +750,8 @@ Result<std::vector<qint64>> Catalog::commitBatch(const std::vector<PhotoWrite> &
         " file_name = ?19, metadata_version = ?20 WHERE id = ?13");
     auto idOf = m_db->prepare("SELECT id FROM photos WHERE path = ?1");
     auto dropEmbeddings = m_db->prepare("DELETE FROM embeddings WHERE photo_id = ?1");
-    auto putEmbedding = m_db->prepare(
-        "INSERT OR REPLACE INTO embeddings(photo_id, model_key, dimension, vector) VALUES (?1, ?2, ?3, ?4)");
+    auto putEmbedding = m_db->prepare("INSERT OR REPLACE INTO embeddings(photo_id, model_key, "
+                                      "dimension, vector) VALUES (?1, ?2, ?3, ?4)");
     std::vector<qint64> ids;
     ids.reserve(photos.size());
     for (const PhotoWrite &p : photos) {
@@ -790,11 +827,13 @@ Status Catalog::deletePhotos(const std::vector<qint64> &ids) {
     return {};
 }
 
-Status Catalog::forEachEmbedding(const QString &modelKey,
-                                 const std::function<void(qint64, quint64, const float *, int)> &visit) const {
+Status Catalog::forEachEmbedding(
+    const QString &modelKey,
+    const std::function<void(qint64, quint64, const float *, int)> &visit) const {
     std::lock_guard lock(m_mutex);
-    auto s = m_db->prepare("SELECT e.photo_id, e.vector, p.full_hash, p.content_hash FROM embeddings e"
-                           " JOIN photos p ON p.id = e.photo_id WHERE e.model_key = ?1 ORDER BY e.photo_id");
+    auto s = m_db->prepare(
+        "SELECT e.photo_id, e.vector, p.full_hash, p.content_hash FROM embeddings e"
+        " JOIN photos p ON p.id = e.photo_id WHERE e.model_key = ?1 ORDER BY e.photo_id");
     s.bind(1, modelKey);
     std::vector<float> v;
     while (s.step()) {
@@ -847,8 +886,9 @@ int Catalog::dimensionOf(const QString &modelKey) const {
 
 qint64 Catalog::pendingCount(const QString &modelKey) const {
     std::lock_guard lock(m_mutex);
-    auto s = m_db->prepare("SELECT count(*) FROM photos p WHERE p.state <> 2 AND NOT EXISTS"
-                           " (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id AND e.model_key = ?1)");
+    auto s =
+        m_db->prepare("SELECT count(*) FROM photos p WHERE p.state <> 2 AND NOT EXISTS"
+                      " (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id AND e.model_key = ?1)");
     s.bind(1, modelKey);
     return s.step() ? s.int64At(0) : 0;
 }
@@ -1040,10 +1080,10 @@ LibraryStats Catalog::stats(const QString &modelKey) const {
     LibraryStats st;
     st.databasePath = m_path;
     st.modelKey = modelKey;
-    auto s = m_db->prepare(
-        "SELECT (SELECT count(*) FROM folders), (SELECT count(*) FROM photos),"
-        " (SELECT count(*) FROM embeddings WHERE model_key = ?1),"
-        " (SELECT count(*) FROM photos WHERE state = 2), (SELECT count(*) FROM photos WHERE offline <> 0)");
+    auto s = m_db->prepare("SELECT (SELECT count(*) FROM folders), (SELECT count(*) FROM photos),"
+                           " (SELECT count(*) FROM embeddings WHERE model_key = ?1),"
+                           " (SELECT count(*) FROM photos WHERE state = 2), (SELECT count(*) FROM "
+                           "photos WHERE offline <> 0)");
     s.bind(1, modelKey);
     if (s.step()) {
         st.folders = s.int64At(0);
@@ -1090,7 +1130,8 @@ void Catalog::setQueryOnly(bool on) {
 QList<QPair<QString, qint64>> Catalog::embeddingModels() const {
     std::lock_guard lock(m_mutex);
     QList<QPair<QString, qint64>> out;
-    auto s = m_db->prepare("SELECT model_key, count(*) FROM embeddings GROUP BY model_key ORDER BY model_key");
+    auto s = m_db->prepare(
+        "SELECT model_key, count(*) FROM embeddings GROUP BY model_key ORDER BY model_key");
     while (s.step())
         out.append({s.textAt(0), s.int64At(1)});
     return out;
@@ -1107,7 +1148,8 @@ QString Catalog::integrityCheck() const {
 
 qint64 Catalog::duplicatePaths() const {
     std::lock_guard lock(m_mutex);
-    auto s = m_db->prepare("SELECT count(*) FROM (SELECT path FROM photos GROUP BY path HAVING count(*) > 1)");
+    auto s = m_db->prepare(
+        "SELECT count(*) FROM (SELECT path FROM photos GROUP BY path HAVING count(*) > 1)");
     return s.step() ? s.int64At(0) : -1;
 }
 

@@ -88,7 +88,7 @@ struct RemovedPhotos {
 
 // One photo written by the indexer in a batch transaction.
 struct PhotoWrite {
-    qint64 id = 0;       // 0: a new row; else the row to update (a changed file, or a moved one)
+    qint64 id = 0; // 0: a new row; else the row to update (a changed file, or a moved one)
     qint64 folderId = 0;
     QString path;
     qint64 size = 0;
@@ -156,8 +156,10 @@ public:
     QList<OfflineDirectory> offlineDirectories() const;
     // One transaction at the end of discovery: the folders found under `roots` replace those
     // recorded before; the photos of `folderIds` are online except `offlinePhotos`.
-    Status recordDiscovery(const QStringList &roots, const std::vector<DirectoryRecord> &directories,
-                           const std::vector<qint64> &folderIds, const std::vector<qint64> &offlinePhotos);
+    Status recordDiscovery(const QStringList &roots,
+                           const std::vector<DirectoryRecord> &directories,
+                           const std::vector<qint64> &folderIds,
+                           const std::vector<qint64> &offlinePhotos);
     // Thumbnail files referenced by a photo; every photo's rerank stamp ("size-mtime") by id.
     QSet<QString> thumbnailFiles() const;
     QHash<qint64, QString> photoStamps() const;
@@ -178,13 +180,15 @@ public:
 
     // One transaction: writes the photos and deletes `deleteIds`. Returns the ids of the photos
     // written (new rows get theirs here), in order.
-    Result<std::vector<qint64>> commitBatch(const std::vector<PhotoWrite> &photos, const QString &modelKey,
+    Result<std::vector<qint64>> commitBatch(const std::vector<PhotoWrite> &photos,
+                                            const QString &modelKey,
                                             const std::vector<qint64> &deleteIds);
     Status deletePhotos(const std::vector<qint64> &ids);
 
     // Every (id, owner tag, vector) stored for a model, in id order (rebuilding the vector index).
-    Status forEachEmbedding(const QString &modelKey,
-                            const std::function<void(qint64, quint64, const float *, int)> &visit) const;
+    Status
+    forEachEmbedding(const QString &modelKey,
+                     const std::function<void(qint64, quint64, const float *, int)> &visit) const;
     std::vector<qint64> embeddedIds(const QString &modelKey) const;
     EmbeddedOwners embeddedOwners(const QString &modelKey) const;
     int dimensionOf(const QString &modelKey) const; // 0 when none stored

@@ -10,9 +10,9 @@
 
 #include <QCryptographicHash>
 #include <QDateTime>
-#include <QDirIterator>
 #include <QDeadlineTimer>
 #include <QDir>
+#include <QDirIterator>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QFileInfo>
@@ -41,9 +41,10 @@ namespace {
 // photo folder (sidecars, videos, documents) are not photos and are not reported as failures.
 bool looksLikePhoto(const QString &name) {
     static const QSet<QString> kExtensions = {
-        QStringLiteral("jpg"), QStringLiteral("jpeg"), QStringLiteral("jpe"), QStringLiteral("png"),
-        QStringLiteral("webp"), QStringLiteral("gif"), QStringLiteral("bmp"), QStringLiteral("tif"),
-        QStringLiteral("tiff"), QStringLiteral("heic"), QStringLiteral("heif"), QStringLiteral("avif")};
+        QStringLiteral("jpg"),  QStringLiteral("jpeg"), QStringLiteral("jpe"),
+        QStringLiteral("png"),  QStringLiteral("webp"), QStringLiteral("gif"),
+        QStringLiteral("bmp"),  QStringLiteral("tif"),  QStringLiteral("tiff"),
+        QStringLiteral("heic"), QStringLiteral("heif"), QStringLiteral("avif")};
     const qsizetype dot = name.lastIndexOf(QLatin1Char('.'));
     return dot > 0 && kExtensions.contains(name.mid(dot + 1).toLower());
 }
@@ -94,7 +95,8 @@ std::optional<std::vector<DirEntry>> listDirectory(const QString &dir) {
         if (!fi.fileName().startsWith(QLatin1Char('.')))
             out.push_back({fi.fileName(), fi.filePath(), statNative(fi.filePath())});
 #endif
-    std::sort(out.begin(), out.end(), [](const DirEntry &x, const DirEntry &y) { return x.name < y.name; });
+    std::sort(out.begin(), out.end(),
+              [](const DirEntry &x, const DirEntry &y) { return x.name < y.name; });
     return out;
 }
 
@@ -115,19 +117,24 @@ DirectoryProbe probeDirectory(const QString &path, const DirectoryRecord *last) 
         const int error = errno;
         struct stat link {};
         if (::lstat(native.constData(), &link) == 0 && S_ISLNK(link.st_mode))
-            probe.offlineReason = QStringLiteral("it is a link to %1, which is not there").arg(QFileInfo(path).symLinkTarget());
+            probe.offlineReason = QStringLiteral("it is a link to %1, which is not there")
+                                      .arg(QFileInfo(path).symLinkTarget());
         else if (error == ENOENT)
-            probe.offlineReason = QStringLiteral("the folder is missing (a disk that is not mounted, or a folder renamed)");
+            probe.offlineReason = QStringLiteral(
+                "the folder is missing (a disk that is not mounted, or a folder renamed)");
         else
-            probe.offlineReason = QStringLiteral("it cannot be read: %1").arg(QString::fromLocal8Bit(std::strerror(error)));
+            probe.offlineReason = QStringLiteral("it cannot be read: %1")
+                                      .arg(QString::fromLocal8Bit(std::strerror(error)));
         return probe;
     }
     probe.device = qint64(st.st_dev);
     struct stat parent {};
-    probe.parentDevice = ::stat((native + "/..").constData(), &parent) == 0 ? qint64(parent.st_dev) : probe.device;
+    probe.parentDevice =
+        ::stat((native + "/..").constData(), &parent) == 0 ? qint64(parent.st_dev) : probe.device;
     DIR *d = ::opendir(native.constData());
     if (!d) {
-        probe.offlineReason = QStringLiteral("it cannot be listed: %1").arg(QString::fromLocal8Bit(std::strerror(errno)));
+        probe.offlineReason = QStringLiteral("it cannot be listed: %1")
+                                  .arg(QString::fromLocal8Bit(std::strerror(errno)));
         return probe;
     }
     bool empty = true;
@@ -141,9 +148,11 @@ DirectoryProbe probeDirectory(const QString &path, const DirectoryRecord *last) 
     if (last && last->device != 0) {
         const bool wasMountPoint = last->device != last->parentDevice;
         if (wasMountPoint && probe.device == probe.parentDevice)
-            probe.offlineReason = QStringLiteral("the disk is not mounted (the folder is an empty mount point)");
+            probe.offlineReason =
+                QStringLiteral("the disk is not mounted (the folder is an empty mount point)");
         else if (empty && probe.device != last->device)
-            probe.offlineReason = QStringLiteral("the disk is not mounted (the folder is empty and on another filesystem than before)");
+            probe.offlineReason = QStringLiteral("the disk is not mounted (the folder is empty and "
+                                                 "on another filesystem than before)");
     }
 #else
     if (!QFileInfo(path).isDir())
@@ -159,15 +168,16 @@ struct Job {
     qint64 mtimeMs = 0;
     qint64 existingId = 0;
     bool existingHadEmbedding = false;
-    bool unchanged = false; // same size and mtime as the catalog row (model change, interrupted run)
+    bool unchanged =
+        false; // same size and mtime as the catalog row (model change, interrupted run)
 };
 
 struct Prepared {
     Job job;
     bool vanished = false;
-    QString hash;      // quick hash (size, head, tail): the catalog's pre-filter
-    QString fullHash;  // every byte: what a reuse must match
-    qint64 reuseFrom = 0;  // a photo with the same content and an embedding (move or copy)
+    QString hash;         // quick hash (size, head, tail): the catalog's pre-filter
+    QString fullHash;     // every byte: what a reuse must match
+    qint64 reuseFrom = 0; // a photo with the same content and an embedding (move or copy)
     std::optional<Result<PreparedImage>> image; // set when decoded (or when reading failed)
     QString thumbnail;
     ExifData exif;
@@ -226,7 +236,8 @@ QString quickContentHash(const QByteArray &contents) {
 QString fullContentHash(const QByteArray &contents) {
     // BLAKE2b-256: 16 ms for 5 MB on an idle core here (SHA-256 38 ms; SHA-1 10 ms but has known
     // collisions), beside 1.7 s of embedding (bench_indexer --hash-cost).
-    return QString::fromLatin1(QCryptographicHash::hash(contents, QCryptographicHash::Blake2b_256).toHex());
+    return QString::fromLatin1(
+        QCryptographicHash::hash(contents, QCryptographicHash::Blake2b_256).toHex());
 }
 
 IndexWorker::IndexWorker(IndexWorkerConfig config) : m_config(std::move(config)) {}
@@ -238,7 +249,8 @@ void IndexWorker::run() {
         result = doRun();
     } catch (const std::exception &e) {
         // Nothing may escape a slot on the worker thread.
-        result.error = QStringLiteral("indexing stopped by an internal error: %1").arg(QString::fromUtf8(e.what()));
+        result.error = QStringLiteral("indexing stopped by an internal error: %1")
+                           .arg(QString::fromUtf8(e.what()));
     } catch (...) {
         result.error = QStringLiteral("indexing stopped by an unknown internal error");
     }
@@ -261,7 +273,8 @@ IndexRunResult IndexWorker::doRun() {
     if (m_config.simulateReadOnly)
         catalog.setQueryOnly(true);
     if (catalog.isReadOnly()) {
-        result.error = QStringLiteral("cannot index into the library database %1: it is read-only (%2). Searching it still "
+        result.error = QStringLiteral("cannot index into the library database %1: it is read-only "
+                                      "(%2). Searching it still "
                                       "works; to index, make it writable or pass another database")
                            .arg(catalog.path(), catalog.readOnlyReason());
         return result;
@@ -277,9 +290,10 @@ IndexRunResult IndexWorker::doRun() {
         sinceEmit.start();
         const double seconds = clock.elapsed() / 1000.0;
         progress.photosPerSecond = seconds > 0.5 ? progress.done / seconds : 0.0;
-        progress.etaSeconds = progress.photosPerSecond > 0
-                                  ? qint64((progress.total - progress.done) / progress.photosPerSecond)
-                                  : -1;
+        progress.etaSeconds =
+            progress.photosPerSecond > 0
+                ? qint64((progress.total - progress.done) / progress.photosPerSecond)
+                : -1;
         progress.paused = m_paused;
         Q_EMIT progressChanged(progress);
     };
@@ -307,7 +321,8 @@ IndexRunResult IndexWorker::doRun() {
     QSet<QString> roots;
     for (const WatchedFolder &folder : folders) {
         roots.insert(folder.path);
-        if (const QString canonical = QFileInfo(folder.path).canonicalFilePath(); !canonical.isEmpty())
+        if (const QString canonical = QFileInfo(folder.path).canonicalFilePath();
+            !canonical.isEmpty())
             roots.insert(canonical);
     }
     const qint64 scanStartMs = QDateTime::currentMSecsSinceEpoch();
@@ -341,7 +356,8 @@ IndexRunResult IndexWorker::doRun() {
             if (excluded.contains(QDir::cleanPath(dirPath)))
                 continue;
             const auto last = recorded.constFind(dirPath);
-            const DirectoryProbe probe = probeDirectory(dirPath, last == recorded.cend() ? nullptr : &*last);
+            const DirectoryProbe probe =
+                probeDirectory(dirPath, last == recorded.cend() ? nullptr : &*last);
             if (!probe.offlineReason.isEmpty()) {
                 goOffline(dirPath, probe.offlineReason);
                 continue;
@@ -350,7 +366,8 @@ IndexRunResult IndexWorker::doRun() {
             if (canonical.isEmpty() || visited.contains(canonical) || excluded.contains(canonical))
                 continue;
             visited.insert(canonical);
-            directoryRecords.push_back({dirPath, probe.device, probe.parentDevice, std::nullopt, QString()});
+            directoryRecords.push_back(
+                {dirPath, probe.device, probe.parentDevice, std::nullopt, QString()});
             if (result.directories.size() < m_config.maxWatchedDirectories)
                 result.directories << dirPath;
             else
@@ -358,7 +375,8 @@ IndexRunResult IndexWorker::doRun() {
             const std::optional<std::vector<DirEntry>> listed = listDirectory(dirPath);
             if (!listed) {
                 // Listable a moment ago (probeDirectory): unmounted or made unreadable since.
-                goOffline(dirPath, QStringLiteral("it cannot be listed: %1").arg(QString::fromLocal8Bit(std::strerror(errno))));
+                goOffline(dirPath, QStringLiteral("it cannot be listed: %1")
+                                       .arg(QString::fromLocal8Bit(std::strerror(errno))));
                 continue;
             }
             for (const DirEntry &entry : *listed) {
@@ -368,14 +386,17 @@ IndexRunResult IndexWorker::doRun() {
                     const QString prefix = entry.path + QLatin1Char('/');
                     for (auto k = known.cbegin(); k != known.cend(); ++k) {
                         if (k.key().startsWith(prefix)) {
-                            goOffline(entry.path, QStringLiteral("it is a link to %1, which is not there").arg(entry.linkTarget));
+                            goOffline(entry.path,
+                                      QStringLiteral("it is a link to %1, which is not there")
+                                          .arg(entry.linkTarget));
                             break;
                         }
                     }
                     continue;
                 }
                 if (entry.info.isDir) {
-                    if (!roots.contains(entry.path) && !roots.contains(canonicalNativePath(entry.path)))
+                    if (!roots.contains(entry.path) &&
+                        !roots.contains(canonicalNativePath(entry.path)))
                         stack.push_back(entry.path);
                     continue;
                 }
@@ -409,9 +430,11 @@ IndexRunResult IndexWorker::doRun() {
         // Catalog rows whose file was not found: kept (offline) under a folder that could not be
         // listed; else moved (matched by hash below) or deleted.
         for (auto it = known.cbegin(); it != known.cend(); ++it) {
-            const bool offline = std::any_of(offlinePaths.cbegin(), offlinePaths.cend(), [&](const QString &o) {
-                return it.key() == o || (it.key().startsWith(o) && it.key().at(o.size()) == QLatin1Char('/'));
-            });
+            const bool offline =
+                std::any_of(offlinePaths.cbegin(), offlinePaths.cend(), [&](const QString &o) {
+                    return it.key() == o ||
+                           (it.key().startsWith(o) && it.key().at(o.size()) == QLatin1Char('/'));
+                });
             if (offline)
                 offlinePhotos.push_back(it->id);
             else
@@ -421,7 +444,9 @@ IndexRunResult IndexWorker::doRun() {
         scannedFolders.push_back(folder.id);
     }
     if (!m_cancelled) {
-        if (Status s = catalog.recordDiscovery(scannedRoots, directoryRecords, scannedFolders, offlinePhotos); !s) {
+        if (Status s = catalog.recordDiscovery(scannedRoots, directoryRecords, scannedFolders,
+                                               offlinePhotos);
+            !s) {
             result.error = s.error().message;
             return result;
         }
@@ -442,7 +467,7 @@ IndexRunResult IndexWorker::doRun() {
     for (const Missing &m : missing)
         if (m.hadEmbedding && !m.fullHash.isEmpty())
             movable.insert(m.fullHash, m.id);
-    std::unordered_set<qint64> claimed; // vanished rows that a move took over
+    std::unordered_set<qint64> claimed;     // vanished rows that a move took over
     QHash<QString, qint64> embeddedThisRun; // full hash -> id committed with a vector in this run
 
     // ---- Processing: decode batch k+1 in the pool while batch k is embedded and committed.
@@ -477,9 +502,12 @@ IndexRunResult IndexWorker::doRun() {
         p.exif = readExif(*contents);
         p.fileType = imageFileType(*contents);
         p.readHashMs = stage.nsecsElapsed() / 1e6;
-        const QString thumb = thumbDir.isEmpty() ? QString() : thumbDir + QLatin1Char('/') + p.fullHash + QStringLiteral(".jpg");
+        const QString thumb =
+            thumbDir.isEmpty() ? QString()
+                               : thumbDir + QLatin1Char('/') + p.fullHash + QStringLiteral(".jpg");
         // The quick hash finds candidates; only a photo whose every byte matches lends its vector.
-        for (auto it = embeddedByQuick.constFind(p.hash); it != embeddedByQuick.cend() && it.key() == p.hash; ++it) {
+        for (auto it = embeddedByQuick.constFind(p.hash);
+             it != embeddedByQuick.cend() && it.key() == p.hash; ++it) {
             if (it->fullHash == p.fullHash && it->id != job.existingId) {
                 p.reuseFrom = it->id;
                 p.thumbnail = QFileInfo::exists(thumb) ? thumb : QString();
@@ -493,7 +521,8 @@ IndexRunResult IndexWorker::doRun() {
                 p.thumbnail = thumb;
             } else if (!(*p.image)->thumbnail.isNull()) {
                 QSaveFile out(thumb); // atomic: a killed run never leaves half a thumbnail
-                if (out.open(QIODevice::WriteOnly) && (*p.image)->thumbnail.save(&out, "JPEG", 85) && out.commit())
+                if (out.open(QIODevice::WriteOnly) &&
+                    (*p.image)->thumbnail.save(&out, "JPEG", 85) && out.commit())
                     p.thumbnail = thumb;
             }
             (*p.image)->thumbnail = QImage(); // not needed past this point
@@ -551,8 +580,8 @@ IndexRunResult IndexWorker::doRun() {
         std::vector<const FloatTensor *> toEmbed;
         std::vector<size_t> embedWrite; // writes index for each toEmbed
         // Same content twice in this batch: the later write takes the first one's vector.
-        QHash<QString, size_t> embeddingInBatch;        // full hash -> writes index embedded
-        std::vector<std::pair<size_t, size_t>> copyOf;  // (writes index, writes index it copies)
+        QHash<QString, size_t> embeddingInBatch;       // full hash -> writes index embedded
+        std::vector<std::pair<size_t, size_t>> copyOf; // (writes index, writes index it copies)
         for (const Prepared &p : prepared) {
             progress.currentFile = p.job.path;
             stages.readHash += p.readHashMs;
@@ -596,7 +625,8 @@ IndexRunResult IndexWorker::doRun() {
                     // A move: the vanished row follows the file, with its id and every vector.
                     claimed.insert(*mv);
                     if (p.job.existingId && p.job.existingId != *mv) {
-                        dropFromIndex.push_back(p.job.existingId); // its row is replaced by the move
+                        dropFromIndex.push_back(
+                            p.job.existingId); // its row is replaced by the move
                     }
                     w.id = *mv;
                     w.keepEmbeddings = true;
@@ -609,8 +639,10 @@ IndexRunResult IndexWorker::doRun() {
                         // The source lost its vector meanwhile: recorded as failed, retried
                         // when the file changes.
                         w.state = PhotoState::Failed;
-                        w.error = QStringLiteral("%1: could not be embedded (the photo with the same content lost its "
-                                                 "vector during indexing)").arg(p.job.path);
+                        w.error = QStringLiteral("%1: could not be embedded (the photo with the "
+                                                 "same content lost its "
+                                                 "vector during indexing)")
+                                      .arg(p.job.path);
                         if (p.job.existingHadEmbedding)
                             dropFromIndex.push_back(p.job.existingId);
                         ++result.failed;
@@ -637,8 +669,10 @@ IndexRunResult IndexWorker::doRun() {
             w.height = image->height;
             w.orientation = image->orientation;
             w.state = PhotoState::Indexed;
-            // Same content as a photo embedded earlier in this run: its vector, no second embedding.
-            if (auto earlier = embeddedThisRun.constFind(p.fullHash); earlier != embeddedThisRun.cend()) {
+            // Same content as a photo embedded earlier in this run: its vector, no second
+            // embedding.
+            if (auto earlier = embeddedThisRun.constFind(p.fullHash);
+                earlier != embeddedThisRun.cend()) {
                 w.vector = catalog.embedding(*earlier, modelKey);
                 if (!w.vector.empty()) {
                     ++result.copied;
@@ -646,7 +680,8 @@ IndexRunResult IndexWorker::doRun() {
                     continue;
                 }
             }
-            if (auto first = embeddingInBatch.constFind(p.fullHash); first != embeddingInBatch.cend()) {
+            if (auto first = embeddingInBatch.constFind(p.fullHash);
+                first != embeddingInBatch.cend()) {
                 copyOf.emplace_back(writes.size(), *first);
                 writes.push_back(std::move(w));
                 continue;
@@ -666,8 +701,9 @@ IndexRunResult IndexWorker::doRun() {
                 PhotoWrite &w = writes[embedWrite[i]];
                 if (!embedded || i >= embedded->vectors.size()) {
                     w.state = PhotoState::Failed;
-                    w.error = embedded ? QStringLiteral("%1: the model returned no embedding").arg(w.path)
-                                       : QStringLiteral("%1: %2").arg(w.path, embedded.error().message);
+                    w.error =
+                        embedded ? QStringLiteral("%1: the model returned no embedding").arg(w.path)
+                                 : QStringLiteral("%1: %2").arg(w.path, embedded.error().message);
                     w.keepEmbeddings = false;
                     ++result.failed;
                     ++progress.failed;
@@ -712,7 +748,8 @@ IndexRunResult IndexWorker::doRun() {
             if (!writes[i].vector.empty()) {
                 addIds.push_back(id);
                 addTags.push_back(Catalog::contentTag(writes[i].fullHash, writes[i].contentHash));
-                addVectors.insert(addVectors.end(), writes[i].vector.begin(), writes[i].vector.end());
+                addVectors.insert(addVectors.end(), writes[i].vector.begin(),
+                                  writes[i].vector.end());
                 if (!writes[i].fullHash.isEmpty() && !embeddedThisRun.contains(writes[i].fullHash))
                     embeddedThisRun.insert(writes[i].fullHash, id);
             } else if (writes[i].state == PhotoState::Failed) {
@@ -725,13 +762,15 @@ IndexRunResult IndexWorker::doRun() {
             if (index.add(addIds, addVectors, addTags).ok()) {
                 indexDirty = true;
             } else {
-                // One unusable vector refuses the batch; add them one by one so the rest are served.
+                // One unusable vector refuses the batch; add them one by one so the rest are
+                // served.
                 const size_t dim = addVectors.size() / addIds.size();
                 for (size_t i = 0; i < addIds.size(); ++i)
-                    (void)index.add({addIds[i]},
-                                    std::vector<float>(addVectors.begin() + qsizetype(i * dim),
-                                                       addVectors.begin() + qsizetype((i + 1) * dim)),
-                                    {addTags[i]});
+                    (void)index.add(
+                        {addIds[i]},
+                        std::vector<float>(addVectors.begin() + qsizetype(i * dim),
+                                           addVectors.begin() + qsizetype((i + 1) * dim)),
+                        {addTags[i]});
                 indexDirty = true;
             }
         }
@@ -742,8 +781,9 @@ IndexRunResult IndexWorker::doRun() {
                 const qint64 bytes = fusion[i].numel() * 2; // the disk tier stores float16
                 if (m_config.fusionCache->stats().diskBytes + bytes > m_config.fusionDiskBudget)
                     break; // within budget only: never evict what earlier photos cached
-                m_config.fusionCache->put((*committed)[i],
-                                          QStringLiteral("%1-%2").arg(writes[i].size).arg(writes[i].mtimeMs), fusion[i]);
+                m_config.fusionCache->put(
+                    (*committed)[i],
+                    QStringLiteral("%1-%2").arg(writes[i].size).arg(writes[i].mtimeMs), fusion[i]);
             }
         }
         stages.commit += stageClock.nsecsElapsed() / 1e6;
@@ -833,20 +873,24 @@ void IndexWorker::collectOrphans(const Catalog &catalog, qint64 olderThanMs) con
     // Thumbnails and rerank features of photos that are no longer in the catalog (forgotten by an
     // older version, or left by a run that died between a file and its commit). Only files older
     // than this run: another process indexing the same library may have written newer ones.
-    auto stale = [olderThanMs](const QFileInfo &fi) { return fi.lastModified().toMSecsSinceEpoch() < olderThanMs; };
+    auto stale = [olderThanMs](const QFileInfo &fi) {
+        return fi.lastModified().toMSecsSinceEpoch() < olderThanMs;
+    };
     if (!m_config.thumbnailDirectory.isEmpty()) {
         const QSet<QString> used = catalog.thumbnailFiles();
         QSet<QString> usedNames;
         for (const QString &path : used)
             usedNames.insert(QFileInfo(path).fileName());
-        for (const QFileInfo &fi : QDir(m_config.thumbnailDirectory).entryInfoList({QStringLiteral("*.jpg")}, QDir::Files))
+        for (const QFileInfo &fi : QDir(m_config.thumbnailDirectory)
+                                       .entryInfoList({QStringLiteral("*.jpg")}, QDir::Files))
             if (!usedNames.contains(fi.fileName()) && stale(fi))
                 QFile::remove(fi.absoluteFilePath());
     }
     if (!m_config.rerankDirectory.isEmpty() && QFileInfo(m_config.rerankDirectory).isDir()) {
         // <rerank>/<model key>/<photo id>-<stamp>.tsfc: every model's tier.
         const QHash<qint64, QString> stamps = catalog.photoStamps();
-        QDirIterator it(m_config.rerankDirectory, {QStringLiteral("*.tsfc")}, QDir::Files, QDirIterator::Subdirectories);
+        QDirIterator it(m_config.rerankDirectory, {QStringLiteral("*.tsfc")}, QDir::Files,
+                        QDirIterator::Subdirectories);
         while (it.hasNext()) {
             const QFileInfo fi(it.next());
             const QString base = fi.completeBaseName();

@@ -28,13 +28,13 @@ class VectorIndex;
 
 struct IndexWorkerConfig {
     QString databasePath;
-    QString thumbnailDirectory;   // <cache>/thumbnails; thumbnails are <content hash>.jpg
-    QString rerankDirectory;      // <cache>/rerank: every model's rerank features (orphans collected)
-    QStringList excludedFolders;  // absolute, canonical where they exist
+    QString thumbnailDirectory; // <cache>/thumbnails; thumbnails are <content hash>.jpg
+    QString rerankDirectory;    // <cache>/rerank: every model's rerank features (orphans collected)
+    QStringList excludedFolders; // absolute, canonical where they exist
     int batchSize = 8;
     int decodeThreads = 2;
     int maxWatchedDirectories = 2000;
-    qint64 maxDatabasePages = 0;  // testing: simulate a full disk (PRAGMA max_page_count)
+    qint64 maxDatabasePages = 0;   // testing: simulate a full disk (PRAGMA max_page_count)
     bool simulateReadOnly = false; // testing: PRAGMA query_only (writes fail with SQLITE_READONLY)
     std::shared_ptr<ImageEmbedder> embedder;
     std::shared_ptr<VectorIndex> index; // of embedder's model, shared with search (thread-safe)
@@ -45,11 +45,11 @@ struct IndexWorkerConfig {
 
 struct IndexRunResult {
     bool cancelled = false;
-    QString error;             // non-empty: stopped because of it (nothing half-written)
+    QString error; // non-empty: stopped because of it (nothing half-written)
     qint64 embedded = 0, moved = 0, copied = 0, removed = 0, failed = 0, skipped = 0;
     qint64 metadataRefreshed =
-        0;                     // rows of an older version whose EXIF was read again (no embedding)
-    QStringList directories;   // folders seen (up to maxWatchedDirectories) for live watching
+        0;                   // rows of an older version whose EXIF was read again (no embedding)
+    QStringList directories; // folders seen (up to maxWatchedDirectories) for live watching
     bool directoriesTruncated = false;
     IndexStageTimes stages;
 };

@@ -16,11 +16,11 @@
 #include <QEventLoop>
 #include <QFileInfo>
 #include <QFileSystemWatcher>
+#include <QFutureWatcher>
 #include <QStandardPaths>
 #include <QThread>
 #include <QTimer>
 #include <QtConcurrent/QtConcurrentRun>
-#include <QFutureWatcher>
 
 #include <unordered_set>
 
@@ -43,7 +43,8 @@ public:
     // The same stamp the indexer files rerank features under.
     QString photoStamp(qint64 photoId) const override {
         const auto p = m_catalog->photo(photoId);
-        return p ? QStringLiteral("%1-%2").arg(p->size).arg(p->modified.toMSecsSinceEpoch()) : QString();
+        return p ? QStringLiteral("%1-%2").arg(p->size).arg(p->modified.toMSecsSinceEpoch())
+                 : QString();
     }
     std::optional<qint64> photoIdForPath(const QString &path) const override {
         if (auto id = m_catalog->idForPath(QFileInfo(path).absoluteFilePath()))
@@ -53,11 +54,13 @@ public:
     }
     // By content, as the indexer reuses vectors: the same bytes (wherever they are) have the same
     // vector; a file edited since it was indexed has other bytes and is embedded anew.
-    std::optional<std::vector<float>> storedEmbedding(const QString &path, const QString &modelKey) const override {
+    std::optional<std::vector<float>> storedEmbedding(const QString &path,
+                                                      const QString &modelKey) const override {
         const auto contents = readImageFile(path);
         if (!contents)
             return std::nullopt;
-        std::vector<float> v = m_catalog->embeddingOfContent(quickContentHash(*contents), fullContentHash(*contents), modelKey);
+        std::vector<float> v = m_catalog->embeddingOfContent(quickContentHash(*contents),
+                                                             fullContentHash(*contents), modelKey);
         if (v.empty())
             return std::nullopt;
         return v;
@@ -78,12 +81,17 @@ private:
 };
 
 QString keyTag(const QString &modelKey) {
-    return QString::fromLatin1(QCryptographicHash::hash(modelKey.toUtf8(), QCryptographicHash::Sha1).toHex().left(12));
+    return QString::fromLatin1(
+        QCryptographicHash::hash(modelKey.toUtf8(), QCryptographicHash::Sha1).toHex().left(12));
 }
 
-bool cacheOptionsHaveDisk(const LibraryOptions &options) { return options.rerankCacheDiskBytes > 0; }
+bool cacheOptionsHaveDisk(const LibraryOptions &options) {
+    return options.rerankCacheDiskBytes > 0;
+}
 
-QString normalizedFolder(const QString &path) { return QDir::cleanPath(QFileInfo(path).absoluteFilePath()); }
+QString normalizedFolder(const QString &path) {
+    return QDir::cleanPath(QFileInfo(path).absoluteFilePath());
+}
 
 } // namespace
 
@@ -140,7 +148,8 @@ Library::~Library() {
 QString Library::defaultDatabasePath() {
     // Not AppLocalDataLocation: it depends on the application and organisation names, which the
     // app and the CLI set differently (they used to open two different libraries).
-    return QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation) + QStringLiteral("/towersearch/library.sqlite");
+    return QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation) +
+           QStringLiteral("/towersearch/library.sqlite");
 }
 
 QString Library::legacyDatabasePath() {
@@ -160,7 +169,8 @@ bool moveEntry(const QString &from, const QString &to) {
     const QString part = to + QStringLiteral(".part");
     if (QFileInfo(from).isDir()) {
         QDir(part).removeRecursively();
-        QDirIterator it(from, QDir::Files | QDir::Dirs | QDir::NoDotAndDotDot | QDir::Hidden, QDirIterator::Subdirectories);
+        QDirIterator it(from, QDir::Files | QDir::Dirs | QDir::NoDotAndDotDot | QDir::Hidden,
+                        QDirIterator::Subdirectories);
         QDir().mkpath(part);
         while (it.hasNext()) {
             const QString source = it.next();
@@ -168,11 +178,13 @@ bool moveEntry(const QString &from, const QString &to) {
             if (it.fileInfo().isDir() ? !QDir().mkpath(target) : !QFile::copy(source, target))
                 return false;
         }
-        return ::rename(QFile::encodeName(part).constData(), QFile::encodeName(to).constData()) == 0 &&
+        return ::rename(QFile::encodeName(part).constData(), QFile::encodeName(to).constData()) ==
+                   0 &&
                QDir(from).removeRecursively();
     }
     QFile::remove(part);
-    return QFile::copy(from, part) && ::rename(QFile::encodeName(part).constData(), QFile::encodeName(to).constData()) == 0 &&
+    return QFile::copy(from, part) &&
+           ::rename(QFile::encodeName(part).constData(), QFile::encodeName(to).constData()) == 0 &&
            QFile::remove(from);
 }
 
@@ -192,40 +204,55 @@ Status adoptLegacyLibrary(const QString &from, const QString &to) {
         if (!(*db)->execScript("PRAGMA wal_checkpoint(TRUNCATE)"))
             return (*db)->lastError(why);
     }
-    if (QFileInfo::exists(from + QStringLiteral("-wal")) || QFileInfo::exists(from + QStringLiteral("-shm")))
-        return Error(Error::Code::Io, QStringLiteral("%1: it is in use by another program; close it (an older TowerSearch?) "
-                                                     "and start again").arg(why));
+    if (QFileInfo::exists(from + QStringLiteral("-wal")) ||
+        QFileInfo::exists(from + QStringLiteral("-shm")))
+        return Error(
+            Error::Code::Io,
+            QStringLiteral("%1: it is in use by another program; close it (an older TowerSearch?) "
+                           "and start again")
+                .arg(why));
     const QFileInfo source(from), target(to);
     if (!QDir().mkpath(target.absolutePath()))
-        return Error(Error::Code::Io, QStringLiteral("%1: cannot create %2").arg(why, target.absolutePath()));
+        return Error(Error::Code::Io,
+                     QStringLiteral("%1: cannot create %2").arg(why, target.absolutePath()));
     const QString fromBase = source.absolutePath() + QLatin1Char('/') + source.completeBaseName();
     const QString toBase = target.absolutePath() + QLatin1Char('/') + target.completeBaseName();
-    const QString fromCache = fromBase + QStringLiteral("-cache"), toCache = toBase + QStringLiteral("-cache");
-    if (QFileInfo::exists(fromCache) && !QFileInfo::exists(toCache) && !moveEntry(fromCache, toCache))
-        return Error(Error::Code::Io, QStringLiteral("%1: cannot move %2 (%3)").arg(why, fromCache, QString::fromLocal8Bit(std::strerror(errno))));
+    const QString fromCache = fromBase + QStringLiteral("-cache"),
+                  toCache = toBase + QStringLiteral("-cache");
+    if (QFileInfo::exists(fromCache) && !QFileInfo::exists(toCache) &&
+        !moveEntry(fromCache, toCache))
+        return Error(Error::Code::Io,
+                     QStringLiteral("%1: cannot move %2 (%3)")
+                         .arg(why, fromCache, QString::fromLocal8Bit(std::strerror(errno))));
     const QString prefix = source.completeBaseName() + QStringLiteral(".vectors-");
-    for (const QString &name : QDir(source.absolutePath()).entryList({prefix + QStringLiteral("*.tsvi")}, QDir::Files)) {
-        const QString dest = target.absolutePath() + QLatin1Char('/') + target.completeBaseName() + name.mid(source.completeBaseName().size());
+    for (const QString &name :
+         QDir(source.absolutePath()).entryList({prefix + QStringLiteral("*.tsvi")}, QDir::Files)) {
+        const QString dest = target.absolutePath() + QLatin1Char('/') + target.completeBaseName() +
+                             name.mid(source.completeBaseName().size());
         if (!QFileInfo::exists(dest))
-            (void)moveEntry(source.absolutePath() + QLatin1Char('/') + name, dest); // a cache: rebuilt if lost
+            (void)moveEntry(source.absolutePath() + QLatin1Char('/') + name,
+                            dest); // a cache: rebuilt if lost
     }
     // The database last, through a copy that already points at the moved thumbnails.
     const QString part = to + QStringLiteral(".moving");
     QFile::remove(part);
     if (!QFile::copy(from, part))
-        return Error(Error::Code::Io, QStringLiteral("%1: cannot copy the database to %2").arg(why, part));
+        return Error(Error::Code::Io,
+                     QStringLiteral("%1: cannot copy the database to %2").arg(why, part));
     {
         auto db = sql::Database::open(part);
         if (!db)
             return db.error().withContext(why);
-        auto s = (*db)->prepare("UPDATE photos SET thumbnail = ?2 || substr(thumbnail, length(?1) + 1)"
-                                " WHERE substr(thumbnail, 1, length(?1)) = ?1");
+        auto s =
+            (*db)->prepare("UPDATE photos SET thumbnail = ?2 || substr(thumbnail, length(?1) + 1)"
+                           " WHERE substr(thumbnail, 1, length(?1)) = ?1");
         s.bind(1, fromCache + QLatin1Char('/')).bind(2, toCache + QLatin1Char('/'));
         if (!s.exec() || !(*db)->execScript("PRAGMA wal_checkpoint(TRUNCATE)"))
             return (*db)->lastError(why);
     }
     if (::rename(QFile::encodeName(part).constData(), QFile::encodeName(to).constData()) != 0)
-        return Error(Error::Code::Io, QStringLiteral("%1: %2").arg(why, QString::fromLocal8Bit(std::strerror(errno))));
+        return Error(Error::Code::Io, QStringLiteral("%1: %2").arg(
+                                          why, QString::fromLocal8Bit(std::strerror(errno))));
     QFile::remove(from);
     return {};
 }
@@ -237,7 +264,9 @@ Result<std::unique_ptr<Library>> Library::open(const LibraryOptions &options) {
     qRegisterMetaType<ts::IndexRunResult>();
     std::unique_ptr<Library> lib(new Library);
     lib->d->options = options;
-    lib->d->databasePath = QFileInfo(options.databasePath.isEmpty() ? defaultDatabasePath() : options.databasePath).absoluteFilePath();
+    lib->d->databasePath =
+        QFileInfo(options.databasePath.isEmpty() ? defaultDatabasePath() : options.databasePath)
+            .absoluteFilePath();
     if (options.databasePath.isEmpty()) {
         // The app kept its library elsewhere before: move it to the one default, once.
         if (Status moved = adoptLegacyLibrary(legacyDatabasePath(), lib->d->databasePath); !moved) {
@@ -252,7 +281,8 @@ Result<std::unique_ptr<Library>> Library::open(const LibraryOptions &options) {
     lib->d->photoSource = std::make_shared<CatalogPhotoSource>(lib->d->catalog);
     const QFileInfo db(lib->d->databasePath);
     lib->d->cacheDirectory = options.cacheDirectory.isEmpty()
-                                 ? db.absolutePath() + QLatin1Char('/') + db.completeBaseName() + QStringLiteral("-cache")
+                                 ? db.absolutePath() + QLatin1Char('/') + db.completeBaseName() +
+                                       QStringLiteral("-cache")
                                  : QFileInfo(options.cacheDirectory).absoluteFilePath();
     lib->d->thread.setObjectName(QStringLiteral("TowerSearch indexer"));
     lib->d->thread.start(QThread::LowPriority);
@@ -267,20 +297,26 @@ Result<std::unique_ptr<Library>> Library::open(const LibraryOptions &options) {
     return lib;
 }
 
-QString Library::databasePath() const { return d->databasePath; }
+QString Library::databasePath() const {
+    return d->databasePath;
+}
 
 QString Library::vectorIndexPath(const QString &modelKey) const {
     const QFileInfo db(d->databasePath);
-    return db.absolutePath() + QLatin1Char('/') + db.completeBaseName() + QStringLiteral(".vectors-") + keyTag(modelKey) +
-           QStringLiteral(".tsvi");
+    return db.absolutePath() + QLatin1Char('/') + db.completeBaseName() +
+           QStringLiteral(".vectors-") + keyTag(modelKey) + QStringLiteral(".tsvi");
 }
 
-IndexRunSummary Library::lastRunSummary() const { return d->lastRun; }
+IndexRunSummary Library::lastRunSummary() const {
+    return d->lastRun;
+}
 
 // Loads the model's index file, or rebuilds it from the catalog when missing, corrupt, made by
 // another model or out of step; saves a rebuilt one.
-static Result<std::shared_ptr<VectorIndex>> loadOrRebuildIndex(const Catalog &catalog, const QString &path,
-                                                               const QString &modelKey, int dimension) {
+static Result<std::shared_ptr<VectorIndex>> loadOrRebuildIndex(const Catalog &catalog,
+                                                               const QString &path,
+                                                               const QString &modelKey,
+                                                               int dimension) {
     VectorIndexOptions options;
     options.dimension = dimension;
     // In step means the same ids, each holding the vector of the same content (owner tags).
@@ -304,20 +340,22 @@ static Result<std::shared_ptr<VectorIndex>> loadOrRebuildIndex(const Catalog &ca
         batchTags.clear();
         batch.clear();
     };
-    Status read = catalog.forEachEmbedding(modelKey, [&](qint64 id, quint64 tag, const float *v, int n) {
-        if (n != dimension)
-            return; // written by a model with the same key but another shape: never served
-        batchIds.push_back(id);
-        batchTags.push_back(tag);
-        batch.insert(batch.end(), v, v + n);
-        if (batchIds.size() >= 4096)
-            flush();
-    });
+    Status read =
+        catalog.forEachEmbedding(modelKey, [&](qint64 id, quint64 tag, const float *v, int n) {
+            if (n != dimension)
+                return; // written by a model with the same key but another shape: never served
+            batchIds.push_back(id);
+            batchTags.push_back(tag);
+            batch.insert(batch.end(), v, v + n);
+            if (batchIds.size() >= 4096)
+                flush();
+        });
     flush();
     if (!read)
         return read.error();
     if (!addStatus)
-        return addStatus.error().withContext(QStringLiteral("rebuilding the vector index from %1").arg(catalog.path()));
+        return addStatus.error().withContext(
+            QStringLiteral("rebuilding the vector index from %1").arg(catalog.path()));
     (void)index->save(path); // a cache: failing to save only costs a rebuild next time
     return index;
 }
@@ -350,7 +388,8 @@ Status Library::setEmbedder(std::shared_ptr<ImageEmbedder> embedder) {
     }
     // A large index: read or rebuild it on a worker thread with its own connection (the GUI's
     // catalog reads must not wait behind a scan of every embedding).
-    d->modelLoad = QtConcurrent::run([dbPath = d->databasePath, indexPath, key, dimension]() -> Result<std::shared_ptr<VectorIndex>> {
+    d->modelLoad = QtConcurrent::run([dbPath = d->databasePath, indexPath, key,
+                                      dimension]() -> Result<std::shared_ptr<VectorIndex>> {
         auto catalog = Catalog::open(dbPath);
         if (!catalog)
             return catalog.error();
@@ -374,7 +413,9 @@ Status Library::waitForModel() {
     return d->modelStatus;
 }
 
-bool Library::isLoadingModel() const { return d->loadingEmbedder != nullptr; }
+bool Library::isLoadingModel() const {
+    return d->loadingEmbedder != nullptr;
+}
 
 void Library::finishModel(const Result<std::shared_ptr<VectorIndex>> &index) {
     std::shared_ptr<ImageEmbedder> embedder = std::exchange(d->loadingEmbedder, nullptr);
@@ -391,7 +432,8 @@ void Library::finishModel(const Result<std::shared_ptr<VectorIndex>> &index) {
     d->index = *index;
     makeCaches(false);
     // Keep the previous model serving search until the new one has embedded every photo.
-    const bool keepPrevious = !previousKey.isEmpty() && previousKey != key && d->catalog->pendingCount(key) > 0;
+    const bool keepPrevious =
+        !previousKey.isEmpty() && previousKey != key && d->catalog->pendingCount(key) > 0;
     if (!keepPrevious) {
         d->servingEmbedder = d->embedder;
         d->servingIndex = d->index;
@@ -399,7 +441,8 @@ void Library::finishModel(const Result<std::shared_ptr<VectorIndex>> &index) {
         (void)d->catalog->setMeta(QStringLiteral("serving_model"), key);
     }
     if (auto pipeline = d->servingEmbedder->pipeline())
-        d->engine = std::make_shared<const SearchEngine>(pipeline, d->servingIndex, d->photoSource, d->servingCache);
+        d->engine = std::make_shared<const SearchEngine>(pipeline, d->servingIndex, d->photoSource,
+                                                         d->servingCache);
     else
         d->engine.reset();
     Q_EMIT modelReady(QString());
@@ -434,7 +477,8 @@ void Library::setExcludedFolders(const QStringList &folders) {
 }
 
 void Library::setRerankCacheBudgets(qint64 memoryBytes, qint64 diskBytes) {
-    if (d->options.rerankCacheMemoryBytes == memoryBytes && d->options.rerankCacheDiskBytes == diskBytes)
+    if (d->options.rerankCacheMemoryBytes == memoryBytes &&
+        d->options.rerankCacheDiskBytes == diskBytes)
         return;
     d->options.rerankCacheMemoryBytes = memoryBytes;
     d->options.rerankCacheDiskBytes = diskBytes;
@@ -443,12 +487,14 @@ void Library::setRerankCacheBudgets(qint64 memoryBytes, qint64 diskBytes) {
     makeCaches(true); // the disk tier is read back and trimmed to the new budget
     if (d->servingEmbedder == d->embedder) {
         if (auto pipeline = d->servingEmbedder->pipeline())
-            d->engine = std::make_shared<const SearchEngine>(pipeline, d->servingIndex, d->photoSource, d->servingCache);
+            d->engine = std::make_shared<const SearchEngine>(pipeline, d->servingIndex,
+                                                             d->photoSource, d->servingCache);
     }
 }
 
 QList<WatchedFolder> Library::folders() const {
-    return d->catalog->folders(d->embedder ? d->embedder->modelKey() : d->catalog->meta(QStringLiteral("serving_model")));
+    return d->catalog->folders(d->embedder ? d->embedder->modelKey()
+                                           : d->catalog->meta(QStringLiteral("serving_model")));
 }
 
 Status Library::addFolder(const QString &path) {
@@ -480,8 +526,8 @@ void Library::dropFromIndexesAndCaches(const std::vector<qint64> &ids,
                 cache->remove(id);
     if (!ids.empty()) {
         const std::unordered_set<qint64> gone(ids.begin(), ids.end());
-        QDirIterator it(d->cacheDirectory + QStringLiteral("/rerank"), {QStringLiteral("*.tsfc")}, QDir::Files,
-                        QDirIterator::Subdirectories);
+        QDirIterator it(d->cacheDirectory + QStringLiteral("/rerank"), {QStringLiteral("*.tsfc")},
+                        QDir::Files, QDirIterator::Subdirectories);
         while (it.hasNext()) {
             const QFileInfo fi(it.next());
             if (gone.count(fi.completeBaseName().section(QLatin1Char('-'), 0, 0).toLongLong()))
@@ -507,11 +553,17 @@ Status Library::forgetFolder(const QString &path) {
     return {};
 }
 
-QList<PhotoRecord> Library::failedPhotos() const { return d->catalog->failedPhotos(); }
+QList<PhotoRecord> Library::failedPhotos() const {
+    return d->catalog->failedPhotos();
+}
 
-QList<OfflineDirectory> Library::offlineDirectories() const { return d->catalog->offlineDirectories(); }
+QList<OfflineDirectory> Library::offlineDirectories() const {
+    return d->catalog->offlineDirectories();
+}
 
-std::optional<PhotoRecord> Library::photo(qint64 id) const { return d->catalog->photo(id); }
+std::optional<PhotoRecord> Library::photo(qint64 id) const {
+    return d->catalog->photo(id);
+}
 
 Result<std::vector<qint64>> Library::photosMatching(const PhotoFilter &filter) const {
     return d->catalog->photosMatching(filter);
@@ -544,7 +596,8 @@ std::function<QString(const QString &)> Library::storedThumbnailProvider() const
 }
 
 LibraryStats Library::stats() const {
-    const QString serving = d->servingEmbedder ? d->servingEmbedder->modelKey() : d->catalog->meta(QStringLiteral("serving_model"));
+    const QString serving = d->servingEmbedder ? d->servingEmbedder->modelKey()
+                                               : d->catalog->meta(QStringLiteral("serving_model"));
     LibraryStats s = d->catalog->stats(d->embedder ? d->embedder->modelKey() : serving);
     s.modelKey = serving;
     s.indexingModelKey = d->embedder ? d->embedder->modelKey() : QString();
@@ -672,7 +725,8 @@ void Library::startIndexing() {
         return;
     }
     if (!d->embedder) {
-        Q_EMIT errorOccurred(QStringLiteral("cannot index %1: no model is loaded").arg(d->databasePath));
+        Q_EMIT errorOccurred(
+            QStringLiteral("cannot index %1: no model is loaded").arg(d->databasePath));
         Q_EMIT indexingFinished(false);
         return;
     }
@@ -702,7 +756,8 @@ void Library::startIndexing() {
     config.embedder = d->embedder;
     config.index = d->index;
     config.indexPath = vectorIndexPath(d->embedder->modelKey());
-    config.fusionCache = d->embedder->pipeline() && cacheOptionsHaveDisk(d->options) ? d->fillCache : nullptr;
+    config.fusionCache =
+        d->embedder->pipeline() && cacheOptionsHaveDisk(d->options) ? d->fillCache : nullptr;
     config.fusionDiskBudget = d->options.rerankCacheDiskBytes;
 
     d->worker = new IndexWorker(std::move(config));
@@ -713,8 +768,8 @@ void Library::startIndexing() {
         d->worker = nullptr;
         if (worker)
             worker->deleteLater(); // its thread's event loop deletes it
-        d->lastRun = {result.embedded, result.moved, result.copied, result.removed, result.failed, result.skipped, result.error,
-                      result.stages};
+        d->lastRun = {result.embedded, result.moved,   result.copied, result.removed,
+                      result.failed,   result.skipped, result.error,  result.stages};
         if (d->options.watchFolders && result.error.isEmpty())
             updateWatches(result.directories, result.directoriesTruncated);
         // The new model is complete: it takes over search from the previous one.
@@ -725,7 +780,8 @@ void Library::startIndexing() {
             d->servingCache = d->cache;
             (void)d->catalog->setMeta(QStringLiteral("serving_model"), d->embedder->modelKey());
             if (auto pipeline = d->servingEmbedder->pipeline())
-                d->engine = std::make_shared<const SearchEngine>(pipeline, d->servingIndex, d->photoSource, d->servingCache);
+                d->engine = std::make_shared<const SearchEngine>(pipeline, d->servingIndex,
+                                                                 d->photoSource, d->servingCache);
             else
                 d->engine.reset();
         }
@@ -733,7 +789,8 @@ void Library::startIndexing() {
             Q_EMIT errorOccurred(result.error);
         Q_EMIT foldersChanged();
         Q_EMIT indexingFinished(result.cancelled || !result.error.isEmpty());
-        if ((d->rescanRequested && result.error.isEmpty() && !result.cancelled) || std::exchange(d->restartAfterCancel, false))
+        if ((d->rescanRequested && result.error.isEmpty() && !result.cancelled) ||
+            std::exchange(d->restartAfterCancel, false))
             QTimer::singleShot(0, this, &Library::startIndexing);
     });
     QMetaObject::invokeMethod(d->worker, &IndexWorker::run, Qt::QueuedConnection);
@@ -742,7 +799,8 @@ void Library::startIndexing() {
 void Library::updateWatches(const QStringList &directories, bool truncated) {
     if (!d->watcher) {
         d->watcher = new QFileSystemWatcher(this);
-        connect(d->watcher, &QFileSystemWatcher::directoryChanged, d->debounce, qOverload<>(&QTimer::start));
+        connect(d->watcher, &QFileSystemWatcher::directoryChanged, d->debounce,
+                qOverload<>(&QTimer::start));
     }
     const QStringList old = d->watcher->directories();
     if (!old.isEmpty())
@@ -774,8 +832,12 @@ void Library::cancelIndexing() {
     }
 }
 
-bool Library::isIndexing() const { return d->worker != nullptr; }
+bool Library::isIndexing() const {
+    return d->worker != nullptr;
+}
 
-std::shared_ptr<const SearchEngine> Library::searchEngine() const { return d->engine; }
+std::shared_ptr<const SearchEngine> Library::searchEngine() const {
+    return d->engine;
+}
 
 } // namespace ts

@@ -36,44 +36,46 @@ class BridgeTowerPipeline;
 class ImageEmbedder;
 
 struct LibraryOptions {
-    QString databasePath;          // empty: <AppLocalDataLocation>/library.sqlite
-    QString cacheDirectory;        // empty: beside the database (thumbnails, rerank cache)
+    QString databasePath;   // empty: <AppLocalDataLocation>/library.sqlite
+    QString cacheDirectory; // empty: beside the database (thumbnails, rerank cache)
     qint64 rerankCacheMemoryBytes = 256LL << 20;
     qint64 rerankCacheDiskBytes = 2LL << 30;
-    QStringList excludedFolders;   // never indexed (besides hidden folders and the app's own)
-    int batchSize = 8;             // photos per embedding batch / per transaction
+    QStringList excludedFolders; // never indexed (besides hidden folders and the app's own)
+    int batchSize = 8;           // photos per embedding batch / per transaction
     // Added for issue 6:
-    int decodeThreads = 2;         // decode + preprocess pool (the model runs on the worker thread)
-    bool watchFolders = true;      // follow changes while the Library lives (the CLI turns it off)
+    int decodeThreads = 2;    // decode + preprocess pool (the model runs on the worker thread)
+    bool watchFolders = true; // follow changes while the Library lives (the CLI turns it off)
     int maxWatchedDirectories = 2000; // inotify watches used at most; beyond, periodic rescans only
     int rescanIntervalSeconds = 600;  // cheap rescan (size + mtime) period while watching; 0: never
-    qint64 maxDatabasePages = 0;   // testing only: simulate a full disk (PRAGMA max_page_count)
-    bool simulateReadOnlyDatabase = false; // testing only: the indexer's writes fail as on a read-only file
+    qint64 maxDatabasePages = 0;      // testing only: simulate a full disk (PRAGMA max_page_count)
+    bool simulateReadOnlyDatabase =
+        false; // testing only: the indexer's writes fail as on a read-only file
 };
 
 // Where an indexing run's time went (issue 14), in milliseconds. The preparing stages run on the
 // decode pool while the model runs, so they are summed over photos (CPU time, not wall time);
-// `waitForPhotos` is the wall time the model waited for prepared photos (what overlap did not hide).
+// `waitForPhotos` is the wall time the model waited for prepared photos (what overlap did not
+// hide).
 struct IndexStageTimes {
-    double readHash = 0;  // read the file into memory, quick + full content hash, EXIF date
-    double decode = 0;    // decode (reduced-scale JPEG where possible, EXIF orientation)
-    double resize = 0;    // the model's preprocessing (resize, crop, normalise)
-    double thumbnail = 0; // scale to 256 px and write the JPEG
-    double model = 0;     // embed() on the worker thread (wall)
-    double commit = 0;    // catalog transaction, vector index update, rerank cache (wall)
+    double readHash = 0;      // read the file into memory, quick + full content hash, EXIF date
+    double decode = 0;        // decode (reduced-scale JPEG where possible, EXIF orientation)
+    double resize = 0;        // the model's preprocessing (resize, crop, normalise)
+    double thumbnail = 0;     // scale to 256 px and write the JPEG
+    double model = 0;         // embed() on the worker thread (wall)
+    double commit = 0;        // catalog transaction, vector index update, rerank cache (wall)
     double waitForPhotos = 0; // the worker waited for the decode pool (wall)
-    double total = 0;     // the whole run (wall), discovery included
+    double total = 0;         // the whole run (wall), discovery included
 };
 
 // What the last indexing run did (added for issue 6: the CLI prints it).
 struct IndexRunSummary {
-    qint64 embedded = 0;  // photos run through the model
-    qint64 moved = 0;     // recognised by content hash at a new path: kept their embedding
-    qint64 copied = 0;    // same content as a photo already embedded: vector reused
-    qint64 removed = 0;   // files gone from disk, removed from catalog and index
-    qint64 failed = 0;    // recorded with their error
-    qint64 skipped = 0;   // unchanged (same size and mtime), not read
-    QString error;        // non-empty: the run stopped because of it (e.g. disk full)
+    qint64 embedded = 0;    // photos run through the model
+    qint64 moved = 0;       // recognised by content hash at a new path: kept their embedding
+    qint64 copied = 0;      // same content as a photo already embedded: vector reused
+    qint64 removed = 0;     // files gone from disk, removed from catalog and index
+    qint64 failed = 0;      // recorded with their error
+    qint64 skipped = 0;     // unchanged (same size and mtime), not read
+    QString error;          // non-empty: the run stopped because of it (e.g. disk full)
     IndexStageTimes stages; // added for issue 14
 };
 
@@ -89,8 +91,8 @@ struct WatchedFolder {
     // Added for issue 12: photos under folders that could not be listed at the last scan (an
     // unmounted disk, no permission, a dangling link). They stay in the library and in search.
     qint64 offlineCount = 0;
-    bool offline = false;    // the folder itself could not be listed
-    QString offlineReason;   // why, when `offline`
+    bool offline = false;  // the folder itself could not be listed
+    QString offlineReason; // why, when `offline`
 };
 
 // A folder that could not be listed at the last scan (issue 12): its photos are kept, marked
@@ -104,8 +106,8 @@ struct OfflineDirectory {
 enum class PhotoState { Pending, Indexed, Failed };
 
 struct PhotoRecord {
-    qint64 id = 0;        // never reused, also after the photo is removed
-    QString path;         // exact: bytes that are not UTF-8 are escaped (core/common/nativepath.h)
+    qint64 id = 0; // never reused, also after the photo is removed
+    QString path;  // exact: bytes that are not UTF-8 are escaped (core/common/nativepath.h)
     qint64 size = 0;
     QDateTime modified;
     QString contentHash;
@@ -113,15 +115,16 @@ struct PhotoRecord {
     int orientation = 1;
     std::optional<QDateTime> taken; // EXIF DateTimeOriginal (JPEG/TIFF; else DateTime of IFD0)
     PhotoState state = PhotoState::Pending;
-    QString error;  // why it could not be indexed (Failed)
-    QString thumbnailPath; // <cache>/thumbnails/<content hash>.jpg, at most 256 px on the longer side
-    bool offline = false;  // under a folder that could not be listed at the last scan (issue 12)
+    QString error; // why it could not be indexed (Failed)
+    QString
+        thumbnailPath; // <cache>/thumbnails/<content hash>.jpg, at most 256 px on the longer side
+    bool offline = false; // under a folder that could not be listed at the last scan (issue 12)
     // Metadata for filters (catalog schema 4). `taken` falls back to the file's modification time
     // when the file has no EXIF date: `takenIsFileTime` then says so.
     bool takenIsFileTime = false;
-    QString fileType;     // canonical lower-case type, see PhotoFilter::fileTypes ("jpeg", "heic", ...)
-    QString cameraMake;   // EXIF Make (0x010F), trimmed; empty when unknown
-    QString cameraModel;  // EXIF Model (0x0110), trimmed; empty when unknown
+    QString fileType; // canonical lower-case type, see PhotoFilter::fileTypes ("jpeg", "heic", ...)
+    QString cameraMake;  // EXIF Make (0x010F), trimmed; empty when unknown
+    QString cameraModel; // EXIF Model (0x0110), trimmed; empty when unknown
 };
 
 // Photos per calendar month of their date taken (local time), for the library's month view.
@@ -143,8 +146,8 @@ using DuplicateFinder = std::function<Result<std::vector<DuplicatePhotos>>(
     float threshold, const ScanProgress &progress)>;
 
 struct IndexProgress {
-    qint64 done = 0;        // photos processed in this run (indexed or failed)
-    qint64 total = 0;       // photos to process in this run (grows while discovery runs)
+    qint64 done = 0;  // photos processed in this run (indexed or failed)
+    qint64 total = 0; // photos to process in this run (grows while discovery runs)
     qint64 failed = 0;
     double photosPerSecond = 0;
     qint64 etaSeconds = -1; // -1: unknown
@@ -155,15 +158,16 @@ struct IndexProgress {
 
 struct LibraryStats {
     QString databasePath;
-    QString modelKey;        // the model whose embeddings serve search
+    QString modelKey; // the model whose embeddings serve search
     qint64 folders = 0, photos = 0, indexed = 0, pending = 0, failed = 0;
     qint64 databaseBytes = 0;
     // Added for issue 6:
-    QString indexingModelKey;                    // the model new photos are embedded with
-    QList<QPair<QString, qint64>> modelEmbeddings; // every model key with stored vectors, and how many
+    QString indexingModelKey; // the model new photos are embedded with
+    QList<QPair<QString, qint64>>
+        modelEmbeddings; // every model key with stored vectors, and how many
     // Added for issue 12:
-    qint64 offline = 0;      // photos under folders that could not be listed at the last scan
-    bool readOnly = false;   // the database cannot be written: search works, indexing does not
+    qint64 offline = 0;    // photos under folders that could not be listed at the last scan
+    bool readOnly = false; // the database cannot be written: search works, indexing does not
 };
 
 class Library : public QObject {
@@ -208,12 +212,12 @@ public:
     // The vector index file of a model, beside the database.
     QString vectorIndexPath(const QString &modelKey) const;
     IndexRunSummary lastRunSummary() const;
-    // Checks the catalog (PRAGMA integrity_check, no duplicate paths) and that the vector index is in
-    // step with it; returns "ok" or what is wrong. For tests and the CLI's `status`.
+    // Checks the catalog (PRAGMA integrity_check, no duplicate paths) and that the vector index is
+    // in step with it; returns "ok" or what is wrong. For tests and the CLI's `status`.
     QString checkConsistency() const;
 
     QList<WatchedFolder> folders() const;
-    Status addFolder(const QString &path);     // starts nothing; call startIndexing()
+    Status addFolder(const QString &path); // starts nothing; call startIndexing()
     // Removes the folder and the photos no other watched folder covers from the catalog and the
     // vector index, with their thumbnails and cached rerank features (cancels a running indexing
     // first).
@@ -229,11 +233,12 @@ public:
     Result<qint64> countPhotos(const PhotoFilter &filter) const;
     // A page of the photos the filter keeps: DateTaken newest first, Name by file name then path,
     // Relevance as DateTaken. Stable: equal keys are ordered by id.
-    Result<std::vector<PhotoRecord>> listPhotos(const PhotoFilter &filter, SortOrder order, qint64 offset,
-                                                int limit) const;
+    Result<std::vector<PhotoRecord>> listPhotos(const PhotoFilter &filter, SortOrder order,
+                                                qint64 offset, int limit) const;
     // Newest month first; photos without any date are not counted.
     Result<std::vector<MonthCount>> monthCounts(const PhotoFilter &filter) const;
-    // Completion: "<make> <model>" of every camera in the library with its photo count, most used first.
+    // Completion: "<make> <model>" of every camera in the library with its photo count, most used
+    // first.
     QList<QPair<QString, qint64>> cameras() const;
     // Photo path -> the thumbnail file the indexer stored for it (empty: none), for the grid's
     // ThumbnailLoader. Thread-safe (any thread) and valid after the Library is gone.

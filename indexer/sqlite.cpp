@@ -9,7 +9,8 @@
 namespace ts::sql {
 
 Statement::Statement(Statement &&other) noexcept
-    : m_stmt(std::exchange(other.m_stmt, nullptr)), m_db(other.m_db), m_lastCode(other.m_lastCode) {}
+    : m_stmt(std::exchange(other.m_stmt, nullptr)), m_db(other.m_db), m_lastCode(other.m_lastCode) {
+}
 
 Statement &Statement::operator=(Statement &&other) noexcept {
     if (this != &other) {
@@ -83,8 +84,12 @@ void Statement::reset() {
     sqlite3_clear_bindings(m_stmt);
 }
 
-qint64 Statement::int64At(int column) const { return sqlite3_column_int64(m_stmt, column); }
-double Statement::doubleAt(int column) const { return sqlite3_column_double(m_stmt, column); }
+qint64 Statement::int64At(int column) const {
+    return sqlite3_column_int64(m_stmt, column);
+}
+double Statement::doubleAt(int column) const {
+    return sqlite3_column_double(m_stmt, column);
+}
 QString Statement::textAt(int column) const {
     const auto *text = reinterpret_cast<const char *>(sqlite3_column_text(m_stmt, column));
     return text ? QString::fromUtf8(text, sqlite3_column_bytes(m_stmt, column)) : QString();
@@ -96,14 +101,18 @@ QString Statement::pathAt(int column) const {
 }
 QByteArray Statement::blobAt(int column) const {
     const void *data = sqlite3_column_blob(m_stmt, column);
-    return data ? QByteArray(static_cast<const char *>(data), sqlite3_column_bytes(m_stmt, column)) : QByteArray();
+    return data ? QByteArray(static_cast<const char *>(data), sqlite3_column_bytes(m_stmt, column))
+                : QByteArray();
 }
-bool Statement::isNullAt(int column) const { return sqlite3_column_type(m_stmt, column) == SQLITE_NULL; }
+bool Statement::isNullAt(int column) const {
+    return sqlite3_column_type(m_stmt, column) == SQLITE_NULL;
+}
 
 Result<std::unique_ptr<Database>> Database::open(const QString &path, Mode mode) {
     std::unique_ptr<Database> db(new Database);
     db->m_path = path;
-    int flags = (mode == Mode::ReadWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY) |
+    int flags = (mode == Mode::ReadWrite ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                                         : SQLITE_OPEN_READONLY) |
                 SQLITE_OPEN_NOMUTEX;
     QByteArray name = QFile::encodeName(path);
     if (mode == Mode::Immutable) {
@@ -113,7 +122,8 @@ Result<std::unique_ptr<Database>> Database::open(const QString &path, Mode mode)
     }
     const int rc = sqlite3_open_v2(name.constData(), &db->m_db, flags, nullptr);
     if (rc != SQLITE_OK) {
-        const QString why = db->m_db ? QString::fromUtf8(sqlite3_errmsg(db->m_db)) : QString::fromUtf8(sqlite3_errstr(rc));
+        const QString why = db->m_db ? QString::fromUtf8(sqlite3_errmsg(db->m_db))
+                                     : QString::fromUtf8(sqlite3_errstr(rc));
         return Error(rc == SQLITE_CANTOPEN ? Error::Code::Io : Error::Code::Format,
                      QStringLiteral("cannot open the library database %1: %2").arg(path, why));
     }
@@ -150,8 +160,12 @@ bool Database::execScript(const char *sql) {
     return true;
 }
 
-bool Database::begin() { return execScript("BEGIN IMMEDIATE"); }
-bool Database::commit() { return execScript("COMMIT"); }
+bool Database::begin() {
+    return execScript("BEGIN IMMEDIATE");
+}
+bool Database::commit() {
+    return execScript("COMMIT");
+}
 void Database::rollback() {
     if (!sqlite3_get_autocommit(m_db)) {
         // Keep the error that made us roll back, not the rollback's own result.
@@ -163,44 +177,57 @@ void Database::rollback() {
     }
 }
 
-bool Database::isReadOnly() const { return sqlite3_db_readonly(m_db, "main") == 1; }
+bool Database::isReadOnly() const {
+    return sqlite3_db_readonly(m_db, "main") == 1;
+}
 
-qint64 Database::lastInsertId() const { return sqlite3_last_insert_rowid(m_db); }
-int Database::changes() const { return sqlite3_changes(m_db); }
+qint64 Database::lastInsertId() const {
+    return sqlite3_last_insert_rowid(m_db);
+}
+int Database::changes() const {
+    return sqlite3_changes(m_db);
+}
 
 void Database::noteError(int code) {
     m_lastCode = code & 0xff;
     m_lastMessage = QString::fromUtf8(sqlite3_errmsg(m_db));
 }
 
-int Database::lastErrorCode() const { return m_lastCode; }
+int Database::lastErrorCode() const {
+    return m_lastCode;
+}
 
 Error Database::lastError(const QString &doing) const {
     QString why;
     Error::Code code = Error::Code::Io;
     switch (m_lastCode) {
     case SQLITE_FULL:
-        why = QStringLiteral("the disk is full; free some space and run indexing again (nothing was half-written)");
+        why = QStringLiteral(
+            "the disk is full; free some space and run indexing again (nothing was half-written)");
         break;
     case SQLITE_READONLY:
     case SQLITE_PERM:
     case SQLITE_CANTOPEN:
-        why = QStringLiteral("the database is read-only or cannot be written (check the file's and folder's permissions)");
+        why = QStringLiteral("the database is read-only or cannot be written (check the file's and "
+                             "folder's permissions)");
         break;
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
-        why = QStringLiteral("the database file is corrupt or is not a TowerSearch library (%1)").arg(m_lastMessage);
+        why = QStringLiteral("the database file is corrupt or is not a TowerSearch library (%1)")
+                  .arg(m_lastMessage);
         code = Error::Code::Format;
         break;
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-        why = QStringLiteral("the database is locked by another program (is another TowerSearch indexing it?)");
+        why = QStringLiteral(
+            "the database is locked by another program (is another TowerSearch indexing it?)");
         break;
     case SQLITE_IOERR:
         why = QStringLiteral("an input/output error occurred (%1)").arg(m_lastMessage);
         break;
     default:
-        why = m_lastMessage.isEmpty() ? QStringLiteral("SQLite error %1").arg(m_lastCode) : m_lastMessage;
+        why = m_lastMessage.isEmpty() ? QStringLiteral("SQLite error %1").arg(m_lastCode)
+                                      : m_lastMessage;
         code = Error::Code::Internal;
         break;
     }

@@ -89,7 +89,8 @@ public:
     Statement prepare(const char *sql);
     // Runs one or more statements without parameters (schema, pragmas).
     bool execScript(const char *sql);
-    bool begin();   // BEGIN IMMEDIATE: takes the write lock now, so a batch never fails half-way on BUSY
+    bool
+    begin(); // BEGIN IMMEDIATE: takes the write lock now, so a batch never fails half-way on BUSY
     bool commit();
     void rollback();
     qint64 lastInsertId() const;

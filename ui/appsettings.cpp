@@ -17,11 +17,15 @@ AppSettings AppSettings::load(QSettings &s) {
     a.modelDirectory = s.value(QStringLiteral("model/directory")).toString();
     a.candidates = clampedInt(s, "search/candidates", a.candidates, 1, 10000);
     a.rerankDepth = clampedInt(s, "search/rerankDepth", a.rerankDepth, 0, 1000);
-    a.relevanceDefault = qBound(0.0, s.value(QStringLiteral("search/relevanceDefault"), a.relevanceDefault).toDouble(), 1.0);
+    a.relevanceDefault = qBound(
+        0.0, s.value(QStringLiteral("search/relevanceDefault"), a.relevanceDefault).toDouble(),
+        1.0);
     a.threads = clampedInt(s, "model/threads", a.threads, 0, 256);
-    a.precision = parsePrecisionSetting(s.value(QStringLiteral("model/precision")).toString()).value_or(a.precision);
+    a.precision = parsePrecisionSetting(s.value(QStringLiteral("model/precision")).toString())
+                      .value_or(a.precision);
     a.excludedFolders = s.value(QStringLiteral("library/excludedFolders")).toStringList();
-    a.rerankCacheMemoryMiB = clampedInt(s, "cache/rerankMemoryMiB", a.rerankCacheMemoryMiB, 0, 65536);
+    a.rerankCacheMemoryMiB =
+        clampedInt(s, "cache/rerankMemoryMiB", a.rerankCacheMemoryMiB, 0, 65536);
     a.rerankCacheDiskMiB = clampedInt(s, "cache/rerankDiskMiB", a.rerankCacheDiskMiB, 0, 1 << 20);
     a.thumbnailCacheMiB = clampedInt(s, "cache/thumbnailMiB", a.thumbnailCacheMiB, 8, 65536);
     return a;

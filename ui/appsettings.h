@@ -15,7 +15,8 @@ struct AppSettings {
     int rerankDepth = 20;          // how many of them the ITM head re-scores
     double relevanceDefault = 0.0; // initial minimum match probability (0: show everything)
     int threads = 0;               // LibTorch intra-op threads; 0: all cores
-    PrecisionSetting precision = PrecisionSetting::Auto; // model precision (auto: bf16 where native)
+    PrecisionSetting precision =
+        PrecisionSetting::Auto; // model precision (auto: bf16 where native)
     QStringList excludedFolders;
     int rerankCacheMemoryMiB = 256;
     int rerankCacheDiskMiB = 2048;

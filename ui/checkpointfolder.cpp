@@ -12,7 +12,9 @@
 namespace ts {
 
 namespace {
-QString tr(const char *text) { return QCoreApplication::translate("ts::CheckpointFolder", text); }
+QString tr(const char *text) {
+    return QCoreApplication::translate("ts::CheckpointFolder", text);
+}
 } // namespace
 
 QString CheckpointFolder::problem(const QString &directory) {
@@ -23,29 +25,35 @@ QString CheckpointFolder::problem(const QString &directory) {
     if (!info.exists())
         return tr("%1 does not exist.").arg(name);
     if (!info.isDir())
-        return tr("%1 is a file; choose the folder that holds config.json and the weights.").arg(name);
+        return tr("%1 is a file; choose the folder that holds config.json and the weights.")
+            .arg(name);
     const QDir dir(directory);
     if (!dir.exists(QStringLiteral("config.json")))
         return tr("%1 has no config.json: this is not a Hugging Face checkpoint folder.").arg(name);
     QFile config(dir.filePath(QStringLiteral("config.json")));
     if (!config.open(QIODevice::ReadOnly))
-        return tr("%1 cannot be read: %2.").arg(QDir::toNativeSeparators(config.fileName()), config.errorString());
+        return tr("%1 cannot be read: %2.")
+            .arg(QDir::toNativeSeparators(config.fileName()), config.errorString());
     const QJsonDocument doc = QJsonDocument::fromJson(config.read(1 << 20));
     const QString modelType = doc.object().value(QStringLiteral("model_type")).toString();
     if (!doc.isObject())
         return tr("%1 is not valid JSON.").arg(QDir::toNativeSeparators(config.fileName()));
     if (modelType != QLatin1String("bridgetower"))
-        return tr("%1 is a \"%2\" checkpoint; TowerSearch needs a BridgeTower model (model_type \"bridgetower\").")
+        return tr("%1 is a \"%2\" checkpoint; TowerSearch needs a BridgeTower model (model_type "
+                  "\"bridgetower\").")
             .arg(name, modelType.isEmpty() ? tr("unknown") : modelType);
     const bool hasWeights = dir.exists(QStringLiteral("model.safetensors")) ||
                             dir.exists(QStringLiteral("model.safetensors.index.json")) ||
                             dir.exists(QStringLiteral("pytorch_model.bin")) ||
                             dir.exists(QStringLiteral("pytorch_model.bin.index.json"));
     if (!hasWeights)
-        return tr("%1 has no weights (model.safetensors or pytorch_model.bin): the download may be incomplete.").arg(name);
+        return tr("%1 has no weights (model.safetensors or pytorch_model.bin): the download may be "
+                  "incomplete.")
+            .arg(name);
     for (const char *file : {"vocab.json", "merges.txt", "preprocessor_config.json"}) {
         if (!dir.exists(QLatin1String(file)))
-            return tr("%1 has no %2: the tokenizer or image processor files are missing.").arg(name, QLatin1String(file));
+            return tr("%1 has no %2: the tokenizer or image processor files are missing.")
+                .arg(name, QLatin1String(file));
     }
     return {};
 }
@@ -71,17 +79,20 @@ QStringList CheckpointFolder::findInHuggingFaceCache() {
     for (const QString &root : huggingFaceCacheRoots()) {
         const QDir rootDir(root);
         // Hub cache layout: models--<org>--<name>/snapshots/<revision>/
-        for (const QFileInfo &repo : rootDir.entryInfoList({QStringLiteral("models--*")}, QDir::Dirs | QDir::NoDotAndDotDot)) {
+        for (const QFileInfo &repo : rootDir.entryInfoList({QStringLiteral("models--*")},
+                                                           QDir::Dirs | QDir::NoDotAndDotDot)) {
             if (!repo.fileName().contains(QLatin1String("bridgetower"), Qt::CaseInsensitive))
                 continue;
-            const QDir snapshots(QDir(repo.absoluteFilePath()).filePath(QStringLiteral("snapshots")));
+            const QDir snapshots(
+                QDir(repo.absoluteFilePath()).filePath(QStringLiteral("snapshots")));
             for (const QFileInfo &snap : snapshots.entryInfoList(QDir::Dirs | QDir::NoDotAndDotDot))
                 if (problem(snap.absoluteFilePath()).isEmpty())
                     found << snap;
         }
     }
-    std::sort(found.begin(), found.end(),
-              [](const QFileInfo &a, const QFileInfo &b) { return a.lastModified() > b.lastModified(); });
+    std::sort(found.begin(), found.end(), [](const QFileInfo &a, const QFileInfo &b) {
+        return a.lastModified() > b.lastModified();
+    });
     QStringList out;
     for (const QFileInfo &f : found)
         out << f.absoluteFilePath();

@@ -11,11 +11,13 @@ namespace ts {
 class CheckpointFolder {
 public:
     // Empty when the folder looks usable; otherwise a sentence naming the folder and what is
-    // missing or wrong (e.g. "…/foo has no config.json: this is not a Hugging Face checkpoint folder").
+    // missing or wrong (e.g. "…/foo has no config.json: this is not a Hugging Face checkpoint
+    // folder").
     static QString problem(const QString &directory);
 
     // Snapshot folders of BridgeTower checkpoints in the Hugging Face hub cache
-    // ($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub), newest first, each passing problem().
+    // ($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub), newest first, each passing
+    // problem().
     static QStringList findInHuggingFaceCache();
     // The cache folders searched by findInHuggingFaceCache(), existing or not.
     static QStringList huggingFaceCacheRoots();

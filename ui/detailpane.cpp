@@ -77,7 +77,8 @@ DetailPane::DetailPane(QWidget *parent) : QWidget(parent) {
     connect(m_reveal, &QPushButton::clicked, this, [this] { revealInFileManager(m_hit.path); });
     connect(m_copy, &QPushButton::clicked, this,
             [this] { QApplication::clipboard()->setText(QDir::toNativeSeparators(m_hit.path)); });
-    connect(m_similar, &QPushButton::clicked, this, [this] { Q_EMIT findSimilarRequested(m_hit.path); });
+    connect(m_similar, &QPushButton::clicked, this,
+            [this] { Q_EMIT findSimilarRequested(m_hit.path); });
     clear();
 }
 
@@ -102,9 +103,12 @@ void DetailPane::setPhoto(const PhotoHit &hit) {
     const QFileInfo info(hit.path);
     m_name->setText(info.fileName());
     m_folder->setText(QDir::toNativeSeparators(info.absolutePath()));
-    std::optional<QDateTime> taken = m_dateTaken ? m_dateTaken(hit.photoId, hit.path) : std::nullopt;
-    m_taken->setText(taken ? QLocale().toString(*taken, QLocale::ShortFormat)
-                           : tr("unknown (modified %1)").arg(QLocale().toString(info.lastModified(), QLocale::ShortFormat)));
+    std::optional<QDateTime> taken =
+        m_dateTaken ? m_dateTaken(hit.photoId, hit.path) : std::nullopt;
+    m_taken->setText(taken
+                         ? QLocale().toString(*taken, QLocale::ShortFormat)
+                         : tr("unknown (modified %1)")
+                               .arg(QLocale().toString(info.lastModified(), QLocale::ShortFormat)));
     m_size->setText(QLocale().formattedDataSize(info.size()));
     for (QPushButton *b : {m_open, m_reveal, m_copy, m_similar})
         b->setEnabled(true);
@@ -116,7 +120,8 @@ void DetailPane::setPhoto(const PhotoHit &hit) {
 void DetailPane::updateScores() {
     QStringList parts;
     if (m_hit.matchProbability)
-        parts << tr("match %1%").arg(QString::number(double(*m_hit.matchProbability) * 100.0, 'f', 1));
+        parts << tr("match %1%")
+                     .arg(QString::number(double(*m_hit.matchProbability) * 100.0, 'f', 1));
     else
         parts << tr("match not scored yet");
     parts << tr("similarity %1").arg(QString::number(double(m_hit.similarity), 'f', 3));
@@ -139,7 +144,8 @@ void DetailPane::loadPreview() {
             return Loaded{{}, {}, decoded.error().message};
         QImage img = decoded->rgb;
         if (img.width() > 2 * kPreviewDecodeEdge || img.height() > 2 * kPreviewDecodeEdge)
-            img = img.scaled(2 * kPreviewDecodeEdge, 2 * kPreviewDecodeEdge, Qt::KeepAspectRatio, Qt::SmoothTransformation);
+            img = img.scaled(2 * kPreviewDecodeEdge, 2 * kPreviewDecodeEdge, Qt::KeepAspectRatio,
+                             Qt::SmoothTransformation);
         return Loaded{img.convertToFormat(QImage::Format_RGB32), decoded->storedSize, {}};
     }).then(this, [this, generation](const Loaded &loaded) {
         if (generation != m_generation)
@@ -150,10 +156,12 @@ void DetailPane::loadPreview() {
         }
         m_preview = loaded.image;
         m_size->setText(tr("%1 × %2 pixels, %3")
-                            .arg(loaded.image.width() >= loaded.image.height() ? qMax(loaded.stored.width(), loaded.stored.height())
-                                                                                : qMin(loaded.stored.width(), loaded.stored.height()))
-                            .arg(loaded.image.width() >= loaded.image.height() ? qMin(loaded.stored.width(), loaded.stored.height())
-                                                                                : qMax(loaded.stored.width(), loaded.stored.height()))
+                            .arg(loaded.image.width() >= loaded.image.height()
+                                     ? qMax(loaded.stored.width(), loaded.stored.height())
+                                     : qMin(loaded.stored.width(), loaded.stored.height()))
+                            .arg(loaded.image.width() >= loaded.image.height()
+                                     ? qMin(loaded.stored.width(), loaded.stored.height())
+                                     : qMax(loaded.stored.width(), loaded.stored.height()))
                             .arg(QLocale().formattedDataSize(QFileInfo(m_hit.path).size())));
         showPreview();
         Q_EMIT previewLoaded();
@@ -165,7 +173,8 @@ void DetailPane::showPreview() {
         return;
     // Scaled for the label's size in device pixels: sharp on HiDPI screens.
     const qreal dpr = devicePixelRatioF();
-    QPixmap pm = QPixmap::fromImage(m_preview.scaled(m_image->size() * dpr, Qt::KeepAspectRatio, Qt::SmoothTransformation));
+    QPixmap pm = QPixmap::fromImage(
+        m_preview.scaled(m_image->size() * dpr, Qt::KeepAspectRatio, Qt::SmoothTransformation));
     pm.setDevicePixelRatio(dpr);
     m_image->setPixmap(pm);
 }
@@ -176,14 +185,16 @@ void DetailPane::resizeEvent(QResizeEvent *event) {
 }
 
 void DetailPane::mousePressEvent(QMouseEvent *event) {
-    if (event->button() == Qt::LeftButton && m_image->geometry().contains(event->position().toPoint()))
+    if (event->button() == Qt::LeftButton &&
+        m_image->geometry().contains(event->position().toPoint()))
         m_pressPos = event->position().toPoint();
     QWidget::mousePressEvent(event);
 }
 
 void DetailPane::mouseMoveEvent(QMouseEvent *event) {
     if (!(event->buttons() & Qt::LeftButton) || m_pressPos.isNull() || !hasPhoto() ||
-        (event->position().toPoint() - m_pressPos).manhattanLength() < QApplication::startDragDistance())
+        (event->position().toPoint() - m_pressPos).manhattanLength() <
+            QApplication::startDragDistance())
         return;
     m_pressPos = {};
     auto *drag = new QDrag(this);
@@ -191,7 +202,8 @@ void DetailPane::mouseMoveEvent(QMouseEvent *event) {
     mime->setUrls({fileUrl(m_hit.path)});
     drag->setMimeData(mime);
     if (!m_preview.isNull())
-        drag->setPixmap(QPixmap::fromImage(m_preview.scaled(128, 128, Qt::KeepAspectRatio, Qt::SmoothTransformation)));
+        drag->setPixmap(QPixmap::fromImage(
+            m_preview.scaled(128, 128, Qt::KeepAspectRatio, Qt::SmoothTransformation)));
     drag->exec(Qt::CopyAction);
 }
 
@@ -210,7 +222,8 @@ void DetailPane::revealInFileManager(const QString &path) {
         {QStringLiteral("--session"), QStringLiteral("--dest=org.freedesktop.FileManager1"),
          QStringLiteral("--type=method_call"), QStringLiteral("/org/freedesktop/FileManager1"),
          QStringLiteral("org.freedesktop.FileManager1.ShowItems"),
-         QStringLiteral("array:string:%1").arg(QString::fromLatin1(fileUrl(path).toEncoded())), QStringLiteral("string:")});
+         QStringLiteral("array:string:%1").arg(QString::fromLatin1(fileUrl(path).toEncoded())),
+         QStringLiteral("string:")});
     if (!started)
         QDesktopServices::openUrl(fileUrl(QFileInfo(path).absolutePath()));
 }

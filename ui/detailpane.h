@@ -20,8 +20,10 @@ namespace ts {
 class DetailPane : public QWidget {
     Q_OBJECT
 public:
-    // Where the date a photo was taken comes from (the library's catalog, read from EXIF when indexed).
-    using DateTakenProvider = std::function<std::optional<QDateTime>(qint64 photoId, const QString &path)>;
+    // Where the date a photo was taken comes from (the library's catalog, read from EXIF when
+    // indexed).
+    using DateTakenProvider =
+        std::function<std::optional<QDateTime>(qint64 photoId, const QString &path)>;
 
     explicit DetailPane(QWidget *parent = nullptr);
 

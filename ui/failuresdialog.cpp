@@ -16,7 +16,8 @@ FailuresDialog::FailuresDialog(const QList<PhotoRecord> &failures, QWidget *pare
     : QDialog(parent), m_list(new QTreeWidget(this)) {
     setWindowTitle(tr("Photos That Could Not Be Indexed"));
     auto *layout = new QVBoxLayout(this);
-    layout->addWidget(new QLabel(tr("These files were skipped. Fix or remove them, then rescan."), this));
+    layout->addWidget(
+        new QLabel(tr("These files were skipped. Fix or remove them, then rescan."), this));
     m_list->setHeaderLabels({tr("File"), tr("Problem")});
     m_list->setRootIsDecorated(false);
     m_list->setAccessibleName(tr("Failed photos"));

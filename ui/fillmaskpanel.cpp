@@ -1,10 +1,10 @@
 #include "ui/fillmaskpanel.h"
 
+#include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
-#include <QGridLayout>
 #include <QShortcut>
 #include <QToolButton>
 #include <QVBoxLayout>
@@ -74,18 +74,25 @@ void FillMaskPanel::setPhoto(const QString &path) {
     const bool usable = !m_photo.isEmpty() && m_engine;
     m_fill->setEnabled(usable && !m_busy);
     if (m_photo.isEmpty())
-        setMessage(tr("Select a photo, write a caption with a blank, and let the model fill it in."));
+        setMessage(
+            tr("Select a photo, write a caption with a blank, and let the model fill it in."));
     else if (!m_engine)
         setMessage(tr("The model is still loading."));
     else if (m_candidates.isEmpty())
         setMessage({});
 }
 
-void FillMaskPanel::setCaption(const QString &caption) { m_caption->setText(caption); }
+void FillMaskPanel::setCaption(const QString &caption) {
+    m_caption->setText(caption);
+}
 
-QString FillMaskPanel::caption() const { return m_caption->text(); }
+QString FillMaskPanel::caption() const {
+    return m_caption->text();
+}
 
-QString FillMaskPanel::message() const { return m_message->text(); }
+QString FillMaskPanel::message() const {
+    return m_message->text();
+}
 
 void FillMaskPanel::setMessage(const QString &text) {
     m_message->setText(text);
@@ -116,7 +123,8 @@ void FillMaskPanel::fill() {
     if (!caption.contains(QLatin1String(kMaskToken))) {
         m_candidates.clear();
         showCandidates();
-        setMessage(tr("The caption has no blank. Click \"Insert Blank\" (Ctrl+M) where a word should go."));
+        setMessage(tr(
+            "The caption has no blank. Click \"Insert Blank\" (Ctrl+M) where a word should go."));
         return;
     }
     const quint64 generation = ++m_generation;
@@ -127,7 +135,8 @@ void FillMaskPanel::fill() {
     const int topK = m_topK;
     QtConcurrent::run([engine, photo, caption, topK] {
         auto r = engine->fillMask(photo, caption, topK);
-        return r.ok() ? std::make_pair(r.value(), QString()) : std::make_pair(FillMaskResult{}, r.error().message);
+        return r.ok() ? std::make_pair(r.value(), QString())
+                      : std::make_pair(FillMaskResult{}, r.error().message);
     }).then(this, [this, generation](const std::pair<FillMaskResult, QString> &outcome) {
         if (generation != m_generation)
             return;
@@ -146,15 +155,17 @@ void FillMaskPanel::fill() {
                 list << Candidate{mask.words[i], mask.probabilities[size_t(i)]};
             m_candidates << list;
         }
-        setMessage(m_candidates.size() == 1 ? tr("Click a word to fill the blank.")
-                                            : tr("Click a word to fill its blank; the others update."));
+        setMessage(m_candidates.size() == 1
+                       ? tr("Click a word to fill the blank.")
+                       : tr("Click a word to fill its blank; the others update."));
         showCandidates();
         Q_EMIT filled();
     });
 }
 
 void FillMaskPanel::choose(int maskIndex, int choice) {
-    if (maskIndex < 0 || maskIndex >= m_candidates.size() || choice < 0 || choice >= m_candidates[maskIndex].size())
+    if (maskIndex < 0 || maskIndex >= m_candidates.size() || choice < 0 ||
+        choice >= m_candidates[maskIndex].size())
         return;
     QString text = m_caption->text();
     const QLatin1String mask(kMaskToken);
@@ -198,24 +209,30 @@ void FillMaskPanel::showCandidates() {
         auto *row = new QGridLayout;
         row->setHorizontalSpacing(4);
         row->setVerticalSpacing(2);
-        auto *label = new QLabel(m_candidates.size() == 1 ? tr("Blank:") : tr("Blank %1:").arg(m + 1), m_chipArea);
+        auto *label = new QLabel(
+            m_candidates.size() == 1 ? tr("Blank:") : tr("Blank %1:").arg(m + 1), m_chipArea);
         row->addWidget(label, 0, 0, 1, kChipsPerRow);
         for (int c = 0; c < m_candidates[m].size(); ++c) {
             const Candidate &cand = m_candidates[m][c];
             // A word without a leading space continues the previous one: show it as "…suffix".
-            const QString shown = cand.word.startsWith(QLatin1Char(' ')) ? cand.word.trimmed()
-                                                                          : QStringLiteral("…") + cand.word.trimmed();
+            const QString shown = cand.word.startsWith(QLatin1Char(' '))
+                                      ? cand.word.trimmed()
+                                      : QStringLiteral("…") + cand.word.trimmed();
             auto *chip = new QToolButton(m_chipArea);
             chip->setText(QStringLiteral("%1  %2").arg(shown, percent(cand.probability)));
-            chip->setAccessibleName(tr("Fill blank %1 with \"%2\", probability %3").arg(m + 1).arg(shown, percent(cand.probability)));
+            chip->setAccessibleName(tr("Fill blank %1 with \"%2\", probability %3")
+                                        .arg(m + 1)
+                                        .arg(shown, percent(cand.probability)));
             chip->setProperty("maskIndex", m);
             chip->setProperty("choice", c);
             chip->setProperty("word", cand.word);
             chip->setProperty("probability", double(cand.probability));
             chip->setObjectName(QStringLiteral("fillMaskChip"));
-            chip->setStyleSheet(QStringLiteral("QToolButton { border-radius: 9px; padding: 2px 8px; "
-                                               "border: 1px solid palette(mid); background: palette(base); }"
-                                               "QToolButton:hover { background: palette(highlight); color: palette(highlighted-text); }"));
+            chip->setStyleSheet(
+                QStringLiteral("QToolButton { border-radius: 9px; padding: 2px 8px; "
+                               "border: 1px solid palette(mid); background: palette(base); }"
+                               "QToolButton:hover { background: palette(highlight); color: "
+                               "palette(highlighted-text); }"));
             connect(chip, &QToolButton::clicked, this, [this, m, c] { choose(m, c); });
             row->addWidget(chip, 1 + c / kChipsPerRow, c % kChipsPerRow);
         }

@@ -47,7 +47,8 @@ QString IndexingStatusWidget::formatEta(qint64 s) {
     if (s < 60)
         return tr("less than a minute left");
     if (s < 3600)
-        return (s + 30) / 60 == 1 ? tr("about a minute left") : tr("about %1 minutes left").arg((s + 30) / 60);
+        return (s + 30) / 60 == 1 ? tr("about a minute left")
+                                  : tr("about %1 minutes left").arg((s + 30) / 60);
     return tr("about %1 h %2 min left").arg(s / 3600).arg((s % 3600) / 60);
 }
 
@@ -66,14 +67,17 @@ void IndexingStatusWidget::setProgress(const IndexProgress &p) {
     QStringList parts;
     if (p.paused)
         parts << tr("Paused");
-    parts << tr("Indexing %L1 / %L2 photos").arg(p.done).arg(p.total) + (p.discovering ? tr(" (finding more…)") : QString());
+    parts << tr("Indexing %L1 / %L2 photos").arg(p.done).arg(p.total) +
+                 (p.discovering ? tr(" (finding more…)") : QString());
     if (p.photosPerSecond > 0 && !p.paused)
-        parts << tr("%1/s").arg(QLocale().toString(p.photosPerSecond, 'f', p.photosPerSecond < 10 ? 1 : 0));
+        parts << tr("%1/s").arg(
+            QLocale().toString(p.photosPerSecond, 'f', p.photosPerSecond < 10 ? 1 : 0));
     if (!p.paused && p.etaSeconds >= 0)
         parts << formatEta(p.etaSeconds);
     m_label->setText(parts.join(QStringLiteral(" · ")));
     m_label->setToolTip(p.currentFile);
-    m_pause->setIcon(style()->standardIcon(p.paused ? QStyle::SP_MediaPlay : QStyle::SP_MediaPause));
+    m_pause->setIcon(
+        style()->standardIcon(p.paused ? QStyle::SP_MediaPlay : QStyle::SP_MediaPause));
     m_pause->setToolTip(p.paused ? tr("Resume indexing") : tr("Pause indexing"));
     m_pause->setAccessibleName(m_pause->toolTip());
     if (p.failed > 0)
@@ -90,9 +94,12 @@ void IndexingStatusWidget::setFinished() {
 void IndexingStatusWidget::setFailedCount(qint64 failed) {
     m_failures->setVisible(failed > 0);
     m_failures->setText(QStringLiteral("<a href=\"failures\">%1</a>")
-                            .arg(failed == 1 ? tr("1 photo could not be indexed") : tr("%L1 photos could not be indexed").arg(failed)));
+                            .arg(failed == 1 ? tr("1 photo could not be indexed")
+                                             : tr("%L1 photos could not be indexed").arg(failed)));
 }
 
-QString IndexingStatusWidget::text() const { return m_label->text(); }
+QString IndexingStatusWidget::text() const {
+    return m_label->text();
+}
 
 } // namespace ts

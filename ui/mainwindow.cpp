@@ -88,7 +88,8 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
     rerankBox->setFixedWidth(130);
     topLayout->addWidget(rerankBox);
     m_relevanceLabel = new QLabel(top);
-    m_relevanceLabel->setMinimumWidth(m_relevanceLabel->fontMetrics().horizontalAdvance(tr("Min. match: 100%")));
+    m_relevanceLabel->setMinimumWidth(
+        m_relevanceLabel->fontMetrics().horizontalAdvance(tr("Min. match: 100%")));
     m_relevance = new QSlider(Qt::Horizontal, top);
     m_relevance->setRange(0, 100);
     m_relevance->setValue(qRound(settings.relevanceDefault * 100));
@@ -182,32 +183,35 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
     // The field emits only queries it could read: the filter narrows the library view and the
     // search, exclusions go to the engine, a sort named in the query sets the sort box (otherwise
     // the box keeps its choice), and the caption words are searched.
-    connect(m_searchField, &SearchField::queryChanged, m_controller, [this](const QString &, const QString &photo) {
-        const ParsedQuery &query = m_searchField->parsedQuery();
-        if (query.filter != m_filter) {
-            m_filter = query.filter;
-            m_library->setFilter(m_filter);
-        }
-        SearchOptions next = m_controller->options();
-        next.filter = query.filter;
-        next.excludedPhrases = query.excludedPhrases;
-        m_controller->setOptions(next);
-        const bool namesSort = std::any_of(query.tokens.begin(), query.tokens.end(),
-                                           [](const QueryToken &t) { return t.kind == QueryTokenKind::Sort; });
-        if (namesSort)
-            setSortOrder(query.sort);
-        m_searchDone = false;
-        m_controller->search(query.caption, photo);
-        m_sidebar->setCanSaveSearch(!query.caption.trimmed().isEmpty());
-        updatePlaceholder();
-    });
+    connect(m_searchField, &SearchField::queryChanged, m_controller,
+            [this](const QString &, const QString &photo) {
+                const ParsedQuery &query = m_searchField->parsedQuery();
+                if (query.filter != m_filter) {
+                    m_filter = query.filter;
+                    m_library->setFilter(m_filter);
+                }
+                SearchOptions next = m_controller->options();
+                next.filter = query.filter;
+                next.excludedPhrases = query.excludedPhrases;
+                m_controller->setOptions(next);
+                const bool namesSort =
+                    std::any_of(query.tokens.begin(), query.tokens.end(),
+                                [](const QueryToken &t) { return t.kind == QueryTokenKind::Sort; });
+                if (namesSort)
+                    setSortOrder(query.sort);
+                m_searchDone = false;
+                m_controller->search(query.caption, photo);
+                m_sidebar->setCanSaveSearch(!query.caption.trimmed().isEmpty());
+                updatePlaceholder();
+            });
     connect(m_controller, &SearchController::resultsChanged, this, &MainWindow::onResults);
     connect(m_controller, &SearchController::rerankProgress, this, [this](int done, int total) {
         const bool refining = total > 0 && done < total && m_controller->isBusy();
         m_rerankBar->setRange(0, qMax(total, 1));
         m_rerankBar->setValue(done);
         m_rerankBar->setVisible(refining);
-        m_rerankLabel->setText(refining ? tr("Refining order… %1/%2").arg(done).arg(total) : QString());
+        m_rerankLabel->setText(refining ? tr("Refining order… %1/%2").arg(done).arg(total)
+                                        : QString());
     });
     connect(m_controller, &SearchController::busyChanged, this, [this](bool busy) {
         if (busy) {
@@ -226,9 +230,11 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
         statusBar()->showMessage(tr("Search failed: %1").arg(message), 10000);
         updatePlaceholder();
     });
-    connect(m_controller, &SearchController::photosSkipped, this, [this](const QStringList &reasons) {
-        statusBar()->showMessage(tr("Skipped %1").arg(reasons.join(QStringLiteral("; "))), 8000);
-    });
+    connect(m_controller, &SearchController::photosSkipped, this,
+            [this](const QStringList &reasons) {
+                statusBar()->showMessage(tr("Skipped %1").arg(reasons.join(QStringLiteral("; "))),
+                                         8000);
+            });
     connect(m_relevance, &QSlider::valueChanged, this, [this](int v) {
         m_controller->setMinMatchProbability(float(v) / 100.0f);
         updateRelevanceLabel();
@@ -266,12 +272,15 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
     connect(m_sidebar, &Sidebar::saveSearchRequested, this, &MainWindow::saveCurrentSearch);
     connect(m_sidebar, &Sidebar::savedSearchActivated, this, &MainWindow::runSavedSearch);
     connect(m_saved, &SavedSearchModel::searchesEdited, this, &MainWindow::savedSearchesChanged);
-    connect(m_indexing, &IndexingStatusWidget::pauseRequested, this, &MainWindow::pauseIndexingRequested);
-    connect(m_indexing, &IndexingStatusWidget::resumeRequested, this, &MainWindow::resumeIndexingRequested);
+    connect(m_indexing, &IndexingStatusWidget::pauseRequested, this,
+            &MainWindow::pauseIndexingRequested);
+    connect(m_indexing, &IndexingStatusWidget::resumeRequested, this,
+            &MainWindow::resumeIndexingRequested);
     connect(m_indexing, &IndexingStatusWidget::failuresRequested, this, &MainWindow::showFailures);
 
     // Keyboard: arrows (the view), Enter opens, Space previews, Ctrl+F focuses search, Esc clears.
-    auto *openEnter = new QShortcut(QKeySequence(Qt::Key_Enter), m_view, nullptr, nullptr, Qt::WidgetShortcut);
+    auto *openEnter =
+        new QShortcut(QKeySequence(Qt::Key_Enter), m_view, nullptr, nullptr, Qt::WidgetShortcut);
     connect(openEnter, &QShortcut::activated, this, &MainWindow::openCurrent);
     for (QListView *grid : {m_view, m_libraryView}) {
         auto *gridOpen =
@@ -308,8 +317,10 @@ MainWindow::~MainWindow() = default;
 
 void MainWindow::buildMenus() {
     QMenu *file = menuBar()->addMenu(tr("&File"));
-    file->addAction(tr("&Add Folder…"), QKeySequence(Qt::CTRL | Qt::Key_O), m_sidebar, &Sidebar::chooseFolderToAdd);
-    file->addAction(tr("&Rescan Folders"), QKeySequence(Qt::Key_F5), this, &MainWindow::rescanRequested);
+    file->addAction(tr("&Add Folder…"), QKeySequence(Qt::CTRL | Qt::Key_O), m_sidebar,
+                    &Sidebar::chooseFolderToAdd);
+    file->addAction(tr("&Rescan Folders"), QKeySequence(Qt::Key_F5), this,
+                    &MainWindow::rescanRequested);
     file->addSeparator();
     file->addAction(tr("Set Up &Model…"), this, &MainWindow::modelSetupRequested);
     file->addAction(tr("&Settings…"), QKeySequence::Preferences, this, &MainWindow::showSettings);
@@ -338,10 +349,11 @@ void MainWindow::buildMenus() {
     edit->addAction(tr("Find &Duplicates…"), this, &MainWindow::duplicatesRequested);
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About TowerSearch"), this, [this] {
-        QMessageBox::about(this, tr("About TowerSearch"),
-                           tr("<h3>TowerSearch %1</h3><p>Finds photos by what is in them, with the BridgeTower "
-                              "vision-language model, entirely on this computer.</p>")
-                               .arg(QApplication::applicationVersion()));
+        QMessageBox::about(
+            this, tr("About TowerSearch"),
+            tr("<h3>TowerSearch %1</h3><p>Finds photos by what is in them, with the BridgeTower "
+               "vision-language model, entirely on this computer.</p>")
+                .arg(QApplication::applicationVersion()));
     });
 }
 
@@ -354,7 +366,9 @@ void MainWindow::setSearchEngine(std::shared_ptr<const SearchEngine> engine) {
     updatePlaceholder();
 }
 
-void MainWindow::setModelStatus(const QString &text) { m_modelStatus->setText(text); }
+void MainWindow::setModelStatus(const QString &text) {
+    m_modelStatus->setText(text);
+}
 
 void MainWindow::setDateTakenProvider(DetailPane::DateTakenProvider provider) {
     m_controller->setTakenProvider([provider](qint64 id) -> std::optional<qint64> {
@@ -534,7 +548,8 @@ void MainWindow::showContextMenu(QListView *grid, const QPoint &pos) {
 void MainWindow::applySettings(const AppSettings &settings) {
     m_settings = settings;
     SearchOptions options = m_controller->options();
-    const bool changed = options.candidates != settings.candidates || options.rerankDepth != settings.rerankDepth;
+    const bool changed =
+        options.candidates != settings.candidates || options.rerankDepth != settings.rerankDepth;
     options.candidates = settings.candidates;
     options.rerankDepth = settings.rerankDepth;
     m_controller->setOptions(options);
@@ -693,19 +708,26 @@ void MainWindow::updatePlaceholder() {
         return;
     }
     if (m_folders->rowCount() == 0 && !hasQuery)
-        message = tr("<h2>Add your photos</h2><p>Drag a folder onto this window, or use <b>Add Folder…</b> on the "
-                     "left.<br>TowerSearch looks at every photo once; after that you can find any of them by "
+        message = tr("<h2>Add your photos</h2><p>Drag a folder onto this window, or use <b>Add "
+                     "Folder…</b> on the "
+                     "left.<br>TowerSearch looks at every photo once; after that you can find any "
+                     "of them by "
                      "describing it.</p>");
     else if (!hasQuery)
-        message = tr("<h2>What are you looking for?</h2><p>Describe a photo in the search field above — "
-                     "\"a red bicycle in the snow\" — or drop a photo on this window to find similar ones.</p>");
+        message =
+            tr("<h2>What are you looking for?</h2><p>Describe a photo in the search field above — "
+               "\"a red bicycle in the snow\" — or drop a photo on this window to find similar "
+               "ones.</p>");
     else if (!m_hasEngine)
-        message = tr("<p>The model is still loading; your search will run as soon as it is ready.</p>");
+        message =
+            tr("<p>The model is still loading; your search will run as soon as it is ready.</p>");
     else if (!m_searchDone)
         message = tr("<p>Searching…</p>");
     else if (m_relevance->value() > 0 && !m_controller->rawHits().empty())
-        message = tr("<p>No photo reaches the minimum match of %1%.<br>Move the slider left to see weaker "
-                     "matches.</p>").arg(m_relevance->value());
+        message = tr("<p>No photo reaches the minimum match of %1%.<br>Move the slider left to see "
+                     "weaker "
+                     "matches.</p>")
+                      .arg(m_relevance->value());
     else
         message = tr("<p>No photos found. Try other words, or add more folders.</p>");
     m_placeholder->setText(message);
@@ -722,14 +744,17 @@ void MainWindow::setFolders(const QList<WatchedFolder> &folders) {
     for (const WatchedFolder &f : folders)
         roots.append(f.path);
     const quint64 generation = ++m_folderNamesGeneration;
-    QtConcurrent::run([roots] { return FolderNames(roots, collectSubfolders(roots)); })
-        .then(this, [this, generation](const FolderNames &names) {
-            if (generation == m_folderNamesGeneration)
-                m_searchField->setFolderNames(names);
-        });
+    QtConcurrent::run([roots] {
+        return FolderNames(roots, collectSubfolders(roots));
+    }).then(this, [this, generation](const FolderNames &names) {
+        if (generation == m_folderNamesGeneration)
+            m_searchField->setFolderNames(names);
+    });
 }
 
-void MainWindow::setCameras(const QStringList &cameras) { m_searchField->setCameras(cameras); }
+void MainWindow::setCameras(const QStringList &cameras) {
+    m_searchField->setCameras(cameras);
+}
 
 void MainWindow::setIndexProgress(const IndexProgress &progress) {
     m_folders->setIndexing(true);
@@ -747,7 +772,9 @@ void MainWindow::setIndexingFinished() {
         m_controller->rerun();
 }
 
-void MainWindow::setFailedCount(qint64 failed) { m_indexing->setFailedCount(failed); }
+void MainWindow::setFailedCount(qint64 failed) {
+    m_indexing->setFailedCount(failed);
+}
 
 void MainWindow::showFailures() {
     FailuresDialog dialog(m_failures ? m_failures() : QList<PhotoRecord>{}, this);
@@ -793,12 +820,14 @@ bool MainWindow::handleDroppedData(const QMimeData *mime) {
         QImage image = qvariant_cast<QImage>(mime->imageData());
         if (image.isNull()) {
             for (const QString &format : mime->formats()) {
-                if (format.startsWith(QLatin1String("image/")) && image.loadFromData(mime->data(format)))
+                if (format.startsWith(QLatin1String("image/")) &&
+                    image.loadFromData(mime->data(format)))
                     break;
             }
         }
         if (!image.isNull() && m_dropDir.isValid()) {
-            const QString path = m_dropDir.filePath(QStringLiteral("dropped-%1.png").arg(++m_droppedCount));
+            const QString path =
+                m_dropDir.filePath(QStringLiteral("dropped-%1.png").arg(++m_droppedCount));
             if (image.save(path, "PNG"))
                 photo = path;
         }
@@ -835,7 +864,8 @@ void MainWindow::dropEvent(QDropEvent *event) {
     if (handleDroppedData(event->mimeData()))
         event->acceptProposedAction();
     else
-        statusBar()->showMessage(tr("Drop a photo to find similar ones, or a folder to add it."), 5000);
+        statusBar()->showMessage(tr("Drop a photo to find similar ones, or a folder to add it."),
+                                 5000);
 }
 
 void MainWindow::changeEvent(QEvent *event) {

@@ -4,8 +4,8 @@
 #include "indexer/library.h"
 #include "ui/appsettings.h"
 #include "ui/detailpane.h"
-#include "ui/savedsearchmodel.h"
 #include "ui/photolisting.h"
+#include "ui/savedsearchmodel.h"
 
 #include <QMainWindow>
 #include <QPointer>
@@ -54,7 +54,9 @@ public:
     // Null until the model is loaded (queries typed before then run once it is set).
     void setSearchEngine(std::shared_ptr<const SearchEngine> engine);
     void setModelStatus(const QString &text);
-    void setFailedPhotosProvider(std::function<QList<PhotoRecord>()> provider) { m_failures = std::move(provider); }
+    void setFailedPhotosProvider(std::function<QList<PhotoRecord>()> provider) {
+        m_failures = std::move(provider);
+    }
     // Also the date the results are sorted by when "Date taken" is chosen.
     void setDateTakenProvider(DetailPane::DateTakenProvider provider);
     // What the library view lists when there is no query (Library::listPhotos & co. in the app).

@@ -26,7 +26,9 @@
 
 namespace ts {
 
-QString ModelSetupDialog::downloadCommand() { return QStringLiteral("towersearch-cli model download"); }
+QString ModelSetupDialog::downloadCommand() {
+    return QStringLiteral("towersearch-cli model download");
+}
 
 bool ModelSetupDialog::canDownload() {
 #ifdef TOWERSEARCH_UI_HAVE_HUB
@@ -36,15 +38,17 @@ bool ModelSetupDialog::canDownload() {
 #endif
 }
 
-ModelSetupDialog::ModelSetupDialog(const QString &initialDirectory, const QString &initialError, QWidget *parent)
+ModelSetupDialog::ModelSetupDialog(const QString &initialDirectory, const QString &initialError,
+                                   QWidget *parent)
     : QDialog(parent) {
     setWindowTitle(tr("Set Up the Model"));
     auto *layout = new QVBoxLayout(this);
-    auto *intro = new QLabel(tr("<h3>Welcome to TowerSearch</h3>"
-                                "<p>TowerSearch finds photos by what is in them, using the BridgeTower model. "
-                                "It needs a copy of the model on this computer (about 3.5 GB for the base model). "
-                                "Where should it come from?</p>"),
-                             this);
+    auto *intro = new QLabel(
+        tr("<h3>Welcome to TowerSearch</h3>"
+           "<p>TowerSearch finds photos by what is in them, using the BridgeTower model. "
+           "It needs a copy of the model on this computer (about 3.5 GB for the base model). "
+           "Where should it come from?</p>"),
+        this);
     intro->setWordWrap(true);
     layout->addWidget(intro);
 
@@ -52,7 +56,8 @@ ModelSetupDialog::ModelSetupDialog(const QString &initialDirectory, const QStrin
     m_useFolder = new QRadioButton(tr("A checkpoint &folder on disk:"), this);
     m_folderEdit = new QLineEdit(initialDirectory, this);
     m_folderEdit->setAccessibleName(tr("Checkpoint folder"));
-    m_folderEdit->setPlaceholderText(tr("A folder with config.json, model.safetensors, vocab.json…"));
+    m_folderEdit->setPlaceholderText(
+        tr("A folder with config.json, model.safetensors, vocab.json…"));
     auto *browse = new QPushButton(tr("&Browse…"), this);
     browse->setAccessibleName(tr("Browse for a checkpoint folder"));
     grid->addWidget(m_useFolder, 0, 0, 1, 2);
@@ -66,8 +71,10 @@ ModelSetupDialog::ModelSetupDialog(const QString &initialDirectory, const QStrin
     for (const QString &dir : cached)
         m_cacheCombo->addItem(QDir::toNativeSeparators(dir), dir);
     if (cached.isEmpty()) {
-        m_cacheCombo->addItem(tr("None found in %1")
-                                  .arg(QDir::toNativeSeparators(CheckpointFolder::huggingFaceCacheRoots().join(QStringLiteral(", ")))));
+        m_cacheCombo->addItem(
+            tr("None found in %1")
+                .arg(QDir::toNativeSeparators(
+                    CheckpointFolder::huggingFaceCacheRoots().join(QStringLiteral(", ")))));
         m_useCache->setEnabled(false);
         m_cacheCombo->setEnabled(false);
     }
@@ -76,15 +83,17 @@ ModelSetupDialog::ModelSetupDialog(const QString &initialDirectory, const QStrin
 
     m_download = new QRadioButton(tr("&Download it"), this);
 #ifdef TOWERSEARCH_UI_HAVE_HUB
-    m_downloadText = new QLabel(tr("Fetches %1 from the Hugging Face Hub into %2, where Python tools find it too. "
-                                   "An interrupted download resumes. Or, in a terminal: <code>%3</code>")
-                                    .arg(QString::fromLatin1(kDefaultModelRepo),
-                                         QDir::toNativeSeparators(HubCache::defaultRoot()), downloadCommand()),
-                                this);
+    m_downloadText = new QLabel(
+        tr("Fetches %1 from the Hugging Face Hub into %2, where Python tools find it too. "
+           "An interrupted download resumes. Or, in a terminal: <code>%3</code>")
+            .arg(QString::fromLatin1(kDefaultModelRepo),
+                 QDir::toNativeSeparators(HubCache::defaultRoot()), downloadCommand()),
+        this);
 #else
-    m_downloadText = new QLabel(tr("Run this in a terminal, then choose the folder it prints above:<br><code>%1</code>")
-                                    .arg(downloadCommand()),
-                                this);
+    m_downloadText = new QLabel(
+        tr("Run this in a terminal, then choose the folder it prints above:<br><code>%1</code>")
+            .arg(downloadCommand()),
+        this);
 #endif
     m_downloadText->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_downloadText->setWordWrap(true);
@@ -117,23 +126,28 @@ ModelSetupDialog::ModelSetupDialog(const QString &initialDirectory, const QStrin
     connect(m_buttons, &QDialogButtonBox::accepted, this, &ModelSetupDialog::accept);
     connect(m_buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
     connect(browse, &QPushButton::clicked, this, [this] {
-        const QString dir = QFileDialog::getExistingDirectory(this, tr("Choose a BridgeTower Checkpoint Folder"), m_folderEdit->text());
+        const QString dir = QFileDialog::getExistingDirectory(
+            this, tr("Choose a BridgeTower Checkpoint Folder"), m_folderEdit->text());
         if (!dir.isEmpty()) {
             m_folderEdit->setText(dir);
             m_useFolder->setChecked(true);
         }
     });
     connect(m_folderEdit, &QLineEdit::textEdited, this, [this] { m_useFolder->setChecked(true); });
-    connect(copyCommand, &QPushButton::clicked, this, [] { QApplication::clipboard()->setText(downloadCommand()); });
+    connect(copyCommand, &QPushButton::clicked, this,
+            [] { QApplication::clipboard()->setText(downloadCommand()); });
     connect(m_download, &QRadioButton::toggled, this, [this](bool on) {
-        m_buttons->button(QDialogButtonBox::Ok)->setText(on ? tr("Download") : tr("Use This Model"));
+        m_buttons->button(QDialogButtonBox::Ok)
+            ->setText(on ? tr("Download") : tr("Use This Model"));
         m_buttons->button(QDialogButtonBox::Ok)->setEnabled(!on || canDownload());
     });
     showError(initialError);
     resize(620, sizeHint().height());
 }
 
-QString ModelSetupDialog::errorText() const { return m_error->text(); }
+QString ModelSetupDialog::errorText() const {
+    return m_error->text();
+}
 
 QString ModelSetupDialog::chosenDirectory() const {
     if (m_useCache->isChecked())
@@ -160,8 +174,11 @@ void ModelSetupDialog::showError(const QString &message) {
 void ModelSetupDialog::setChecking(bool checking) {
     m_busy->setVisible(checking);
     m_buttons->button(QDialogButtonBox::Ok)->setEnabled(!checking);
-    for (QWidget *w : std::initializer_list<QWidget *>{m_useFolder, m_useCache, m_download, m_folderEdit, m_cacheCombo})
-        w->setEnabled(!checking && (w != m_useCache && w != m_cacheCombo ? true : m_cacheCombo->currentData().isValid()));
+    for (QWidget *w : std::initializer_list<QWidget *>{m_useFolder, m_useCache, m_download,
+                                                       m_folderEdit, m_cacheCombo})
+        w->setEnabled(
+            !checking &&
+            (w != m_useCache && w != m_cacheCombo ? true : m_cacheCombo->currentData().isValid()));
 }
 
 void ModelSetupDialog::reject() {
@@ -189,9 +206,11 @@ void ModelSetupDialog::startDownload() {
             m_busy->setRange(0, 1000);
             m_busy->setValue(int(1000.0 * double(p.done) / double(p.total)));
         }
-        QString text = tr("Downloading %1 (file %2 of %3)").arg(p.file).arg(p.fileIndex + 1).arg(p.fileCount);
+        QString text =
+            tr("Downloading %1 (file %2 of %3)").arg(p.file).arg(p.fileIndex + 1).arg(p.fileCount);
         if (p.total > 0)
-            text += tr(": %1 of %2").arg(locale.formattedDataSize(p.done), locale.formattedDataSize(p.total));
+            text += tr(": %1 of %2")
+                        .arg(locale.formattedDataSize(p.done), locale.formattedDataSize(p.total));
         if (p.bytesPerSecond > 0)
             text += tr(", %1/s").arg(locale.formattedDataSize(qint64(p.bytesPerSecond)));
         if (p.etaSeconds >= 0)
@@ -208,7 +227,9 @@ void ModelSetupDialog::startDownload() {
         m_busy->setRange(0, 0);
         setChecking(false);
         if (!ok) {
-            showError(dl->result().ok() ? tr("The download stopped.") : tr("The download failed: %1").arg(dl->result().error().message));
+            showError(dl->result().ok()
+                          ? tr("The download stopped.")
+                          : tr("The download failed: %1").arg(dl->result().error().message));
             return;
         }
         useFolder(dl->model().directory); // checks and loads it like a chosen folder
@@ -237,23 +258,28 @@ void ModelSetupDialog::accept() {
     options.precision = m_precision;
     QtConcurrent::run([dir, options] {
         auto loaded = BridgeTowerPipeline::load(dir, options);
-        return loaded.ok() ? std::make_pair(std::shared_ptr<const BridgeTowerPipeline>(loaded.value()), QString())
-                           : std::make_pair(std::shared_ptr<const BridgeTowerPipeline>(), loaded.error().message);
-    }).then(this, [this, dir, generation](const std::pair<std::shared_ptr<const BridgeTowerPipeline>, QString> &r) {
-        if (generation != m_generation)
-            return;
-        setChecking(false);
-        if (!r.first) {
-            showError(tr("This folder cannot be used: %1").arg(r.second));
-            Q_EMIT checkFinished(false);
-            return;
-        }
-        m_directory = dir;
-        m_pipeline = r.first;
-        showError({});
-        Q_EMIT checkFinished(true);
-        QDialog::accept();
-    });
+        return loaded.ok()
+                   ? std::make_pair(std::shared_ptr<const BridgeTowerPipeline>(loaded.value()),
+                                    QString())
+                   : std::make_pair(std::shared_ptr<const BridgeTowerPipeline>(),
+                                    loaded.error().message);
+    })
+        .then(this, [this, dir, generation](
+                        const std::pair<std::shared_ptr<const BridgeTowerPipeline>, QString> &r) {
+            if (generation != m_generation)
+                return;
+            setChecking(false);
+            if (!r.first) {
+                showError(tr("This folder cannot be used: %1").arg(r.second));
+                Q_EMIT checkFinished(false);
+                return;
+            }
+            m_directory = dir;
+            m_pipeline = r.first;
+            showError({});
+            Q_EMIT checkFinished(true);
+            QDialog::accept();
+        });
 }
 
 } // namespace ts

@@ -25,8 +25,8 @@ class HubDownloader;
 class ModelSetupDialog : public QDialog {
     Q_OBJECT
 public:
-    explicit ModelSetupDialog(const QString &initialDirectory = {}, const QString &initialError = {},
-                              QWidget *parent = nullptr);
+    explicit ModelSetupDialog(const QString &initialDirectory = {},
+                              const QString &initialError = {}, QWidget *parent = nullptr);
 
     QString directory() const { return m_directory; }
     std::shared_ptr<const BridgeTowerPipeline> pipeline() const { return m_pipeline; }
@@ -41,7 +41,8 @@ public:
     QLineEdit *folderEdit() const { return m_folderEdit; }
 
     static QString downloadCommand();
-    // Whether "Download it" fetches the model itself (built with core/hub) or shows the CLI command.
+    // Whether "Download it" fetches the model itself (built with core/hub) or shows the CLI
+    // command.
     static bool canDownload();
 
 Q_SIGNALS:

@@ -12,7 +12,8 @@
 
 namespace ts {
 
-PreviewDialog::PreviewDialog(const QString &path, QWidget *parent) : QDialog(parent), m_label(new QLabel(this)) {
+PreviewDialog::PreviewDialog(const QString &path, QWidget *parent)
+    : QDialog(parent), m_label(new QLabel(this)) {
     setWindowTitle(QFileInfo(path).fileName());
     setAttribute(Qt::WA_DeleteOnClose);
     auto *layout = new QVBoxLayout(this);
@@ -42,7 +43,8 @@ void PreviewDialog::showImage() {
     if (m_image.isNull())
         return;
     const qreal dpr = devicePixelRatioF();
-    QPixmap pm = QPixmap::fromImage(m_image.scaled(m_label->size() * dpr, Qt::KeepAspectRatio, Qt::SmoothTransformation));
+    QPixmap pm = QPixmap::fromImage(
+        m_image.scaled(m_label->size() * dpr, Qt::KeepAspectRatio, Qt::SmoothTransformation));
     pm.setDevicePixelRatio(dpr);
     m_label->setPixmap(pm);
 }
@@ -55,7 +57,9 @@ void PreviewDialog::keyPressEvent(QKeyEvent *event) {
     QDialog::keyPressEvent(event);
 }
 
-void PreviewDialog::mousePressEvent(QMouseEvent *) { close(); }
+void PreviewDialog::mousePressEvent(QMouseEvent *) {
+    close();
+}
 
 void PreviewDialog::resizeEvent(QResizeEvent *event) {
     QDialog::resizeEvent(event);

@@ -19,7 +19,9 @@ constexpr int kHeaderInset = 12; // QListView's spacing and frame on each side, 
 
 ResultDelegate::ResultDelegate(QObject *parent) : QStyledItemDelegate(parent) {}
 
-void ResultDelegate::setTileSize(int logicalPixels) { m_tile = qBound(64, logicalPixels, 512); }
+void ResultDelegate::setTileSize(int logicalPixels) {
+    m_tile = qBound(64, logicalPixels, 512);
+}
 
 QSize ResultDelegate::sizeHint(const QStyleOptionViewItem &option, const QModelIndex &index) const {
     if (index.data(LibraryModel::HeaderRole).toBool()) {
@@ -34,7 +36,8 @@ QSize ResultDelegate::sizeHint(const QStyleOptionViewItem &option, const QModelI
     return {m_tile + 2 * kMargin, m_tile + option.fontMetrics.height() + 2 * kMargin + kPadding};
 }
 
-void ResultDelegate::paint(QPainter *p, const QStyleOptionViewItem &option, const QModelIndex &index) const {
+void ResultDelegate::paint(QPainter *p, const QStyleOptionViewItem &option,
+                           const QModelIndex &index) const {
     const QPalette &pal = option.palette;
     if (index.data(LibraryModel::HeaderRole).toBool()) {
         p->save();
@@ -69,17 +72,21 @@ void ResultDelegate::paint(QPainter *p, const QStyleOptionViewItem &option, cons
     const QRect imageArea = tile.adjusted(kPadding, kPadding, -kPadding, -kPadding - textHeight);
     const QImage image = index.data(ResultModel::ThumbnailRole).value<QImage>();
     if (!image.isNull()) {
-        const QSizeF fitted = QSizeF(image.size()).scaled(QSizeF(imageArea.size()), Qt::KeepAspectRatio);
+        const QSizeF fitted =
+            QSizeF(image.size()).scaled(QSizeF(imageArea.size()), Qt::KeepAspectRatio);
         const QRectF target(imageArea.left() + (imageArea.width() - fitted.width()) / 2,
-                            imageArea.top() + (imageArea.height() - fitted.height()) / 2, fitted.width(),
-                            fitted.height());
+                            imageArea.top() + (imageArea.height() - fitted.height()) / 2,
+                            fitted.width(), fitted.height());
         p->drawImage(target, image);
     }
 
-    const QRect textRect(tile.left() + kPadding, imageArea.bottom() + 2, tile.width() - 2 * kPadding, textHeight);
-    const QString name = option.fontMetrics.elidedText(index.data(Qt::DisplayRole).toString(), Qt::ElideMiddle,
-                                                       textRect.width());
-    p->setPen(pal.color(option.state & QStyle::State_Enabled ? QPalette::Active : QPalette::Disabled, QPalette::Text));
+    const QRect textRect(tile.left() + kPadding, imageArea.bottom() + 2,
+                         tile.width() - 2 * kPadding, textHeight);
+    const QString name = option.fontMetrics.elidedText(index.data(Qt::DisplayRole).toString(),
+                                                       Qt::ElideMiddle, textRect.width());
+    p->setPen(
+        pal.color(option.state & QStyle::State_Enabled ? QPalette::Active : QPalette::Disabled,
+                  QPalette::Text));
     p->drawText(textRect, Qt::AlignHCenter | Qt::AlignVCenter, name);
 
     if ((hovered || selected) && !index.data(ResultModel::ScoreTextRole).toString().isEmpty()) {

@@ -7,7 +7,8 @@
 
 namespace ts {
 
-ResultModel::ResultModel(ThumbnailLoader *loader, QObject *parent) : QAbstractListModel(parent), m_loader(loader) {
+ResultModel::ResultModel(ThumbnailLoader *loader, QObject *parent)
+    : QAbstractListModel(parent), m_loader(loader) {
     if (m_loader)
         connect(m_loader, &ThumbnailLoader::thumbnailReady, this, &ResultModel::onThumbnailReady);
 }
@@ -43,17 +44,22 @@ void ResultModel::setHits(std::vector<PhotoHit> hits) {
     rebuildLookup();
     changePersistentIndexList(persistent, moved);
     Q_EMIT layoutChanged({}, QAbstractItemModel::VerticalSortHint);
-    Q_EMIT dataChanged(index(0), index(int(m_hits.size()) - 1),
-                       {MatchProbabilityRole, ScoreRole, ScoreTextRole, SimilarityRole, Qt::ToolTipRole});
+    Q_EMIT dataChanged(
+        index(0), index(int(m_hits.size()) - 1),
+        {MatchProbabilityRole, ScoreRole, ScoreTextRole, SimilarityRole, Qt::ToolTipRole});
 }
 
-void ResultModel::clear() { setHits({}); }
+void ResultModel::clear() {
+    setHits({});
+}
 
 const PhotoHit *ResultModel::hitAt(int row) const {
     return row >= 0 && row < int(m_hits.size()) ? &m_hits[size_t(row)] : nullptr;
 }
 
-int ResultModel::rowOfPhoto(qint64 photoId) const { return m_rowOfId.value(photoId, -1); }
+int ResultModel::rowOfPhoto(qint64 photoId) const {
+    return m_rowOfId.value(photoId, -1);
+}
 
 void ResultModel::rebuildLookup() {
     m_rowOfId.clear();
@@ -65,7 +71,9 @@ void ResultModel::rebuildLookup() {
     }
 }
 
-int ResultModel::rowCount(const QModelIndex &parent) const { return parent.isValid() ? 0 : int(m_hits.size()); }
+int ResultModel::rowCount(const QModelIndex &parent) const {
+    return parent.isValid() ? 0 : int(m_hits.size());
+}
 
 QString ResultModel::scoreText(const PhotoHit &hit) {
     if (hit.matchProbability)
@@ -114,7 +122,8 @@ QVariant ResultModel::data(const QModelIndex &index, int role) const {
 Qt::ItemFlags ResultModel::flags(const QModelIndex &index) const {
     if (!index.isValid())
         return Qt::NoItemFlags;
-    return Qt::ItemIsEnabled | Qt::ItemIsSelectable | Qt::ItemIsDragEnabled | Qt::ItemNeverHasChildren;
+    return Qt::ItemIsEnabled | Qt::ItemIsSelectable | Qt::ItemIsDragEnabled |
+           Qt::ItemNeverHasChildren;
 }
 
 QHash<int, QByteArray> ResultModel::roleNames() const {
@@ -129,7 +138,9 @@ QHash<int, QByteArray> ResultModel::roleNames() const {
     return names;
 }
 
-QStringList ResultModel::mimeTypes() const { return {QStringLiteral("text/uri-list")}; }
+QStringList ResultModel::mimeTypes() const {
+    return {QStringLiteral("text/uri-list")};
+}
 
 QMimeData *ResultModel::mimeData(const QModelIndexList &indexes) const {
     QStringList paths;

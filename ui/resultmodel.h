@@ -17,8 +17,8 @@ class ThumbnailLoader;
 // a layout change, so selection and current item follow their photos; a different set of photos
 // resets the model. Thumbnails: data(ThumbnailRole) returns the cached thumbnail, or the
 // placeholder while asking the loader (views ask only for the rows they paint, so only visible
-// rows are loaded); a delivered thumbnail emits dataChanged(idx, idx, {ThumbnailRole, DecorationRole}).
-// GUI thread only.
+// rows are loaded); a delivered thumbnail emits dataChanged(idx, idx, {ThumbnailRole,
+// DecorationRole}). GUI thread only.
 class ResultModel : public QAbstractListModel {
     Q_OBJECT
 public:

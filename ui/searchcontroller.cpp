@@ -61,8 +61,9 @@ void SearchController::search(const QString &text, const QString &photoPath) {
     const CancelToken cancel = m_cancel;
     const QString text_ = m_text, photo = m_photo;
     auto onUpdate = [this, generation](const SearchUpdate &update) {
-        QMetaObject::invokeMethod(this, [this, generation, update] { applyUpdate(generation, update); },
-                                  Qt::QueuedConnection);
+        QMetaObject::invokeMethod(
+            this, [this, generation, update] { applyUpdate(generation, update); },
+            Qt::QueuedConnection);
     };
     m_running = QtConcurrent::run([engine, options, cancel, text_, photo, onUpdate]() -> Outcome {
         Result<std::vector<PhotoHit>> result = Error(Error::Code::Internal, QString());
@@ -76,7 +77,8 @@ void SearchController::search(const QString &text, const QString &photoPath) {
             return {false, {}, result.error()};
         return {true, std::move(result.value()), {}};
     });
-    m_running.then(this, [this, generation](const Outcome &outcome) { finish(generation, outcome); });
+    m_running.then(this,
+                   [this, generation](const Outcome &outcome) { finish(generation, outcome); });
 }
 
 void SearchController::applyUpdate(quint64 generation, const SearchUpdate &update) {

@@ -18,7 +18,8 @@
 namespace ts {
 
 namespace {
-QSpinBox *spin(QWidget *parent, int lo, int hi, int value, const QString &suffix, const QString &name) {
+QSpinBox *spin(QWidget *parent, int lo, int hi, int value, const QString &suffix,
+               const QString &name) {
     auto *s = new QSpinBox(parent);
     s->setRange(lo, hi);
     s->setValue(value);
@@ -28,7 +29,8 @@ QSpinBox *spin(QWidget *parent, int lo, int hi, int value, const QString &suffix
 }
 } // namespace
 
-SettingsDialog::SettingsDialog(const AppSettings &settings, const QString &libraryPath, QWidget *parent)
+SettingsDialog::SettingsDialog(const AppSettings &settings, const QString &libraryPath,
+                               QWidget *parent)
     : QDialog(parent), m_base(settings) {
     setWindowTitle(tr("Settings"));
     auto *layout = new QVBoxLayout(this);
@@ -38,7 +40,8 @@ SettingsDialog::SettingsDialog(const AppSettings &settings, const QString &libra
         auto *library = new QLabel(QDir::toNativeSeparators(libraryPath), this);
         library->setObjectName(QStringLiteral("libraryPath"));
         library->setTextInteractionFlags(Qt::TextSelectableByMouse);
-        library->setToolTip(tr("The photo library (catalog, vector index, thumbnails beside it). towersearch-cli uses the "
+        library->setToolTip(tr("The photo library (catalog, vector index, thumbnails beside it). "
+                               "towersearch-cli uses the "
                                "same library by default."));
         form->addRow(tr("Library:"), library);
     }
@@ -51,7 +54,8 @@ SettingsDialog::SettingsDialog(const AppSettings &settings, const QString &libra
     modelRow->addWidget(browse);
     form->addRow(tr("&Model folder:"), modelRow);
     connect(browse, &QPushButton::clicked, this, [this] {
-        const QString dir = QFileDialog::getExistingDirectory(this, tr("Choose a BridgeTower Checkpoint Folder"), m_model->text());
+        const QString dir = QFileDialog::getExistingDirectory(
+            this, tr("Choose a BridgeTower Checkpoint Folder"), m_model->text());
         if (!dir.isEmpty())
             m_model->setText(dir);
     });
@@ -60,7 +64,8 @@ SettingsDialog::SettingsDialog(const AppSettings &settings, const QString &libra
     m_candidates->setToolTip(tr("How many photos the fast first pass returns."));
     form->addRow(tr("&Candidates per query:"), m_candidates);
     m_rerankDepth = spin(this, 0, 1000, settings.rerankDepth, {}, tr("Rerank depth"));
-    m_rerankDepth->setToolTip(tr("How many of the top candidates the slower, more accurate match scoring re-orders."));
+    m_rerankDepth->setToolTip(
+        tr("How many of the top candidates the slower, more accurate match scoring re-orders."));
     form->addRow(tr("&Rerank depth:"), m_rerankDepth);
     m_relevance = new QDoubleSpinBox(this);
     m_relevance->setRange(0, 100);
@@ -78,16 +83,20 @@ SettingsDialog::SettingsDialog(const AppSettings &settings, const QString &libra
     m_precision->addItem(tr("Automatic: %1").arg(resolvePrecision(PrecisionSetting::Auto).reason),
                          int(PrecisionSetting::Auto));
     m_precision->addItem(tr("float32 (exact, slowest)"), int(PrecisionSetting::Float32));
-    m_precision->addItem(tr("bfloat16 (about twice as fast where the CPU supports it)"), int(PrecisionSetting::BFloat16));
+    m_precision->addItem(tr("bfloat16 (about twice as fast where the CPU supports it)"),
+                         int(PrecisionSetting::BFloat16));
     m_precision->addItem(tr("int8 (fastest, experimental)"), int(PrecisionSetting::Int8));
     m_precision->setCurrentIndex(m_precision->findData(int(settings.precision)));
     m_precision->setToolTip(tr("Changing it reloads the model; photos already indexed are kept."));
     form->addRow(tr("Model &precision:"), m_precision);
-    m_cacheMemory = spin(this, 0, 65536, settings.rerankCacheMemoryMiB, tr(" MiB"), tr("Rerank cache in memory"));
+    m_cacheMemory = spin(this, 0, 65536, settings.rerankCacheMemoryMiB, tr(" MiB"),
+                         tr("Rerank cache in memory"));
     form->addRow(tr("Rerank cache in memory:"), m_cacheMemory);
-    m_cacheDisk = spin(this, 0, 1 << 20, settings.rerankCacheDiskMiB, tr(" MiB"), tr("Rerank cache on disk"));
+    m_cacheDisk =
+        spin(this, 0, 1 << 20, settings.rerankCacheDiskMiB, tr(" MiB"), tr("Rerank cache on disk"));
     form->addRow(tr("Rerank cache on disk:"), m_cacheDisk);
-    m_thumbnails = spin(this, 8, 65536, settings.thumbnailCacheMiB, tr(" MiB"), tr("Thumbnail cache in memory"));
+    m_thumbnails = spin(this, 8, 65536, settings.thumbnailCacheMiB, tr(" MiB"),
+                        tr("Thumbnail cache in memory"));
     form->addRow(tr("Thumbnail cache in memory:"), m_thumbnails);
     layout->addLayout(form);
 

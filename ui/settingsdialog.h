@@ -21,7 +21,8 @@ class SettingsDialog : public QDialog {
     Q_OBJECT
 public:
     // `libraryPath`: the library database, shown (the app and towersearch-cli share one default).
-    explicit SettingsDialog(const AppSettings &settings, const QString &libraryPath = {}, QWidget *parent = nullptr);
+    explicit SettingsDialog(const AppSettings &settings, const QString &libraryPath = {},
+                            QWidget *parent = nullptr);
     AppSettings settings() const;
 
 private:

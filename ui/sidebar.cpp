@@ -16,7 +16,8 @@
 
 namespace ts {
 
-Sidebar::Sidebar(FolderListModel *model, QWidget *parent) : QWidget(parent), m_model(model), m_view(new QListView(this)) {
+Sidebar::Sidebar(FolderListModel *model, QWidget *parent)
+    : QWidget(parent), m_model(model), m_view(new QListView(this)) {
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(6, 6, 0, 6);
     auto *title = new QLabel(tr("<b>Folders</b>"), this);
@@ -40,7 +41,8 @@ Sidebar::Sidebar(FolderListModel *model, QWidget *parent) : QWidget(parent), m_m
     m_remove = new QToolButton(this);
     m_remove->setText(tr("Remove"));
     m_remove->setAccessibleName(tr("Remove folder"));
-    m_remove->setToolTip(tr("Stop watching the selected folder (the photos themselves are not touched)"));
+    m_remove->setToolTip(
+        tr("Stop watching the selected folder (the photos themselves are not touched)"));
     m_rescan = new QToolButton(this);
     m_rescan->setText(tr("Rescan"));
     m_rescan->setAccessibleName(tr("Rescan folders"));
@@ -104,16 +106,18 @@ Sidebar::Sidebar(FolderListModel *model, QWidget *parent) : QWidget(parent), m_m
         const QString path = selectedFolder();
         if (path.isEmpty())
             return;
-        const auto answer = QMessageBox::question(
-            this, tr("Remove Folder"),
-            tr("Stop watching %1?\nIts photos leave the library; the files on disk are not touched.")
-                .arg(QDir::toNativeSeparators(path)));
+        const auto answer = QMessageBox::question(this, tr("Remove Folder"),
+                                                  tr("Stop watching %1?\nIts photos leave the "
+                                                     "library; the files on disk are not touched.")
+                                                      .arg(QDir::toNativeSeparators(path)));
         if (answer == QMessageBox::Yes)
             Q_EMIT removeFolderRequested(path);
     });
-    connect(m_view->selectionModel(), &QItemSelectionModel::selectionChanged, this, &Sidebar::updateButtons);
+    connect(m_view->selectionModel(), &QItemSelectionModel::selectionChanged, this,
+            &Sidebar::updateButtons);
     connect(m_model, &QAbstractItemModel::modelReset, this, &Sidebar::updateButtons);
-    connect(m_model, &QAbstractItemModel::modelReset, this, [this] { m_rescan->setEnabled(m_model->rowCount() > 0); });
+    connect(m_model, &QAbstractItemModel::modelReset, this,
+            [this] { m_rescan->setEnabled(m_model->rowCount() > 0); });
     updateButtons();
     m_rescan->setEnabled(false);
 }
@@ -125,12 +129,15 @@ QString Sidebar::selectedFolder() const {
 
 void Sidebar::chooseFolderToAdd() {
     const QString start = QStandardPaths::writableLocation(QStandardPaths::PicturesLocation);
-    const QString dir = QFileDialog::getExistingDirectory(this, tr("Add a Folder of Photos"), start);
+    const QString dir =
+        QFileDialog::getExistingDirectory(this, tr("Add a Folder of Photos"), start);
     if (!dir.isEmpty())
         Q_EMIT addFolderRequested(dir);
 }
 
-void Sidebar::updateButtons() { m_remove->setEnabled(!selectedFolder().isEmpty()); }
+void Sidebar::updateButtons() {
+    m_remove->setEnabled(!selectedFolder().isEmpty());
+}
 
 void Sidebar::setSavedSearchModel(SavedSearchModel *model) {
     m_saved = model;

@@ -24,7 +24,9 @@ void ThumbnailLoader::setThumbnailSize(int devicePixels) {
     m_cache.clear();
 }
 
-void ThumbnailLoader::setCacheBudget(qint64 bytes) { m_cache.setMaxCost(qMax<qint64>(bytes, 1 << 20)); }
+void ThumbnailLoader::setCacheBudget(qint64 bytes) {
+    m_cache.setMaxCost(qMax<qint64>(bytes, 1 << 20));
+}
 
 void ThumbnailLoader::setMaxThreads(int threads) {
     m_maxThreads = qMax(1, threads);
@@ -37,7 +39,8 @@ QImage ThumbnailLoader::thumbnail(const QString &path) const {
 }
 
 void ThumbnailLoader::request(const QString &path) {
-    if (path.isEmpty() || m_cache.contains(path) || m_failed.contains(path) || m_running.contains(path))
+    if (path.isEmpty() || m_cache.contains(path) || m_failed.contains(path) ||
+        m_running.contains(path))
         return;
     if (m_queued.contains(path)) {
         // Asked again: it is visible now, move it to the front.
@@ -69,8 +72,9 @@ void ThumbnailLoader::pump() {
         m_queued.remove(path);
         m_running.insert(path);
         const int size = m_size;
-        QtConcurrent::run(&m_pool, [path, size, stored = m_stored] { return decode(path, size, stored); })
-            .then(this, [this](const Decoded &result) { finished(result); });
+        QtConcurrent::run(&m_pool, [path, size, stored = m_stored] {
+            return decode(path, size, stored);
+        }).then(this, [this](const Decoded &result) { finished(result); });
     }
 }
 
@@ -87,13 +91,15 @@ void ThumbnailLoader::finished(const Decoded &result) {
     pump();
 }
 
-ThumbnailLoader::Decoded ThumbnailLoader::decode(const QString &path, int size, const StoredThumbnailProvider &stored) {
+ThumbnailLoader::Decoded ThumbnailLoader::decode(const QString &path, int size,
+                                                 const StoredThumbnailProvider &stored) {
     DecodeOptions options;
     options.targetShortestEdgeHint = QSize(size, size);
     if (const QString file = stored ? stored(path) : QString(); !file.isEmpty()) {
         // Already oriented and at most 256 px; smaller than the tile (a small photo, or a HiDPI
         // tile) would be blurred, and the original is then the better source.
-        if (auto thumb = decodeImageFile(file, options); thumb.ok() && std::max(thumb->rgb.width(), thumb->rgb.height()) >= size) {
+        if (auto thumb = decodeImageFile(file, options);
+            thumb.ok() && std::max(thumb->rgb.width(), thumb->rgb.height()) >= size) {
             QImage image = thumb->rgb;
             if (image.width() > size || image.height() > size)
                 image = image.scaled(size, size, Qt::KeepAspectRatio, Qt::SmoothTransformation);

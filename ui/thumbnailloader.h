@@ -15,8 +15,9 @@ namespace ts {
 // Decodes thumbnails off the GUI thread and keeps the recent ones in an LRU cache bounded in
 // bytes. A photo the indexer stored a thumbnail for is read from that small file (a few KB instead
 // of decoding a 12 MP original); the original is decoded when there is none, it cannot be read, or
-// it is smaller than the tile. Requests are served newest first (what the user scrolled to last is what they look at),
-// and the queue is bounded, so scrolling through 10,000 results never builds a backlog.
+// it is smaller than the tile. Requests are served newest first (what the user scrolled to last is
+// what they look at), and the queue is bounded, so scrolling through 10,000 results never builds a
+// backlog.
 //
 // Threads: create and call it on the GUI thread; decoding runs on the loader's own small pool;
 // thumbnailReady() is emitted on the GUI thread. Photos that cannot be decoded are remembered and
@@ -33,15 +34,19 @@ public:
     int thumbnailSize() const { return m_size; }
     void setCacheBudget(qint64 bytes);
     void setMaxThreads(int threads);
-    // Where the stored thumbnail of a photo is (empty: none), e.g. Library::storedThumbnailProvider().
-    // Called on the loader's pool threads, so it must be thread-safe. Set it before requests.
+    // Where the stored thumbnail of a photo is (empty: none), e.g.
+    // Library::storedThumbnailProvider(). Called on the loader's pool threads, so it must be
+    // thread-safe. Set it before requests.
     using StoredThumbnailProvider = std::function<QString(const QString &photoPath)>;
-    void setStoredThumbnailProvider(StoredThumbnailProvider provider) { m_stored = std::move(provider); }
+    void setStoredThumbnailProvider(StoredThumbnailProvider provider) {
+        m_stored = std::move(provider);
+    }
 
     // The cached thumbnail for `path`, or a null image.
     QImage thumbnail(const QString &path) const;
     bool hasFailed(const QString &path) const { return m_failed.contains(path); }
-    // Queues a decode unless cached, failed, queued or running. Cheap; call it for each visible row.
+    // Queues a decode unless cached, failed, queued or running. Cheap; call it for each visible
+    // row.
     void request(const QString &path);
     void clearQueue();
     int pendingCount() const { return int(m_queue.size()) + int(m_running.size()); }

@@ -6,21 +6,10 @@ namespace ts::cli {
 
 const std::vector<CliCommand> &allCommands() {
     static const std::vector<CliCommand> commands = {
-        inspectCommand(),
-        modelCommand(),
-        tokenizeCommand(),
-        convertCommand(),
-        embedTextCommand(),
-        embedImageCommand(),
-        itmCommand(),
-        fillMaskCommand(),
-        describeCommand(),
-        indexCommand(),
-        searchCommand(),
-        similarCommand(),
-        statusCommand(),
-        forgetCommand(),
-        duplicatesCommand(),
+        inspectCommand(),   modelCommand(),      tokenizeCommand(),   convertCommand(),
+        embedTextCommand(), embedImageCommand(), itmCommand(),        fillMaskCommand(),
+        describeCommand(),  indexCommand(),      searchCommand(),     similarCommand(),
+        statusCommand(),    forgetCommand(),     duplicatesCommand(),
     };
     return commands;
 }
@@ -39,7 +28,8 @@ void err(const QString &text) {
 
 int parseOrExit(QCommandLineParser &parser, const QStringList &args, const QString &description) {
     parser.setApplicationDescription(description);
-    const QCommandLineOption help({QStringLiteral("h"), QStringLiteral("help")}, QStringLiteral("Show this help."));
+    const QCommandLineOption help({QStringLiteral("h"), QStringLiteral("help")},
+                                  QStringLiteral("Show this help."));
     parser.addOption(help);
     if (!parser.parse(args)) {
         err(QStringLiteral("towersearch-cli %1: %2\n").arg(args.value(0), parser.errorText()));
@@ -55,12 +45,16 @@ int parseOrExit(QCommandLineParser &parser, const QStringList &args, const QStri
 int reportError(const ts::Error &error) {
     err(QStringLiteral("towersearch-cli: %1\n").arg(error.message));
     switch (error.code) {
-    case Error::Code::InvalidArgument: return kExitUsage;
-    case Error::Code::Model: return kExitModel;
+    case Error::Code::InvalidArgument:
+        return kExitUsage;
+    case Error::Code::Model:
+        return kExitModel;
     case Error::Code::NotFound:
     case Error::Code::Format:
-    case Error::Code::Unsupported: return kExitInput;
-    default: return kExitFailure;
+    case Error::Code::Unsupported:
+        return kExitInput;
+    default:
+        return kExitFailure;
     }
 }
 

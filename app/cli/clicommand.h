@@ -14,10 +14,10 @@ namespace ts::cli {
 // Exit codes shared by every subcommand (documented in the README).
 enum ExitCode : int {
     kExitOk = 0,
-    kExitFailure = 1,  // anything else (I/O, internal)
-    kExitUsage = 2,    // bad command line
-    kExitModel = 3,    // the checkpoint is missing or unusable
-    kExitInput = 4,    // an input file or text is unusable
+    kExitFailure = 1, // anything else (I/O, internal)
+    kExitUsage = 2,   // bad command line
+    kExitModel = 3,   // the checkpoint is missing or unusable
+    kExitInput = 4,   // an input file or text is unusable
 };
 
 struct CliCommand {

@@ -10,17 +10,22 @@ namespace ts::cli {
 
 static int runConvert(const QStringList &args) {
     QCommandLineParser parser;
-    const QCommandLineOption modelOpt(QStringLiteral("model"), QStringLiteral("Checkpoint folder holding pytorch_model.bin."),
-                                      QStringLiteral("DIR"));
-    const QCommandLineOption outputOpt(QStringLiteral("output"),
-                                       QStringLiteral("Where to write (default: DIR/model.safetensors)."), QStringLiteral("FILE"));
-    const QCommandLineOption forceOpt(QStringLiteral("force"), QStringLiteral("Replace an existing output file."));
+    const QCommandLineOption modelOpt(
+        QStringLiteral("model"), QStringLiteral("Checkpoint folder holding pytorch_model.bin."),
+        QStringLiteral("DIR"));
+    const QCommandLineOption outputOpt(
+        QStringLiteral("output"),
+        QStringLiteral("Where to write (default: DIR/model.safetensors)."), QStringLiteral("FILE"));
+    const QCommandLineOption forceOpt(QStringLiteral("force"),
+                                      QStringLiteral("Replace an existing output file."));
     parser.addOption(modelOpt);
     parser.addOption(outputOpt);
     parser.addOption(forceOpt);
-    if (int code = parseOrExit(parser, args,
-                               QStringLiteral("Convert DIR/pytorch_model.bin (torch.save format) to model.safetensors, once.\n"
-                                              "Only tensors are read from the pickle; nothing in it is executed."));
+    if (int code = parseOrExit(
+            parser, args,
+            QStringLiteral(
+                "Convert DIR/pytorch_model.bin (torch.save format) to model.safetensors, once.\n"
+                "Only tensors are read from the pickle; nothing in it is executed."));
         code >= 0)
         return code;
     if (!parser.isSet(modelOpt)) {
@@ -29,12 +34,16 @@ static int runConvert(const QStringList &args) {
     }
     const QDir dir(parser.value(modelOpt));
     const QString bin = dir.filePath(QStringLiteral("pytorch_model.bin"));
-    const QString output = parser.isSet(outputOpt) ? parser.value(outputOpt) : dir.filePath(QStringLiteral("model.safetensors"));
+    const QString output = parser.isSet(outputOpt)
+                               ? parser.value(outputOpt)
+                               : dir.filePath(QStringLiteral("model.safetensors"));
     if (!QFileInfo::exists(bin))
-        return reportError(Error(Error::Code::NotFound, QStringLiteral("%1: file not found").arg(bin)));
+        return reportError(
+            Error(Error::Code::NotFound, QStringLiteral("%1: file not found").arg(bin)));
     if (QFileInfo::exists(output) && !parser.isSet(forceOpt))
-        return reportError(Error(Error::Code::InvalidArgument,
-                                 QStringLiteral("%1 already exists; pass --force to replace it").arg(output)));
+        return reportError(
+            Error(Error::Code::InvalidArgument,
+                  QStringLiteral("%1 already exists; pass --force to replace it").arg(output)));
 
     QElapsedTimer timer;
     timer.start();
@@ -62,7 +71,8 @@ static int runConvert(const QStringList &args) {
 }
 
 CliCommand convertCommand() {
-    return {QStringLiteral("convert"), QStringLiteral("Convert a checkpoint's pytorch_model.bin to model.safetensors."),
+    return {QStringLiteral("convert"),
+            QStringLiteral("Convert a checkpoint's pytorch_model.bin to model.safetensors."),
             runConvert};
 }
 

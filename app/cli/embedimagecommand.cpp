@@ -8,8 +8,12 @@ static int runEmbedImage(const QStringList &args) {
     QCommandLineParser parser;
     ModelOptions common;
     common.addTo(parser);
-    parser.addPositionalArgument(QStringLiteral("FILE"), QStringLiteral("Photos to embed."), QStringLiteral("FILE..."));
-    if (int code = parseOrExit(parser, args, QStringLiteral("Print the contrastive (search) embedding of each photo.")); code >= 0)
+    parser.addPositionalArgument(QStringLiteral("FILE"), QStringLiteral("Photos to embed."),
+                                 QStringLiteral("FILE..."));
+    if (int code =
+            parseOrExit(parser, args,
+                        QStringLiteral("Print the contrastive (search) embedding of each photo."));
+        code >= 0)
         return code;
     const QStringList files = parser.positionalArguments();
     if (files.isEmpty()) {
@@ -40,13 +44,16 @@ static int runEmbedImage(const QStringList &args) {
         }
     }
     if (parser.isSet(common.json))
-        printJson({{"model", toJson(pipeline->modelKey())}, {"dimension", pipeline->model().embeddingDimension()},
-                   {"logit_scale", pipeline->model().logitScale()}, {"images", images}});
+        printJson({{"model", toJson(pipeline->modelKey())},
+                   {"dimension", pipeline->model().embeddingDimension()},
+                   {"logit_scale", pipeline->model().logitScale()},
+                   {"images", images}});
     return kExitOk;
 }
 
 CliCommand embedImageCommand() {
-    return {QStringLiteral("embed-image"), QStringLiteral("Print the search embedding of photos."), runEmbedImage};
+    return {QStringLiteral("embed-image"), QStringLiteral("Print the search embedding of photos."),
+            runEmbedImage};
 }
 
 } // namespace ts::cli

@@ -8,8 +8,12 @@ static int runEmbedText(const QStringList &args) {
     QCommandLineParser parser;
     ModelOptions common;
     common.addTo(parser);
-    parser.addPositionalArgument(QStringLiteral("TEXT"), QStringLiteral("Captions to embed."), QStringLiteral("TEXT..."));
-    if (int code = parseOrExit(parser, args, QStringLiteral("Print the contrastive (search) embedding of each caption.")); code >= 0)
+    parser.addPositionalArgument(QStringLiteral("TEXT"), QStringLiteral("Captions to embed."),
+                                 QStringLiteral("TEXT..."));
+    if (int code = parseOrExit(
+            parser, args,
+            QStringLiteral("Print the contrastive (search) embedding of each caption."));
+        code >= 0)
         return code;
     const QStringList texts = parser.positionalArguments();
     if (texts.isEmpty()) {
@@ -35,7 +39,9 @@ static int runEmbedText(const QStringList &args) {
             for (int64_t t = 0; t < tokens.seqLength; ++t)
                 if (tokens.attentionMask[size_t(i * tokens.seqLength + t)])
                     ids.push_back(tokens.inputIds[size_t(i * tokens.seqLength + t)]);
-            j["texts"].push_back({{"text", toJson(texts[i])}, {"input_ids", ids}, {"embedding", rowToJson(*embeds, i)}});
+            j["texts"].push_back({{"text", toJson(texts[i])},
+                                  {"input_ids", ids},
+                                  {"embedding", rowToJson(*embeds, i)}});
         }
         printJson(j);
     } else {
@@ -50,7 +56,8 @@ static int runEmbedText(const QStringList &args) {
 }
 
 CliCommand embedTextCommand() {
-    return {QStringLiteral("embed-text"), QStringLiteral("Print the search embedding of captions."), runEmbedText};
+    return {QStringLiteral("embed-text"), QStringLiteral("Print the search embedding of captions."),
+            runEmbedText};
 }
 
 } // namespace ts::cli

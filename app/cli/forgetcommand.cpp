@@ -1,5 +1,6 @@
 // towersearch-cli forget DIR: removes a folder and its photos from the library (catalog, vector
-// index); the photo files are not touched. --json: {"database": str, "forgotten": str, "photos": int}
+// index); the photo files are not touched. --json: {"database": str, "forgotten": str, "photos":
+// int}
 #include "clicommand.h"
 #include "jsonoutput.h"
 #include "libraryoptions.h"
@@ -13,8 +14,13 @@ static int runForget(const QStringList &args) {
     LibraryCliOptions library;
     common.addTo(parser);
     library.addTo(parser);
-    parser.addPositionalArgument(QStringLiteral("DIR"), QStringLiteral("Folders to forget."), QStringLiteral("DIR..."));
-    if (int code = parseOrExit(parser, args, QStringLiteral("Remove folders and their photos from the library (files are not touched).")); code >= 0)
+    parser.addPositionalArgument(QStringLiteral("DIR"), QStringLiteral("Folders to forget."),
+                                 QStringLiteral("DIR..."));
+    if (int code = parseOrExit(
+            parser, args,
+            QStringLiteral(
+                "Remove folders and their photos from the library (files are not touched)."));
+        code >= 0)
         return code;
     if (parser.positionalArguments().isEmpty()) {
         err(QStringLiteral("towersearch-cli forget: give at least one DIR\n"));
@@ -39,13 +45,15 @@ static int runForget(const QStringList &args) {
             out(QStringLiteral("forgot %1\n").arg(dir));
     }
     if (parser.isSet(common.json))
-        printJson({{"database", toJson(lib->databasePath())}, {"forgotten", toJson(parser.positionalArguments())},
+        printJson({{"database", toJson(lib->databasePath())},
+                   {"forgotten", toJson(parser.positionalArguments())},
                    {"photos", lib->stats().photos}});
     return kExitOk;
 }
 
 CliCommand forgetCommand() {
-    return {QStringLiteral("forget"), QStringLiteral("Remove folders and their photos from the library."), runForget};
+    return {QStringLiteral("forget"),
+            QStringLiteral("Remove folders and their photos from the library."), runForget};
 }
 
 } // namespace ts::cli

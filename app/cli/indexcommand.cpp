@@ -21,7 +21,9 @@ namespace {
 
 std::atomic<bool> g_interrupted{false};
 
-void onIndexInterrupt(int) { g_interrupted = true; } // async-signal-safe: only sets the flag
+void onIndexInterrupt(int) {
+    g_interrupted = true;
+} // async-signal-safe: only sets the flag
 
 QString duration(qint64 seconds) {
     if (seconds < 0)
@@ -29,8 +31,12 @@ QString duration(qint64 seconds) {
     if (seconds < 60)
         return QStringLiteral("%1s").arg(seconds);
     if (seconds < 3600)
-        return QStringLiteral("%1m%2s").arg(seconds / 60).arg(seconds % 60, 2, 10, QLatin1Char('0'));
-    return QStringLiteral("%1h%2m").arg(seconds / 3600).arg((seconds / 60) % 60, 2, 10, QLatin1Char('0'));
+        return QStringLiteral("%1m%2s")
+            .arg(seconds / 60)
+            .arg(seconds % 60, 2, 10, QLatin1Char('0'));
+    return QStringLiteral("%1h%2m")
+        .arg(seconds / 3600)
+        .arg((seconds / 60) % 60, 2, 10, QLatin1Char('0'));
 }
 
 } // namespace
@@ -41,17 +47,23 @@ static int runIndex(const QStringList &args) {
     LibraryCliOptions library;
     common.addTo(parser);
     library.addTo(parser);
-    const QCommandLineOption exclude(QStringLiteral("exclude"), QStringLiteral("Never index this folder (repeatable)."),
+    const QCommandLineOption exclude(QStringLiteral("exclude"),
+                                     QStringLiteral("Never index this folder (repeatable)."),
                                      QStringLiteral("DIR"));
-    const QCommandLineOption batch(QStringLiteral("batch"), QStringLiteral("Photos per batch/transaction (default 8)."),
+    const QCommandLineOption batch(QStringLiteral("batch"),
+                                   QStringLiteral("Photos per batch/transaction (default 8)."),
                                    QStringLiteral("N"));
     parser.addOptions({exclude, batch});
-    parser.addPositionalArgument(QStringLiteral("DIR"), QStringLiteral("Folders to add and index (none: re-index the library's folders)."),
-                                 QStringLiteral("[DIR...]"));
-    if (int code = parseOrExit(parser, args,
-                               QStringLiteral("Index photo folders into the library: new and changed photos are embedded, "
-                                              "moved ones recognised, deleted ones removed. Ctrl+C stops cleanly; run "
-                                              "again to resume."));
+    parser.addPositionalArgument(
+        QStringLiteral("DIR"),
+        QStringLiteral("Folders to add and index (none: re-index the library's folders)."),
+        QStringLiteral("[DIR...]"));
+    if (int code = parseOrExit(
+            parser, args,
+            QStringLiteral(
+                "Index photo folders into the library: new and changed photos are embedded, "
+                "moved ones recognised, deleted ones removed. Ctrl+C stops cleanly; run "
+                "again to resume."));
         code >= 0)
         return code;
     LibraryOptions options;
@@ -79,7 +91,8 @@ static int runIndex(const QStringList &args) {
         }
     }
     if (lib->folders().isEmpty()) {
-        err(QStringLiteral("towersearch-cli index: the library has no folders: give at least one DIR\n"));
+        err(QStringLiteral(
+            "towersearch-cli index: the library has no folders: give at least one DIR\n"));
         return kExitUsage;
     }
     if (Status s = lib->setPipeline(pipeline); !s || !(s = lib->waitForModel()))
@@ -99,20 +112,26 @@ static int runIndex(const QStringList &args) {
             // One redrawn line on stderr: [#####.....] done/total rate ETA file
             constexpr int kBar = 24;
             const int filled = p.total > 0 ? int(kBar * p.done / p.total) : 0;
-            QString line = p.discovering
-                               ? QStringLiteral("looking for photos... %1 found").arg(p.total)
-                               : QStringLiteral("[%1%2] %3/%4  %5/s  ETA %6  %7")
-                                     .arg(QString(filled, QLatin1Char('#')), QString(kBar - filled, QLatin1Char('.')))
-                                     .arg(p.done)
-                                     .arg(p.total)
-                                     .arg(p.photosPerSecond, 0, 'f', 1)
-                                     .arg(duration(p.etaSeconds))
-                                     .arg(p.paused ? QStringLiteral("(paused)") : printablePath(p.currentFile.section(QLatin1Char('/'), -1)));
+            QString line =
+                p.discovering
+                    ? QStringLiteral("looking for photos... %1 found").arg(p.total)
+                    : QStringLiteral("[%1%2] %3/%4  %5/s  ETA %6  %7")
+                          .arg(QString(filled, QLatin1Char('#')),
+                               QString(kBar - filled, QLatin1Char('.')))
+                          .arg(p.done)
+                          .arg(p.total)
+                          .arg(p.photosPerSecond, 0, 'f', 1)
+                          .arg(duration(p.etaSeconds))
+                          .arg(p.paused
+                                   ? QStringLiteral("(paused)")
+                                   : printablePath(p.currentFile.section(QLatin1Char('/'), -1)));
             line = line.left(110);
             const int width = int(line.size());
-            err(QStringLiteral("\r") + line + QString(std::max(0, lastWidth - width), QLatin1Char(' ')));
+            err(QStringLiteral("\r") + line +
+                QString(std::max(0, lastWidth - width), QLatin1Char(' ')));
             lastWidth = width;
-        } else if (!sinceLine.isValid() || sinceLine.elapsed() >= 1000 || (p.total > 0 && p.done == p.total)) {
+        } else if (!sinceLine.isValid() || sinceLine.elapsed() >= 1000 ||
+                   (p.total > 0 && p.done == p.total)) {
             // Logs and pipes: a plain line at most once a second.
             sinceLine.start();
             out(QStringLiteral("progress %1/%2 failed %3 %4 photos/s eta %5\n")
@@ -123,7 +142,8 @@ static int runIndex(const QStringList &args) {
                     .arg(duration(p.etaSeconds)));
         }
     });
-    QObject::connect(lib.get(), &Library::errorOccurred, &loop, [&](const QString &m) { lastError = m; });
+    QObject::connect(lib.get(), &Library::errorOccurred, &loop,
+                     [&](const QString &m) { lastError = m; });
     QObject::connect(lib.get(), &Library::indexingFinished, &loop, [&](bool c) {
         cancelled = c;
         loop.quit();
@@ -159,15 +179,26 @@ static int runIndex(const QStringList &args) {
         nlohmann::json failures = nlohmann::json::array();
         for (const PhotoRecord &r : lib->failedPhotos())
             failures.push_back({{"path", toJson(r.path)}, {"error", toJson(r.error)}});
-        printJson({{"database", toJson(stats.databasePath)}, {"model", toJson(stats.indexingModelKey)},
-                   {"embedded", s.embedded}, {"moved", s.moved}, {"copied", s.copied}, {"removed", s.removed},
-                   {"failed", s.failed}, {"skipped", s.skipped}, {"interrupted", interrupted},
+        printJson({{"database", toJson(stats.databasePath)},
+                   {"model", toJson(stats.indexingModelKey)},
+                   {"embedded", s.embedded},
+                   {"moved", s.moved},
+                   {"copied", s.copied},
+                   {"removed", s.removed},
+                   {"failed", s.failed},
+                   {"skipped", s.skipped},
+                   {"interrupted", interrupted},
                    {"error", s.error.isEmpty() ? nlohmann::json(nullptr) : toJson(s.error)},
-                   {"photos", stats.photos}, {"indexed", stats.indexed}, {"pending", stats.pending},
+                   {"photos", stats.photos},
+                   {"indexed", stats.indexed},
+                   {"pending", stats.pending},
                    {"failures", failures}});
     } else {
-        out(QStringLiteral("%1: %2 embedded, %3 moved, %4 copied, %5 removed, %6 failed, %7 unchanged\n")
-                .arg(interrupted ? QStringLiteral("interrupted") : (s.error.isEmpty() ? QStringLiteral("done") : QStringLiteral("stopped")))
+        out(QStringLiteral(
+                "%1: %2 embedded, %3 moved, %4 copied, %5 removed, %6 failed, %7 unchanged\n")
+                .arg(interrupted
+                         ? QStringLiteral("interrupted")
+                         : (s.error.isEmpty() ? QStringLiteral("done") : QStringLiteral("stopped")))
                 .arg(s.embedded)
                 .arg(s.moved)
                 .arg(s.copied)
@@ -181,12 +212,14 @@ static int runIndex(const QStringList &args) {
                 .arg(stats.failed)
                 .arg(stats.databasePath));
         if (stats.failed > 0)
-            out(QStringLiteral("run 'towersearch-cli status' to list the photos that could not be indexed\n"));
+            out(QStringLiteral(
+                "run 'towersearch-cli status' to list the photos that could not be indexed\n"));
         if (interrupted)
             out(QStringLiteral("run the same command again to resume\n"));
     }
     if (!s.error.isEmpty() || !lastError.isEmpty()) {
-        err(QStringLiteral("towersearch-cli index: %1\n").arg(s.error.isEmpty() ? lastError : s.error));
+        err(QStringLiteral("towersearch-cli index: %1\n")
+                .arg(s.error.isEmpty() ? lastError : s.error));
         return kExitFailure;
     }
     Q_UNUSED(cancelled);
@@ -194,7 +227,8 @@ static int runIndex(const QStringList &args) {
 }
 
 CliCommand indexCommand() {
-    return {QStringLiteral("index"), QStringLiteral("Add photo folders to the library and index them."), runIndex};
+    return {QStringLiteral("index"),
+            QStringLiteral("Add photo folders to the library and index them."), runIndex};
 }
 
 } // namespace ts::cli

@@ -21,13 +21,18 @@ static QString headNames(unsigned heads) {
 
 static int runInspect(const QStringList &args) {
     QCommandLineParser parser;
-    const QCommandLineOption modelOpt(QStringLiteral("model"), QStringLiteral("Checkpoint folder."), QStringLiteral("DIR"));
-    const QCommandLineOption threadsOpt(QStringLiteral("threads"), QStringLiteral("LibTorch threads."), QStringLiteral("N"));
+    const QCommandLineOption modelOpt(QStringLiteral("model"), QStringLiteral("Checkpoint folder."),
+                                      QStringLiteral("DIR"));
+    const QCommandLineOption threadsOpt(QStringLiteral("threads"),
+                                        QStringLiteral("LibTorch threads."), QStringLiteral("N"));
     const ModelOptions common; // for --precision / --bf16
     parser.addOption(modelOpt);
     parser.addOption(threadsOpt);
     parser.addOptions({common.precision, common.bf16});
-    if (int code = parseOrExit(parser, args, QStringLiteral("Load a checkpoint and print its architecture, size, heads and any problem found.")); code >= 0)
+    if (int code = parseOrExit(parser, args,
+                               QStringLiteral("Load a checkpoint and print its architecture, size, "
+                                              "heads and any problem found."));
+        code >= 0)
         return code;
     if (!parser.isSet(modelOpt)) {
         err(QStringLiteral("towersearch-cli inspect: --model DIR is required\n"));
@@ -51,7 +56,9 @@ static int runInspect(const QStringList &args) {
     const ModelInfo &info = m.info();
     QString text;
     text += QStringLiteral("model:      %1\n").arg(info.directory);
-    text += QStringLiteral("weights:    %1 (%2), loaded in %3 ms\n").arg(info.weightsFile, info.storedDtypes).arg(timer.elapsed());
+    text += QStringLiteral("weights:    %1 (%2), loaded in %3 ms\n")
+                .arg(info.weightsFile, info.storedDtypes)
+                .arg(timer.elapsed());
     text += QStringLiteral("parameters: %1\n").arg(info.parameterCount);
     text += QStringLiteral("heads:      %1\n").arg(headNames(info.heads));
     for (const QString &line : m.config().describe().split(QLatin1Char('\n')))
@@ -62,7 +69,8 @@ static int runInspect(const QStringList &args) {
     for (const QString &p : info.headProblems)
         text += QStringLiteral("problem:    %1\n").arg(p);
     if (!(info.heads & kHeadContrastive))
-        text += QStringLiteral("note:       without the contrastive head this checkpoint cannot index or search photos\n");
+        text += QStringLiteral("note:       without the contrastive head this checkpoint cannot "
+                               "index or search photos\n");
     if (!info.unusedKeys.isEmpty()) {
         text += QStringLiteral("unused:     %1 tensor(s) the model never reads (ignored, as "
                                "Hugging Face ignores unexpected keys):\n")
@@ -75,7 +83,8 @@ static int runInspect(const QStringList &args) {
 }
 
 CliCommand inspectCommand() {
-    return {QStringLiteral("inspect"), QStringLiteral("Load a checkpoint and print its architecture, size and heads."),
+    return {QStringLiteral("inspect"),
+            QStringLiteral("Load a checkpoint and print its architecture, size and heads."),
             runInspect};
 }
 

@@ -9,8 +9,14 @@ static int runItm(const QStringList &args) {
     ModelOptions common;
     common.addTo(parser);
     parser.addPositionalArgument(QStringLiteral("FILE"), QStringLiteral("A photo."));
-    parser.addPositionalArgument(QStringLiteral("TEXT"), QStringLiteral("Captions to match against it."), QStringLiteral("TEXT..."));
-    if (int code = parseOrExit(parser, args, QStringLiteral("Score how well each caption matches a photo (image-text matching head).")); code >= 0)
+    parser.addPositionalArgument(QStringLiteral("TEXT"),
+                                 QStringLiteral("Captions to match against it."),
+                                 QStringLiteral("TEXT..."));
+    if (int code = parseOrExit(
+            parser, args,
+            QStringLiteral(
+                "Score how well each caption matches a photo (image-text matching head)."));
+        code >= 0)
         return code;
     const QStringList positional = parser.positionalArguments();
     if (positional.size() < 2) {
@@ -35,18 +41,24 @@ static int runItm(const QStringList &args) {
         nlohmann::json results = nlohmann::json::array();
         for (qsizetype i = 0; i < texts.size(); ++i) {
             const MatchScore &s = (*scores)[size_t(i)];
-            results.push_back({{"text", toJson(texts[i])}, {"logits", {s.logitNoMatch, s.logitMatch}}, {"match_probability", s.probability}});
+            results.push_back({{"text", toJson(texts[i])},
+                               {"logits", {s.logitNoMatch, s.logitMatch}},
+                               {"match_probability", s.probability}});
         }
-        printJson({{"model", toJson(pipeline->modelKey())}, {"file", toJson(file)}, {"results", results}});
+        printJson({{"model", toJson(pipeline->modelKey())},
+                   {"file", toJson(file)},
+                   {"results", results}});
     } else {
         for (qsizetype i = 0; i < texts.size(); ++i)
-            out(QStringLiteral("%1\t%2\n").arg(QString::number((*scores)[size_t(i)].probability, 'f', 6), texts[i]));
+            out(QStringLiteral("%1\t%2\n")
+                    .arg(QString::number((*scores)[size_t(i)].probability, 'f', 6), texts[i]));
     }
     return kExitOk;
 }
 
 CliCommand itmCommand() {
-    return {QStringLiteral("itm"), QStringLiteral("Score how well captions match a photo."), runItm};
+    return {QStringLiteral("itm"), QStringLiteral("Score how well captions match a photo."),
+            runItm};
 }
 
 } // namespace ts::cli

@@ -28,7 +28,8 @@ void printJson(const nlohmann::json &j) {
     std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
     // The dumped marker of a raw file name byte becomes its surrogateescape escape.
     static const std::string dumpedMarker = "\\u0001\\u001a\\u0001";
-    for (size_t at = text.find(dumpedMarker); at != std::string::npos; at = text.find(dumpedMarker, at))
+    for (size_t at = text.find(dumpedMarker); at != std::string::npos;
+         at = text.find(dumpedMarker, at))
         text.replace(at, dumpedMarker.size(), "\\udc");
     out(QString::fromStdString(text) + QLatin1Char('\n'));
 }

@@ -22,7 +22,9 @@ namespace ts::cli {
 // turns into the escape; no text we print contains the marker's control characters.
 inline constexpr char kRawByteMarker[] = "\x01\x1a\x01";
 std::string toJsonText(const QString &s);
-inline nlohmann::json toJson(const QString &s) { return toJsonText(s); }
+inline nlohmann::json toJson(const QString &s) {
+    return toJsonText(s);
+}
 inline nlohmann::json toJson(const QStringList &list) {
     nlohmann::json a = nlohmann::json::array();
     for (const QString &s : list)
@@ -31,7 +33,8 @@ inline nlohmann::json toJson(const QStringList &list) {
 }
 inline nlohmann::json rowToJson(const FloatTensor &t, int64_t row) {
     const int64_t cols = t.shape.back();
-    return nlohmann::json(std::vector<float>(t.data.begin() + row * cols, t.data.begin() + (row + 1) * cols));
+    return nlohmann::json(
+        std::vector<float>(t.data.begin() + row * cols, t.data.begin() + (row + 1) * cols));
 }
 void printJson(const nlohmann::json &j);
 

@@ -15,7 +15,8 @@ QString LibraryCliOptions::databasePath(const QCommandLineParser &parser) const 
     return qEnvironmentVariable("TOWERSEARCH_DB");
 }
 
-std::unique_ptr<Library> LibraryCliOptions::open(const QCommandLineParser &parser, const QString &command, int &exitCode,
+std::unique_ptr<Library> LibraryCliOptions::open(const QCommandLineParser &parser,
+                                                 const QString &command, int &exitCode,
                                                  LibraryOptions options) const {
     options.databasePath = databasePath(parser);
     options.watchFolders = false; // a command runs once; the app follows changes
@@ -32,8 +33,12 @@ nlohmann::json hitsToJson(const std::vector<PhotoHit> &hits, const Library *libr
     nlohmann::json a = nlohmann::json::array();
     int rank = 1;
     for (const PhotoHit &h : hits) {
-        nlohmann::json j{{"rank", rank++}, {"id", h.photoId}, {"path", toJson(h.path)}, {"similarity", h.similarity}};
-        j["match_probability"] = h.matchProbability ? nlohmann::json(*h.matchProbability) : nlohmann::json(nullptr);
+        nlohmann::json j{{"rank", rank++},
+                         {"id", h.photoId},
+                         {"path", toJson(h.path)},
+                         {"similarity", h.similarity}};
+        j["match_probability"] =
+            h.matchProbability ? nlohmann::json(*h.matchProbability) : nlohmann::json(nullptr);
         if (library)
             if (const std::optional<PhotoRecord> photo = library->photo(h.photoId))
                 j.update(photoMetadataJson(*photo));
@@ -59,7 +64,8 @@ void printHits(const std::vector<PhotoHit> &hits) {
         out(QStringLiteral("%1\t%2\t%3\t%4\n")
                 .arg(rank++)
                 .arg(h.similarity, 0, 'f', 4)
-                .arg(h.matchProbability ? QString::number(*h.matchProbability, 'f', 4) : QStringLiteral("-"))
+                .arg(h.matchProbability ? QString::number(*h.matchProbability, 'f', 4)
+                                        : QStringLiteral("-"))
                 .arg(printablePath(h.path))); // one line per photo, whatever its name holds
 }
 

@@ -28,8 +28,8 @@ struct LibraryCliOptions {
     // --db, else $TOWERSEARCH_DB, else empty (the default library).
     QString databasePath(const QCommandLineParser &parser) const;
     // Opens the library; on failure prints the error and sets `exitCode`.
-    std::unique_ptr<Library> open(const QCommandLineParser &parser, const QString &command, int &exitCode,
-                                  LibraryOptions options = {}) const;
+    std::unique_ptr<Library> open(const QCommandLineParser &parser, const QString &command,
+                                  int &exitCode, LibraryOptions options = {}) const;
 };
 
 // The photo's id, path, similarity and (when reranked) ITM match probability as JSON; with a

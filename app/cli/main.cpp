@@ -17,8 +17,9 @@ static QString usage() {
         "Commands:\n");
     for (const CliCommand &c : allCommands())
         text += QStringLiteral("  %1%2\n").arg(c.name.leftJustified(14), c.summary);
-    text += QStringLiteral("\nRun 'towersearch-cli <command> --help' for a command's options.\n"
-                           "Exit codes: 0 ok, 1 failure, 2 usage, 3 model problem, 4 input problem.\n");
+    text +=
+        QStringLiteral("\nRun 'towersearch-cli <command> --help' for a command's options.\n"
+                       "Exit codes: 0 ok, 1 failure, 2 usage, 3 model problem, 4 input problem.\n");
     return text;
 }
 

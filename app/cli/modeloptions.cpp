@@ -9,13 +9,15 @@
 
 namespace ts::cli {
 
-std::optional<PrecisionChoice> ModelOptions::precisionChoice(const QCommandLineParser &parser, const QString &command,
+std::optional<PrecisionChoice> ModelOptions::precisionChoice(const QCommandLineParser &parser,
+                                                             const QString &command,
                                                              int &exitCode) const {
     PrecisionSetting setting = PrecisionSetting::Auto;
     if (parser.isSet(precision)) {
         const auto parsed = parsePrecisionSetting(parser.value(precision));
         if (!parsed) {
-            err(QStringLiteral("towersearch-cli %1: --precision takes auto, f32, bf16 or int8, not '%2'\n")
+            err(QStringLiteral(
+                    "towersearch-cli %1: --precision takes auto, f32, bf16 or int8, not '%2'\n")
                     .arg(command, parser.value(precision)));
             exitCode = kExitUsage;
             return std::nullopt;
@@ -24,7 +26,8 @@ std::optional<PrecisionChoice> ModelOptions::precisionChoice(const QCommandLineP
     }
     if (parser.isSet(bf16)) {
         if (parser.isSet(precision) && setting != PrecisionSetting::BFloat16) {
-            err(QStringLiteral("towersearch-cli %1: --bf16 means --precision bf16; it contradicts --precision %2\n")
+            err(QStringLiteral("towersearch-cli %1: --bf16 means --precision bf16; it contradicts "
+                               "--precision %2\n")
                     .arg(command, parser.value(precision)));
             exitCode = kExitUsage;
             return std::nullopt;
@@ -34,14 +37,17 @@ std::optional<PrecisionChoice> ModelOptions::precisionChoice(const QCommandLineP
     return resolvePrecision(setting);
 }
 
-std::shared_ptr<BridgeTowerPipeline> ModelOptions::load(const QCommandLineParser &parser, const QString &command,
-                                                        unsigned requiredHeads, int &exitCode) const {
+std::shared_ptr<BridgeTowerPipeline> ModelOptions::load(const QCommandLineParser &parser,
+                                                        const QString &command,
+                                                        unsigned requiredHeads,
+                                                        int &exitCode) const {
     int threadCount = QThread::idealThreadCount();
     if (parser.isSet(threads)) {
         bool ok = false;
         threadCount = parser.value(threads).toInt(&ok);
         if (!ok || threadCount < 1) {
-            err(QStringLiteral("towersearch-cli %1: --threads needs a positive number\n").arg(command));
+            err(QStringLiteral("towersearch-cli %1: --threads needs a positive number\n")
+                    .arg(command));
             exitCode = kExitUsage;
             return {};
         }
@@ -57,8 +63,10 @@ std::shared_ptr<BridgeTowerPipeline> ModelOptions::load(const QCommandLineParser
         // A model downloaded earlier (by us or by Python tools) in the Hugging Face cache.
         auto found = ModelLocator::find({}, HubCache::fromEnvironment());
         if (!found) {
-            err(QStringLiteral("towersearch-cli %1: no model: pass --model DIR, set TOWERSEARCH_MODEL, or run "
-                               "'towersearch-cli model download' (%2)\n").arg(command, found.error().message));
+            err(QStringLiteral(
+                    "towersearch-cli %1: no model: pass --model DIR, set TOWERSEARCH_MODEL, or run "
+                    "'towersearch-cli model download' (%2)\n")
+                    .arg(command, found.error().message));
             exitCode = kExitUsage;
             return {};
         }

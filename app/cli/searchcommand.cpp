@@ -19,10 +19,13 @@ namespace ts::cli {
 
 // Opens the library (unless `lib` is open) with the model for a query command; prints why when
 // that fails.
-std::shared_ptr<const SearchEngine> openForQuery(const QCommandLineParser &parser, const ModelOptions &common,
-                                                 const LibraryCliOptions &library, const QString &command,
+std::shared_ptr<const SearchEngine> openForQuery(const QCommandLineParser &parser,
+                                                 const ModelOptions &common,
+                                                 const LibraryCliOptions &library,
+                                                 const QString &command,
                                                  std::unique_ptr<Library> &lib, int &exitCode) {
-    auto pipeline = common.load(parser, command, kHeadContrastive | kHeadImageTextMatching, exitCode);
+    auto pipeline =
+        common.load(parser, command, kHeadContrastive | kHeadImageTextMatching, exitCode);
     if (!pipeline)
         return {};
     if (!lib) // a command may have opened it already (to resolve in: before loading the model)
@@ -35,10 +38,14 @@ std::shared_ptr<const SearchEngine> openForQuery(const QCommandLineParser &parse
     }
     const LibraryStats stats = lib->stats();
     if (stats.indexed == 0)
-        err(QStringLiteral("towersearch-cli %1: no photo of %2 is indexed with this model yet; run 'towersearch-cli index'\n")
+        err(QStringLiteral("towersearch-cli %1: no photo of %2 is indexed with this model yet; run "
+                           "'towersearch-cli index'\n")
                 .arg(command, stats.databasePath));
     else if (stats.pending > 0)
-        err(QStringLiteral("towersearch-cli %1: note: %2 photos are not indexed with this model yet\n").arg(command).arg(stats.pending));
+        err(QStringLiteral(
+                "towersearch-cli %1: note: %2 photos are not indexed with this model yet\n")
+                .arg(command)
+                .arg(stats.pending));
     return lib->searchEngine();
 }
 
@@ -48,22 +55,32 @@ static int runSearch(const QStringList &args) {
     LibraryCliOptions library;
     common.addTo(parser);
     library.addTo(parser);
-    const QCommandLineOption limit(QStringLiteral("limit"), QStringLiteral("Results to print (default 20)."), QStringLiteral("N"));
-    const QCommandLineOption rerank(QStringLiteral("rerank"), QStringLiteral("How many of them the ITM head re-scores (default 20)."),
-                                    QStringLiteral("N"));
-    const QCommandLineOption minProbability(QStringLiteral("min-probability"),
-                                            QStringLiteral("Hide photos whose match probability is below P (0..1)."), QStringLiteral("P"));
+    const QCommandLineOption limit(QStringLiteral("limit"),
+                                   QStringLiteral("Results to print (default 20)."),
+                                   QStringLiteral("N"));
+    const QCommandLineOption rerank(
+        QStringLiteral("rerank"),
+        QStringLiteral("How many of them the ITM head re-scores (default 20)."),
+        QStringLiteral("N"));
+    const QCommandLineOption minProbability(
+        QStringLiteral("min-probability"),
+        QStringLiteral("Hide photos whose match probability is below P (0..1)."),
+        QStringLiteral("P"));
     parser.addOptions({limit, rerank, minProbability});
     FilterCliOptions filters;
     filters.addTo(parser);
-    parser.addPositionalArgument(QStringLiteral("TEXT"),
-                                 QStringLiteral("What to look for, with filters if you like (after:2019 -people)."),
-                                 QStringLiteral("[TEXT...]"));
-    if (int code = parseOrExit(parser, args, QStringLiteral("Find photos of the library by a description.")); code >= 0)
+    parser.addPositionalArgument(
+        QStringLiteral("TEXT"),
+        QStringLiteral("What to look for, with filters if you like (after:2019 -people)."),
+        QStringLiteral("[TEXT...]"));
+    if (int code = parseOrExit(parser, args,
+                               QStringLiteral("Find photos of the library by a description."));
+        code >= 0)
         return code;
     const QString text = parser.positionalArguments().join(QLatin1Char(' '));
     if (text.trimmed().isEmpty() && filters.flagTokens(parser).isEmpty()) {
-        err(QStringLiteral("towersearch-cli search: give the TEXT to look for, or a filter (--after, --in, ...)\n"));
+        err(QStringLiteral("towersearch-cli search: give the TEXT to look for, or a filter "
+                           "(--after, --in, ...)\n"));
         return kExitUsage;
     }
     SearchOptions options;
@@ -77,7 +94,8 @@ static int runSearch(const QStringList &args) {
     if (ok && parser.isSet(minProbability))
         options.minMatchProbability = parser.value(minProbability).toFloat(&ok);
     if (!ok || options.candidates < 1 || options.rerankDepth < 0) {
-        err(QStringLiteral("towersearch-cli search: --limit, --rerank and --min-probability need numbers\n"));
+        err(QStringLiteral(
+            "towersearch-cli search: --limit, --rerank and --min-probability need numbers\n"));
         return kExitUsage;
     }
     int exitCode = kExitOk;
@@ -85,17 +103,20 @@ static int runSearch(const QStringList &args) {
     std::unique_ptr<Library> lib = library.open(parser, QStringLiteral("search"), exitCode);
     if (!lib)
         return exitCode;
-    const auto query = parseFilters(parser, filters, text, *lib, QStringLiteral("search"), exitCode);
+    const auto query =
+        parseFilters(parser, filters, text, *lib, QStringLiteral("search"), exitCode);
     if (!query)
         return exitCode;
     const bool json = parser.isSet(common.json);
     if (query->caption.isEmpty()) {
         if (!query->excludedPhrases.isEmpty()) {
-            err(QStringLiteral("towersearch-cli search: an exclusion (--not, -word) needs a caption to rank against\n"));
+            err(QStringLiteral("towersearch-cli search: an exclusion (--not, -word) needs a "
+                               "caption to rank against\n"));
             return kExitUsage;
         }
         // A listing: the photos the filter keeps, by date (or name), from the catalog.
-        const SortOrder order = query->sort == SortOrder::Relevance ? SortOrder::DateTaken : query->sort;
+        const SortOrder order =
+            query->sort == SortOrder::Relevance ? SortOrder::DateTaken : query->sort;
         auto photos = lib->listPhotos(query->filter, order, 0, options.candidates);
         if (!photos)
             return reportError(photos.error());
@@ -151,7 +172,8 @@ static int runSearch(const QStringList &args) {
 }
 
 CliCommand searchCommand() {
-    return {QStringLiteral("search"), QStringLiteral("Find photos of the library by a description."), runSearch};
+    return {QStringLiteral("search"),
+            QStringLiteral("Find photos of the library by a description."), runSearch};
 }
 
 } // namespace ts::cli

@@ -11,8 +11,10 @@
 
 namespace ts::cli {
 
-std::shared_ptr<const SearchEngine> openForQuery(const QCommandLineParser &parser, const ModelOptions &common,
-                                                 const LibraryCliOptions &library, const QString &command,
+std::shared_ptr<const SearchEngine> openForQuery(const QCommandLineParser &parser,
+                                                 const ModelOptions &common,
+                                                 const LibraryCliOptions &library,
+                                                 const QString &command,
                                                  std::unique_ptr<Library> &lib, int &exitCode);
 
 static int runSimilar(const QStringList &args) {
@@ -21,12 +23,17 @@ static int runSimilar(const QStringList &args) {
     LibraryCliOptions library;
     common.addTo(parser);
     library.addTo(parser);
-    const QCommandLineOption limit(QStringLiteral("limit"), QStringLiteral("Results to print (default 20)."), QStringLiteral("N"));
+    const QCommandLineOption limit(QStringLiteral("limit"),
+                                   QStringLiteral("Results to print (default 20)."),
+                                   QStringLiteral("N"));
     parser.addOption(limit);
     FilterCliOptions filters;
     filters.addTo(parser);
-    parser.addPositionalArgument(QStringLiteral("FILE"), QStringLiteral("A photo (in the library or not)."));
-    if (int code = parseOrExit(parser, args, QStringLiteral("Find the library's photos that look like a photo.")); code >= 0)
+    parser.addPositionalArgument(QStringLiteral("FILE"),
+                                 QStringLiteral("A photo (in the library or not)."));
+    if (int code = parseOrExit(parser, args,
+                               QStringLiteral("Find the library's photos that look like a photo."));
+        code >= 0)
         return code;
     if (parser.positionalArguments().size() != 1) {
         err(QStringLiteral("towersearch-cli similar: give one FILE\n"));
@@ -45,7 +52,8 @@ static int runSimilar(const QStringList &args) {
     std::unique_ptr<Library> lib = library.open(parser, QStringLiteral("similar"), exitCode);
     if (!lib)
         return exitCode;
-    const auto query = parseFilters(parser, filters, QString(), *lib, QStringLiteral("similar"), exitCode);
+    const auto query =
+        parseFilters(parser, filters, QString(), *lib, QStringLiteral("similar"), exitCode);
     if (!query)
         return exitCode;
     auto engine = openForQuery(parser, common, library, QStringLiteral("similar"), lib, exitCode);
@@ -71,7 +79,8 @@ static int runSimilar(const QStringList &args) {
 }
 
 CliCommand similarCommand() {
-    return {QStringLiteral("similar"), QStringLiteral("Find the library's photos that look like a photo."), runSimilar};
+    return {QStringLiteral("similar"),
+            QStringLiteral("Find the library's photos that look like a photo."), runSimilar};
 }
 
 } // namespace ts::cli

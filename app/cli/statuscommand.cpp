@@ -1,5 +1,6 @@
 // towersearch-cli status: what the library holds (folders, counts, failures, model, database).
-// --json schema (stable): {"database": str, "database_bytes": int, "model": str|null (serving search),
+// --json schema (stable): {"database": str, "database_bytes": int, "model": str|null (serving
+// search),
 //   "indexing_model": str|null, "models": [{"key": str, "embeddings": int}], "photos": int,
 //   "indexed": int, "pending": int, "failed": int, "offline": int, "read_only": bool,
 //   "folders": [{"path": str, "indexed": int, "pending": int, "failed": int, "offline": int,
@@ -26,9 +27,11 @@ static int runStatus(const QStringList &args) {
     LibraryCliOptions library;
     common.addTo(parser);
     library.addTo(parser);
-    if (int code = parseOrExit(parser, args,
-                               QStringLiteral("Show the library: folders, photo counts, photos that could not be indexed, "
-                                              "model and database. With --model, counts are for that model."));
+    if (int code = parseOrExit(
+            parser, args,
+            QStringLiteral(
+                "Show the library: folders, photo counts, photos that could not be indexed, "
+                "model and database. With --model, counts are for that model."));
         code >= 0)
         return code;
     int exitCode = kExitOk;
@@ -50,47 +53,79 @@ static int runStatus(const QStringList &args) {
     const auto failures = lib->failedPhotos();
     const auto offline = lib->offlineDirectories();
     const QString consistency = lib->checkConsistency();
-    auto orNull = [](const QString &s) { return s.isEmpty() ? nlohmann::json(nullptr) : toJson(s); };
+    auto orNull = [](const QString &s) {
+        return s.isEmpty() ? nlohmann::json(nullptr) : toJson(s);
+    };
     if (parser.isSet(common.json)) {
         nlohmann::json jf = nlohmann::json::array();
         for (const WatchedFolder &f : folders)
-            jf.push_back({{"path", toJson(f.path)}, {"indexed", f.photoCount}, {"pending", f.pendingCount}, {"failed", f.failedCount},
-                          {"offline", f.offlineCount}, {"folder_offline", f.offline},
-                          {"last_scan", f.lastScan.isValid() ? toJson(f.lastScan.toUTC().toString(Qt::ISODate)) : nlohmann::json(nullptr)}});
+            jf.push_back({{"path", toJson(f.path)},
+                          {"indexed", f.photoCount},
+                          {"pending", f.pendingCount},
+                          {"failed", f.failedCount},
+                          {"offline", f.offlineCount},
+                          {"folder_offline", f.offline},
+                          {"last_scan", f.lastScan.isValid()
+                                            ? toJson(f.lastScan.toUTC().toString(Qt::ISODate))
+                                            : nlohmann::json(nullptr)}});
         nlohmann::json jfail = nlohmann::json::array();
         for (const PhotoRecord &r : failures)
             jfail.push_back({{"path", toJson(r.path)}, {"error", toJson(r.error)}});
         nlohmann::json joff = nlohmann::json::array();
         for (const OfflineDirectory &o : offline)
-            joff.push_back({{"path", toJson(o.path)}, {"reason", toJson(o.reason)}, {"since", toJson(o.since.toUTC().toString(Qt::ISODate))}});
+            joff.push_back({{"path", toJson(o.path)},
+                            {"reason", toJson(o.reason)},
+                            {"since", toJson(o.since.toUTC().toString(Qt::ISODate))}});
         nlohmann::json models = nlohmann::json::array();
         for (const auto &[key, count] : stats.modelEmbeddings)
             models.push_back({{"key", toJson(key)}, {"embeddings", count}});
-        printJson({{"database", toJson(stats.databasePath)}, {"database_bytes", stats.databaseBytes}, {"model", orNull(stats.modelKey)},
-                   {"indexing_model", orNull(stats.indexingModelKey)}, {"models", models}, {"photos", stats.photos},
-                   {"indexed", stats.indexed}, {"pending", stats.pending}, {"failed", stats.failed}, {"offline", stats.offline},
-                   {"read_only", stats.readOnly}, {"folders", jf}, {"offline_directories", joff}, {"failures", jfail},
-                   {"consistency", toJson(consistency)}, {"precision", toJson(precisionName(precision->precision))},
+        printJson({{"database", toJson(stats.databasePath)},
+                   {"database_bytes", stats.databaseBytes},
+                   {"model", orNull(stats.modelKey)},
+                   {"indexing_model", orNull(stats.indexingModelKey)},
+                   {"models", models},
+                   {"photos", stats.photos},
+                   {"indexed", stats.indexed},
+                   {"pending", stats.pending},
+                   {"failed", stats.failed},
+                   {"offline", stats.offline},
+                   {"read_only", stats.readOnly},
+                   {"folders", jf},
+                   {"offline_directories", joff},
+                   {"failures", jfail},
+                   {"consistency", toJson(consistency)},
+                   {"precision", toJson(precisionName(precision->precision))},
                    {"precision_reason", toJson(precision->reason)}});
     } else {
         out(QStringLiteral("database: %1 (%2 KiB%3)\n")
                 .arg(stats.databasePath)
                 .arg(stats.databaseBytes / 1024)
                 .arg(stats.readOnly ? QStringLiteral(", read-only: search only") : QString()));
-        out(QStringLiteral("model: %1\n").arg(stats.modelKey.isEmpty() ? QStringLiteral("(none yet)") : stats.modelKey));
+        out(QStringLiteral("model: %1\n")
+                .arg(stats.modelKey.isEmpty() ? QStringLiteral("(none yet)") : stats.modelKey));
         out(QStringLiteral("precision: %1\n").arg(precision->reason));
         out(QStringLiteral("photos: %1, indexed %2, pending %3, failed %4, offline %5\n")
-                .arg(stats.photos).arg(stats.indexed).arg(stats.pending).arg(stats.failed).arg(stats.offline));
+                .arg(stats.photos)
+                .arg(stats.indexed)
+                .arg(stats.pending)
+                .arg(stats.failed)
+                .arg(stats.offline));
         for (const WatchedFolder &f : folders)
             out(QStringLiteral("folder: %1 (%2 indexed, %3 pending, %4 failed%5)\n")
-                    .arg(printablePath(f.path)).arg(f.photoCount).arg(f.pendingCount).arg(f.failedCount)
-                    .arg(f.offline ? QStringLiteral(", offline: %1").arg(f.offlineReason)
-                                   : f.offlineCount ? QStringLiteral(", %1 offline").arg(f.offlineCount) : QString()));
+                    .arg(printablePath(f.path))
+                    .arg(f.photoCount)
+                    .arg(f.pendingCount)
+                    .arg(f.failedCount)
+                    .arg(f.offline        ? QStringLiteral(", offline: %1").arg(f.offlineReason)
+                         : f.offlineCount ? QStringLiteral(", %1 offline").arg(f.offlineCount)
+                                          : QString()));
         for (const OfflineDirectory &o : offline)
             out(QStringLiteral("offline: %1: %2 (since %3; its photos are kept and still found)\n")
-                    .arg(printablePath(o.path), o.reason, QLocale::system().toString(o.since, QLocale::ShortFormat)));
+                    .arg(printablePath(o.path), o.reason,
+                         QLocale::system().toString(o.since, QLocale::ShortFormat)));
         for (const PhotoRecord &r : failures)
-            out(QStringLiteral("failed: %1: %2\n").arg(printablePath(r.path), printablePath(r.error)));
+            out(QStringLiteral("failed: %1: %2\n")
+                    .arg(printablePath(r.path), printablePath(r.error)));
         if (consistency != QLatin1String("ok"))
             out(QStringLiteral("consistency: %1\n").arg(consistency));
     }
@@ -98,7 +133,8 @@ static int runStatus(const QStringList &args) {
 }
 
 CliCommand statusCommand() {
-    return {QStringLiteral("status"), QStringLiteral("Show the library: counts, failures, model, database."), runStatus};
+    return {QStringLiteral("status"),
+            QStringLiteral("Show the library: counts, failures, model, database."), runStatus};
 }
 
 } // namespace ts::cli

@@ -121,16 +121,20 @@ public:
             dialog->show();
         });
         connect(w, &MainWindow::settingsChanged, this, [this](const AppSettings &s) {
-            // A new precision reloads the model; the library keeps its vectors (keyed by model only).
-            const bool modelChanged = s.modelDirectory != m_settings.modelDirectory || s.precision != m_settings.precision;
+            // A new precision reloads the model; the library keeps its vectors (keyed by model
+            // only).
+            const bool modelChanged = s.modelDirectory != m_settings.modelDirectory ||
+                                      s.precision != m_settings.precision;
             m_settings = s;
             QSettings store;
             s.save(store);
             // At once, not at the next start: the model's worker threads follow the new count
             // from their next forward pass.
-            BridgeTowerModel::setThreadCount(s.threads > 0 ? s.threads : QThread::idealThreadCount());
+            BridgeTowerModel::setThreadCount(s.threads > 0 ? s.threads
+                                                           : QThread::idealThreadCount());
             m_library->setExcludedFolders(s.excludedFolders);
-            m_library->setRerankCacheBudgets(qint64(s.rerankCacheMemoryMiB) << 20, qint64(s.rerankCacheDiskMiB) << 20);
+            m_library->setRerankCacheBudgets(qint64(s.rerankCacheMemoryMiB) << 20,
+                                             qint64(s.rerankCacheDiskMiB) << 20);
             m_window.setSearchEngine(m_library->searchEngine());
             if (modelChanged)
                 loadModel(s.modelDirectory);
@@ -142,7 +146,8 @@ public:
             refreshFolders();
         });
         connect(lib, &Library::foldersChanged, this, &App::refreshFolders);
-        // A large library's vector index is loaded off the GUI thread: search starts when it is in place.
+        // A large library's vector index is loaded off the GUI thread: search starts when it is in
+        // place.
         connect(lib, &Library::modelReady, this, [this](const QString &error) {
             if (!error.isEmpty()) {
                 askForModel(error);
@@ -195,7 +200,8 @@ public:
     void refreshFolders() {
         m_window.setFolders(m_library->folders());
         m_window.setFailedCount(m_library->stats().failed);
-        // camera: completion; one grouped query (cameras are few), after each run and folder change.
+        // camera: completion; one grouped query (cameras are few), after each run and folder
+        // change.
         QStringList cameras;
         for (const auto &[camera, count] : m_library->cameras())
             cameras.append(camera);
@@ -209,22 +215,29 @@ public:
             askForModel(directory.isEmpty() ? QString() : problem);
             return;
         }
-        m_window.setModelStatus(QObject::tr("Loading the model from %1…").arg(QDir::toNativeSeparators(directory)));
+        m_window.setModelStatus(
+            QObject::tr("Loading the model from %1…").arg(QDir::toNativeSeparators(directory)));
         const PrecisionChoice precision = resolvePrecision(m_settings.precision);
         BridgeTowerPipeline::Options options;
         options.precision = precision.precision;
         QtConcurrent::run([directory, options] {
             auto loaded = BridgeTowerPipeline::load(directory, options);
-            return loaded.ok() ? std::make_pair(std::shared_ptr<const BridgeTowerPipeline>(loaded.value()), QString())
-                               : std::make_pair(std::shared_ptr<const BridgeTowerPipeline>(), loaded.error().message);
-        }).then(this, [this, directory](const std::pair<std::shared_ptr<const BridgeTowerPipeline>, QString> &r) {
-            if (!r.first) {
-                m_window.setModelStatus(QObject::tr("No model loaded"));
-                askForModel(r.second);
-                return;
-            }
-            usePipeline(directory, r.first);
-        });
+            return loaded.ok()
+                       ? std::make_pair(std::shared_ptr<const BridgeTowerPipeline>(loaded.value()),
+                                        QString())
+                       : std::make_pair(std::shared_ptr<const BridgeTowerPipeline>(),
+                                        loaded.error().message);
+        })
+            .then(this,
+                  [this, directory](
+                      const std::pair<std::shared_ptr<const BridgeTowerPipeline>, QString> &r) {
+                      if (!r.first) {
+                          m_window.setModelStatus(QObject::tr("No model loaded"));
+                          askForModel(r.second);
+                          return;
+                      }
+                      usePipeline(directory, r.first);
+                  });
     }
 
     void askForModel(const QString &error) {
@@ -239,12 +252,14 @@ public:
         });
         connect(dialog, &QDialog::rejected, this, [this] {
             if (!m_hasPipeline)
-                m_window.setModelStatus(QObject::tr("No model: search is off. Use File ▸ Set Up Model… to choose one."));
+                m_window.setModelStatus(QObject::tr(
+                    "No model: search is off. Use File ▸ Set Up Model… to choose one."));
         });
         dialog->open();
     }
 
-    void usePipeline(const QString &directory, std::shared_ptr<const BridgeTowerPipeline> pipeline) {
+    void usePipeline(const QString &directory,
+                     std::shared_ptr<const BridgeTowerPipeline> pipeline) {
         const Status st = m_library->setPipeline(std::move(pipeline));
         if (!st.ok()) {
             askForModel(st.error().message);
@@ -253,7 +268,8 @@ public:
         m_hasPipeline = true;
         startupMilestone("model loaded");
         m_window.setModelStatus(QObject::tr("Model: %1, %2")
-                                    .arg(QFileInfo(directory).fileName(), resolvePrecision(m_settings.precision).reason));
+                                    .arg(QFileInfo(directory).fileName(),
+                                         resolvePrecision(m_settings.precision).reason));
         m_window.setSearchEngine(m_library->searchEngine());
         if (!m_library->isLoadingModel() && m_library->searchEngine())
             startupMilestone("search ready (vector index loaded)");
@@ -268,7 +284,8 @@ private:
 };
 
 // The scripted tour for the README's screenshots.
-int runScreenshotDemo(App &app, const QString &photos, const QString &modelDir, const QString &outDir) {
+int runScreenshotDemo(App &app, const QString &photos, const QString &modelDir,
+                      const QString &outDir) {
     MainWindow &w = app.window();
     QDir().mkpath(outDir);
     auto save = [&w, outDir](const char *name) {
@@ -295,18 +312,20 @@ int runScreenshotDemo(App &app, const QString &photos, const QString &modelDir, 
     bool indexingShotFinal = false;
     QTimer::singleShot(500, &w, [&] {
         save("01-empty-library.png");
-        QObject::connect(&app.library(), &Library::progressChanged, &w, [&](const IndexProgress &p) {
-            if (indexingShotFinal || p.total == 0)
-                return;
-            QApplication::processEvents();
-            if (indexingShot.isNull() || (p.done > 0 && p.done < p.total))
-                indexingShot = w.grab().toImage();
-            indexingShotFinal = p.done > 0 && p.done < p.total;
-        });
+        QObject::connect(&app.library(), &Library::progressChanged, &w,
+                         [&](const IndexProgress &p) {
+                             if (indexingShotFinal || p.total == 0)
+                                 return;
+                             QApplication::processEvents();
+                             if (indexingShot.isNull() || (p.done > 0 && p.done < p.total))
+                                 indexingShot = w.grab().toImage();
+                             indexingShotFinal = p.done > 0 && p.done < p.total;
+                         });
         QObject::connect(&app.library(), &Library::indexingFinished, &w, [&] {
             if (!indexingShot.isNull()) {
                 const QString path = QDir(outDir).filePath(QStringLiteral("02-indexing.png"));
-                qInfo("%s %s", indexingShot.save(path) ? "saved" : "could not save", qPrintable(path));
+                qInfo("%s %s", indexingShot.save(path) ? "saved" : "could not save",
+                      qPrintable(path));
                 indexingShot = QImage();
             }
             QTimer::singleShot(300, &w, [&] {
@@ -329,16 +348,18 @@ int runScreenshotDemo(App &app, const QString &photos, const QString &modelDir, 
                                     QTimer::singleShot(800, &w, [&] {
                                         save("05-library-by-month.png");
                                         // Filters as chips beside the words, and Describe.
-                                        QObject::connect(w.describePanel(), &DescribePanel::described, &w, [&] {
-                                            QTimer::singleShot(300, &w, [&] {
-                                                save("06-filters-and-describe.png");
-                                                QApplication::exit(0);
+                                        QObject::connect(
+                                            w.describePanel(), &DescribePanel::described, &w, [&] {
+                                                QTimer::singleShot(300, &w, [&] {
+                                                    save("06-filters-and-describe.png");
+                                                    QApplication::exit(0);
+                                                });
                                             });
-                                        });
                                         w.searchField()->setText(
                                             QStringLiteral("a cat after:2026-07 type:png -dog "));
                                         QTimer::singleShot(2500, &w, [&] {
-                                            w.resultView()->setCurrentIndex(w.resultModel()->index(0));
+                                            w.resultView()->setCurrentIndex(
+                                                w.resultModel()->index(0));
                                             w.describePanel()->describe();
                                         });
                                     });
@@ -383,18 +404,21 @@ int runMemoryReport(App &app, const QString &caption) {
         if (!app.hasPipeline())
             return;
         poll->stop();
-        QObject::connect(w.searchController(), &SearchController::searchFinished, &w, [](int results) {
-            QTimer::singleShot(3000, qApp, [results] {
-                std::printf("memory report: %d results; idle after search: VmRSS %lld KiB, VmHWM %lld KiB\n", results,
-                            statusKiB("VmRSS"), statusKiB("VmHWM"));
-                std::fflush(stdout);
-                QApplication::exit(0);
-            });
-        });
-        QObject::connect(w.searchController(), &SearchController::searchFailed, &w, [](const QString &message) {
-            qWarning("memory report: search failed: %s", qPrintable(message));
-            QApplication::exit(1);
-        });
+        QObject::connect(w.searchController(), &SearchController::searchFinished, &w,
+                         [](int results) {
+                             QTimer::singleShot(3000, qApp, [results] {
+                                 std::printf("memory report: %d results; idle after search: VmRSS "
+                                             "%lld KiB, VmHWM %lld KiB\n",
+                                             results, statusKiB("VmRSS"), statusKiB("VmHWM"));
+                                 std::fflush(stdout);
+                                 QApplication::exit(0);
+                             });
+                         });
+        QObject::connect(w.searchController(), &SearchController::searchFailed, &w,
+                         [](const QString &message) {
+                             qWarning("memory report: search failed: %s", qPrintable(message));
+                             QApplication::exit(1);
+                         });
         w.runTextQuery(caption);
     });
     poll->start(200);
@@ -412,32 +436,45 @@ int main(int argc, char **argv) {
     QApplication::setWindowIcon(QIcon(QStringLiteral(":/icons/towersearch.svg")));
 
     QCommandLineParser parser;
-    parser.setApplicationDescription(QApplication::translate("main", "Find photos by what is in them."));
+    parser.setApplicationDescription(
+        QApplication::translate("main", "Find photos by what is in them."));
     parser.addHelpOption();
     parser.addVersionOption();
-    parser.addPositionalArgument(QStringLiteral("paths"),
-                                 QApplication::translate("main", "A photo to search with, or folders to add."),
-                                 QStringLiteral("[FILE|DIR...]"));
-    const QCommandLineOption modelOption(QStringLiteral("model"),
-                                         QApplication::translate("main", "Checkpoint folder to use (saved in the settings)."),
-                                         QStringLiteral("DIR"));
-    const QCommandLineOption databaseOption(QStringLiteral("database"),
-                                            QApplication::translate("main", "Library database file (default: ~/.local/share/towersearch/library.sqlite, shared with towersearch-cli)."),
-                                            QStringLiteral("FILE"));
-    const QCommandLineOption demoOption(QStringLiteral("screenshot-demo"),
-                                        QApplication::translate("main", "Scripted tour over the photos in DIR, saving screenshots."),
-                                        QStringLiteral("DIR"));
-    const QCommandLineOption outOption(QStringLiteral("screenshot-out"),
-                                       QApplication::translate("main", "Where --screenshot-demo saves its PNGs."),
-                                       QStringLiteral("DIR"), QStringLiteral("."));
-    const QCommandLineOption precisionOption(QStringLiteral("precision"),
-                                             QApplication::translate("main", "Model precision: auto, f32, bf16 or int8 (saved in the settings)."),
-                                             QStringLiteral("auto|f32|bf16|int8"));
-    QCommandLineOption memoryOption(QStringLiteral("memory-report"),
-                                    QStringLiteral("Search for TEXT, then print the idle memory and quit (benchmark)."),
-                                    QStringLiteral("TEXT"));
+    parser.addPositionalArgument(
+        QStringLiteral("paths"),
+        QApplication::translate("main", "A photo to search with, or folders to add."),
+        QStringLiteral("[FILE|DIR...]"));
+    const QCommandLineOption modelOption(
+        QStringLiteral("model"),
+        QApplication::translate("main", "Checkpoint folder to use (saved in the settings)."),
+        QStringLiteral("DIR"));
+    const QCommandLineOption databaseOption(
+        QStringLiteral("database"),
+        QApplication::translate(
+            "main", "Library database file (default: ~/.local/share/towersearch/library.sqlite, "
+                    "shared with towersearch-cli)."),
+        QStringLiteral("FILE"));
+    const QCommandLineOption demoOption(
+        QStringLiteral("screenshot-demo"),
+        QApplication::translate("main",
+                                "Scripted tour over the photos in DIR, saving screenshots."),
+        QStringLiteral("DIR"));
+    const QCommandLineOption outOption(
+        QStringLiteral("screenshot-out"),
+        QApplication::translate("main", "Where --screenshot-demo saves its PNGs."),
+        QStringLiteral("DIR"), QStringLiteral("."));
+    const QCommandLineOption precisionOption(
+        QStringLiteral("precision"),
+        QApplication::translate(
+            "main", "Model precision: auto, f32, bf16 or int8 (saved in the settings)."),
+        QStringLiteral("auto|f32|bf16|int8"));
+    QCommandLineOption memoryOption(
+        QStringLiteral("memory-report"),
+        QStringLiteral("Search for TEXT, then print the idle memory and quit (benchmark)."),
+        QStringLiteral("TEXT"));
     memoryOption.setFlags(QCommandLineOption::HiddenFromHelp);
-    parser.addOptions({modelOption, databaseOption, precisionOption, demoOption, outOption, memoryOption});
+    parser.addOptions(
+        {modelOption, databaseOption, precisionOption, demoOption, outOption, memoryOption});
     parser.process(qapp);
 
     QSettings store;
@@ -451,7 +488,8 @@ int main(int argc, char **argv) {
     if (parser.isSet(precisionOption)) {
         const auto precision = parsePrecisionSetting(parser.value(precisionOption));
         if (!precision) {
-            std::fprintf(stderr, "towersearch: --precision takes auto, f32, bf16 or int8, not \"%s\"\n",
+            std::fprintf(stderr,
+                         "towersearch: --precision takes auto, f32, bf16 or int8, not \"%s\"\n",
                          qPrintable(parser.value(precisionOption)));
             return 2;
         }
@@ -459,11 +497,13 @@ int main(int argc, char **argv) {
         if (!demo)
             settings.save(store);
     }
-    BridgeTowerModel::setThreadCount(settings.threads > 0 ? settings.threads : QThread::idealThreadCount());
+    BridgeTowerModel::setThreadCount(settings.threads > 0 ? settings.threads
+                                                          : QThread::idealThreadCount());
 
     QTemporaryDir demoDir;
     LibraryOptions options;
-    options.databasePath = demo ? demoDir.filePath(QStringLiteral("library.sqlite")) : parser.value(databaseOption);
+    options.databasePath =
+        demo ? demoDir.filePath(QStringLiteral("library.sqlite")) : parser.value(databaseOption);
     if (demo)
         options.batchSize = 1; // more progress reports to take the indexing screenshot from
     options.excludedFolders = settings.excludedFolders;
@@ -471,15 +511,17 @@ int main(int argc, char **argv) {
     options.rerankCacheDiskBytes = qint64(settings.rerankCacheDiskMiB) << 20;
     auto library = Library::open(options);
     if (!library.ok()) {
-        QMessageBox::critical(nullptr, QApplication::translate("main", "TowerSearch"),
-                              QApplication::translate("main", "The photo library cannot be opened:\n%1").arg(library.error().message));
+        QMessageBox::critical(
+            nullptr, QApplication::translate("main", "TowerSearch"),
+            QApplication::translate("main", "The photo library cannot be opened:\n%1")
+                .arg(library.error().message));
         return 1;
     }
 
     App app(std::move(library.value()), settings);
     if (demo)
-        return runScreenshotDemo(app, QFileInfo(parser.value(demoOption)).absoluteFilePath(), settings.modelDirectory,
-                                 parser.value(outOption));
+        return runScreenshotDemo(app, QFileInfo(parser.value(demoOption)).absoluteFilePath(),
+                                 settings.modelDirectory, parser.value(outOption));
 
     if (parser.isSet(memoryOption)) {
         QTimer::singleShot(0, &app, [&app, dir = settings.modelDirectory] { app.loadModel(dir); });

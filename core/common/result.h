@@ -10,8 +10,7 @@ namespace ts {
 
 // Either a value or an Error (std::expected is C++23; this is the subset we need).
 // Accessing value() of an error result is a programmer error (asserts in debug builds).
-template <typename T>
-class [[nodiscard]] Result {
+template <typename T> class [[nodiscard]] Result {
 public:
     Result(T value) : m_data(std::in_place_index<0>, std::move(value)) {}
     Result(Error error) : m_data(std::in_place_index<1>, std::move(error)) {}

@@ -32,40 +32,62 @@ struct Mapping {
     }
 };
 
-QString q(const std::string &s) { return QString::fromStdString(s); }
+QString q(const std::string &s) {
+    return QString::fromStdString(s);
+}
 
 } // namespace
 
 size_t dtypeSize(DType dtype) {
     switch (dtype) {
-    case DType::F64: case DType::I64: return 8;
-    case DType::F32: case DType::I32: return 4;
-    case DType::F16: case DType::BF16: case DType::I16: return 2;
-    case DType::I8: case DType::U8: case DType::Bool: return 1;
+    case DType::F64:
+    case DType::I64:
+        return 8;
+    case DType::F32:
+    case DType::I32:
+        return 4;
+    case DType::F16:
+    case DType::BF16:
+    case DType::I16:
+        return 2;
+    case DType::I8:
+    case DType::U8:
+    case DType::Bool:
+        return 1;
     }
     return 0;
 }
 
 const char *dtypeName(DType dtype) {
     switch (dtype) {
-    case DType::F64: return "F64";
-    case DType::F32: return "F32";
-    case DType::F16: return "F16";
-    case DType::BF16: return "BF16";
-    case DType::I64: return "I64";
-    case DType::I32: return "I32";
-    case DType::I16: return "I16";
-    case DType::I8: return "I8";
-    case DType::U8: return "U8";
-    case DType::Bool: return "BOOL";
+    case DType::F64:
+        return "F64";
+    case DType::F32:
+        return "F32";
+    case DType::F16:
+        return "F16";
+    case DType::BF16:
+        return "BF16";
+    case DType::I64:
+        return "I64";
+    case DType::I32:
+        return "I32";
+    case DType::I16:
+        return "I16";
+    case DType::I8:
+        return "I8";
+    case DType::U8:
+        return "U8";
+    case DType::Bool:
+        return "BOOL";
     }
     return "?";
 }
 
 std::optional<DType> dtypeFromName(const std::string &name) {
     static const std::pair<const char *, DType> kNames[] = {
-        {"F64", DType::F64}, {"F32", DType::F32}, {"F16", DType::F16}, {"BF16", DType::BF16},
-        {"I64", DType::I64}, {"I32", DType::I32}, {"I16", DType::I16}, {"I8", DType::I8},
+        {"F64", DType::F64}, {"F32", DType::F32},  {"F16", DType::F16}, {"BF16", DType::BF16},
+        {"I64", DType::I64}, {"I32", DType::I32},  {"I16", DType::I16}, {"I8", DType::I8},
         {"U8", DType::U8},   {"BOOL", DType::Bool}};
     for (const auto &[n, d] : kNames)
         if (name == n)
@@ -75,10 +97,12 @@ std::optional<DType> dtypeFromName(const std::string &name) {
 
 void releaseMappedPages(const void *data, size_t bytes) {
     static const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
-    const uintptr_t begin = (uintptr_t(data) + page - 1) / page * page; // edge pages may hold neighbours
+    const uintptr_t begin =
+        (uintptr_t(data) + page - 1) / page * page; // edge pages may hold neighbours
     const uintptr_t end = (uintptr_t(data) + bytes) / page * page;
     if (end > begin)
-        ::madvise(reinterpret_cast<void *>(begin), end - begin, MADV_DONTNEED); // advice: failure only keeps memory
+        ::madvise(reinterpret_cast<void *>(begin), end - begin,
+                  MADV_DONTNEED); // advice: failure only keeps memory
 }
 
 float halfToFloat(uint16_t h) {
@@ -115,10 +139,11 @@ float bfloat16ToFloat(uint16_t b) {
     return f;
 }
 
-int64_t TensorView::numel() const { return FloatTensor::elementCount(shape); }
+int64_t TensorView::numel() const {
+    return FloatTensor::elementCount(shape);
+}
 
-template <typename T>
-static T loadAt(const std::byte *p, int64_t i) {
+template <typename T> static T loadAt(const std::byte *p, int64_t i) {
     T v;
     std::memcpy(&v, p + i * int64_t(sizeof(T)), sizeof(T));
     return v;
@@ -129,15 +154,34 @@ std::vector<float> TensorView::toFloat32() const {
     std::vector<float> out(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
         switch (dtype) {
-        case DType::F64: out[i] = float(loadAt<double>(data, i)); break;
-        case DType::F32: out[i] = loadAt<float>(data, i); break;
-        case DType::F16: out[i] = halfToFloat(loadAt<uint16_t>(data, i)); break;
-        case DType::BF16: out[i] = bfloat16ToFloat(loadAt<uint16_t>(data, i)); break;
-        case DType::I64: out[i] = float(loadAt<int64_t>(data, i)); break;
-        case DType::I32: out[i] = float(loadAt<int32_t>(data, i)); break;
-        case DType::I16: out[i] = float(loadAt<int16_t>(data, i)); break;
-        case DType::I8: out[i] = float(loadAt<int8_t>(data, i)); break;
-        case DType::U8: case DType::Bool: out[i] = float(loadAt<uint8_t>(data, i)); break;
+        case DType::F64:
+            out[i] = float(loadAt<double>(data, i));
+            break;
+        case DType::F32:
+            out[i] = loadAt<float>(data, i);
+            break;
+        case DType::F16:
+            out[i] = halfToFloat(loadAt<uint16_t>(data, i));
+            break;
+        case DType::BF16:
+            out[i] = bfloat16ToFloat(loadAt<uint16_t>(data, i));
+            break;
+        case DType::I64:
+            out[i] = float(loadAt<int64_t>(data, i));
+            break;
+        case DType::I32:
+            out[i] = float(loadAt<int32_t>(data, i));
+            break;
+        case DType::I16:
+            out[i] = float(loadAt<int16_t>(data, i));
+            break;
+        case DType::I8:
+            out[i] = float(loadAt<int8_t>(data, i));
+            break;
+        case DType::U8:
+        case DType::Bool:
+            out[i] = float(loadAt<uint8_t>(data, i));
+            break;
         }
     }
     return out;
@@ -167,15 +211,34 @@ std::vector<int64_t> TensorView::toInt64() const {
     std::vector<int64_t> out(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
         switch (dtype) {
-        case DType::I64: out[i] = loadAt<int64_t>(data, i); break;
-        case DType::I32: out[i] = loadAt<int32_t>(data, i); break;
-        case DType::I16: out[i] = loadAt<int16_t>(data, i); break;
-        case DType::I8: out[i] = loadAt<int8_t>(data, i); break;
-        case DType::U8: case DType::Bool: out[i] = loadAt<uint8_t>(data, i); break;
-        case DType::F64: out[i] = saturatingInt64(loadAt<double>(data, i)); break;
-        case DType::F32: out[i] = saturatingInt64(loadAt<float>(data, i)); break;
-        case DType::F16: out[i] = saturatingInt64(halfToFloat(loadAt<uint16_t>(data, i))); break;
-        case DType::BF16: out[i] = saturatingInt64(bfloat16ToFloat(loadAt<uint16_t>(data, i))); break;
+        case DType::I64:
+            out[i] = loadAt<int64_t>(data, i);
+            break;
+        case DType::I32:
+            out[i] = loadAt<int32_t>(data, i);
+            break;
+        case DType::I16:
+            out[i] = loadAt<int16_t>(data, i);
+            break;
+        case DType::I8:
+            out[i] = loadAt<int8_t>(data, i);
+            break;
+        case DType::U8:
+        case DType::Bool:
+            out[i] = loadAt<uint8_t>(data, i);
+            break;
+        case DType::F64:
+            out[i] = saturatingInt64(loadAt<double>(data, i));
+            break;
+        case DType::F32:
+            out[i] = saturatingInt64(loadAt<float>(data, i));
+            break;
+        case DType::F16:
+            out[i] = saturatingInt64(halfToFloat(loadAt<uint16_t>(data, i)));
+            break;
+        case DType::BF16:
+            out[i] = saturatingInt64(bfloat16ToFloat(loadAt<uint16_t>(data, i)));
+            break;
         }
     }
     return out;
@@ -188,7 +251,8 @@ const TensorView *SafetensorsFile::find(const std::string &name) const {
 
 Result<SafetensorsFile> SafetensorsFile::open(const QString &path) {
     auto fail = [&](const QString &why) {
-        return Error(Error::Code::Format, QStringLiteral("%1: not a valid safetensors file: %2").arg(path, why));
+        return Error(Error::Code::Format,
+                     QStringLiteral("%1: not a valid safetensors file: %2").arg(path, why));
     };
 
     auto mapping = std::make_shared<Mapping>();
@@ -196,25 +260,32 @@ Result<SafetensorsFile> SafetensorsFile::open(const QString &path) {
     if (!mapping->file.exists())
         return Error(Error::Code::NotFound, QStringLiteral("%1: file not found").arg(path));
     if (!mapping->file.open(QIODevice::ReadOnly))
-        return Error(Error::Code::Io, QStringLiteral("%1: cannot open: %2").arg(path, mapping->file.errorString()));
+        return Error(Error::Code::Io,
+                     QStringLiteral("%1: cannot open: %2").arg(path, mapping->file.errorString()));
     mapping->size = mapping->file.size();
     if (mapping->size < 8)
-        return fail(QStringLiteral("the file is %1 bytes, shorter than the 8-byte header length").arg(mapping->size));
+        return fail(QStringLiteral("the file is %1 bytes, shorter than the 8-byte header length")
+                        .arg(mapping->size));
     mapping->bytes = mapping->file.map(0, mapping->size);
     if (!mapping->bytes)
-        return Error(Error::Code::Io, QStringLiteral("%1: cannot map the file: %2").arg(path, mapping->file.errorString()));
+        return Error(
+            Error::Code::Io,
+            QStringLiteral("%1: cannot map the file: %2").arg(path, mapping->file.errorString()));
 
     uint64_t headerLen = 0;
     for (int i = 7; i >= 0; --i)
         headerLen = (headerLen << 8) | mapping->bytes[i];
     const uint64_t fileSize = uint64_t(mapping->size);
     if (headerLen > fileSize - 8)
-        return fail(QStringLiteral("the header length %1 is larger than the rest of the file (%2 bytes); "
-                                   "the file is truncated or corrupt")
-                        .arg(headerLen)
-                        .arg(fileSize - 8));
+        return fail(
+            QStringLiteral("the header length %1 is larger than the rest of the file (%2 bytes); "
+                           "the file is truncated or corrupt")
+                .arg(headerLen)
+                .arg(fileSize - 8));
     if (headerLen > kMaxHeaderBytes)
-        return fail(QStringLiteral("the header length %1 exceeds the %2-byte limit").arg(headerLen).arg(kMaxHeaderBytes));
+        return fail(QStringLiteral("the header length %1 exceeds the %2-byte limit")
+                        .arg(headerLen)
+                        .arg(kMaxHeaderBytes));
 
     const char *headerBegin = reinterpret_cast<const char *>(mapping->bytes + 8);
     auto parsed =
@@ -226,13 +297,17 @@ Result<SafetensorsFile> SafetensorsFile::open(const QString &path) {
     if (!header.is_object())
         return fail(QStringLiteral("the header is not a JSON object"));
 
-    const std::byte *dataBegin = reinterpret_cast<const std::byte *>(mapping->bytes + 8 + headerLen);
+    const std::byte *dataBegin =
+        reinterpret_cast<const std::byte *>(mapping->bytes + 8 + headerLen);
     const uint64_t dataSize = fileSize - 8 - headerLen;
 
     SafetensorsFile file;
     file.m_path = path;
     QStringList problems;
-    struct Range { uint64_t begin, end; size_t index; };
+    struct Range {
+        uint64_t begin, end;
+        size_t index;
+    };
     std::vector<Range> ranges;
 
     for (auto it = header.begin(); it != header.end(); ++it) {
@@ -247,7 +322,8 @@ Result<SafetensorsFile> SafetensorsFile::open(const QString &path) {
         }
         if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
             !entry.contains("data_offsets")) {
-            problems << QStringLiteral("'%1': entry lacks dtype, shape or data_offsets").arg(q(name));
+            problems
+                << QStringLiteral("'%1': entry lacks dtype, shape or data_offsets").arg(q(name));
             continue;
         }
         const auto &jd = entry["dtype"];
@@ -277,26 +353,35 @@ Result<SafetensorsFile> SafetensorsFile::open(const QString &path) {
             }
         }
         if (!shapeOk) {
-            problems << QStringLiteral("'%1': invalid shape %2").arg(q(name), q(entry["shape"].dump()));
+            problems
+                << QStringLiteral("'%1': invalid shape %2").arg(q(name), q(entry["shape"].dump()));
             continue;
         }
         const auto &off = entry["data_offsets"];
-        if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned()) {
+        if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
+            !off[1].is_number_unsigned()) {
             problems << QStringLiteral("'%1': invalid data_offsets %2").arg(q(name), q(off.dump()));
             continue;
         }
         const uint64_t begin = off[0].get<uint64_t>();
         const uint64_t end = off[1].get<uint64_t>();
         if (begin > end || end > dataSize) {
-            problems << QStringLiteral("'%1': data_offsets [%2, %3] lie outside the %4-byte data block")
-                            .arg(q(name)).arg(begin).arg(end).arg(dataSize);
+            problems << QStringLiteral(
+                            "'%1': data_offsets [%2, %3] lie outside the %4-byte data block")
+                            .arg(q(name))
+                            .arg(begin)
+                            .arg(end)
+                            .arg(dataSize);
             continue;
         }
         const uint64_t expected = numel * dtypeSize(*dtype);
         if (end - begin != expected) {
             problems << QStringLiteral("'%1': holds %2 bytes but dtype %3 and shape %4 need %5")
-                            .arg(q(name)).arg(end - begin).arg(QString::fromLatin1(dtypeName(*dtype)))
-                            .arg(q(entry["shape"].dump())).arg(expected);
+                            .arg(q(name))
+                            .arg(end - begin)
+                            .arg(QString::fromLatin1(dtypeName(*dtype)))
+                            .arg(q(entry["shape"].dump()))
+                            .arg(expected);
             continue;
         }
         view.data = dataBegin + begin;
@@ -305,14 +390,19 @@ Result<SafetensorsFile> SafetensorsFile::open(const QString &path) {
         file.m_tensors.push_back(std::move(view));
     }
 
-    std::sort(ranges.begin(), ranges.end(), [](const Range &a, const Range &b) { return a.begin < b.begin; });
+    std::sort(ranges.begin(), ranges.end(),
+              [](const Range &a, const Range &b) { return a.begin < b.begin; });
     for (size_t i = 1; i < ranges.size(); ++i) {
         const Range &prev = ranges[i - 1];
         const Range &cur = ranges[i];
         if (cur.begin < prev.end && cur.end > cur.begin && prev.end > prev.begin)
             problems << QStringLiteral("'%1' [%2, %3] overlaps '%4' [%5, %6]")
-                            .arg(q(file.m_tensors[cur.index].name)).arg(cur.begin).arg(cur.end)
-                            .arg(q(file.m_tensors[prev.index].name)).arg(prev.begin).arg(prev.end);
+                            .arg(q(file.m_tensors[cur.index].name))
+                            .arg(cur.begin)
+                            .arg(cur.end)
+                            .arg(q(file.m_tensors[prev.index].name))
+                            .arg(prev.begin)
+                            .arg(prev.end);
     }
     if (!problems.isEmpty())
         return fail(problems.join(QStringLiteral("; ")));
@@ -334,7 +424,8 @@ Status writeSafetensors(const QString &path, const std::vector<TensorToWrite> &t
 }
 
 Status writeSafetensors(const QString &path, const std::vector<TensorToWrite> &tensors,
-                        const std::map<std::string, std::string> &metadata, const TensorBytesSource &source,
+                        const std::map<std::string, std::string> &metadata,
+                        const TensorBytesSource &source,
                         const std::function<void(qint64, qint64)> &progress) {
     nlohmann::json header = nlohmann::json::object();
     if (!metadata.empty())
@@ -345,8 +436,12 @@ Status writeSafetensors(const QString &path, const std::vector<TensorToWrite> &t
         if (expected != t.byteSize)
             return Error(Error::Code::InvalidArgument,
                          QStringLiteral("%1: tensor '%2' has %3 bytes, its shape needs %4")
-                             .arg(path, q(t.name)).arg(t.byteSize).arg(expected));
-        header[t.name] = {{"dtype", dtypeName(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.byteSize}}};
+                             .arg(path, q(t.name))
+                             .arg(t.byteSize)
+                             .arg(expected));
+        header[t.name] = {{"dtype", dtypeName(t.dtype)},
+                          {"shape", t.shape},
+                          {"data_offsets", {offset, offset + t.byteSize}}};
         offset += t.byteSize;
     }
     std::string text = header.dump();
@@ -355,16 +450,19 @@ Status writeSafetensors(const QString &path, const std::vector<TensorToWrite> &t
 
     QSaveFile out(path);
     if (!out.open(QIODevice::WriteOnly))
-        return Error(Error::Code::Io, QStringLiteral("%1: cannot write: %2").arg(path, out.errorString()));
+        return Error(Error::Code::Io,
+                     QStringLiteral("%1: cannot write: %2").arg(path, out.errorString()));
     char len[8];
     uint64_t n = text.size();
     for (int i = 0; i < 8; ++i, n >>= 8)
         len[i] = char(n & 0xff);
-    bool ok = out.write(len, 8) == 8 && out.write(text.data(), qint64(text.size())) == qint64(text.size());
+    bool ok = out.write(len, 8) == 8 &&
+              out.write(text.data(), qint64(text.size())) == qint64(text.size());
     qint64 done = 0;
     for (size_t i = 0; ok && i < tensors.size(); ++i) {
         const TensorToWrite &t = tensors[i];
-        Error failure(Error::Code::Internal, QStringLiteral("%1: no data for tensor '%2'").arg(path, q(t.name)));
+        Error failure(Error::Code::Internal,
+                      QStringLiteral("%1: no data for tensor '%2'").arg(path, q(t.name)));
         const void *data = source(i, &failure);
         if (!data && t.byteSize > 0) {
             out.cancelWriting();
@@ -376,7 +474,8 @@ Status writeSafetensors(const QString &path, const std::vector<TensorToWrite> &t
             progress(done, qint64(offset));
     }
     if (!ok || !out.commit())
-        return Error(Error::Code::Io, QStringLiteral("%1: writing failed: %2").arg(path, out.errorString()));
+        return Error(Error::Code::Io,
+                     QStringLiteral("%1: writing failed: %2").arg(path, out.errorString()));
     return Status::success();
 }
 

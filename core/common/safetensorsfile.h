@@ -8,8 +8,8 @@
 #include <cstddef>
 #include <functional>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -89,11 +89,12 @@ Status writeSafetensors(const QString &path, const std::vector<TensorToWrite> &t
 // Streaming variant, for writers that cannot hold every tensor's bytes at once (checkpoint
 // conversion): the header is built from `tensors` (their `data` is ignored), then `source(i)` is
 // called once per tensor, in order, and returns that tensor's byteSize bytes, valid until the next
-// call (or nullptr to abort with the Error it stored in `*failure`). `progress(doneBytes, totalBytes)`
-// is called after each tensor. Atomic like the overload above.
+// call (or nullptr to abort with the Error it stored in `*failure`). `progress(doneBytes,
+// totalBytes)` is called after each tensor. Atomic like the overload above.
 using TensorBytesSource = std::function<const void *(size_t index, Error *failure)>;
 Status writeSafetensors(const QString &path, const std::vector<TensorToWrite> &tensors,
-                        const std::map<std::string, std::string> &metadata, const TensorBytesSource &source,
+                        const std::map<std::string, std::string> &metadata,
+                        const TensorBytesSource &source,
                         const std::function<void(qint64 done, qint64 total)> &progress = {});
 
 // Gives back the pages wholly inside [data, data + bytes) of a read-only file mapping (such as

@@ -43,16 +43,37 @@ QImage ExifOrientation::apply(const QImage &image, int orientation) {
             int sx = 0;
             int sy = 0;
             switch (orientation) {
-            case 2: sx = w - 1 - x; sy = y; break;
-            case 3: sx = w - 1 - x; sy = h - 1 - y; break;
-            case 4: sx = x; sy = h - 1 - y; break;
-            case 5: sx = y; sy = x; break;                 // transpose
-            case 6: sx = y; sy = h - 1 - x; break;         // rotate 90 clockwise
-            case 7: sx = w - 1 - y; sy = h - 1 - x; break; // transverse
-            default: sx = w - 1 - y; sy = x; break;        // 8: rotate 90 counter-clockwise
+            case 2:
+                sx = w - 1 - x;
+                sy = y;
+                break;
+            case 3:
+                sx = w - 1 - x;
+                sy = h - 1 - y;
+                break;
+            case 4:
+                sx = x;
+                sy = h - 1 - y;
+                break;
+            case 5:
+                sx = y;
+                sy = x;
+                break; // transpose
+            case 6:
+                sx = y;
+                sy = h - 1 - x;
+                break; // rotate 90 clockwise
+            case 7:
+                sx = w - 1 - y;
+                sy = h - 1 - x;
+                break; // transverse
+            default:
+                sx = w - 1 - y;
+                sy = x;
+                break; // 8: rotate 90 counter-clockwise
             }
-            std::memcpy(dst + size_t(x) * size_t(bpp), image.constScanLine(sy) + size_t(sx) * size_t(bpp),
-                        size_t(bpp));
+            std::memcpy(dst + size_t(x) * size_t(bpp),
+                        image.constScanLine(sy) + size_t(sx) * size_t(bpp), size_t(bpp));
         }
     }
     return out;

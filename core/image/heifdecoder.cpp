@@ -16,8 +16,8 @@ namespace ts {
 bool HeifDecoder::looksLikeHeif(const QByteArray &data) {
     if (data.size() < 12 || std::memcmp(data.constData() + 4, "ftyp", 4) != 0)
         return false;
-    static const char *const kBrands[] = {"heic", "heix", "hevc", "hevx", "heim", "heis",
-                                          "mif1", "msf1", "avif", "avis"};
+    static const char *const kBrands[] = {"heic", "heix", "hevc", "hevx", "heim",
+                                          "heis", "mif1", "msf1", "avif", "avis"};
     for (const char *brand : kBrands)
         if (std::memcmp(data.constData() + 8, brand, 4) == 0)
             return true;
@@ -70,8 +70,9 @@ bool HeifDecoder::isAvailable() {
 Result<DecodedImage> HeifDecoder::decode(const QByteArray &data, const QString &name,
                                          qint64 maxPixels, int maxSide) {
     // libheif registers its codecs in heif_init(), reference counted; a component that pairs
-    // heif_init/heif_deinit would otherwise unregister them under us ("Unsupported codec"). Take one
-    // reference for the life of the process (a function-local static: initialised once, thread-safe).
+    // heif_init/heif_deinit would otherwise unregister them under us ("Unsupported codec"). Take
+    // one reference for the life of the process (a function-local static: initialised once,
+    // thread-safe).
     static const bool initialised = [] { return heif_init(nullptr).code == heif_error_Ok; }();
     (void)initialised;
     auto fail = [&](Error::Code code, const QString &what) {
@@ -80,15 +81,17 @@ Result<DecodedImage> HeifDecoder::decode(const QByteArray &data, const QString &
     std::unique_ptr<heif_context, ContextDeleter> ctx(heif_context_alloc());
     if (!ctx)
         return fail(Error::Code::Internal, QStringLiteral("cannot create a libheif context"));
-    heif_error err =
-        heif_context_read_from_memory_without_copy(ctx.get(), data.constData(), size_t(data.size()), nullptr);
+    heif_error err = heif_context_read_from_memory_without_copy(ctx.get(), data.constData(),
+                                                                size_t(data.size()), nullptr);
     if (err.code != heif_error_Ok)
-        return fail(Error::Code::Format, QStringLiteral("not a readable HEIF file (%1)").arg(heifMessage(err)));
+        return fail(Error::Code::Format,
+                    QStringLiteral("not a readable HEIF file (%1)").arg(heifMessage(err)));
     heif_image_handle *rawHandle = nullptr;
     err = heif_context_get_primary_image_handle(ctx.get(), &rawHandle);
     std::unique_ptr<heif_image_handle, HandleDeleter> handle(rawHandle);
     if (err.code != heif_error_Ok || !handle)
-        return fail(Error::Code::Format, QStringLiteral("HEIF file has no primary image (%1)").arg(heifMessage(err)));
+        return fail(Error::Code::Format,
+                    QStringLiteral("HEIF file has no primary image (%1)").arg(heifMessage(err)));
 
     // The handle's size is after the crop (clap) and rotation, but libheif decodes the whole
     // stored image (ispe) before it crops: a 12000 x 12000 image cropped to 100 x 100 must be
@@ -121,13 +124,15 @@ Result<DecodedImage> HeifDecoder::decode(const QByteArray &data, const QString &
             QStringLiteral("the image is %1 x %2 pixels, above %3").arg(w).arg(h).arg(limit));
 
     heif_image *rawImage = nullptr;
-    err = heif_decode_image(handle.get(), &rawImage, heif_colorspace_RGB, heif_chroma_interleaved_RGB,
-                            nullptr);
+    err = heif_decode_image(handle.get(), &rawImage, heif_colorspace_RGB,
+                            heif_chroma_interleaved_RGB, nullptr);
     std::unique_ptr<heif_image, ImageDeleter> image(rawImage);
     if (err.code != heif_error_Ok || !image)
-        return fail(Error::Code::Format, QStringLiteral("cannot decode HEIF image (%1)").arg(heifMessage(err)));
+        return fail(Error::Code::Format,
+                    QStringLiteral("cannot decode HEIF image (%1)").arg(heifMessage(err)));
     int stride = 0;
-    const uint8_t *plane = heif_image_get_plane_readonly(image.get(), heif_channel_interleaved, &stride);
+    const uint8_t *plane =
+        heif_image_get_plane_readonly(image.get(), heif_channel_interleaved, &stride);
     const int outW = heif_image_get_width(image.get(), heif_channel_interleaved);
     const int outH = heif_image_get_height(image.get(), heif_channel_interleaved);
     if (!plane || outW <= 0 || outH <= 0 || stride < outW * 3)
@@ -136,7 +141,8 @@ Result<DecodedImage> HeifDecoder::decode(const QByteArray &data, const QString &
     DecodedImage out;
     out.rgb = QImage(outW, outH, QImage::Format_RGB888);
     if (out.rgb.isNull())
-        return fail(Error::Code::Internal, QStringLiteral("out of memory for %1 x %2 pixels").arg(outW).arg(outH));
+        return fail(Error::Code::Internal,
+                    QStringLiteral("out of memory for %1 x %2 pixels").arg(outW).arg(outH));
     for (int y = 0; y < outH; ++y)
         std::memcpy(out.rgb.scanLine(y), plane + size_t(y) * size_t(stride), size_t(outW) * 3);
     // "Stored" is the coded size and orientation, before the container's crop and rotation.

@@ -20,9 +20,9 @@ public:
     static bool looksLikeHeif(const QByteArray &data);
 
     // Decodes the primary image to RGB888. libheif applies the container's rotation/mirroring
-    // (irot/imir), which is authoritative for HEIF; the EXIF orientation is reported in the result but
-    // never applied on top. Refuses images above `maxPixels` or `maxSide` before decoding. Errors
-    // name the file.
+    // (irot/imir), which is authoritative for HEIF; the EXIF orientation is reported in the result
+    // but never applied on top. Refuses images above `maxPixels` or `maxSide` before decoding.
+    // Errors name the file.
     static Result<DecodedImage> decode(const QByteArray &data, const QString &nameForErrors,
                                        qint64 maxPixels, int maxSide);
 };

@@ -44,26 +44,41 @@ Format sniff(const QByteArray &data) {
 
 const char *qtFormatName(Format f) {
     switch (f) {
-    case Format::Jpeg: return "jpeg";
-    case Format::Png: return "png";
-    case Format::Gif: return "gif";
-    case Format::Bmp: return "bmp";
-    case Format::Tiff: return "tiff";
-    case Format::Webp: return "webp";
-    default: return "";
+    case Format::Jpeg:
+        return "jpeg";
+    case Format::Png:
+        return "png";
+    case Format::Gif:
+        return "gif";
+    case Format::Bmp:
+        return "bmp";
+    case Format::Tiff:
+        return "tiff";
+    case Format::Webp:
+        return "webp";
+    default:
+        return "";
     }
 }
 
 QString displayName(Format f) {
     switch (f) {
-    case Format::Jpeg: return QStringLiteral("JPEG");
-    case Format::Png: return QStringLiteral("PNG");
-    case Format::Gif: return QStringLiteral("GIF");
-    case Format::Bmp: return QStringLiteral("BMP");
-    case Format::Tiff: return QStringLiteral("TIFF");
-    case Format::Webp: return QStringLiteral("WebP");
-    case Format::Heif: return QStringLiteral("HEIF");
-    default: return QStringLiteral("unknown");
+    case Format::Jpeg:
+        return QStringLiteral("JPEG");
+    case Format::Png:
+        return QStringLiteral("PNG");
+    case Format::Gif:
+        return QStringLiteral("GIF");
+    case Format::Bmp:
+        return QStringLiteral("BMP");
+    case Format::Tiff:
+        return QStringLiteral("TIFF");
+    case Format::Webp:
+        return QStringLiteral("WebP");
+    case Format::Heif:
+        return QStringLiteral("HEIF");
+    default:
+        return QStringLiteral("unknown");
     }
 }
 
@@ -123,7 +138,8 @@ QString checkPngStructure(const QByteArray &data, PngInfo &info) {
     const auto *d = reinterpret_cast<const unsigned char *>(data.constData());
     const size_t n = size_t(data.size());
     auto be32 = [&](size_t p) {
-        return size_t(d[p]) << 24 | size_t(d[p + 1]) << 16 | size_t(d[p + 2]) << 8 | size_t(d[p + 3]);
+        return size_t(d[p]) << 24 | size_t(d[p + 1]) << 16 | size_t(d[p + 2]) << 8 |
+               size_t(d[p + 3]);
     };
     size_t pos = 8;
     bool first = true;
@@ -195,7 +211,8 @@ QImage toRgb888LikePil(const QImage &image, bool gray16Clips) {
         // for ARGB32, where Qt may premultiply on the way.
         return image.convertToFormat(QImage::Format_RGB888);
     case QImage::Format_ARGB32: {
-        // ARGB32 is not premultiplied: the stored colour is read as is, alpha ignored (PIL's RGBA->RGB).
+        // ARGB32 is not premultiplied: the stored colour is read as is, alpha ignored (PIL's
+        // RGBA->RGB).
         out = QImage(w, h, QImage::Format_RGB888);
         if (out.isNull())
             return {};
@@ -236,8 +253,8 @@ QImage toRgb888LikePil(const QImage &image, bool gray16Clips) {
     case QImage::Format_Indexed8:
     case QImage::Format_Mono:
     case QImage::Format_MonoLSB: {
-        // Palette lookup; palette alpha (tRNS) is ignored as PIL's P->RGB does. A pixel index outside
-        // the palette (corrupt files) reads as black, as in PIL's zero-filled palette.
+        // Palette lookup; palette alpha (tRNS) is ignored as PIL's P->RGB does. A pixel index
+        // outside the palette (corrupt files) reads as black, as in PIL's zero-filled palette.
         const QList<QRgb> table = image.colorTable();
         const QImage idx = image.format() == QImage::Format_Indexed8
                                ? image
@@ -273,8 +290,8 @@ QImage toRgb888LikePil(const QImage &image, bool gray16Clips) {
         return out;
     }
     default:
-        // Anything else (premultiplied formats from some plugins, 16-bit 5-6-5 BMPs, ...): go through
-        // non-premultiplied ARGB32 so that alpha is dropped rather than composited.
+        // Anything else (premultiplied formats from some plugins, 16-bit 5-6-5 BMPs, ...): go
+        // through non-premultiplied ARGB32 so that alpha is dropped rather than composited.
         {
             const QImage argb = image.convertToFormat(QImage::Format_ARGB32);
             return argb.isNull() ? QImage() : toRgb888LikePil(argb, gray16Clips);
@@ -293,9 +310,10 @@ Result<DecodedImage> decodeImageData(const QByteArray &data, const QString &name
                               .arg(options.maxFileBytes));
     const Format format = sniff(data);
     if (format == Format::Unknown)
-        return namedError(Error::Code::Format, name,
-                          QStringLiteral("not a recognised image (expected JPEG, PNG, WebP, GIF, BMP, "
-                                         "TIFF or HEIC content; the file name's extension is not used)"));
+        return namedError(
+            Error::Code::Format, name,
+            QStringLiteral("not a recognised image (expected JPEG, PNG, WebP, GIF, BMP, "
+                           "TIFF or HEIC content; the file name's extension is not used)"));
     if (format == Format::Heif) // libheif applies the container's rotation itself (see HeifDecoder)
         return HeifDecoder::decode(data, name, options.maxPixels, options.maxSide);
 
@@ -310,10 +328,11 @@ Result<DecodedImage> decodeImageData(const QByteArray &data, const QString &name
 
     const char *qtName = qtFormatName(format);
     if (!QImageReader::supportedImageFormats().contains(QByteArray(qtName)))
-        return namedError(Error::Code::Unsupported, name,
-                          QStringLiteral("%1 images need Qt's %2 image plugin, which is not installed "
-                                         "(Debian: qt6-image-formats-plugins)")
-                              .arg(displayName(format), QLatin1String(qtName)));
+        return namedError(
+            Error::Code::Unsupported, name,
+            QStringLiteral("%1 images need Qt's %2 image plugin, which is not installed "
+                           "(Debian: qt6-image-formats-plugins)")
+                .arg(displayName(format), QLatin1String(qtName)));
 
     QBuffer buffer;
     buffer.setData(data);
@@ -330,12 +349,13 @@ Result<DecodedImage> decodeImageData(const QByteArray &data, const QString &name
                               .arg(displayName(format), reader.errorString()));
     const qint64 pixels = qint64(stored.width()) * stored.height();
     if (std::max(stored.width(), stored.height()) > options.maxSide)
-        return namedError(Error::Code::Unsupported, name,
-                          QStringLiteral("the image is %1 x %2 pixels, a side is above the limit of "
-                                         "%3 pixels")
-                              .arg(stored.width())
-                              .arg(stored.height())
-                              .arg(options.maxSide));
+        return namedError(
+            Error::Code::Unsupported, name,
+            QStringLiteral("the image is %1 x %2 pixels, a side is above the limit of "
+                           "%3 pixels")
+                .arg(stored.width())
+                .arg(stored.height())
+                .arg(options.maxSide));
     if (pixels > options.maxPixels)
         return namedError(Error::Code::Unsupported, name,
                           QStringLiteral("the image is %1 x %2 pixels (%3 megapixels), above the "
@@ -361,8 +381,8 @@ Result<DecodedImage> decodeImageData(const QByteArray &data, const QString &name
                               .arg(displayName(format), reader.errorString()));
 
     const bool gray16 = png.colorType == 0 && png.bitDepth == 16;
-    if (gray16 && (decoded.format() == QImage::Format_RGBA64 ||
-                   decoded.format() == QImage::Format_RGBX64)) {
+    if (gray16 &&
+        (decoded.format() == QImage::Format_RGBA64 || decoded.format() == QImage::Format_RGBX64)) {
         // A 16-bit gray PNG with tRNS arrives as RGBA64: PIL still sees mode "I" and clips.
         decoded = decoded.convertToFormat(QImage::Format_Grayscale16);
     }
@@ -398,7 +418,8 @@ Result<QByteArray> readImageFile(const QString &path, const DecodeOptions &optio
     QFile file;
     QString why;
     if (!openNativeFile(file, path, QIODevice::ReadOnly, &why))
-        return namedError(Error::Code::Io, path, QStringLiteral("cannot open the file (%1)").arg(why));
+        return namedError(Error::Code::Io, path,
+                          QStringLiteral("cannot open the file (%1)").arg(why));
     // Read at most one byte past the limit: a file that grew since stat() cannot make us read more.
     QByteArray data = file.read(options.maxFileBytes + 1);
     if (file.error() != QFileDevice::NoError)

@@ -22,12 +22,13 @@ struct DecodeOptions {
     int maxSide = 100'000;
     // Files larger than this are refused before being read (no photo format needs 512 MiB).
     qint64 maxFileBytes = 512LL * 1024 * 1024;
-    // Show the image upright according to its EXIF orientation, as HF's load_image() does for paths.
+    // Show the image upright according to its EXIF orientation, as HF's load_image() does for
+    // paths.
     bool applyExifOrientation = true;
     // Optional fast path: when set (non-empty), the caller will downscale the result so that its
-    // shortest edge is min(width, height) of this size. A JPEG may then be decoded at a reduced scale
-    // by libjpeg's DCT scaling, keeping its shortest edge at least kReducedDecodeMargin times that
-    // target, which measured at most 2 levels of difference on 99% of preprocessed pixels (see
+    // shortest edge is min(width, height) of this size. A JPEG may then be decoded at a reduced
+    // scale by libjpeg's DCT scaling, keeping its shortest edge at least kReducedDecodeMargin times
+    // that target, which measured at most 2 levels of difference on 99% of preprocessed pixels (see
     // core/image/README.md). Other formats ignore it. Leave empty for a full-resolution decode.
     QSize targetShortestEdgeHint = {};
 };
@@ -36,25 +37,27 @@ struct DecodeOptions {
 inline constexpr int kReducedDecodeMargin = 2;
 
 struct DecodedImage {
-    QImage rgb;                 // Format_RGB888, upright when applyExifOrientation was set
-    QSize storedSize;           // width x height as stored in the file (before orientation/scaling)
-    int exifOrientation = 1;    // 1..8 as found in the file (1 when absent), applied or not
-    bool reducedScale = false;  // true when the JPEG fast path decoded at a reduced scale
+    QImage rgb;                // Format_RGB888, upright when applyExifOrientation was set
+    QSize storedSize;          // width x height as stored in the file (before orientation/scaling)
+    int exifOrientation = 1;   // 1..8 as found in the file (1 when absent), applied or not
+    bool reducedScale = false; // true when the JPEG fast path decoded at a reduced scale
 };
 
-// Decodes a photo file to 8-bit RGB the way Pillow's `Image.open(path).convert("RGB")` does, followed
-// by `ImageOps.exif_transpose` when options.applyExifOrientation is set (HF's load_image()).
+// Decodes a photo file to 8-bit RGB the way Pillow's `Image.open(path).convert("RGB")` does,
+// followed by `ImageOps.exif_transpose` when options.applyExifOrientation is set (HF's
+// load_image()).
 //
 // Formats, recognised by content (never by extension): JPEG, PNG, WebP (first frame), GIF (first
-// frame), BMP, TIFF (first page), and HEIC/HEIF/AVIF when built with libheif (TOWERSEARCH_HAVE_HEIF).
-// Colour handling follows PIL: grayscale is replicated, palettes looked up (transparency ignored),
-// alpha dropped without compositing (transparent pixels keep their stored colour), 16-bit gray
-// clipped to 0..255 (PIL mode "I"), other 16-bit data reduced to its high byte, CMYK converted.
+// frame), BMP, TIFF (first page), and HEIC/HEIF/AVIF when built with libheif
+// (TOWERSEARCH_HAVE_HEIF). Colour handling follows PIL: grayscale is replicated, palettes looked up
+// (transparency ignored), alpha dropped without compositing (transparent pixels keep their stored
+// colour), 16-bit gray clipped to 0..255 (PIL mode "I"), other 16-bit data reduced to its high
+// byte, CMYK converted.
 //
 // Fails with an Error whose message starts with the file name: NotFound (missing file), Io (cannot
-// read, a folder), Format (empty, truncated, corrupt, not an image), Unsupported (a format we cannot
-// decode, or dimensions above options.maxPixels / maxSide, checked from the header before decoding).
-// Never crashes on hostile input; allocations are bounded by maxFileBytes and maxPixels.
+// read, a folder), Format (empty, truncated, corrupt, not an image), Unsupported (a format we
+// cannot decode, or dimensions above options.maxPixels / maxSide, checked from the header before
+// decoding). Never crashes on hostile input; allocations are bounded by maxFileBytes and maxPixels.
 //
 // Thread-safety: reentrant; call it from any number of threads at once (each call has its own
 // QImageReader; Qt's image plugins are loaded once, thread-safely).

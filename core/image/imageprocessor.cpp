@@ -10,7 +10,8 @@ namespace ts {
 
 ImageProcessor::ImageProcessor(ImageProcessorConfig config) : m_config(std::move(config)) {}
 
-QSize ImageProcessor::resizeOutputSize(QSize in, int shortestEdge, int sizeDivisor, bool *adjusted) {
+QSize ImageProcessor::resizeOutputSize(QSize in, int shortestEdge, int sizeDivisor,
+                                       bool *adjusted) {
     if (adjusted)
         *adjusted = false;
     if (in.isEmpty() || shortestEdge <= 0 || sizeDivisor <= 0)
@@ -74,8 +75,8 @@ QImage ImageProcessor::centerCrop(const QImage &rgb888, QSize cropSize) {
     const int x0 = std::max(0, left);
     const int x1 = std::min(newW, left + cropW);
 
-    // The output is the window [y0, y1) x [x0, x1) of the zero-padded canvas; only the image's part of
-    // that window is copied, the rest stays 0.
+    // The output is the window [y0, y1) x [x0, x1) of the zero-padded canvas; only the image's part
+    // of that window is copied, the rest stays 0.
     QImage out(x1 - x0, y1 - y0, QImage::Format_RGB888);
     if (out.isNull())
         return {};
@@ -99,7 +100,8 @@ FloatTensor ImageProcessor::normalize(const QImage &rgb888) const {
     const int w = rgb888.width();
     FloatTensor t({3, h, w});
     // HF: rescale multiplies in float64 and casts to float32; normalize then works in float32 with
-    // mean/std converted to float32. Each step is reproduced separately so the rounding is identical.
+    // mean/std converted to float32. Each step is reproduced separately so the rounding is
+    // identical.
     float lut[3][256];
     for (int c = 0; c < 3; ++c) {
         const float mean = float(m_config.imageMean[size_t(c)]);
@@ -127,15 +129,18 @@ FloatTensor ImageProcessor::normalize(const QImage &rgb888) const {
 
 Result<ProcessedImage> ImageProcessor::process(const QImage &input, bool crop) const {
     if (input.isNull() || input.width() <= 0 || input.height() <= 0)
-        return Error(Error::Code::InvalidArgument, QStringLiteral("cannot preprocess an empty image"));
+        return Error(Error::Code::InvalidArgument,
+                     QStringLiteral("cannot preprocess an empty image"));
     if (std::max(input.width(), input.height()) > kMaxInputSide)
-        return Error(Error::Code::Unsupported,
-                     QStringLiteral("cannot preprocess a %1 x %2 image: a side is longer than %3 pixels")
-                         .arg(input.width())
-                         .arg(input.height())
-                         .arg(kMaxInputSide));
-    QImage img =
-        input.format() == QImage::Format_RGB888 ? input : input.convertToFormat(QImage::Format_RGB888);
+        return Error(
+            Error::Code::Unsupported,
+            QStringLiteral("cannot preprocess a %1 x %2 image: a side is longer than %3 pixels")
+                .arg(input.width())
+                .arg(input.height())
+                .arg(kMaxInputSide));
+    QImage img = input.format() == QImage::Format_RGB888
+                     ? input
+                     : input.convertToFormat(QImage::Format_RGB888);
     if (m_config.doResize) {
         const QSize target =
             resizeOutputSize(img.size(), m_config.shortestEdge, m_config.sizeDivisor);

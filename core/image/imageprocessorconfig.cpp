@@ -22,8 +22,9 @@ public:
     Reader(const nlohmann::json &json, QString name) : m_json(json), m_name(std::move(name)) {}
 
     Error bad(const char *key, const QString &what, const nlohmann::json &got) const {
-        return Error(Error::Code::Format, QStringLiteral("%1: key '%2' %3, got %4")
-                                              .arg(m_name, QLatin1String(key), what, jsonText(got)));
+        return Error(Error::Code::Format,
+                     QStringLiteral("%1: key '%2' %3, got %4")
+                         .arg(m_name, QLatin1String(key), what, jsonText(got)));
     }
 
     // Returns false with `error` set when the key is present but of the wrong type.
@@ -98,13 +99,15 @@ private:
 Result<ImageProcessorConfig> ImageProcessorConfig::fromJson(const nlohmann::json &json,
                                                             const QString &nameForErrors) {
     if (!json.is_object())
-        return Error(Error::Code::Format,
-                     QStringLiteral("%1: expected a JSON object at the top level").arg(nameForErrors));
+        return Error(
+            Error::Code::Format,
+            QStringLiteral("%1: expected a JSON object at the top level").arg(nameForErrors));
     ImageProcessorConfig c;
     Reader r(json, nameForErrors);
     Error error;
 
-    if (!r.boolean("do_resize", c.doResize, error) || !r.boolean("do_rescale", c.doRescale, error) ||
+    if (!r.boolean("do_resize", c.doResize, error) ||
+        !r.boolean("do_rescale", c.doRescale, error) ||
         !r.boolean("do_normalize", c.doNormalize, error) ||
         !r.boolean("do_center_crop", c.doCenterCrop, error) || !r.boolean("do_pad", c.doPad, error))
         return error;
@@ -122,8 +125,10 @@ Result<ImageProcessorConfig> ImageProcessorConfig::fromJson(const nlohmann::json
                            c.shortestEdge, error))
                 return error;
         } else {
-            // HF's resize raises on {"height", "width"} too: the BridgeTower rule needs a shortest edge.
-            return r.bad("size", QStringLiteral("must be {\"shortest_edge\": n} or an integer"), *it);
+            // HF's resize raises on {"height", "width"} too: the BridgeTower rule needs a shortest
+            // edge.
+            return r.bad("size", QStringLiteral("must be {\"shortest_edge\": n} or an integer"),
+                         *it);
         }
     }
     if (auto it = json.find("size_divisor"); it != json.end() && !it->is_null())
@@ -133,11 +138,12 @@ Result<ImageProcessorConfig> ImageProcessorConfig::fromJson(const nlohmann::json
         if (!r.integer(*it, "resample", 0, 5, c.resample, error))
             return error;
         if (c.resample != 3)
-            return Error(Error::Code::Unsupported,
-                         QStringLiteral("%1: key 'resample' is %2, but only 3 (bicubic, the value of "
-                                        "every BridgeTower checkpoint) is implemented")
-                             .arg(nameForErrors)
-                             .arg(c.resample));
+            return Error(
+                Error::Code::Unsupported,
+                QStringLiteral("%1: key 'resample' is %2, but only 3 (bicubic, the value of "
+                               "every BridgeTower checkpoint) is implemented")
+                    .arg(nameForErrors)
+                    .arg(c.resample));
     }
     if (auto it = json.find("rescale_factor"); it != json.end() && !it->is_null())
         if (!r.number(*it, "rescale_factor", c.rescaleFactor, error))

@@ -118,8 +118,8 @@ void resampleVertical(const QImage &in, QImage &out, int rowOffset, const Taps &
         const int n = t.bounds[size_t(yy) * 2 + 1];
         const int32_t *k = &t.coef[size_t(yy) * size_t(t.ksize)];
         std::fill(acc.begin(), acc.end(), kHalf);
-        // Row-at-a-time accumulation: same integer sums as Pillow's per-pixel loop (integer addition
-        // is associative), but contiguous and vectorisable.
+        // Row-at-a-time accumulation: same integer sums as Pillow's per-pixel loop (integer
+        // addition is associative), but contiguous and vectorisable.
         for (int y = 0; y < n; ++y) {
             const uint8_t *src = in.constScanLine(ymin + y);
             const int32_t c = k[y];
@@ -138,8 +138,9 @@ void resampleVertical(const QImage &in, QImage &out, int rowOffset, const Taps &
 QImage resizeBicubicPil(const QImage &input, QSize size) {
     if (input.isNull() || size.isEmpty())
         return {};
-    const QImage in =
-        input.format() == QImage::Format_RGB888 ? input : input.convertToFormat(QImage::Format_RGB888);
+    const QImage in = input.format() == QImage::Format_RGB888
+                          ? input
+                          : input.convertToFormat(QImage::Format_RGB888);
     if (in.isNull())
         return {};
     if (size == in.size())

@@ -13,9 +13,9 @@ namespace ts {
 // to the reference's rather than "a few levels off".
 //
 // `rgb888` must be QImage::Format_RGB888 (other formats are converted first with QImage's own
-// conversion). `size` must be at least 1x1. If `size` equals the input size the result is a deep copy,
-// as in Pillow. Returns a Format_RGB888 image; a null QImage only if the input is null, `size` is
-// empty, or the output cannot be allocated.
+// conversion). `size` must be at least 1x1. If `size` equals the input size the result is a deep
+// copy, as in Pillow. Returns a Format_RGB888 image; a null QImage only if the input is null,
+// `size` is empty, or the output cannot be allocated.
 //
 // Thread-safety: pure function, safe to call concurrently.
 QImage resizeBicubicPil(const QImage &rgb888, QSize size);

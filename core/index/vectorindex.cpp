@@ -1,7 +1,7 @@
 #include "core/index/vectorindeximpl.h"
 
-#include <faiss/utils/distances.h>
 #include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/utils/distances.h>
 
 #include <algorithm>
 #include <optional>
@@ -434,8 +434,8 @@ int VectorIndex::nlist() const {
     return d->state.ivf ? int(d->state.ivf->nlist) : 0;
 }
 
-Result<std::vector<SimilarPair>> VectorIndex::similarPairs(float minScore, const ScanProgress &progress,
-                                                           int nprobe) const {
+Result<std::vector<SimilarPair>>
+VectorIndex::similarPairs(float minScore, const ScanProgress &progress, int nprobe) const {
     if (!std::isfinite(minScore) || minScore <= -1.0f || minScore > 1.0f)
         return invalid(QStringLiteral("similar pairs: the threshold must be above -1 and at most 1 "
                                       "(got %1)")

@@ -16,31 +16,52 @@ public:
 
     void get(const char *key, int &out) {
         if (auto v = find(key)) {
-            if (v->is_number_integer()) out = v->get<int>();
-            else if (v->is_number_float() && v->get<double>() == double(int(v->get<double>()))) out = int(v->get<double>());
-            else bad(key, "an integer");
+            if (v->is_number_integer())
+                out = v->get<int>();
+            else if (v->is_number_float() && v->get<double>() == double(int(v->get<double>())))
+                out = int(v->get<double>());
+            else
+                bad(key, "an integer");
         }
     }
     void get(const char *key, double &out) {
         if (auto v = find(key)) {
-            if (v->is_number()) out = v->get<double>();
-            else bad(key, "a number");
+            if (v->is_number())
+                out = v->get<double>();
+            else
+                bad(key, "a number");
         }
     }
     void get(const char *key, bool &out) {
         if (auto v = find(key)) {
-            if (v->is_boolean()) out = v->get<bool>();
-            else bad(key, "true or false");
+            if (v->is_boolean())
+                out = v->get<bool>();
+            else
+                bad(key, "true or false");
         }
     }
     void get(const char *key, std::string &out) {
         if (auto v = find(key)) {
-            if (v->is_string()) out = v->get<std::string>();
-            else bad(key, "a string");
+            if (v->is_string())
+                out = v->get<std::string>();
+            else
+                bad(key, "a string");
         }
     }
-    void get(const char *key, std::optional<int> &out) { int v = 0; if (find(key)) { get(key, v); out = v; } }
-    void get(const char *key, std::optional<double> &out) { double v = 0; if (find(key)) { get(key, v); out = v; } }
+    void get(const char *key, std::optional<int> &out) {
+        int v = 0;
+        if (find(key)) {
+            get(key, v);
+            out = v;
+        }
+    }
+    void get(const char *key, std::optional<double> &out) {
+        double v = 0;
+        if (find(key)) {
+            get(key, v);
+            out = v;
+        }
+    }
 
     const QStringList &problems() const { return m_problems; }
 
@@ -70,16 +91,20 @@ Result<BridgeTowerConfig> BridgeTowerConfig::load(const QString &configJsonPath)
     return fromJsonText(*text, configJsonPath);
 }
 
-Result<BridgeTowerConfig> BridgeTowerConfig::fromJsonText(const QByteArray &json, const QString &sourceName) {
+Result<BridgeTowerConfig> BridgeTowerConfig::fromJsonText(const QByteArray &json,
+                                                          const QString &sourceName) {
     auto parsed = parseJson(std::string_view(json.constData(), size_t(json.size())), sourceName);
     if (!parsed)
         return parsed.error();
     const nlohmann::json root = std::move(parsed).value();
     if (!root.is_object())
-        return Error(Error::Code::Format, QStringLiteral("%1: the top level is not a JSON object").arg(sourceName));
-    if (auto it = root.find("model_type"); it != root.end() && it->is_string() && it->get<std::string>() != "bridgetower")
+        return Error(Error::Code::Format,
+                     QStringLiteral("%1: the top level is not a JSON object").arg(sourceName));
+    if (auto it = root.find("model_type");
+        it != root.end() && it->is_string() && it->get<std::string>() != "bridgetower")
         return Error(Error::Code::Unsupported,
-                     QStringLiteral("%1: model_type is \"%2\", not \"bridgetower\"; TowerSearch needs a BridgeTower checkpoint")
+                     QStringLiteral("%1: model_type is \"%2\", not \"bridgetower\"; TowerSearch "
+                                    "needs a BridgeTower checkpoint")
                          .arg(sourceName, QString::fromStdString(it->get<std::string>())));
 
     BridgeTowerConfig c;
@@ -101,13 +126,19 @@ Result<BridgeTowerConfig> BridgeTowerConfig::fromJsonText(const QByteArray &json
     top.get("logit_scale_init_value", c.logitScaleInitValue);
     problems << top.problems();
 
-    if (linkType == "add") c.linkTowerType = LinkTowerType::Add;
-    else if (linkType == "scaled_add") c.linkTowerType = LinkTowerType::ScaledAdd;
-    else if (linkType == "interpolate") c.linkTowerType = LinkTowerType::Interpolate;
-    else problems << QStringLiteral("\"link_tower_type\" is \"%1\"; supported: add, scaled_add, interpolate")
-                         .arg(QString::fromStdString(linkType));
+    if (linkType == "add")
+        c.linkTowerType = LinkTowerType::Add;
+    else if (linkType == "scaled_add")
+        c.linkTowerType = LinkTowerType::ScaledAdd;
+    else if (linkType == "interpolate")
+        c.linkTowerType = LinkTowerType::Interpolate;
+    else
+        problems << QStringLiteral(
+                        "\"link_tower_type\" is \"%1\"; supported: add, scaled_add, interpolate")
+                        .arg(QString::fromStdString(linkType));
 
-    // Hugging Face reads text_config/vision_config; the released configs also carry *_config_dict: null.
+    // Hugging Face reads text_config/vision_config; the released configs also carry *_config_dict:
+    // null.
     auto sub = [&](const char *key, const char *legacyKey) -> const nlohmann::json * {
         for (const char *k : {key, legacyKey}) {
             auto it = root.find(k);
@@ -149,7 +180,8 @@ Result<BridgeTowerConfig> BridgeTowerConfig::fromJsonText(const QByteArray &json
         problems << r.problems();
     }
     if (!problems.isEmpty())
-        return Error(Error::Code::Model, QStringLiteral("%1: %2").arg(sourceName, problems.join(QStringLiteral("; "))));
+        return Error(Error::Code::Model,
+                     QStringLiteral("%1: %2").arg(sourceName, problems.join(QStringLiteral("; "))));
     return c;
 }
 
@@ -173,53 +205,77 @@ Status BridgeTowerConfig::validate() const {
     positive(QStringLiteral("vision_config.patch_size"), vision.patchSize);
     positive(QStringLiteral("vision_config.image_size"), vision.imageSize);
     if (!problems.isEmpty())
-        return Error(Error::Code::Model, QStringLiteral("unsupported config: ") + problems.join(QStringLiteral("; ")));
+        return Error(Error::Code::Model,
+                     QStringLiteral("unsupported config: ") + problems.join(QStringLiteral("; ")));
 
     // Configurations Hugging Face accepts but cannot build or run (see fixtures/model/error-cases).
     if (!shareCrossModalTransformerLayers)
-        problems << QStringLiteral("share_cross_modal_transformer_layers=false (separate cross-modal transforms per layer) "
+        problems << QStringLiteral("share_cross_modal_transformer_layers=false (separate "
+                                   "cross-modal transforms per layer) "
                                    "is not supported: Hugging Face cannot run it either");
     if (shareLinkTowerLayers)
-        problems << QStringLiteral("share_link_tower_layers=true (one shared link tower) is not supported: "
-                                   "Hugging Face cannot run it either");
+        problems << QStringLiteral(
+            "share_link_tower_layers=true (one shared link tower) is not supported: "
+            "Hugging Face cannot run it either");
     if (vision.removeLastLayer)
-        problems << QStringLiteral("vision_config.remove_last_layer=true is not supported: the vision tower then has "
-                                   "fewer blocks than the text tower needs");
+        problems << QStringLiteral(
+            "vision_config.remove_last_layer=true is not supported: the vision tower then has "
+            "fewer blocks than the text tower needs");
     if (initLayernormFromVisionEncoder && !vision.shareLayernorm)
-        problems << QStringLiteral("init_layernorm_from_vision_encoder=true with vision_config.share_layernorm=false "
-                                   "is not supported: Hugging Face cannot build it either");
+        problems << QStringLiteral(
+            "init_layernorm_from_vision_encoder=true with vision_config.share_layernorm=false "
+            "is not supported: Hugging Face cannot build it either");
     if (hiddenSize != text.hiddenSize)
-        problems << QStringLiteral("hidden_size (%1) must equal text_config.hidden_size (%2)").arg(hiddenSize).arg(text.hiddenSize);
+        problems << QStringLiteral("hidden_size (%1) must equal text_config.hidden_size (%2)")
+                        .arg(hiddenSize)
+                        .arg(text.hiddenSize);
     if (text.hiddenSize % text.numAttentionHeads != 0)
-        problems << QStringLiteral("text_config.hidden_size (%1) is not a multiple of text_config.num_attention_heads (%2)")
-                        .arg(text.hiddenSize).arg(text.numAttentionHeads);
+        problems << QStringLiteral("text_config.hidden_size (%1) is not a multiple of "
+                                   "text_config.num_attention_heads (%2)")
+                        .arg(text.hiddenSize)
+                        .arg(text.numAttentionHeads);
     if (vision.numAttentionHeads() < 1)
-        problems << QStringLiteral("vision_config.hidden_size (%1) must be at least 64 (the vision attention has hidden/64 heads)")
+        problems << QStringLiteral("vision_config.hidden_size (%1) must be at least 64 (the vision "
+                                   "attention has hidden/64 heads)")
                         .arg(vision.hiddenSize);
     else if (vision.hiddenSize % vision.numAttentionHeads() != 0)
-        problems << QStringLiteral("vision_config.hidden_size (%1) is not divisible by its %2 attention heads")
-                        .arg(vision.hiddenSize).arg(vision.numAttentionHeads());
+        problems << QStringLiteral(
+                        "vision_config.hidden_size (%1) is not divisible by its %2 attention heads")
+                        .arg(vision.hiddenSize)
+                        .arg(vision.numAttentionHeads());
     if (numHiddenLayers > text.numHiddenLayers)
-        problems << QStringLiteral("num_hidden_layers (%1 cross-modal layers) exceeds text_config.num_hidden_layers (%2)")
-                        .arg(numHiddenLayers).arg(text.numHiddenLayers);
+        problems << QStringLiteral("num_hidden_layers (%1 cross-modal layers) exceeds "
+                                   "text_config.num_hidden_layers (%2)")
+                        .arg(numHiddenLayers)
+                        .arg(text.numHiddenLayers);
     if (vision.numHiddenLayers < text.numHiddenLayers)
-        problems << QStringLiteral("vision_config.num_hidden_layers (%1) is smaller than text_config.num_hidden_layers (%2)")
-                        .arg(vision.numHiddenLayers).arg(text.numHiddenLayers);
+        problems << QStringLiteral("vision_config.num_hidden_layers (%1) is smaller than "
+                                   "text_config.num_hidden_layers (%2)")
+                        .arg(vision.numHiddenLayers)
+                        .arg(text.numHiddenLayers);
     if (vision.patchSize > 0 && vision.imageSize % vision.patchSize != 0)
-        problems << QStringLiteral("vision_config.image_size (%1) is not a multiple of vision_config.patch_size (%2)")
-                        .arg(vision.imageSize).arg(vision.patchSize);
+        problems << QStringLiteral("vision_config.image_size (%1) is not a multiple of "
+                                   "vision_config.patch_size (%2)")
+                        .arg(vision.imageSize)
+                        .arg(vision.patchSize);
     if (text.positionEmbeddingType != "absolute")
-        problems << QStringLiteral("text_config.position_embedding_type \"%1\" is not supported (only \"absolute\")")
+        problems << QStringLiteral("text_config.position_embedding_type \"%1\" is not supported "
+                                   "(only \"absolute\")")
                         .arg(QString::fromStdString(text.positionEmbeddingType));
     if (text.maxPositionEmbeddings <= text.padTokenId + 1)
-        problems << QStringLiteral("text_config.max_position_embeddings (%1) leaves no room for tokens after the padding offset")
+        problems << QStringLiteral("text_config.max_position_embeddings (%1) leaves no room for "
+                                   "tokens after the padding offset")
                         .arg(text.maxPositionEmbeddings);
-    for (const auto &[key, act] : {std::pair{QStringLiteral("hidden_act"), hiddenAct},
-                                  std::pair{QStringLiteral("text_config.hidden_act"), text.hiddenAct}})
-        if (act != "gelu" && act != "relu" && act != "gelu_new" && act != "quick_gelu" && act != "tanh" && act != "silu")
-            problems << QStringLiteral("%1 \"%2\" is not supported").arg(key, QString::fromStdString(act));
+    for (const auto &[key, act] :
+         {std::pair{QStringLiteral("hidden_act"), hiddenAct},
+          std::pair{QStringLiteral("text_config.hidden_act"), text.hiddenAct}})
+        if (act != "gelu" && act != "relu" && act != "gelu_new" && act != "quick_gelu" &&
+            act != "tanh" && act != "silu")
+            problems << QStringLiteral("%1 \"%2\" is not supported")
+                            .arg(key, QString::fromStdString(act));
     if (!problems.isEmpty())
-        return Error(Error::Code::Model, QStringLiteral("unsupported config: ") + problems.join(QStringLiteral("; ")));
+        return Error(Error::Code::Model,
+                     QStringLiteral("unsupported config: ") + problems.join(QStringLiteral("; ")));
     return Status::success();
 }
 
@@ -229,33 +285,52 @@ QString BridgeTowerConfig::contrastiveUnsupportedReason() const {
     if (*contrastiveHiddenSize <= 0)
         return QStringLiteral("contrastive_hidden_size must be positive");
     if (vision.hiddenSize != hiddenSize)
-        return QStringLiteral("vision_config.hidden_size (%1) differs from hidden_size (%2); the contrastive head "
+        return QStringLiteral("vision_config.hidden_size (%1) differs from hidden_size (%2); the "
+                              "contrastive head "
                               "needs them equal (Hugging Face fails the same way)")
-            .arg(vision.hiddenSize).arg(hiddenSize);
+            .arg(vision.hiddenSize)
+            .arg(hiddenSize);
     return {};
 }
 
 QString BridgeTowerConfig::linkTowerTypeName() const {
     switch (linkTowerType) {
-    case LinkTowerType::Add: return QStringLiteral("add");
-    case LinkTowerType::ScaledAdd: return QStringLiteral("scaled_add");
-    case LinkTowerType::Interpolate: return QStringLiteral("interpolate");
+    case LinkTowerType::Add:
+        return QStringLiteral("add");
+    case LinkTowerType::ScaledAdd:
+        return QStringLiteral("scaled_add");
+    case LinkTowerType::Interpolate:
+        return QStringLiteral("interpolate");
     }
     return {};
 }
 
 QString BridgeTowerConfig::describe() const {
     return QStringLiteral(
-               "text: RoBERTa %1 layers x %2 hidden, %3 heads, FFN %4, vocabulary %5, max positions %6\n"
-               "vision: CLIP ViT %7 layers x %8 hidden, %9 heads, patch %10, image %11x%11 (%12 tokens)\n"
+               "text: RoBERTa %1 layers x %2 hidden, %3 heads, FFN %4, vocabulary %5, max "
+               "positions %6\n"
+               "vision: CLIP ViT %7 layers x %8 hidden, %9 heads, patch %10, image %11x%11 (%12 "
+               "tokens)\n"
                "cross-modal: %13 layers x %14 hidden, link tower \"%15\", bridges from layer %16\n"
                "contrastive embedding: %17")
-        .arg(text.numHiddenLayers).arg(text.hiddenSize).arg(text.numAttentionHeads).arg(text.intermediateSize)
-        .arg(text.vocabSize).arg(text.maxPositionEmbeddings)
-        .arg(vision.numHiddenLayers).arg(vision.hiddenSize).arg(vision.numAttentionHeads()).arg(vision.patchSize)
-        .arg(vision.imageSize).arg(vision.numTokens())
-        .arg(numHiddenLayers).arg(hiddenSize).arg(linkTowerTypeName()).arg(splitIndex())
-        .arg(contrastiveHiddenSize ? QString::number(*contrastiveHiddenSize) : QStringLiteral("none"));
+        .arg(text.numHiddenLayers)
+        .arg(text.hiddenSize)
+        .arg(text.numAttentionHeads)
+        .arg(text.intermediateSize)
+        .arg(text.vocabSize)
+        .arg(text.maxPositionEmbeddings)
+        .arg(vision.numHiddenLayers)
+        .arg(vision.hiddenSize)
+        .arg(vision.numAttentionHeads())
+        .arg(vision.patchSize)
+        .arg(vision.imageSize)
+        .arg(vision.numTokens())
+        .arg(numHiddenLayers)
+        .arg(hiddenSize)
+        .arg(linkTowerTypeName())
+        .arg(splitIndex())
+        .arg(contrastiveHiddenSize ? QString::number(*contrastiveHiddenSize)
+                                   : QStringLiteral("none"));
 }
 
 } // namespace ts

@@ -59,17 +59,19 @@ struct BridgeTowerConfig {
     int numHiddenLayers = 6;    // cross-modal layers
     bool tieWordEmbeddings = false;
     bool initLayernormFromVisionEncoder = false;
-    std::optional<int> contrastiveHiddenSize;     // no default: required for the contrastive head
-    std::optional<double> logitScaleInitValue;    // no default
+    std::optional<int> contrastiveHiddenSize;  // no default: required for the contrastive head
+    std::optional<double> logitScaleInitValue; // no default
     BridgeTowerTextConfig text;
     BridgeTowerVisionConfig vision;
 
     // First text/vision layer index that feeds a bridge (link tower): Lt - Lc + 1.
     int splitIndex() const { return text.numHiddenLayers - numHiddenLayers + 1; }
 
-    // Parses config.json. Fails with the file name on unreadable/invalid JSON or a key of the wrong type.
+    // Parses config.json. Fails with the file name on unreadable/invalid JSON or a key of the wrong
+    // type.
     static Result<BridgeTowerConfig> load(const QString &configJsonPath);
-    static Result<BridgeTowerConfig> fromJsonText(const QByteArray &json, const QString &sourceName);
+    static Result<BridgeTowerConfig> fromJsonText(const QByteArray &json,
+                                                  const QString &sourceName);
 
     // Checks that the model can be built and run; names the offending setting when not
     // (configs that Hugging Face accepts but cannot run are rejected here, never crash later).

@@ -77,7 +77,9 @@ QString joinNames(const std::vector<std::string> &names, size_t limit = 40) {
 QString problemsOf(const internal::WeightBinder &b) {
     QStringList parts;
     if (!b.missing().empty())
-        parts << QStringLiteral("missing %1 tensor(s): %2").arg(b.missing().size()).arg(joinNames(b.missing()));
+        parts << QStringLiteral("missing %1 tensor(s): %2")
+                     .arg(b.missing().size())
+                     .arg(joinNames(b.missing()));
     if (!b.misshaped().empty())
         parts << QStringLiteral("wrong shape: %1").arg(joinNames(b.misshaped()));
     return parts.join(QStringLiteral("; "));
@@ -120,10 +122,14 @@ auto guarded(Precision precision, const char *what, F &&body) -> decltype(body()
         } restore{autocast, wasEnabled};
         return body();
     } catch (const c10::Error &e) {
-        return Error(Error::Code::Internal, QStringLiteral("%1 failed: %2").arg(QLatin1String(what),
-                                                                               QString::fromStdString(e.what_without_backtrace())));
+        return Error(
+            Error::Code::Internal,
+            QStringLiteral("%1 failed: %2")
+                .arg(QLatin1String(what), QString::fromStdString(e.what_without_backtrace())));
     } catch (const std::exception &e) {
-        return Error(Error::Code::Internal, QStringLiteral("%1 failed: %2").arg(QLatin1String(what), QString::fromUtf8(e.what())));
+        return Error(
+            Error::Code::Internal,
+            QStringLiteral("%1 failed: %2").arg(QLatin1String(what), QString::fromUtf8(e.what())));
     }
 }
 
@@ -158,10 +164,18 @@ at::Tensor view(const FloatTensor &t) {
 BridgeTowerModel::BridgeTowerModel() : d(std::make_unique<Impl>()) {}
 BridgeTowerModel::~BridgeTowerModel() = default;
 
-const BridgeTowerConfig &BridgeTowerModel::config() const { return d->config; }
-const ModelInfo &BridgeTowerModel::info() const { return d->info; }
-const internal::BridgeTowerNet &BridgeTowerModel::net() const { return d->net; }
-Precision BridgeTowerModel::precision() const { return d->precision; }
+const BridgeTowerConfig &BridgeTowerModel::config() const {
+    return d->config;
+}
+const ModelInfo &BridgeTowerModel::info() const {
+    return d->info;
+}
+const internal::BridgeTowerNet &BridgeTowerModel::net() const {
+    return d->net;
+}
+Precision BridgeTowerModel::precision() const {
+    return d->precision;
+}
 
 int BridgeTowerModel::maxTextTokens() const {
     return d->config.text.maxPositionEmbeddings - d->config.text.padTokenId - 1;
@@ -175,10 +189,12 @@ float BridgeTowerModel::logitScale() const {
     return has(kHeadContrastive) ? d->net.logitScale().item<float>() : 0.0f;
 }
 
-Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::load(const QString &directory, const ModelLoadOptions &options) {
+Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::load(const QString &directory,
+                                                                 const ModelLoadOptions &options) {
     const QDir dir(directory);
     if (!dir.exists())
-        return Error(Error::Code::NotFound, QStringLiteral("%1: model folder not found").arg(directory));
+        return Error(Error::Code::NotFound,
+                     QStringLiteral("%1: model folder not found").arg(directory));
     auto config = BridgeTowerConfig::load(dir.filePath(QStringLiteral("config.json")));
     if (!config)
         return Error(Error::Code::Model, config.error().message);
@@ -187,19 +203,25 @@ Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::load(const QString &
     try {
         auto weights = internal::loadCheckpointWeights(directory);
         if (!weights)
-            return Error(weights.error().code == Error::Code::NotFound ? Error::Code::Model : weights.error().code,
+            return Error(weights.error().code == Error::Code::NotFound ? Error::Code::Model
+                                                                       : weights.error().code,
                          weights.error().message);
         return fromWeights(*config, *weights, dir.absolutePath(), options);
     } catch (const c10::Error &e) {
-        return Error(Error::Code::Model, QStringLiteral("%1: loading failed: %2").arg(directory, QString::fromStdString(e.what_without_backtrace())));
+        return Error(Error::Code::Model,
+                     QStringLiteral("%1: loading failed: %2")
+                         .arg(directory, QString::fromStdString(e.what_without_backtrace())));
     } catch (const std::exception &e) {
-        return Error(Error::Code::Model, QStringLiteral("%1: loading failed: %2").arg(directory, QString::fromUtf8(e.what())));
+        return Error(
+            Error::Code::Model,
+            QStringLiteral("%1: loading failed: %2").arg(directory, QString::fromUtf8(e.what())));
     }
 }
 
-Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::fromWeights(const BridgeTowerConfig &config,
-                                                                        const internal::CheckpointWeights &weights,
-                                                                        const QString &directory, const ModelLoadOptions &options) {
+Result<std::unique_ptr<BridgeTowerModel>>
+BridgeTowerModel::fromWeights(const BridgeTowerConfig &config,
+                              const internal::CheckpointWeights &weights, const QString &directory,
+                              const ModelLoadOptions &options) {
     if (Status s = config.validate(); !s)
         return s.error();
     std::unique_ptr<BridgeTowerModel> model(new BridgeTowerModel());
@@ -213,7 +235,8 @@ Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::fromWeights(const Br
         m.info.storedDtypes = weights.storedDtypes;
         const auto &tensors = weights.tensors;
 
-        // The released checkpoints hold all heads in one file, with the base model under "bridgetower.".
+        // The released checkpoints hold all heads in one file, with the base model under
+        // "bridgetower.".
         std::string prefix;
         for (const auto &[name, t] : tensors)
             if (name.rfind("bridgetower.", 0) == 0) {
@@ -224,8 +247,9 @@ Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::fromWeights(const Br
         internal::WeightBinder base(tensors);
         m.net.bind(base, m.config, prefix);
         if (!base.ok())
-            return Error(Error::Code::Model, QStringLiteral("%1: the checkpoint does not match config.json: %2")
-                                                 .arg(weights.file, problemsOf(base)));
+            return Error(Error::Code::Model,
+                         QStringLiteral("%1: the checkpoint does not match config.json: %2")
+                             .arg(weights.file, problemsOf(base)));
         std::set<std::string> used(base.used().begin(), base.used().end());
 
         struct HeadSpec {
@@ -236,9 +260,16 @@ Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::fromWeights(const Br
             QString configProblem;
         };
         const std::vector<HeadSpec> heads = {
-            {kHeadContrastive, "contrastive (ITC)", {"itc_text_head.", "itc_image_head.", "itc_cross_modal_head.", "logit_scale"},
-             &BridgeTowerNet::bindContrastiveHead, m.config.contrastiveUnsupportedReason()},
-            {kHeadImageTextMatching, "image-text matching (ITM)", {"itm_score."}, &BridgeTowerNet::bindItmHead, {}},
+            {kHeadContrastive,
+             "contrastive (ITC)",
+             {"itc_text_head.", "itc_image_head.", "itc_cross_modal_head.", "logit_scale"},
+             &BridgeTowerNet::bindContrastiveHead,
+             m.config.contrastiveUnsupportedReason()},
+            {kHeadImageTextMatching,
+             "image-text matching (ITM)",
+             {"itm_score."},
+             &BridgeTowerNet::bindItmHead,
+             {}},
             {kHeadMaskedLm, "masked LM (MLM)", {"mlm_score."}, &BridgeTowerNet::bindMlmHead, {}},
         };
         QStringList fatal;
@@ -251,9 +282,11 @@ Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::fromWeights(const Br
             const bool required = (options.requiredHeads & h.head) != 0;
             QString problem;
             if (!present) {
-                problem = QStringLiteral("the %1 head is not in the checkpoint").arg(QLatin1String(h.name));
+                problem = QStringLiteral("the %1 head is not in the checkpoint")
+                              .arg(QLatin1String(h.name));
             } else if (!h.configProblem.isEmpty()) {
-                problem = QStringLiteral("the %1 head cannot run: %2").arg(QLatin1String(h.name), h.configProblem);
+                problem = QStringLiteral("the %1 head cannot run: %2")
+                              .arg(QLatin1String(h.name), h.configProblem);
             } else {
                 internal::WeightBinder hb(tensors);
                 (m.net.*h.bind)(hb);
@@ -261,7 +294,8 @@ Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::fromWeights(const Br
                     m.info.heads |= h.head;
                     used.insert(hb.used().begin(), hb.used().end());
                 } else {
-                    problem = QStringLiteral("the %1 head is broken: %2").arg(QLatin1String(h.name), problemsOf(hb));
+                    problem = QStringLiteral("the %1 head is broken: %2")
+                                  .arg(QLatin1String(h.name), problemsOf(hb));
                 }
             }
             if (!problem.isEmpty()) {
@@ -272,13 +306,18 @@ Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::fromWeights(const Br
             }
         }
         if (!fatal.isEmpty())
-            return Error(Error::Code::Model, QStringLiteral("%1: %2").arg(weights.file, fatal.join(QStringLiteral("; "))));
-        m.net.setHeads(m.info.heads & kHeadContrastive, m.info.heads & kHeadImageTextMatching, m.info.heads & kHeadMaskedLm);
+            return Error(Error::Code::Model, QStringLiteral("%1: %2").arg(
+                                                 weights.file, fatal.join(QStringLiteral("; "))));
+        m.net.setHeads(m.info.heads & kHeadContrastive, m.info.heads & kHeadImageTextMatching,
+                       m.info.heads & kHeadMaskedLm);
         // Nothing is converted or read here: each part is prepared for the precision by the first
         // forward pass that needs it (BridgeTowerNet::materialize).
         if (options.precision == Precision::Int8)
-            if (const std::string problem = internal::int8EngineProblem(at::globalContext().supportedQEngines()); !problem.empty())
-                return Error(Error::Code::Model, QStringLiteral("%1: %2").arg(directory, QString::fromStdString(problem)));
+            if (const std::string problem =
+                    internal::int8EngineProblem(at::globalContext().supportedQEngines());
+                !problem.empty())
+                return Error(Error::Code::Model, QStringLiteral("%1: %2").arg(
+                                                     directory, QString::fromStdString(problem)));
         m.net.setPrecision(options.precision, weights.mappedRanges);
 
         // Everything else (buffers such as position_ids, heads of other classes or that could not
@@ -290,9 +329,13 @@ Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::fromWeights(const Br
                 m.info.unusedKeys << QString::fromStdString(name);
         }
     } catch (const c10::Error &e) {
-        return Error(Error::Code::Model, QStringLiteral("%1: loading failed: %2").arg(directory, QString::fromStdString(e.what_without_backtrace())));
+        return Error(Error::Code::Model,
+                     QStringLiteral("%1: loading failed: %2")
+                         .arg(directory, QString::fromStdString(e.what_without_backtrace())));
     } catch (const std::exception &e) {
-        return Error(Error::Code::Model, QStringLiteral("%1: loading failed: %2").arg(directory, QString::fromUtf8(e.what())));
+        return Error(
+            Error::Code::Model,
+            QStringLiteral("%1: loading failed: %2").arg(directory, QString::fromUtf8(e.what())));
     }
     return model;
 }
@@ -300,40 +343,54 @@ Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::fromWeights(const Br
 namespace {
 
 Status checkPixels(const FloatTensor &p, int imageSize, int channels) {
-    if (p.shape.size() != 4 || p.shape[0] < 1 || p.shape[1] != channels || p.shape[2] != imageSize || p.shape[3] != imageSize)
-        return Error(Error::Code::InvalidArgument,
-                     QStringLiteral("pixel values must have shape [batch, %1, %2, %2]; this model takes %2x%2 images")
-                         .arg(channels).arg(imageSize));
+    if (p.shape.size() != 4 || p.shape[0] < 1 || p.shape[1] != channels ||
+        p.shape[2] != imageSize || p.shape[3] != imageSize)
+        return Error(
+            Error::Code::InvalidArgument,
+            QStringLiteral(
+                "pixel values must have shape [batch, %1, %2, %2]; this model takes %2x%2 images")
+                .arg(channels)
+                .arg(imageSize));
     if (int64_t(p.data.size()) != FloatTensor::elementCount(p.shape))
-        return Error(Error::Code::InvalidArgument, QStringLiteral("pixel values hold fewer numbers than their shape says"));
+        return Error(Error::Code::InvalidArgument,
+                     QStringLiteral("pixel values hold fewer numbers than their shape says"));
     return Status::success();
 }
 
 } // namespace
 
 static Status checkTokens(const TokenBatch &t, const BridgeTowerModel &m) {
-    if (t.batchSize < 1 || t.seqLength < 1 || int64_t(t.inputIds.size()) != t.batchSize * t.seqLength ||
+    if (t.batchSize < 1 || t.seqLength < 1 ||
+        int64_t(t.inputIds.size()) != t.batchSize * t.seqLength ||
         t.attentionMask.size() != t.inputIds.size())
-        return Error(Error::Code::InvalidArgument, QStringLiteral("token batch is empty or its arrays do not match its shape"));
+        return Error(Error::Code::InvalidArgument,
+                     QStringLiteral("token batch is empty or its arrays do not match its shape"));
     if (t.seqLength > m.maxTextTokens())
         return Error(Error::Code::InvalidArgument,
-                     QStringLiteral("the text has %1 tokens; this model accepts at most %2").arg(t.seqLength).arg(m.maxTextTokens()));
+                     QStringLiteral("the text has %1 tokens; this model accepts at most %2")
+                         .arg(t.seqLength)
+                         .arg(m.maxTextTokens()));
     const int64_t vocab = m.config().text.vocabSize;
     for (int64_t id : t.inputIds)
         if (id < 0 || id >= vocab)
             return Error(Error::Code::InvalidArgument,
-                         QStringLiteral("token id %1 is outside this model's vocabulary of %2").arg(id).arg(vocab));
+                         QStringLiteral("token id %1 is outside this model's vocabulary of %2")
+                             .arg(id)
+                             .arg(vocab));
     for (int64_t v : t.attentionMask)
         if (v != 0 && v != 1)
-            return Error(Error::Code::InvalidArgument, QStringLiteral("attention mask values must be 0 or 1"));
+            return Error(Error::Code::InvalidArgument,
+                         QStringLiteral("attention mask values must be 0 or 1"));
     return Status::success();
 }
 
 static at::Tensor idsTensor(const TokenBatch &t) {
-    return at::from_blob(const_cast<int64_t *>(t.inputIds.data()), {t.batchSize, t.seqLength}, at::kLong);
+    return at::from_blob(const_cast<int64_t *>(t.inputIds.data()), {t.batchSize, t.seqLength},
+                         at::kLong);
 }
 static at::Tensor maskTensor(const TokenBatch &t) {
-    return at::from_blob(const_cast<int64_t *>(t.attentionMask.data()), {t.batchSize, t.seqLength}, at::kLong);
+    return at::from_blob(const_cast<int64_t *>(t.attentionMask.data()), {t.batchSize, t.seqLength},
+                         at::kLong);
 }
 
 // Broadcasts a one-text tower over `batch` images.
@@ -348,7 +405,9 @@ static BridgeTowerNet::TextTower expandText(BridgeTowerNet::TextTower text, int6
 
 Result<FloatTensor> BridgeTowerModel::embedText(const TokenBatch &tokens) const {
     if (!has(kHeadContrastive))
-        return Error(Error::Code::Model, QStringLiteral("this checkpoint has no usable contrastive head, so it cannot embed text for search"));
+        return Error(Error::Code::Model,
+                     QStringLiteral("this checkpoint has no usable contrastive head, so it cannot "
+                                    "embed text for search"));
     if (Status s = checkTokens(tokens, *this); !s)
         return s.error();
     return guarded(d->precision, "text embedding", [&]() -> Result<FloatTensor> {
@@ -357,9 +416,12 @@ Result<FloatTensor> BridgeTowerModel::embedText(const TokenBatch &tokens) const 
     });
 }
 
-Result<FloatTensor> BridgeTowerModel::embedImages(const FloatTensor &pixels, FloatTensor *fusionOut) const {
+Result<FloatTensor> BridgeTowerModel::embedImages(const FloatTensor &pixels,
+                                                  FloatTensor *fusionOut) const {
     if (!has(kHeadContrastive))
-        return Error(Error::Code::Model, QStringLiteral("this checkpoint has no usable contrastive head, so it cannot embed images for search"));
+        return Error(Error::Code::Model,
+                     QStringLiteral("this checkpoint has no usable contrastive head, so it cannot "
+                                    "embed images for search"));
     if (Status s = checkPixels(pixels, imageSize(), d->config.vision.numChannels); !s)
         return s.error();
     return guarded(d->precision, "image embedding", [&]() -> Result<FloatTensor> {
@@ -384,12 +446,14 @@ Result<FloatTensor> BridgeTowerModel::visionFusionInputs(const FloatTensor &pixe
         const at::Tensor all = view(pixels);
         FloatTensor fusion;
         for (int64_t i = 0; i < all.size(0); ++i)
-            appendRows(fusion, BridgeTowerNet::stackFusion(d->visionTower(all.narrow(0, i, 1))), all.size(0));
+            appendRows(fusion, BridgeTowerNet::stackFusion(d->visionTower(all.narrow(0, i, 1))),
+                       all.size(0));
         return fusion;
     });
 }
 
-Result<FloatTensor> BridgeTowerModel::imageTextMatching(const TokenBatch &tokens, const FloatTensor &pixels) const {
+Result<FloatTensor> BridgeTowerModel::imageTextMatching(const TokenBatch &tokens,
+                                                        const FloatTensor &pixels) const {
     if (Status s = checkPixels(pixels, imageSize(), d->config.vision.numChannels); !s)
         return s.error();
     auto fusion = visionFusionInputs(pixels);
@@ -416,9 +480,12 @@ static Status checkTextsForImages(int64_t texts, int64_t images) {
     return Status::success();
 }
 
-Result<FloatTensor> BridgeTowerModel::imageTextMatchingFromFusion(const TokenBatch &tokens, const FloatTensor &fusion) const {
+Result<FloatTensor> BridgeTowerModel::imageTextMatchingFromFusion(const TokenBatch &tokens,
+                                                                  const FloatTensor &fusion) const {
     if (!has(kHeadImageTextMatching))
-        return Error(Error::Code::Model, QStringLiteral("this checkpoint has no usable image-text matching (ITM) head"));
+        return Error(
+            Error::Code::Model,
+            QStringLiteral("this checkpoint has no usable image-text matching (ITM) head"));
     if (Status s = checkTokens(tokens, *this); !s)
         return s.error();
     if (Status s = checkFusion(fusion, d->config); !s)
@@ -500,7 +567,8 @@ Result<FloatTensor> BridgeTowerModel::maskedLmLogits(const TokenBatch &tokens,
                                                      const FloatTensor &pixels,
                                                      const std::vector<int64_t> &positions) const {
     if (!has(kHeadMaskedLm))
-        return Error(Error::Code::Model, QStringLiteral("this checkpoint has no usable masked-LM (MLM) head"));
+        return Error(Error::Code::Model,
+                     QStringLiteral("this checkpoint has no usable masked-LM (MLM) head"));
     if (Status s = checkTokens(tokens, *this); !s)
         return s.error();
     if (Status s = checkPixels(pixels, imageSize(), d->config.vision.numChannels); !s)
@@ -538,21 +606,25 @@ BridgeTowerModel::maskedLmLogitsFromFusion(const TokenBatch &tokens, const Float
     });
 }
 
-Result<BridgeTowerModel::ContrastiveOutput> BridgeTowerModel::contrastive(const TokenBatch &tokens, const FloatTensor &pixels) const {
+Result<BridgeTowerModel::ContrastiveOutput>
+BridgeTowerModel::contrastive(const TokenBatch &tokens, const FloatTensor &pixels) const {
     if (!has(kHeadContrastive))
-        return Error(Error::Code::Model, QStringLiteral("this checkpoint has no usable contrastive head"));
+        return Error(Error::Code::Model,
+                     QStringLiteral("this checkpoint has no usable contrastive head"));
     if (Status s = checkTokens(tokens, *this); !s)
         return s.error();
     if (Status s = checkPixels(pixels, imageSize(), d->config.vision.numChannels); !s)
         return s.error();
     if (tokens.batchSize != pixels.shape[0])
-        return Error(Error::Code::InvalidArgument, QStringLiteral("contrastive needs one text per image"));
+        return Error(Error::Code::InvalidArgument,
+                     QStringLiteral("contrastive needs one text per image"));
     return guarded(d->precision, "contrastive", [&]() -> Result<ContrastiveOutput> {
         const auto text = d->textTower(idsTensor(tokens), maskTensor(tokens), true);
         const auto vision = d->visionTower(view(pixels));
         const auto cross =
             d->net.crossModal(text, vision, nullptr, BridgeTowerNet::CrossOutputs::Pooled);
-        return ContrastiveOutput{toFloatTensor(d->net.textEmbeds(text)), toFloatTensor(d->net.imageEmbeds(vision)),
+        return ContrastiveOutput{toFloatTensor(d->net.textEmbeds(text)),
+                                 toFloatTensor(d->net.imageEmbeds(vision)),
                                  toFloatTensor(d->net.crossEmbeds(cross))};
     });
 }
@@ -566,7 +638,9 @@ void BridgeTowerModel::setThreadCount(int threads) {
     g_threadCount.store(std::max(1, threads), std::memory_order_relaxed);
     at::set_num_threads(std::max(1, threads));
 }
-int BridgeTowerModel::threadCount() { return at::get_num_threads(); }
+int BridgeTowerModel::threadCount() {
+    return at::get_num_threads();
+}
 
 QString BridgeTowerModel::runtimeInfo() {
     // The BLAS actually mapped into this process decides float32 speed (see TOOLCHAIN.md).
@@ -579,7 +653,8 @@ QString BridgeTowerModel::runtimeInfo() {
             if (slash < 0)
                 continue;
             const QString path = QString::fromUtf8(line.mid(slash));
-            if (path.contains(QLatin1String("libblas")) || path.contains(QLatin1String("libopenblas"))) {
+            if (path.contains(QLatin1String("libblas")) ||
+                path.contains(QLatin1String("libopenblas"))) {
                 blas = path;
                 break;
             }
@@ -589,10 +664,13 @@ QString BridgeTowerModel::runtimeInfo() {
     if (blas.contains(QLatin1String("openblas-openmp")))
         variant = QStringLiteral(" (OpenBLAS, OpenMP: good)");
     else if (blas.contains(QLatin1String("openblas-pthread")))
-        variant = QStringLiteral(" (OpenBLAS, pthreads: ~2.5x slower with LibTorch; install libopenblas0-openmp)");
+        variant = QStringLiteral(
+            " (OpenBLAS, pthreads: ~2.5x slower with LibTorch; install libopenblas0-openmp)");
     else if (blas.contains(QLatin1String("/blas/")))
         variant = QStringLiteral(" (reference BLAS: very slow; install libopenblas0-openmp)");
-    return QStringLiteral("LibTorch threads: %1; BLAS: %2%3").arg(at::get_num_threads()).arg(blas, variant);
+    return QStringLiteral("LibTorch threads: %1; BLAS: %2%3")
+        .arg(at::get_num_threads())
+        .arg(blas, variant);
 }
 
 } // namespace ts

@@ -22,7 +22,7 @@ struct CheckpointWeights;
 // Which heads a checkpoint provides (bit flags).
 enum ModelHead : unsigned {
     kHeadNone = 0,
-    kHeadContrastive = 1,      // ITC: text/image/cross embeddings and logit scale (needed for search)
+    kHeadContrastive = 1, // ITC: text/image/cross embeddings and logit scale (needed for search)
     kHeadImageTextMatching = 2, // ITM: match logits (rerank)
     kHeadMaskedLm = 4,          // MLM: vocabulary logits (fill-mask)
     kHeadAll = 7,
@@ -36,10 +36,11 @@ struct ModelLoadOptions {
 struct ModelInfo {
     QString directory;
     QString weightsFile;
-    QString storedDtypes;           // e.g. "F16" or "F32, I64"
-    qint64 parameterCount = 0;      // of the tensors the model uses
-    unsigned heads = kHeadNone;     // heads usable
-    QStringList headProblems;       // why a head present in part, or unsupported by the config, is unusable
+    QString storedDtypes;       // e.g. "F16" or "F32, I64"
+    qint64 parameterCount = 0;  // of the tensors the model uses
+    unsigned heads = kHeadNone; // heads usable
+    QStringList
+        headProblems; // why a head present in part, or unsupported by the config, is unusable
     QStringList
         unusedKeys; // tensors in the file the model never reads (buffers such as position_ids,
                     // heads of other classes or that could not be loaded), sorted; ignored
@@ -77,12 +78,13 @@ private:
 // never as exceptions.
 class BridgeTowerModel {
 public:
-    static Result<std::unique_ptr<BridgeTowerModel>> load(const QString &directory, const ModelLoadOptions &options = {});
+    static Result<std::unique_ptr<BridgeTowerModel>> load(const QString &directory,
+                                                          const ModelLoadOptions &options = {});
     // Builds the model from tensors already in memory (benchmarks build random real-size models
     // this way); load() is config.json + the weights file + this.
-    static Result<std::unique_ptr<BridgeTowerModel>> fromWeights(const BridgeTowerConfig &config,
-                                                                 const internal::CheckpointWeights &weights,
-                                                                 const QString &directory, const ModelLoadOptions &options = {});
+    static Result<std::unique_ptr<BridgeTowerModel>>
+    fromWeights(const BridgeTowerConfig &config, const internal::CheckpointWeights &weights,
+                const QString &directory, const ModelLoadOptions &options = {});
     ~BridgeTowerModel();
     BridgeTowerModel(const BridgeTowerModel &) = delete;
     BridgeTowerModel &operator=(const BridgeTowerModel &) = delete;
@@ -103,13 +105,16 @@ public:
     // of the cross-modal layers for each image ([B, Lc, tokens, H]) so a later rerank can skip
     // the vision tower (see imageTextMatchingFromFusion).
     Result<FloatTensor> embedText(const TokenBatch &tokens) const;
-    Result<FloatTensor> embedImages(const FloatTensor &pixelValues, FloatTensor *fusionOut = nullptr) const;
+    Result<FloatTensor> embedImages(const FloatTensor &pixelValues,
+                                    FloatTensor *fusionOut = nullptr) const;
     // Only the vision-side cross-modal inputs, [B, Lc, tokens, H].
     Result<FloatTensor> visionFusionInputs(const FloatTensor &pixelValues) const;
 
     // ITM logits [B, 2] (index 1 = match). A batch of one text is broadcast over B images.
-    Result<FloatTensor> imageTextMatching(const TokenBatch &tokens, const FloatTensor &pixelValues) const;
-    Result<FloatTensor> imageTextMatchingFromFusion(const TokenBatch &tokens, const FloatTensor &fusionInputs) const;
+    Result<FloatTensor> imageTextMatching(const TokenBatch &tokens,
+                                          const FloatTensor &pixelValues) const;
+    Result<FloatTensor> imageTextMatchingFromFusion(const TokenBatch &tokens,
+                                                    const FloatTensor &fusionInputs) const;
 
     // One caption ([1, T] tokens) through the text tower, once: its search embedding and the text
     // side of the cross-modal layers. Then ITM of that caption against B photos' cached vision
@@ -131,7 +136,8 @@ public:
         FloatTensor textEmbeds, imageEmbeds, crossEmbeds; // [B, C] each, normalised
     };
     // BridgeTowerForContrastiveLearning on B pairs (text i with image i).
-    Result<ContrastiveOutput> contrastive(const TokenBatch &tokens, const FloatTensor &pixelValues) const;
+    Result<ContrastiveOutput> contrastive(const TokenBatch &tokens,
+                                          const FloatTensor &pixelValues) const;
 
     // Sets LibTorch's intra-op thread count for the whole process (it starts at 1 here). Any
     // thread may call it at any time; it applies to the next forward pass on every thread, also

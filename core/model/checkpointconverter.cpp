@@ -15,17 +15,28 @@ namespace {
 
 std::optional<DType> toDType(at::ScalarType t) {
     switch (t) {
-    case at::kDouble: return DType::F64;
-    case at::kFloat: return DType::F32;
-    case at::kHalf: return DType::F16;
-    case at::kBFloat16: return DType::BF16;
-    case at::kLong: return DType::I64;
-    case at::kInt: return DType::I32;
-    case at::kShort: return DType::I16;
-    case at::kChar: return DType::I8;
-    case at::kByte: return DType::U8;
-    case at::kBool: return DType::Bool;
-    default: return std::nullopt;
+    case at::kDouble:
+        return DType::F64;
+    case at::kFloat:
+        return DType::F32;
+    case at::kHalf:
+        return DType::F16;
+    case at::kBFloat16:
+        return DType::BF16;
+    case at::kLong:
+        return DType::I64;
+    case at::kInt:
+        return DType::I32;
+    case at::kShort:
+        return DType::I16;
+    case at::kChar:
+        return DType::I8;
+    case at::kByte:
+        return DType::U8;
+    case at::kBool:
+        return DType::Bool;
+    default:
+        return std::nullopt;
     }
 }
 
@@ -41,15 +52,21 @@ Status convert(const QString &binPath, const QString &safetensorsPath,
     });
     for (size_t i = 1; i < tensors.size(); ++i)
         if (tensors[i].name == tensors[i - 1].name)
-            return Error(Error::Code::Format, QStringLiteral("%1: tensor '%2' appears twice").arg(binPath, QString::fromStdString(tensors[i].name)));
+            return Error(Error::Code::Format,
+                         QStringLiteral("%1: tensor '%2' appears twice")
+                             .arg(binPath, QString::fromStdString(tensors[i].name)));
 
     std::vector<TensorToWrite> headers;
     headers.reserve(tensors.size());
     for (const auto &[name, t] : tensors) {
         const auto dtype = toDType(t.scalar_type());
         if (!dtype)
-            return Error(Error::Code::Unsupported, QStringLiteral("%1: tensor '%2' has dtype %3, which safetensors conversion does not support")
-                                                       .arg(binPath, QString::fromStdString(name), QString::fromLatin1(c10::toString(t.scalar_type()))));
+            return Error(
+                Error::Code::Unsupported,
+                QStringLiteral(
+                    "%1: tensor '%2' has dtype %3, which safetensors conversion does not support")
+                    .arg(binPath, QString::fromStdString(name),
+                         QString::fromLatin1(c10::toString(t.scalar_type()))));
         TensorToWrite h;
         h.name = name;
         h.dtype = *dtype;
@@ -69,8 +86,10 @@ Status convert(const QString &binPath, const QString &safetensorsPath,
             tensors[i].tensor = at::Tensor();
             return current.data_ptr();
         } catch (const std::exception &e) {
-            *failure = Error(Error::Code::Internal, QStringLiteral("%1: tensor '%2': %3")
-                                                        .arg(binPath, QString::fromStdString(tensors[i].name), QString::fromUtf8(e.what())));
+            *failure = Error(Error::Code::Internal,
+                             QStringLiteral("%1: tensor '%2': %3")
+                                 .arg(binPath, QString::fromStdString(tensors[i].name),
+                                      QString::fromUtf8(e.what())));
             return nullptr;
         }
     };
@@ -84,11 +103,14 @@ Status convertTorchBinToSafetensors(const QString &binPath, const QString &safet
     try {
         return convert(binPath, safetensorsPath, progress);
     } catch (const c10::Error &e) {
-        return Error(Error::Code::Internal, QStringLiteral("%1: converting to %2 failed: %3")
-                                                .arg(binPath, safetensorsPath, QString::fromUtf8(e.what_without_backtrace())));
+        return Error(
+            Error::Code::Internal,
+            QStringLiteral("%1: converting to %2 failed: %3")
+                .arg(binPath, safetensorsPath, QString::fromUtf8(e.what_without_backtrace())));
     } catch (const std::exception &e) {
-        return Error(Error::Code::Internal, QStringLiteral("%1: converting to %2 failed: %3")
-                                                .arg(binPath, safetensorsPath, QString::fromUtf8(e.what())));
+        return Error(Error::Code::Internal,
+                     QStringLiteral("%1: converting to %2 failed: %3")
+                         .arg(binPath, safetensorsPath, QString::fromUtf8(e.what())));
     }
 }
 

@@ -12,11 +12,11 @@ namespace ts {
 // One-time conversion of a Hugging Face `pytorch_model.bin` (torch.save zip format) into
 // `model.safetensors`, the format the app loads (memory-mapped, no pickle).
 //
-// Every tensor of the state dict is written in its stored dtype, made contiguous, under its own name
-// (keys are never renamed), with metadata {"format": "pt"}; tensors are laid out by element size
-// (largest first) then name, as the safetensors Python package does. The write is atomic: either the
-// complete file appears at `safetensorsPath` (replacing any file there) or nothing changes.
-// Memory: the checkpoint's storages (~1x the .bin) plus one tensor at a time.
+// Every tensor of the state dict is written in its stored dtype, made contiguous, under its own
+// name (keys are never renamed), with metadata {"format": "pt"}; tensors are laid out by element
+// size (largest first) then name, as the safetensors Python package does. The write is atomic:
+// either the complete file appears at `safetensorsPath` (replacing any file there) or nothing
+// changes. Memory: the checkpoint's storages (~1x the .bin) plus one tensor at a time.
 //
 // `progress(done, total)` reports bytes written, on the calling thread, once per tensor.
 // Fails with the reader's Error (naming the .bin) or an Io error naming the output. Never throws;

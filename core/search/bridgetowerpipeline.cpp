@@ -18,7 +18,8 @@ namespace {
 // safetensors header and the tail of the data).
 QString computeModelKey(const QString &directory, const QString &weightsFile) {
     QCryptographicHash hash(QCryptographicHash::Sha256);
-    for (const QString &name : {QStringLiteral("config.json"), QStringLiteral("preprocessor_config.json")}) {
+    for (const QString &name :
+         {QStringLiteral("config.json"), QStringLiteral("preprocessor_config.json")}) {
         QFile f(QDir(directory).filePath(name));
         if (f.open(QIODevice::ReadOnly))
             hash.addData(f.read(1 << 20));
@@ -44,7 +45,8 @@ float softmaxOfPair(float a, float b) {
 
 } // namespace
 
-Result<std::shared_ptr<BridgeTowerPipeline>> BridgeTowerPipeline::load(const QString &directory, const Options &options) {
+Result<std::shared_ptr<BridgeTowerPipeline>> BridgeTowerPipeline::load(const QString &directory,
+                                                                       const Options &options) {
     std::shared_ptr<BridgeTowerPipeline> p(new BridgeTowerPipeline());
     p->m_options = options;
     if (!p->m_options.captionCache)
@@ -56,7 +58,8 @@ Result<std::shared_ptr<BridgeTowerPipeline>> BridgeTowerPipeline::load(const QSt
         return Error(Error::Code::Model, tokenizer.error().message);
     p->m_tokenizer = std::move(*tokenizer);
 
-    auto imageConfig = ImageProcessorConfig::load(QDir(directory).filePath(QStringLiteral("preprocessor_config.json")));
+    auto imageConfig = ImageProcessorConfig::load(
+        QDir(directory).filePath(QStringLiteral("preprocessor_config.json")));
     if (!imageConfig)
         return Error(Error::Code::Model, imageConfig.error().message);
     p->m_imageProcessor = ImageProcessor(*imageConfig);
@@ -70,8 +73,12 @@ Result<std::shared_ptr<BridgeTowerPipeline>> BridgeTowerPipeline::load(const QSt
     p->m_model = std::move(*model);
 
     if (p->m_tokenizer.vocabSize() > p->m_model->config().text.vocabSize)
-        return Error(Error::Code::Model, QStringLiteral("%1: the tokenizer has %2 tokens but the model only %3: vocab.json does not belong to this checkpoint")
-                                             .arg(directory).arg(p->m_tokenizer.vocabSize()).arg(p->m_model->config().text.vocabSize));
+        return Error(Error::Code::Model,
+                     QStringLiteral("%1: the tokenizer has %2 tokens but the model only %3: "
+                                    "vocab.json does not belong to this checkpoint")
+                         .arg(directory)
+                         .arg(p->m_tokenizer.vocabSize())
+                         .arg(p->m_model->config().text.vocabSize));
     p->m_modelKey = computeModelKey(directory, p->m_model->info().weightsFile);
     return p;
 }
@@ -92,7 +99,9 @@ Result<FloatTensor> BridgeTowerPipeline::embedTexts(const QStringList &texts) co
         if (!prepared)
             return prepared.error();
         if (prepared->embedding().data.empty())
-            return Error(Error::Code::Model, QStringLiteral("this checkpoint has no usable contrastive head, so it cannot embed text for search"));
+            return Error(Error::Code::Model,
+                         QStringLiteral("this checkpoint has no usable contrastive head, so it "
+                                        "cannot embed text for search"));
         return prepared->embedding();
     }
     const int64_t dim = m_model->embeddingDimension();
@@ -103,7 +112,8 @@ Result<FloatTensor> BridgeTowerPipeline::embedTexts(const QStringList &texts) co
     for (qsizetype i = 0; i < texts.size(); ++i) {
         const auto cached = cache.get(m_modelKey, m_options.precision, texts[i]);
         if (cached && int64_t(cached->embedding().data.size()) == dim) {
-            std::copy(cached->embedding().data.begin(), cached->embedding().data.end(), out.data.begin() + i * dim);
+            std::copy(cached->embedding().data.begin(), cached->embedding().data.end(),
+                      out.data.begin() + i * dim);
         } else {
             missing << texts[i];
             missingRows.push_back(i);
@@ -134,16 +144,22 @@ Result<FloatTensor> BridgeTowerPipeline::loadPixels(const std::vector<QString> &
             return processed.error();
         const FloatTensor &pv = processed->pixelValues;
         if (pv.shape != std::vector<int64_t>{3, s, s})
-            return Error(Error::Code::Model,
-                         QStringLiteral("%1: preprocessor_config.json makes %2x%3 inputs but the model takes %4x%4; "
-                                        "the preprocessor config does not belong to this checkpoint")
-                             .arg(paths[i]).arg(pv.shape.size() == 3 ? pv.shape[2] : 0).arg(pv.shape.size() == 3 ? pv.shape[1] : 0).arg(s));
+            return Error(
+                Error::Code::Model,
+                QStringLiteral(
+                    "%1: preprocessor_config.json makes %2x%3 inputs but the model takes %4x%4; "
+                    "the preprocessor config does not belong to this checkpoint")
+                    .arg(paths[i])
+                    .arg(pv.shape.size() == 3 ? pv.shape[2] : 0)
+                    .arg(pv.shape.size() == 3 ? pv.shape[1] : 0)
+                    .arg(s));
         std::copy(pv.data.begin(), pv.data.end(), batch.data.begin() + int64_t(i) * pv.numel());
     }
     return batch;
 }
 
-Result<FloatTensor> BridgeTowerPipeline::embedImages(const FloatTensor &pixels, FloatTensor *fusionOut) const {
+Result<FloatTensor> BridgeTowerPipeline::embedImages(const FloatTensor &pixels,
+                                                     FloatTensor *fusionOut) const {
     return m_model->embedImages(pixels, fusionOut);
 }
 
@@ -156,18 +172,21 @@ std::vector<MatchScore> BridgeTowerPipeline::scoresFromLogits(const FloatTensor 
     return out;
 }
 
-Result<std::vector<MatchScore>> BridgeTowerPipeline::matchTexts(const FloatTensor &pixels, const QStringList &texts) const {
+Result<std::vector<MatchScore>> BridgeTowerPipeline::matchTexts(const FloatTensor &pixels,
+                                                                const QStringList &texts) const {
     if (texts.isEmpty())
         return std::vector<MatchScore>{};
     auto fusion = m_model->visionFusionInputs(pixels);
     if (!fusion)
         return fusion.error();
-    // One image against N texts: repeat the cached vision side N times (cheap next to the vision tower).
+    // One image against N texts: repeat the cached vision side N times (cheap next to the vision
+    // tower).
     FloatTensor repeated = *fusion;
     repeated.shape[0] = texts.size();
     repeated.data.resize(size_t(fusion->numel()) * size_t(texts.size()));
     for (qsizetype i = 1; i < texts.size(); ++i)
-        std::copy(fusion->data.begin(), fusion->data.end(), repeated.data.begin() + i * fusion->numel());
+        std::copy(fusion->data.begin(), fusion->data.end(),
+                  repeated.data.begin() + i * fusion->numel());
     auto logits = m_model->imageTextMatchingFromFusion(tokenize(texts), repeated);
     if (!logits)
         return logits.error();
@@ -203,16 +222,20 @@ BridgeTowerPipeline::encodeMaskedCaption(const QString &caption) const {
         if (enc.inputIds[i] == maskId)
             out.positions.push_back(int64_t(i));
     if (out.positions.empty())
-        return Error(Error::Code::InvalidArgument,
-                     QStringLiteral("the caption has no blank: write <mask> where a word should be filled in"));
+        return Error(
+            Error::Code::InvalidArgument,
+            QStringLiteral(
+                "the caption has no blank: write <mask> where a word should be filled in"));
     if (int(out.positions.size()) > m_options.maxMasks)
         return Error(Error::Code::InvalidArgument,
                      QStringLiteral("the caption has %1 blanks; at most %2 are allowed")
                          .arg(out.positions.size())
                          .arg(m_options.maxMasks));
     if (int64_t(enc.inputIds.size()) > m_model->maxTextTokens())
-        return Error(Error::Code::InvalidArgument, QStringLiteral("the caption has %1 tokens; this model accepts at most %2")
-                                                       .arg(enc.inputIds.size()).arg(m_model->maxTextTokens()));
+        return Error(Error::Code::InvalidArgument,
+                     QStringLiteral("the caption has %1 tokens; this model accepts at most %2")
+                         .arg(enc.inputIds.size())
+                         .arg(m_model->maxTextTokens()));
     out.tokens = TokenBatch{1, int64_t(enc.inputIds.size()), enc.inputIds, enc.attentionMask};
     return out;
 }
@@ -265,8 +288,9 @@ FillMaskResult BridgeTowerPipeline::decodeMasks(const MaskedCaption &caption,
             sum += std::exp(double(row[v] - maxLogit));
         std::vector<int64_t> order(static_cast<size_t>(vocab));
         std::iota(order.begin(), order.end(), 0);
-        std::partial_sort(order.begin(), order.begin() + k, order.end(),
-                          [&](int64_t a, int64_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+        std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int64_t a, int64_t b) {
+            return row[a] > row[b] || (row[a] == row[b] && a < b);
+        });
         MaskPrediction p;
         p.position = int(caption.positions[m]);
         for (int i = 0; i < k; ++i) {

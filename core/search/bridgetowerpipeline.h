@@ -27,8 +27,8 @@ struct MatchScore {
 struct MaskPrediction {
     int position = 0; // index into the caption's token ids
     std::vector<int64_t> ids;
-    QStringList tokens;     // byte-level BPE strings, e.g. "Ġwine"
-    QStringList words;      // decoded, e.g. " wine"
+    QStringList tokens; // byte-level BPE strings, e.g. "Ġwine"
+    QStringList words;  // decoded, e.g. " wine"
     std::vector<float> probabilities;
     std::vector<float> logits;
 };
@@ -58,8 +58,11 @@ public:
 
     // Fails with an Error naming the folder and the unusable file (config, weights, vocab, merges,
     // preprocessor_config.json).
-    static Result<std::shared_ptr<BridgeTowerPipeline>> load(const QString &directory, const Options &options);
-    static Result<std::shared_ptr<BridgeTowerPipeline>> load(const QString &directory) { return load(directory, Options{}); }
+    static Result<std::shared_ptr<BridgeTowerPipeline>> load(const QString &directory,
+                                                             const Options &options);
+    static Result<std::shared_ptr<BridgeTowerPipeline>> load(const QString &directory) {
+        return load(directory, Options{});
+    }
 
     const BridgeTowerModel &model() const { return *m_model; }
     const Tokenizer &tokenizer() const { return m_tokenizer; }
@@ -81,10 +84,12 @@ public:
     // Decodes (EXIF orientation applied) and preprocesses one photo: [1, 3, S, S].
     Result<FloatTensor> loadPixels(const QString &path) const;
     Result<FloatTensor> loadPixels(const std::vector<QString> &paths) const; // [N, 3, S, S]
-    Result<FloatTensor> embedImages(const FloatTensor &pixels, FloatTensor *fusionOut = nullptr) const;
+    Result<FloatTensor> embedImages(const FloatTensor &pixels,
+                                    FloatTensor *fusionOut = nullptr) const;
 
     // ITM of one image (pixels [1,3,S,S] or its vision fusion inputs) against each text.
-    Result<std::vector<MatchScore>> matchTexts(const FloatTensor &pixels, const QStringList &texts) const;
+    Result<std::vector<MatchScore>> matchTexts(const FloatTensor &pixels,
+                                               const QStringList &texts) const;
     // A caption through the text tower once (tokenized as tokenize() does): its search embedding
     // (PreparedText::embedding) and what matchImages needs, however many photos it is matched with.
     // Served from and kept in the caption cache.
@@ -97,7 +102,8 @@ public:
     // Masked captioning: the caption must contain between 1 and maxMasks "<mask>" tokens.
     // checkMaskedCaption says whether it does, before any photo is processed.
     Status checkMaskedCaption(const QString &caption) const;
-    Result<FillMaskResult> fillMask(const FloatTensor &pixels, const QString &caption, int topK = 10) const;
+    Result<FillMaskResult> fillMask(const FloatTensor &pixels, const QString &caption,
+                                    int topK = 10) const;
     // The same from a photo's cached vision fusion inputs [1, Lc, L, H] (no vision tower).
     Result<FillMaskResult> fillMaskFromFusion(const FloatTensor &fusionInputs,
                                               const QString &caption, int topK = 10) const;

@@ -50,7 +50,9 @@ uint16_t floatToHalf(float f) {
     return uint16_t(h);
 }
 
-qint64 bytesOf(const FloatTensor &t) { return qint64(t.data.size() * sizeof(float)); }
+qint64 bytesOf(const FloatTensor &t) {
+    return qint64(t.data.size() * sizeof(float));
+}
 
 QString safeStamp(const QString &stamp) {
     QString s = stamp;
@@ -62,7 +64,8 @@ QString safeStamp(const QString &stamp) {
 
 } // namespace
 
-FusionCache::FusionCache(QString modelKey, Options options) : m_modelKey(std::move(modelKey)), m_options(std::move(options)) {
+FusionCache::FusionCache(QString modelKey, Options options)
+    : m_modelKey(std::move(modelKey)), m_options(std::move(options)) {
     if (m_options.diskBudgetBytes > 0 && !m_options.diskDirectory.isEmpty()) {
         const QString dir = QDir(m_options.diskDirectory).filePath(m_modelKey);
         QDir().mkpath(dir);
@@ -75,7 +78,9 @@ FusionCache::FusionCache(QString modelKey, Options options) : m_modelKey(std::mo
 FusionCache::~FusionCache() = default;
 
 QString FusionCache::diskPath(qint64 photoId, const QString &stamp) const {
-    return QDir(m_options.diskDirectory).filePath(QStringLiteral("%1/%2-%3.tsfc").arg(m_modelKey).arg(photoId).arg(safeStamp(stamp)));
+    return QDir(m_options.diskDirectory)
+        .filePath(
+            QStringLiteral("%1/%2-%3.tsfc").arg(m_modelKey).arg(photoId).arg(safeStamp(stamp)));
 }
 
 std::optional<FloatTensor> FusionCache::readDisk(const QString &path) const {
@@ -98,7 +103,8 @@ std::optional<FloatTensor> FusionCache::readDisk(const QString &path) const {
         t.shape.push_back(d);
         count *= d;
     }
-    if (in.status() != QDataStream::Ok || count > (qint64(1) << 32) || f.size() - f.pos() != count * 2)
+    if (in.status() != QDataStream::Ok || count > (qint64(1) << 32) ||
+        f.size() - f.pos() != count * 2)
         return std::nullopt; // truncated or foreign: treat as a miss
     const QByteArray raw = f.read(count * 2);
     t.data.resize(size_t(count));
@@ -133,12 +139,14 @@ void FusionCache::writeDisk(const QString &path, const FloatTensor &t) {
 void FusionCache::enforceDiskBudget() {
     if (m_diskBytes <= m_options.diskBudgetBytes)
         return;
-    QFileInfoList files = QDir(QDir(m_options.diskDirectory).filePath(m_modelKey))
-                              .entryInfoList({QStringLiteral("*.tsfc")}, QDir::Files, QDir::Time | QDir::Reversed);
+    QFileInfoList files =
+        QDir(QDir(m_options.diskDirectory).filePath(m_modelKey))
+            .entryInfoList({QStringLiteral("*.tsfc")}, QDir::Files, QDir::Time | QDir::Reversed);
     for (const QFileInfo &fi : files) { // oldest first
         if (m_diskBytes <= m_options.diskBudgetBytes)
             break;
-        const qint64 size = fi.size(); // read before removing: QFileInfo re-stats a vanished file as 0
+        const qint64 size =
+            fi.size(); // read before removing: QFileInfo re-stats a vanished file as 0
         if (QFile::remove(fi.absoluteFilePath()))
             m_diskBytes -= size;
     }
@@ -202,7 +210,8 @@ void FusionCache::remove(qint64 photoId) {
     }
     if (m_options.diskBudgetBytes > 0) {
         const QString dir = QDir(m_options.diskDirectory).filePath(m_modelKey);
-        for (const QFileInfo &fi : QDir(dir).entryInfoList({QStringLiteral("%1-*.tsfc").arg(photoId)}, QDir::Files)) {
+        for (const QFileInfo &fi :
+             QDir(dir).entryInfoList({QStringLiteral("%1-*.tsfc").arg(photoId)}, QDir::Files)) {
             const qint64 size = fi.size();
             if (QFile::remove(fi.absoluteFilePath()))
                 m_diskBytes -= size;

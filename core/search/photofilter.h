@@ -38,10 +38,10 @@ struct PhotoFilter {
     int minLongSide = 0;
     int minShortSide = 0;
 
-    bool isEmpty() const
-    {
-        return !takenFromMs && !takenBeforeMs && folders.isEmpty() && fileTypes.isEmpty() && cameras.isEmpty() &&
-               shape == PhotoShape::Any && minLongSide <= 0 && minShortSide <= 0;
+    bool isEmpty() const {
+        return !takenFromMs && !takenBeforeMs && folders.isEmpty() && fileTypes.isEmpty() &&
+               cameras.isEmpty() && shape == PhotoShape::Any && minLongSide <= 0 &&
+               minShortSide <= 0;
     }
     friend bool operator==(const PhotoFilter &, const PhotoFilter &) = default;
 };

@@ -18,15 +18,18 @@ public:
     virtual ~PhotoSource() = default;
     // The photo's path, or an empty string when the id is unknown (e.g. removed meanwhile).
     virtual QString photoPath(qint64 photoId) const = 0;
-    // Changes whenever the file's content may have changed (e.g. "size-mtime"): keys cached features.
+    // Changes whenever the file's content may have changed (e.g. "size-mtime"): keys cached
+    // features.
     virtual QString photoStamp(qint64 photoId) const = 0;
-    // The id of the photo at `path` when it is in the library (to exclude it from "similar" results).
+    // The id of the photo at `path` when it is in the library (to exclude it from "similar"
+    // results).
     virtual std::optional<qint64> photoIdForPath(const QString &path) const = 0;
     // The vector stored for `modelKey` of a library photo with exactly the content of the file at
     // `path` (every byte; any path), so that a photo dropped on the window is not run through the
     // model again. nullopt when there is none (an edited file is embedded anew) or the file cannot
     // be read (the caller's own read then reports why). May read and hash the whole file.
-    virtual std::optional<std::vector<float>> storedEmbedding(const QString &path, const QString &modelKey) const {
+    virtual std::optional<std::vector<float>> storedEmbedding(const QString &path,
+                                                              const QString &modelKey) const {
         (void)path;
         (void)modelKey;
         return std::nullopt;

@@ -12,9 +12,12 @@ int rerankBatchFor(Precision precision) {
     return precision == Precision::Float32 ? 1 : 4;
 }
 
-SearchEngine::SearchEngine(std::shared_ptr<const BridgeTowerPipeline> pipeline, std::shared_ptr<const VectorIndex> index,
-                           std::shared_ptr<const PhotoSource> photos, std::shared_ptr<FusionCache> cache)
-    : m_pipeline(std::move(pipeline)), m_index(std::move(index)), m_photos(std::move(photos)), m_cache(std::move(cache)) {}
+SearchEngine::SearchEngine(std::shared_ptr<const BridgeTowerPipeline> pipeline,
+                           std::shared_ptr<const VectorIndex> index,
+                           std::shared_ptr<const PhotoSource> photos,
+                           std::shared_ptr<FusionCache> cache)
+    : m_pipeline(std::move(pipeline)), m_index(std::move(index)), m_photos(std::move(photos)),
+      m_cache(std::move(cache)) {}
 
 std::vector<PhotoHit> orderForDisplay(std::vector<PhotoHit> hits, float minMatchProbability) {
     std::stable_sort(hits.begin(), hits.end(), [](const PhotoHit &a, const PhotoHit &b) {
@@ -26,7 +29,10 @@ std::vector<PhotoHit> orderForDisplay(std::vector<PhotoHit> hits, float minMatch
     });
     if (minMatchProbability > 0)
         hits.erase(std::remove_if(hits.begin(), hits.end(),
-                                  [&](const PhotoHit &h) { return !h.matchProbability || *h.matchProbability < minMatchProbability; }),
+                                  [&](const PhotoHit &h) {
+                                      return !h.matchProbability ||
+                                             *h.matchProbability < minMatchProbability;
+                                  }),
                    hits.end());
     return hits;
 }
@@ -253,8 +259,10 @@ SearchEngine::rerank(std::vector<PhotoHit> hits, const PreparedText &caption,
     return update.hits;
 }
 
-Result<std::vector<PhotoHit>> SearchEngine::searchText(const QString &text, const SearchOptions &options,
-                                                       const UpdateCallback &onUpdate, const CancelToken &cancel) const {
+Result<std::vector<PhotoHit>> SearchEngine::searchText(const QString &text,
+                                                       const SearchOptions &options,
+                                                       const UpdateCallback &onUpdate,
+                                                       const CancelToken &cancel) const {
     if (text.trimmed().isEmpty())
         return Error(Error::Code::InvalidArgument, QStringLiteral("the search text is empty"));
     if (!m_pipeline->model().has(kHeadContrastive))
@@ -333,8 +341,11 @@ Result<std::vector<PhotoHit>> SearchEngine::searchSimilar(const QString &photoPa
     return rerank(std::move(*hits), {}, *excluded, options, onUpdate, cancel);
 }
 
-Result<std::vector<PhotoHit>> SearchEngine::searchComposed(const QString &photoPath, const QString &text, const SearchOptions &options,
-                                                           const UpdateCallback &onUpdate, const CancelToken &cancel) const {
+Result<std::vector<PhotoHit>> SearchEngine::searchComposed(const QString &photoPath,
+                                                           const QString &text,
+                                                           const SearchOptions &options,
+                                                           const UpdateCallback &onUpdate,
+                                                           const CancelToken &cancel) const {
     auto allowed = allowedPhotos(options.filter);
     if (!allowed)
         return allowed.error();
@@ -358,7 +369,8 @@ Result<std::vector<PhotoHit>> SearchEngine::searchComposed(const QString &photoP
     return rerank(std::move(*hits), caption, *excluded, options, onUpdate, cancel);
 }
 
-Result<FillMaskResult> SearchEngine::fillMask(const QString &photoPath, const QString &caption, int topK) const {
+Result<FillMaskResult> SearchEngine::fillMask(const QString &photoPath, const QString &caption,
+                                              int topK) const {
     // A library photo's vision side is what the rerank caches: reuse it (and keep it for later).
     if (const auto id = m_photos->photoIdForPath(photoPath)) {
         if (Status s = m_pipeline->checkMaskedCaption(caption); !s)
@@ -374,7 +386,8 @@ Result<FillMaskResult> SearchEngine::fillMask(const QString &photoPath, const QS
     return m_pipeline->fillMask(*pixels, caption, topK);
 }
 
-Result<PhotoDescription> SearchEngine::describe(const QString &photoPath, const DescribeOptions &options) const {
+Result<PhotoDescription> SearchEngine::describe(const QString &photoPath,
+                                                const DescribeOptions &options) const {
     if (Status s = checkDescribeOptions(*m_pipeline, options); !s)
         return s.error(); // before spending a vision pass
     if (const auto id = m_photos->photoIdForPath(photoPath)) {

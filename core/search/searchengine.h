@@ -27,8 +27,8 @@ class VectorIndex;
 struct PhotoHit {
     qint64 photoId = 0;
     QString path;
-    float similarity = 0;                   // contrastive cosine similarity to the query (-1..1)
-    std::optional<float> matchProbability;  // ITM match probability, once reranked
+    float similarity = 0;                  // contrastive cosine similarity to the query (-1..1)
+    std::optional<float> matchProbability; // ITM match probability, once reranked
 };
 
 // The rerank batch that is fastest in each precision, measured with bench_search on the large
@@ -38,8 +38,8 @@ struct PhotoHit {
 int rerankBatchFor(Precision precision);
 
 struct SearchOptions {
-    int candidates = 100;             // nearest neighbours taken from the vector index
-    int rerankDepth = 20;             // how many of them the ITM head re-scores
+    int candidates = 100; // nearest neighbours taken from the vector index
+    int rerankDepth = 20; // how many of them the ITM head re-scores
     // Photos re-scored per cross-modal pass (one update each); 0: rerankBatchFor(the model's
     // precision).
     int rerankBatch = 0;
@@ -81,8 +81,8 @@ inline float exclusionCutOff(const SearchOptions &options) {
 // Progress of a query: the full list in its current order after each step.
 struct SearchUpdate {
     std::vector<PhotoHit> hits;
-    int reranked = 0;  // photos re-scored so far
-    int toRerank = 0;  // photos that will be re-scored in all
+    int reranked = 0; // photos re-scored so far
+    int toRerank = 0; // photos that will be re-scored in all
     bool finished = false;
     QStringList skipped; // photos whose file vanished or failed to load, with the reason
 };
@@ -112,13 +112,16 @@ class SearchEngine {
 public:
     using UpdateCallback = std::function<void(const SearchUpdate &)>;
 
-    SearchEngine(std::shared_ptr<const BridgeTowerPipeline> pipeline, std::shared_ptr<const VectorIndex> index,
+    SearchEngine(std::shared_ptr<const BridgeTowerPipeline> pipeline,
+                 std::shared_ptr<const VectorIndex> index,
                  std::shared_ptr<const PhotoSource> photos, std::shared_ptr<FusionCache> cache);
 
     Result<std::vector<PhotoHit>> searchText(const QString &text, const SearchOptions &options,
-                                             const UpdateCallback &onUpdate = {}, const CancelToken &cancel = {}) const;
+                                             const UpdateCallback &onUpdate = {},
+                                             const CancelToken &cancel = {}) const;
     // Nearest photos to a photo file (itself excluded when it is in the library).
-    Result<std::vector<PhotoHit>> searchSimilar(const QString &photoPath, int count, const CancelToken &cancel = {}) const;
+    Result<std::vector<PhotoHit>> searchSimilar(const QString &photoPath, int count,
+                                                const CancelToken &cancel = {}) const;
     // The same with options: options.candidates photos, within options.filter, pushed away from
     // options.excludedPhrases (and, with an ITM head, the first rerankDepth judged against them
     // and removed when they match), ordered by options.sort. No caption, so no match
@@ -127,16 +130,21 @@ public:
                                                 const SearchOptions &options,
                                                 const UpdateCallback &onUpdate = {},
                                                 const CancelToken &cancel = {}) const;
-    // "Like this photo, but <words>": candidates from the photo's neighbours, reranked by ITM with the words.
-    Result<std::vector<PhotoHit>> searchComposed(const QString &photoPath, const QString &text, const SearchOptions &options,
-                                                 const UpdateCallback &onUpdate = {}, const CancelToken &cancel = {}) const;
+    // "Like this photo, but <words>": candidates from the photo's neighbours, reranked by ITM with
+    // the words.
+    Result<std::vector<PhotoHit>> searchComposed(const QString &photoPath, const QString &text,
+                                                 const SearchOptions &options,
+                                                 const UpdateCallback &onUpdate = {},
+                                                 const CancelToken &cancel = {}) const;
     // A photo of the library uses (and fills) the rerank cache, so it skips the vision tower.
-    Result<FillMaskResult> fillMask(const QString &photoPath, const QString &caption, int topK = 5) const;
+    Result<FillMaskResult> fillMask(const QString &photoPath, const QString &caption,
+                                    int topK = 5) const;
     // Describe (photodescription.h): the masked-LM head's tags for a photo. A library photo takes
     // its vision side from the rerank cache (and fills it), so describing it again runs no vision
     // tower; any other photo runs the vision tower once for all templates. Fails before any vision
     // work on unusable options, and with the file named when the photo cannot be read.
-    Result<PhotoDescription> describe(const QString &photoPath, const DescribeOptions &options = {}) const;
+    Result<PhotoDescription> describe(const QString &photoPath,
+                                      const DescribeOptions &options = {}) const;
 
     // The vision features of a photo for reranking: from the cache, else computed (and cached).
     Result<FloatTensor> fusionInputs(qint64 photoId, const QString &path) const;

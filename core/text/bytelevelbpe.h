@@ -48,7 +48,9 @@ private:
         int32_t rank;
         int32_t result;
     };
-    static uint64_t pairKey(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
+    static uint64_t pairKey(int32_t a, int32_t b) {
+        return (uint64_t(uint32_t(a)) << 32) | uint32_t(b);
+    }
     const Merge *findMerge(int32_t a, int32_t b) const;
     int32_t intern(const std::string &text);
 

@@ -33,7 +33,8 @@ struct Tokenizer::Impl {
     int64_t idOf(const std::string &token) const;
     // Appends the ids (and, when `tokens` is set, the token strings) of `text`; stops once at
     // least `limit` ids exist. Every id appended is final: stopping never changes earlier ids.
-    void tokenizeInto(const QString &text, size_t limit, std::vector<int64_t> &ids, QStringList *tokens) const;
+    void tokenizeInto(const QString &text, size_t limit, std::vector<int64_t> &ids,
+                      QStringList *tokens) const;
     Encoding encode(const QString &a, const QString *b, const EncodeOptions &opts) const;
     std::string tokenBytes(const std::string &token) const;
 };
@@ -79,7 +80,8 @@ void Tokenizer::Impl::tokenizeInto(const QString &text, size_t limit, std::vecto
             for (const int32_t s : symbols) {
                 const int64_t id = symbolIds[size_t(s)];
                 if (id < 0)
-                    continue; // no such token and no <unk>: HF would fail; dropping is the safe choice
+                    continue; // no such token and no <unk>: HF would fail; dropping is the safe
+                              // choice
                 ids.push_back(id);
                 if (tokens)
                     *tokens << Utf8::toQString(std::string_view(bpe->symbolText(s)));
@@ -89,7 +91,8 @@ void Tokenizer::Impl::tokenizeInto(const QString &text, size_t limit, std::vecto
     }
 }
 
-Encoding Tokenizer::Impl::encode(const QString &a, const QString *b, const EncodeOptions &opts) const {
+Encoding Tokenizer::Impl::encode(const QString &a, const QString *b,
+                                 const EncodeOptions &opts) const {
     const size_t numSpecial = opts.addSpecialTokens ? (b ? 4 : 2) : 0;
     const bool truncating = opts.maxLength.has_value() && opts.truncate;
     const size_t maxLen = size_t(std::max(0, opts.maxLength.value_or(0)));
@@ -158,7 +161,8 @@ Encoding Tokenizer::Impl::encode(const QString &a, const QString *b, const Encod
     e.attentionMask.assign(e.inputIds.size(), 1);
     if (opts.padding == EncodeOptions::Padding::MaxLength) {
         // Without maxLength and without a model limit HF does not pad (it only warns); so here.
-        const size_t target = opts.maxLength ? maxLen : (maxLength == INT_MAX ? 0 : size_t(maxLength));
+        const size_t target =
+            opts.maxLength ? maxLen : (maxLength == INT_MAX ? 0 : size_t(maxLength));
         if (e.inputIds.size() < target) {
             e.inputIds.resize(target, pad >= 0 ? pad : 0);
             e.attentionMask.resize(target, 0);
@@ -233,7 +237,8 @@ Result<Tokenizer> Tokenizer::load(const QString &dir) {
         const auto it = f.namedTokens.find(name);
         if (it == f.namedTokens.end() || !it->second)
             return -1;
-        // RobertaTokenizer: "the mask token behaves like a normal word, i.e. includes the space before it".
+        // RobertaTokenizer: "the mask token behaves like a normal word, i.e. includes the space
+        // before it".
         const bool isMask = std::string_view(name) == "mask_token";
         return ensureSpecial(*it->second, isMask);
     };
@@ -292,7 +297,8 @@ Encoding Tokenizer::encode(const QString &text, const EncodeOptions &opts) const
     return m_d->encode(text, nullptr, opts);
 }
 
-Encoding Tokenizer::encodePair(const QString &text, const QString &pair, const EncodeOptions &opts) const {
+Encoding Tokenizer::encodePair(const QString &text, const QString &pair,
+                               const EncodeOptions &opts) const {
     return m_d->encode(text, &pair, opts);
 }
 
@@ -307,16 +313,20 @@ EncodedBatch Tokenizer::encodeBatch(const QStringList &texts, const EncodeOption
         longest = std::max(longest, rows.back().inputIds.size());
     }
     size_t target = longest;
-    if (opts.padding == EncodeOptions::Padding::MaxLength && !rows.empty() && (opts.maxLength || m_d->maxLength != INT_MAX))
-        target = std::max(longest, opts.maxLength ? size_t(std::max(0, *opts.maxLength)) : size_t(m_d->maxLength));
+    if (opts.padding == EncodeOptions::Padding::MaxLength && !rows.empty() &&
+        (opts.maxLength || m_d->maxLength != INT_MAX))
+        target = std::max(longest, opts.maxLength ? size_t(std::max(0, *opts.maxLength))
+                                                  : size_t(m_d->maxLength));
     EncodedBatch batch;
     batch.batchSize = int64_t(rows.size());
     batch.seqLength = int64_t(target);
     batch.inputIds.assign(rows.size() * target, m_d->pad >= 0 ? m_d->pad : 0);
     batch.attentionMask.assign(rows.size() * target, 0);
     for (size_t r = 0; r < rows.size(); ++r) {
-        std::copy(rows[r].inputIds.begin(), rows[r].inputIds.end(), batch.inputIds.begin() + ptrdiff_t(r * target));
-        std::fill_n(batch.attentionMask.begin() + ptrdiff_t(r * target), rows[r].inputIds.size(), 1);
+        std::copy(rows[r].inputIds.begin(), rows[r].inputIds.end(),
+                  batch.inputIds.begin() + ptrdiff_t(r * target));
+        std::fill_n(batch.attentionMask.begin() + ptrdiff_t(r * target), rows[r].inputIds.size(),
+                    1);
     }
     return batch;
 }
@@ -353,8 +363,8 @@ QString Tokenizer::decode(const std::vector<int64_t> &ids, bool skipSpecialToken
     QString out = parts.join(QLatin1Char(' '));
     if (cleanUpTokenizationSpaces.value_or(m_d->cleanUp)) {
         static const char *const kCleanUps[][2] = {
-            {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"},
-            {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"},
+            {" .", "."},     {" ?", "?"},   {" !", "!"},   {" ,", ","},     {" ' ", "'"},
+            {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"},
         };
         for (const auto &[from, to] : kCleanUps)
             out.replace(QLatin1String(from), QLatin1String(to));
@@ -376,15 +386,35 @@ std::optional<int64_t> Tokenizer::tokenToId(const QString &token) const {
     return std::nullopt;
 }
 
-int64_t Tokenizer::padTokenId() const { return m_d->pad; }
-int64_t Tokenizer::bosTokenId() const { return m_d->bos; }
-int64_t Tokenizer::eosTokenId() const { return m_d->eos; }
-int64_t Tokenizer::maskTokenId() const { return m_d->mask; }
-int64_t Tokenizer::unkTokenId() const { return m_d->unk; }
-int64_t Tokenizer::clsTokenId() const { return m_d->cls; }
-int64_t Tokenizer::sepTokenId() const { return m_d->sep; }
-bool Tokenizer::isSpecial(int64_t id) const { return m_d->specialIds.contains(id); }
-int64_t Tokenizer::vocabSize() const { return m_d->size; }
-int Tokenizer::modelMaxLength() const { return m_d->maxLength; }
+int64_t Tokenizer::padTokenId() const {
+    return m_d->pad;
+}
+int64_t Tokenizer::bosTokenId() const {
+    return m_d->bos;
+}
+int64_t Tokenizer::eosTokenId() const {
+    return m_d->eos;
+}
+int64_t Tokenizer::maskTokenId() const {
+    return m_d->mask;
+}
+int64_t Tokenizer::unkTokenId() const {
+    return m_d->unk;
+}
+int64_t Tokenizer::clsTokenId() const {
+    return m_d->cls;
+}
+int64_t Tokenizer::sepTokenId() const {
+    return m_d->sep;
+}
+bool Tokenizer::isSpecial(int64_t id) const {
+    return m_d->specialIds.contains(id);
+}
+int64_t Tokenizer::vocabSize() const {
+    return m_d->size;
+}
+int Tokenizer::modelMaxLength() const {
+    return m_d->maxLength;
+}
 
 } // namespace ts

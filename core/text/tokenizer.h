@@ -15,8 +15,8 @@ namespace ts {
 // How encode() shapes its output. The defaults equal Hugging Face's `tokenizer(text)`.
 struct EncodeOptions {
     enum class Padding {
-        None,      // no padding (a batch is still padded to its longest row: it must be rectangular)
-        Longest,   // pad to the longest sequence of the batch (HF padding=True / "longest")
+        None,    // no padding (a batch is still padded to its longest row: it must be rectangular)
+        Longest, // pad to the longest sequence of the batch (HF padding=True / "longest")
         MaxLength, // pad to maxLength, or to modelMaxLength() when maxLength is unset (no padding
                    // when that is unlimited, as in HF); the caller keeps maxLength sensible
     };
@@ -91,13 +91,14 @@ public:
     QStringList tokenize(const QString &text) const;
 
     Encoding encode(const QString &text, const EncodeOptions &opts = {}) const;
-    Encoding encodePair(const QString &text, const QString &pair, const EncodeOptions &opts = {}) const;
+    Encoding encodePair(const QString &text, const QString &pair,
+                        const EncodeOptions &opts = {}) const;
     // Every text encoded with `opts`, then right-padded to one length (see EncodeOptions::Padding).
     EncodedBatch encodeBatch(const QStringList &texts, const EncodeOptions &opts = {}) const;
 
     // Ids back to text: tokens joined, byte stand-ins mapped back, UTF-8 decoded with U+FFFD for
-    // broken sequences (Python errors="replace"). Special tokens are rendered inline unless skipped.
-    // cleanUpTokenizationSpaces unset: the config's value (default false). Ids outside the
+    // broken sequences (Python errors="replace"). Special tokens are rendered inline unless
+    // skipped. cleanUpTokenizationSpaces unset: the config's value (default false). Ids outside the
     // vocabulary are rendered as the unknown token.
     QString decode(const std::vector<int64_t> &ids, bool skipSpecialTokens = false,
                    std::optional<bool> cleanUpTokenizationSpaces = std::nullopt) const;
@@ -120,7 +121,8 @@ public:
 
     // One past the largest id (vocabulary plus added tokens): the embedding rows the model needs.
     int64_t vocabSize() const;
-    // model_max_length of tokenizer_config.json; INT_MAX ("no limit", HF's huge default) when absent.
+    // model_max_length of tokenizer_config.json; INT_MAX ("no limit", HF's huge default) when
+    // absent.
     int modelMaxLength() const;
 
 private:

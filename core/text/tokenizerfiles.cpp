@@ -28,22 +28,27 @@ Error formatError(const QString &path, const QString &what) {
     return Error(Error::Code::Format, QStringLiteral("%1: %2").arg(path, what));
 }
 
-QString q(const std::string &s) { return QString::fromStdString(s); }
+QString q(const std::string &s) {
+    return QString::fromStdString(s);
+}
 
 // `order`: the keys in file order when known (HF's id -> token map keeps the last token per id).
-Result<std::vector<std::pair<std::string, int64_t>>> parseVocab(const Json &json, const QString &path,
-                                                               const QString &where,
-                                                               const std::vector<std::string> *order = nullptr) {
+Result<std::vector<std::pair<std::string, int64_t>>>
+parseVocab(const Json &json, const QString &path, const QString &where,
+           const std::vector<std::string> *order = nullptr) {
     if (!json.is_object())
-        return formatError(path, QStringLiteral("%1 must be a JSON object mapping tokens to ids").arg(where));
+        return formatError(
+            path, QStringLiteral("%1 must be a JSON object mapping tokens to ids").arg(where));
     if (json.empty())
         return formatError(path, QStringLiteral("%1 is empty").arg(where));
     std::vector<std::pair<std::string, int64_t>> vocab;
     vocab.reserve(json.size());
     auto add = [&](const std::string &token, const Json &id) -> Status {
         if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > kMaxTokenId)
-            return formatError(path, QStringLiteral("%1: the id of token \"%2\" is not an integer in 0..%3")
-                                         .arg(where, q(token)).arg(kMaxTokenId));
+            return formatError(
+                path, QStringLiteral("%1: the id of token \"%2\" is not an integer in 0..%3")
+                          .arg(where, q(token))
+                          .arg(kMaxTokenId));
         vocab.emplace_back(token, id.get<int64_t>());
         return Status::success();
     };
@@ -88,8 +93,8 @@ Result<std::vector<std::pair<std::string, std::string>>> readMerges(const QStrin
     const QList<QByteArray> lines = text.split('\n');
     std::vector<std::pair<std::string, std::string>> merges;
     merges.reserve(size_t(lines.size()));
-    // HF reads split("\n")[1:-1]: the first line is always the "#version" header, and the text after
-    // the last newline is dropped (so a last line without a newline is ignored, as in HF).
+    // HF reads split("\n")[1:-1]: the first line is always the "#version" header, and the text
+    // after the last newline is dropped (so a last line without a newline is ignored, as in HF).
     for (qsizetype i = 1; i + 1 < lines.size(); ++i) {
         const std::string_view line(lines[i].constData(), size_t(lines[i].size()));
         if (!Utf8::isValid(line))
@@ -98,14 +103,17 @@ Result<std::vector<std::pair<std::string, std::string>>> readMerges(const QStrin
         if (parts.empty())
             continue; // HF keeps an empty tuple, which never matches: same as skipping
         if (parts.size() != 2)
-            return formatError(path, QStringLiteral("line %1: expected two symbols separated by a space, found %2")
-                                         .arg(i + 1).arg(parts.size()));
+            return formatError(
+                path, QStringLiteral("line %1: expected two symbols separated by a space, found %2")
+                          .arg(i + 1)
+                          .arg(parts.size()));
         merges.emplace_back(std::move(parts[0]), std::move(parts[1]));
     }
     return merges;
 }
 
-Result<std::vector<std::pair<std::string, std::string>>> parseJsonMerges(const Json &json, const QString &path) {
+Result<std::vector<std::pair<std::string, std::string>>> parseJsonMerges(const Json &json,
+                                                                         const QString &path) {
     if (!json.is_array())
         return formatError(path, QStringLiteral("model.merges must be an array"));
     std::vector<std::pair<std::string, std::string>> merges;
@@ -118,13 +126,17 @@ Result<std::vector<std::pair<std::string, std::string>>> parseJsonMerges(const J
             const size_t space = s.find(' ');
             if (space == std::string::npos || space == 0 || space + 1 >= s.size() ||
                 s.find(' ', space + 1) != std::string::npos)
-                return formatError(path, QStringLiteral("model.merges[%1]: expected \"left right\", found \"%2\"")
-                                             .arg(index).arg(q(s)));
+                return formatError(
+                    path, QStringLiteral("model.merges[%1]: expected \"left right\", found \"%2\"")
+                              .arg(index)
+                              .arg(q(s)));
             merges.emplace_back(s.substr(0, space), s.substr(space + 1));
         } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
             merges.emplace_back(m[0].get<std::string>(), m[1].get<std::string>());
         } else {
-            return formatError(path, QStringLiteral("model.merges[%1] is neither \"left right\" nor [left, right]").arg(index));
+            return formatError(
+                path, QStringLiteral("model.merges[%1] is neither \"left right\" nor [left, right]")
+                          .arg(index));
         }
         ++index;
     }
@@ -151,7 +163,9 @@ Result<NamedTokenSpec> parseTokenValue(const Json &v, const QString &path, const
             spec.rstrip = v["rstrip"].get<bool>();
         return spec;
     }
-    return formatError(path, QStringLiteral("\"%1\" must be a string or an object with a \"content\" string").arg(key));
+    return formatError(
+        path,
+        QStringLiteral("\"%1\" must be a string or an object with a \"content\" string").arg(key));
 }
 
 const char *const kRoles[] = {"bos_token", "eos_token", "unk_token", "sep_token",
@@ -172,9 +186,11 @@ Status applySpecialTokens(const Json &json, const QString &path, TokenizerFiles 
             return spec.error();
         files.namedTokens[role] = *spec;
     }
-    if (const auto it = json.find("additional_special_tokens"); it != json.end() && !it->is_null()) {
+    if (const auto it = json.find("additional_special_tokens");
+        it != json.end() && !it->is_null()) {
         if (!it->is_array())
-            return formatError(path, QStringLiteral("\"additional_special_tokens\" must be a list"));
+            return formatError(path,
+                               QStringLiteral("\"additional_special_tokens\" must be a list"));
         files.additionalSpecialTokens.clear();
         for (const Json &v : *it) {
             auto spec = parseTokenValue(v, path, QStringLiteral("additional_special_tokens"));
@@ -186,9 +202,11 @@ Status applySpecialTokens(const Json &json, const QString &path, TokenizerFiles 
     return Status::success();
 }
 
-Result<AddedTokenSpec> parseAddedToken(const Json &v, int64_t id, const QString &path, const QString &where) {
+Result<AddedTokenSpec> parseAddedToken(const Json &v, int64_t id, const QString &path,
+                                       const QString &where) {
     if (!v.is_object() || !v.contains("content") || !v["content"].is_string())
-        return formatError(path, QStringLiteral("%1 must be an object with a \"content\" string").arg(where));
+        return formatError(
+            path, QStringLiteral("%1 must be an object with a \"content\" string").arg(where));
     if (id < 0 || id > kMaxTokenId)
         return formatError(path, QStringLiteral("%1: id %2 is out of range").arg(where).arg(id));
     AddedTokenSpec t;
@@ -216,8 +234,11 @@ Status readConfig(const QString &path, TokenizerFiles &files) {
             bool ok = false;
             const qlonglong id = q(key).toLongLong(&ok);
             if (!ok)
-                return formatError(path, QStringLiteral("added_tokens_decoder key \"%1\" is not an id").arg(q(key)));
-            auto token = parseAddedToken(value, id, path, QStringLiteral("added_tokens_decoder[\"%1\"]").arg(q(key)));
+                return formatError(
+                    path,
+                    QStringLiteral("added_tokens_decoder key \"%1\" is not an id").arg(q(key)));
+            auto token = parseAddedToken(
+                value, id, path, QStringLiteral("added_tokens_decoder[\"%1\"]").arg(q(key)));
             if (!token)
                 return token.error();
             files.addedTokens.push_back(*token);
@@ -274,13 +295,17 @@ Status readTokenizerJson(const QString &path, TokenizerFiles &files) {
 Result<TokenizerFiles> TokenizerFiles::read(const QString &dirPath) {
     const QDir dir(dirPath);
     if (!dir.exists())
-        return Error(Error::Code::NotFound, QStringLiteral("%1: tokenizer folder not found").arg(dirPath));
+        return Error(Error::Code::NotFound,
+                     QStringLiteral("%1: tokenizer folder not found").arg(dirPath));
     TokenizerFiles files;
     // RobertaTokenizer's defaults, used for any role the config files do not name.
     files.namedTokens = {
-        {"bos_token", NamedTokenSpec{"<s>", {}, {}}},  {"eos_token", NamedTokenSpec{"</s>", {}, {}}},
-        {"unk_token", NamedTokenSpec{"<unk>", {}, {}}}, {"sep_token", NamedTokenSpec{"</s>", {}, {}}},
-        {"pad_token", NamedTokenSpec{"<pad>", {}, {}}}, {"cls_token", NamedTokenSpec{"<s>", {}, {}}},
+        {"bos_token", NamedTokenSpec{"<s>", {}, {}}},
+        {"eos_token", NamedTokenSpec{"</s>", {}, {}}},
+        {"unk_token", NamedTokenSpec{"<unk>", {}, {}}},
+        {"sep_token", NamedTokenSpec{"</s>", {}, {}}},
+        {"pad_token", NamedTokenSpec{"<pad>", {}, {}}},
+        {"cls_token", NamedTokenSpec{"<s>", {}, {}}},
         {"mask_token", NamedTokenSpec{"<mask>", {}, {}}},
     };
 
@@ -295,16 +320,21 @@ Result<TokenizerFiles> TokenizerFiles::read(const QString &dirPath) {
     if (haveVocab || haveMerges || !QFile::exists(tokenizerJsonPath)) {
         // The slow tokenizer's own files win when present; a half pair is an error, not a fallback.
         if (!haveVocab)
-            return Error(Error::Code::NotFound, QStringLiteral("%1: file not found (the tokenizer needs vocab.json and "
-                                                               "merges.txt, or tokenizer.json)").arg(vocabPath));
+            return Error(Error::Code::NotFound,
+                         QStringLiteral("%1: file not found (the tokenizer needs vocab.json and "
+                                        "merges.txt, or tokenizer.json)")
+                             .arg(vocabPath));
         if (!haveMerges)
-            return Error(Error::Code::NotFound, QStringLiteral("%1: file not found (the tokenizer needs vocab.json and "
-                                                               "merges.txt, or tokenizer.json)").arg(mergesPath));
+            return Error(Error::Code::NotFound,
+                         QStringLiteral("%1: file not found (the tokenizer needs vocab.json and "
+                                        "merges.txt, or tokenizer.json)")
+                             .arg(mergesPath));
         std::vector<std::string> order;
         auto json = readJson(vocabPath, kMaxTokenizerFileBytes, &order);
         if (!json)
             return json.error();
-        auto vocab = parseVocab(*json, vocabPath, QStringLiteral("the vocabulary"), json->is_object() ? &order : nullptr);
+        auto vocab = parseVocab(*json, vocabPath, QStringLiteral("the vocabulary"),
+                                json->is_object() ? &order : nullptr);
         if (!vocab)
             return vocab.error();
         files.vocab = std::move(*vocab);
@@ -318,7 +348,8 @@ Result<TokenizerFiles> TokenizerFiles::read(const QString &dirPath) {
     }
 
     if (QFile::exists(configPath)) {
-        // added_tokens_decoder of the config replaces tokenizer.json's list (HF gives it precedence).
+        // added_tokens_decoder of the config replaces tokenizer.json's list (HF gives it
+        // precedence).
         std::vector<AddedTokenSpec> fromTokenizerJson = std::move(files.addedTokens);
         files.addedTokens.clear();
         if (Status s = readConfig(configPath, files); !s)

@@ -34,10 +34,11 @@ struct NamedTokenSpec {
 // vocab.json + merges.txt (or tokenizer.json), tokenizer_config.json, special_tokens_map.json.
 // Plain data; `read` is thread-safe (it only reads files).
 struct TokenizerFiles {
-    std::vector<std::pair<std::string, int64_t>> vocab;            // file order
-    std::vector<std::pair<std::string, std::string>> merges;       // rank order
-    std::vector<AddedTokenSpec> addedTokens;                        // from added_tokens_decoder
-    std::map<std::string, std::optional<NamedTokenSpec>> namedTokens; // role -> token; nullopt: none
+    std::vector<std::pair<std::string, int64_t>> vocab;      // file order
+    std::vector<std::pair<std::string, std::string>> merges; // rank order
+    std::vector<AddedTokenSpec> addedTokens;                 // from added_tokens_decoder
+    std::map<std::string, std::optional<NamedTokenSpec>>
+        namedTokens; // role -> token; nullopt: none
     std::vector<NamedTokenSpec> additionalSpecialTokens;
     std::optional<double> modelMaxLength;
     bool cleanUpTokenizationSpaces = false;

@@ -111,7 +111,8 @@ std::u32string Utf8::fromQString(const QString &text) {
     const qsizetype n = text.size();
     for (qsizetype i = 0; i < n; ++i) {
         const char16_t u = text[i].unicode();
-        if (QChar::isHighSurrogate(u) && i + 1 < n && QChar::isLowSurrogate(text[i + 1].unicode())) {
+        if (QChar::isHighSurrogate(u) && i + 1 < n &&
+            QChar::isLowSurrogate(text[i + 1].unicode())) {
             out += QChar::surrogateToUcs4(u, text[i + 1].unicode());
             ++i;
         } else if (QChar::isSurrogate(u)) {

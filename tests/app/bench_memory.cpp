@@ -191,7 +191,8 @@ int main(int argc, char **argv) {
         }
         const Run r = timed(gui,
                             {QStringLiteral("--model"), model, QStringLiteral("--database"), db,
-                             QStringLiteral("--precision"), precision, QStringLiteral("--memory-report"), caption},
+                             QStringLiteral("--precision"), precision,
+                             QStringLiteral("--memory-report"), caption},
                             env);
         const auto m = QRegularExpression(QStringLiteral("idle after search: VmRSS (\\d+) KiB"))
                            .match(r.output);

@@ -29,9 +29,11 @@ inline const char *const kLargeModelConfig = R"({
 inline bool isLayerNormWeight(const std::string &name) {
     const std::string suffix = ".weight";
     const bool endsWithWeight =
-        name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-    return endsWithWeight && (name.find("LayerNorm") != std::string::npos || name.find("layernorm") != std::string::npos ||
-                              name.find("ln_") != std::string::npos);
+        name.size() >= suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return endsWithWeight &&
+           (name.find("LayerNorm") != std::string::npos ||
+            name.find("layernorm") != std::string::npos || name.find("ln_") != std::string::npos);
 }
 
 // A field of /proc/self/status in MiB ("VmRSS:", "VmHWM:", "RssAnon:", ...); 0 where unreadable.
@@ -41,7 +43,8 @@ inline double processStatusMiB(const char *field) {
         return 0;
     for (const QByteArray &line : f.readAll().split('\n'))
         if (line.startsWith(field))
-            return line.mid(int(std::strlen(field))).trimmed().split(' ').first().toDouble() / 1024.0;
+            return line.mid(int(std::strlen(field))).trimmed().split(' ').first().toDouble() /
+                   1024.0;
     return 0;
 }
 

@@ -7,14 +7,16 @@
 
 namespace ts::test {
 
-// tests/data inside the source tree (fixtures copied from shared/fixtures so a clone is self-contained).
+// tests/data inside the source tree (fixtures copied from shared/fixtures so a clone is
+// self-contained).
 inline QString dataDir(const QString &sub = {}) {
     const QString base = QStringLiteral(TOWERSEARCH_TEST_DATA_DIR);
     return sub.isEmpty() ? base : base + QLatin1Char('/') + sub;
 }
 
-// Folders of fixture cases: every subfolder of tests/data/<sub> plus every subfolder of the directory
-// named by the environment variable `envVar`, when set (the same checks on other data of that shape).
+// Folders of fixture cases: every subfolder of tests/data/<sub> plus every subfolder of the
+// directory named by the environment variable `envVar`, when set (the same checks on other data of
+// that shape).
 inline QStringList caseDirs(const QString &sub, const char *envVar, const QString &mustContain) {
     QStringList roots{dataDir(sub)};
     const QString extra = qEnvironmentVariable(envVar);

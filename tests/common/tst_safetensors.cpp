@@ -1,4 +1,5 @@
-// The safetensors reader and writer of core/common: round trips, float conversions, and hostile input.
+// The safetensors reader and writer of core/common: round trips, float conversions, and hostile
+// input.
 #include "core/common/safetensorsfile.h"
 #include "testdata.h"
 
@@ -31,7 +32,8 @@ QByteArray le64(uint64_t v) {
 }
 
 // A safetensors file: length prefix (the real one unless overridden), header text, data.
-QByteArray makeFile(const QByteArray &header, const QByteArray &data, std::optional<uint64_t> lengthOverride = {}) {
+QByteArray makeFile(const QByteArray &header, const QByteArray &data,
+                    std::optional<uint64_t> lengthOverride = {}) {
     return le64(lengthOverride.value_or(uint64_t(header.size()))) + header + data;
 }
 
@@ -43,7 +45,8 @@ float halfReference(uint16_t h) {
     if (exp == 0)
         return float(sign * std::ldexp(double(mant), -24));
     if (exp == 31)
-        return mant ? std::numeric_limits<float>::quiet_NaN() : float(sign) * std::numeric_limits<float>::infinity();
+        return mant ? std::numeric_limits<float>::quiet_NaN()
+                    : float(sign) * std::numeric_limits<float>::infinity();
     return float(sign * std::ldexp(double(1024 + mant), exp - 25));
 }
 
@@ -65,8 +68,10 @@ private Q_SLOTS:
         const DType all[] = {DType::F64, DType::F32, DType::F16, DType::BF16, DType::I64,
                              DType::I32, DType::I16, DType::I8,  DType::U8,   DType::Bool};
         for (DType d : all) {
-            QTest::newRow(qPrintable(QStringLiteral("%1 [2,3,5]").arg(QLatin1String(dtypeName(d))))) << int(d) << QList<qint64>{2, 3, 5};
-            QTest::newRow(qPrintable(QStringLiteral("%1 scalar").arg(QLatin1String(dtypeName(d))))) << int(d) << QList<qint64>{};
+            QTest::newRow(qPrintable(QStringLiteral("%1 [2,3,5]").arg(QLatin1String(dtypeName(d)))))
+                << int(d) << QList<qint64>{2, 3, 5};
+            QTest::newRow(qPrintable(QStringLiteral("%1 scalar").arg(QLatin1String(dtypeName(d)))))
+                << int(d) << QList<qint64>{};
         }
         QTest::newRow("F32 empty [0,4]") << int(DType::F32) << QList<qint64>{0, 4};
     }
@@ -84,8 +89,9 @@ private Q_SLOTS:
             x = uint8_t(rng());
         QTemporaryDir dir;
         const QString path = dir.filePath(QStringLiteral("t.safetensors"));
-        const Status s = writeSafetensors(path, {{"layer.0.weight", d, dims, a.data(), a.size()},
-                                                 {"z.bias", DType::F32, {7}, b.data(), b.size()}},
+        const Status s = writeSafetensors(path,
+                                          {{"layer.0.weight", d, dims, a.data(), a.size()},
+                                           {"z.bias", DType::F32, {7}, b.data(), b.size()}},
                                           {{"format", "pt"}});
         QVERIFY2(s.ok(), s.ok() ? "" : qPrintable(s.error().message));
         const auto f = SafetensorsFile::open(path);
@@ -106,11 +112,14 @@ private Q_SLOTS:
     void streamingWriterReportsProgressAndMatches() {
         QTemporaryDir dir;
         const std::vector<float> a{1, 2, 3}, b{4, 5};
-        const std::vector<TensorToWrite> tensors{{"a", DType::F32, {3}, nullptr, 12}, {"b", DType::F32, {2}, nullptr, 8}};
+        const std::vector<TensorToWrite> tensors{{"a", DType::F32, {3}, nullptr, 12},
+                                                 {"b", DType::F32, {2}, nullptr, 8}};
         std::vector<std::pair<qint64, qint64>> calls;
         const QString path = dir.filePath(QStringLiteral("s.safetensors"));
-        const Status s = writeSafetensors(path, tensors, {}, [&](size_t i, Error *) -> const void * { return i == 0 ? a.data() : b.data(); },
-                                          [&](qint64 done, qint64 total) { calls.emplace_back(done, total); });
+        const Status s = writeSafetensors(
+            path, tensors, {},
+            [&](size_t i, Error *) -> const void * { return i == 0 ? a.data() : b.data(); },
+            [&](qint64 done, qint64 total) { calls.emplace_back(done, total); });
         QVERIFY(s.ok());
         QCOMPARE(calls.size(), size_t(2));
         QCOMPARE(calls[0], std::make_pair(qint64(12), qint64(20)));
@@ -121,13 +130,14 @@ private Q_SLOTS:
 
         // A source that fails aborts the write: its error comes back, no file appears.
         const QString failed = dir.filePath(QStringLiteral("failed.safetensors"));
-        const Status e = writeSafetensors(failed, tensors, {}, [&](size_t i, Error *err) -> const void * {
-            if (i == 1) {
-                *err = Error(Error::Code::Io, QStringLiteral("source broke"));
-                return nullptr;
-            }
-            return a.data();
-        });
+        const Status e =
+            writeSafetensors(failed, tensors, {}, [&](size_t i, Error *err) -> const void * {
+                if (i == 1) {
+                    *err = Error(Error::Code::Io, QStringLiteral("source broke"));
+                    return nullptr;
+                }
+                return a.data();
+            });
         QVERIFY(!e.ok());
         QCOMPARE(e.error().message, QStringLiteral("source broke"));
         QVERIFY(!QFile::exists(failed));
@@ -186,11 +196,14 @@ private Q_SLOTS:
         const uint16_t bf[2] = {0x3f80, 0xc040};
         QTemporaryDir dir;
         const QString path = dir.filePath(QStringLiteral("h.safetensors"));
-        QVERIFY(writeSafetensors(path, {{"h", DType::F16, {2, 2}, half, sizeof half}, {"b", DType::BF16, {2}, bf, sizeof bf}}).ok());
+        QVERIFY(writeSafetensors(path, {{"h", DType::F16, {2, 2}, half, sizeof half},
+                                        {"b", DType::BF16, {2}, bf, sizeof bf}})
+                    .ok());
         const auto f = SafetensorsFile::open(path);
         QVERIFY(f.ok());
         const std::vector<float> h = f->find("h")->toFloat32();
-        QCOMPARE(h, (std::vector<float>{1.0f, std::ldexp(1.0f, -24), -std::numeric_limits<float>::infinity(), -2.0f}));
+        QCOMPARE(h, (std::vector<float>{1.0f, std::ldexp(1.0f, -24),
+                                        -std::numeric_limits<float>::infinity(), -2.0f}));
         QCOMPARE(f->find("b")->toFloat32(), (std::vector<float>{1.0f, -3.0f}));
         QCOMPARE(f->find("h")->toFloatTensor().shape, (std::vector<int64_t>{2, 2}));
     }
@@ -223,45 +236,101 @@ private Q_SLOTS:
         QCOMPARE(f->find("f16")->toInt64(), (std::vector<int64_t>{kMax, kMin, 0}));
     }
 
-    // Each row: the file, a piece of the message, and the tensor the message must name ("" if none).
+    // Each row: the file, a piece of the message, and the tensor the message must name ("" if
+    // none).
     void rejectsMalformedFiles_data() {
         QTest::addColumn<QByteArray>("file");
         QTest::addColumn<QString>("expected");
         QTest::addColumn<QString>("tensor");
         const QByteArray data16(16, '\x01');
         auto one = [](const QByteArray &entry) { return QByteArray(R"({"w":)") + entry + "}"; };
-        QTest::newRow("empty file") << QByteArray() << "0 bytes" << "";
-        QTest::newRow("7 bytes") << QByteArray(7, '\0') << "7 bytes" << "";
+        QTest::newRow("empty file") << QByteArray() << "0 bytes"
+                                    << "";
+        QTest::newRow("7 bytes") << QByteArray(7, '\0') << "7 bytes"
+                                 << "";
         QTest::newRow("header only, data truncated")
-            << makeFile(one(R"({"dtype":"F32","shape":[4],"data_offsets":[0,16]})"), QByteArray(8, '\0')) << "outside" << "w";
-        QTest::newRow("header length larger than the file") << makeFile("{}", {}, 1000) << "larger than the rest" << "";
-        QTest::newRow("header length 2^63") << makeFile("{}", {}, uint64_t(1) << 63) << "larger than the rest" << "";
-        QTest::newRow("header length 2^64-1") << makeFile("{}", {}, ~uint64_t(0)) << "larger than the rest" << "";
-        QTest::newRow("non-JSON header") << makeFile("{not json", data16) << "not valid JSON" << "";
-        QTest::newRow("header not an object") << makeFile("[1,2,3]", data16) << "not a JSON object" << "";
-        QTest::newRow("unknown dtype") << makeFile(one(R"({"dtype":"F8","shape":[4],"data_offsets":[0,16]})"), data16) << "unknown dtype" << "w";
-        QTest::newRow("dtype not a string") << makeFile(one(R"({"dtype":4,"shape":[4],"data_offsets":[0,16]})"), data16) << "unknown dtype" << "w";
-        QTest::newRow("negative shape") << makeFile(one(R"({"dtype":"F32","shape":[-4],"data_offsets":[0,16]})"), data16) << "invalid shape" << "w";
-        QTest::newRow("shape not an array") << makeFile(one(R"({"dtype":"F32","shape":"4","data_offsets":[0,16]})"), data16) << "invalid shape" << "w";
-        QTest::newRow("fractional shape") << makeFile(one(R"({"dtype":"F32","shape":[2.5],"data_offsets":[0,16]})"), data16) << "invalid shape" << "w";
+            << makeFile(one(R"({"dtype":"F32","shape":[4],"data_offsets":[0,16]})"),
+                        QByteArray(8, '\0'))
+            << "outside"
+            << "w";
+        QTest::newRow("header length larger than the file")
+            << makeFile("{}", {}, 1000) << "larger than the rest"
+            << "";
+        QTest::newRow("header length 2^63")
+            << makeFile("{}", {}, uint64_t(1) << 63) << "larger than the rest"
+            << "";
+        QTest::newRow("header length 2^64-1")
+            << makeFile("{}", {}, ~uint64_t(0)) << "larger than the rest"
+            << "";
+        QTest::newRow("non-JSON header") << makeFile("{not json", data16) << "not valid JSON"
+                                         << "";
+        QTest::newRow("header not an object") << makeFile("[1,2,3]", data16) << "not a JSON object"
+                                              << "";
+        QTest::newRow("unknown dtype")
+            << makeFile(one(R"({"dtype":"F8","shape":[4],"data_offsets":[0,16]})"), data16)
+            << "unknown dtype"
+            << "w";
+        QTest::newRow("dtype not a string")
+            << makeFile(one(R"({"dtype":4,"shape":[4],"data_offsets":[0,16]})"), data16)
+            << "unknown dtype"
+            << "w";
+        QTest::newRow("negative shape")
+            << makeFile(one(R"({"dtype":"F32","shape":[-4],"data_offsets":[0,16]})"), data16)
+            << "invalid shape"
+            << "w";
+        QTest::newRow("shape not an array")
+            << makeFile(one(R"({"dtype":"F32","shape":"4","data_offsets":[0,16]})"), data16)
+            << "invalid shape"
+            << "w";
+        QTest::newRow("fractional shape")
+            << makeFile(one(R"({"dtype":"F32","shape":[2.5],"data_offsets":[0,16]})"), data16)
+            << "invalid shape"
+            << "w";
         QTest::newRow("shape overflowing 64 bits")
-            << makeFile(one(R"({"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,16]})"), data16) << "invalid shape" << "w";
-        QTest::newRow("offsets out of range") << makeFile(one(R"({"dtype":"F32","shape":[4],"data_offsets":[16,32]})"), data16) << "outside" << "w";
-        QTest::newRow("offsets reversed") << makeFile(one(R"({"dtype":"F32","shape":[0],"data_offsets":[16,0]})"), data16) << "outside" << "w";
-        QTest::newRow("negative offset") << makeFile(one(R"({"dtype":"F32","shape":[4],"data_offsets":[-1,15]})"), data16) << "invalid data_offsets" << "w";
-        QTest::newRow("three offsets") << makeFile(one(R"({"dtype":"F32","shape":[4],"data_offsets":[0,8,16]})"), data16) << "invalid data_offsets" << "w";
+            << makeFile(
+                   one(R"({"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,16]})"),
+                   data16)
+            << "invalid shape"
+            << "w";
+        QTest::newRow("offsets out of range")
+            << makeFile(one(R"({"dtype":"F32","shape":[4],"data_offsets":[16,32]})"), data16)
+            << "outside"
+            << "w";
+        QTest::newRow("offsets reversed")
+            << makeFile(one(R"({"dtype":"F32","shape":[0],"data_offsets":[16,0]})"), data16)
+            << "outside"
+            << "w";
+        QTest::newRow("negative offset")
+            << makeFile(one(R"({"dtype":"F32","shape":[4],"data_offsets":[-1,15]})"), data16)
+            << "invalid data_offsets"
+            << "w";
+        QTest::newRow("three offsets")
+            << makeFile(one(R"({"dtype":"F32","shape":[4],"data_offsets":[0,8,16]})"), data16)
+            << "invalid data_offsets"
+            << "w";
         QTest::newRow("overlapping offsets")
-            << makeFile(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"w":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", data16)
-            << "overlaps" << "w";
+            << makeFile(
+                   R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"w":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                   data16)
+            << "overlaps"
+            << "w";
         QTest::newRow("byte size not matching shape*dtype")
-            << makeFile(one(R"({"dtype":"F32","shape":[3],"data_offsets":[0,16]})"), data16) << "need 12" << "w";
-        QTest::newRow("F16 size mismatch") << makeFile(one(R"({"dtype":"F16","shape":[4],"data_offsets":[0,16]})"), data16) << "need 8" << "w";
-        QTest::newRow("missing data_offsets") << makeFile(one(R"({"dtype":"F32","shape":[4]})"), data16) << "lacks" << "w";
+            << makeFile(one(R"({"dtype":"F32","shape":[3],"data_offsets":[0,16]})"), data16)
+            << "need 12"
+            << "w";
+        QTest::newRow("F16 size mismatch")
+            << makeFile(one(R"({"dtype":"F16","shape":[4],"data_offsets":[0,16]})"), data16)
+            << "need 8"
+            << "w";
+        QTest::newRow("missing data_offsets")
+            << makeFile(one(R"({"dtype":"F32","shape":[4]})"), data16) << "lacks"
+            << "w";
         QTest::newRow("header nested 65 deep")
             << makeFile(one(QByteArray(65, '[') + QByteArray(65, ']')), data16)
             << "nested more than 64 levels"
             << "";
-        QTest::newRow("entry not an object") << makeFile(one(R"([1])"), data16) << "lacks" << "w";
+        QTest::newRow("entry not an object") << makeFile(one(R"([1])"), data16) << "lacks"
+                                             << "w";
     }
     void rejectsMalformedFiles() {
         QFETCH(QByteArray, file);
@@ -344,8 +413,12 @@ private Q_SLOTS:
         const std::vector<float> a{1, 2, 3, 4, 5, 6};
         const uint16_t h[3] = {0x3c00, 0x0001, 0x7c00};
         const int64_t ids[2] = {7, -1};
-        QVERIFY(writeSafetensors(validPath, {{"a", DType::F32, {2, 3}, a.data(), 24}, {"h", DType::F16, {3}, h, 6}, {"ids", DType::I64, {2}, ids, 16}},
-                                 {{"format", "pt"}}).ok());
+        QVERIFY(writeSafetensors(validPath,
+                                 {{"a", DType::F32, {2, 3}, a.data(), 24},
+                                  {"h", DType::F16, {3}, h, 6},
+                                  {"ids", DType::I64, {2}, ids, 16}},
+                                 {{"format", "pt"}})
+                    .ok());
         QFile vf(validPath);
         QVERIFY(vf.open(QIODevice::ReadOnly));
         const QByteArray valid = vf.readAll();
@@ -353,7 +426,8 @@ private Q_SLOTS:
         std::mt19937 rng(12345);
         int accepted = 0;
         // TOWERSEARCH_FUZZ_SCALE=N runs N times as many (default 1; for long ASan runs).
-        const int rounds = 400 * std::max(1, qEnvironmentVariableIntValue("TOWERSEARCH_FUZZ_SCALE"));
+        const int rounds =
+            400 * std::max(1, qEnvironmentVariableIntValue("TOWERSEARCH_FUZZ_SCALE"));
         for (int i = 0; i < rounds; ++i) {
             QByteArray b = valid;
             switch (i % 5) {
@@ -375,7 +449,8 @@ private Q_SLOTS:
                 b.truncate(qsizetype(rng() % uint32_t(b.size())));
                 break;
             case 4: // a random length prefix
-                b.replace(0, 8, le64(rng() % 2 ? uint64_t(rng()) : (uint64_t(rng()) << 32 | rng())));
+                b.replace(0, 8,
+                          le64(rng() % 2 ? uint64_t(rng()) : (uint64_t(rng()) << 32 | rng())));
                 break;
             }
             QVERIFY(writeBytes(path, b));

@@ -1,6 +1,8 @@
 // Benchmark (not a test): milliseconds per photo for decode + preprocess of a generated 12 MP JPEG,
-// full decode vs the reduced-scale fast path, and the fast path's effect on the preprocessed pixels.
-//   ninja -C build-image bench_image && QT_QPA_PLATFORM=offscreen build-image/tests/image/bench_image
+// full decode vs the reduced-scale fast path, and the fast path's effect on the preprocessed
+// pixels.
+//   ninja -C build-image bench_image && QT_QPA_PLATFORM=offscreen
+//   build-image/tests/image/bench_image
 #include "imagetestutil.h"
 
 #include "core/image/imagedecoder.h"
@@ -44,14 +46,16 @@ int main(int argc, char **argv) {
                 decodedSize = d->rgb.size();
                 last = std::move(p).value();
             }
-            std::printf("  %-22s decoded %4dx%-4d  decode+preprocess: best %.1f ms, mean %.1f ms (decode alone best %.1f ms)\n",
+            std::printf("  %-22s decoded %4dx%-4d  decode+preprocess: best %.1f ms, mean %.1f ms "
+                        "(decode alone best %.1f ms)\n",
                         mode == 0 ? "full decode:" : "reduced-scale decode:", decodedSize.width(),
                         decodedSize.height(), best, total / runs, bestDecode);
             if (mode == 0) {
                 reference = last;
             } else {
                 const test::DiffStats s = test::compareRgb(reference.rgb, last.rgb);
-                std::printf("  fast path vs full decode after preprocessing: max %d levels, %.3f%% identical, "
+                std::printf("  fast path vs full decode after preprocessing: max %d levels, %.3f%% "
+                            "identical, "
                             "%.3f%% within 1, %.3f%% within 2 levels\n",
                             s.maxDiff, 100 * s.fractionWithin(0), 100 * s.fractionWithin(1),
                             100 * s.fractionWithin(2));

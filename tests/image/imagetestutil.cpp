@@ -45,7 +45,8 @@ QImage imageFromChw(const TensorView &t, int64_t b) {
     const int h = int(t.shape[2]);
     const int w = int(t.shape[3]);
     QImage img(w, h, QImage::Format_RGB888);
-    const auto *src = reinterpret_cast<const uint8_t *>(t.data) + size_t(b) * 3 * size_t(h) * size_t(w);
+    const auto *src =
+        reinterpret_cast<const uint8_t *>(t.data) + size_t(b) * 3 * size_t(h) * size_t(w);
     const size_t plane = size_t(h) * size_t(w);
     for (int y = 0; y < h; ++y) {
         uchar *dst = img.scanLine(y);
@@ -79,7 +80,10 @@ QImage syntheticPhoto(int width, int height, uint32_t seed) {
     QImage img(width, height, QImage::Format_RGB888);
     QRandomGenerator rng(seed);
     // Low-frequency "scene": a few soft blobs of colour over a gradient sky/ground.
-    struct Blob { double x, y, r; int cr, cg, cb; };
+    struct Blob {
+        double x, y, r;
+        int cr, cg, cb;
+    };
     std::vector<Blob> blobs;
     for (int i = 0; i < 24; ++i)
         blobs.push_back({rng.bounded(1.0) * width, rng.bounded(1.0) * height,
@@ -102,7 +106,8 @@ QImage syntheticPhoto(int width, int height, uint32_t seed) {
                 }
             }
             // Fine texture (foliage/fabric-like, a few pixels per period) and sensor noise.
-            const double tex = 10.0 * std::sin(x * 0.9 + 3.0 * std::sin(y * 0.13)) * std::sin(y * 0.7);
+            const double tex =
+                10.0 * std::sin(x * 0.9 + 3.0 * std::sin(y * 0.13)) * std::sin(y * 0.7);
             const double noise = (int(rng.bounded(13)) - 6);
             row[3 * x] = uchar(std::clamp(r + tex + noise, 0.0, 255.0));
             row[3 * x + 1] = uchar(std::clamp(g + tex + noise, 0.0, 255.0));

@@ -109,8 +109,8 @@ QByteArray pngChunk(const char *type, const QByteArray &data) {
 QByteArray exifBlock(int orientation) {
     QByteArray b("II*\0", 4);
     b += le32(8);
-    b += QByteArray("\x01\x00", 2);                         // one entry
-    b += QByteArray("\x12\x01\x03\x00", 4) + le32(1);       // tag 0x0112, SHORT, count 1
+    b += QByteArray("\x01\x00", 2);                   // one entry
+    b += QByteArray("\x12\x01\x03\x00", 4) + le32(1); // tag 0x0112, SHORT, count 1
     b += QByteArray(1, char(orientation)) + QByteArray(3, '\0');
     b += le32(0);
     return b;
@@ -145,23 +145,34 @@ QByteArray webpWithExif(const QByteArray &webp, QSize size, int orientation) {
 
 // A minimal GIF with `frames` frames of size w x h, palette of 4 colours, LZW with 9-bit literal
 // codes and a clear code every 254 pixels (valid, uncompressed-style).
-QByteArray makeGif(int w, int h, const std::vector<std::vector<uint8_t>> &frames, int transparentIndex) {
+QByteArray makeGif(int w, int h, const std::vector<std::vector<uint8_t>> &frames,
+                   int transparentIndex) {
     QByteArray g("GIF89a", 6);
-    g += char(w & 255); g += char(w >> 8); g += char(h & 255); g += char(h >> 8);
+    g += char(w & 255);
+    g += char(w >> 8);
+    g += char(h & 255);
+    g += char(h >> 8);
     g += char(0xF7); // global colour table, 256 entries
-    g += '\0'; g += '\0';
+    g += '\0';
+    g += '\0';
     for (int i = 0; i < 256; ++i) {
-        g += char((i * 40) & 255); g += char((i * 90) & 255); g += char((i * 150) & 255);
+        g += char((i * 40) & 255);
+        g += char((i * 90) & 255);
+        g += char((i * 150) & 255);
     }
     for (const auto &pixels : frames) {
         g += "\x21\xF9\x04";
         g += char(transparentIndex >= 0 ? 1 : 0);
-        g += '\0'; g += '\0';
+        g += '\0';
+        g += '\0';
         g += char(transparentIndex >= 0 ? transparentIndex : 0);
         g += '\0';
         g += ',';
         g += QByteArray(4, '\0');
-        g += char(w & 255); g += char(w >> 8); g += char(h & 255); g += char(h >> 8);
+        g += char(w & 255);
+        g += char(w >> 8);
+        g += char(h & 255);
+        g += char(h >> 8);
         g += '\0';
         g += char(8); // LZW minimum code size
         QByteArray bits;
@@ -170,17 +181,25 @@ QByteArray makeGif(int w, int h, const std::vector<std::vector<uint8_t>> &frames
         auto emit = [&](int code) {
             acc |= uint32_t(code) << nbits;
             nbits += 9;
-            while (nbits >= 8) { bits += char(acc & 255); acc >>= 8; nbits -= 8; }
+            while (nbits >= 8) {
+                bits += char(acc & 255);
+                acc >>= 8;
+                nbits -= 8;
+            }
         };
         int sinceClear = 0;
         emit(256);
         for (uint8_t p : pixels) {
-            if (sinceClear == 254) { emit(256); sinceClear = 0; }
+            if (sinceClear == 254) {
+                emit(256);
+                sinceClear = 0;
+            }
             emit(p);
             ++sinceClear;
         }
         emit(257);
-        if (nbits > 0) bits += char(acc & 255);
+        if (nbits > 0)
+            bits += char(acc & 255);
         for (int i = 0; i < bits.size(); i += 255) {
             const QByteArray block = bits.mid(i, 255);
             g += char(block.size());
@@ -203,8 +222,8 @@ private Q_SLOTS:
         QVERIFY(!m_dirs.empty());
     }
 
-    // Our decoder vs Pillow's `Image.open(f).convert("RGB")`: exact for PNG, within 2 levels on 99.9% of
-    // values for JPEG (different libjpeg builds and CMYK conversions differ slightly).
+    // Our decoder vs Pillow's `Image.open(f).convert("RGB")`: exact for PNG, within 2 levels
+    // on 99.9% of values for JPEG (different libjpeg builds and CMYK conversions differ slightly).
     void matchesPillowDecodedRgb_data() {
         QTest::addColumn<QString>("file");
         QTest::addColumn<QString>("tensorDir");
@@ -212,8 +231,10 @@ private Q_SLOTS:
         for (const auto &dir : m_dirs)
             for (const auto &image : dir.manifest["images"])
                 if (image.contains("decoded_rgb"))
-                    QTest::newRow(qPrintable(QString::fromStdString(image["file"].get<std::string>())))
-                        << dir.path + QLatin1Char('/') + QString::fromStdString(image["file"].get<std::string>())
+                    QTest::newRow(
+                        qPrintable(QString::fromStdString(image["file"].get<std::string>())))
+                        << dir.path + QLatin1Char('/') +
+                               QString::fromStdString(image["file"].get<std::string>())
                         << dir.path << QString::fromStdString(image["name"].get<std::string>());
     }
     void matchesPillowDecodedRgb() {
@@ -232,14 +253,16 @@ private Q_SLOTS:
         QCOMPARE(d->rgb.format(), QImage::Format_RGB888);
         QCOMPARE(d->rgb.size(), expected.size());
         const DiffStats s = compareRgb(d->rgb, expected);
-        qInfo("decoder vs Pillow, %s: max diff %d levels; %.4f%% of values identical, %.4f%% within 1, "
+        qInfo("decoder vs Pillow, %s: max diff %d levels; %.4f%% of values identical, %.4f%% "
+              "within 1, "
               "%.4f%% within 2 levels",
               qPrintable(QFileInfo(file).fileName()), s.maxDiff, 100.0 * s.fractionWithin(0),
               100.0 * s.fractionWithin(1), 100.0 * s.fractionWithin(2));
         if (file.endsWith(QLatin1String(".png")))
             QCOMPARE(s.maxDiff, 0);
         else
-            QVERIFY2(s.fractionWithin(2) >= 0.999, "JPEG decode differs by more than 2 levels on >0.1%");
+            QVERIFY2(s.fractionWithin(2) >= 0.999,
+                     "JPEG decode differs by more than 2 levels on >0.1%");
     }
 
     void exifOrientationAppliedToJpeg() {
@@ -350,7 +373,8 @@ private Q_SLOTS:
         QCOMPARE(d->rgb.size(), QSize(w, h));
         for (int i = 0; i < w * h; ++i) {
             const int idx = f1[size_t(i)];
-            QCOMPARE(d->rgb.pixelColor(i % w, i / w), QColor((idx * 40) & 255, (idx * 90) & 255, (idx * 150) & 255));
+            QCOMPARE(d->rgb.pixelColor(i % w, i / w),
+                     QColor((idx * 40) & 255, (idx * 90) & 255, (idx * 150) & 255));
         }
     }
 
@@ -362,7 +386,7 @@ private Q_SLOTS:
         auto d = decodeImageData(makeGif(w, h, {f}, 1), QStringLiteral("transparent.gif"));
         QVERIFY2(d.ok(), d.ok() ? "" : qPrintable(d.error().message));
         QCOMPARE(d->rgb.pixelColor(1, 0), QColor(120, 14, 194)); // index 3
-        const QColor pil(40, 90, 150); // index 1, as PIL shows it
+        const QColor pil(40, 90, 150);                           // index 1, as PIL shows it
         QCOMPARE(d->rgb.pixelColor(0, 0), pil);
     }
 
@@ -375,10 +399,14 @@ private Q_SLOTS:
         const QImage src = decodeImageFile(fixture(QStringLiteral("photo_chelsea.png")))->rgb;
         heif_context *ctx = heif_context_alloc();
         heif_encoder *enc = nullptr;
-        QCOMPARE(heif_context_get_encoder_for_format(ctx, heif_compression_HEVC, &enc).code, heif_error_Ok);
+        QCOMPARE(heif_context_get_encoder_for_format(ctx, heif_compression_HEVC, &enc).code,
+                 heif_error_Ok);
         heif_encoder_set_lossy_quality(enc, 90);
         heif_image *img = nullptr;
-        QCOMPARE(heif_image_create(src.width(), src.height(), heif_colorspace_RGB, heif_chroma_interleaved_RGB, &img).code, heif_error_Ok);
+        QCOMPARE(heif_image_create(src.width(), src.height(), heif_colorspace_RGB,
+                                   heif_chroma_interleaved_RGB, &img)
+                     .code,
+                 heif_error_Ok);
         heif_image_add_plane(img, heif_channel_interleaved, src.width(), src.height(), 8);
         int stride = 0;
         uint8_t *plane = heif_image_get_plane(img, heif_channel_interleaved, &stride);
@@ -387,7 +415,8 @@ private Q_SLOTS:
         QCOMPARE(heif_context_encode_image(ctx, img, enc, nullptr, nullptr).code, heif_error_Ok);
         QTemporaryDir tmp;
         const QString path = tmp.filePath(QStringLiteral("cat.heic"));
-        QCOMPARE(heif_context_write_to_file(ctx, path.toLocal8Bit().constData()).code, heif_error_Ok);
+        QCOMPARE(heif_context_write_to_file(ctx, path.toLocal8Bit().constData()).code,
+                 heif_error_Ok);
         heif_image_release(img);
         heif_encoder_release(enc);
         heif_context_free(ctx);
@@ -494,14 +523,24 @@ private Q_SLOTS:
         QTest::addColumn<QString>("mentions");
         const QByteArray jpeg = readAll(fixture(QStringLiteral("photo_coffee.jpg")));
         const QByteArray png = readAll(fixture(QStringLiteral("photo_chelsea.png")));
-        QTest::newRow("zero bytes") << QByteArray() << "empty.jpg" << int(Error::Code::Format) << "empty";
-        QTest::newRow("truncated JPEG (half)") << jpeg.left(jpeg.size() / 2) << "half.jpg" << int(Error::Code::Format) << "truncated";
-        QTest::newRow("truncated JPEG (header only)") << jpeg.left(300) << "head.jpg" << int(Error::Code::Format) << "truncated";
-        QTest::newRow("JPEG missing only its EOI") << jpeg.left(jpeg.size() - 2) << "noeoi.jpg" << int(Error::Code::Format) << "truncated";
-        QTest::newRow("truncated PNG (half)") << png.left(png.size() / 2) << "half.png" << int(Error::Code::Format) << "truncated";
-        QTest::newRow("PNG signature only") << png.left(8) << "sig.png" << int(Error::Code::Format) << "truncated";
-        QTest::newRow("text renamed to .jpg") << QByteArray("Dear diary, today I renamed a text file.\n") << "notes.jpg" << int(Error::Code::Format) << "not a recognised image";
-        QTest::newRow("JPEG magic then garbage") << QByteArray("\xFF\xD8\xFF\xE0garbage garbage garbage garbage", 32) << "junk.jpg" << int(Error::Code::Format) << "";
+        QTest::newRow("zero bytes")
+            << QByteArray() << "empty.jpg" << int(Error::Code::Format) << "empty";
+        QTest::newRow("truncated JPEG (half)")
+            << jpeg.left(jpeg.size() / 2) << "half.jpg" << int(Error::Code::Format) << "truncated";
+        QTest::newRow("truncated JPEG (header only)")
+            << jpeg.left(300) << "head.jpg" << int(Error::Code::Format) << "truncated";
+        QTest::newRow("JPEG missing only its EOI")
+            << jpeg.left(jpeg.size() - 2) << "noeoi.jpg" << int(Error::Code::Format) << "truncated";
+        QTest::newRow("truncated PNG (half)")
+            << png.left(png.size() / 2) << "half.png" << int(Error::Code::Format) << "truncated";
+        QTest::newRow("PNG signature only")
+            << png.left(8) << "sig.png" << int(Error::Code::Format) << "truncated";
+        QTest::newRow("text renamed to .jpg")
+            << QByteArray("Dear diary, today I renamed a text file.\n") << "notes.jpg"
+            << int(Error::Code::Format) << "not a recognised image";
+        QTest::newRow("JPEG magic then garbage")
+            << QByteArray("\xFF\xD8\xFF\xE0garbage garbage garbage garbage", 32) << "junk.jpg"
+            << int(Error::Code::Format) << "";
 
         // 100000 x 100000 in a valid PNG header: refused from the header, before any allocation.
         QByteArray ihdr;
@@ -510,18 +549,24 @@ private Q_SLOTS:
         QByteArray bomb = QByteArray("\x89PNG\r\n\x1a\n", 8) + pngChunk("IHDR", ihdr) +
                           pngChunk("IDAT", QByteArray("\x78\x9c\x03\x00\x00\x00\x00\x01", 8)) +
                           pngChunk("IEND", {});
-        QTest::newRow("PNG header claims 100000 x 100000") << bomb << "bomb.png" << int(Error::Code::Unsupported) << "100000 x 100000";
+        QTest::newRow("PNG header claims 100000 x 100000")
+            << bomb << "bomb.png" << int(Error::Code::Unsupported) << "100000 x 100000";
         // JPEG's SOF holds 16-bit sizes: 65000 x 65000 = 4.2 GP.
         QByteArray bigJpeg = jpeg;
         const int sof = bigJpeg.indexOf(QByteArray("\xFF\xC0", 2));
         QVERIFY(sof > 0);
-        bigJpeg[sof + 5] = char(0xFD); bigJpeg[sof + 6] = char(0xE8);
-        bigJpeg[sof + 7] = char(0xFD); bigJpeg[sof + 8] = char(0xE8);
-        QTest::newRow("JPEG header claims 65000 x 65000") << bigJpeg << "big.jpg" << int(Error::Code::Unsupported) << "65000 x 65000";
+        bigJpeg[sof + 5] = char(0xFD);
+        bigJpeg[sof + 6] = char(0xE8);
+        bigJpeg[sof + 7] = char(0xFD);
+        bigJpeg[sof + 8] = char(0xE8);
+        QTest::newRow("JPEG header claims 65000 x 65000")
+            << bigJpeg << "big.jpg" << int(Error::Code::Unsupported) << "65000 x 65000";
         QByteArray bmp = encode(QImage(4, 4, QImage::Format_RGB888), "bmp");
         const QByteArray bmpBig = bmp.left(18) + le32(60000) + le32(60000) + bmp.mid(26);
-        // Qt's BMP reader refuses this header itself (before our limit is consulted): still a named error.
-        QTest::newRow("BMP header claims 60000 x 60000") << bmpBig << "big.bmp" << int(Error::Code::Format) << "BMP header";
+        // Qt's BMP reader refuses this header itself (before our limit is consulted): still a named
+        // error.
+        QTest::newRow("BMP header claims 60000 x 60000")
+            << bmpBig << "big.bmp" << int(Error::Code::Format) << "BMP header";
     }
     void rejectsBadFiles() {
         QFETCH(QByteArray, data);
@@ -572,13 +617,15 @@ private Q_SLOTS:
     // A strip under the pixel limit but absurdly long is refused from its header (side limit).
     void rejectsOverlongStrip() {
         QByteArray ihdr = be32(200000) + be32(1) + QByteArray("\x08\x02\x00\x00\x00", 5);
-        const QByteArray strip = QByteArray("\x89PNG\r\n\x1a\n", 8) + pngChunk("IHDR", ihdr) +
-                                 pngChunk("IDAT", QByteArray("\x78\x9c\x03\x00\x00\x00\x00\x01", 8)) +
-                                 pngChunk("IEND", {});
+        const QByteArray strip =
+            QByteArray("\x89PNG\r\n\x1a\n", 8) + pngChunk("IHDR", ihdr) +
+            pngChunk("IDAT", QByteArray("\x78\x9c\x03\x00\x00\x00\x00\x01", 8)) +
+            pngChunk("IEND", {});
         auto d = decodeImageData(strip, QStringLiteral("strip.png"));
         QVERIFY(!d.ok());
         QCOMPARE(d.error().code, Error::Code::Unsupported);
-        QVERIFY2(d.error().message.contains(QLatin1String("200000 x 1")), qPrintable(d.error().message));
+        QVERIFY2(d.error().message.contains(QLatin1String("200000 x 1")),
+                 qPrintable(d.error().message));
     }
 
     // A real thin strip within the limits decodes and preprocesses (HF fails on it).
@@ -603,13 +650,15 @@ private Q_SLOTS:
         QVERIFY(d.error().message.contains(QLatin1String("240 x 240")));
     }
 
-    // A few hundred mutated copies of the fixture files (deterministic): each must either decode to a
-    // usable image or fail with an error naming it. Run under ASan/UBSan via TOWERSEARCH_SANITIZE=ON.
+    // A few hundred mutated copies of the fixture files (deterministic): each must either decode to
+    // a usable image or fail with an error naming it. Run under ASan/UBSan via
+    // TOWERSEARCH_SANITIZE=ON.
     void survivesMutatedFiles() {
-        const QStringList sources = {QStringLiteral("photo_coffee.jpg"), QStringLiteral("syn_cmyk_240x40.jpg"),
-                                     QStringLiteral("syn_exif6_240x40.jpg"), QStringLiteral("photo_astronaut.png"),
-                                     QStringLiteral("syn_palette_240x40.png"), QStringLiteral("syn_gray16_240x40.png"),
-                                     QStringLiteral("syn_rgba_240x40.png")};
+        const QStringList sources = {
+            QStringLiteral("photo_coffee.jpg"),       QStringLiteral("syn_cmyk_240x40.jpg"),
+            QStringLiteral("syn_exif6_240x40.jpg"),   QStringLiteral("photo_astronaut.png"),
+            QStringLiteral("syn_palette_240x40.png"), QStringLiteral("syn_gray16_240x40.png"),
+            QStringLiteral("syn_rgba_240x40.png")};
         // libjpeg/libpng complain loudly about every mutant; the outcome is what is checked here.
         QLoggingCategory::setFilterRules(QStringLiteral("qt.gui.imageio*=false"));
         QRandomGenerator rng(20261127);
@@ -628,14 +677,16 @@ private Q_SLOTS:
                     break;
                 case 1: // overwrite bytes in the header region (sizes, tables, markers)
                     for (int k = 0, n = 1 + int(rng.bounded(6)); k < n; ++k)
-                        m[int(rng.bounded(quint32(std::min<qsizetype>(m.size(), 400))))] = char(rng.bounded(256));
+                        m[int(rng.bounded(quint32(std::min<qsizetype>(m.size(), 400))))] =
+                            char(rng.bounded(256));
                     break;
                 case 2: // truncate
                     m.truncate(int(rng.bounded(quint32(m.size()))));
                     break;
                 case 3: { // duplicate or delete a slice
                     const int at = int(rng.bounded(quint32(m.size())));
-                    const int len = int(rng.bounded(quint32(std::min<qsizetype>(m.size() - at, 64)) + 1));
+                    const int len =
+                        int(rng.bounded(quint32(std::min<qsizetype>(m.size() - at, 64)) + 1));
                     if (rng.bounded(2))
                         m.insert(at, m.mid(at, len));
                     else
@@ -643,7 +694,8 @@ private Q_SLOTS:
                     break;
                 }
                 default: // 0xFF / 0x00 runs (marker-like bytes)
-                    for (int k = 0, at = int(rng.bounded(quint32(m.size()))); k < 16 && at + k < m.size(); ++k)
+                    for (int k = 0, at = int(rng.bounded(quint32(m.size())));
+                         k < 16 && at + k < m.size(); ++k)
                         m[at + k] = rng.bounded(2) ? char(0xFF) : char(0);
                     break;
                 }
@@ -686,16 +738,20 @@ private Q_SLOTS:
         auto pb = processor.process(b->rgb, true);
         QVERIFY(pa.ok() && pb.ok());
         const DiffStats s = compareRgb(pa->rgb, pb->rgb);
-        qInfo("JPEG fast path (decoded at %dx%d of 3200x2400): preprocessed max diff %d, %.3f%% within 1, "
+        qInfo("JPEG fast path (decoded at %dx%d of 3200x2400): preprocessed max diff %d, %.3f%% "
+              "within 1, "
               "%.4f%% within 2 levels (%lld of %lld values differ by more than 2)",
-              b->rgb.width(), b->rgb.height(), s.maxDiff, 100 * s.fractionWithin(1), 100 * s.fractionWithin(2),
-              static_cast<long long>(s.over[2]), static_cast<long long>(s.count));
+              b->rgb.width(), b->rgb.height(), s.maxDiff, 100 * s.fractionWithin(1),
+              100 * s.fractionWithin(2), static_cast<long long>(s.over[2]),
+              static_cast<long long>(s.count));
         QVERIFY(s.fractionWithin(2) >= 0.99);
     }
 
     void concurrentDecodes() {
-        const QStringList files = {fixture(QStringLiteral("photo_coffee.jpg")), fixture(QStringLiteral("photo_chelsea.png")),
-                                   fixture(QStringLiteral("syn_cmyk_240x40.jpg")), fixture(QStringLiteral("syn_palette_240x40.png"))};
+        const QStringList files = {fixture(QStringLiteral("photo_coffee.jpg")),
+                                   fixture(QStringLiteral("photo_chelsea.png")),
+                                   fixture(QStringLiteral("syn_cmyk_240x40.jpg")),
+                                   fixture(QStringLiteral("syn_palette_240x40.png"))};
         std::vector<QImage> reference;
         for (const QString &f : files)
             reference.push_back(decodeImageFile(f)->rgb);

@@ -1,5 +1,5 @@
-// Parity of the BridgeTower preprocessing with Hugging Face (transformers 4.47 + Pillow 9.4), entry by
-// entry of tests/data/images/manifest.json (and $TOWERSEARCH_IMAGE_FIXTURES).
+// Parity of the BridgeTower preprocessing with Hugging Face (transformers 4.47 + Pillow 9.4), entry
+// by entry of tests/data/images/manifest.json (and $TOWERSEARCH_IMAGE_FIXTURES).
 #include "imagetestutil.h"
 #include "testdata.h"
 
@@ -66,7 +66,8 @@ QImage referenceInput(const QString &dir, const SafetensorsFile &st, const nlohm
         return imageFromHwc(*t);
     DecodeOptions opt;
     opt.applyExifOrientation = false;
-    auto d = decodeImageFile(dir + QLatin1Char('/') + QString::fromStdString(image["file"].get<std::string>()), opt);
+    auto d = decodeImageFile(
+        dir + QLatin1Char('/') + QString::fromStdString(image["file"].get<std::string>()), opt);
     return d ? d->rgb : QImage();
 }
 
@@ -79,8 +80,10 @@ int64_t ulpDistance(float a, float b) {
     int32_t ia, ib;
     std::memcpy(&ia, &a, 4);
     std::memcpy(&ib, &b, 4);
-    if (ia < 0) ia = int32_t(0x80000000u - uint32_t(ia));
-    if (ib < 0) ib = int32_t(0x80000000u - uint32_t(ib));
+    if (ia < 0)
+        ia = int32_t(0x80000000u - uint32_t(ia));
+    if (ib < 0)
+        ib = int32_t(0x80000000u - uint32_t(ib));
     return std::llabs(int64_t(ia) - int64_t(ib));
 }
 
@@ -113,19 +116,28 @@ private Q_SLOTS:
         QTest::addColumn<int>("shortestEdge");
         QTest::addColumn<QSize>("expected");
         QTest::addColumn<bool>("adjusted");
-        QTest::newRow("landscape 400x266 -> 416x288") << QSize(400, 266) << 288 << QSize(416, 288) << false;
+        QTest::newRow("landscape 400x266 -> 416x288")
+            << QSize(400, 266) << 288 << QSize(416, 288) << false;
         QTest::newRow("square 256 upscaled") << QSize(256, 256) << 288 << QSize(288, 288) << false;
-        QTest::newRow("wide 600x40 hits the long-side cap") << QSize(600, 40) << 288 << QSize(448, 32) << false;
+        QTest::newRow("wide 600x40 hits the long-side cap")
+            << QSize(600, 40) << 288 << QSize(448, 32) << false;
         QTest::newRow("tall 40x600") << QSize(40, 600) << 288 << QSize(32, 448) << false;
-        QTest::newRow("se294 floors back to 288") << QSize(256, 256) << 294 << QSize(288, 288) << false;
-        QTest::newRow("se294 wide cap 489 -> 480") << QSize(600, 40) << 294 << QSize(480, 32) << false;
-        QTest::newRow("12 MP photo 4000x3000") << QSize(4000, 3000) << 288 << QSize(384, 288) << false;
-        QTest::newRow("portrait phone 3024x4032") << QSize(3024, 4032) << 288 << QSize(288, 384) << false;
+        QTest::newRow("se294 floors back to 288")
+            << QSize(256, 256) << 294 << QSize(288, 288) << false;
+        QTest::newRow("se294 wide cap 489 -> 480")
+            << QSize(600, 40) << 294 << QSize(480, 32) << false;
+        QTest::newRow("12 MP photo 4000x3000")
+            << QSize(4000, 3000) << 288 << QSize(384, 288) << false;
+        QTest::newRow("portrait phone 3024x4032")
+            << QSize(3024, 4032) << 288 << QSize(288, 384) << false;
         // HF raises "height and width must be > 0" for these; our rule gives the divisor instead.
         QTest::newRow("thin 30x700 (HF fails)") << QSize(30, 700) << 288 << QSize(32, 448) << true;
-        QTest::newRow("3-pixel strip 200x3 (HF fails)") << QSize(200, 3) << 288 << QSize(448, 32) << true;
-        QTest::newRow("1-pixel column 1x150 (HF fails)") << QSize(1, 150) << 288 << QSize(32, 448) << true;
-        QTest::newRow("panorama 20000x600 (HF fails)") << QSize(20000, 600) << 288 << QSize(448, 32) << true;
+        QTest::newRow("3-pixel strip 200x3 (HF fails)")
+            << QSize(200, 3) << 288 << QSize(448, 32) << true;
+        QTest::newRow("1-pixel column 1x150 (HF fails)")
+            << QSize(1, 150) << 288 << QSize(32, 448) << true;
+        QTest::newRow("panorama 20000x600 (HF fails)")
+            << QSize(20000, 600) << 288 << QSize(448, 32) << true;
         QTest::newRow("1x1") << QSize(1, 1) << 288 << QSize(288, 288) << false;
     }
     void resizeOutputSize() {
@@ -147,10 +159,13 @@ private Q_SLOTS:
         for (size_t i = 0; i < m_dirs.size(); ++i)
             for (const auto &image : m_dirs[i].manifest["images"])
                 for (const auto &[key, value] : image.items())
-                    if (isVariantKey(key, value) && value["ok"].get<bool>() && value.contains("stored_as")) {
-                        const QString name = QString::fromStdString(image["name"].get<std::string>());
+                    if (isVariantKey(key, value) && value["ok"].get<bool>() &&
+                        value.contains("stored_as")) {
+                        const QString name =
+                            QString::fromStdString(image["name"].get<std::string>());
                         const QString variant = QString::fromStdString(key);
-                        QTest::newRow(qPrintable(QStringLiteral("%1 %2 [%3]").arg(name, variant).arg(i)))
+                        QTest::newRow(
+                            qPrintable(QStringLiteral("%1 %2 [%3]").arg(name, variant).arg(i)))
                             << int(i) << name << variant;
                     }
     }
@@ -173,12 +188,12 @@ private Q_SLOTS:
         const ImageProcessor processor(configFor(dir.path, v.processor));
         auto out = processor.process(input, v.crop);
         QVERIFY2(out.ok(), out.ok() ? "" : qPrintable(out.error().message));
-        checkAgainstExpected(st, (*entry)[variant.toStdString()], image + QLatin1Char('.') + variant,
-                             *out);
+        checkAgainstExpected(st, (*entry)[variant.toStdString()],
+                             image + QLatin1Char('.') + variant, *out);
     }
 
-    // Our decoder + processor end to end, against the same tensors: exact for PNG inputs. JPEG entries
-    // are measured (decoders differ slightly) and reported.
+    // Our decoder + processor end to end, against the same tensors: exact for PNG inputs. JPEG
+    // entries are measured (decoders differ slightly) and reported.
     void endToEnd_data() { manifestEntry_data(); }
     void endToEnd() {
         QFETCH(int, dirIndex);
@@ -189,7 +204,8 @@ private Q_SLOTS:
         const nlohmann::json *entry = findImage(dir, image);
         QVERIFY(entry);
         const Variant v = parseVariant(variant);
-        const QString file = dir.path + QLatin1Char('/') + QString::fromStdString((*entry)["file"].get<std::string>());
+        const QString file = dir.path + QLatin1Char('/') +
+                             QString::fromStdString((*entry)["file"].get<std::string>());
         DecodeOptions opt;
         opt.applyExifOrientation = v.loadImage;
         auto decoded = decodeImageFile(file, opt);
@@ -205,23 +221,26 @@ private Q_SLOTS:
             // Only the float tensor is stored: a lossless input must reproduce it bit for bit.
             if (jpeg)
                 QSKIP("float-only JPEG entry: decoder tolerance cannot be expressed in float ulps");
-            checkAgainstExpected(st, (*entry)[variant.toStdString()], image + QLatin1Char('.') + variant, *out);
+            checkAgainstExpected(st, (*entry)[variant.toStdString()],
+                                 image + QLatin1Char('.') + variant, *out);
             return;
         }
         const QImage expected = imageFromChw(*u8);
         QCOMPARE(out->rgb.size(), expected.size());
         const DiffStats s = compareRgb(out->rgb, expected);
         qInfo("end to end %s: max diff %d levels, %.4f%% of values differ, %.4f%% within 2 levels",
-              prefix.c_str(), s.maxDiff, 100.0 * (1.0 - s.fractionWithin(0)), 100.0 * s.fractionWithin(2));
+              prefix.c_str(), s.maxDiff, 100.0 * (1.0 - s.fractionWithin(0)),
+              100.0 * s.fractionWithin(2));
         if (jpeg)
-            QVERIFY2(s.fractionWithin(2) >= 0.999, "JPEG pipeline differs by more than 2 levels on 0.1% of values");
+            QVERIFY2(s.fractionWithin(2) >= 0.999,
+                     "JPEG pipeline differs by more than 2 levels on 0.1% of values");
         else
             QCOMPARE(s.maxDiff, 0);
     }
 
     // Entries where HF raised: we must produce a sensible input instead (documented rule in
-    // ImageProcessor::resizeOutputSize). Where HF succeeded with channels_last for the same image, we
-    // must equal that output exactly.
+    // ImageProcessor::resizeOutputSize). Where HF succeeded with channels_last for the same image,
+    // we must equal that output exactly.
     void referenceFailure_data() {
         QTest::addColumn<int>("dirIndex");
         QTest::addColumn<QString>("image");
@@ -230,12 +249,15 @@ private Q_SLOTS:
             for (const auto &image : m_dirs[i].manifest["images"])
                 for (const auto &[key, value] : image.items())
                     if (isVariantKey(key, value) && !value["ok"].get<bool>()) {
-                        const QString name = QString::fromStdString(image["name"].get<std::string>());
+                        const QString name =
+                            QString::fromStdString(image["name"].get<std::string>());
                         const QString variant = QString::fromStdString(key);
-                        QTest::newRow(qPrintable(QStringLiteral("%1 %2 (HF: %3) [%4]")
-                                                     .arg(name, variant,
-                                                          QString::fromStdString(value.value("error", std::string())).left(40))
-                                                     .arg(i)))
+                        QTest::newRow(qPrintable(
+                            QStringLiteral("%1 %2 (HF: %3) [%4]")
+                                .arg(name, variant,
+                                     QString::fromStdString(value.value("error", std::string()))
+                                         .left(40))
+                                .arg(i)))
                             << int(i) << name << variant;
                     }
     }
@@ -255,28 +277,33 @@ private Q_SLOTS:
         auto out = processor.process(input, v.crop);
         QVERIFY2(out.ok(), out.ok() ? "" : qPrintable(out.error().message));
 
-        const QSize resized = ImageProcessor::resizeOutputSize(input.size(), config.shortestEdge, config.sizeDivisor);
+        const QSize resized =
+            ImageProcessor::resizeOutputSize(input.size(), config.shortestEdge, config.sizeDivisor);
         const QSize expectedSize = v.crop ? QSize(config.cropWidth, config.cropHeight) : resized;
         QCOMPARE(out->rgb.size(), expectedSize);
-        QCOMPARE(out->pixelValues.shape, (std::vector<int64_t>{3, expectedSize.height(), expectedSize.width()}));
+        QCOMPARE(out->pixelValues.shape,
+                 (std::vector<int64_t>{3, expectedSize.height(), expectedSize.width()}));
         for (float f : out->pixelValues.data)
             QVERIFY(std::isfinite(f));
 
         // Where HF produced this image with channels_last, that is the answer.
-        const QString twin = QStringLiteral("channels_last.") + variant.split(QLatin1Char('.')).last();
+        const QString twin =
+            QStringLiteral("channels_last.") + variant.split(QLatin1Char('.')).last();
         const auto &twinEntry = (*entry)[twin.toStdString()];
-        if (!v.channelsLast && twinEntry.is_object() && twinEntry.value("ok", false) && twinEntry.contains("stored_as")) {
+        if (!v.channelsLast && twinEntry.is_object() && twinEntry.value("ok", false) &&
+            twinEntry.contains("stored_as")) {
             checkAgainstExpected(st, twinEntry, image + QLatin1Char('.') + twin, *out);
             return;
         }
-        // Otherwise: the resized image keeps the content (mean colour within 3 levels of the input's),
-        // and the crop is the centre of it.
+        // Otherwise: the resized image keeps the content (mean colour within 3 levels of the
+        // input's), and the crop is the centre of it.
         auto resizedOnly = processor.process(input, false);
         QVERIFY(resizedOnly.ok());
         for (int c = 0; c < 3; ++c) {
             const double a = meanChannel(input, c);
             const double b = meanChannel(resizedOnly->rgb, c);
-            QVERIFY2(std::abs(a - b) < 3.0, qPrintable(QStringLiteral("channel %1 mean %2 -> %3").arg(c).arg(a).arg(b)));
+            QVERIFY2(std::abs(a - b) < 3.0,
+                     qPrintable(QStringLiteral("channel %1 mean %2 -> %3").arg(c).arg(a).arg(b)));
         }
         if (v.crop)
             QCOMPARE(out->rgb, ImageProcessor::centerCrop(resizedOnly->rgb, expectedSize));
@@ -296,7 +323,8 @@ private Q_SLOTS:
         const ImageProcessor processor(configFor(dir.path, {}));
         std::vector<ProcessedImage> images;
         for (const auto &n : batch["images_in_order"]) {
-            const nlohmann::json *entry = findImage(dir, QString::fromStdString(n.get<std::string>()));
+            const nlohmann::json *entry =
+                findImage(dir, QString::fromStdString(n.get<std::string>()));
             QVERIFY(entry);
             auto p = processor.process(referenceInput(dir.path, st, *entry), false);
             QVERIFY(p.ok());
@@ -319,7 +347,10 @@ private Q_SLOTS:
             const bool valid = b.pixelMask[size_t(img * plane + i % plane)] != 0;
             const float expected = valid ? hfFloat(ref[i], c) : 0.0f;
             if (b.pixelValues.data[size_t(i)] != expected)
-                QFAIL(qPrintable(QStringLiteral("value %1 differs: %2 vs %3").arg(i).arg(b.pixelValues.data[size_t(i)]).arg(expected)));
+                QFAIL(qPrintable(QStringLiteral("value %1 differs: %2 vs %3")
+                                     .arg(i)
+                                     .arg(b.pixelValues.data[size_t(i)])
+                                     .arg(expected)));
         }
     }
 
@@ -387,16 +418,20 @@ private Q_SLOTS:
         QTest::addColumn<int>("shortestEdge");
         QTest::addColumn<int>("cropWidth");
         QTest::newRow("empty object: HF defaults") << QByteArray("{}") << 288 << 288;
-        QTest::newRow("bridgetower-large size") << QByteArray(R"({"size": {"shortest_edge": 294}})") << 294 << 294;
+        QTest::newRow("bridgetower-large size")
+            << QByteArray(R"({"size": {"shortest_edge": 294}})") << 294 << 294;
         QTest::newRow("size as integer") << QByteArray(R"({"size": 384})") << 384 << 384;
-        QTest::newRow("crop_size height/width") << QByteArray(R"({"crop_size": {"height": 200, "width": 300}})") << 288 << 300;
-        QTest::newRow("crop_size null falls back to size") << QByteArray(R"({"size": {"shortest_edge": 294}, "crop_size": null})") << 294 << 294;
+        QTest::newRow("crop_size height/width")
+            << QByteArray(R"({"crop_size": {"height": 200, "width": 300}})") << 288 << 300;
+        QTest::newRow("crop_size null falls back to size")
+            << QByteArray(R"({"size": {"shortest_edge": 294}, "crop_size": null})") << 294 << 294;
     }
     void config() {
         QFETCH(QByteArray, json);
         QFETCH(int, shortestEdge);
         QFETCH(int, cropWidth);
-        auto c = ImageProcessorConfig::fromJson(nlohmann::json::parse(json.toStdString()), QStringLiteral("cfg.json"));
+        auto c = ImageProcessorConfig::fromJson(nlohmann::json::parse(json.toStdString()),
+                                                QStringLiteral("cfg.json"));
         QVERIFY2(c.ok(), c.ok() ? "" : qPrintable(c.error().message));
         QCOMPARE(c->shortestEdge, shortestEdge);
         QCOMPARE(c->cropWidth, cropWidth);
@@ -405,7 +440,8 @@ private Q_SLOTS:
     }
 
     void loadsFixtureConfig() {
-        auto c = ImageProcessorConfig::load(dataDir(QStringLiteral("images/preprocessor_config.json")));
+        auto c =
+            ImageProcessorConfig::load(dataDir(QStringLiteral("images/preprocessor_config.json")));
         QVERIFY(c.ok());
         QCOMPARE(c->shortestEdge, 288);
         QCOMPARE(c->rescaleFactor, 1.0 / 255.0);
@@ -416,13 +452,17 @@ private Q_SLOTS:
     void badConfig_data() {
         QTest::addColumn<QByteArray>("json");
         QTest::addColumn<QString>("key");
-        QTest::newRow("negative divisor") << QByteArray(R"({"size_divisor": -1})") << "size_divisor";
-        QTest::newRow("size height/width") << QByteArray(R"({"size": {"height": 1, "width": 2}})") << "size";
+        QTest::newRow("negative divisor")
+            << QByteArray(R"({"size_divisor": -1})") << "size_divisor";
+        QTest::newRow("size height/width")
+            << QByteArray(R"({"size": {"height": 1, "width": 2}})") << "size";
         QTest::newRow("lanczos") << QByteArray(R"({"resample": 1})") << "resample";
-        QTest::newRow("std with a zero") << QByteArray(R"({"image_std": [0.2, 0, 0.3]})") << "image_std";
+        QTest::newRow("std with a zero")
+            << QByteArray(R"({"image_std": [0.2, 0, 0.3]})") << "image_std";
         QTest::newRow("mean of 2") << QByteArray(R"({"image_mean": [0.2, 0.3]})") << "image_mean";
         QTest::newRow("do_pad as string") << QByteArray(R"({"do_pad": "yes"})") << "do_pad";
-        QTest::newRow("huge edge") << QByteArray(R"({"size": {"shortest_edge": 100000}})") << "size.shortest_edge";
+        QTest::newRow("huge edge")
+            << QByteArray(R"({"size": {"shortest_edge": 100000}})") << "size.shortest_edge";
         QTest::newRow("not an object") << QByteArray(R"([1, 2])") << "";
     }
     void badConfig() {
@@ -437,7 +477,8 @@ private Q_SLOTS:
         auto c = ImageProcessorConfig::load(path);
         QVERIFY(!c.ok());
         QVERIFY2(c.error().message.contains(path), qPrintable(c.error().message));
-        QVERIFY2(c.error().message.contains(QLatin1Char('\'') + key + QLatin1Char('\'')) || key.isEmpty(),
+        QVERIFY2(c.error().message.contains(QLatin1Char('\'') + key + QLatin1Char('\'')) ||
+                     key.isEmpty(),
                  qPrintable(c.error().message));
         auto missing = ImageProcessorConfig::load(tmp.filePath(QStringLiteral("nope.json")));
         QVERIFY(!missing.ok());
@@ -480,7 +521,8 @@ private:
         const std::string p = prefix.toStdString();
         const auto &shape = entry["pixel_values_shape"];
         QCOMPARE(out.pixelValues.shape,
-                 (std::vector<int64_t>{shape[1].get<int64_t>(), shape[2].get<int64_t>(), shape[3].get<int64_t>()}));
+                 (std::vector<int64_t>{shape[1].get<int64_t>(), shape[2].get<int64_t>(),
+                                       shape[3].get<int64_t>()}));
         if (const TensorView *mask = st.find(p + ".pixel_mask")) {
             const ProcessedBatch b = ImageProcessor::pad({out});
             const std::vector<int64_t> m = mask->toInt64();
@@ -492,14 +534,18 @@ private:
             const QImage expected = imageFromChw(*u8);
             QCOMPARE(out.rgb.size(), expected.size());
             const DiffStats s = compareRgb(out.rgb, expected);
-            QVERIFY2(s.maxDiff == 0, qPrintable(QStringLiteral("%1: max diff %2 levels, %3 values differ")
-                                                    .arg(prefix).arg(s.maxDiff).arg(s.over[0])));
+            QVERIFY2(s.maxDiff == 0,
+                     qPrintable(QStringLiteral("%1: max diff %2 levels, %3 values differ")
+                                    .arg(prefix)
+                                    .arg(s.maxDiff)
+                                    .arg(s.over[0])));
             // The float tensor is HF's exact encoding of those bytes.
             const auto *ref = reinterpret_cast<const uint8_t *>(u8->data);
             const int64_t plane = u8->shape[2] * u8->shape[3];
             for (int64_t i = 0; i < out.pixelValues.numel(); ++i)
                 if (out.pixelValues.data[size_t(i)] != hfFloat(ref[i], int(i / plane)))
-                    QFAIL(qPrintable(QStringLiteral("%1: float value %2 is not HF's").arg(prefix).arg(i)));
+                    QFAIL(qPrintable(
+                        QStringLiteral("%1: float value %2 is not HF's").arg(prefix).arg(i)));
         }
         if (const TensorView *f = st.find(p + ".pixel_values")) {
             const std::vector<float> expected = f->toFloat32();

@@ -1280,8 +1280,8 @@ void TstVectorIndex::similarPairsMatchBruteForce_data() {
     QTest::addColumn<int>("scanNprobe");
     QTest::newRow("exact (flat index)") << qint64(50'000) << false << 0;
     QTest::newRow("approximate (IVF index, tuned nprobe)") << qint64(1'000) << true << 0;
-    QTest::newRow("approximate (IVF index, Find Duplicates' nprobe)") << qint64(1'000) << true
-                                                                      << kDuplicateScanNprobe;
+    QTest::newRow("approximate (IVF index, Find Duplicates' nprobe)")
+        << qint64(1'000) << true << kDuplicateScanNprobe;
 }
 
 // CLIP-like vectors (unrelated ones at cosine ~0.6) with planted near-copies at ~0.98: the pairs
@@ -1307,11 +1307,14 @@ void TstVectorIndex::similarPairsMatchBruteForce() {
     QCOMPARE(index.isApproximate(), approximate);
 
     qint64 calls = 0, lastDone = -1;
-    auto found = index.similarPairs(float(kThreshold), [&](qint64 done, qint64 total) {
-        ++calls;
-        lastDone = done;
-        return total == n;
-    }, scanNprobe);
+    auto found = index.similarPairs(
+        float(kThreshold),
+        [&](qint64 done, qint64 total) {
+            ++calls;
+            lastDone = done;
+            return total == n;
+        },
+        scanNprobe);
     QVERIFY2(found.ok(), why(found).constData());
     QVERIFY(calls >= 2);
     QCOMPARE(lastDone, n);

@@ -13,11 +13,11 @@
 //   bench_indexer --make-catalog N --db PATH --model DIR: a large library for start-up timings
 //       (issue 14): N catalog rows with random unit vectors under DIR's model key, in a folder
 //       that does not exist (offline: kept, never re-embedded), written in a few transactions.
+#include "core/image/imagedecoder.h"
 #include "core/model/bridgetowermodel.h"
 #include "core/model/precision.h"
 #include "core/search/bridgetowerpipeline.h"
 #include "fakeembedder.h"
-#include "core/image/imagedecoder.h"
 #include "indexer/catalog.h"
 #include "indexer/indexworker.h"
 #include "indexer/library.h"
@@ -25,12 +25,12 @@
 #include "testdata.h"
 
 #include <QBuffer>
+#include <QCoreApplication>
 #include <QCryptographicHash>
 #include <QDirIterator>
-#include <QRandomGenerator>
-#include <QCoreApplication>
 #include <QElapsedTimer>
 #include <QEventLoop>
+#include <QRandomGenerator>
 
 #include <QTemporaryDir>
 
@@ -93,7 +93,8 @@ static int hashCost(int runs) {
     for (int r = 0; r < runs; ++r) {
         QElapsedTimer t;
         t.start();
-        auto bytes = readImageFile(path); // from the page cache: the disk read is the decoder's anyway
+        auto bytes =
+            readImageFile(path); // from the page cache: the disk read is the decoder's anyway
         read = std::min(read, t.nsecsElapsed() / 1e6);
         t.restart();
         const QString q = quickContentHash(*bytes);
@@ -109,10 +110,12 @@ static int hashCost(int runs) {
         if (q.isEmpty() || h.isEmpty() || !decoded)
             return 1;
     }
-    std::printf("  read into memory  %7.2f ms\n  quick hash        %7.2f ms\n  full hash         %7.2f ms "
-                "(BLAKE2b-256, %.0f MB/s)\n  reduced decode    %7.2f ms\n",
-                read, quick, full, jpeg.size() / 1e3 / full, decode);
-    std::printf("  identity (quick + full hash) = %.2f ms per photo: %.2f%% of the large model's 1.7 s embedding "
+    std::printf(
+        "  read into memory  %7.2f ms\n  quick hash        %7.2f ms\n  full hash         %7.2f ms "
+        "(BLAKE2b-256, %.0f MB/s)\n  reduced decode    %7.2f ms\n",
+        read, quick, full, jpeg.size() / 1e3 / full, decode);
+    std::printf("  identity (quick + full hash) = %.2f ms per photo: %.2f%% of the large model's "
+                "1.7 s embedding "
                 "(%.2f%% of 0.89 s with --bf16)\n",
                 quick + full, 100.0 * (quick + full) / 1700.0, 100.0 * (quick + full) / 890.0);
     return 0;
@@ -159,8 +162,8 @@ static int realSize(const QStringList &args) {
         bytes += QFileInfo(path).size();
         paths << path;
     }
-    std::printf("photos: %d JPEGs of 4000 x 3000 (12 MP), %.1f MB (ready in %.1f s)\n", photoCount, bytes / 1e6,
-                t.elapsed() / 1000.0);
+    std::printf("photos: %d JPEGs of 4000 x 3000 (12 MP), %.1f MB (ready in %.1f s)\n", photoCount,
+                bytes / 1e6, t.elapsed() / 1000.0);
 
     BridgeTowerModel::setThreadCount(threads);
     BridgeTowerPipeline::Options options;
@@ -175,9 +178,11 @@ static int realSize(const QStringList &args) {
         return 3;
     }
     std::printf("model: %s (%s, %d threads), loaded in %.2f s; RSS %lld MB\n", qPrintable(modelDir),
-                qPrintable(precisionName), threads, t.elapsed() / 1000.0, statusKb("VmRSS:") / 1024);
+                qPrintable(precisionName), threads, t.elapsed() / 1000.0,
+                statusKb("VmRSS:") / 1024);
     LibraryOptions libraryOptions;
-    libraryOptions.databasePath = dir + QStringLiteral("/lib-%1/library.sqlite").arg(QDateTime::currentMSecsSinceEpoch());
+    libraryOptions.databasePath =
+        dir + QStringLiteral("/lib-%1/library.sqlite").arg(QDateTime::currentMSecsSinceEpoch());
     libraryOptions.watchFolders = false;
     auto lib = Library::open(libraryOptions);
     if (!lib || !(*lib)->setPipeline(*pipeline).ok() || !(*lib)->addFolder(photos).ok()) {
@@ -191,22 +196,26 @@ static int realSize(const QStringList &args) {
     const IndexRunSummary run = (*lib)->lastRunSummary();
     const qint64 peakKb = statusKb("VmHWM:");
     if (!run.error.isEmpty() || run.embedded != photoCount) {
-        std::fprintf(stderr, "indexing: embedded %lld of %d, failed %lld %s\n", run.embedded, photoCount, run.failed,
-                     qPrintable(run.error));
+        std::fprintf(stderr, "indexing: embedded %lld of %d, failed %lld %s\n", run.embedded,
+                     photoCount, run.failed, qPrintable(run.error));
         return 1;
     }
     const IndexStageTimes &st = run.stages;
-    std::printf("indexed %lld photos in %.2f s: %.3f photos/s, %.0f ms per photo (batch %d, %d decode threads)\n",
-                run.embedded, st.total / 1000, run.embedded / (st.total / 1000), st.total / double(run.embedded),
-                libraryOptions.batchSize, libraryOptions.decodeThreads);
-    std::printf("stage            ms/photo  (decode pool stages are CPU time, overlapped with the model)\n");
+    std::printf("indexed %lld photos in %.2f s: %.3f photos/s, %.0f ms per photo (batch %d, %d "
+                "decode threads)\n",
+                run.embedded, st.total / 1000, run.embedded / (st.total / 1000),
+                st.total / double(run.embedded), libraryOptions.batchSize,
+                libraryOptions.decodeThreads);
+    std::printf("stage            ms/photo  (decode pool stages are CPU time, overlapped with the "
+                "model)\n");
     const std::pair<const char *, double> rows[] = {
-        {"read + hash", st.readHash}, {"decode", st.decode},  {"resize", st.resize},
-        {"thumbnail", st.thumbnail},  {"model", st.model},    {"commit", st.commit},
+        {"read + hash", st.readHash},      {"decode", st.decode}, {"resize", st.resize},
+        {"thumbnail", st.thumbnail},       {"model", st.model},   {"commit", st.commit},
         {"model waited", st.waitForPhotos}};
     for (const auto &[name, ms] : rows)
         std::printf("  %-14s %8.1f\n", name, ms / double(run.embedded));
-    std::printf("run / model time in the run: %.3f (the rest: discovery, waits, commits)\n", st.total / st.model);
+    std::printf("run / model time in the run: %.3f (the rest: discovery, waits, commits)\n",
+                st.total / st.model);
     std::printf("peak RSS while indexing: %lld MB\n", peakKb / 1024);
     if (alone > 0) {
         // The model alone on the same photos (prepared beforehand), in batches as the indexer does.
@@ -222,7 +231,8 @@ static int realSize(const QStringList &args) {
         if (!embedded)
             return 1;
         const double perPhoto = t.nsecsElapsed() / 1e6 / double(batchPaths.size());
-        std::printf("model alone: %.0f ms per photo (%zu photos in one batch); the indexing run took %.3fx that per photo\n",
+        std::printf("model alone: %.0f ms per photo (%zu photos in one batch); the indexing run "
+                    "took %.3fx that per photo\n",
                     perPhoto, batchPaths.size(), st.total / double(run.embedded) / perPhoto);
     }
     return 0;
@@ -231,7 +241,8 @@ static int realSize(const QStringList &args) {
 static int makeCatalog(const QStringList &args) {
     const qsizetype at = args.indexOf(QLatin1String("--make-catalog"));
     const int n = args.value(at + 1).toInt();
-    const qsizetype dbAt = args.indexOf(QLatin1String("--db")), modelAt = args.indexOf(QLatin1String("--model"));
+    const qsizetype dbAt = args.indexOf(QLatin1String("--db")),
+                    modelAt = args.indexOf(QLatin1String("--model"));
     if (n <= 0 || dbAt < 0 || modelAt < 0) {
         std::fprintf(stderr, "usage: bench_indexer --make-catalog N --db PATH --model DIR\n");
         return 2;
@@ -249,7 +260,8 @@ static int makeCatalog(const QStringList &args) {
         std::fprintf(stderr, "%s\n", qPrintable(catalog.error().message));
         return 1;
     }
-    const QString folder = QFileInfo(args.value(dbAt + 1)).absolutePath() + QStringLiteral("/offline-photos");
+    const QString folder =
+        QFileInfo(args.value(dbAt + 1)).absolutePath() + QStringLiteral("/offline-photos");
     auto folderId = (*catalog)->addFolder(folder);
     if (!folderId)
         return 1;
@@ -262,12 +274,15 @@ static int makeCatalog(const QStringList &args) {
         for (int i = from; i < std::min(n, from + kPerTransaction); ++i) {
             PhotoWrite w;
             w.folderId = *folderId;
-            w.path = folder + QStringLiteral("/%1/%2.jpg").arg(i / 1000, 3, 10, QLatin1Char('0')).arg(i);
+            w.path =
+                folder + QStringLiteral("/%1/%2.jpg").arg(i / 1000, 3, 10, QLatin1Char('0')).arg(i);
             w.size = 5'000'000 + i;
             w.mtimeMs = 1'700'000'000'000LL + i;
             const QByteArray id = QByteArray::number(i);
-            w.contentHash = QString::fromLatin1(QCryptographicHash::hash(id, QCryptographicHash::Sha1).toHex());
-            w.fullHash = QString::fromLatin1(QCryptographicHash::hash(id, QCryptographicHash::Blake2b_256).toHex());
+            w.contentHash =
+                QString::fromLatin1(QCryptographicHash::hash(id, QCryptographicHash::Sha1).toHex());
+            w.fullHash = QString::fromLatin1(
+                QCryptographicHash::hash(id, QCryptographicHash::Blake2b_256).toHex());
             w.width = 4000;
             w.height = 3000;
             w.state = PhotoState::Indexed;
@@ -287,8 +302,8 @@ static int makeCatalog(const QStringList &args) {
         }
     }
     (void)(*catalog)->setMeta(QStringLiteral("serving_model"), key);
-    std::printf("catalog: %d photos with %d-dim vectors of model %s in %.1f s (%s)\n", n, dim, qPrintable(key),
-                t.elapsed() / 1000.0, qPrintable(args.value(dbAt + 1)));
+    std::printf("catalog: %d photos with %d-dim vectors of model %s in %.1f s (%s)\n", n, dim,
+                qPrintable(key), t.elapsed() / 1000.0, qPrintable(args.value(dbAt + 1)));
     return 0;
 }
 
@@ -316,20 +331,22 @@ int main(int argc, char **argv) {
     if (dir.isEmpty())
         dir = tmp.path();
     const QString photos = dir + QStringLiteral("/photos");
-    const QString db = dir + QStringLiteral("/lib-%1/library.sqlite").arg(QDateTime::currentMSecsSinceEpoch());
+    const QString db =
+        dir + QStringLiteral("/lib-%1/library.sqlite").arg(QDateTime::currentMSecsSinceEpoch());
 
     QElapsedTimer t;
     t.start();
     int generated = 0;
     for (int i = 0; i < n; ++i) {
-        const QString path = photos + QStringLiteral("/%1/%2.jpg").arg(i / 1000, 3, 10, QLatin1Char('0')).arg(i);
+        const QString path =
+            photos + QStringLiteral("/%1/%2.jpg").arg(i / 1000, 3, 10, QLatin1Char('0')).arg(i);
         if (!QFileInfo::exists(path)) {
             test::writePhoto(path, quint32(i), 64, 48);
             ++generated;
         }
     }
-    std::printf("photos: %d (%d generated in %.1f s), %.1f MB on disk\n", n, generated, t.elapsed() / 1000.0,
-                dirBytes(photos) / 1e6);
+    std::printf("photos: %d (%d generated in %.1f s), %.1f MB on disk\n", n, generated,
+                t.elapsed() / 1000.0, dirBytes(photos) / 1e6);
 
     BridgeTowerModel::setThreadCount(1);
     LibraryOptions options;
@@ -342,7 +359,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (fake) {
-        if (!(*lib)->setEmbedder(std::make_shared<test::FakeEmbedder>(QStringLiteral("fake"), 32)).ok())
+        if (!(*lib)
+                 ->setEmbedder(std::make_shared<test::FakeEmbedder>(QStringLiteral("fake"), 32))
+                 .ok())
             return 1;
     } else {
         auto pipeline = BridgeTowerPipeline::load(test::dataDir(QStringLiteral("e2e/tiny-e2e")));
@@ -355,15 +374,17 @@ int main(int argc, char **argv) {
     auto run = [&](const char *what) {
         QEventLoop loop;
         qint64 nextReport = n / 10;
-        auto c1 = QObject::connect(lib->get(), &Library::progressChanged, &loop, [&](const IndexProgress &p) {
-            if (p.done >= nextReport && nextReport > 0) {
-                std::printf("  %s: %lld/%lld  %.0f photos/s  RSS %lld MB\n", what, p.done, p.total, p.photosPerSecond,
-                            statusKb("VmRSS:") / 1024);
-                std::fflush(stdout);
-                nextReport += n / 10;
-            }
-        });
-        auto c2 = QObject::connect(lib->get(), &Library::indexingFinished, &loop, &QEventLoop::quit);
+        auto c1 = QObject::connect(
+            lib->get(), &Library::progressChanged, &loop, [&](const IndexProgress &p) {
+                if (p.done >= nextReport && nextReport > 0) {
+                    std::printf("  %s: %lld/%lld  %.0f photos/s  RSS %lld MB\n", what, p.done,
+                                p.total, p.photosPerSecond, statusKb("VmRSS:") / 1024);
+                    std::fflush(stdout);
+                    nextReport += n / 10;
+                }
+            });
+        auto c2 =
+            QObject::connect(lib->get(), &Library::indexingFinished, &loop, &QEventLoop::quit);
         QElapsedTimer timer;
         timer.start();
         (*lib)->startIndexing();
@@ -374,17 +395,21 @@ int main(int argc, char **argv) {
     };
     const double full = run("index");
     const auto s1 = (*lib)->lastRunSummary();
-    std::printf("full index: %.1f s (%.0f photos/s), embedded %lld, failed %lld\n", full, n / full, s1.embedded, s1.failed);
+    std::printf("full index: %.1f s (%.0f photos/s), embedded %lld, failed %lld\n", full, n / full,
+                s1.embedded, s1.failed);
     const double rescan = run("rescan");
     const auto s2 = (*lib)->lastRunSummary();
-    std::printf("unchanged rescan: %.2f s, skipped %lld, embedded %lld\n", rescan, s2.skipped, s2.embedded);
+    std::printf("unchanged rescan: %.2f s, skipped %lld, embedded %lld\n", rescan, s2.skipped,
+                s2.embedded);
     const auto stats = (*lib)->stats();
     const qint64 dbBytes = QFileInfo(db).size() + QFileInfo(db + QStringLiteral("-wal")).size();
     std::printf("database file %.1f MB + WAL %.1f MB\n", QFileInfo(db).size() / 1e6,
                 QFileInfo(db + QStringLiteral("-wal")).size() / 1e6);
-    std::printf("database: %.1f MB (%.0f bytes/photo); vector index file %.1f MB; thumbnails %.1f MB\n", dbBytes / 1e6,
-                double(dbBytes) / n, QFileInfo((*lib)->vectorIndexPath(stats.modelKey)).size() / 1e6,
-                dirBytes(QFileInfo(db).absolutePath() + QStringLiteral("/library-cache/thumbnails")) / 1e6);
+    std::printf(
+        "database: %.1f MB (%.0f bytes/photo); vector index file %.1f MB; thumbnails %.1f MB\n",
+        dbBytes / 1e6, double(dbBytes) / n,
+        QFileInfo((*lib)->vectorIndexPath(stats.modelKey)).size() / 1e6,
+        dirBytes(QFileInfo(db).absolutePath() + QStringLiteral("/library-cache/thumbnails")) / 1e6);
     std::printf("peak RSS: %lld MB\n", statusKb("VmHWM:") / 1024);
     return 0;
 }

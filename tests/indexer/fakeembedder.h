@@ -32,11 +32,13 @@ public:
         auto rgb = decodeForIndexing(path, contents, 64, out);
         if (!rgb)
             return rgb.error();
-        const QByteArray digest = QCryptographicHash::hash(contents + m_key.toUtf8(), QCryptographicHash::Sha256);
+        const QByteArray digest =
+            QCryptographicHash::hash(contents + m_key.toUtf8(), QCryptographicHash::Sha256);
         out.pixels = FloatTensor({m_dimension});
         double norm = 0;
         for (int i = 0; i < m_dimension; ++i) {
-            const float v = (float(quint8(digest[i % digest.size()])) - 127.5f) / 128.0f + 0.01f * float(i + 1);
+            const float v =
+                (float(quint8(digest[i % digest.size()])) - 127.5f) / 128.0f + 0.01f * float(i + 1);
             out.pixels.data[size_t(i)] = v;
             norm += double(v) * v;
         }

@@ -16,10 +16,12 @@ inline bool writePhoto(const QString &path, quint32 seed, int width = 48, int he
     QDir().mkpath(QFileInfo(path).absolutePath());
     QImage image(width, height, QImage::Format_RGB888);
     QRandomGenerator rng(seed);
-    image.fill(QColor::fromRgb(int(rng.bounded(256)), int(rng.bounded(256)), int(rng.bounded(256))));
+    image.fill(
+        QColor::fromRgb(int(rng.bounded(256)), int(rng.bounded(256)), int(rng.bounded(256))));
     for (int i = 0; i < 24; ++i)
-        image.setPixelColor(int(rng.bounded(width)), int(rng.bounded(height)),
-                            QColor::fromRgb(int(rng.bounded(256)), int(rng.bounded(256)), int(rng.bounded(256))));
+        image.setPixelColor(
+            int(rng.bounded(width)), int(rng.bounded(height)),
+            QColor::fromRgb(int(rng.bounded(256)), int(rng.bounded(256)), int(rng.bounded(256))));
     const bool jpeg = path.endsWith(QLatin1String(".jpg"));
     return image.save(path, jpeg ? "JPEG" : "PNG", jpeg ? 90 : -1);
 }
@@ -61,10 +63,28 @@ inline bool addExifDate(const QString &jpegPath, const QByteArray &date) {
     QByteArray jpeg = f.readAll();
     f.close();
     QByteArray tiff("II\x2a\x00\x08\x00\x00\x00", 8);
-    auto u16 = [&](quint16 v) { char b[2]; qToLittleEndian(v, b); tiff.append(b, 2); };
-    auto u32 = [&](quint32 v) { char b[4]; qToLittleEndian(v, b); tiff.append(b, 4); };
-    u16(1); u16(0x8769); u16(4); u32(1); u32(26); u32(0);          // IFD0 -> Exif IFD at 26
-    u16(1); u16(0x9003); u16(2); u32(20); u32(44); u32(0);         // DateTimeOriginal at 44
+    auto u16 = [&](quint16 v) {
+        char b[2];
+        qToLittleEndian(v, b);
+        tiff.append(b, 2);
+    };
+    auto u32 = [&](quint32 v) {
+        char b[4];
+        qToLittleEndian(v, b);
+        tiff.append(b, 4);
+    };
+    u16(1);
+    u16(0x8769);
+    u16(4);
+    u32(1);
+    u32(26);
+    u32(0); // IFD0 -> Exif IFD at 26
+    u16(1);
+    u16(0x9003);
+    u16(2);
+    u32(20);
+    u32(44);
+    u32(0); // DateTimeOriginal at 44
     tiff.append(date.left(19)).append('\0');
     QByteArray app1("\xff\xe1", 2);
     char len[2];

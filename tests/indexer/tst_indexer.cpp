@@ -85,13 +85,16 @@ QHash<qint64, std::vector<float>> catalogVectors(const QString &db, const QStrin
 
 // Loads the library's saved index file and checks that every id holds the catalog's vector of
 // that photo (and nothing else); returns what is wrong, or an empty string.
-QString indexFileServesCatalogVectors(const Library &lib, const QString &db, const QString &modelKey, int dim) {
+QString indexFileServesCatalogVectors(const Library &lib, const QString &db,
+                                      const QString &modelKey, int dim) {
     auto index = VectorIndex::load(lib.vectorIndexPath(modelKey), modelKey, {dim});
     if (!index)
         return index.error().message;
     const auto expected = catalogVectors(db, modelKey);
     if (index->size() != expected.size())
-        return QStringLiteral("index holds %1 vectors, catalog %2").arg(index->size()).arg(expected.size());
+        return QStringLiteral("index holds %1 vectors, catalog %2")
+            .arg(index->size())
+            .arg(expected.size());
     for (auto it = expected.cbegin(); it != expected.cend(); ++it) {
         const std::vector<float> got = index->vector(it.key());
         if (got.size() != it->size())
@@ -152,7 +155,8 @@ void TestIndexer::indexesNewPhotosAndSkipsUnchangedOnes() {
     for (int i = 0; i < 6; ++i)
         QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i)));
     QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/sub/deeper/q.jpg"), 99));
-    QFile::copy(f.photos() + QStringLiteral("/p0.png"), f.photos() + QStringLiteral("/notes.txt")); // not a photo name
+    QFile::copy(f.photos() + QStringLiteral("/p0.png"),
+                f.photos() + QStringLiteral("/notes.txt")); // not a photo name
     auto lib = f.open();
     QVERIFY(lib);
     QVERIFY(lib->addFolder(f.photos()).ok());
@@ -219,7 +223,8 @@ void TestIndexer::movedOrRenamedPhotoKeepsItsEmbedding() {
     QVERIFY(QDir().mkpath(f.photos() + QStringLiteral("/moved")));
     const QString to = f.photos() + QStringLiteral("/moved/renamed.png");
     QVERIFY(QFile::rename(from, to));
-    QVERIFY(QFile::rename(f.photos() + QStringLiteral("/p0.png"), f.photos() + QStringLiteral("/zero.png")));
+    QVERIFY(QFile::rename(f.photos() + QStringLiteral("/p0.png"),
+                          f.photos() + QStringLiteral("/zero.png")));
     QVERIFY(runIndex(*lib));
     QCOMPARE(lib->lastRunSummary().moved, 2);
     QCOMPARE(lib->lastRunSummary().embedded, 0);
@@ -238,7 +243,8 @@ void TestIndexer::copiedPhotoReusesTheVector() {
     auto lib = f.open();
     QVERIFY(lib->addFolder(f.photos()).ok());
     QVERIFY(runIndex(*lib));
-    QVERIFY(QFile::copy(f.photos() + QStringLiteral("/a.png"), f.photos() + QStringLiteral("/copy of a.png")));
+    QVERIFY(QFile::copy(f.photos() + QStringLiteral("/a.png"),
+                        f.photos() + QStringLiteral("/copy of a.png")));
     QVERIFY(runIndex(*lib));
     QCOMPARE(lib->lastRunSummary().copied, 1);
     QCOMPARE(lib->lastRunSummary().embedded, 0);
@@ -249,7 +255,8 @@ void TestIndexer::copiedPhotoReusesTheVector() {
 void TestIndexer::moveIsPreferredOverCopyWhenDuplicatesExist() {
     Fixture f;
     QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/a.png"), 1));
-    QVERIFY(QFile::copy(f.photos() + QStringLiteral("/a.png"), f.photos() + QStringLiteral("/b.png")));
+    QVERIFY(
+        QFile::copy(f.photos() + QStringLiteral("/a.png"), f.photos() + QStringLiteral("/b.png")));
     auto lib = f.open();
     QVERIFY(lib->addFolder(f.photos()).ok());
     QVERIFY(runIndex(*lib));
@@ -257,11 +264,13 @@ void TestIndexer::moveIsPreferredOverCopyWhenDuplicatesExist() {
     QCOMPARE(f.embedder->calls.load(), 1);
     auto catalog = Catalog::open(f.db());
     const qint64 idA = *(*catalog)->idForPath(f.photos() + QStringLiteral("/a.png"));
-    QVERIFY(QFile::rename(f.photos() + QStringLiteral("/a.png"), f.photos() + QStringLiteral("/c.png")));
+    QVERIFY(QFile::rename(f.photos() + QStringLiteral("/a.png"),
+                          f.photos() + QStringLiteral("/c.png")));
     QVERIFY(runIndex(*lib));
     QCOMPARE(lib->lastRunSummary().moved, 1);
     QCOMPARE(lib->lastRunSummary().removed, 0);
-    QCOMPARE((*catalog)->idForPath(f.photos() + QStringLiteral("/c.png")), std::optional<qint64>(idA));
+    QCOMPARE((*catalog)->idForPath(f.photos() + QStringLiteral("/c.png")),
+             std::optional<qint64>(idA));
     QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
 }
 
@@ -306,7 +315,8 @@ void TestIndexer::onlyWholeContentMatchesReuseAVector() {
     // Its thumbnail shows its own content (the dark band), not the blank first scan.
     const QImage thumb(secondRecord->thumbnailPath);
     QVERIFY(!thumb.isNull());
-    QVERIFY2(qGray(thumb.pixel(thumb.width() / 2, thumb.height() / 2)) < 100, qPrintable(secondRecord->thumbnailPath));
+    QVERIFY2(qGray(thumb.pixel(thumb.width() / 2, thumb.height() / 2)) < 100,
+             qPrintable(secondRecord->thumbnailPath));
     if (keepOriginal) {
         const auto firstId = (*catalog)->idForPath(first);
         QVERIFY(firstId && *firstId != *secondId);
@@ -328,10 +338,13 @@ void TestIndexer::duplicatesInOneRunAreEmbeddedOnce() {
     QFETCH(int, batchSize);
     Fixture f;
     QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/a.png"), 1));
-    QVERIFY(QFile::copy(f.photos() + QStringLiteral("/a.png"), f.photos() + QStringLiteral("/b.png")));
-    QVERIFY(QFile::copy(f.photos() + QStringLiteral("/a.png"), f.photos() + QStringLiteral("/sub/c.png")) ||
+    QVERIFY(
+        QFile::copy(f.photos() + QStringLiteral("/a.png"), f.photos() + QStringLiteral("/b.png")));
+    QVERIFY(QFile::copy(f.photos() + QStringLiteral("/a.png"),
+                        f.photos() + QStringLiteral("/sub/c.png")) ||
             (QDir().mkpath(f.photos() + QStringLiteral("/sub")) &&
-             QFile::copy(f.photos() + QStringLiteral("/a.png"), f.photos() + QStringLiteral("/sub/c.png"))));
+             QFile::copy(f.photos() + QStringLiteral("/a.png"),
+                         f.photos() + QStringLiteral("/sub/c.png"))));
     QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/other.png"), 2));
     LibraryOptions options;
     options.batchSize = batchSize;
@@ -344,10 +357,15 @@ void TestIndexer::duplicatesInOneRunAreEmbeddedOnce() {
     QCOMPARE(lib->stats().indexed, 4);
     auto catalog = Catalog::open(f.db());
     const auto key = f.embedder->modelKey();
-    const auto va = (*catalog)->embedding(*(*catalog)->idForPath(f.photos() + QStringLiteral("/a.png")), key);
+    const auto va =
+        (*catalog)->embedding(*(*catalog)->idForPath(f.photos() + QStringLiteral("/a.png")), key);
     QVERIFY(!va.empty());
-    QCOMPARE((*catalog)->embedding(*(*catalog)->idForPath(f.photos() + QStringLiteral("/b.png")), key), va);
-    QCOMPARE((*catalog)->embedding(*(*catalog)->idForPath(f.photos() + QStringLiteral("/sub/c.png")), key), va);
+    QCOMPARE(
+        (*catalog)->embedding(*(*catalog)->idForPath(f.photos() + QStringLiteral("/b.png")), key),
+        va);
+    QCOMPARE((*catalog)->embedding(
+                 *(*catalog)->idForPath(f.photos() + QStringLiteral("/sub/c.png")), key),
+             va);
     QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
     QCOMPARE(indexFileServesCatalogVectors(*lib, f.db(), key, 8), QString());
 }
@@ -378,7 +396,8 @@ void TestIndexer::photoIdsAreNeverReused() {
     QVERIFY(runIndex(*lib));
     const auto newId = (*catalog)->idForPath(f.photos() + QStringLiteral("/new.png"));
     QVERIFY(newId);
-    QVERIFY2(*newId > highest, qPrintable(QStringLiteral("new id %1, deleted id %2").arg(*newId).arg(highest)));
+    QVERIFY2(*newId > highest,
+             qPrintable(QStringLiteral("new id %1, deleted id %2").arg(*newId).arg(highest)));
     // Also across a reopen and when every photo is gone.
     lib.reset();
     for (const QString &name : QDir(f.photos()).entryList(QDir::Files))
@@ -499,7 +518,8 @@ void TestIndexer::deletedPhotoLeavesCatalogAndIndex() {
     QCOMPARE(lib->stats().photos, 3);
     QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
     // The saved index file matches the catalog too.
-    auto index = VectorIndex::load(lib->vectorIndexPath(f.embedder->modelKey()), f.embedder->modelKey(), {8});
+    auto index = VectorIndex::load(lib->vectorIndexPath(f.embedder->modelKey()),
+                                   f.embedder->modelKey(), {8});
     QVERIFY(index);
     QCOMPARE(index->size(), 3);
 }
@@ -510,8 +530,15 @@ void TestIndexer::badFilesAreRecordedAndSkipped() {
     QVERIFY(test::writePhoto(dir + QStringLiteral("/good1.png"), 1));
     QVERIFY(test::writePhoto(dir + QStringLiteral("/good2.jpg"), 2));
     QDir().mkpath(dir);
-    { QFile z(dir + QStringLiteral("/zero.jpg")); QVERIFY(z.open(QIODevice::WriteOnly)); }
-    { QFile t(dir + QStringLiteral("/text.png")); QVERIFY(t.open(QIODevice::WriteOnly)); t.write("this is not an image\n"); }
+    {
+        QFile z(dir + QStringLiteral("/zero.jpg"));
+        QVERIFY(z.open(QIODevice::WriteOnly));
+    }
+    {
+        QFile t(dir + QStringLiteral("/text.png"));
+        QVERIFY(t.open(QIODevice::WriteOnly));
+        t.write("this is not an image\n");
+    }
     {
         QFile good(dir + QStringLiteral("/good2.jpg"));
         QVERIFY(good.open(QIODevice::ReadOnly));
@@ -520,7 +547,8 @@ void TestIndexer::badFilesAreRecordedAndSkipped() {
         bad.write(good.read(good.size() / 3));
     }
     QVERIFY(test::writePngHeaderOnly(dir + QStringLiteral("/bomb.png"), 100000, 100000));
-    QStringList bad{QStringLiteral("zero.jpg"), QStringLiteral("text.png"), QStringLiteral("truncated.jpg"), QStringLiteral("bomb.png")};
+    QStringList bad{QStringLiteral("zero.jpg"), QStringLiteral("text.png"),
+                    QStringLiteral("truncated.jpg"), QStringLiteral("bomb.png")};
     if (geteuid() != 0) { // root reads anything: permission denied cannot be staged
         QVERIFY(test::writePhoto(dir + QStringLiteral("/locked.png"), 3));
         QFile::setPermissions(dir + QStringLiteral("/locked.png"), QFileDevice::Permissions());
@@ -536,7 +564,8 @@ void TestIndexer::badFilesAreRecordedAndSkipped() {
     for (const PhotoRecord &r : failed) {
         QVERIFY2(bad.contains(QFileInfo(r.path).fileName()), qPrintable(r.path));
         QCOMPARE(r.state, PhotoState::Failed);
-        QVERIFY2(r.error.contains(QFileInfo(r.path).fileName()), qPrintable(r.error)); // the message names the file
+        QVERIFY2(r.error.contains(QFileInfo(r.path).fileName()),
+                 qPrintable(r.error)); // the message names the file
     }
     QCOMPARE(lib->stats().failed, bad.size());
     // Failed files are not retried while unchanged, and are once they change.
@@ -578,7 +607,7 @@ void TestIndexer::skipsHiddenExcludedAndOwnFoldersAndSurvivesSymlinkLoops() {
     QVERIFY(test::writePhoto(dir + QStringLiteral("/.c.png"), 3));
     QVERIFY(test::writePhoto(dir + QStringLiteral("/private/d.png"), 4));
     QVERIFY(test::writePhoto(dir + QStringLiteral("/sub/e.png"), 5));
-    QVERIFY(QFile::link(dir, dir + QStringLiteral("/sub/loop")));           // a loop back to the top
+    QVERIFY(QFile::link(dir, dir + QStringLiteral("/sub/loop"))); // a loop back to the top
     QVERIFY(QFile::link(dir + QStringLiteral("/sub"), dir + QStringLiteral("/sub/self")));
     LibraryOptions options;
     options.excludedFolders = {dir + QStringLiteral("/private")};
@@ -602,19 +631,23 @@ void TestIndexer::nonUtf8FileNamesAreIndexedLikeAnyOther() {
     QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/ok.png"), 1));
     const QByteArray dir = QFile::encodeName(f.photos());
     const QByteArray folder = dir + "/\xc9t\xe9 2003"; // "Ete 2003" in Latin-1
-    const QByteArray names[] = {dir + "/caf\xe9.png", dir + "/caf\xe8.png", folder + "/plage\xff.jpg"};
+    const QByteArray names[] = {dir + "/caf\xe9.png", dir + "/caf\xe8.png",
+                                folder + "/plage\xff.jpg"};
     if (::mkdir(folder.constData(), 0755) != 0) {
         if (errno == EILSEQ || errno == EINVAL)
-            QSKIP(qPrintable(QStringLiteral("the filesystem of %1 refuses names that are not valid UTF-8: %2")
-                                 .arg(f.photos(), QString::fromLocal8Bit(std::strerror(errno)))));
+            QSKIP(qPrintable(
+                QStringLiteral("the filesystem of %1 refuses names that are not valid UTF-8: %2")
+                    .arg(f.photos(), QString::fromLocal8Bit(std::strerror(errno)))));
         QFAIL(std::strerror(errno));
     }
     QHash<QByteArray, QByteArray> contents;
     for (int i = 0; i < 3; ++i) {
-        const QString scratch = f.tmp.filePath(QStringLiteral("scratch%1.%2").arg(i).arg(i == 2 ? "jpg" : "png"));
+        const QString scratch =
+            f.tmp.filePath(QStringLiteral("scratch%1.%2").arg(i).arg(i == 2 ? "jpg" : "png"));
         QVERIFY(test::writePhoto(scratch, quint32(10 + i)));
         contents.insert(names[i], readAll(scratch));
-        QVERIFY2(::rename(QFile::encodeName(scratch).constData(), names[i].constData()) == 0, std::strerror(errno));
+        QVERIFY2(::rename(QFile::encodeName(scratch).constData(), names[i].constData()) == 0,
+                 std::strerror(errno));
     }
     auto lib = f.open();
     QVERIFY(lib->addFolder(f.photos()).ok());
@@ -684,7 +717,8 @@ void TestIndexer::modelChangeReembedsWhileTheOldModelServes() {
     QCOMPARE(lib->lastRunSummary().embedded, 4);
     QCOMPARE(second->calls.load(), 4);
     QCOMPARE(lib->stats().modelKey, QStringLiteral("fake-model-2")); // complete: it took over
-    QCOMPARE(lib->stats().modelEmbeddings.size(), 2);               // the old vectors stay (switching back is free)
+    QCOMPARE(lib->stats().modelEmbeddings.size(),
+             2); // the old vectors stay (switching back is free)
     QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
     // Back to the first model: nothing to embed.
     QVERIFY(lib->setEmbedder(f.embedder).ok());
@@ -714,7 +748,8 @@ void TestIndexer::forgetFolderRemovesItsPhotos() {
 void TestIndexer::cancelStopsWithinOneBatchAndRunAgainResumes() {
     Fixture f;
     for (int i = 0; i < 30; ++i)
-        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i, 2, 10, QLatin1Char('0')), quint32(i)));
+        QVERIFY(test::writePhoto(
+            f.photos() + QStringLiteral("/p%1.png").arg(i, 2, 10, QLatin1Char('0')), quint32(i)));
     f.embedder->delayMs = 60;
     LibraryOptions options;
     options.batchSize = 2;
@@ -741,7 +776,8 @@ void TestIndexer::cancelStopsWithinOneBatchAndRunAgainResumes() {
     QVERIFY(runIndex(*lib));
     QCOMPARE(lib->stats().indexed, 30);
     // Nothing committed was embedded again (at most the batch in flight at the cancel).
-    QVERIFY2(f.embedder->calls.load() <= 30 + 2, qPrintable(QString::number(f.embedder->calls.load())));
+    QVERIFY2(f.embedder->calls.load() <= 30 + 2,
+             qPrintable(QString::number(f.embedder->calls.load())));
     QCOMPARE(lib->lastRunSummary().embedded, 30 - committed);
 }
 
@@ -771,7 +807,8 @@ void TestIndexer::pauseHoldsAndResumeGoesOn() {
 void TestIndexer::progressIsThrottled() {
     Fixture f;
     for (int i = 0; i < 40; ++i)
-        QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i), 16, 16));
+        QVERIFY(
+            test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i), 16, 16));
     LibraryOptions options;
     options.batchSize = 1;
     auto lib = f.open(options);
@@ -782,7 +819,8 @@ void TestIndexer::progressIsThrottled() {
     QVERIFY(runIndex(*lib));
     const double seconds = t.elapsed() / 1000.0;
     QVERIFY(progress.size() >= 2);
-    QVERIFY2(progress.size() <= 4 + int(seconds * 10 * 1.5), qPrintable(QString::number(progress.size())));
+    QVERIFY2(progress.size() <= 4 + int(seconds * 10 * 1.5),
+             qPrintable(QString::number(progress.size())));
     const auto last = progress.last().first().value<IndexProgress>();
     QCOMPARE(last.done, 40);
     QCOMPARE(last.total, 40);
@@ -801,7 +839,8 @@ void TestIndexer::fullDiskStopsCleanly() {
     QVERIFY(runIndex(*lib));
     QCOMPARE(errors.size(), 1);
     const QString message = errors.first().first().toString();
-    QVERIFY2(message.contains(QLatin1String("disk is full")) && message.contains(f.db()), qPrintable(message));
+    QVERIFY2(message.contains(QLatin1String("disk is full")) && message.contains(f.db()),
+             qPrintable(message));
     QVERIFY(!lib->lastRunSummary().error.isEmpty());
     const qint64 indexed = lib->stats().indexed;
     QVERIFY(indexed > 0 && indexed < 400);
@@ -821,7 +860,8 @@ void TestIndexer::readOnlyDatabaseStopsCleanly() {
     QVERIFY(runIndex(*lib));
     QCOMPARE(errors.size(), 1);
     const QString message = errors.first().first().toString();
-    QVERIFY2(message.contains(QLatin1String("read-only")) && message.contains(f.db()), qPrintable(message));
+    QVERIFY2(message.contains(QLatin1String("read-only")) && message.contains(f.db()),
+             qPrintable(message));
     QCOMPARE(lib->stats().photos, 0); // nothing half-written
     QCOMPARE(lib->checkConsistency(), QStringLiteral("ok"));
 }
@@ -983,7 +1023,9 @@ void TestIndexer::olderSchemaIsMigrated() {
     const QString path = tmp.filePath(QStringLiteral("library.sqlite"));
     sqlite3 *raw = nullptr;
     QCOMPARE(sqlite3_open(QFile::encodeName(path).constData(), &raw), SQLITE_OK);
-    QCOMPARE(sqlite3_exec(raw, "CREATE TABLE other(x); INSERT INTO other VALUES (42);", nullptr, nullptr, nullptr), SQLITE_OK);
+    QCOMPARE(sqlite3_exec(raw, "CREATE TABLE other(x); INSERT INTO other VALUES (42);", nullptr,
+                          nullptr, nullptr),
+             SQLITE_OK);
     sqlite3_close(raw);
     auto catalog = Catalog::open(path);
     QVERIFY(catalog);
@@ -996,11 +1038,15 @@ void TestIndexer::newerSchemaIsRefusedAndLeftUntouched() {
     const QString path = tmp.filePath(QStringLiteral("library.sqlite"));
     sqlite3 *raw = nullptr;
     QCOMPARE(sqlite3_open(QFile::encodeName(path).constData(), &raw), SQLITE_OK);
-    QCOMPARE(sqlite3_exec(raw, "CREATE TABLE future(x); PRAGMA user_version = 99;", nullptr, nullptr, nullptr), SQLITE_OK);
+    QCOMPARE(sqlite3_exec(raw, "CREATE TABLE future(x); PRAGMA user_version = 99;", nullptr,
+                          nullptr, nullptr),
+             SQLITE_OK);
     sqlite3_close(raw);
     auto digest = [&] {
         QFile file(path);
-        return file.open(QIODevice::ReadOnly) ? QCryptographicHash::hash(file.readAll(), QCryptographicHash::Sha1) : QByteArray();
+        return file.open(QIODevice::ReadOnly)
+                   ? QCryptographicHash::hash(file.readAll(), QCryptographicHash::Sha1)
+                   : QByteArray();
     };
     const QByteArray before = digest();
     LibraryOptions options;
@@ -1008,7 +1054,8 @@ void TestIndexer::newerSchemaIsRefusedAndLeftUntouched() {
     auto lib = Library::open(options);
     QVERIFY(!lib);
     QCOMPARE(lib.error().code, Error::Code::Unsupported);
-    QVERIFY2(lib.error().message.contains(QLatin1String("newer TowerSearch")) && lib.error().message.contains(path),
+    QVERIFY2(lib.error().message.contains(QLatin1String("newer TowerSearch")) &&
+                 lib.error().message.contains(path),
              qPrintable(lib.error().message));
     QCOMPARE(digest(), before);
     QVERIFY(!QFileInfo::exists(path + QStringLiteral("-wal")));
@@ -1021,7 +1068,8 @@ void TestIndexer::realModelEndToEnd() {
     Fixture f;
     QDir().mkpath(f.photos());
     for (const QString &name : QDir(modelDir + QStringLiteral("/images")).entryList(QDir::Files))
-        QVERIFY(QFile::copy(modelDir + QStringLiteral("/images/") + name, f.photos() + QLatin1Char('/') + name));
+        QVERIFY(QFile::copy(modelDir + QStringLiteral("/images/") + name,
+                            f.photos() + QLatin1Char('/') + name));
     LibraryOptions options;
     options.databasePath = f.db();
     options.watchFolders = false;
@@ -1055,18 +1103,20 @@ void TestIndexer::realModelEndToEnd() {
     QVERIFY(direct);
     auto catalog = Catalog::open(f.db());
     QVERIFY(catalog);
-    const auto stored = (*catalog)->embedding(*(*catalog)->idForPath(first), (*pipeline)->modelKey());
+    const auto stored =
+        (*catalog)->embedding(*(*catalog)->idForPath(first), (*pipeline)->modelKey());
     QCOMPARE(stored.size(), direct->data.size());
     for (size_t i = 0; i < stored.size(); ++i)
         QVERIFY(std::abs(stored[i] - direct->data[i]) < 1e-5f);
 }
 
 void TestIndexer::droppedPhotoUsesItsStoredVector_data() {
-    QTest::addColumn<QString>("drop");         // which file is dropped on the window
-    QTest::addColumn<bool>("expectStored");    // its stored vector is the query (no model run)
+    QTest::addColumn<QString>("drop");      // which file is dropped on the window
+    QTest::addColumn<bool>("expectStored"); // its stored vector is the query (no model run)
     QTest::newRow("a library photo") << QStringLiteral("library") << true;
     QTest::newRow("a copy of it outside the library") << QStringLiteral("copy") << true;
-    QTest::newRow("the library photo edited since it was indexed") << QStringLiteral("edited") << false;
+    QTest::newRow("the library photo edited since it was indexed")
+        << QStringLiteral("edited") << false;
 }
 
 // A photo dropped on the window (a "similar" or composed query) that the library already holds is
@@ -1083,7 +1133,8 @@ void TestIndexer::droppedPhotoUsesItsStoredVector() {
     Fixture f;
     QDir().mkpath(f.photos());
     for (const QString &name : QDir(modelDir + QStringLiteral("/images")).entryList(QDir::Files))
-        QVERIFY(QFile::copy(modelDir + QStringLiteral("/images/") + name, f.photos() + QLatin1Char('/') + name));
+        QVERIFY(QFile::copy(modelDir + QStringLiteral("/images/") + name,
+                            f.photos() + QLatin1Char('/') + name));
     LibraryOptions options;
     options.databasePath = f.db();
     options.watchFolders = false;
@@ -1109,8 +1160,13 @@ void TestIndexer::droppedPhotoUsesItsStoredVector() {
     // Plant B's vector as A's stored one.
     sqlite3 *raw = nullptr;
     QCOMPARE(sqlite3_open(QFile::encodeName(f.db()).constData(), &raw), SQLITE_OK);
-    const QByteArray plant = QStringLiteral("UPDATE embeddings SET vector = (SELECT vector FROM embeddings WHERE photo_id = %1) "
-                                            "WHERE photo_id = %2").arg(idB).arg(idA).toUtf8();
+    const QByteArray plant =
+        QStringLiteral(
+            "UPDATE embeddings SET vector = (SELECT vector FROM embeddings WHERE photo_id = %1) "
+            "WHERE photo_id = %2")
+            .arg(idB)
+            .arg(idA)
+            .toUtf8();
     QCOMPARE(sqlite3_exec(raw, plant.constData(), nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(raw);
 
@@ -1122,7 +1178,8 @@ void TestIndexer::droppedPhotoUsesItsStoredVector() {
     } else if (drop == QLatin1String("edited")) {
         QImage edited(a);
         QVERIFY(!edited.isNull());
-        edited.setPixelColor(0, 0, QColor(1, 2, 3)); // one pixel: other bytes, nearly the same photo
+        edited.setPixelColor(0, 0,
+                             QColor(1, 2, 3)); // one pixel: other bytes, nearly the same photo
         QVERIFY(edited.save(a, "PNG"));
     }
     auto engine = lib->searchEngine();
@@ -1147,13 +1204,16 @@ void TestIndexer::droppedPhotoUsesItsStoredVector() {
         return dot / std::sqrt(nx * ny);
     };
     const double modelToB = cosine(direct->ptr(), stored.value(idB));
-    QVERIFY2(modelToB < 0.9999, qPrintable(QString::number(modelToB))); // else the test could not tell
+    QVERIFY2(modelToB < 0.9999,
+             qPrintable(QString::number(modelToB))); // else the test could not tell
     const PhotoHit &top = similar->front();
     if (expectStored) {
         QCOMPARE(top.photoId, idB);
-        QVERIFY2(std::abs(top.similarity - 1.0f) < 1e-5f, qPrintable(QString::number(double(top.similarity))));
+        QVERIFY2(std::abs(top.similarity - 1.0f) < 1e-5f,
+                 qPrintable(QString::number(double(top.similarity))));
     } else {
-        QVERIFY2(std::abs(double(top.similarity) - cosine(direct->ptr(), stored.value(top.photoId))) < 1e-4,
+        QVERIFY2(std::abs(double(top.similarity) -
+                          cosine(direct->ptr(), stored.value(top.photoId))) < 1e-4,
                  qPrintable(QString::number(double(top.similarity))));
         QVERIFY(top.similarity < 0.9999f);
     }

@@ -8,7 +8,6 @@
 
 #include <cstdio>
 
-
 using namespace ts;
 
 int main(int argc, char **argv) {

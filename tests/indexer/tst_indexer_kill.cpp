@@ -18,22 +18,26 @@ using namespace ts;
 
 namespace {
 
-QSet<QString> committedPaths(const QString &db, qint64 *rows = nullptr, qint64 *embeddings = nullptr) {
+QSet<QString> committedPaths(const QString &db, qint64 *rows = nullptr,
+                             qint64 *embeddings = nullptr) {
     QSet<QString> out;
     sqlite3 *raw = nullptr;
-    if (sqlite3_open_v2(QFile::encodeName(db).constData(), &raw, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    if (sqlite3_open_v2(QFile::encodeName(db).constData(), &raw, SQLITE_OPEN_READONLY, nullptr) !=
+        SQLITE_OK) {
         sqlite3_close(raw);
         return out;
     }
     sqlite3_stmt *s = nullptr;
-    sqlite3_prepare_v2(raw, "SELECT p.path FROM photos p JOIN embeddings e ON e.photo_id = p.id", -1, &s, nullptr);
+    sqlite3_prepare_v2(raw, "SELECT p.path FROM photos p JOIN embeddings e ON e.photo_id = p.id",
+                       -1, &s, nullptr);
     while (s && sqlite3_step(s) == SQLITE_ROW)
         out.insert(QString::fromUtf8(reinterpret_cast<const char *>(sqlite3_column_text(s, 0))));
     sqlite3_finalize(s);
     auto count = [&](const char *sql) {
         sqlite3_stmt *c = nullptr;
         qint64 n = -1;
-        if (sqlite3_prepare_v2(raw, sql, -1, &c, nullptr) == SQLITE_OK && sqlite3_step(c) == SQLITE_ROW)
+        if (sqlite3_prepare_v2(raw, sql, -1, &c, nullptr) == SQLITE_OK &&
+            sqlite3_step(c) == SQLITE_ROW)
             n = sqlite3_column_int64(c, 0);
         sqlite3_finalize(c);
         return n;
@@ -74,7 +78,8 @@ void TestIndexerKill::killedAtRandomMomentsResumesWithoutLoss() {
     const QString folder = tmp.filePath(QStringLiteral("photos"));
     const QString db = tmp.filePath(QStringLiteral("lib/library.sqlite"));
     for (int i = 0; i < kPhotos; ++i)
-        QVERIFY(test::writePhoto(folder + QStringLiteral("/d%1/p%2.png").arg(i % 7).arg(i), quint32(i), 12, 12));
+        QVERIFY(test::writePhoto(folder + QStringLiteral("/d%1/p%2.png").arg(i % 7).arg(i),
+                                 quint32(i), 12, 12));
     QRandomGenerator rng(20261127);
     int killedWorking = 0;
     int roundsWithProgress = 0;
@@ -86,7 +91,8 @@ void TestIndexerKill::killedAtRandomMomentsResumesWithoutLoss() {
         QProcess child;
         child.setProcessChannelMode(QProcess::ForwardedErrorChannel);
         child.setReadChannel(QProcess::StandardOutput);
-        child.start(QStringLiteral(TOWERSEARCH_INDEXER_CHILD), {db, folder, log, QStringLiteral("25"), QStringLiteral("4")});
+        child.start(QStringLiteral(TOWERSEARCH_INDEXER_CHILD),
+                    {db, folder, log, QStringLiteral("25"), QStringLiteral("4")});
         QVERIFY(child.waitForStarted(10000));
         if (last) {
             QVERIFY(child.waitForFinished(60000));
@@ -97,7 +103,8 @@ void TestIndexerKill::killedAtRandomMomentsResumesWithoutLoss() {
             // (which takes a variable second or so while libraries load).
             QElapsedTimer startUp;
             startUp.start();
-            while (!child.canReadLine() && child.state() == QProcess::Running && startUp.elapsed() < 30000)
+            while (!child.canReadLine() && child.state() == QProcess::Running &&
+                   startUp.elapsed() < 30000)
                 child.waitForReadyRead(100);
             const int delay = int(rng.bounded(400));
             if (!child.waitForFinished(delay)) {
@@ -109,7 +116,8 @@ void TestIndexerKill::killedAtRandomMomentsResumesWithoutLoss() {
         // Nothing committed before this round was embedded again.
         const QStringList embedded = loggedPaths(log);
         for (const QString &p : embedded)
-            QVERIFY2(!before.contains(p), qPrintable(QStringLiteral("round %1 re-embedded %2").arg(round).arg(p)));
+            QVERIFY2(!before.contains(p),
+                     qPrintable(QStringLiteral("round %1 re-embedded %2").arg(round).arg(p)));
         // The catalog is intact and the index, once the library opens, in step with it.
         qint64 rows = 0, embeddings = 0;
         const QSet<QString> after = committedPaths(db, &rows, &embeddings);
@@ -134,7 +142,8 @@ void TestIndexerKill::killedAtRandomMomentsResumesWithoutLoss() {
     qInfo("killed %d of %d rounds mid-run; committed after each round: %s", killedWorking, kRounds,
           qPrintable(committedPerRound.join(QLatin1Char(' '))));
     QVERIFY(killedWorking >= kRounds / 2);
-    QVERIFY(roundsWithProgress >= kRounds / 3); // the kills landed while photos were being committed
+    QVERIFY(roundsWithProgress >=
+            kRounds / 3); // the kills landed while photos were being committed
 }
 
 QTEST_GUILESS_MAIN(TestIndexerKill)

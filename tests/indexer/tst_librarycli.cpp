@@ -30,7 +30,9 @@ Run cli(const QStringList &args, int timeoutMs = 120000,
     return ts::test::runCli(QStringLiteral(TOWERSEARCH_CLI_PATH), args, timeoutMs, env);
 }
 
-QString modelDir() { return ts::test::dataDir(QStringLiteral("e2e/tiny-e2e")); }
+QString modelDir() {
+    return ts::test::dataDir(QStringLiteral("e2e/tiny-e2e"));
+}
 
 } // namespace
 
@@ -39,7 +41,9 @@ class TestLibraryCli : public QObject {
     QTemporaryDir m_tmp;
     QString photos() const { return m_tmp.filePath(QStringLiteral("photos")); }
     QString db() const { return m_tmp.filePath(QStringLiteral("db/library.sqlite")); }
-    QStringList common() const { return {QStringLiteral("--db"), db(), QStringLiteral("--model"), modelDir()}; }
+    QStringList common() const {
+        return {QStringLiteral("--db"), db(), QStringLiteral("--model"), modelDir()};
+    }
 
 private Q_SLOTS:
     void initTestCase();
@@ -55,14 +59,16 @@ private Q_SLOTS:
 void TestLibraryCli::initTestCase() {
     QDir().mkpath(photos());
     for (const QString &name : QDir(modelDir() + QStringLiteral("/images")).entryList(QDir::Files))
-        QVERIFY(QFile::copy(modelDir() + QStringLiteral("/images/") + name, photos() + QLatin1Char('/') + name));
+        QVERIFY(QFile::copy(modelDir() + QStringLiteral("/images/") + name,
+                            photos() + QLatin1Char('/') + name));
     QFile bad(photos() + QStringLiteral("/broken.jpg"));
     QVERIFY(bad.open(QIODevice::WriteOnly));
     bad.write("not a jpeg");
 }
 
 void TestLibraryCli::indexStatusSearchSimilarForget() {
-    Run r = cli(QStringList{QStringLiteral("index"), photos(), QStringLiteral("--json")} + common());
+    Run r =
+        cli(QStringList{QStringLiteral("index"), photos(), QStringLiteral("--json")} + common());
     QVERIFY2(r.exitCode == 0, qPrintable(r.err));
     QCOMPARE(r.j["embedded"].get<int>(), 4);
     QCOMPARE(r.j["failed"].get<int>(), 1);
@@ -71,7 +77,9 @@ void TestLibraryCli::indexStatusSearchSimilarForget() {
     // Plain (not a terminal): progress lines and a summary.
     r = cli(QStringList{QStringLiteral("index")} + common());
     QVERIFY2(r.exitCode == 0, qPrintable(r.err));
-    QVERIFY2(r.out.contains(QLatin1String("0 embedded")) && r.out.contains(QLatin1String("5 unchanged")), qPrintable(r.out));
+    QVERIFY2(r.out.contains(QLatin1String("0 embedded")) &&
+                 r.out.contains(QLatin1String("5 unchanged")),
+             qPrintable(r.out));
 
     r = cli({QStringLiteral("status"), QStringLiteral("--db"), db(), QStringLiteral("--json")});
     QVERIFY2(r.exitCode == 0, qPrintable(r.err));
@@ -79,12 +87,16 @@ void TestLibraryCli::indexStatusSearchSimilarForget() {
     QCOMPARE(r.j["indexed"].get<int>(), 4);
     QCOMPARE(r.j["failed"].get<int>(), 1);
     QCOMPARE(r.j["consistency"].get<std::string>(), std::string("ok"));
-    QVERIFY(QString::fromStdString(r.j["failures"][0]["path"].get<std::string>()).endsWith(QLatin1String("broken.jpg")));
+    QVERIFY(QString::fromStdString(r.j["failures"][0]["path"].get<std::string>())
+                .endsWith(QLatin1String("broken.jpg")));
     QVERIFY(!r.j["model"].is_null());
     r = cli({QStringLiteral("status"), QStringLiteral("--db"), db()});
-    QVERIFY(r.out.contains(QLatin1String("failed: ")) && r.out.contains(QLatin1String("broken.jpg")));
+    QVERIFY(r.out.contains(QLatin1String("failed: ")) &&
+            r.out.contains(QLatin1String("broken.jpg")));
 
-    r = cli(QStringList{QStringLiteral("search"), QStringLiteral("a cat on a couch"), QStringLiteral("--json")} + common());
+    r = cli(QStringList{QStringLiteral("search"), QStringLiteral("a cat on a couch"),
+                        QStringLiteral("--json")} +
+            common());
     QVERIFY2(r.exitCode == 0, qPrintable(r.err));
     QCOMPARE(r.j["results"].size(), size_t(4));
     QCOMPARE(r.j["results"][0]["rank"].get<int>(), 1);
@@ -100,7 +112,8 @@ void TestLibraryCli::indexStatusSearchSimilarForget() {
     for (const auto &hit : r.j["results"])
         QVERIFY(QString::fromStdString(hit["path"].get<std::string>()) != query);
 
-    r = cli({QStringLiteral("forget"), photos(), QStringLiteral("--db"), db(), QStringLiteral("--json")});
+    r = cli({QStringLiteral("forget"), photos(), QStringLiteral("--db"), db(),
+             QStringLiteral("--json")});
     QVERIFY2(r.exitCode == 0, qPrintable(r.err));
     QCOMPARE(r.j["photos"].get<int>(), 0);
     r = cli({QStringLiteral("forget"), photos(), QStringLiteral("--db"), db()});
@@ -109,7 +122,8 @@ void TestLibraryCli::indexStatusSearchSimilarForget() {
     QCOMPARE(r.j["photos"].get<int>(), 0);
     QCOMPARE(r.j["consistency"].get<std::string>(), std::string("ok"));
 
-    r = cli(QStringList{QStringLiteral("index"), m_tmp.filePath(QStringLiteral("nope"))} + common());
+    r = cli(QStringList{QStringLiteral("index"), m_tmp.filePath(QStringLiteral("nope"))} +
+            common());
     QCOMPARE(r.exitCode, 4);
 }
 
@@ -117,15 +131,20 @@ void TestLibraryCli::interruptedIndexResumes() {
     QTemporaryDir tmp;
     const QString many = tmp.filePath(QStringLiteral("many"));
     for (int i = 0; i < 400; ++i)
-        QVERIFY(ts::test::writePhoto(many + QStringLiteral("/p%1.jpg").arg(i), quint32(i), 320, 240));
+        QVERIFY(
+            ts::test::writePhoto(many + QStringLiteral("/p%1.jpg").arg(i), quint32(i), 320, 240));
     const QString dbPath = tmp.filePath(QStringLiteral("lib.sqlite"));
-    const QStringList args{QStringLiteral("index"), many, QStringLiteral("--db"), dbPath, QStringLiteral("--model"),
-                           modelDir(), QStringLiteral("--json"), QStringLiteral("--batch"), QStringLiteral("4")};
+    const QStringList args{
+        QStringLiteral("index"),   many,       QStringLiteral("--db"),   dbPath,
+        QStringLiteral("--model"), modelDir(), QStringLiteral("--json"), QStringLiteral("--batch"),
+        QStringLiteral("4")};
     QProcess p;
     p.start(QStringLiteral(TOWERSEARCH_CLI_PATH), args);
     QVERIFY(p.waitForStarted());
     // Interrupt once the first batches are committed.
-    QTRY_VERIFY_WITH_TIMEOUT(QFileInfo(dbPath + QStringLiteral("-wal")).size() > 64 * 1024 || p.state() == QProcess::NotRunning, 60000);
+    QTRY_VERIFY_WITH_TIMEOUT(QFileInfo(dbPath + QStringLiteral("-wal")).size() > 64 * 1024 ||
+                                 p.state() == QProcess::NotRunning,
+                             60000);
     if (p.state() == QProcess::NotRunning)
         QSKIP("the machine indexed everything before the interrupt");
     ::kill(pid_t(p.processId()), SIGINT);
@@ -151,7 +170,8 @@ void TestLibraryCli::oddFileNamesKeepOneLineAndExactJson() {
     const QByteArray latin1 = QFile::encodeName(dir) + "/caf\xe9.png";
     const QByteArray newline = QFile::encodeName(dir) + "/two\nlines.png";
     const QByteArray images[] = {latin1, newline};
-    const QStringList fixtures = QDir(modelDir() + QStringLiteral("/images")).entryList(QDir::Files);
+    const QStringList fixtures =
+        QDir(modelDir() + QStringLiteral("/images")).entryList(QDir::Files);
     QVERIFY(fixtures.size() >= 2);
     for (int i = 0; i < 2; ++i) {
         QFile fixture(modelDir() + QStringLiteral("/images/") + fixtures[i]);
@@ -179,7 +199,9 @@ void TestLibraryCli::oddFileNamesKeepOneLineAndExactJson() {
     QVERIFY2(r.out.contains(QLatin1String("/caf\\xe9.png")), qPrintable(r.out));
     QVERIFY2(r.out.contains(QLatin1String("/two\\x0alines.png")), qPrintable(r.out));
 
-    r = cli(QStringList{QStringLiteral("search"), QStringLiteral("a photo"), QStringLiteral("--json")} + lib);
+    r = cli(
+        QStringList{QStringLiteral("search"), QStringLiteral("a photo"), QStringLiteral("--json")} +
+        lib);
     QVERIFY2(r.exitCode == 0, qPrintable(r.err));
     // Python's surrogateescape: json.loads + os.fsencode give back the bytes 'caf\xe9.png'.
     QVERIFY2(r.out.contains(QLatin1String("/caf\\udce9.png\"")), qPrintable(r.out));
@@ -190,7 +212,8 @@ void TestLibraryCli::oddFileNamesKeepOneLineAndExactJson() {
     const json j = json::parse(decoded.toStdString());
     QSet<QByteArray> paths;
     for (const auto &hit : j["results"])
-        paths.insert(QByteArray::fromStdString(hit["path"].get<std::string>()).replace("\xc3\xa9", "\xe9"));
+        paths.insert(
+            QByteArray::fromStdString(hit["path"].get<std::string>()).replace("\xc3\xa9", "\xe9"));
     QCOMPARE(paths, (QSet<QByteArray>{latin1, newline}));
 
     // The name as a command-line argument, byte for byte (QProcess cannot pass such bytes: the
@@ -198,13 +221,16 @@ void TestLibraryCli::oddFileNamesKeepOneLineAndExactJson() {
     QProcess sh;
     sh.start(QStringLiteral("/bin/sh"),
              {QStringLiteral("-c"),
-              QStringLiteral("exec \"$0\" similar \"$(printf '%s/caf\\351.png' \"$1\")\" --db \"$2\" --model \"$3\" --json"),
+              QStringLiteral("exec \"$0\" similar \"$(printf '%s/caf\\351.png' \"$1\")\" --db "
+                             "\"$2\" --model \"$3\" --json"),
               QStringLiteral(TOWERSEARCH_CLI_PATH), dir, dbPath, modelDir()});
     QVERIFY(sh.waitForFinished(120000));
     const QString similar = QString::fromUtf8(sh.readAllStandardOutput());
     QVERIFY2(sh.exitCode() == 0, qPrintable(QString::fromUtf8(sh.readAllStandardError())));
-    QVERIFY2(similar.contains(QLatin1String("\"photo\": \"") + dir + QLatin1String("/caf\\udce9.png\"")) &&
-                 similar.count(QLatin1String("\"rank\"")) == 1 && similar.contains(QLatin1String("/two\\nlines.png\"")),
+    QVERIFY2(similar.contains(QLatin1String("\"photo\": \"") + dir +
+                              QLatin1String("/caf\\udce9.png\"")) &&
+                 similar.count(QLatin1String("\"rank\"")) == 1 &&
+                 similar.contains(QLatin1String("/two\\nlines.png\"")),
              qPrintable(similar));
 }
 
@@ -236,8 +262,8 @@ void TestLibraryCli::statusShowsTheLibraryTheAppIndexedAndOfflineFolders() {
     QVERIFY(QDir().mkpath(album));
     for (const QString &name : QDir(photos()).entryList({QStringLiteral("photo_*")}, QDir::Files))
         QVERIFY(QFile::copy(photos() + QLatin1Char('/') + name, album + QLatin1Char('/') + name));
-    Run r = cli({QStringLiteral("index"), album, QStringLiteral("--db"), legacy, QStringLiteral("--model"), modelDir(),
-                 QStringLiteral("--json")});
+    Run r = cli({QStringLiteral("index"), album, QStringLiteral("--db"), legacy,
+                 QStringLiteral("--model"), modelDir(), QStringLiteral("--json")});
     QVERIFY2(r.exitCode == 0, qPrintable(r.err));
     const int photosIndexed = r.j["embedded"].get<int>();
     QVERIFY(photosIndexed > 0);
@@ -247,23 +273,28 @@ void TestLibraryCli::statusShowsTheLibraryTheAppIndexedAndOfflineFolders() {
     env.remove(QStringLiteral("TOWERSEARCH_DB"));
     r = cli({QStringLiteral("status"), QStringLiteral("--json")}, 120000, env);
     QVERIFY2(r.exitCode == 0, qPrintable(r.err));
-    QCOMPARE(QString::fromStdString(r.j["database"].get<std::string>()), data + QStringLiteral("/towersearch/library.sqlite"));
+    QCOMPARE(QString::fromStdString(r.j["database"].get<std::string>()),
+             data + QStringLiteral("/towersearch/library.sqlite"));
     QCOMPARE(r.j["photos"].get<int>(), photosIndexed);
     QCOMPARE(r.j["offline"].get<int>(), 0);
     QVERIFY(!QFileInfo::exists(legacy));
 
     // The album's folder goes away (a disk unplugged): status says so, the photos stay found.
     QVERIFY(QDir().rename(album, album + QStringLiteral("-unplugged")));
-    r = cli({QStringLiteral("index"), QStringLiteral("--model"), modelDir(), QStringLiteral("--json")}, 120000, env);
+    r = cli(
+        {QStringLiteral("index"), QStringLiteral("--model"), modelDir(), QStringLiteral("--json")},
+        120000, env);
     QVERIFY2(r.exitCode == 0, qPrintable(r.err + r.out));
     r = cli({QStringLiteral("status"), QStringLiteral("--json")}, 120000, env);
     QCOMPARE(r.j["photos"].get<int>(), photosIndexed);
     QCOMPARE(r.j["offline"].get<int>(), photosIndexed);
     QCOMPARE(r.j["folders"][0]["folder_offline"].get<bool>(), true);
-    QCOMPARE(QString::fromStdString(r.j["offline_directories"][0]["path"].get<std::string>()), album);
+    QCOMPARE(QString::fromStdString(r.j["offline_directories"][0]["path"].get<std::string>()),
+             album);
     r = cli({QStringLiteral("status")}, 120000, env);
     QVERIFY2(r.out.contains(QLatin1String("offline: ") + album), qPrintable(r.out));
-    r = cli({QStringLiteral("search"), QStringLiteral("a cat"), QStringLiteral("--model"), modelDir(), QStringLiteral("--json")},
+    r = cli({QStringLiteral("search"), QStringLiteral("a cat"), QStringLiteral("--model"),
+             modelDir(), QStringLiteral("--json")},
             120000, env);
     QVERIFY2(r.exitCode == 0, qPrintable(r.err));
     QCOMPARE(r.j["results"].size(), size_t(photosIndexed));
@@ -273,10 +304,12 @@ void TestLibraryCli::statusShowsTheLibraryTheAppIndexedAndOfflineFolders() {
 // another precision embeds nothing, and search and status work across precisions.
 void TestLibraryCli::switchingPrecisionKeepsTheLibrary() {
     QTemporaryDir tmp;
-    const QStringList lib{QStringLiteral("--db"), tmp.filePath(QStringLiteral("library.sqlite")), QStringLiteral("--model"), modelDir()};
+    const QStringList lib{QStringLiteral("--db"), tmp.filePath(QStringLiteral("library.sqlite")),
+                          QStringLiteral("--model"), modelDir()};
     const QStringList f32{QStringLiteral("--precision"), QStringLiteral("f32")};
     const QStringList bf16{QStringLiteral("--precision"), QStringLiteral("bf16")};
-    Run r = cli(QStringList{QStringLiteral("index"), photos(), QStringLiteral("--json")} + lib + f32);
+    Run r =
+        cli(QStringList{QStringLiteral("index"), photos(), QStringLiteral("--json")} + lib + f32);
     QVERIFY2(r.exitCode == 0, qPrintable(r.err));
     QCOMPARE(r.j["embedded"].get<int>(), 4);
     r = cli(QStringList{QStringLiteral("index"), QStringLiteral("--json")} + lib + bf16);
@@ -288,7 +321,9 @@ void TestLibraryCli::switchingPrecisionKeepsTheLibrary() {
     QCOMPARE(r.j["models"].size(), size_t(1)); // one model key for both precisions
     QCOMPARE(r.j["precision"].get<std::string>(), std::string("bf16"));
     QVERIFY(!r.j["precision_reason"].get<std::string>().empty());
-    r = cli(QStringList{QStringLiteral("search"), QStringLiteral("a cat on a couch"), QStringLiteral("--json")} + lib + bf16);
+    r = cli(QStringList{QStringLiteral("search"), QStringLiteral("a cat on a couch"),
+                        QStringLiteral("--json")} +
+            lib + bf16);
     QVERIFY2(r.exitCode == 0, qPrintable(r.err));
     QCOMPARE(r.j["results"].size(), size_t(4));
 }

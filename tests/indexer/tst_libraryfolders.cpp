@@ -647,8 +647,8 @@ void TestLibraryFolders::setEmbedderReturnsBeforeALargeIndexIsBuilt() {
     lib.startIndexing();
     QCOMPARE(finished.size(), 0);
     QVERIFY(ready.wait(60000));
-    qInfo("setEmbedder returned after %lld ms; the index of %d vectors was in place after %lld ms", returnedMs, count,
-          clock.elapsed());
+    qInfo("setEmbedder returned after %lld ms; the index of %d vectors was in place after %lld ms",
+          returnedMs, count, clock.elapsed());
     QCOMPARE(ready[0][0].toString(), QString());
     QVERIFY(!lib.isLoadingModel());
     QVERIFY(finished.wait(60000));

@@ -1,6 +1,7 @@
 // bench_checkpoint: peak memory and time of reading / converting a large pytorch_model.bin.
 //
-//   bench_checkpoint [MiB]        generates a synthetic torch.save zip of ~MiB (default 1024) of F32
+//   bench_checkpoint [MiB]        generates a synthetic torch.save zip of ~MiB (default 1024) of
+//   F32
 //                                 tensors in a temporary folder, then measures in child processes:
 //   bench_checkpoint read FILE    readTorchZipCheckpoint
 //   bench_checkpoint convert FILE OUT   convertTorchBinToSafetensors
@@ -35,7 +36,13 @@ int generate(const QString &path, qint64 mib) {
     const int count = int(std::max<qint64>(1, mib / 16));
     std::vector<ts::test::TensorSpec> specs;
     for (int i = 0; i < count; ++i)
-        specs.push_back({"layer." + std::to_string(i) + ".weight", "FloatStorage", std::to_string(i), kElems, 0, {2048, 2048}, {2048, 1}});
+        specs.push_back({"layer." + std::to_string(i) + ".weight",
+                         "FloatStorage",
+                         std::to_string(i),
+                         kElems,
+                         0,
+                         {2048, 2048},
+                         {2048, 1}});
     const QByteArray pickle = ts::test::stateDictPickle(specs, {}, true);
     std::vector<float> buffer(size_t(kElems), 0.0f);
     caffe2::serialize::PyTorchStreamWriter writer(path.toStdString());
@@ -44,7 +51,8 @@ int generate(const QString &path, qint64 mib) {
     for (int i = 0; i < count; ++i) {
         for (int64_t k = 0; k < kElems; k += 1024)
             buffer[size_t(k)] = float(i) + float(k);
-        writer.writeRecord("data/" + std::to_string(i), buffer.data(), buffer.size() * sizeof(float));
+        writer.writeRecord("data/" + std::to_string(i), buffer.data(),
+                           buffer.size() * sizeof(float));
     }
     writer.writeEndOfFile();
     return count;
@@ -74,8 +82,10 @@ int child(const QStringList &args) {
     }
     const double seconds = double(timer.elapsed()) / 1000.0;
     const double peak = peakRssMiB();
-    std::printf("%s: %.2f s (%.0f MiB/s), peak RSS %.0f MiB = baseline %.0f + %.0f MiB = %.2fx the %.0f MiB file\n",
-                qPrintable(what), seconds, fileMiB / seconds, peak, baseline, peak - baseline, (peak - baseline) / fileMiB, fileMiB);
+    std::printf("%s: %.2f s (%.0f MiB/s), peak RSS %.0f MiB = baseline %.0f + %.0f MiB = %.2fx the "
+                "%.0f MiB file\n",
+                qPrintable(what), seconds, fileMiB / seconds, peak, baseline, peak - baseline,
+                (peak - baseline) / fileMiB, fileMiB);
     return 0;
 }
 
@@ -84,7 +94,8 @@ int child(const QStringList &args) {
 int main(int argc, char **argv) {
     QCoreApplication app(argc, argv);
     const QStringList args = QCoreApplication::arguments();
-    if (args.size() >= 3 && (args[1] == QLatin1String("read") || args[1] == QLatin1String("convert")))
+    if (args.size() >= 3 &&
+        (args[1] == QLatin1String("read") || args[1] == QLatin1String("convert")))
         return child(args);
 
     const qint64 mib = args.size() >= 2 ? args[1].toLongLong() : 1024;
@@ -94,10 +105,12 @@ int main(int argc, char **argv) {
     timer.start();
     const int count = generate(bin, mib);
     std::printf("generated %s: %d tensors, %.0f MiB in %.1f s\n", qPrintable(bin), count,
-                double(QFileInfo(bin).size()) / (1024.0 * 1024.0), double(timer.elapsed()) / 1000.0);
+                double(QFileInfo(bin).size()) / (1024.0 * 1024.0),
+                double(timer.elapsed()) / 1000.0);
     std::fflush(stdout);
     const QString out = dir.filePath(QStringLiteral("model.safetensors"));
-    for (const QStringList &childArgs : {QStringList{QStringLiteral("read"), bin}, QStringList{QStringLiteral("convert"), bin, out}}) {
+    for (const QStringList &childArgs : {QStringList{QStringLiteral("read"), bin},
+                                         QStringList{QStringLiteral("convert"), bin, out}}) {
         QProcess p;
         p.setProcessChannelMode(QProcess::ForwardedChannels);
         p.start(QCoreApplication::applicationFilePath(), childArgs);

@@ -259,8 +259,8 @@ void fixtureReport(const QString &dir, int64_t photoCount, int captionCount, int
 std::unique_ptr<BridgeTowerModel> largeModel(const QString &large, Precision p) {
     if (large != QLatin1String("random"))
         return loadOrDie(large, p);
-    auto config =
-        BridgeTowerConfig::fromJsonText(QByteArray(test::kLargeModelConfig), QStringLiteral("large config"));
+    auto config = BridgeTowerConfig::fromJsonText(QByteArray(test::kLargeModelConfig),
+                                                  QStringLiteral("large config"));
     QFile shapesFile(test::dataDir(QStringLiteral("model/REAL_SHAPES.json")));
     if (!config || !shapesFile.open(QIODevice::ReadOnly)) {
         std::fprintf(stderr, "cannot build the random large model\n");
@@ -273,7 +273,8 @@ std::unique_ptr<BridgeTowerModel> largeModel(const QString &large, Precision p) 
     at::manual_seed(7);
     for (const auto &[name, shape] : shapes.items()) {
         const std::vector<int64_t> dims = shape.get<std::vector<int64_t>>();
-        weights.tensors[name] = test::isLayerNormWeight(name) ? at::ones(dims) : at::randn(dims) * 0.02;
+        weights.tensors[name] =
+            test::isLayerNormWeight(name) ? at::ones(dims) : at::randn(dims) * 0.02;
     }
     ModelLoadOptions o;
     o.precision = p;
@@ -380,7 +381,8 @@ int main(int argc, char **argv) {
         const LargeRun f =
             runLarge(large, Precision::Float32, iterations, photoCount, captionCount);
         const double imageFlop = [&] {
-            auto config = BridgeTowerConfig::fromJsonText(QByteArray(test::kLargeModelConfig), QString());
+            auto config =
+                BridgeTowerConfig::fromJsonText(QByteArray(test::kLargeModelConfig), QString());
             const double L = config->vision.numTokens(), D = config->vision.hiddenSize,
                          H = config->hiddenSize, P = config->vision.patchSize;
             return 2 * (L - 1) * 3 * P * P * D +
@@ -443,6 +445,7 @@ int main(int argc, char **argv) {
         }
     }
     report["peak_rss_mib"] = test::processStatusMiB("VmHWM:");
-    std::printf("\npeak RSS %.0f MiB\n%s\n", test::processStatusMiB("VmHWM:"), report.dump().c_str());
+    std::printf("\npeak RSS %.0f MiB\n%s\n", test::processStatusMiB("VmHWM:"),
+                report.dump().c_str());
     return 0;
 }

@@ -40,8 +40,8 @@ const char *kPreprocessorConfig = R"({
 })";
 
 uint16_t floatToHalf(float f) {
-    // Round-to-nearest-even conversion; values here are small normals, so no overflow handling is needed
-    // beyond the exponent clamp.
+    // Round-to-nearest-even conversion; values here are small normals, so no overflow handling is
+    // needed beyond the exponent clamp.
     uint32_t x;
     std::memcpy(&x, &f, 4);
     const uint32_t sign = (x >> 16) & 0x8000;
@@ -105,7 +105,8 @@ int main(int argc, char **argv) {
         std::fprintf(stderr, "cannot read %s\n", qPrintable(shapesFile.fileName()));
         return 1;
     }
-    const auto shapes = nlohmann::json::parse(shapesFile.readAll().toStdString())["bridgetower-large-itm-mlm-itc"]["shapes"];
+    const auto shapes = nlohmann::json::parse(
+        shapesFile.readAll().toStdString())["bridgetower-large-itm-mlm-itc"]["shapes"];
     const auto config = nlohmann::json::parse(test::kLargeModelConfig);
     const float logitScale = config["logit_scale_init_value"].get<float>();
 
@@ -146,30 +147,36 @@ int main(int argc, char **argv) {
     QElapsedTimer timer;
     timer.start();
     int lastPercent = -1;
-    const Status written = writeSafetensors(QDir(out).filePath(QStringLiteral("model.safetensors")), tensors, {{"format", "pt"}}, source,
-                                            [&](qint64 done, qint64 total) {
-                                                const int percent = int(100 * done / std::max<qint64>(1, total));
-                                                if (percent / 10 != lastPercent / 10)
-                                                    std::fprintf(stderr, "model.safetensors: %d%%\n", percent);
-                                                lastPercent = percent;
-                                            });
+    const Status written =
+        writeSafetensors(QDir(out).filePath(QStringLiteral("model.safetensors")), tensors,
+                         {{"format", "pt"}}, source, [&](qint64 done, qint64 total) {
+                             const int percent = int(100 * done / std::max<qint64>(1, total));
+                             if (percent / 10 != lastPercent / 10)
+                                 std::fprintf(stderr, "model.safetensors: %d%%\n", percent);
+                             lastPercent = percent;
+                         });
     if (!written) {
         std::fprintf(stderr, "%s\n", qPrintable(written.error().message));
         return 1;
     }
     auto writeText = [&](const char *name, const std::string &text) {
         QFile f(QDir(out).filePath(QLatin1String(name)));
-        return f.open(QIODevice::WriteOnly | QIODevice::Truncate) && f.write(text.data(), qint64(text.size())) == qint64(text.size());
+        return f.open(QIODevice::WriteOnly | QIODevice::Truncate) &&
+               f.write(text.data(), qint64(text.size())) == qint64(text.size());
     };
     bool ok = writeText("config.json", config.dump(2) + "\n") &&
-              writeText("preprocessor_config.json", nlohmann::json::parse(kPreprocessorConfig).dump(2) + "\n");
-    for (const char *file : {"vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json"})
-        ok = ok && copyFile(test::dataDir(QStringLiteral("tokenizer/") + QLatin1String(file)), QDir(out).filePath(QLatin1String(file)));
+              writeText("preprocessor_config.json",
+                        nlohmann::json::parse(kPreprocessorConfig).dump(2) + "\n");
+    for (const char *file :
+         {"vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json"})
+        ok = ok && copyFile(test::dataDir(QStringLiteral("tokenizer/") + QLatin1String(file)),
+                            QDir(out).filePath(QLatin1String(file)));
     if (!ok) {
-        std::fprintf(stderr, "cannot write the configuration or tokenizer files into %s\n", qPrintable(out));
+        std::fprintf(stderr, "cannot write the configuration or tokenizer files into %s\n",
+                     qPrintable(out));
         return 1;
     }
-    std::printf("%s: %zu tensors, %s, written in %.1f s\n", qPrintable(out), tensors.size(), half ? "F16" : "F32",
-                double(timer.elapsed()) / 1000);
+    std::printf("%s: %zu tensors, %s, written in %.1f s\n", qPrintable(out), tensors.size(),
+                half ? "F16" : "F32", double(timer.elapsed()) / 1000);
     return 0;
 }

@@ -1,8 +1,9 @@
 #pragma once
 
 // Test helper: writes torch.save-format zip checkpoints without Python: a small pickle writer for
-// the opcodes torch.save (protocol 2) emits, and the zip container via LibTorch's PyTorchStreamWriter.
-// Used by tst_checkpoint (crafted and hostile files) and bench_checkpoint (a large synthetic file).
+// the opcodes torch.save (protocol 2) emits, and the zip container via LibTorch's
+// PyTorchStreamWriter. Used by tst_checkpoint (crafted and hostile files) and bench_checkpoint (a
+// large synthetic file).
 
 #include <caffe2/serialize/inline_container.h>
 
@@ -78,18 +79,25 @@ struct TensorSpec {
     std::vector<int64_t> strides;
 };
 
-// An OrderedDict state dict the way torch.save pickles it (protocol 2, _rebuild_tensor_v2, persistent
-// ids for storages). `nestUnder` wraps it in a plain dict {nestUnder: state_dict}; `withMetadata`
-// adds the `_metadata` state Module.state_dict() attaches (a BUILD opcode).
-inline QByteArray stateDictPickle(const std::vector<TensorSpec> &tensors, const std::string &nestUnder = {},
-                                  bool withMetadata = false) {
+// An OrderedDict state dict the way torch.save pickles it (protocol 2, _rebuild_tensor_v2,
+// persistent ids for storages). `nestUnder` wraps it in a plain dict {nestUnder: state_dict};
+// `withMetadata` adds the `_metadata` state Module.state_dict() attaches (a BUILD opcode).
+inline QByteArray stateDictPickle(const std::vector<TensorSpec> &tensors,
+                                  const std::string &nestUnder = {}, bool withMetadata = false) {
     PickleWriter p;
     if (!nestUnder.empty())
         p.op('}').str(nestUnder);
     p.global("collections", "OrderedDict").op(')').op('R').mark();
     for (const TensorSpec &t : tensors) {
         p.str(t.name).global("torch._utils", "_rebuild_tensor_v2").mark();
-        p.mark().str("storage").global("torch", t.storageType).str(t.key).str("cpu").integer(t.storageNumel).op('t').op('Q');
+        p.mark()
+            .str("storage")
+            .global("torch", t.storageType)
+            .str(t.key)
+            .str("cpu")
+            .integer(t.storageNumel)
+            .op('t')
+            .op('Q');
         p.integer(t.offset).intTuple(t.sizes).intTuple(t.strides).op(0x89);
         p.global("collections", "OrderedDict").op(')').op('R').op('t').op('R');
     }
@@ -111,8 +119,8 @@ struct Record {
     bool compress = false; // deflate it (torch.save never does: hostile files only)
 };
 
-// Writes `records` in order into a torch.save zip at `path` (archive folder = file's base name), plus
-// the "version" record PyTorchStreamWriter always adds. Throws c10::Error on failure.
+// Writes `records` in order into a torch.save zip at `path` (archive folder = file's base name),
+// plus the "version" record PyTorchStreamWriter always adds. Throws c10::Error on failure.
 inline void writeTorchZip(const std::string &path, const std::vector<Record> &records) {
     caffe2::serialize::PyTorchStreamWriter writer(path);
     for (const Record &r : records)

@@ -28,20 +28,34 @@ using ts::test::TensorSpec;
 namespace {
 
 // TOWERSEARCH_FUZZ_SCALE=N runs N times as many random mutations (default 1; for long ASan runs).
-int fuzzScale() { return std::max(1, qEnvironmentVariableIntValue("TOWERSEARCH_FUZZ_SCALE")); }
+int fuzzScale() {
+    return std::max(1, qEnvironmentVariableIntValue("TOWERSEARCH_FUZZ_SCALE"));
+}
 
-QString fixtureDir() { return test::dataDir(QStringLiteral("model/tiny-add")); }
-QString fixtureBin() { return fixtureDir() + QStringLiteral("/pytorch_model.bin"); }
-QString fixtureSafetensors() { return fixtureDir() + QStringLiteral("/model.safetensors"); }
+QString fixtureDir() {
+    return test::dataDir(QStringLiteral("model/tiny-add"));
+}
+QString fixtureBin() {
+    return fixtureDir() + QStringLiteral("/pytorch_model.bin");
+}
+QString fixtureSafetensors() {
+    return fixtureDir() + QStringLiteral("/model.safetensors");
+}
 
 DType toDType(at::ScalarType t) {
     switch (t) {
-    case at::kFloat: return DType::F32;
-    case at::kHalf: return DType::F16;
-    case at::kBFloat16: return DType::BF16;
-    case at::kLong: return DType::I64;
-    case at::kDouble: return DType::F64;
-    default: return DType::U8;
+    case at::kFloat:
+        return DType::F32;
+    case at::kHalf:
+        return DType::F16;
+    case at::kBFloat16:
+        return DType::BF16;
+    case at::kLong:
+        return DType::I64;
+    case at::kDouble:
+        return DType::F64;
+    default:
+        return DType::U8;
     }
 }
 
@@ -111,14 +125,16 @@ QByteArray forbiddenCall(const std::string &module, const std::string &name) {
     return p.bytes();
 }
 
-// Mutated input must give a clean result: either tensors that can be read in full, or an error naming the file.
+// Mutated input must give a clean result: either tensors that can be read in full, or an error
+// naming the file.
 void checkCleanOutcome(const QString &path, const QString &what) {
     const auto r = readTorchZipCheckpoint(path);
     if (r) {
         for (const NamedTensor &t : *r)
             (void)t.tensor.contiguous().sum();
     } else {
-        QVERIFY2(r.error().message.contains(path), qPrintable(what + QStringLiteral(": ") + r.error().message));
+        QVERIFY2(r.error().message.contains(path),
+                 qPrintable(what + QStringLiteral(": ") + r.error().message));
     }
 }
 
@@ -171,7 +187,8 @@ private Q_SLOTS:
             const TensorView *v = st->find(t.name);
             QVERIFY2(v, t.name.c_str());
             QString why;
-            QVERIFY2(sameTensor(t.tensor, *v, &why), qPrintable(QString::fromStdString(t.name) + QStringLiteral(": ") + why));
+            QVERIFY2(sameTensor(t.tensor, *v, &why),
+                     qPrintable(QString::fromStdString(t.name) + QStringLiteral(": ") + why));
         }
     }
 
@@ -179,7 +196,8 @@ private Q_SLOTS:
         const auto bin = readTorchZipCheckpoint(fixtureBin());
         QVERIFY(bin.ok());
         for (const NamedTensor &t : *bin)
-            QCOMPARE(size_t(t.tensor.storage().nbytes()), size_t(t.tensor.numel()) * size_t(t.tensor.element_size()));
+            QCOMPARE(size_t(t.tensor.storage().nbytes()),
+                     size_t(t.tensor.numel()) * size_t(t.tensor.element_size()));
     }
 
     void convertedFileEqualsSafetensorsFixture() {
@@ -187,12 +205,13 @@ private Q_SLOTS:
         const QString out = dir.filePath(QStringLiteral("model.safetensors"));
         qint64 lastDone = -1, lastTotal = -1;
         int calls = 0;
-        const Status s = convertTorchBinToSafetensors(fixtureBin(), out, [&](qint64 done, qint64 total) {
-            QVERIFY(done > lastDone);
-            lastDone = done;
-            lastTotal = total;
-            ++calls;
-        });
+        const Status s =
+            convertTorchBinToSafetensors(fixtureBin(), out, [&](qint64 done, qint64 total) {
+                QVERIFY(done > lastDone);
+                lastDone = done;
+                lastTotal = total;
+                ++calls;
+            });
         QVERIFY2(s.ok(), s.ok() ? "" : qPrintable(s.error().message));
         QVERIFY(calls > 0);
         QCOMPARE(lastDone, lastTotal);
@@ -243,8 +262,8 @@ private Q_SLOTS:
     void readsCraftedStateDicts() {
         QFETCH(QString, nest);
         QFETCH(bool, metadata);
-        // storage "0": 12 floats 0..11; "a" = [3,4] contiguous, "t" = its transpose (shared storage),
-        // "s" = elements 4..7 (offset view); storage "1": 3 halfs; storage "2": 2 int64.
+        // storage "0": 12 floats 0..11; "a" = [3,4] contiguous, "t" = its transpose (shared
+        // storage), "s" = elements 4..7 (offset view); storage "1": 3 halfs; storage "2": 2 int64.
         std::vector<float> f(12);
         for (int i = 0; i < 12; ++i)
             f[size_t(i)] = float(i);
@@ -261,11 +280,12 @@ private Q_SLOTS:
         const QByteArray pickle = test::stateDictPickle(specs, nest.toStdString(), metadata);
         QTemporaryDir dir;
         const QString path = dir.filePath(QStringLiteral("pytorch_model.bin"));
-        test::writeTorchZip(path.toStdString(), {{"data.pkl", pickle.constData(), size_t(pickle.size())},
-                                                 {"byteorder", "little", 6},
-                                                 {"data/0", f.data(), f.size() * 4},
-                                                 {"data/1", h, sizeof h},
-                                                 {"data/2", l, sizeof l}});
+        test::writeTorchZip(path.toStdString(),
+                            {{"data.pkl", pickle.constData(), size_t(pickle.size())},
+                             {"byteorder", "little", 6},
+                             {"data/0", f.data(), f.size() * 4},
+                             {"data/1", h, sizeof h},
+                             {"data/2", l, sizeof l}});
         const auto r = readTorchZipCheckpoint(path);
         QVERIFY2(r.ok(), r.ok() ? "" : qPrintable(r.error().message));
         QCOMPARE(r->size(), size_t(6));
@@ -292,47 +312,82 @@ private Q_SLOTS:
         QVERIFY(st.ok());
         for (const NamedTensor &n : t) {
             QString why;
-            QVERIFY2(sameTensor(n.tensor, *st->find(n.name), &why), qPrintable(QString::fromStdString(n.name) + why));
+            QVERIFY2(sameTensor(n.tensor, *st->find(n.name), &why),
+                     qPrintable(QString::fromStdString(n.name) + why));
         }
     }
 
-    // Each row: how to make the file, and a piece of the message that must appear (besides the file name).
+    // Each row: how to make the file, and a piece of the message that must appear (besides the file
+    // name).
     void rejectsMalformedCheckpoints_data() {
         QTest::addColumn<QString>("kind");
         QTest::addColumn<QString>("expected");
-        QTest::newRow("zero-byte file") << "empty" << "empty";
-        QTest::newRow("random bytes") << "random" << "zip";
-        QTest::newRow("truncated to 10%") << "trunc10" << "";
-        QTest::newRow("truncated to 50%") << "trunc50" << "";
-        QTest::newRow("truncated to 99%") << "trunc99" << "";
-        QTest::newRow("last byte missing") << "trunc-1" << "";
-        QTest::newRow("only the zip signature") << "sig" << "";
-        QTest::newRow("1000 bytes cut from the middle") << "cut" << "";
-        QTest::newRow("zip directory claims a 4 GB record") << "hugesize" << "";
-        QTest::newRow("legacy (pre-1.6) format") << "legacy" << "legacy";
-        QTest::newRow("bad CRC in a storage record") << "crc" << "CRC";
-        QTest::newRow("missing data.pkl") << "nopkl" << "data.pkl";
-        QTest::newRow("calls os.system") << "os.system" << "os.system";
-        QTest::newRow("calls builtins.eval") << "builtins.eval" << "builtins.eval";
-        QTest::newRow("calls posix.system via STACK_GLOBAL") << "stackglobal" << "posix.system";
-        QTest::newRow("forbidden opcode INST") << "inst" << "opcode 0x69";
-        QTest::newRow("forbidden opcode NEWOBJ") << "newobj" << "opcode 0x81";
-        QTest::newRow("storage record shorter than declared") << "shortrecord" << "tensor 'w'";
-        QTest::newRow("tensor larger than its storage") << "bigtensor" << "tensor 'w'";
-        QTest::newRow("offset past the storage") << "offset" << "tensor 'w'";
-        QTest::newRow("negative stride") << "negstride" << "tensor 'w'";
-        QTest::newRow("extent overflows int64") << "overflow" << "tensor 'w'";
-        QTest::newRow("missing storage record") << "norecord" << "tensor 'w'";
-        QTest::newRow("big-endian byteorder") << "bigendian" << "endian";
-        QTest::newRow("stack underflow") << "underflow" << "empty stack";
-        QTest::newRow("huge string length") << "hugestring" << "runs past";
-        QTest::newRow("pickle ends without STOP") << "nostop" << "ends inside";
-        QTest::newRow("deep nesting (100k tuples)") << "deep" << "not a dict";
-        QTest::newRow("memo cycle (list inside itself)") << "cycle" << "not a dict";
-        QTest::newRow("unknown memo index") << "memo" << "memo";
-        QTest::newRow("persistent id of the wrong shape") << "badpid" << "persistent id";
-        QTest::newRow("no tensors") << "notensors" << "no tensors";
-        QTest::newRow("unsupported storage type") << "complex" << "torch.ComplexFloatStorage";
+        QTest::newRow("zero-byte file") << "empty"
+                                        << "empty";
+        QTest::newRow("random bytes") << "random"
+                                      << "zip";
+        QTest::newRow("truncated to 10%") << "trunc10"
+                                          << "";
+        QTest::newRow("truncated to 50%") << "trunc50"
+                                          << "";
+        QTest::newRow("truncated to 99%") << "trunc99"
+                                          << "";
+        QTest::newRow("last byte missing") << "trunc-1"
+                                           << "";
+        QTest::newRow("only the zip signature") << "sig"
+                                                << "";
+        QTest::newRow("1000 bytes cut from the middle") << "cut"
+                                                        << "";
+        QTest::newRow("zip directory claims a 4 GB record") << "hugesize"
+                                                            << "";
+        QTest::newRow("legacy (pre-1.6) format") << "legacy"
+                                                 << "legacy";
+        QTest::newRow("bad CRC in a storage record") << "crc"
+                                                     << "CRC";
+        QTest::newRow("missing data.pkl") << "nopkl"
+                                          << "data.pkl";
+        QTest::newRow("calls os.system") << "os.system"
+                                         << "os.system";
+        QTest::newRow("calls builtins.eval") << "builtins.eval"
+                                             << "builtins.eval";
+        QTest::newRow("calls posix.system via STACK_GLOBAL") << "stackglobal"
+                                                             << "posix.system";
+        QTest::newRow("forbidden opcode INST") << "inst"
+                                               << "opcode 0x69";
+        QTest::newRow("forbidden opcode NEWOBJ") << "newobj"
+                                                 << "opcode 0x81";
+        QTest::newRow("storage record shorter than declared") << "shortrecord"
+                                                              << "tensor 'w'";
+        QTest::newRow("tensor larger than its storage") << "bigtensor"
+                                                        << "tensor 'w'";
+        QTest::newRow("offset past the storage") << "offset"
+                                                 << "tensor 'w'";
+        QTest::newRow("negative stride") << "negstride"
+                                         << "tensor 'w'";
+        QTest::newRow("extent overflows int64") << "overflow"
+                                                << "tensor 'w'";
+        QTest::newRow("missing storage record") << "norecord"
+                                                << "tensor 'w'";
+        QTest::newRow("big-endian byteorder") << "bigendian"
+                                              << "endian";
+        QTest::newRow("stack underflow") << "underflow"
+                                         << "empty stack";
+        QTest::newRow("huge string length") << "hugestring"
+                                            << "runs past";
+        QTest::newRow("pickle ends without STOP") << "nostop"
+                                                  << "ends inside";
+        QTest::newRow("deep nesting (100k tuples)") << "deep"
+                                                    << "not a dict";
+        QTest::newRow("memo cycle (list inside itself)") << "cycle"
+                                                         << "not a dict";
+        QTest::newRow("unknown memo index") << "memo"
+                                            << "memo";
+        QTest::newRow("persistent id of the wrong shape") << "badpid"
+                                                          << "persistent id";
+        QTest::newRow("no tensors") << "notensors"
+                                    << "no tensors";
+        QTest::newRow("unsupported storage type") << "complex"
+                                                  << "torch.ComplexFloatStorage";
         QTest::newRow("deflated storage record") << "deflated"
                                                  << "compressed";
         QTest::newRow("deflated data.pkl") << "deflatedpkl"
@@ -370,11 +425,14 @@ private Q_SLOTS:
             QVERIFY(writeBytes(path, b));
         } else if (kind.startsWith("trunc")) {
             const int pct = kind.mid(5).toInt();
-            QVERIFY(writeBytes(path, pct < 0 ? fixture.left(fixture.size() - 1) : fixture.left(fixture.size() * pct / 100)));
+            QVERIFY(writeBytes(path, pct < 0 ? fixture.left(fixture.size() - 1)
+                                             : fixture.left(fixture.size() * pct / 100)));
         } else if (kind == "cut") {
-            QVERIFY(writeBytes(path, fixture.left(fixture.size() / 2) + fixture.mid(fixture.size() / 2 + 1000)));
+            QVERIFY(writeBytes(path, fixture.left(fixture.size() / 2) +
+                                         fixture.mid(fixture.size() / 2 + 1000)));
         } else if (kind == "hugesize") {
-            // Central directory entry 0 (data.pkl): compressed and uncompressed sizes set to 0xFFFFFFF0.
+            // Central directory entry 0 (data.pkl): compressed and uncompressed sizes set to
+            // 0xFFFFFFF0.
             QByteArray b = fixture;
             const qsizetype cd = b.lastIndexOf(QByteArray("PK\x01\x02", 4), b.size());
             const qsizetype first = b.indexOf(QByteArray("PK\x01\x02", 4));
@@ -384,8 +442,10 @@ private Q_SLOTS:
         } else if (kind == "sig") {
             QVERIFY(writeBytes(path, QByteArray("PK\x03\x04", 4)));
         } else if (kind == "legacy") {
-            // torch.save(_use_new_zipfile_serialization=False): the pickled magic number comes first.
-            QVERIFY(writeBytes(path, QByteArray::fromHex("80028a0a6cfc9c46f9206aa85019") + QByteArray(100, '\0')));
+            // torch.save(_use_new_zipfile_serialization=False): the pickled magic number comes
+            // first.
+            QVERIFY(writeBytes(path, QByteArray::fromHex("80028a0a6cfc9c46f9206aa85019") +
+                                         QByteArray(100, '\0')));
         } else if (kind == "crc") {
             QByteArray b = fixture;
             b[b.size() / 2] = char(b[b.size() / 2] ^ 0x10); // inside a storage record
@@ -398,7 +458,17 @@ private Q_SLOTS:
             pickleOnly(forbiddenCall("builtins", "eval"));
         } else if (kind == "stackglobal") {
             PickleWriter p(4);
-            p.op(0x8c).byte(5).raw("posix").op(0x8c).byte(6).raw("system").op(0x93).str("id").op(0x85).op('R').op('.');
+            p.op(0x8c)
+                .byte(5)
+                .raw("posix")
+                .op(0x8c)
+                .byte(6)
+                .raw("system")
+                .op(0x93)
+                .str("id")
+                .op(0x85)
+                .op('R')
+                .op('.');
             pickleOnly(p.bytes());
         } else if (kind == "inst") {
             PickleWriter p;
@@ -430,7 +500,8 @@ private Q_SLOTS:
         } else if (kind == "norecord") {
             writeSmallZip(path, test::stateDictPickle({w}), -1);
         } else if (kind == "bigendian") {
-            writeSmallZip(path, test::stateDictPickle({w}), 64 * 4, {{"byteorder", QByteArray("big")}});
+            writeSmallZip(path, test::stateDictPickle({w}), 64 * 4,
+                          {{"byteorder", QByteArray("big")}});
         } else if (kind == "underflow") {
             PickleWriter p;
             p.op('.');
@@ -635,7 +706,8 @@ private Q_SLOTS:
         for (int i = 0; i < rounds; ++i) {
             QByteArray b = fixture;
             const int kind = i % 4;
-            // Most bytes are tensor data (CRC-protected); aim half the edits at the directory and data.pkl.
+            // Most bytes are tensor data (CRC-protected); aim half the edits at the directory and
+            // data.pkl.
             auto pos = [&]() -> qsizetype {
                 if (rng() % 2)
                     return qsizetype(rng() % 30000);

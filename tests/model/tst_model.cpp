@@ -3,8 +3,8 @@
 #include "core/common/safetensorsfile.h"
 #include "core/model/bridgetowermodel.h"
 #include "core/model/checkpointconverter.h"
-#include "core/model/precisionpolicy.h"
 #include "core/model/internal/bridgetowernet.h"
+#include "core/model/precisionpolicy.h"
 #include "precisions.h"
 #include "testdata.h"
 #include "torchsavewriter.h"
@@ -22,8 +22,8 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
-#include <thread>
 #include <numeric>
+#include <thread>
 
 using namespace ts;
 
@@ -58,7 +58,9 @@ FloatTensor floatTensor(const at::Tensor &t) {
     return out;
 }
 
-at::Tensor fromFloat(const FloatTensor &f) { return at::tensor(f.data, at::kFloat).view(f.shape).clone(); }
+at::Tensor fromFloat(const FloatTensor &f) {
+    return at::tensor(f.data, at::kFloat).view(f.shape).clone();
+}
 
 // Row i of a token batch, keeping its padding (the reference ran the padded batch).
 TokenBatch tokenRow(const TokenBatch &t, int64_t i) {
@@ -80,10 +82,12 @@ FloatTensor batchRow(const FloatTensor &t, int64_t i) {
 }
 
 // Model folder with only config.json and one weights file, so each format is loaded on its own.
-QString isolateWeights(const QTemporaryDir &tmp, const QString &caseDir, const QString &weightsFile) {
+QString isolateWeights(const QTemporaryDir &tmp, const QString &caseDir,
+                       const QString &weightsFile) {
     const QString dir = tmp.filePath(weightsFile);
     QDir().mkpath(dir);
-    QFile::link(QDir(caseDir).filePath(QStringLiteral("config.json")), dir + QStringLiteral("/config.json"));
+    QFile::link(QDir(caseDir).filePath(QStringLiteral("config.json")),
+                dir + QStringLiteral("/config.json"));
     QFile::link(QDir(caseDir).filePath(weightsFile), dir + QLatin1Char('/') + weightsFile);
     return dir;
 }
@@ -126,9 +130,11 @@ void TestModelParity::matchesHuggingFace_data() {
                                              QStringLiteral("expected.safetensors"));
     QVERIFY2(!cases.isEmpty(), "no model parity cases found");
     for (const QString &dir : cases)
-        for (const QString &weights : {QStringLiteral("model.safetensors"), QStringLiteral("pytorch_model.bin")})
+        for (const QString &weights :
+             {QStringLiteral("model.safetensors"), QStringLiteral("pytorch_model.bin")})
             if (QFile::exists(QDir(dir).filePath(weights)))
-                QTest::newRow(qPrintable(QDir(dir).dirName() + QLatin1Char('/') + weights)) << dir << weights;
+                QTest::newRow(qPrintable(QDir(dir).dirName() + QLatin1Char('/') + weights))
+                    << dir << weights;
 }
 
 void TestModelParity::matchesHuggingFace() {
@@ -141,7 +147,8 @@ void TestModelParity::matchesHuggingFace() {
     const BridgeTowerModel &model = **loaded;
     const internal::BridgeTowerNet &net = model.net();
 
-    auto expectedFile = SafetensorsFile::open(QDir(caseDir).filePath(QStringLiteral("expected.safetensors")));
+    auto expectedFile =
+        SafetensorsFile::open(QDir(caseDir).filePath(QStringLiteral("expected.safetensors")));
     QVERIFY2(expectedFile.ok(), expectedFile.ok() ? "" : qPrintable(expectedFile.error().message));
     std::map<std::string, at::Tensor> expected;
     for (const TensorView &v : expectedFile->tensors())
@@ -167,10 +174,12 @@ void TestModelParity::matchesHuggingFace() {
             actual["model.hidden_states.image_LND." + std::to_string(i)] = trace.imageLND[i];
         for (size_t j = 0; j < trace.crossText.size(); ++j) {
             actual["model.hidden_states.cross." + std::to_string(j) + ".text"] = trace.crossText[j];
-            actual["model.hidden_states.cross." + std::to_string(j) + ".image"] = trace.crossImage[j];
+            actual["model.hidden_states.cross." + std::to_string(j) + ".image"] =
+                trace.crossImage[j];
         }
         if (net.hasContrastive()) {
-            const at::Tensor t = net.textEmbeds(text), i = net.imageEmbeds(vision), c = net.crossEmbeds(cross);
+            const at::Tensor t = net.textEmbeds(text), i = net.imageEmbeds(vision),
+                             c = net.crossEmbeds(cross);
             actual["contrastive.text_embeds"] = t;
             actual["contrastive.image_embeds"] = i;
             actual["contrastive.cross_embeds"] = c;
@@ -183,19 +192,23 @@ void TestModelParity::matchesHuggingFace() {
             actual["contrastive.derived.logits_image_to_cross"] = i2c;
             const at::Tensor labels = at::arange(t.size(0), at::kLong);
             actual["contrastive.loss"] =
-                (at::cross_entropy_loss(t2i, labels) + at::cross_entropy_loss(t2c, labels) + at::cross_entropy_loss(i2c, labels)) / 3.0;
+                (at::cross_entropy_loss(t2i, labels) + at::cross_entropy_loss(t2c, labels) +
+                 at::cross_entropy_loss(i2c, labels)) /
+                3.0;
         }
         if (net.hasItm()) {
             actual["itm.logits"] = net.itmLogits(cross);
             if (expected.count("itm.labels"))
-                actual["itm.loss"] = at::cross_entropy_loss(actual["itm.logits"], expected.at("itm.labels"));
+                actual["itm.loss"] =
+                    at::cross_entropy_loss(actual["itm.logits"], expected.at("itm.labels"));
         }
         if (net.hasMlm()) {
             const at::Tensor logits = net.mlmLogits(cross);
             actual["mlm.logits"] = logits;
             if (expected.count("mlm.labels"))
                 actual["mlm.loss"] = at::cross_entropy_loss(logits.view({-1, logits.size(-1)}),
-                                                            expected.at("mlm.labels").view({-1}), {}, at::Reduction::Mean, -100);
+                                                            expected.at("mlm.labels").view({-1}),
+                                                            {}, at::Reduction::Mean, -100);
         }
     }
 
@@ -216,23 +229,32 @@ void TestModelParity::matchesHuggingFace() {
         QVERIFY(direct.ok() && fusion.ok());
         auto cached = model.imageTextMatchingFromFusion(tokens, *fusion);
         QVERIFY(cached.ok());
-        QVERIFY(at::allclose(fromFloat(*direct), expected.at("itm.logits"), kTolerance, kTolerance));
+        QVERIFY(
+            at::allclose(fromFloat(*direct), expected.at("itm.logits"), kTolerance, kTolerance));
         QVERIFY(at::equal(fromFloat(*direct), fromFloat(*cached)));
     }
 
     int compared = 0;
     for (const auto &[name, want] : expected) {
-        static const QRegularExpression inputs(QStringLiteral("^(input_ids|attention_mask|pixel_values|pixel_mask)$|\\.labels$"));
+        static const QRegularExpression inputs(
+            QStringLiteral("^(input_ids|attention_mask|pixel_values|pixel_mask)$|\\.labels$"));
         if (inputs.match(QString::fromStdString(name)).hasMatch())
             continue;
         const auto it = actual.find(name);
-        QVERIFY2(it != actual.end(), qPrintable(QStringLiteral("no port output for expected tensor %1").arg(QString::fromStdString(name))));
+        QVERIFY2(it != actual.end(),
+                 qPrintable(QStringLiteral("no port output for expected tensor %1")
+                                .arg(QString::fromStdString(name))));
         const at::Tensor got = it->second.to(at::kFloat);
-        QVERIFY2(got.sizes() == want.sizes(), qPrintable(QStringLiteral("%1: shape mismatch").arg(QString::fromStdString(name))));
+        QVERIFY2(
+            got.sizes() == want.sizes(),
+            qPrintable(QStringLiteral("%1: shape mismatch").arg(QString::fromStdString(name))));
         const double maxAbs = want.numel() ? (got - want).abs().max().item<double>() : 0.0;
-        qInfo("%s %-45s max abs error %.3g", qPrintable(QDir(caseDir).dirName()), name.c_str(), maxAbs);
+        qInfo("%s %-45s max abs error %.3g", qPrintable(QDir(caseDir).dirName()), name.c_str(),
+              maxAbs);
         QVERIFY2(at::allclose(got, want, kTolerance, kTolerance),
-                 qPrintable(QStringLiteral("%1 differs: max abs error %2").arg(QString::fromStdString(name)).arg(maxAbs)));
+                 qPrintable(QStringLiteral("%1 differs: max abs error %2")
+                                .arg(QString::fromStdString(name))
+                                .arg(maxAbs)));
         ++compared;
     }
     QVERIFY(compared > 0);
@@ -347,7 +369,8 @@ void TestModelParity::rejectsConfigsHuggingFaceCannotRun_data() {
     if (const QString extra = qEnvironmentVariable("TOWERSEARCH_MODEL_FIXTURES"); !extra.isEmpty())
         roots << extra + QStringLiteral("/error-cases");
     for (const QString &root : roots)
-        for (const QString &name : QDir(root).entryList(QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name))
+        for (const QString &name :
+             QDir(root).entryList(QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name))
             if (QFile::exists(QDir(root).filePath(name + QStringLiteral("/expected_error.json"))))
                 QTest::newRow(qPrintable(name)) << QDir(root).filePath(name);
 }
@@ -367,7 +390,9 @@ void TestModelParity::rejectsConfigsHuggingFaceCannotRun() {
 namespace {
 
 // Writes tiny-add's tensors, changed by `edit`, with its config into `dir`.
-void writeEditedCheckpoint(const QString &dir, const std::function<void(std::vector<TensorToWrite> &, std::vector<std::vector<float>> &)> &edit,
+void writeEditedCheckpoint(const QString &dir,
+                           const std::function<void(std::vector<TensorToWrite> &,
+                                                    std::vector<std::vector<float>> &)> &edit,
                            const QByteArray &config = {}) {
     const QString source = test::dataDir(QStringLiteral("model/tiny-add"));
     auto file = SafetensorsFile::open(source + QStringLiteral("/model.safetensors"));
@@ -377,12 +402,14 @@ void writeEditedCheckpoint(const QString &dir, const std::function<void(std::vec
     storage.reserve(file->tensors().size() + 4);
     for (const TensorView &v : file->tensors()) {
         storage.push_back(v.toFloat32());
-        tensors.push_back({v.name, DType::F32, v.shape, storage.back().data(), storage.back().size() * sizeof(float)});
+        tensors.push_back({v.name, DType::F32, v.shape, storage.back().data(),
+                           storage.back().size() * sizeof(float)});
     }
     edit(tensors, storage);
     QVERIFY(writeSafetensors(dir + QStringLiteral("/model.safetensors"), tensors).ok());
     if (config.isEmpty()) {
-        QVERIFY(QFile::copy(source + QStringLiteral("/config.json"), dir + QStringLiteral("/config.json")));
+        QVERIFY(QFile::copy(source + QStringLiteral("/config.json"),
+                            dir + QStringLiteral("/config.json")));
     } else {
         QFile out(dir + QStringLiteral("/config.json"));
         QVERIFY(out.open(QIODevice::WriteOnly));
@@ -391,14 +418,16 @@ void writeEditedCheckpoint(const QString &dir, const std::function<void(std::vec
 }
 
 void dropTensor(std::vector<TensorToWrite> &tensors, const std::string &name) {
-    tensors.erase(std::remove_if(tensors.begin(), tensors.end(), [&](const TensorToWrite &t) { return t.name == name; }),
+    tensors.erase(std::remove_if(tensors.begin(), tensors.end(),
+                                 [&](const TensorToWrite &t) { return t.name == name; }),
                   tensors.end());
 }
 
 } // namespace
 
 void TestModelParity::rejectsCheckpointsThatDoNotFitTheConfig_data() {
-    using Edit = std::function<void(std::vector<TensorToWrite> &, std::vector<std::vector<float>> &)>;
+    using Edit =
+        std::function<void(std::vector<TensorToWrite> &, std::vector<std::vector<float>> &)>;
     QTest::addColumn<Edit>("edit");
     QTest::addColumn<QByteArray>("config");
     QTest::addColumn<QStringList>("mustMention");
@@ -414,36 +443,44 @@ void TestModelParity::rejectsCheckpointsThatDoNotFitTheConfig_data() {
         << QByteArray()
         << QStringList{QStringLiteral("bridgetower.text_model.encoder.layer.1.output.dense.bias"),
                        QStringLiteral("bridgetower.vision_model.visual.ln_post.weight"),
-                       QStringLiteral("bridgetower.cross_modal_text_pooler.dense.weight has shape [32, 128], expected [64, 64]")};
+                       QStringLiteral("bridgetower.cross_modal_text_pooler.dense.weight has shape "
+                                      "[32, 128], expected [64, 64]")};
     QTest::newRow("config.json that is not JSON")
-        << Edit([](auto &, auto &) {}) << QByteArray("{\"hidden_size\": 64,") << QStringList{QStringLiteral("config.json"), QStringLiteral("not valid JSON")};
+        << Edit([](auto &, auto &) {}) << QByteArray("{\"hidden_size\": 64,")
+        << QStringList{QStringLiteral("config.json"), QStringLiteral("not valid JSON")};
     QTest::newRow("config.json with a wrongly typed value")
-        << Edit([](auto &, auto &) {}) << QByteArray("{\"model_type\": \"bridgetower\", \"hidden_size\": \"big\"}")
-        << QStringList{QStringLiteral("config.json"), QStringLiteral("\"hidden_size\" must be an integer")};
+        << Edit([](auto &, auto &) {})
+        << QByteArray("{\"model_type\": \"bridgetower\", \"hidden_size\": \"big\"}")
+        << QStringList{QStringLiteral("config.json"),
+                       QStringLiteral("\"hidden_size\" must be an integer")};
     QTest::newRow("config.json nested deeper than the JSON limit")
         << Edit([](auto &, auto &) {})
         << QByteArray("{\"model_type\": \"bridgetower\", \"x\": " + QByteArray(65, '[') +
                       QByteArray(65, ']') + "}")
         << QStringList{QStringLiteral("config.json"), QStringLiteral("nested more than 64 levels")};
     QTest::newRow("config of another model type")
-        << Edit([](auto &, auto &) {}) << QByteArray("{\"model_type\": \"clip\"}") << QStringList{QStringLiteral("\"clip\"")};
+        << Edit([](auto &, auto &) {}) << QByteArray("{\"model_type\": \"clip\"}")
+        << QStringList{QStringLiteral("\"clip\"")};
     QTest::newRow("checkpoint for a larger vocabulary")
         << Edit([](auto &, auto &) {}) << QByteArray() << QStringList{};
 }
 
 void TestModelParity::rejectsCheckpointsThatDoNotFitTheConfig() {
-    using Edit = std::function<void(std::vector<TensorToWrite> &, std::vector<std::vector<float>> &)>;
+    using Edit =
+        std::function<void(std::vector<TensorToWrite> &, std::vector<std::vector<float>> &)>;
     QFETCH(Edit, edit);
     QFETCH(QByteArray, config);
     QFETCH(QStringList, mustMention);
     QTemporaryDir tmp;
     QVERIFY(tmp.isValid());
     QByteArray cfg = config;
-    if (mustMention.isEmpty()) { // the vocabulary row: a config that disagrees with every embedding matrix
+    if (mustMention
+            .isEmpty()) { // the vocabulary row: a config that disagrees with every embedding matrix
         QFile f(test::dataDir(QStringLiteral("model/tiny-add/config.json")));
         QVERIFY(f.open(QIODevice::ReadOnly));
         cfg = f.readAll().replace("\"vocab_size\": 120", "\"vocab_size\": 121");
-        mustMention << QStringLiteral("word_embeddings.weight has shape [120, 64], expected [121, 64]");
+        mustMention << QStringLiteral(
+            "word_embeddings.weight has shape [120, 64], expected [121, 64]");
     }
     writeEditedCheckpoint(tmp.path(), edit, cfg);
     auto model = BridgeTowerModel::load(tmp.path());
@@ -451,7 +488,8 @@ void TestModelParity::rejectsCheckpointsThatDoNotFitTheConfig() {
     qInfo("%s", qPrintable(model.error().message));
     QCOMPARE(model.error().code, Error::Code::Model);
     for (const QString &m : mustMention)
-        QVERIFY2(model.error().message.contains(m), qPrintable(QStringLiteral("'%1' not in: %2").arg(m, model.error().message)));
+        QVERIFY2(model.error().message.contains(m),
+                 qPrintable(QStringLiteral("'%1' not in: %2").arg(m, model.error().message)));
 }
 
 void TestModelParity::toleratesAbsentHeadsUnlessRequired() {
@@ -460,7 +498,7 @@ void TestModelParity::toleratesAbsentHeadsUnlessRequired() {
     writeEditedCheckpoint(tmp.path(), [](auto &t, auto &) {
         dropTensor(t, "itm_score.fc.weight"); // a broken ITM head
         dropTensor(t, "itm_score.fc.bias");
-        dropTensor(t, "mlm_score.bias");      // a head present in part
+        dropTensor(t, "mlm_score.bias"); // a head present in part
     });
     auto model = BridgeTowerModel::load(tmp.path());
     QVERIFY2(model.ok(), model.ok() ? "" : qPrintable(model.error().message));
@@ -475,7 +513,8 @@ void TestModelParity::toleratesAbsentHeadsUnlessRequired() {
     auto strict = BridgeTowerModel::load(tmp.path(), needMlm);
     QVERIFY(!strict.ok());
     QVERIFY(strict.error().message.contains(QStringLiteral("mlm_score.bias")));
-    QVERIFY(strict.error().message.contains(QStringLiteral("image-text matching (ITM) head is not in the checkpoint")));
+    QVERIFY(strict.error().message.contains(
+        QStringLiteral("image-text matching (ITM) head is not in the checkpoint")));
 
     // Asking a model for a head it lacks is an error, not a crash.
     TokenBatch tokens{1, 3, {0, 5, 2}, {1, 1, 1}};
@@ -723,7 +762,11 @@ void TestModelParity::rejectsBadInputs() {
     const BridgeTowerModel &m = **model;
     QCOMPARE(m.maxTextTokens(), 62); // max_position_embeddings 64 minus the padding offset
     const FloatTensor goodPixels({1, 3, 32, 32});
-    struct Row { const char *name; TokenBatch tokens; FloatTensor pixels; };
+    struct Row {
+        const char *name;
+        TokenBatch tokens;
+        FloatTensor pixels;
+    };
     TokenBatch tooLong{1, 63, std::vector<int64_t>(63, 5), std::vector<int64_t>(63, 1)};
     const std::vector<Row> rows = {
         {"token id outside the vocabulary", {1, 3, {0, 120, 2}, {1, 1, 1}}, goodPixels},
@@ -778,18 +821,21 @@ using test::PrecisionBounds;
 
 enum class Compare { Embedding, Features, ItmLogits, MlmLogits };
 
-using EntryRun = std::function<Result<FloatTensor>(const BridgeTowerModel &, const TokenBatch &, const FloatTensor &)>;
+using EntryRun = std::function<Result<FloatTensor>(const BridgeTowerModel &, const TokenBatch &,
+                                                   const FloatTensor &)>;
 
 // A public entry point of BridgeTowerModel and the output it is checked on.
 struct EntryPoint {
     const char *name;
-    unsigned head;         // the head it needs (kHeadNone: the base model)
-    const char *reference; // a tensor of expected.safetensors, or "port:<entry point>" run in float32
+    unsigned head; // the head it needs (kHeadNone: the base model)
+    const char
+        *reference; // a tensor of expected.safetensors, or "port:<entry point>" run in float32
     Compare compare;
     EntryRun run;
 };
 
-Result<FloatTensor> contrastivePart(const BridgeTowerModel &m, const TokenBatch &t, const FloatTensor &p,
+Result<FloatTensor> contrastivePart(const BridgeTowerModel &m, const TokenBatch &t,
+                                    const FloatTensor &p,
                                     FloatTensor BridgeTowerModel::ContrastiveOutput::*part) {
     auto out = m.contrastive(t, p);
     if (!out)
@@ -827,11 +873,17 @@ const std::vector<EntryPoint> &entryPoints() {
         {"maskedLmLogits", kHeadMaskedLm, "mlm.logits", Compare::MlmLogits,
          [](M m, T t, P p) { return m.maskedLmLogits(t, p); }},
         {"contrastive text", kHeadContrastive, "contrastive.text_embeds", Compare::Embedding,
-         [](M m, T t, P p) { return contrastivePart(m, t, p, &BridgeTowerModel::ContrastiveOutput::textEmbeds); }},
+         [](M m, T t, P p) {
+             return contrastivePart(m, t, p, &BridgeTowerModel::ContrastiveOutput::textEmbeds);
+         }},
         {"contrastive image", kHeadContrastive, "contrastive.image_embeds", Compare::Embedding,
-         [](M m, T t, P p) { return contrastivePart(m, t, p, &BridgeTowerModel::ContrastiveOutput::imageEmbeds); }},
+         [](M m, T t, P p) {
+             return contrastivePart(m, t, p, &BridgeTowerModel::ContrastiveOutput::imageEmbeds);
+         }},
         {"contrastive cross", kHeadContrastive, "contrastive.cross_embeds", Compare::Embedding,
-         [](M m, T t, P p) { return contrastivePart(m, t, p, &BridgeTowerModel::ContrastiveOutput::crossEmbeds); }},
+         [](M m, T t, P p) {
+             return contrastivePart(m, t, p, &BridgeTowerModel::ContrastiveOutput::crossEmbeds);
+         }},
     };
     return all;
 }
@@ -845,7 +897,8 @@ const EntryPoint *entryPoint(const QString &name) {
 
 // Smallest cosine between matching rows (last dimension) of two tensors of one shape.
 double minRowCosine(const at::Tensor &a, const at::Tensor &b) {
-    const at::Tensor x = a.reshape({-1, a.size(-1)}).to(at::kDouble), y = b.reshape({-1, b.size(-1)}).to(at::kDouble);
+    const at::Tensor x = a.reshape({-1, a.size(-1)}).to(at::kDouble),
+                     y = b.reshape({-1, b.size(-1)}).to(at::kDouble);
     return at::cosine_similarity(x, y, 1, 1e-12).min().item<double>();
 }
 
@@ -864,20 +917,24 @@ void TestModelParity::everyEntryPointRunsInEveryPrecision_data() {
     for (const QString &dir : cases) {
         auto model = BridgeTowerModel::load(dir);
         QVERIFY2(model.ok(), model.ok() ? "" : qPrintable(model.error().message));
-        auto expected = SafetensorsFile::open(QDir(dir).filePath(QStringLiteral("expected.safetensors")));
+        auto expected =
+            SafetensorsFile::open(QDir(dir).filePath(QStringLiteral("expected.safetensors")));
         QVERIFY(expected.ok());
         for (size_t p = 0; p < std::size(kPrecisionBounds); ++p)
             for (const EntryPoint &e : entryPoints()) {
                 // Heads this checkpoint lacks have no reference output: nothing to compare.
                 const bool hasHead = e.head == kHeadNone || ((*model)->info().heads & e.head);
                 const QByteArray ref(e.reference);
-                const EntryPoint *other = ref.startsWith("port:") ? entryPoint(QString::fromLatin1(ref.mid(5))) : nullptr;
-                const bool hasReference = other ? (other->head == kHeadNone || ((*model)->info().heads & other->head))
-                                                : expected->find(e.reference) != nullptr;
+                const EntryPoint *other =
+                    ref.startsWith("port:") ? entryPoint(QString::fromLatin1(ref.mid(5))) : nullptr;
+                const bool hasReference =
+                    other ? (other->head == kHeadNone || ((*model)->info().heads & other->head))
+                          : expected->find(e.reference) != nullptr;
                 if (hasHead && hasReference)
-                    QTest::newRow(qPrintable(QStringLiteral("%1 %2 %3").arg(QDir(dir).dirName(),
-                                                                             QLatin1String(kPrecisionBounds[p].name),
-                                                                             QLatin1String(e.name))))
+                    QTest::newRow(qPrintable(QStringLiteral("%1 %2 %3")
+                                                 .arg(QDir(dir).dirName(),
+                                                      QLatin1String(kPrecisionBounds[p].name),
+                                                      QLatin1String(e.name))))
                         << dir << int(p) << QString::fromLatin1(e.name);
             }
     }
@@ -891,7 +948,8 @@ void TestModelParity::everyEntryPointRunsInEveryPrecision() {
     const EntryPoint *e = entryPoint(entry);
     QVERIFY(e);
 
-    auto expectedFile = SafetensorsFile::open(QDir(caseDir).filePath(QStringLiteral("expected.safetensors")));
+    auto expectedFile =
+        SafetensorsFile::open(QDir(caseDir).filePath(QStringLiteral("expected.safetensors")));
     QVERIFY(expectedFile.ok());
     const at::Tensor ids = toTensor(*expectedFile->find("input_ids"));
     const at::Tensor mask = toTensor(*expectedFile->find("attention_mask"));
@@ -930,13 +988,18 @@ void TestModelParity::everyEntryPointRunsInEveryPrecision() {
     case Compare::Embedding:
     case Compare::Features:
         qInfo("%s: min row cosine %.6f, max abs error %.3g", bounds.name, cosine, maxAbs);
-        QVERIFY2(cosine >= bounds.minCosine, qPrintable(QStringLiteral("cosine %1 < %2").arg(cosine).arg(bounds.minCosine)));
+        QVERIFY2(cosine >= bounds.minCosine,
+                 qPrintable(QStringLiteral("cosine %1 < %2").arg(cosine).arg(bounds.minCosine)));
         break;
     case Compare::ItmLogits: {
-        const double probDiff = (at::softmax(got, -1) - at::softmax(reference, -1)).abs().max().item<double>();
-        qInfo("%s: max match probability difference %.3g, max abs logit error %.3g", bounds.name, probDiff, maxAbs);
+        const double probDiff =
+            (at::softmax(got, -1) - at::softmax(reference, -1)).abs().max().item<double>();
+        qInfo("%s: max match probability difference %.3g, max abs logit error %.3g", bounds.name,
+              probDiff, maxAbs);
         QVERIFY2(probDiff <= bounds.maxProbabilityDiff,
-                 qPrintable(QStringLiteral("match probability off by %1 > %2").arg(probDiff).arg(bounds.maxProbabilityDiff)));
+                 qPrintable(QStringLiteral("match probability off by %1 > %2")
+                                .arg(probDiff)
+                                .arg(bounds.maxProbabilityDiff)));
         break;
     }
     case Compare::MlmLogits: {
@@ -944,14 +1007,19 @@ void TestModelParity::everyEntryPointRunsInEveryPrecision() {
         const at::Tensor real = mask.reshape({-1}).nonzero().squeeze(1);
         const at::Tensor g = got.reshape({-1, got.size(-1)}).index_select(0, real);
         const at::Tensor r = reference.reshape({-1, reference.size(-1)}).index_select(0, real);
-        const double agreement = g.argmax(-1).eq(r.argmax(-1)).to(at::kDouble).mean().item<double>();
+        const double agreement =
+            g.argmax(-1).eq(r.argmax(-1)).to(at::kDouble).mean().item<double>();
         const double realCosine = minRowCosine(g, r);
-        qInfo("%s: top-1 agreement %.4f over %lld positions, min row cosine %.6f, max abs error %.3g", bounds.name,
-              agreement, static_cast<long long>(g.size(0)), realCosine, maxAbs);
+        qInfo(
+            "%s: top-1 agreement %.4f over %lld positions, min row cosine %.6f, max abs error %.3g",
+            bounds.name, agreement, static_cast<long long>(g.size(0)), realCosine, maxAbs);
         QVERIFY2(agreement >= bounds.minTop1Agreement,
-                 qPrintable(QStringLiteral("top-1 agreement %1 < %2").arg(agreement).arg(bounds.minTop1Agreement)));
-        QVERIFY2(realCosine >= bounds.minCosine,
-                 qPrintable(QStringLiteral("cosine %1 < %2").arg(realCosine).arg(bounds.minCosine)));
+                 qPrintable(QStringLiteral("top-1 agreement %1 < %2")
+                                .arg(agreement)
+                                .arg(bounds.minTop1Agreement)));
+        QVERIFY2(
+            realCosine >= bounds.minCosine,
+            qPrintable(QStringLiteral("cosine %1 < %2").arg(realCosine).arg(bounds.minCosine)));
         break;
     }
     }
@@ -963,16 +1031,23 @@ void TestModelParity::autoPicksBFloat16OnlyWhereTheCpuRunsItNatively_data() {
     QTest::addColumn<bool>("amxbf16");
     QTest::addColumn<int>("expected");
     QTest::addColumn<QString>("reasonMentions");
-    const int f32 = int(Precision::Float32), bf16 = int(Precision::BFloat16), int8 = int(Precision::Int8);
+    const int f32 = int(Precision::Float32), bf16 = int(Precision::BFloat16),
+              int8 = int(Precision::Int8);
     const int autoSetting = int(PrecisionSetting::Auto);
-    QTest::newRow("auto, AVX512-BF16") << autoSetting << true << false << bf16 << QStringLiteral("AVX512-BF16");
-    QTest::newRow("auto, AMX-BF16") << autoSetting << false << true << bf16 << QStringLiteral("AMX-BF16");
-    QTest::newRow("auto, both") << autoSetting << true << true << bf16 << QStringLiteral("AVX512-BF16 and AMX-BF16");
-    QTest::newRow("auto, neither") << autoSetting << false << false << f32 << QStringLiteral("no native bfloat16");
-    QTest::newRow("f32 on a bfloat16 CPU") << int(PrecisionSetting::Float32) << true << true << f32 << QStringLiteral("chosen");
-    QTest::newRow("bf16 on a CPU without it") << int(PrecisionSetting::BFloat16) << false << false << bf16
-                                              << QStringLiteral("slower");
-    QTest::newRow("int8 is taken as asked") << int(PrecisionSetting::Int8) << false << false << int8 << QStringLiteral("chosen");
+    QTest::newRow("auto, AVX512-BF16")
+        << autoSetting << true << false << bf16 << QStringLiteral("AVX512-BF16");
+    QTest::newRow("auto, AMX-BF16")
+        << autoSetting << false << true << bf16 << QStringLiteral("AMX-BF16");
+    QTest::newRow("auto, both") << autoSetting << true << true << bf16
+                                << QStringLiteral("AVX512-BF16 and AMX-BF16");
+    QTest::newRow("auto, neither")
+        << autoSetting << false << false << f32 << QStringLiteral("no native bfloat16");
+    QTest::newRow("f32 on a bfloat16 CPU")
+        << int(PrecisionSetting::Float32) << true << true << f32 << QStringLiteral("chosen");
+    QTest::newRow("bf16 on a CPU without it")
+        << int(PrecisionSetting::BFloat16) << false << false << bf16 << QStringLiteral("slower");
+    QTest::newRow("int8 is taken as asked")
+        << int(PrecisionSetting::Int8) << false << false << int8 << QStringLiteral("chosen");
 }
 
 void TestModelParity::autoPicksBFloat16OnlyWhereTheCpuRunsItNatively() {
@@ -987,7 +1062,8 @@ void TestModelParity::autoPicksBFloat16OnlyWhereTheCpuRunsItNatively() {
     const PrecisionChoice choice = resolvePrecision(PrecisionSetting(setting), cpu);
     QCOMPARE(int(choice.precision), expected);
     // The reason starts with the precision's name and says why.
-    QVERIFY2(choice.reason.startsWith(precisionName(choice.precision) + QLatin1Char(' ')), qPrintable(choice.reason));
+    QVERIFY2(choice.reason.startsWith(precisionName(choice.precision) + QLatin1Char(' ')),
+             qPrintable(choice.reason));
     QVERIFY2(choice.reason.contains(reasonMentions), qPrintable(choice.reason));
 }
 
@@ -1020,7 +1096,8 @@ void TestModelParity::parsesPrecisionNames_data() {
     QTest::newRow("f32") << QStringLiteral("f32") << int(PrecisionSetting::Float32);
     QTest::newRow("float32") << QStringLiteral("float32") << int(PrecisionSetting::Float32);
     QTest::newRow("bf16") << QStringLiteral("bf16") << int(PrecisionSetting::BFloat16);
-    QTest::newRow("BFloat16, any case") << QStringLiteral("BFloat16") << int(PrecisionSetting::BFloat16);
+    QTest::newRow("BFloat16, any case")
+        << QStringLiteral("BFloat16") << int(PrecisionSetting::BFloat16);
     QTest::newRow("int8") << QStringLiteral("int8") << int(PrecisionSetting::Int8);
     QTest::newRow("fp16 is not a precision we run") << QStringLiteral("fp16") << -1;
     QTest::newRow("empty") << QString() << -1;

@@ -155,7 +155,8 @@ Result<std::unique_ptr<BridgeTowerModel>> buildModel(const Bench &b, Precision p
     at::manual_seed(7);
     for (const auto &[name, shape] : b.shapes.items()) {
         const std::vector<int64_t> dims = shape.get<std::vector<int64_t>>();
-        at::Tensor t = at::randn(dims) * 0.02; // drawn for every tensor: the same values in every precision
+        at::Tensor t =
+            at::randn(dims) * 0.02; // drawn for every tensor: the same values in every precision
         weights.tensors[name] = test::isLayerNormWeight(name) ? at::ones(dims) : t;
     }
     ModelLoadOptions options;
@@ -268,7 +269,9 @@ FloatTensor batchSlice(const FloatTensor &t, int64_t first, int64_t count) {
 // Ten candidates' cached vision features. Their values do not change the time, so they are random:
 // ten vision passes would cost more than the rows that use them.
 FloatTensor randomFusion(Bench &b, int64_t photos) {
-    return randomTensor({photos, b.config->numHiddenLayers, b.config->vision.numTokens(), b.config->hiddenSize}, b.rng);
+    return randomTensor(
+        {photos, b.config->numHiddenLayers, b.config->vision.numTokens(), b.config->hiddenSize},
+        b.rng);
 }
 
 void rerankRow(Bench &b, const BridgeTowerModel &m, const PrecisionChoice &p) {
@@ -288,7 +291,9 @@ void rerankRow(Bench &b, const BridgeTowerModel &m, const PrecisionChoice &p) {
         if (!text)
             return text.error();
         for (int64_t first = 0; first < photos; first += batch)
-            if (auto r = m.imageTextMatchingFromFusion(*text, batchSlice(fusion, first, std::min(batch, photos - first))); !r)
+            if (auto r = m.imageTextMatchingFromFusion(
+                    *text, batchSlice(fusion, first, std::min(batch, photos - first)));
+                !r)
                 return r.error();
         return Status::success();
     });
@@ -309,14 +314,17 @@ void rerankRow(Bench &b, const BridgeTowerModel &m, const PrecisionChoice &p) {
 
 void fillMaskRow(Bench &b, const BridgeTowerModel &m, const PrecisionChoice &p) {
     BridgeTowerModel::setThreadCount(b.threads);
-    // One caption with one blank: from a cached photo (its vision features, as the engine keeps them
-    // for library photos) and from pixels (a photo from outside the library).
+    // One caption with one blank: from a cached photo (its vision features, as the engine keeps
+    // them for library photos) and from pixels (a photo from outside the library).
     const std::vector<int64_t> blank{b.caption.seqLength / 2};
     const FloatTensor fusion = randomFusion(b, 1);
-    const Timing cached = timeRuns(b.iterations, [&] { return statusOf(m.maskedLmLogitsFromFusion(b.caption, fusion, blank)); });
+    const Timing cached = timeRuns(b.iterations, [&] {
+        return statusOf(m.maskedLmLogitsFromFusion(b.caption, fusion, blank));
+    });
     printTimingRow("fill-mask (13 tokens, 1 blank), cached photo", p.name, cached);
     (*b.current)["fill_mask_cached_ms"] = cached.json();
-    const Timing uncached = timeRuns(b.iterations, [&] { return statusOf(m.maskedLmLogits(b.caption, b.onePixels, blank)); });
+    const Timing uncached = timeRuns(
+        b.iterations, [&] { return statusOf(m.maskedLmLogits(b.caption, b.onePixels, blank)); });
     printTimingRow("fill-mask (13 tokens, 1 blank), new photo", p.name, uncached);
     (*b.current)["fill_mask_ms"] = uncached.json();
 }
@@ -477,8 +485,8 @@ int main(int argc, char **argv) {
                 qPrintable(BridgeTowerModel::runtimeInfo()), b.iterations);
     b.report["iterations"] = b.iterations;
 
-    auto config =
-        BridgeTowerConfig::fromJsonText(QByteArray(test::kLargeModelConfig), QStringLiteral("large config"));
+    auto config = BridgeTowerConfig::fromJsonText(QByteArray(test::kLargeModelConfig),
+                                                  QStringLiteral("large config"));
     if (!config) {
         std::fprintf(stderr, "%s\n", qPrintable(config.error().message));
         return 1;

@@ -1,6 +1,6 @@
 // The search engine over a library built from the end-to-end fixture photos: rankings (contrastive,
-// then ITM) must equal the reference's, progressively; cancellation, the cut-off, the vision-feature
-// cache, vanished files and photo queries behave as documented.
+// then ITM) must equal the reference's, progressively; cancellation, the cut-off, the
+// vision-feature cache, vanished files and photo queries behave as documented.
 #include "core/index/vectorindex.h"
 #include "core/search/searchengine.h"
 #include "mapphotosource.h"
@@ -78,7 +78,8 @@ void TestSearchEngine::initTestCase() {
     m_photos = std::make_shared<MapPhotoSource>();
     for (size_t i = 0; i < m_expected["images"].size(); ++i) {
         // Copies, so one test can delete a photo without touching the fixtures.
-        const QString name = QString::fromStdString(m_expected["images"][i]["file"].get<std::string>());
+        const QString name =
+            QString::fromStdString(m_expected["images"][i]["file"].get<std::string>());
         const QString copy = m_tmp.filePath(QFileInfo(name).fileName());
         QVERIFY(QFile::copy(QDir(m_dir).filePath(name), copy));
         m_photos->paths[idOf(int(i))] = copy;
@@ -105,13 +106,15 @@ void TestSearchEngine::ranksLikeTheReference() {
     QFETCH(int, textIndex);
     QFETCH(int, rerankBatch);
     const json &want = m_expected["search"][size_t(textIndex)];
-    const QString text = QString::fromStdString(m_expected["texts"][size_t(textIndex)]["text"].get<std::string>());
+    const QString text =
+        QString::fromStdString(m_expected["texts"][size_t(textIndex)]["text"].get<std::string>());
     SearchOptions options;
     options.candidates = 10;
     options.rerankDepth = 10;
     options.rerankBatch = rerankBatch;
     std::vector<SearchUpdate> updates;
-    auto hits = engine().searchText(text, options, [&](const SearchUpdate &u) { updates.push_back(u); });
+    auto hits =
+        engine().searchText(text, options, [&](const SearchUpdate &u) { updates.push_back(u); });
     QVERIFY2(hits.ok(), hits.ok() ? "" : qPrintable(hits.error().message));
 
     // First the contrastive ranking, with the reference's logits (cosine * exp(logit_scale)).
@@ -122,7 +125,8 @@ void TestSearchEngine::ranksLikeTheReference() {
     const double scale = m_expected["logit_scale_exp"].get<double>();
     for (size_t r = 0; r < first.hits.size(); ++r) {
         QCOMPARE(first.hits[r].photoId, idOf(want["by_contrastive"][r].get<int>()));
-        QVERIFY(std::abs(first.hits[r].similarity * scale - want["by_contrastive_scores"][r].get<double>()) <= 1e-4);
+        QVERIFY(std::abs(first.hits[r].similarity * scale -
+                         want["by_contrastive_scores"][r].get<double>()) <= 1e-4);
     }
     // Then one update per batch of reranked photos, and the final order by ITM match probability.
     const int reranked = int(want["by_itm"].size());
@@ -134,7 +138,8 @@ void TestSearchEngine::ranksLikeTheReference() {
     for (size_t r = 0; r < hits->size(); ++r) {
         QCOMPARE((*hits)[r].photoId, idOf(want["by_itm"][r].get<int>()));
         QVERIFY((*hits)[r].matchProbability.has_value());
-        QVERIFY(std::abs(*(*hits)[r].matchProbability - want["by_itm_match_probability"][r].get<double>()) <= 1e-5);
+        QVERIFY(std::abs(*(*hits)[r].matchProbability -
+                         want["by_itm_match_probability"][r].get<double>()) <= 1e-5);
     }
 }
 
@@ -143,12 +148,13 @@ void TestSearchEngine::cancelStopsTheRerank() {
     int updates = 0;
     SearchOptions options;
     options.rerankDepth = 4;
-    auto hits = engine().searchText(QStringLiteral("a cat sitting on a couch"), options,
-                                    [&](const SearchUpdate &) {
-                                        ++updates;
-                                        cancel.cancel(); // as a new query would
-                                    },
-                                    cancel);
+    auto hits = engine().searchText(
+        QStringLiteral("a cat sitting on a couch"), options,
+        [&](const SearchUpdate &) {
+            ++updates;
+            cancel.cancel(); // as a new query would
+        },
+        cancel);
     QVERIFY(!hits.ok());
     QCOMPARE(hits.error().code, Error::Code::Cancelled);
     QCOMPARE(updates, 1); // the contrastive list arrived; no photo was reranked after the cancel
@@ -161,7 +167,8 @@ void TestSearchEngine::cutOffHidesNonMatches() {
     SearchOptions options;
     options.rerankDepth = 4;
     options.minMatchProbability = float((second + third) / 2);
-    auto hits = engine().searchText(QString::fromStdString(m_expected["texts"][0]["text"].get<std::string>()), options);
+    auto hits = engine().searchText(
+        QString::fromStdString(m_expected["texts"][0]["text"].get<std::string>()), options);
     QVERIFY(hits.ok());
     QCOMPARE(hits->size(), size_t(2));
     QCOMPARE((*hits)[0].photoId, idOf(want["by_itm"][0].get<int>()));
@@ -170,7 +177,8 @@ void TestSearchEngine::cutOffHidesNonMatches() {
     // Photos beyond the rerank depth have no match probability: with a cut-off they are hidden too.
     options.rerankDepth = 1;
     options.minMatchProbability = 1e-6f;
-    hits = engine().searchText(QString::fromStdString(m_expected["texts"][0]["text"].get<std::string>()), options);
+    hits = engine().searchText(
+        QString::fromStdString(m_expected["texts"][0]["text"].get<std::string>()), options);
     QVERIFY(hits.ok());
     QCOMPARE(hits->size(), size_t(1));
 }
@@ -192,7 +200,8 @@ void TestSearchEngine::cacheSkipsTheVisionTowerOnTheSecondQuery() {
     QCOMPARE(cache->stats().memoryHits, qint64(4));
     for (size_t i = 0; i < cold->size(); ++i) {
         QCOMPARE((*warm)[i].photoId, (*cold)[i].photoId);
-        QCOMPARE(*(*warm)[i].matchProbability, *(*cold)[i].matchProbability); // float32 in memory: exact
+        QCOMPARE(*(*warm)[i].matchProbability,
+                 *(*cold)[i].matchProbability); // float32 in memory: exact
     }
     // A fresh cache over the same folder (a restart) reads the float16 disk tier.
     auto restarted = std::make_shared<FusionCache>(m_pipeline->modelKey(), cacheOptions);
@@ -202,7 +211,8 @@ void TestSearchEngine::cacheSkipsTheVisionTowerOnTheSecondQuery() {
     QCOMPARE(restarted->stats().diskHits, qint64(4));
     for (size_t i = 0; i < cold->size(); ++i) {
         QCOMPARE((*fromDisk)[i].photoId, (*cold)[i].photoId);
-        const double delta = std::abs(*(*fromDisk)[i].matchProbability - *(*cold)[i].matchProbability);
+        const double delta =
+            std::abs(*(*fromDisk)[i].matchProbability - *(*cold)[i].matchProbability);
         qInfo("disk-cached match probability differs by %.2g", delta);
         QVERIFY(delta < 2e-3);
     }
@@ -225,7 +235,9 @@ void TestSearchEngine::rerankRunsTheTextTowerOncePerQuery() {
     // text tower at all (repeatedCaptionSkipsTheTextTower).
     SearchOptions everyPhoto;
     everyPhoto.candidates = everyPhoto.rerankDepth = 1000;
-    QVERIFY(engine(cache).searchText(QStringLiteral("an owl on a fence post at dusk"), everyPhoto).ok()); // fills the cache
+    QVERIFY(engine(cache)
+                .searchText(QStringLiteral("an owl on a fence post at dusk"), everyPhoto)
+                .ok()); // fills the cache
     const BridgeTowerModel::TowerRuns before = m_pipeline->model().towerRuns();
     int reranked = 0;
     auto hits = engine(cache).searchText(QStringLiteral("a red kayak on a calm lake"), options,
@@ -237,8 +249,8 @@ void TestSearchEngine::rerankRunsTheTextTowerOncePerQuery() {
     QCOMPARE(after.vision - before.vision, qint64(0)); // every photo came from the cache
 
     // A composed query embeds its photo (vision) and its words once (text) for the whole rerank.
-    auto composed = engine(cache).searchComposed(m_photos->paths[idOf(0)],
-                                                 QStringLiteral("a paper boat in the rain"), options);
+    auto composed = engine(cache).searchComposed(
+        m_photos->paths[idOf(0)], QStringLiteral("a paper boat in the rain"), options);
     QVERIFY(composed.ok());
     QCOMPARE(m_pipeline->model().towerRuns().text - after.text, qint64(1));
 }
@@ -323,7 +335,8 @@ void TestSearchEngine::vanishedPhotoIsSkippedAndReported() {
     SearchOptions options;
     options.rerankDepth = 4;
     SearchUpdate last;
-    auto hits = e.searchText(QStringLiteral("a cup of coffee"), options, [&](const SearchUpdate &u) { last = u; });
+    auto hits = e.searchText(QStringLiteral("a cup of coffee"), options,
+                             [&](const SearchUpdate &u) { last = u; });
     QVERIFY(hits.ok());
     QCOMPARE(hits->size(), size_t(3));
     QCOMPARE(last.skipped.size(), 1);
@@ -354,7 +367,8 @@ void TestSearchEngine::similarPhotosExcludeTheQueryPhoto() {
 void TestSearchEngine::composedQueryRerankedByTheWords() {
     SearchOptions options;
     options.rerankDepth = 4;
-    auto hits = engine().searchComposed(m_photos->paths[idOf(0)], QStringLiteral("a cup of coffee"), options);
+    auto hits = engine().searchComposed(m_photos->paths[idOf(0)], QStringLiteral("a cup of coffee"),
+                                        options);
     QVERIFY(hits.ok());
     QCOMPARE(hits->size(), size_t(3));
     for (size_t i = 1; i < hits->size(); ++i)
@@ -365,10 +379,12 @@ void TestSearchEngine::fillMaskNeedsABlank() {
     auto none = engine().fillMask(m_photos->paths[idOf(0)], QStringLiteral("a cat on a couch"));
     QVERIFY(!none.ok());
     QCOMPARE(none.error().code, Error::Code::InvalidArgument);
-    auto many = engine().fillMask(m_photos->paths[idOf(0)], QString(QStringLiteral("<mask> ")).repeated(9));
+    auto many =
+        engine().fillMask(m_photos->paths[idOf(0)], QString(QStringLiteral("<mask> ")).repeated(9));
     QVERIFY(!many.ok());
     QVERIFY(many.error().message.contains(QStringLiteral("at most 8")));
-    auto one = engine().fillMask(m_photos->paths[idOf(0)], QStringLiteral("a <mask> sitting on a couch"), 5);
+    auto one = engine().fillMask(m_photos->paths[idOf(0)],
+                                 QStringLiteral("a <mask> sitting on a couch"), 5);
     QVERIFY(one.ok());
     QCOMPARE(one->masks.size(), size_t(1));
     QCOMPARE(one->masks[0].ids.size(), size_t(5));
@@ -386,7 +402,9 @@ double cosine(const float *a, const float *b, int64_t n) {
     return dot / std::sqrt(na * nb);
 }
 
-std::vector<float> floats(const json &array) { return array.get<std::vector<float>>(); }
+std::vector<float> floats(const json &array) {
+    return array.get<std::vector<float>>();
+}
 
 } // namespace
 
@@ -432,21 +450,24 @@ void TestSearchEngine::pipelineRunsEveryHeadInEveryPrecision() {
         const std::vector<float> want = floats(m_expected["images"][i]["image_embeds"]);
         worstCosine = std::min(worstCosine, cosine(imageEmbeds->ptr(), want.data(), dim));
         for (int64_t k = 0; k < dim; ++k)
-            worstAbs = std::max(worstAbs, double(std::abs(imageEmbeds->data[size_t(k)] - want[size_t(k)])));
+            worstAbs = std::max(worstAbs,
+                                double(std::abs(imageEmbeds->data[size_t(k)] - want[size_t(k)])));
 
         auto scores = p.matchTexts(*pixels, texts);
         QVERIFY2(scores.ok(), scores.ok() ? "" : qPrintable(scores.error().message));
         for (qsizetype j = 0; j < texts.size(); ++j) {
             const json &wantItm = m_expected["itm"][i * size_t(texts.size()) + size_t(j)];
-            worstProbability = std::max(worstProbability, double(std::abs((*scores)[size_t(j)].probability -
-                                                                          wantItm["match_probability"].get<float>())));
+            worstProbability = std::max(
+                worstProbability, double(std::abs((*scores)[size_t(j)].probability -
+                                                  wantItm["match_probability"].get<float>())));
         }
     }
-    qInfo("%s: embeddings min cosine %.6f (max abs error %.3g), ITM probability off by %.3g", bounds.name, worstCosine,
-          worstAbs, worstProbability);
+    qInfo("%s: embeddings min cosine %.6f (max abs error %.3g), ITM probability off by %.3g",
+          bounds.name, worstCosine, worstAbs, worstProbability);
     QVERIFY2(worstCosine >= bounds.minCosine, qPrintable(QString::number(worstCosine)));
     QVERIFY2(worstAbs <= tolerance, qPrintable(QString::number(worstAbs)));
-    QVERIFY2(worstProbability <= bounds.maxProbabilityDiff, qPrintable(QString::number(worstProbability)));
+    QVERIFY2(worstProbability <= bounds.maxProbabilityDiff,
+             qPrintable(QString::number(worstProbability)));
 
     int masks = 0, agree = 0;
     for (const auto &fm : m_expected["fill_mask"]) {
@@ -469,7 +490,8 @@ void TestSearchEngine::pipelineRunsEveryHeadInEveryPrecision() {
     }
     qInfo("%s: fill-mask top-1 agrees on %d of %d blanks", bounds.name, agree, masks);
     QVERIFY(masks > 0);
-    QVERIFY2(double(agree) / masks >= bounds.minTop1Agreement, qPrintable(QStringLiteral("%1 of %2").arg(agree).arg(masks)));
+    QVERIFY2(double(agree) / masks >= bounds.minTop1Agreement,
+             qPrintable(QStringLiteral("%1 of %2").arg(agree).arg(masks)));
 }
 
 // The library keys vectors by model only: a photo indexed in float32 is searched by a bfloat16
@@ -506,7 +528,8 @@ void TestSearchEngine::precisionKeepsTheModelKeyAndComparableVectors() {
             QVERIFY(x.ok() && y.ok());
             worstImage = std::min(worstImage, cosine(x->ptr(), y->ptr(), dim));
         }
-        qInfo("cosine(%s, f32) on the e2e fixture: captions >= %.6f, photos >= %.6f", b.name, worstText, worstImage);
+        qInfo("cosine(%s, f32) on the e2e fixture: captions >= %.6f, photos >= %.6f", b.name,
+              worstText, worstImage);
         QVERIFY(worstText >= b.minCosine);
         QVERIFY(worstImage >= b.minCosine);
     }
@@ -615,8 +638,10 @@ void TestSearchEngine::captionCacheIsBounded() {
     cache.put(key, Precision::Float32, QStringLiteral("c"), c);       // evicts "b"
     QCOMPARE(cache.stats().entries, 2);
     QVERIFY(!cache.get(key, Precision::Float32, QStringLiteral("b")));
-    QCOMPARE(cache.get(key, Precision::Float32, QStringLiteral("a"))->embedding().data, a.embedding().data);
-    QCOMPARE(cache.get(key, Precision::Float32, QStringLiteral("c"))->embedding().data, c.embedding().data);
+    QCOMPARE(cache.get(key, Precision::Float32, QStringLiteral("a"))->embedding().data,
+             a.embedding().data);
+    QCOMPARE(cache.get(key, Precision::Float32, QStringLiteral("c"))->embedding().data,
+             c.embedding().data);
     QCOMPARE(cache.stats().bytes, a.byteSize() + c.byteSize());
     // A pasted page is not kept.
     const QString page(CaptionCache::kMaxTextLength + 1, QLatin1Char('x'));

@@ -13,7 +13,8 @@
 int main(int argc, char **argv) {
     QCoreApplication app(argc, argv);
     const QStringList args = QCoreApplication::arguments();
-    const QString dir = args.size() > 1 ? args[1] : QStringLiteral(TOWERSEARCH_TEST_DATA_DIR "/tokenizer");
+    const QString dir =
+        args.size() > 1 ? args[1] : QStringLiteral(TOWERSEARCH_TEST_DATA_DIR "/tokenizer");
     const double megabytes = args.size() > 2 ? args[2].toDouble() : 4.0;
 
     QElapsedTimer loadTimer;
@@ -35,7 +36,8 @@ int main(int argc, char **argv) {
         QStringLiteral("Кошка сидит на подоконнике и смотрит в окно."),
         QStringLiteral("一只猫坐在沙发上。 犬が公園で走っている。"),
         QStringLiteral("सूर्यास्त के समय समुद्र तट पर लोग।"),
-        QStringLiteral("🐕🐈 🎉🎉 👩‍👩‍👧 #sunset @beach https://example.com/photos/IMG_20240101_123456.jpg"),
+        QStringLiteral("🐕🐈 🎉🎉 👩‍👩‍👧 #sunset @beach "
+                       "https://example.com/photos/IMG_20240101_123456.jpg"),
         QStringLiteral("\tindented\nnew line   many   spaces  <mask> filler"),
     };
     std::mt19937 rng(42);
@@ -50,7 +52,8 @@ int main(int argc, char **argv) {
         texts << caption;
     }
 
-    // Cold: the BPE cache starts empty. Warm: the same texts again (the steady state of an indexer).
+    // Cold: the BPE cache starts empty. Warm: the same texts again (the steady state of an
+    // indexer).
     for (const char *pass : {"cold", "warm"}) {
         QElapsedTimer timer;
         timer.start();
@@ -58,9 +61,10 @@ int main(int argc, char **argv) {
         for (const QString &t : texts)
             tokens += qint64(tok->encode(t).inputIds.size());
         const double seconds = double(timer.nsecsElapsed()) / 1e9;
-        std::printf("%s: %lld texts, %.1f MB, %lld tokens in %.3f s = %.0f tokens/s (%.1f MB/s)\n", pass,
-                    static_cast<long long>(texts.size()), double(bytes) / 1048576.0, static_cast<long long>(tokens),
-                    seconds, double(tokens) / seconds, double(bytes) / 1048576.0 / seconds);
+        std::printf("%s: %lld texts, %.1f MB, %lld tokens in %.3f s = %.0f tokens/s (%.1f MB/s)\n",
+                    pass, static_cast<long long>(texts.size()), double(bytes) / 1048576.0,
+                    static_cast<long long>(tokens), seconds, double(tokens) / seconds,
+                    double(bytes) / 1048576.0 / seconds);
     }
     return 0;
 }

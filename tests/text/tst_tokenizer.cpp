@@ -27,7 +27,9 @@ namespace {
 
 constexpr const char *kFixturesEnv = "TOWERSEARCH_TOKENIZER_FIXTURES";
 
-QString fixtureDir() { return ts::test::dataDir(QStringLiteral("tokenizer")); }
+QString fixtureDir() {
+    return ts::test::dataDir(QStringLiteral("tokenizer"));
+}
 
 std::vector<int64_t> toIds(const Json &list) {
     std::vector<int64_t> ids;
@@ -37,7 +39,9 @@ std::vector<int64_t> toIds(const Json &list) {
 }
 
 // Not QString::fromStdString: Qt's UTF-8 decoder drops a leading BOM, which is text to HF.
-QString str(const Json &v) { return ts::Utf8::toQString(ts::Utf8::decodeLossy(v.get<std::string>())); }
+QString str(const Json &v) {
+    return ts::Utf8::toQString(ts::Utf8::decodeLossy(v.get<std::string>()));
+}
 
 QStringList toStrings(const Json &list) {
     QStringList out;
@@ -137,7 +141,8 @@ private:
     static void addJsonlRows(const QString &file) {
         QTest::addColumn<QString>("dir");
         QTest::addColumn<QByteArray>("line");
-        const QStringList dirs = ts::test::caseDirs(QStringLiteral("tokenizer"), kFixturesEnv, file);
+        const QStringList dirs =
+            ts::test::caseDirs(QStringLiteral("tokenizer"), kFixturesEnv, file);
         QVERIFY2(!dirs.isEmpty(), "no fixture folder found");
         for (const QString &dir : dirs) {
             const QList<QByteArray> lines = readFile(dir + QLatin1Char('/') + file).split('\n');
@@ -146,7 +151,8 @@ private:
                 if (line.trimmed().isEmpty())
                     continue;
                 const Json j = Json::parse(line.constData(), line.constData() + line.size());
-                const QString id = j.contains("id") ? str(j["id"]) : QStringLiteral("%1-%2").arg(file).arg(n);
+                const QString id =
+                    j.contains("id") ? str(j["id"]) : QStringLiteral("%1-%2").arg(file).arg(n);
                 QTest::newRow(rowName(dir, id).constData()) << dir << line;
                 ++n;
             }
@@ -161,9 +167,11 @@ private Q_SLOTS:
         const QString extra = qEnvironmentVariable(kFixturesEnv);
         if (extra.isEmpty())
             QSKIP("TOWERSEARCH_TOKENIZER_FIXTURES is not set");
-        const QStringList dirs = ts::test::caseDirs(QStringLiteral("tokenizer"), kFixturesEnv, QStringLiteral("cases.jsonl"));
+        const QStringList dirs = ts::test::caseDirs(QStringLiteral("tokenizer"), kFixturesEnv,
+                                                    QStringLiteral("cases.jsonl"));
         const QString root = QDir(extra).absolutePath();
-        QVERIFY2(std::any_of(dirs.begin(), dirs.end(), [&](const QString &d) { return d.startsWith(root); }),
+        QVERIFY2(std::any_of(dirs.begin(), dirs.end(),
+                             [&](const QString &d) { return d.startsWith(root); }),
                  qPrintable(QStringLiteral("%1 holds no cases.jsonl").arg(extra)));
     }
 
@@ -181,20 +189,24 @@ private Q_SLOTS:
                  qPrintable(QStringLiteral("unsupported call argument ") + why));
         if (c.contains("texts")) {
             QStringList texts = toStrings(c["texts"]);
-            QVERIFY2(!c.contains("text_pair") && !c.contains("text_pairs"), "batches of pairs are not supported");
+            QVERIFY2(!c.contains("text_pair") && !c.contains("text_pairs"),
+                     "batches of pairs are not supported");
             const ts::EncodedBatch b = tok.encodeBatch(texts, opts);
             QCOMPARE(b.batchSize, int64_t(texts.size()));
             const Json &ids = c["input_ids"];
             const Json &mask = c["attention_mask"];
             QCOMPARE(size_t(b.batchSize), ids.size());
-            const bool rectangular = std::all_of(ids.begin(), ids.end(), [&](const Json &r) { return r.size() == ids[0].size(); });
+            const bool rectangular = std::all_of(
+                ids.begin(), ids.end(), [&](const Json &r) { return r.size() == ids[0].size(); });
             for (qsizetype r = 0; r < texts.size(); ++r) {
                 std::vector<int64_t> gotIds;
                 std::vector<int64_t> gotMask;
                 if (rectangular) {
                     QCOMPARE(size_t(b.seqLength), ids[0].size());
-                    gotIds.assign(b.inputIds.begin() + r * b.seqLength, b.inputIds.begin() + (r + 1) * b.seqLength);
-                    gotMask.assign(b.attentionMask.begin() + r * b.seqLength, b.attentionMask.begin() + (r + 1) * b.seqLength);
+                    gotIds.assign(b.inputIds.begin() + r * b.seqLength,
+                                  b.inputIds.begin() + (r + 1) * b.seqLength);
+                    gotMask.assign(b.attentionMask.begin() + r * b.seqLength,
+                                   b.attentionMask.begin() + (r + 1) * b.seqLength);
                 } else { // HF returns ragged rows without padding; compare row by row
                     const ts::Encoding e = tok.encode(texts[r], opts);
                     gotIds = e.inputIds;
@@ -206,8 +218,9 @@ private Q_SLOTS:
             return;
         }
         const QString text = str(c["text"]);
-        const ts::Encoding e = c.contains("text_pair") ? tok.encodePair(text, str(c["text_pair"]), opts)
-                                                       : tok.encode(text, opts);
+        const ts::Encoding e = c.contains("text_pair")
+                                   ? tok.encodePair(text, str(c["text_pair"]), opts)
+                                   : tok.encode(text, opts);
         if (c.contains("tokens")) {
             const QStringList tokens = tok.tokenize(text);
             if (tokens != toStrings(c["tokens"]))
@@ -233,7 +246,8 @@ private Q_SLOTS:
             got = tok.decode(ids);
         } else {
             std::optional<bool> cleanUp;
-            if (kw.contains("clean_up_tokenization_spaces") && !kw["clean_up_tokenization_spaces"].is_null())
+            if (kw.contains("clean_up_tokenization_spaces") &&
+                !kw["clean_up_tokenization_spaces"].is_null())
                 cleanUp = kw["clean_up_tokenization_spaces"].get<bool>();
             got = tok.decode(ids, kw.value("skip_special_tokens", false), cleanUp);
         }
@@ -273,7 +287,8 @@ private Q_SLOTS:
         QTest::addColumn<QString>("text");
         QTest::newRow("invalid bytes") << QString::fromUtf8("caf\xc3 \xff\xfe bar \xed\xa0\x80");
         QTest::newRow("truncated emoji") << QString::fromUtf8("smile \xf0\x9f\x98");
-        QTest::newRow("lone high surrogate") << (QStringLiteral("a ") + QChar(0xD83D) + QStringLiteral(" b"));
+        QTest::newRow("lone high surrogate")
+            << (QStringLiteral("a ") + QChar(0xD83D) + QStringLiteral(" b"));
         QTest::newRow("lone low surrogate at end") << (QStringLiteral("x") + QChar(0xDE00));
         QTest::newRow("nul and controls") << QString::fromUtf8(QByteArray("a\0b\x01\x1c c", 8));
     }
@@ -321,8 +336,12 @@ private Q_SLOTS:
         };
         EncodeOptions opts;
         opts.maxLength = maxLength;
-        const std::vector<int64_t> a = tok.encode(words("a", lengthA), {false, {}, true, EncodeOptions::Padding::None}).inputIds;
-        const std::vector<int64_t> b = tok.encode(words("b", lengthB), {false, {}, true, EncodeOptions::Padding::None}).inputIds;
+        const std::vector<int64_t> a =
+            tok.encode(words("a", lengthA), {false, {}, true, EncodeOptions::Padding::None})
+                .inputIds;
+        const std::vector<int64_t> b =
+            tok.encode(words("b", lengthB), {false, {}, true, EncodeOptions::Padding::None})
+                .inputIds;
         QCOMPARE(int(a.size()), lengthA);
         QCOMPARE(int(b.size()), lengthB);
         std::vector<int64_t> expected{tok.clsTokenId()};
@@ -349,7 +368,8 @@ private Q_SLOTS:
         QTest::addColumn<QString>("text");
         QString mixed;
         while (mixed.size() < 1'000'000)
-            mixed += QStringLiteral("A dog runs on the beach, 42 times! Ein Hund läuft. 犬が走る。 🐕🐕 ");
+            mixed +=
+                QStringLiteral("A dog runs on the beach, 42 times! Ein Hund läuft. 犬が走る。 🐕🐕 ");
         QTest::newRow("1 MB of mixed text") << mixed;
         QString word;
         std::mt19937 rng(7);
@@ -378,12 +398,18 @@ private Q_SLOTS:
         QCOMPARE(cut.inputIds.size(), size_t(tok.modelMaxLength()));
         QCOMPARE(cut.inputIds.front(), tok.bosTokenId());
         QCOMPARE(cut.inputIds.back(), tok.eosTokenId());
-        QVERIFY2(cutMs < budget, qPrintable(QStringLiteral("truncated encode took %1 ms, budget %2 ms").arg(cutMs).arg(budget)));
+        QVERIFY2(cutMs < budget,
+                 qPrintable(QStringLiteral("truncated encode took %1 ms, budget %2 ms")
+                                .arg(cutMs)
+                                .arg(budget)));
         // The whole text, untruncated: bounded too.
         timer.restart();
         const ts::Encoding full = tok.encode(text);
         const qint64 fullMs = timer.elapsed();
-        QVERIFY2(fullMs < budget, qPrintable(QStringLiteral("full encode took %1 ms, budget %2 ms").arg(fullMs).arg(budget)));
+        QVERIFY2(
+            fullMs < budget,
+            qPrintable(
+                QStringLiteral("full encode took %1 ms, budget %2 ms").arg(fullMs).arg(budget)));
         QVERIFY(full.inputIds.size() >= cut.inputIds.size());
         // Stopping early never changes the ids kept.
         QVERIFY(std::equal(cut.inputIds.begin(), cut.inputIds.end() - 1, full.inputIds.begin()));
@@ -401,7 +427,8 @@ private Q_SLOTS:
                 s = int32_t(uint8_t(alphabet[rng() % alphabet.size()]));
             QCOMPARE(bpe.mergeLinked(symbols), bpe.mergeDirect(symbols));
         }
-        const std::vector<int32_t> same(1000, int32_t('a')); // overlapping pairs: "aaa" -> "aa", "a"
+        const std::vector<int32_t> same(1000,
+                                        int32_t('a')); // overlapping pairs: "aaa" -> "aa", "a"
         QCOMPARE(bpe.mergeLinked(same), bpe.mergeDirect(same));
     }
 
@@ -409,16 +436,25 @@ private Q_SLOTS:
         QTest::addColumn<QString>("text");
         QTest::addColumn<QStringList>("pieces");
         // Expected pieces from Python's `regex` findall with the GPT-2 pattern.
-        QTest::newRow("spaces before a word") << QStringLiteral("a  b") << QStringList{"a", " ", " b"};
+        QTest::newRow("spaces before a word")
+            << QStringLiteral("a  b") << QStringList{"a", " ", " b"};
         QTest::newRow("trailing spaces") << QStringLiteral("a  ") << QStringList{"a", "  "};
-        QTest::newRow("newline before a word") << QStringLiteral("a\nb") << QStringList{"a", "\n", "b"};
-        QTest::newRow("contractions are case-sensitive") << QStringLiteral("IT'S it's") << QStringList{"IT", "'", "S", " it", "'s"};
+        QTest::newRow("newline before a word")
+            << QStringLiteral("a\nb") << QStringList{"a", "\n", "b"};
+        QTest::newRow("contractions are case-sensitive")
+            << QStringLiteral("IT'S it's") << QStringList{"IT", "'", "S", " it", "'s"};
         QTest::newRow("quote run") << QStringLiteral("'''s") << QStringList{"'''", "s"};
-        QTest::newRow("digits and letters") << QStringLiteral("abc123 ½x") << QStringList{"abc", "123", " ½", "x"};
-        QTest::newRow("nbsp is space, not glued") << QStringLiteral("a\u00a0b") << QStringList{"a", "\u00a0", "b"};
-        QTest::newRow("U+001C is not regex space") << QStringLiteral("a\u001c b") << QStringList{"a", "\u001c", " b"};
-        QTest::newRow("Kawi letters (Unicode 15, unknown to Qt 6.4)") << QStringLiteral("a \U00011F04\U00011F05") << QStringList{"a", " \U00011F04\U00011F05"};
-        QTest::newRow("ideographic space run") << QStringLiteral("x\u3000\u3000y") << QStringList{"x", "\u3000", "\u3000", "y"};
+        QTest::newRow("digits and letters")
+            << QStringLiteral("abc123 ½x") << QStringList{"abc", "123", " ½", "x"};
+        QTest::newRow("nbsp is space, not glued")
+            << QStringLiteral("a\u00a0b") << QStringList{"a", "\u00a0", "b"};
+        QTest::newRow("U+001C is not regex space")
+            << QStringLiteral("a\u001c b") << QStringList{"a", "\u001c", " b"};
+        QTest::newRow("Kawi letters (Unicode 15, unknown to Qt 6.4)")
+            << QStringLiteral("a \U00011F04\U00011F05")
+            << QStringList{"a", " \U00011F04\U00011F05"};
+        QTest::newRow("ideographic space run")
+            << QStringLiteral("x\u3000\u3000y") << QStringList{"x", "\u3000", "\u3000", "y"};
     }
     void preTokenizerFollowsThePattern() {
         QFETCH(QString, text);
@@ -435,7 +471,8 @@ private Q_SLOTS:
     void concurrentEncodesAgree() {
         const Tokenizer tok = fixture(); // a copy: handles share the data
         QStringList texts;
-        for (const QByteArray &line : readFile(fixtureDir() + QStringLiteral("/cases.jsonl")).split('\n')) {
+        for (const QByteArray &line :
+             readFile(fixtureDir() + QStringLiteral("/cases.jsonl")).split('\n')) {
             if (line.trimmed().isEmpty())
                 continue;
             const Json c = Json::parse(line.constData(), line.constData() + line.size());
@@ -455,7 +492,8 @@ private Q_SLOTS:
                         // Vary the text so that the cache is written while others read it.
                         const QString text = texts[i] + QStringLiteral(" r%1t%2").arg(round).arg(t);
                         const std::vector<int64_t> ids = mine.encode(text).inputIds;
-                        if (!std::equal(expected[size_t(i)].begin(), expected[size_t(i)].end() - 1, ids.begin()))
+                        if (!std::equal(expected[size_t(i)].begin(), expected[size_t(i)].end() - 1,
+                                        ids.begin()))
                             ++mismatches;
                     }
             });
@@ -475,9 +513,12 @@ private Q_SLOTS:
         QTemporaryDir tmp;
         QVERIFY(tmp.isValid());
         const QByteArray vocabBytes = readFile(fixtureDir() + QStringLiteral("/vocab.json"));
-        Json model{{"type", "BPE"}, {"vocab", Json::parse(vocabBytes.constData(), vocabBytes.constData() + vocabBytes.size())}};
+        Json model{{"type", "BPE"},
+                   {"vocab", Json::parse(vocabBytes.constData(),
+                                         vocabBytes.constData() + vocabBytes.size())}};
         Json merges = Json::array();
-        const QList<QByteArray> lines = readFile(fixtureDir() + QStringLiteral("/merges.txt")).split('\n');
+        const QList<QByteArray> lines =
+            readFile(fixtureDir() + QStringLiteral("/merges.txt")).split('\n');
         for (qsizetype i = 1; i + 1 < lines.size(); ++i) {
             const QList<QByteArray> parts = lines[i].split(' ');
             if (mergesAsPairs)
@@ -487,16 +528,23 @@ private Q_SLOTS:
         }
         model["merges"] = merges;
         Json added = Json::array();
-        for (const auto &[id, content] : {std::pair{0, "<s>"}, {1, "<pad>"}, {2, "</s>"}, {3, "<unk>"}, {50264, "<mask>"}})
-            added.push_back({{"id", id}, {"content", content}, {"special", true}, {"lstrip", id == 50264}, {"rstrip", false}});
+        for (const auto &[id, content] :
+             {std::pair{0, "<s>"}, {1, "<pad>"}, {2, "</s>"}, {3, "<unk>"}, {50264, "<mask>"}})
+            added.push_back({{"id", id},
+                             {"content", content},
+                             {"special", true},
+                             {"lstrip", id == 50264},
+                             {"rstrip", false}});
         const Json root{{"version", "1.0"}, {"added_tokens", added}, {"model", model}};
-        QVERIFY(writeFile(tmp.filePath(QStringLiteral("tokenizer.json")), QByteArray::fromStdString(root.dump())));
+        QVERIFY(writeFile(tmp.filePath(QStringLiteral("tokenizer.json")),
+                          QByteArray::fromStdString(root.dump())));
 
         auto fromJson = Tokenizer::load(tmp.path());
         QVERIFY2(fromJson.ok(), fromJson.ok() ? "" : qPrintable(fromJson.error().message));
         const Tokenizer &reference = fixture();
-        for (const QString &text : {QStringLiteral("A man riding a wave on top of a surfboard."),
-                                    QStringLiteral("two <mask> <mask> masks, naïve café 🐕"), QStringLiteral("a <s> b")}) {
+        for (const QString &text :
+             {QStringLiteral("A man riding a wave on top of a surfboard."),
+              QStringLiteral("two <mask> <mask> masks, naïve café 🐕"), QStringLiteral("a <s> b")}) {
             QCOMPARE(fromJson->encode(text).inputIds, reference.encode(text).inputIds);
             QCOMPARE(fromJson->tokenize(text), reference.tokenize(text));
         }
@@ -509,28 +557,45 @@ private Q_SLOTS:
     }
 
     void rejectsMalformedFiles_data() {
-        QTest::addColumn<QString>("file");    // the file to write ("" = none)
+        QTest::addColumn<QString>("file"); // the file to write ("" = none)
         QTest::addColumn<QByteArray>("content");
         QTest::addColumn<QString>("remove");  // a fixture file left out
         QTest::addColumn<QString>("mention"); // the message must name this file
         QTest::addColumn<QString>("detail");  // ... and contain this
-        QTest::newRow("missing vocab.json") << QString() << QByteArray() << "vocab.json" << "vocab.json" << "not found";
-        QTest::newRow("missing merges.txt") << QString() << QByteArray() << "merges.txt" << "merges.txt" << "not found";
-        QTest::newRow("vocab.json is not JSON") << "vocab.json" << QByteArray("{\"a\": 0,\n  \"b\" 1}") << QString()
-                                                << "vocab.json" << "line 2";
-        QTest::newRow("vocab.json is a list") << "vocab.json" << QByteArray("[1, 2]") << QString() << "vocab.json" << "object";
-        QTest::newRow("vocab.json id is text") << "vocab.json" << QByteArray("{\"a\": \"x\"}") << QString()
-                                               << "vocab.json" << "\"a\"";
-        QTest::newRow("merges.txt line with one symbol") << "merges.txt" << QByteArray("#version: 0.2\nĠ t\nbroken\n")
-                                                         << QString() << "merges.txt" << "line 3";
-        QTest::newRow("merges.txt line with three symbols") << "merges.txt" << QByteArray("#version: 0.2\na b c\n")
-                                                            << QString() << "merges.txt" << "line 2";
-        QTest::newRow("merges.txt invalid UTF-8") << "merges.txt" << QByteArray("#version: 0.2\nĠ t\n\xff b\n")
-                                                  << QString() << "merges.txt" << "line 3";
-        QTest::newRow("tokenizer_config.json is not JSON") << "tokenizer_config.json" << QByteArray("{\n\n,}") << QString()
-                                                           << "tokenizer_config.json" << "line 3";
-        QTest::newRow("mask_token is a number") << "special_tokens_map.json" << QByteArray("{\"mask_token\": 5}")
-                                                << QString() << "special_tokens_map.json" << "mask_token";
+        QTest::newRow("missing vocab.json") << QString() << QByteArray() << "vocab.json"
+                                            << "vocab.json"
+                                            << "not found";
+        QTest::newRow("missing merges.txt") << QString() << QByteArray() << "merges.txt"
+                                            << "merges.txt"
+                                            << "not found";
+        QTest::newRow("vocab.json is not JSON")
+            << "vocab.json" << QByteArray("{\"a\": 0,\n  \"b\" 1}") << QString() << "vocab.json"
+            << "line 2";
+        QTest::newRow("vocab.json is a list")
+            << "vocab.json" << QByteArray("[1, 2]") << QString() << "vocab.json"
+            << "object";
+        QTest::newRow("vocab.json id is text")
+            << "vocab.json" << QByteArray("{\"a\": \"x\"}") << QString() << "vocab.json"
+            << "\"a\"";
+        QTest::newRow("merges.txt line with one symbol")
+            << "merges.txt" << QByteArray("#version: 0.2\nĠ t\nbroken\n") << QString()
+            << "merges.txt"
+            << "line 3";
+        QTest::newRow("merges.txt line with three symbols")
+            << "merges.txt" << QByteArray("#version: 0.2\na b c\n") << QString() << "merges.txt"
+            << "line 2";
+        QTest::newRow("merges.txt invalid UTF-8")
+            << "merges.txt" << QByteArray("#version: 0.2\nĠ t\n\xff b\n") << QString()
+            << "merges.txt"
+            << "line 3";
+        QTest::newRow("tokenizer_config.json is not JSON")
+            << "tokenizer_config.json" << QByteArray("{\n\n,}") << QString()
+            << "tokenizer_config.json"
+            << "line 3";
+        QTest::newRow("mask_token is a number")
+            << "special_tokens_map.json" << QByteArray("{\"mask_token\": 5}") << QString()
+            << "special_tokens_map.json"
+            << "mask_token";
         // JSON nested deeper than the 64-level limit is refused while parsing, before it is built
         // (a 10 MB "[[[[..." safetensors header peaked at 390 MB), in every tokenizer file.
         const QByteArray nested = QByteArray(65, '[') + QByteArray(65, ']');
@@ -554,7 +619,8 @@ private Q_SLOTS:
         QFETCH(QString, detail);
         QTemporaryDir tmp;
         QVERIFY(tmp.isValid());
-        for (const char *name : {"vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"}) {
+        for (const char *name :
+             {"vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"}) {
             const QString n = QString::fromLatin1(name);
             if (n != remove)
                 QVERIFY(QFile::copy(fixtureDir() + QLatin1Char('/') + n, tmp.filePath(n)));

@@ -37,7 +37,8 @@ FixtureEngine build() {
     auto shared = std::make_shared<VectorIndex>(std::move(*index));
     auto source = std::make_shared<MapPhotoSource>();
     for (size_t i = 0; i < f.expected["images"].size(); ++i) {
-        const QString name = QString::fromStdString(f.expected["images"][i]["file"].get<std::string>());
+        const QString name =
+            QString::fromStdString(f.expected["images"][i]["file"].get<std::string>());
         const QString path = QDir(f.directory).absoluteFilePath(name);
         const qint64 id = FixtureEngine::idOf(int(i));
         f.photos[id] = path;

@@ -15,12 +15,12 @@
 namespace ts::test {
 
 struct FixtureEngine {
-    QString directory;                 // the checkpoint folder
-    nlohmann::json expected;           // expected.json
-    std::map<qint64, QString> photos;  // id -> absolute path
+    QString directory;                // the checkpoint folder
+    nlohmann::json expected;          // expected.json
+    std::map<qint64, QString> photos; // id -> absolute path
     std::shared_ptr<const BridgeTowerPipeline> pipeline;
     std::shared_ptr<const SearchEngine> engine;
-    QString error;                     // set when building failed
+    QString error; // set when building failed
 
     static qint64 idOf(int imageIndex) { return 100 + imageIndex; }
     static const FixtureEngine &instance(); // built once per process

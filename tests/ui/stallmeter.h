@@ -32,7 +32,7 @@ public:
         tick();
         m_timer.stop();
     }
-    double worstMs() const { return double(m_worstNs) / 1e6; }    // wall clock
+    double worstMs() const { return double(m_worstNs) / 1e6; }       // wall clock
     double worstOwnMs() const { return double(m_worstOwnNs) / 1e6; } // less run-queue waits
     bool hasSchedStats() const { return m_hasSchedStats; }
 

@@ -44,7 +44,10 @@ void TestIndexing::progressBarMovesDuringIndexing() {
     // 40 distinct photos (the fixtures at different sizes) and one broken file.
     for (int i = 0; i < 40; ++i) {
         const QImage img(f.imagePath(i % 4));
-        QVERIFY(img.scaledToWidth(120 + i * 3).save(QStringLiteral("%1/photo%2.png").arg(photos).arg(i, 2, 10, QLatin1Char('0'))));
+        QVERIFY(
+            img.scaledToWidth(120 + i * 3)
+                .save(
+                    QStringLiteral("%1/photo%2.png").arg(photos).arg(i, 2, 10, QLatin1Char('0'))));
     }
     QFile broken(photos + QStringLiteral("/broken.jpg"));
     QVERIFY(broken.open(QIODevice::WriteOnly));
@@ -61,7 +64,8 @@ void TestIndexing::progressBarMovesDuringIndexing() {
     QVERIFY(lib.setPipeline(f.pipeline).ok());
 
     MainWindow window(AppSettings{});
-    QAbstractItemModelTester tester(window.folderModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester tester(window.folderModel(),
+                                    QAbstractItemModelTester::FailureReportingMode::QtTest);
     window.show();
     QVERIFY(QTest::qWaitForWindowExposed(&window));
     QList<int> values;
@@ -99,16 +103,21 @@ void TestIndexing::progressBarMovesDuringIndexing() {
                   s << QString::number(v);
               return s.join(QLatin1Char(' '));
           }()));
-    qInfo("worst GUI stall while indexing 41 files: %.1f ms (%.1f ms less waits for a free core)", stalls.worstMs(),
-          stalls.worstOwnMs());
+    qInfo("worst GUI stall while indexing 41 files: %.1f ms (%.1f ms less waits for a free core)",
+          stalls.worstMs(), stalls.worstOwnMs());
     QVERIFY(!values.isEmpty());
     QCOMPARE(values.last(), 41);
     if (pauseClicked)
         QVERIFY(sawPaused); // the run paused, showed it, and resumed to the end
     QVERIFY2(stalls.worstOwnMs() < 50, qPrintable(QString::number(stalls.worstOwnMs())));
     QCOMPARE(window.folderModel()->rowCount(), 1);
-    QVERIFY2(window.folderModel()->data(window.folderModel()->index(0), FolderListModel::StateTextRole).toString().contains(QStringLiteral("40 photos")),
-             qPrintable(window.folderModel()->data(window.folderModel()->index(0), FolderListModel::StateTextRole).toString()));
+    QVERIFY2(window.folderModel()
+                 ->data(window.folderModel()->index(0), FolderListModel::StateTextRole)
+                 .toString()
+                 .contains(QStringLiteral("40 photos")),
+             qPrintable(window.folderModel()
+                            ->data(window.folderModel()->index(0), FolderListModel::StateTextRole)
+                            .toString()));
     QCOMPARE(lib.failedPhotos().size(), 1);
     // The status bar's link, and the list it opens, with the error.
     const auto links = window.indexingStatus()->findChildren<QLabel *>();
@@ -152,7 +161,8 @@ void TestIndexing::gridThumbnailComesFromTheStoredFile() {
     const QList<QColor> colours = {QColor(220, 30, 30), QColor(30, 200, 40), QColor(230, 210, 20)};
     QStringList paths;
     for (int i = 0; i < colours.size(); ++i) {
-        QImage img(640, 480, QImage::Format_RGB32); // larger than the tile, so the stored one is used
+        QImage img(640, 480,
+                   QImage::Format_RGB32); // larger than the tile, so the stored one is used
         img.fill(colours[i]);
         paths << QStringLiteral("%1/photo%2.png").arg(photos).arg(i);
         QVERIFY(img.save(paths.last()));
@@ -173,7 +183,8 @@ void TestIndexing::gridThumbnailComesFromTheStoredFile() {
     const auto thumbnailOf = lib.storedThumbnailProvider();
     for (const QString &path : paths) {
         const QString thumb = thumbnailOf(path);
-        QVERIFY2(QFileInfo::exists(thumb), qPrintable(path + QStringLiteral(": no stored thumbnail")));
+        QVERIFY2(QFileInfo::exists(thumb),
+                 qPrintable(path + QStringLiteral(": no stored thumbnail")));
         if (storedThumbnails == QLatin1String("deleted")) {
             QVERIFY(QFile::remove(thumb));
         } else if (storedThumbnails == QLatin1String("garbage")) {
@@ -200,11 +211,13 @@ void TestIndexing::gridThumbnailComesFromTheStoredFile() {
         const QString path = model->data(model->index(row), ResultModel::PathRole).toString();
         (void)model->data(model->index(row), ResultModel::ThumbnailRole); // asks the loader
         QTRY_VERIFY_WITH_TIMEOUT(!window.thumbnailLoader()->thumbnail(path).isNull(), 10000);
-        const QImage tile = model->data(model->index(row), ResultModel::ThumbnailRole).value<QImage>();
+        const QImage tile =
+            model->data(model->index(row), ResultModel::ThumbnailRole).value<QImage>();
         QVERIFY(std::max(tile.width(), tile.height()) <= window.thumbnailLoader()->thumbnailSize());
         const QColor centre = tile.pixelColor(tile.width() / 2, tile.height() / 2);
         const QColor expected = fromStored ? colours[paths.indexOf(path)] : QColor(20, 40, 230);
-        const int distance = std::abs(centre.red() - expected.red()) + std::abs(centre.green() - expected.green()) +
+        const int distance = std::abs(centre.red() - expected.red()) +
+                             std::abs(centre.green() - expected.green()) +
                              std::abs(centre.blue() - expected.blue());
         QVERIFY2(distance < 30, qPrintable(QStringLiteral("%1: tile colour %2, expected %3")
                                                .arg(path, centre.name(), expected.name())));

@@ -40,7 +40,8 @@ bool waitForCount(QSignalSpy &spy, int count, int timeoutMs = 30000) {
 // QTest::keyClicks() takes Latin-1 only; captions may hold any character ("café ☕").
 void typeText(QWidget *widget, const QString &text) {
     for (const uint cp : text.toUcs4())
-        QTest::sendKeyEvent(QTest::Click, widget, Qt::Key_unknown, QString::fromUcs4(reinterpret_cast<const char32_t *>(&cp), 1),
+        QTest::sendKeyEvent(QTest::Click, widget, Qt::Key_unknown,
+                            QString::fromUcs4(reinterpret_cast<const char32_t *>(&cp), 1),
                             Qt::NoModifier);
 }
 std::vector<qint64> idsOf(const std::vector<PhotoHit> &hits) {
@@ -49,7 +50,9 @@ std::vector<qint64> idsOf(const std::vector<PhotoHit> &hits) {
         ids.push_back(h.photoId);
     return ids;
 }
-std::vector<qint64> modelIds(const ResultModel *model) { return idsOf(model->hits()); }
+std::vector<qint64> modelIds(const ResultModel *model) {
+    return idsOf(model->hits());
+}
 std::vector<qint64> expectedIds(const nlohmann::json &indices) {
     std::vector<qint64> ids;
     for (const auto &i : indices)
@@ -107,10 +110,10 @@ void TestMainWindow::initTestCase() {
     settings.candidates = 10;
     settings.rerankDepth = 10;
     m_window = std::make_unique<MainWindow>(settings);
-    m_resultTester = std::make_unique<QAbstractItemModelTester>(m_window->resultModel(),
-                                                                QAbstractItemModelTester::FailureReportingMode::QtTest);
-    m_folderTester = std::make_unique<QAbstractItemModelTester>(m_window->folderModel(),
-                                                                QAbstractItemModelTester::FailureReportingMode::QtTest);
+    m_resultTester = std::make_unique<QAbstractItemModelTester>(
+        m_window->resultModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
+    m_folderTester = std::make_unique<QAbstractItemModelTester>(
+        m_window->folderModel(), QAbstractItemModelTester::FailureReportingMode::QtTest);
     m_window->setSearchEngine(f.engine);
     m_window->show();
     QVERIFY(QTest::qWaitForWindowExposed(m_window.get()));
@@ -122,7 +125,9 @@ void TestMainWindow::cleanupTestCase() {
     m_window.reset();
 }
 
-void TestMainWindow::init() { clearQuery(); }
+void TestMainWindow::init() {
+    clearQuery();
+}
 
 void TestMainWindow::typingShowsContrastiveThenItmOrder_data() {
     QTest::addColumn<int>("textIndex");
@@ -155,13 +160,15 @@ void TestMainWindow::typingShowsContrastiveThenItmOrder() {
     QVERIFY(!shown.empty());
     QCOMPARE(shown.front(), expectedIds(want["by_contrastive"])); // at once, before any rerank
     QCOMPARE(modelIds(m_window->resultModel()), expectedIds(want["by_itm"]));
-    const QVariant p = m_window->resultModel()->data(m_window->resultModel()->index(0), ResultModel::MatchProbabilityRole);
+    const QVariant p = m_window->resultModel()->data(m_window->resultModel()->index(0),
+                                                     ResultModel::MatchProbabilityRole);
     QVERIFY(std::abs(p.toDouble() - want["by_itm_match_probability"][0].get<double>()) < 1e-5);
 }
 
 void TestMainWindow::guiNeverStallsDuringSearch() {
-    qInfo("worst GUI stall while typing and searching: %.1f ms (%.1f ms less waits for a free core)",
-          m_worstSearchStallMs, m_worstSearchOwnStallMs);
+    qInfo(
+        "worst GUI stall while typing and searching: %.1f ms (%.1f ms less waits for a free core)",
+        m_worstSearchStallMs, m_worstSearchOwnStallMs);
     QVERIFY(m_worstSearchStallMs > 0);
     QVERIFY2(m_worstSearchOwnStallMs < 50, qPrintable(QString::number(m_worstSearchOwnStallMs)));
 }
@@ -175,10 +182,12 @@ void TestMainWindow::relevanceSliderHidesNonMatches() {
     QCOMPARE(m_window->resultModel()->rowCount(), 4);
     const double second = want["by_itm_match_probability"][1].get<double>();
     const double third = want["by_itm_match_probability"][2].get<double>();
-    m_window->relevanceSlider()->setValue(int(std::ceil((second + third) / 2 * 100))); // between them
+    m_window->relevanceSlider()->setValue(
+        int(std::ceil((second + third) / 2 * 100)));  // between them
     QCOMPARE(m_window->resultModel()->rowCount(), 2); // at once: no new search
     QCOMPARE(modelIds(m_window->resultModel()),
-             (std::vector<qint64>{FixtureEngine::idOf(want["by_itm"][0].get<int>()), FixtureEngine::idOf(want["by_itm"][1].get<int>())}));
+             (std::vector<qint64>{FixtureEngine::idOf(want["by_itm"][0].get<int>()),
+                                  FixtureEngine::idOf(want["by_itm"][1].get<int>())}));
     m_window->relevanceSlider()->setValue(0);
     QCOMPARE(m_window->resultModel()->rowCount(), 4);
 }
@@ -193,12 +202,14 @@ void TestMainWindow::droppedFileUrlRunsAPhotoQuery() {
     drop(mime);
     QCOMPARE(m_window->searchField()->photoPath(), photo);
     QVERIFY(m_window->searchField()->chip()->isVisible());
-    QVERIFY2(waitForCount(finished, 1), qPrintable(QStringLiteral("busy %1, generation %2, pool %3/%4, text '%5' photo '%6'")
-                                                  .arg(m_window->searchController()->isBusy())
-                                                  .arg(m_window->searchController()->generation())
-                                                  .arg(QThreadPool::globalInstance()->activeThreadCount())
-                                                  .arg(QThreadPool::globalInstance()->maxThreadCount())
-                                                  .arg(m_window->searchController()->currentText(), m_window->searchController()->currentPhoto())));
+    QVERIFY2(waitForCount(finished, 1),
+             qPrintable(QStringLiteral("busy %1, generation %2, pool %3/%4, text '%5' photo '%6'")
+                            .arg(m_window->searchController()->isBusy())
+                            .arg(m_window->searchController()->generation())
+                            .arg(QThreadPool::globalInstance()->activeThreadCount())
+                            .arg(QThreadPool::globalInstance()->maxThreadCount())
+                            .arg(m_window->searchController()->currentText(),
+                                 m_window->searchController()->currentPhoto())));
     auto direct = f.engine->searchSimilar(photo, 10);
     QVERIFY(direct.ok());
     QCOMPARE(modelIds(m_window->resultModel()), idsOf(*direct));
@@ -212,7 +223,9 @@ void TestMainWindow::wordsBesideTheChipMakeAComposedQuery() {
     QSignalSpy finished(m_window->searchController(), &SearchController::searchFinished);
     QSignalSpy failed(m_window->searchController(), &SearchController::searchFailed);
     m_window->runPhotoQuery(photo);
-    QVERIFY2(waitForCount(finished, 1), failed.isEmpty() ? "no result, no error" : qPrintable(failed.first().at(0).toString()));
+    QVERIFY2(waitForCount(finished, 1), failed.isEmpty()
+                                            ? "no result, no error"
+                                            : qPrintable(failed.first().at(0).toString()));
     QTest::keyClicks(m_window->searchField()->lineEdit(), QStringLiteral("a cup of coffee"));
     QVERIFY(waitForCount(finished, 2));
     QCOMPARE(m_window->searchController()->currentPhoto(), photo);
@@ -354,7 +367,8 @@ void TestMainWindow::tenThousandResultsScrollWithoutStalls() {
         QTest::qWait(10);
     }
     stalls.stop();
-    qInfo("worst GUI stall while showing and scrolling 10,000 results: %.1f ms (%.1f ms less waits for a free core)",
+    qInfo("worst GUI stall while showing and scrolling 10,000 results: %.1f ms (%.1f ms less waits "
+          "for a free core)",
           stalls.worstMs(), stalls.worstOwnMs());
     QVERIFY2(stalls.worstOwnMs() < 50, qPrintable(QString::number(stalls.worstOwnMs())));
     QVERIFY(!m_window->thumbnailLoader()->thumbnail(f.imagePath(0)).isNull() ||

@@ -23,7 +23,9 @@ PhotoHit hit(qint64 id, const QString &path, float sim, std::optional<float> p =
     h.matchProbability = p;
     return h;
 }
-QString photo(const char *name) { return test::dataDir(QStringLiteral("e2e/tiny-e2e/images/")) + QLatin1String(name); }
+QString photo(const char *name) {
+    return test::dataDir(QStringLiteral("e2e/tiny-e2e/images/")) + QLatin1String(name);
+}
 } // namespace
 
 class TestModels : public QObject {
@@ -42,15 +44,21 @@ private Q_SLOTS:
 void TestModels::resultModelPassesTheTester() {
     ResultModel model;
     QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
-    model.setHits({hit(1, photo("photo_coffee.jpg"), 0.3f), hit(2, photo("photo_chelsea.png"), 0.2f)});
+    model.setHits(
+        {hit(1, photo("photo_coffee.jpg"), 0.3f), hit(2, photo("photo_chelsea.png"), 0.2f)});
     QCOMPARE(model.rowCount(), 2);
-    QCOMPARE(model.data(model.index(0), Qt::DisplayRole).toString(), QStringLiteral("photo_coffee.jpg"));
+    QCOMPARE(model.data(model.index(0), Qt::DisplayRole).toString(),
+             QStringLiteral("photo_coffee.jpg"));
     QCOMPARE(model.data(model.index(0), ResultModel::PhotoIdRole).toLongLong(), 1);
     QVERIFY(!model.data(model.index(0), ResultModel::MatchProbabilityRole).isValid());
     QCOMPARE(model.data(model.index(1), ResultModel::ScoreRole).toFloat(), 0.2f);
-    QVERIFY(model.data(model.index(0), ResultModel::ScoreTextRole).toString().contains(QStringLiteral("0.300")));
-    model.setHits({hit(2, photo("photo_chelsea.png"), 0.2f, 0.8f), hit(1, photo("photo_coffee.jpg"), 0.3f, 0.1f)});
-    QCOMPARE(model.data(model.index(0), ResultModel::ScoreTextRole).toString(), QStringLiteral("80.0% match"));
+    QVERIFY(model.data(model.index(0), ResultModel::ScoreTextRole)
+                .toString()
+                .contains(QStringLiteral("0.300")));
+    model.setHits({hit(2, photo("photo_chelsea.png"), 0.2f, 0.8f),
+                   hit(1, photo("photo_coffee.jpg"), 0.3f, 0.1f)});
+    QCOMPARE(model.data(model.index(0), ResultModel::ScoreTextRole).toString(),
+             QStringLiteral("80.0% match"));
     model.clear();
     QCOMPARE(model.rowCount(), 0);
 }
@@ -65,7 +73,8 @@ void TestModels::rerankMovesRowsAndKeepsTheSelection() {
     QSignalSpy layout(&model, &QAbstractItemModel::layoutChanged);
     QSignalSpy reset(&model, &QAbstractItemModel::modelReset);
     // ITM says photo 3 matches best: same photos, new order.
-    model.setHits({hit(3, QStringLiteral("/c.jpg"), 0.1f, 0.9f), hit(1, QStringLiteral("/a.jpg"), 0.3f, 0.5f),
+    model.setHits({hit(3, QStringLiteral("/c.jpg"), 0.1f, 0.9f),
+                   hit(1, QStringLiteral("/a.jpg"), 0.3f, 0.5f),
                    hit(2, QStringLiteral("/b.jpg"), 0.2f)});
     QCOMPARE(layout.count(), 1);
     QCOMPARE(reset.count(), 0);
@@ -89,7 +98,8 @@ void TestModels::thumbnailArrivesAsDataChanged() {
     loader.setThumbnailSize(96);
     ResultModel model(&loader);
     QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
-    model.setHits({hit(1, photo("photo_chelsea.png"), 0.3f), hit(2, photo("photo_coffee.jpg"), 0.2f)});
+    model.setHits(
+        {hit(1, photo("photo_chelsea.png"), 0.3f), hit(2, photo("photo_coffee.jpg"), 0.2f)});
     QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
     // Asking for the thumbnail of a row (as a view does for visible rows) gives the placeholder
     // at once and queues the decode.
@@ -100,7 +110,8 @@ void TestModels::thumbnailArrivesAsDataChanged() {
     for (const QList<QVariant> &args : changed) {
         const QModelIndex tl = args.at(0).toModelIndex();
         const auto roles = args.at(2).value<QList<int>>();
-        if (tl.row() == 0 && args.at(1).toModelIndex().row() == 0 && roles.contains(ResultModel::ThumbnailRole))
+        if (tl.row() == 0 && args.at(1).toModelIndex().row() == 0 &&
+            roles.contains(ResultModel::ThumbnailRole))
             sawRow0 = true;
     }
     QVERIFY(sawRow0);
@@ -147,7 +158,8 @@ void TestModels::tenThousandResultsAreCheap() {
 
 void TestModels::dragOutCarriesFileUrls() {
     ResultModel model;
-    model.setHits({hit(1, QStringLiteral("/photos/a.jpg"), 0.3f), hit(2, QStringLiteral("/photos/b.jpg"), 0.2f)});
+    model.setHits({hit(1, QStringLiteral("/photos/a.jpg"), 0.3f),
+                   hit(2, QStringLiteral("/photos/b.jpg"), 0.2f)});
     std::unique_ptr<QMimeData> mime(model.mimeData({model.index(0), model.index(1)}));
     QVERIFY(mime);
     QCOMPARE(mime->urls(), (QList<QUrl>{QUrl::fromLocalFile(QStringLiteral("/photos/a.jpg")),
@@ -176,18 +188,28 @@ void TestModels::folderModelPassesTheTester() {
     b.lastScan = QDateTime::currentDateTime();
     model.setFolders({a, b});
     QCOMPARE(model.rowCount(), 2);
-    QVERIFY(model.data(model.index(0), Qt::DisplayRole).toString().startsWith(QStringLiteral("Pictures\n")));
-    QVERIFY(model.data(model.index(0), FolderListModel::StateTextRole).toString().contains(QStringLiteral("30 waiting")));
+    QVERIFY(model.data(model.index(0), Qt::DisplayRole)
+                .toString()
+                .startsWith(QStringLiteral("Pictures\n")));
+    QVERIFY(model.data(model.index(0), FolderListModel::StateTextRole)
+                .toString()
+                .contains(QStringLiteral("30 waiting")));
     model.setIndexing(true);
-    QVERIFY(model.data(model.index(0), FolderListModel::StateTextRole).toString().contains(QStringLiteral("indexing 30")));
-    QVERIFY(model.data(model.index(1), FolderListModel::StateTextRole).toString().contains(QStringLiteral("2 failed")));
+    QVERIFY(model.data(model.index(0), FolderListModel::StateTextRole)
+                .toString()
+                .contains(QStringLiteral("indexing 30")));
+    QVERIFY(model.data(model.index(1), FolderListModel::StateTextRole)
+                .toString()
+                .contains(QStringLiteral("2 failed")));
     QSignalSpy reset(&model, &QAbstractItemModel::modelReset);
     a.pendingCount = 0;
     a.photoCount = 1230;
     a.lastScan = QDateTime::currentDateTime();
     model.setFolders({a, b}); // same folders: updated in place
     QCOMPARE(reset.count(), 0);
-    QVERIFY(model.data(model.index(0), FolderListModel::StateTextRole).toString().contains(QStringLiteral("up to date")));
+    QVERIFY(model.data(model.index(0), FolderListModel::StateTextRole)
+                .toString()
+                .contains(QStringLiteral("up to date")));
     model.setFolders({b});
     QCOMPARE(reset.count(), 1);
     QCOMPARE(model.pathAt(0), b.path);
@@ -197,16 +219,23 @@ void TestModels::folderModelPassesTheTester() {
     // Offline (issue 12): a folder that could not be listed, and one with an unreadable subfolder.
     WatchedFolder usb = b;
     usb.offline = true;
-    usb.offlineReason = QStringLiteral("the disk is not mounted (the folder is an empty mount point)");
+    usb.offlineReason =
+        QStringLiteral("the disk is not mounted (the folder is an empty mount point)");
     usb.offlineCount = usb.photoCount;
     WatchedFolder home = a;
     home.offlineCount = 12;
     model.setFolders({home, usb});
     const QString homeState = model.data(model.index(0), FolderListModel::StateTextRole).toString();
-    QVERIFY2(homeState.contains(QStringLiteral("12 offline")) && !homeState.contains(QStringLiteral("up to date")), qPrintable(homeState));
-    QVERIFY(model.data(model.index(1), FolderListModel::StateTextRole).toString().contains(QStringLiteral("offline")));
+    QVERIFY2(homeState.contains(QStringLiteral("12 offline")) &&
+                 !homeState.contains(QStringLiteral("up to date")),
+             qPrintable(homeState));
+    QVERIFY(model.data(model.index(1), FolderListModel::StateTextRole)
+                .toString()
+                .contains(QStringLiteral("offline")));
     const QString tip = model.data(model.index(1), Qt::ToolTipRole).toString();
-    QVERIFY2(tip.contains(usb.offlineReason) && tip.contains(QStringLiteral("every watched folder that contains it")), qPrintable(tip));
+    QVERIFY2(tip.contains(usb.offlineReason) &&
+                 tip.contains(QStringLiteral("every watched folder that contains it")),
+             qPrintable(tip));
 }
 
 int runModelTests(int argc, char **argv) {

@@ -72,7 +72,8 @@ void TestWidgets::fillMaskMatchesTheReference() {
         const auto &got = panel.candidates()[qsizetype(m)];
         QCOMPARE(got.size(), 5);
         for (int c = 0; c < 5; ++c) {
-            QCOMPARE(got[c].word, QString::fromStdString(mask["top_words"][size_t(c)].get<std::string>()));
+            QCOMPARE(got[c].word,
+                     QString::fromStdString(mask["top_words"][size_t(c)].get<std::string>()));
             const double p = mask["top_probabilities"][size_t(c)].get<double>();
             QVERIFY2(std::abs(got[c].probability - p) <= 1e-3 * p + 1e-7,
                      qPrintable(QStringLiteral("%1 vs %2").arg(got[c].probability).arg(p)));
@@ -152,7 +153,8 @@ void TestWidgets::indexingStatusShowsProgressRateAndEta() {
     QVERIFY2(w.text().contains(QStringLiteral("100 / 400")), qPrintable(w.text()));
     QVERIFY(w.text().contains(QStringLiteral("13/s")));
     QVERIFY(w.text().contains(QStringLiteral("less than a minute")));
-    QCOMPARE(IndexingStatusWidget::formatEta(3 * 3600 + 120), QStringLiteral("about 3 h 2 min left"));
+    QCOMPARE(IndexingStatusWidget::formatEta(3 * 3600 + 120),
+             QStringLiteral("about 3 h 2 min left"));
     p.paused = true;
     w.setProgress(p);
     QVERIFY(w.text().startsWith(QStringLiteral("Paused")));
@@ -189,11 +191,16 @@ void TestWidgets::searchFieldChipAndDebounce() {
 void TestWidgets::modelSetupExplainsUnusableFolders_data() {
     QTest::addColumn<QString>("setup");
     QTest::addColumn<QString>("mustSay");
-    QTest::newRow("missing folder") << "missing" << "does not exist";
-    QTest::newRow("empty folder") << "empty" << "no config.json";
-    QTest::newRow("other model") << "bert" << "\"bert\" checkpoint";
-    QTest::newRow("no weights") << "noweights" << "no weights";
-    QTest::newRow("no tokenizer") << "novocab" << "no vocab.json";
+    QTest::newRow("missing folder") << "missing"
+                                    << "does not exist";
+    QTest::newRow("empty folder") << "empty"
+                                  << "no config.json";
+    QTest::newRow("other model") << "bert"
+                                 << "\"bert\" checkpoint";
+    QTest::newRow("no weights") << "noweights"
+                                << "no weights";
+    QTest::newRow("no tokenizer") << "novocab"
+                                  << "no vocab.json";
 }
 
 void TestWidgets::modelSetupExplainsUnusableFolders() {
@@ -204,7 +211,10 @@ void TestWidgets::modelSetupExplainsUnusableFolders() {
     const QString fixture = FixtureEngine::instance().directory;
     if (setup != QLatin1String("missing"))
         QVERIFY(QDir().mkpath(dir));
-    auto link = [&](const char *name) { QVERIFY(QFile::link(fixture + QLatin1Char('/') + QLatin1String(name), dir + QLatin1Char('/') + QLatin1String(name))); };
+    auto link = [&](const char *name) {
+        QVERIFY(QFile::link(fixture + QLatin1Char('/') + QLatin1String(name),
+                            dir + QLatin1Char('/') + QLatin1String(name)));
+    };
     if (setup == QLatin1String("bert")) {
         QFile f(dir + QStringLiteral("/config.json"));
         QVERIFY(f.open(QIODevice::WriteOnly));
@@ -220,7 +230,8 @@ void TestWidgets::modelSetupExplainsUnusableFolders() {
     QCOMPARE(finished.count(), 1); // file checks answer at once
     QCOMPARE(finished.first().at(0).toBool(), false);
     QVERIFY2(dialog.errorText().contains(mustSay), qPrintable(dialog.errorText()));
-    QVERIFY2(dialog.errorText().contains(QDir::toNativeSeparators(dir)), qPrintable(dialog.errorText()));
+    QVERIFY2(dialog.errorText().contains(QDir::toNativeSeparators(dir)),
+             qPrintable(dialog.errorText()));
     QVERIFY(!dialog.pipeline());
 }
 
@@ -237,12 +248,16 @@ void TestWidgets::modelSetupLoadsTheFixtureCheckpoint() {
 
 void TestWidgets::huggingFaceCacheIsSearched() {
     QTemporaryDir home;
-    const QString snapshot = home.filePath(QStringLiteral("hub/models--BridgeTower--bridgetower-tiny/snapshots/0123abcd"));
+    const QString snapshot = home.filePath(
+        QStringLiteral("hub/models--BridgeTower--bridgetower-tiny/snapshots/0123abcd"));
     QVERIFY(QDir().mkpath(snapshot));
     const QString fixture = FixtureEngine::instance().directory;
-    for (const char *name : {"config.json", "model.safetensors", "vocab.json", "merges.txt", "preprocessor_config.json"})
-        QVERIFY(QFile::link(fixture + QLatin1Char('/') + QLatin1String(name), snapshot + QLatin1Char('/') + QLatin1String(name)));
-    QVERIFY(QDir().mkpath(home.filePath(QStringLiteral("hub/models--bert--bert-base/snapshots/x"))));
+    for (const char *name : {"config.json", "model.safetensors", "vocab.json", "merges.txt",
+                             "preprocessor_config.json"})
+        QVERIFY(QFile::link(fixture + QLatin1Char('/') + QLatin1String(name),
+                            snapshot + QLatin1Char('/') + QLatin1String(name)));
+    QVERIFY(
+        QDir().mkpath(home.filePath(QStringLiteral("hub/models--bert--bert-base/snapshots/x"))));
     const QByteArray old = qgetenv("HF_HOME");
     qputenv("HF_HOME", home.path().toUtf8());
     const QStringList found = CheckpointFolder::findInHuggingFaceCache();
@@ -251,7 +266,8 @@ void TestWidgets::huggingFaceCacheIsSearched() {
     else
         qputenv("HF_HOME", old);
     QVERIFY(found.contains(snapshot));
-    QVERIFY(CheckpointFolder::huggingFaceCacheRoots().contains(QDir::home().filePath(QStringLiteral(".cache/huggingface/hub"))));
+    QVERIFY(CheckpointFolder::huggingFaceCacheRoots().contains(
+        QDir::home().filePath(QStringLiteral(".cache/huggingface/hub"))));
 }
 
 void TestWidgets::downloadUsesACompleteCachedSnapshotOffline() {
@@ -261,7 +277,8 @@ void TestWidgets::downloadUsesACompleteCachedSnapshotOffline() {
     // "Download" finds it complete and loads it.
     QTemporaryDir home;
     const QString commit = QStringLiteral("0123456789abcdef0123456789abcdef01234567");
-    const QString repo = home.filePath(QStringLiteral("hub/models--BridgeTower--bridgetower-large-itm-mlm-itc"));
+    const QString repo =
+        home.filePath(QStringLiteral("hub/models--BridgeTower--bridgetower-large-itm-mlm-itc"));
     const QString snapshot = repo + QStringLiteral("/snapshots/") + commit;
     QVERIFY(QDir().mkpath(snapshot));
     QVERIFY(QDir().mkpath(repo + QStringLiteral("/refs")));
@@ -270,9 +287,11 @@ void TestWidgets::downloadUsesACompleteCachedSnapshotOffline() {
     ref.write(commit.toLatin1());
     ref.close();
     const QString fixture = FixtureEngine::instance().directory;
-    for (const char *name : {"config.json", "model.safetensors", "vocab.json", "merges.txt", "preprocessor_config.json",
-                             "tokenizer_config.json", "special_tokens_map.json"})
-        QVERIFY(QFile::link(fixture + QLatin1Char('/') + QLatin1String(name), snapshot + QLatin1Char('/') + QLatin1String(name)));
+    for (const char *name :
+         {"config.json", "model.safetensors", "vocab.json", "merges.txt",
+          "preprocessor_config.json", "tokenizer_config.json", "special_tokens_map.json"})
+        QVERIFY(QFile::link(fixture + QLatin1Char('/') + QLatin1String(name),
+                            snapshot + QLatin1Char('/') + QLatin1String(name)));
     const QByteArray oldHome = qgetenv("HF_HOME"), oldOffline = qgetenv("HF_HUB_OFFLINE");
     qputenv("HF_HOME", home.path().toUtf8());
     qputenv("HF_HUB_OFFLINE", "1");
@@ -291,7 +310,8 @@ void TestWidgets::downloadUsesACompleteCachedSnapshotOffline() {
     QVERIFY2(done, qPrintable(dialog.errorText()));
     QVERIFY2(finished.first().at(0).toBool(), qPrintable(dialog.errorText()));
     QVERIFY(dialog.pipeline());
-    QCOMPARE(QFileInfo(dialog.directory()).canonicalFilePath(), QFileInfo(snapshot).canonicalFilePath());
+    QCOMPARE(QFileInfo(dialog.directory()).canonicalFilePath(),
+             QFileInfo(snapshot).canonicalFilePath());
 }
 
 void TestWidgets::settingsRoundTrip() {
@@ -311,7 +331,8 @@ void TestWidgets::settingsRoundTrip() {
     store.setValue(QStringLiteral("search/candidates"), -5); // hand-edited nonsense is clamped
     s.candidates = 1;
     QCOMPARE(AppSettings::load(store), s);
-    store.setValue(QStringLiteral("model/precision"), QStringLiteral("fp64")); // ... or falls back to auto
+    store.setValue(QStringLiteral("model/precision"),
+                   QStringLiteral("fp64")); // ... or falls back to auto
     s.precision = PrecisionSetting::Auto;
     QCOMPARE(AppSettings::load(store), s);
 }
@@ -327,7 +348,8 @@ void TestWidgets::settingsDialogChoosesThePrecision() {
     // The automatic choice says what it resolves to on this machine, and why.
     const int autoIndex = combo->findData(int(PrecisionSetting::Auto));
     QVERIFY(combo->itemText(autoIndex).contains(resolvePrecision(PrecisionSetting::Auto).reason));
-    for (PrecisionSetting p : {PrecisionSetting::Auto, PrecisionSetting::Float32, PrecisionSetting::BFloat16}) {
+    for (PrecisionSetting p :
+         {PrecisionSetting::Auto, PrecisionSetting::Float32, PrecisionSetting::BFloat16}) {
         combo->setCurrentIndex(combo->findData(int(p)));
         QCOMPARE(dialog.settings().precision, p);
     }

@@ -22,18 +22,23 @@ void BridgeTowerNet::bind(WeightBinder &b, const BridgeTowerConfig &c, const std
     const auto &vc = c.vision;
     const int64_t H = c.hiddenSize;
     const std::string tp = prefix + "text_model.";
-    m_wordEmbeddings = b.take(tp + "embeddings.word_embeddings.weight", {tc.vocabSize, tc.hiddenSize});
-    m_positionEmbeddings = b.take(tp + "embeddings.position_embeddings.weight", {tc.maxPositionEmbeddings, tc.hiddenSize});
-    m_tokenTypeEmbeddingsText = b.take(tp + "embeddings.token_type_embeddings.weight", {tc.typeVocabSize, tc.hiddenSize});
+    m_wordEmbeddings =
+        b.take(tp + "embeddings.word_embeddings.weight", {tc.vocabSize, tc.hiddenSize});
+    m_positionEmbeddings = b.take(tp + "embeddings.position_embeddings.weight",
+                                  {tc.maxPositionEmbeddings, tc.hiddenSize});
+    m_tokenTypeEmbeddingsText =
+        b.take(tp + "embeddings.token_type_embeddings.weight", {tc.typeVocabSize, tc.hiddenSize});
     m_textEmbeddingsNorm.bind(b, tp + "embeddings.LayerNorm", tc.hiddenSize, tc.layerNormEps);
     m_textLayers.resize(size_t(tc.numHiddenLayers));
     for (int i = 0; i < tc.numHiddenLayers; ++i)
         m_textLayers[size_t(i)].bind(b, tp + "encoder.layer." + std::to_string(i), tc);
 
     const std::string vp = prefix + "vision_model.visual.";
-    m_patchEmbedding = b.take(vp + "embeddings.patch_embedding.weight", {vc.hiddenSize, vc.numChannels, vc.patchSize, vc.patchSize});
+    m_patchEmbedding = b.take(vp + "embeddings.patch_embedding.weight",
+                              {vc.hiddenSize, vc.numChannels, vc.patchSize, vc.patchSize});
     m_classEmbedding = b.take(vp + "embeddings.class_embedding", {vc.hiddenSize});
-    m_visionPositionEmbedding = b.take(vp + "embeddings.position_embedding.weight", {vc.numTokens(), vc.hiddenSize});
+    m_visionPositionEmbedding =
+        b.take(vp + "embeddings.position_embedding.weight", {vc.numTokens(), vc.hiddenSize});
     m_lnPre.bind(b, vp + "ln_pre", vc.hiddenSize, vc.layerNormEps);
     m_lnPost.bind(b, vp + "ln_post", vc.hiddenSize, vc.layerNormEps);
     // Only the first Lt blocks ever run; deeper blocks are legitimately unused.
@@ -49,14 +54,18 @@ void BridgeTowerNet::bind(WeightBinder &b, const BridgeTowerConfig &c, const std
     m_crossTextLayers.resize(size_t(c.numHiddenLayers));
     m_crossImageLayers.resize(size_t(c.numHiddenLayers));
     for (int i = 0; i < c.numHiddenLayers; ++i) {
-        m_crossTextLayers[size_t(i)].bind(b, prefix + "cross_modal_text_layers." + std::to_string(i), tc);
-        m_crossImageLayers[size_t(i)].bind(b, prefix + "cross_modal_image_layers." + std::to_string(i), tc);
+        m_crossTextLayers[size_t(i)].bind(
+            b, prefix + "cross_modal_text_layers." + std::to_string(i), tc);
+        m_crossImageLayers[size_t(i)].bind(
+            b, prefix + "cross_modal_image_layers." + std::to_string(i), tc);
     }
     m_textLinkTowers.resize(size_t(c.numHiddenLayers - 1));
     m_imageLinkTowers.resize(size_t(c.numHiddenLayers - 1));
     for (int i = 0; i + 1 < c.numHiddenLayers; ++i) {
-        m_textLinkTowers[size_t(i)].bind(b, prefix + "cross_modal_text_link_tower." + std::to_string(i), c);
-        m_imageLinkTowers[size_t(i)].bind(b, prefix + "cross_modal_image_link_tower." + std::to_string(i), c);
+        m_textLinkTowers[size_t(i)].bind(
+            b, prefix + "cross_modal_text_link_tower." + std::to_string(i), c);
+        m_imageLinkTowers[size_t(i)].bind(
+            b, prefix + "cross_modal_image_link_tower." + std::to_string(i), c);
     }
     m_textPooler.bind(b, prefix + "cross_modal_text_pooler.dense", H, H, true, LinearRole::Head);
     m_imagePooler.bind(b, prefix + "cross_modal_image_pooler.dense", H, H, true, LinearRole::Head);
@@ -79,12 +88,14 @@ void BridgeTowerNet::bindMlmHead(WeightBinder &b) {
     const int64_t H = m_config.hiddenSize;
     m_mlmDense.bind(b, "mlm_score.transform.dense", H, H, true, LinearRole::Head);
     m_mlmNorm.bind(b, "mlm_score.transform.LayerNorm", H, m_config.layerNormEps);
-    m_mlmDecoder.bind(b, "mlm_score.decoder", H, m_config.text.vocabSize, /*withBias=*/false, LinearRole::Head);
+    m_mlmDecoder.bind(b, "mlm_score.decoder", H, m_config.text.vocabSize, /*withBias=*/false,
+                      LinearRole::Head);
     m_mlmDecoder.bias = b.take("mlm_score.bias", {m_config.text.vocabSize});
 }
 
-BridgeTowerNet::TextTower BridgeTowerNet::textTower(const at::Tensor &inputIds, const at::Tensor &attentionMask,
-                                                    bool fusion, Trace *trace) const {
+BridgeTowerNet::TextTower BridgeTowerNet::textTower(const at::Tensor &inputIds,
+                                                    const at::Tensor &attentionMask, bool fusion,
+                                                    Trace *trace) const {
     materialize(Part::TextTower);
     const int64_t pad = m_config.text.padTokenId;
     // RoBERTa positions: padding keeps pad_token_id, real tokens count up from pad_token_id + 1.
@@ -111,13 +122,15 @@ BridgeTowerNet::TextTower BridgeTowerNet::textTower(const at::Tensor &inputIds, 
     return out;
 }
 
-BridgeTowerNet::VisionTower BridgeTowerNet::visionTower(const at::Tensor &pixelValues, Trace *trace) const {
+BridgeTowerNet::VisionTower BridgeTowerNet::visionTower(const at::Tensor &pixelValues,
+                                                        Trace *trace) const {
     materialize(Part::VisionTower);
     const int64_t B = pixelValues.size(0);
     const int64_t D = m_config.vision.hiddenSize;
-    const at::Tensor patches = at::conv2d(pixelValues, m_patchEmbedding, {}, m_config.vision.patchSize)
-                                   .flatten(2)
-                                   .transpose(1, 2);
+    const at::Tensor patches =
+        at::conv2d(pixelValues, m_patchEmbedding, {}, m_config.vision.patchSize)
+            .flatten(2)
+            .transpose(1, 2);
     at::Tensor x = at::cat({m_classEmbedding.view({1, 1, D}).expand({B, 1, D}), patches}, 1) +
                    m_visionPositionEmbedding.unsqueeze(0);
     x = m_lnPre(x);
@@ -325,7 +338,8 @@ void BridgeTowerNet::convert(Part part) {
         l.prepareFor(m_precision);
         // A tensor whose bytes the layer no longer points at was converted into a copy.
         auto converted = [&](const at::Tensor &before, const at::Tensor &after) {
-            if (before.defined() && !(after.defined() && after.has_storage() && after.data_ptr() == before.data_ptr())) {
+            if (before.defined() && !(after.defined() && after.has_storage() &&
+                                      after.data_ptr() == before.data_ptr())) {
                 replaced.push_back(before);
                 replacedBytes += size_t(before.nbytes());
             }
@@ -338,7 +352,9 @@ void BridgeTowerNet::convert(Part part) {
     giveBack();
 }
 
-at::Tensor BridgeTowerNet::stackFusion(const VisionTower &vision) { return at::stack(vision.fusionInputs, 1); }
+at::Tensor BridgeTowerNet::stackFusion(const VisionTower &vision) {
+    return at::stack(vision.fusionInputs, 1);
+}
 
 BridgeTowerNet::VisionTower BridgeTowerNet::unstackFusion(const at::Tensor &stacked) {
     VisionTower v;

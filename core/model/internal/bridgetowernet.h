@@ -34,13 +34,18 @@ public:
     static constexpr size_t kPartCount = 6;
 
     // Binds every weight the base model needs, plus the heads found in the checkpoint.
-    // `prefix` is "bridgetower." for the heads' union file (the released layout) or "" for a bare model.
+    // `prefix` is "bridgetower." for the heads' union file (the released layout) or "" for a bare
+    // model.
     void bind(WeightBinder &binder, const BridgeTowerConfig &config, const std::string &prefix);
     // Heads are bound separately so that a broken or absent head does not stop the others.
     void bindContrastiveHead(WeightBinder &binder);
     void bindItmHead(WeightBinder &binder);
     void bindMlmHead(WeightBinder &binder);
-    void setHeads(bool contrastive, bool itm, bool mlm) { m_hasContrastive = contrastive; m_hasItm = itm; m_hasMlm = mlm; }
+    void setHeads(bool contrastive, bool itm, bool mlm) {
+        m_hasContrastive = contrastive;
+        m_hasItm = itm;
+        m_hasMlm = mlm;
+    }
 
     bool hasContrastive() const { return m_hasContrastive; }
     bool hasItm() const { return m_hasItm; }
@@ -49,19 +54,21 @@ public:
 
     // Hidden states as Hugging Face's output_hidden_states returns them (for parity tests).
     struct Trace {
-        std::vector<at::Tensor> text;      // embeddings, then after each text layer (B,T,Ht)
-        std::vector<at::Tensor> imageLND;  // after ln_pre, then after each vision block run (L,B,Hv)
+        std::vector<at::Tensor> text;     // embeddings, then after each text layer (B,T,Ht)
+        std::vector<at::Tensor> imageLND; // after ln_pre, then after each vision block run (L,B,Hv)
         std::vector<at::Tensor> crossText; // after each cross-modal layer (B,T,H)
         std::vector<at::Tensor> crossImage;
     };
 
     struct TextTower {
-        at::Tensor lastHidden;               // output of the last text layer (B,T,Ht)
-        std::vector<at::Tensor> fusionInputs; // text_transform(t_i) + token_type[0], one per cross-modal layer
+        at::Tensor lastHidden; // output of the last text layer (B,T,Ht)
+        std::vector<at::Tensor>
+            fusionInputs; // text_transform(t_i) + token_type[0], one per cross-modal layer
         at::Tensor extendedMask;
     };
     struct VisionTower {
-        std::vector<at::Tensor> fusionInputs; // image_transform(ln_post(v_i)) + token_type[1], one per cross-modal layer
+        std::vector<at::Tensor> fusionInputs; // image_transform(ln_post(v_i)) + token_type[1], one
+                                              // per cross-modal layer
     };
     struct CrossModal {
         // (B,T,H), (B,L,H), (B,2H) with CrossOutputs::All. Pooled: (B,1,H) each (the CLS rows) and
@@ -95,13 +102,16 @@ public:
     const at::Tensor &logitScale() const { return m_logitScale; }
 
     // The precision parts are materialized in, and the file mappings the bound tensors may point
-    // into (a converted tensor's pages there are given back). Call after binding, before any forward.
+    // into (a converted tensor's pages there are given back). Call after binding, before any
+    // forward.
     void setPrecision(Precision precision, std::vector<MappedRange> mapped = {});
     Precision precision() const { return m_precision; }
     // Prepares `part`'s weights for the precision if no forward pass did yet. Thread-safe; forward
     // passes call it themselves. Throws (c10::Error) if the precision cannot be prepared.
     void materialize(Part part) const;
-    bool isMaterialized(Part part) const { return m_materialized[size_t(part)].load(std::memory_order_acquire); }
+    bool isMaterialized(Part part) const {
+        return m_materialized[size_t(part)].load(std::memory_order_acquire);
+    }
     // Every part at once (benchmarks that want load-time conversion out of their timings).
     void materializeAll() const;
     // Every Linear layer (towers, cross-modal part, heads), for tests and reports.

@@ -15,16 +15,26 @@ namespace {
 
 at::ScalarType toScalarType(DType d) {
     switch (d) {
-    case DType::F64: return at::kDouble;
-    case DType::F32: return at::kFloat;
-    case DType::F16: return at::kHalf;
-    case DType::BF16: return at::kBFloat16;
-    case DType::I64: return at::kLong;
-    case DType::I32: return at::kInt;
-    case DType::I16: return at::kShort;
-    case DType::I8: return at::kChar;
-    case DType::U8: return at::kByte;
-    case DType::Bool: return at::kBool;
+    case DType::F64:
+        return at::kDouble;
+    case DType::F32:
+        return at::kFloat;
+    case DType::F16:
+        return at::kHalf;
+    case DType::BF16:
+        return at::kBFloat16;
+    case DType::I64:
+        return at::kLong;
+    case DType::I32:
+        return at::kInt;
+    case DType::I16:
+        return at::kShort;
+    case DType::I8:
+        return at::kChar;
+    case DType::U8:
+        return at::kByte;
+    case DType::Bool:
+        return at::kBool;
     }
     return at::kFloat;
 }
@@ -38,13 +48,14 @@ Status addSafetensors(const QString &path, CheckpointWeights &out, std::set<std:
     for (const TensorView &view : file->tensors()) {
         // Zero-copy: the tensor keeps the mapping alive through its deleter.
         auto holder = new std::shared_ptr<const void>(keepAlive);
-        at::Tensor t = at::from_blob(const_cast<std::byte *>(view.data), view.shape,
-                                     [holder](void *) { delete holder; },
-                                     at::TensorOptions().dtype(toScalarType(view.dtype)));
+        at::Tensor t = at::from_blob(
+            const_cast<std::byte *>(view.data), view.shape, [holder](void *) { delete holder; },
+            at::TensorOptions().dtype(toScalarType(view.dtype)));
         dtypes.insert(dtypeName(view.dtype));
         if (!out.tensors.emplace(view.name, std::move(t)).second)
-            return Error(Error::Code::Model, QStringLiteral("%1: tensor '%2' appears in more than one shard")
-                                                 .arg(path, QString::fromStdString(view.name)));
+            return Error(Error::Code::Model,
+                         QStringLiteral("%1: tensor '%2' appears in more than one shard")
+                             .arg(path, QString::fromStdString(view.name)));
     }
     return Status::success();
 }
@@ -56,8 +67,9 @@ Status addTorchBin(const QString &path, CheckpointWeights &out, std::set<std::st
     for (NamedTensor &nt : *tensors) {
         dtypes.insert(c10::toString(nt.tensor.scalar_type()));
         if (!out.tensors.emplace(nt.name, std::move(nt.tensor)).second)
-            return Error(Error::Code::Model, QStringLiteral("%1: tensor '%2' appears more than once")
-                                                 .arg(path, QString::fromStdString(nt.name)));
+            return Error(Error::Code::Model,
+                         QStringLiteral("%1: tensor '%2' appears more than once")
+                             .arg(path, QString::fromStdString(nt.name)));
     }
     return Status::success();
 }
@@ -69,15 +81,19 @@ Result<QStringList> shardFiles(const QString &indexPath) {
         return json.error();
     const auto it = json->find("weight_map");
     if (it == json->end() || !it->is_object())
-        return Error(Error::Code::Format, QStringLiteral("%1: no \"weight_map\" object").arg(indexPath));
+        return Error(Error::Code::Format,
+                     QStringLiteral("%1: no \"weight_map\" object").arg(indexPath));
     QStringList files;
     for (const auto &[name, file] : it->items()) {
         if (!file.is_string())
             return Error(Error::Code::Format, QStringLiteral("%1: shard of '%2' is not a file name")
                                                   .arg(indexPath, QString::fromStdString(name)));
         const QString f = QString::fromStdString(file.get<std::string>());
-        if (f.contains(QLatin1Char('/')) || f.contains(QLatin1Char('\\')) || f.startsWith(QLatin1Char('.')))
-            return Error(Error::Code::Format, QStringLiteral("%1: shard name '%2' is not a plain file name").arg(indexPath, f));
+        if (f.contains(QLatin1Char('/')) || f.contains(QLatin1Char('\\')) ||
+            f.startsWith(QLatin1Char('.')))
+            return Error(
+                Error::Code::Format,
+                QStringLiteral("%1: shard name '%2' is not a plain file name").arg(indexPath, f));
         if (!files.contains(f))
             files << f;
     }
@@ -111,7 +127,8 @@ Result<CheckpointWeights> loadCheckpointWeights(const QString &directory) {
                 files << dir.filePath(s);
         }
         for (const QString &f : files) {
-            const Status s = safetensors ? addSafetensors(f, out, dtypes) : addTorchBin(f, out, dtypes);
+            const Status s =
+                safetensors ? addSafetensors(f, out, dtypes) : addTorchBin(f, out, dtypes);
             if (!s)
                 return s.error();
         }
@@ -121,8 +138,9 @@ Result<CheckpointWeights> loadCheckpointWeights(const QString &directory) {
         out.storedDtypes = names.join(QStringLiteral(", "));
         return out;
     }
-    return Error(Error::Code::Model, QStringLiteral("%1: no weights found (looked for %2)")
-                                         .arg(directory, weightFileCandidates().join(QStringLiteral(", "))));
+    return Error(Error::Code::Model,
+                 QStringLiteral("%1: no weights found (looked for %2)")
+                     .arg(directory, weightFileCandidates().join(QStringLiteral(", "))));
 }
 
 } // namespace ts::internal

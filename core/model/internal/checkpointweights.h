@@ -6,10 +6,10 @@
 
 #include <QString>
 
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <string>
-#include <cstddef>
 #include <vector>
 
 namespace ts::internal {
@@ -29,8 +29,8 @@ struct MappedRange {
 // The tensors of a checkpoint folder, as stored (dtype unchanged). Safetensors tensors wrap the
 // read-only file mapping (zero-copy): never write into them.
 struct CheckpointWeights {
-    QString file;                         // the weights file (or the shard index) that was read
-    QString storedDtypes;                 // distinct dtypes, e.g. "F16"
+    QString file;         // the weights file (or the shard index) that was read
+    QString storedDtypes; // distinct dtypes, e.g. "F16"
     std::map<std::string, at::Tensor> tensors;
     // The file mappings tensors point into: a model that made its own converted copy of a tensor
     // there may give the tensor's pages back (releaseMappedPages).

@@ -29,7 +29,8 @@ at::Tensor WeightBinder::take(const std::string &name, std::vector<int64_t> shap
     // Float checkpoints are promoted to the compute dtype (float32 unless asked otherwise);
     // integer tensors in a float slot are a broken checkpoint.
     if (!at::isFloatingType(t.scalar_type())) {
-        m_misshaped.push_back(name + " has a non-floating dtype " + std::string(c10::toString(t.scalar_type())));
+        m_misshaped.push_back(name + " has a non-floating dtype " +
+                              std::string(c10::toString(t.scalar_type())));
         return {};
     }
     return t.to(m_dtype).contiguous();
@@ -168,7 +169,8 @@ at::Tensor activation(const std::string &name, const at::Tensor &x) {
         return at::tanh(x);
     if (name == "silu" || name == "swish")
         return at::silu(x);
-    TORCH_CHECK(false, "unsupported activation ", name); // validated in BridgeTowerConfig::validate()
+    TORCH_CHECK(false, "unsupported activation ",
+                name); // validated in BridgeTowerConfig::validate()
 }
 
 at::Tensor extendedAttentionMask(const at::Tensor &mask01) {
@@ -176,7 +178,8 @@ at::Tensor extendedAttentionMask(const at::Tensor &mask01) {
     return (1.0 - m) * std::numeric_limits<float>::lowest();
 }
 
-void BertAttention::bind(WeightBinder &b, const std::string &prefix, int64_t hidden, int64_t numHeads, double eps) {
+void BertAttention::bind(WeightBinder &b, const std::string &prefix, int64_t hidden,
+                         int64_t numHeads, double eps) {
     query.bind(b, prefix + ".self.query", hidden, hidden);
     key.bind(b, prefix + ".self.key", hidden, hidden);
     value.bind(b, prefix + ".self.value", hidden, hidden);
@@ -185,11 +188,14 @@ void BertAttention::bind(WeightBinder &b, const std::string &prefix, int64_t hid
     heads = numHeads;
 }
 
-at::Tensor BertAttention::operator()(const at::Tensor &x, const at::Tensor &mask, const at::Tensor &keyValue) const {
+at::Tensor BertAttention::operator()(const at::Tensor &x, const at::Tensor &mask,
+                                     const at::Tensor &keyValue) const {
     const at::Tensor &kvSource = keyValue.defined() ? keyValue : x;
     const int64_t B = x.size(0), T = x.size(1), S = kvSource.size(1), H = x.size(2);
     const int64_t d = H / heads;
-    auto split = [&](const at::Tensor &t, int64_t len) { return t.view({B, len, heads, d}).permute({0, 2, 1, 3}); };
+    auto split = [&](const at::Tensor &t, int64_t len) {
+        return t.view({B, len, heads, d}).permute({0, 2, 1, 3});
+    };
     const at::Tensor q = split(query(x), T);
     const at::Tensor k = split(key(kvSource), S);
     const at::Tensor v = split(value(kvSource), S);
@@ -197,7 +203,8 @@ at::Tensor BertAttention::operator()(const at::Tensor &x, const at::Tensor &mask
     if (mask.defined())
         scores = scores + mask;
     const at::Tensor probs = at::softmax(scores, -1);
-    const at::Tensor context = at::matmul(probs, v).permute({0, 2, 1, 3}).contiguous().view({B, T, H});
+    const at::Tensor context =
+        at::matmul(probs, v).permute({0, 2, 1, 3}).contiguous().view({B, T, H});
     return outNorm(outDense(context) + x);
 }
 
@@ -214,9 +221,11 @@ at::Tensor BertLayer::operator()(const at::Tensor &x, const at::Tensor &mask) co
     return outputNorm(output(activation(act, intermediate(a))) + a);
 }
 
-void BertCrossLayer::bind(WeightBinder &b, const std::string &prefix, const BridgeTowerTextConfig &c) {
+void BertCrossLayer::bind(WeightBinder &b, const std::string &prefix,
+                          const BridgeTowerTextConfig &c) {
     attention.bind(b, prefix + ".attention", c.hiddenSize, c.numAttentionHeads, c.layerNormEps);
-    crossAttention.bind(b, prefix + ".crossattention", c.hiddenSize, c.numAttentionHeads, c.layerNormEps);
+    crossAttention.bind(b, prefix + ".crossattention", c.hiddenSize, c.numAttentionHeads,
+                        c.layerNormEps);
     intermediate.bind(b, prefix + ".intermediate.dense", c.hiddenSize, c.intermediateSize);
     output.bind(b, prefix + ".output.dense", c.intermediateSize, c.hiddenSize);
     outputNorm.bind(b, prefix + ".output.LayerNorm", c.hiddenSize, c.layerNormEps);
@@ -234,7 +243,8 @@ at::Tensor BertCrossLayer::operator()(const at::Tensor &x, const at::Tensor &oth
     return outputNorm(output(activation(act, intermediate(c))) + c);
 }
 
-void VisionBlock::bind(WeightBinder &b, const std::string &prefix, const BridgeTowerVisionConfig &c) {
+void VisionBlock::bind(WeightBinder &b, const std::string &prefix,
+                       const BridgeTowerVisionConfig &c) {
     const int64_t D = c.hiddenSize;
     ln1.bind(b, prefix + ".ln_1", D, c.layerNormEps);
     ln2.bind(b, prefix + ".ln_2", D, c.layerNormEps);
@@ -252,10 +262,13 @@ at::Tensor VisionBlock::operator()(const at::Tensor &x) const {
     const int64_t d = D / heads;
     // nn.MultiheadAttention: packed q/k/v projection, q scaled by 1/sqrt(head_dim), no mask.
     const std::vector<at::Tensor> qkv = inProj(ln1(x)).chunk(3, -1);
-    auto split = [&](const at::Tensor &t) { return t.reshape({B, L, heads, d}).permute({0, 2, 1, 3}); };
+    auto split = [&](const at::Tensor &t) {
+        return t.reshape({B, L, heads, d}).permute({0, 2, 1, 3});
+    };
     const at::Tensor q = split(qkv[0]) / std::sqrt(double(d));
     const at::Tensor probs = at::softmax(at::matmul(q, split(qkv[1]).transpose(-1, -2)), -1);
-    const at::Tensor context = at::matmul(probs, split(qkv[2])).permute({0, 2, 1, 3}).reshape({B, L, D});
+    const at::Tensor context =
+        at::matmul(probs, split(qkv[2])).permute({0, 2, 1, 3}).reshape({B, L, D});
     const at::Tensor residual = x + outProj(context);
     const at::Tensor h = fc(ln2(residual));
     return residual + proj(h * at::sigmoid(h * 1.702));
@@ -264,7 +277,8 @@ at::Tensor VisionBlock::operator()(const at::Tensor &x) const {
 void LinkTower::bind(WeightBinder &b, const std::string &prefix, const BridgeTowerConfig &c) {
     type = c.linkTowerType;
     norm.bind(b, prefix + ".LayerNorm", c.hiddenSize, c.layerNormEps);
-    // The key is "beta" in the file; never renamed to "bias" (transformers <= 4.47 did, and lost it).
+    // The key is "beta" in the file; never renamed to "bias" (transformers <= 4.47 did, and lost
+    // it).
     if (type == LinkTowerType::ScaledAdd)
         scaledFactor = b.take(prefix + ".scaled_factor", {});
     else if (type == LinkTowerType::Interpolate)
@@ -273,9 +287,12 @@ void LinkTower::bind(WeightBinder &b, const std::string &prefix, const BridgeTow
 
 at::Tensor LinkTower::operator()(const at::Tensor &x, const at::Tensor &crossModal) const {
     switch (type) {
-    case LinkTowerType::Add: return norm(x + crossModal);
-    case LinkTowerType::ScaledAdd: return norm(x * scaledFactor + crossModal);
-    case LinkTowerType::Interpolate: return norm(x * (1 - beta) + crossModal * beta);
+    case LinkTowerType::Add:
+        return norm(x + crossModal);
+    case LinkTowerType::ScaledAdd:
+        return norm(x * scaledFactor + crossModal);
+    case LinkTowerType::Interpolate:
+        return norm(x * (1 - beta) + crossModal * beta);
     }
     return {};
 }

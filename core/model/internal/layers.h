@@ -123,10 +123,18 @@ struct BertAttention {
     Linear query, key, value, outDense;
     LayerNorm outNorm;
     int64_t heads = 1;
-    void bind(WeightBinder &b, const std::string &prefix, int64_t hidden, int64_t numHeads, double eps);
-    // keyValue undefined -> self-attention over x with `mask`; else cross-attention over keyValue with `mask`.
-    at::Tensor operator()(const at::Tensor &x, const at::Tensor &mask, const at::Tensor &keyValue = {}) const;
-    template <typename F> void forEachLinear(F &&f) { f(query); f(key); f(value); f(outDense); }
+    void bind(WeightBinder &b, const std::string &prefix, int64_t hidden, int64_t numHeads,
+              double eps);
+    // keyValue undefined -> self-attention over x with `mask`; else cross-attention over keyValue
+    // with `mask`.
+    at::Tensor operator()(const at::Tensor &x, const at::Tensor &mask,
+                          const at::Tensor &keyValue = {}) const;
+    template <typename F> void forEachLinear(F &&f) {
+        f(query);
+        f(key);
+        f(value);
+        f(outDense);
+    }
 };
 
 // RoBERTa encoder layer (post-LN).
@@ -137,7 +145,11 @@ struct BertLayer {
     std::string act;
     void bind(WeightBinder &b, const std::string &prefix, const BridgeTowerTextConfig &c);
     at::Tensor operator()(const at::Tensor &x, const at::Tensor &mask) const;
-    template <typename F> void forEachLinear(F &&f) { attention.forEachLinear(f); f(intermediate); f(output); }
+    template <typename F> void forEachLinear(F &&f) {
+        attention.forEachLinear(f);
+        f(intermediate);
+        f(output);
+    }
 };
 
 // BridgeTowerBertCrossLayer: self-attention, cross-attention to the other modality, FFN.
@@ -166,7 +178,12 @@ struct VisionBlock {
     int64_t heads = 1;
     void bind(WeightBinder &b, const std::string &prefix, const BridgeTowerVisionConfig &c);
     at::Tensor operator()(const at::Tensor &x) const; // x: [B, L, D] (batch first)
-    template <typename F> void forEachLinear(F &&f) { f(inProj); f(outProj); f(fc); f(proj); }
+    template <typename F> void forEachLinear(F &&f) {
+        f(inProj);
+        f(outProj);
+        f(fc);
+        f(proj);
+    }
 };
 
 struct LinkTower {

@@ -42,10 +42,16 @@ struct Failure {
     QString message;
 };
 
-[[noreturn]] void fail(Error::Code code, const QString &message) { throw Failure{code, message}; }
-[[noreturn]] void corrupt(const QString &message) { fail(Error::Code::Format, message); }
+[[noreturn]] void fail(Error::Code code, const QString &message) {
+    throw Failure{code, message};
+}
+[[noreturn]] void corrupt(const QString &message) {
+    fail(Error::Code::Format, message);
+}
 
-QString q(const std::string &s) { return QString::fromStdString(s); }
+QString q(const std::string &s) {
+    return QString::fromStdString(s);
+}
 
 // ---------------------------------------------------------------------------------------------
 // CRC-32 (zip polynomial), slice-by-8. LibTorch's miniz is built with its CRC checks disabled
@@ -99,20 +105,29 @@ struct ZipEntry {
     uint64_t dataOffset = 0; // where the record's bytes start (after its local header)
 };
 
-uint16_t le16(const uint8_t *p) { return uint16_t(p[0] | (p[1] << 8)); }
-uint32_t le32(const uint8_t *p) { return uint32_t(le16(p)) | (uint32_t(le16(p + 2)) << 16); }
-uint64_t le64(const uint8_t *p) { return uint64_t(le32(p)) | (uint64_t(le32(p + 4)) << 32); }
+uint16_t le16(const uint8_t *p) {
+    return uint16_t(p[0] | (p[1] << 8));
+}
+uint32_t le32(const uint8_t *p) {
+    return uint32_t(le16(p)) | (uint32_t(le16(p + 2)) << 16);
+}
+uint64_t le64(const uint8_t *p) {
+    return uint64_t(le32(p)) | (uint64_t(le32(p + 4)) << 32);
+}
 
 QByteArray readAt(QFile &file, uint64_t offset, uint64_t size) {
     if (!file.seek(qint64(offset)))
         corrupt(QStringLiteral("cannot seek to offset %1").arg(offset));
     QByteArray bytes = file.read(qint64(size));
     if (uint64_t(bytes.size()) != size)
-        corrupt(QStringLiteral("the file is truncated (reading %1 bytes at offset %2)").arg(size).arg(offset));
+        corrupt(QStringLiteral("the file is truncated (reading %1 bytes at offset %2)")
+                    .arg(size)
+                    .arg(offset));
     return bytes;
 }
 
-// Returns the entries by full name, and the archive prefix ("<first dir>/") as LibTorch computes it.
+// Returns the entries by full name, and the archive prefix ("<first dir>/") as LibTorch computes
+// it.
 std::map<std::string, ZipEntry> readZipDirectory(QFile &file, std::string &prefix) {
     const uint64_t fileSize = uint64_t(file.size());
     const uint64_t tailSize = std::min<uint64_t>(fileSize, 22 + 65535);
@@ -125,7 +140,8 @@ std::map<std::string, ZipEntry> readZipDirectory(QFile &file, std::string &prefi
             break;
         }
     if (eocd < 0)
-        corrupt(QStringLiteral("the zip directory is missing (the file is truncated or not a zip archive)"));
+        corrupt(QStringLiteral(
+            "the zip directory is missing (the file is truncated or not a zip archive)"));
     uint64_t entries = le16(t + eocd + 10);
     uint64_t cdSize = le32(t + eocd + 12);
     uint64_t cdOffset = le32(t + eocd + 16);
@@ -147,8 +163,12 @@ std::map<std::string, ZipEntry> readZipDirectory(QFile &file, std::string &prefi
         }
     }
     if (cdOffset > fileSize || cdSize > fileSize - cdOffset || entries > cdSize / 46)
-        corrupt(QStringLiteral("the zip directory (%1 entries, %2 bytes at offset %3) does not fit in the %4-byte file")
-                    .arg(entries).arg(cdSize).arg(cdOffset).arg(fileSize));
+        corrupt(QStringLiteral("the zip directory (%1 entries, %2 bytes at offset %3) does not fit "
+                               "in the %4-byte file")
+                    .arg(entries)
+                    .arg(cdSize)
+                    .arg(cdOffset)
+                    .arg(fileSize));
     const QByteArray cd = readAt(file, cdOffset, cdSize);
     const auto *p = reinterpret_cast<const uint8_t *>(cd.constData());
     const uint64_t n = uint64_t(cd.size());
@@ -190,7 +210,9 @@ std::map<std::string, ZipEntry> readZipDirectory(QFile &file, std::string &prefi
             xp += 4 + len;
         }
         if (entry.compressedSize > fileSize)
-            corrupt(QStringLiteral("zip entry '%1' claims %2 bytes, more than the file holds").arg(q(name)).arg(entry.compressedSize));
+            corrupt(QStringLiteral("zip entry '%1' claims %2 bytes, more than the file holds")
+                        .arg(q(name))
+                        .arg(entry.compressedSize));
         // Deflate cannot expand more than ~1032:1; a larger claim is corruption, not data.
         if ((entry.method == 0 && entry.size != entry.compressedSize) ||
             (entry.method != 0 && entry.size / 1032 > entry.compressedSize + 1))
@@ -306,27 +328,39 @@ struct Value {
 
 const char *kindName(Value::Kind k) {
     switch (k) {
-    case Value::Kind::None: return "None";
-    case Value::Kind::Bool: return "bool";
-    case Value::Kind::Int: return "int";
-    case Value::Kind::Float: return "float";
-    case Value::Kind::String: return "str";
-    case Value::Kind::Tuple: return "tuple";
-    case Value::Kind::List: return "list";
-    case Value::Kind::Dict: return "dict";
-    case Value::Kind::Global: return "global";
-    case Value::Kind::Storage: return "storage";
-    case Value::Kind::Tensor: return "tensor";
+    case Value::Kind::None:
+        return "None";
+    case Value::Kind::Bool:
+        return "bool";
+    case Value::Kind::Int:
+        return "int";
+    case Value::Kind::Float:
+        return "float";
+    case Value::Kind::String:
+        return "str";
+    case Value::Kind::Tuple:
+        return "tuple";
+    case Value::Kind::List:
+        return "list";
+    case Value::Kind::Dict:
+        return "dict";
+    case Value::Kind::Global:
+        return "global";
+    case Value::Kind::Storage:
+        return "storage";
+    case Value::Kind::Tensor:
+        return "tensor";
     }
     return "?";
 }
 
 std::optional<at::ScalarType> storageDtype(const std::string &name) {
     static const std::pair<const char *, at::ScalarType> kTypes[] = {
-        {"FloatStorage", at::kFloat}, {"DoubleStorage", at::kDouble}, {"HalfStorage", at::kHalf},
-        {"BFloat16Storage", at::kBFloat16}, {"LongStorage", at::kLong}, {"IntStorage", at::kInt},
-        {"ShortStorage", at::kShort}, {"CharStorage", at::kChar}, {"ByteStorage", at::kByte},
-        {"BoolStorage", at::kBool}};
+        {"FloatStorage", at::kFloat}, {"DoubleStorage", at::kDouble},
+        {"HalfStorage", at::kHalf},   {"BFloat16Storage", at::kBFloat16},
+        {"LongStorage", at::kLong},   {"IntStorage", at::kInt},
+        {"ShortStorage", at::kShort}, {"CharStorage", at::kChar},
+        {"ByteStorage", at::kByte},   {"BoolStorage", at::kBool}};
     for (const auto &[n, t] : kTypes)
         if (name == n)
             return t;
@@ -398,7 +432,8 @@ private:
             if (c == '\n')
                 return line;
             if (line.size() > 256)
-                corrupt(QStringLiteral("data.pkl has an over-long name at offset %1").arg(m_opStart));
+                corrupt(
+                    QStringLiteral("data.pkl has an over-long name at offset %1").arg(m_opStart));
             line.push_back(c);
         }
     }
@@ -446,7 +481,9 @@ private:
     }
     void setItem(Value *dict, Value *key, Value *value) {
         if (dict->kind != Value::Kind::Dict)
-            corrupt(QStringLiteral("data.pkl sets an item on a %1 at offset %2").arg(QLatin1String(kindName(dict->kind))).arg(m_opStart));
+            corrupt(QStringLiteral("data.pkl sets an item on a %1 at offset %2")
+                        .arg(QLatin1String(kindName(dict->kind)))
+                        .arg(m_opStart));
         DictData &d = *dict->dict;
         if (key->kind == Value::Kind::String) {
             if (const auto it = d.keyIndex.find(key->s); it != d.keyIndex.end()) {
@@ -461,7 +498,9 @@ private:
     }
     void append(Value *list, Value *item) {
         if (list->kind != Value::Kind::List)
-            corrupt(QStringLiteral("data.pkl appends to a %1 at offset %2").arg(QLatin1String(kindName(list->kind))).arg(m_opStart));
+            corrupt(QStringLiteral("data.pkl appends to a %1 at offset %2")
+                        .arg(QLatin1String(kindName(list->kind)))
+                        .arg(m_opStart));
         charge(2 * sizeof(Value *));
         list->items.push_back(item);
     }
@@ -469,7 +508,9 @@ private:
     // vector; any other index to a map. Both are counted.
     void memoPut(uint64_t index) {
         if (index > std::numeric_limits<uint32_t>::max())
-            corrupt(QStringLiteral("data.pkl uses memo index %1 at offset %2").arg(index).arg(m_opStart));
+            corrupt(QStringLiteral("data.pkl uses memo index %1 at offset %2")
+                        .arg(index)
+                        .arg(m_opStart));
         Value *v = top();
         if (index < m_memo.size()) {
             m_memo[size_t(index)] = v;
@@ -489,12 +530,18 @@ private:
                             ? m_sparseMemo.find(uint32_t(index))
                             : m_sparseMemo.end();
         if (it == m_sparseMemo.end())
-            corrupt(QStringLiteral("data.pkl reads memo entry %1, which was never stored (offset %2)").arg(index).arg(m_opStart));
+            corrupt(
+                QStringLiteral("data.pkl reads memo entry %1, which was never stored (offset %2)")
+                    .arg(index)
+                    .arg(m_opStart));
         push(it->second);
     }
     void pushString(size_t len) {
         if (len > m_n - m_pos)
-            corrupt(QStringLiteral("data.pkl has a %1-byte string at offset %2 that runs past its end").arg(len).arg(m_opStart));
+            corrupt(
+                QStringLiteral("data.pkl has a %1-byte string at offset %2 that runs past its end")
+                    .arg(len)
+                    .arg(m_opStart));
         charge(len);
         Value *v = make(Value::Kind::String);
         v->s.assign(reinterpret_cast<const char *>(take(len)), len);
@@ -538,22 +585,27 @@ Value *Unpickler::global(const std::string &module, const std::string &name) {
         g->dtype = *storageDtype(name);
     } else {
         fail(Error::Code::Unsupported,
-             QStringLiteral("data.pkl refers to the Python global '%1.%2' (offset %3), which a state dict "
-                            "never needs; refusing to load it (it is not executed)")
-                 .arg(q(module), q(name)).arg(m_opStart));
+             QStringLiteral(
+                 "data.pkl refers to the Python global '%1.%2' (offset %3), which a state dict "
+                 "never needs; refusing to load it (it is not executed)")
+                 .arg(q(module), q(name))
+                 .arg(m_opStart));
     }
     return g;
 }
 
 int64_t asInt(const Value *v, const char *what) {
     if (v->kind != Value::Kind::Int)
-        corrupt(QStringLiteral("data.pkl: %1 is a %2, expected an int").arg(QLatin1String(what), QLatin1String(kindName(v->kind))));
+        corrupt(QStringLiteral("data.pkl: %1 is a %2, expected an int")
+                    .arg(QLatin1String(what), QLatin1String(kindName(v->kind))));
     return v->i;
 }
 
 std::vector<int64_t> asIntTuple(const Value *v, const char *what) {
     if (v->kind != Value::Kind::Tuple || v->items.size() > kMaxDims)
-        corrupt(QStringLiteral("data.pkl: %1 is not a tuple of at most %2 ints").arg(QLatin1String(what)).arg(kMaxDims));
+        corrupt(QStringLiteral("data.pkl: %1 is not a tuple of at most %2 ints")
+                    .arg(QLatin1String(what))
+                    .arg(kMaxDims));
     std::vector<int64_t> out;
     for (const Value *item : v->items)
         out.push_back(asInt(item, what));
@@ -562,22 +614,31 @@ std::vector<int64_t> asIntTuple(const Value *v, const char *what) {
 
 Value *Unpickler::reduce(Value *callable, Value *args) {
     if (callable->kind != Value::Kind::Global || args->kind != Value::Kind::Tuple)
-        fail(Error::Code::Unsupported, QStringLiteral("data.pkl calls a %1 (offset %2); only the allowed torch globals may be called")
-                                           .arg(QLatin1String(kindName(callable->kind))).arg(m_opStart));
+        fail(Error::Code::Unsupported,
+             QStringLiteral(
+                 "data.pkl calls a %1 (offset %2); only the allowed torch globals may be called")
+                 .arg(QLatin1String(kindName(callable->kind)))
+                 .arg(m_opStart));
     const auto &a = args->items;
     switch (callable->callable) {
     case Callable::OrderedDict:
         if (!a.empty())
-            corrupt(QStringLiteral("data.pkl builds an OrderedDict with arguments (offset %1)").arg(m_opStart));
+            corrupt(QStringLiteral("data.pkl builds an OrderedDict with arguments (offset %1)")
+                        .arg(m_opStart));
         return dict();
     case Callable::RebuildTensorV2:
     case Callable::RebuildTensor: {
         const bool v2 = callable->callable == Callable::RebuildTensorV2;
         // v2: (storage, offset, size, stride, requires_grad, backward_hooks[, metadata])
         if (v2 ? (a.size() < 6 || a.size() > 7) : a.size() != 4)
-            corrupt(QStringLiteral("data.pkl rebuilds a tensor with %1 arguments (offset %2)").arg(a.size()).arg(m_opStart));
+            corrupt(QStringLiteral("data.pkl rebuilds a tensor with %1 arguments (offset %2)")
+                        .arg(a.size())
+                        .arg(m_opStart));
         if (a[0]->kind != Value::Kind::Storage)
-            corrupt(QStringLiteral("data.pkl rebuilds a tensor from a %1, not a storage (offset %2)").arg(QLatin1String(kindName(a[0]->kind))).arg(m_opStart));
+            corrupt(
+                QStringLiteral("data.pkl rebuilds a tensor from a %1, not a storage (offset %2)")
+                    .arg(QLatin1String(kindName(a[0]->kind)))
+                    .arg(m_opStart));
         Value *t = make(Value::Kind::Tensor);
         auto desc = std::make_unique<TensorDesc>();
         desc->storage = a[0];
@@ -596,29 +657,39 @@ Value *Unpickler::reduce(Value *callable, Value *args) {
     }
     case Callable::RebuildParameter: // (data, requires_grad, backward_hooks)
         if (a.size() != 3 || a[0]->kind != Value::Kind::Tensor)
-            corrupt(QStringLiteral("data.pkl rebuilds a parameter from unexpected arguments (offset %1)").arg(m_opStart));
+            corrupt(QStringLiteral(
+                        "data.pkl rebuilds a parameter from unexpected arguments (offset %1)")
+                        .arg(m_opStart));
         return a[0];
     case Callable::StorageType:
     case Callable::None:
         break;
     }
-    fail(Error::Code::Unsupported, QStringLiteral("data.pkl calls a storage type (offset %1); not allowed").arg(m_opStart));
+    fail(Error::Code::Unsupported,
+         QStringLiteral("data.pkl calls a storage type (offset %1); not allowed").arg(m_opStart));
 }
 
 // ('storage', torch.<X>Storage, key, location, numel): a storage record, read later.
 Value *Unpickler::persistentLoad(Value *pid) {
     const auto &a = pid->items;
-    if (pid->kind != Value::Kind::Tuple || a.size() != 5 || a[0]->kind != Value::Kind::String || a[0]->s != "storage" ||
-        a[1]->kind != Value::Kind::Global || a[1]->callable != Callable::StorageType || a[2]->kind != Value::Kind::String ||
+    if (pid->kind != Value::Kind::Tuple || a.size() != 5 || a[0]->kind != Value::Kind::String ||
+        a[0]->s != "storage" || a[1]->kind != Value::Kind::Global ||
+        a[1]->callable != Callable::StorageType || a[2]->kind != Value::Kind::String ||
         a[2]->s.empty() || a[2]->s.size() > 64)
-        corrupt(QStringLiteral("data.pkl has a persistent id that is not ('storage', type, key, location, numel) (offset %1)").arg(m_opStart));
+        corrupt(QStringLiteral("data.pkl has a persistent id that is not ('storage', type, key, "
+                               "location, numel) (offset %1)")
+                    .arg(m_opStart));
     const int64_t numel = asInt(a[4], "a storage size");
     if (numel < 0)
-        corrupt(QStringLiteral("data.pkl declares storage '%1' with %2 elements").arg(q(a[2]->s)).arg(numel));
+        corrupt(QStringLiteral("data.pkl declares storage '%1' with %2 elements")
+                    .arg(q(a[2]->s))
+                    .arg(numel));
     auto it = m_storages.find(a[2]->s);
     if (it != m_storages.end()) {
         if (it->second->dtype != a[1]->dtype || it->second->numel != numel)
-            corrupt(QStringLiteral("data.pkl declares storage '%1' twice with different types or sizes").arg(q(a[2]->s)));
+            corrupt(
+                QStringLiteral("data.pkl declares storage '%1' twice with different types or sizes")
+                    .arg(q(a[2]->s)));
         return it->second;
     }
     charge(64 + a[2]->s.size()); // the map node and its key
@@ -637,15 +708,23 @@ const Value *Unpickler::run() {
         switch (op) {
         case 0x80: // PROTO
             if (*take(1) > 5)
-                fail(Error::Code::Unsupported, QStringLiteral("data.pkl uses pickle protocol %1").arg(m_p[m_pos - 1]));
+                fail(Error::Code::Unsupported,
+                     QStringLiteral("data.pkl uses pickle protocol %1").arg(m_p[m_pos - 1]));
             break;
-        case 0x95: take(8); break; // FRAME: framing is only a read-ahead hint
-        case '.': return pop();    // STOP
+        case 0x95:
+            take(8);
+            break; // FRAME: framing is only a read-ahead hint
+        case '.':
+            return pop(); // STOP
         case '(':
             mark();
             break;
-        case '0': pop(); break;
-        case '1': popMark(); break;
+        case '0':
+            pop();
+            break;
+        case '1':
+            popMark();
+            break;
         case '2':
             push(top());
             break;
@@ -670,7 +749,9 @@ const Value *Unpickler::run() {
         case 0x8a: { // LONG1: little-endian two's complement
             const size_t n = *take(1);
             if (n > 8)
-                corrupt(QStringLiteral("data.pkl has a %1-byte integer at offset %2").arg(n).arg(m_opStart));
+                corrupt(QStringLiteral("data.pkl has a %1-byte integer at offset %2")
+                            .arg(n)
+                            .arg(m_opStart));
             const uint8_t *b = take(n);
             uint64_t v = 0;
             for (size_t k = 0; k < n; ++k)
@@ -690,12 +771,18 @@ const Value *Unpickler::run() {
             push(f);
             break;
         }
-        case 'X': pushString(le32(take(4))); break;       // BINUNICODE
-        case 0x8c: pushString(*take(1)); break;           // SHORT_BINUNICODE
-        case 0x8d: {                                      // BINUNICODE8
+        case 'X':
+            pushString(le32(take(4)));
+            break; // BINUNICODE
+        case 0x8c:
+            pushString(*take(1));
+            break;   // SHORT_BINUNICODE
+        case 0x8d: { // BINUNICODE8
             const uint64_t len = le64(take(8));
             if (len > m_n)
-                corrupt(QStringLiteral("data.pkl has a %1-byte string at offset %2").arg(len).arg(m_opStart));
+                corrupt(QStringLiteral("data.pkl has a %1-byte string at offset %2")
+                            .arg(len)
+                            .arg(m_opStart));
             pushString(size_t(len));
             break;
         }
@@ -732,7 +819,11 @@ const Value *Unpickler::run() {
             push(l);
             break;
         }
-        case 'a': { Value *item = pop(); append(top(), item); break; }
+        case 'a': {
+            Value *item = pop();
+            append(top(), item);
+            break;
+        }
         case 'e': {
             std::vector<Value *> items = popMark();
             Value *l = top();
@@ -743,10 +834,12 @@ const Value *Unpickler::run() {
         case '}':
             push(dict());
             break;
-        case 'd': case 'u': {
+        case 'd':
+        case 'u': {
             std::vector<Value *> items = popMark();
             if (items.size() % 2)
-                corrupt(QStringLiteral("data.pkl has an odd number of dict items at offset %1").arg(m_opStart));
+                corrupt(QStringLiteral("data.pkl has an odd number of dict items at offset %1")
+                            .arg(m_opStart));
             Value *d = op == 'd' ? dict() : top();
             for (size_t k = 0; k < items.size(); k += 2)
                 setItem(d, items[k], items[k + 1]);
@@ -754,14 +847,27 @@ const Value *Unpickler::run() {
                 push(d);
             break;
         }
-        case 's': { Value *v = pop(); Value *k = pop(); setItem(top(), k, v); break; }
-        case 'q': memoPut(*take(1)); break;
-        case 'r': memoPut(le32(take(4))); break;
+        case 's': {
+            Value *v = pop();
+            Value *k = pop();
+            setItem(top(), k, v);
+            break;
+        }
+        case 'q':
+            memoPut(*take(1));
+            break;
+        case 'r':
+            memoPut(le32(take(4)));
+            break;
         case 0x94:
             memoPut(m_memo.size() + m_sparseMemo.size());
             break; // MEMOIZE: index = len(memo)
-        case 'h': memoGet(*take(1)); break;
-        case 'j': memoGet(le32(take(4))); break;
+        case 'h':
+            memoGet(*take(1));
+            break;
+        case 'j':
+            memoGet(le32(take(4)));
+            break;
         case 'c': { // GLOBAL "module\nname\n"
             const std::string module = takeLine();
             const std::string name = takeLine();
@@ -772,7 +878,8 @@ const Value *Unpickler::run() {
             Value *name = pop();
             Value *module = pop();
             if (module->kind != Value::Kind::String || name->kind != Value::Kind::String)
-                corrupt(QStringLiteral("data.pkl has a STACK_GLOBAL without strings at offset %1").arg(m_opStart));
+                corrupt(QStringLiteral("data.pkl has a STACK_GLOBAL without strings at offset %1")
+                            .arg(m_opStart));
             push(global(module->s, name->s));
             break;
         }
@@ -785,8 +892,11 @@ const Value *Unpickler::run() {
         case 'b': { // BUILD: only an OrderedDict's state (its `_metadata`), which we do not need
             pop();
             if (top()->kind != Value::Kind::Dict)
-                fail(Error::Code::Unsupported, QStringLiteral("data.pkl sets the state of a %1 (offset %2); only dicts are allowed")
-                                                   .arg(QLatin1String(kindName(top()->kind))).arg(m_opStart));
+                fail(Error::Code::Unsupported,
+                     QStringLiteral(
+                         "data.pkl sets the state of a %1 (offset %2); only dicts are allowed")
+                         .arg(QLatin1String(kindName(top()->kind)))
+                         .arg(m_opStart));
             break;
         }
         case 'Q': {
@@ -796,8 +906,10 @@ const Value *Unpickler::run() {
         }
         default:
             fail(Error::Code::Unsupported,
-                 QStringLiteral("data.pkl uses pickle opcode 0x%1 at offset %2, which a state dict does not need; refusing it")
-                     .arg(op, 2, 16, QLatin1Char('0')).arg(m_opStart));
+                 QStringLiteral("data.pkl uses pickle opcode 0x%1 at offset %2, which a state dict "
+                                "does not need; refusing it")
+                     .arg(op, 2, 16, QLatin1Char('0'))
+                     .arg(m_opStart));
         }
     }
 }
@@ -808,12 +920,14 @@ const Value *Unpickler::run() {
 const Value *findStateDict(const Value *root) {
     for (int depth = 0; depth < 3; ++depth) {
         if (root->kind != Value::Kind::Dict)
-            corrupt(QStringLiteral("data.pkl holds a %1, not a dict of tensors").arg(QLatin1String(kindName(root->kind))));
+            corrupt(QStringLiteral("data.pkl holds a %1, not a dict of tensors")
+                        .arg(QLatin1String(kindName(root->kind))));
         bool hasTensor = false;
         const Value *nested = nullptr;
         for (const auto &[k, v] : root->dict->entries) {
             hasTensor |= v->kind == Value::Kind::Tensor;
-            if (k->kind == Value::Kind::String && (k->s == "state_dict" || k->s == "model") && v->kind == Value::Kind::Dict)
+            if (k->kind == Value::Kind::String && (k->s == "state_dict" || k->s == "model") &&
+                v->kind == Value::Kind::Dict)
                 nested = v;
         }
         if (hasTensor || !nested)
@@ -841,7 +955,10 @@ QString dimsText(const std::vector<int64_t> &v) {
 uint64_t checkBounds(const std::string &name, const TensorDesc &t) {
     const Value &s = *t.storage;
     auto bad = [&](const QString &why) {
-        corrupt(QStringLiteral("tensor '%1' (storage '%2', %3 elements): %4").arg(q(name), q(s.s)).arg(s.numel).arg(why));
+        corrupt(QStringLiteral("tensor '%1' (storage '%2', %3 elements): %4")
+                    .arg(q(name), q(s.s))
+                    .arg(s.numel)
+                    .arg(why));
     };
     if (t.offset < 0)
         bad(QStringLiteral("negative storage offset %1").arg(t.offset));
@@ -890,8 +1007,10 @@ uint64_t checkBounds(const std::string &name, const TensorDesc &t) {
     if (__builtin_add_overflow(last, reach, &last))
         bad(QStringLiteral("the tensor's extent overflows"));
     if (last >= s.numel)
-        bad(QStringLiteral("offset %1 with sizes and strides reaching element %2 needs more than the storage holds")
-                .arg(t.offset).arg(last));
+        bad(QStringLiteral("offset %1 with sizes and strides reaching element %2 needs more than "
+                           "the storage holds")
+                .arg(t.offset)
+                .arg(last));
     return uint64_t(numel) *
            c10::elementSize(
                s.dtype); // numel <= s.numel, whose bytes fit (checked against the record)
@@ -907,10 +1026,12 @@ std::vector<NamedTensor> read(const QString &path) {
         corrupt(QStringLiteral("the file is empty"));
     const QByteArray magic = file.read(4);
     if (magic.startsWith('\x80'))
-        fail(Error::Code::Unsupported,
-             QStringLiteral("legacy torch.save format (before torch 1.6) is not supported; re-save it with "
-                            "torch>=1.6 (torch.save(torch.load(f), f)) or convert it to model.safetensors with "
-                            "the safetensors Python package"));
+        fail(
+            Error::Code::Unsupported,
+            QStringLiteral(
+                "legacy torch.save format (before torch 1.6) is not supported; re-save it with "
+                "torch>=1.6 (torch.save(torch.load(f), f)) or convert it to model.safetensors with "
+                "the safetensors Python package"));
     if (magic != QByteArrayLiteral("PK\x03\x04"))
         corrupt(QStringLiteral("not a torch.save checkpoint (no zip signature)"));
 
@@ -924,7 +1045,9 @@ std::vector<NamedTensor> read(const QString &path) {
     if (!pkl)
         corrupt(QStringLiteral("the archive has no data.pkl record"));
     if (pkl->size > kMaxPickleBytes)
-        corrupt(QStringLiteral("data.pkl is %1 bytes, more than the %2-byte limit").arg(pkl->size).arg(kMaxPickleBytes));
+        corrupt(QStringLiteral("data.pkl is %1 bytes, more than the %2-byte limit")
+                    .arg(pkl->size)
+                    .arg(kMaxPickleBytes));
     if (const ZipEntry *bo = entry("byteorder"); bo && bo->size > 16)
         corrupt(QStringLiteral("the byteorder record is corrupt"));
     file.close();
@@ -942,9 +1065,13 @@ std::vector<NamedTensor> read(const QString &path) {
                     .arg(e.method));
         auto [ptr, size] = reader.getRecord(name);
         if (size != e.size)
-            corrupt(QStringLiteral("record '%1' read as %2 bytes, the zip directory says %3").arg(q(name)).arg(size).arg(e.size));
+            corrupt(QStringLiteral("record '%1' read as %2 bytes, the zip directory says %3")
+                        .arg(q(name))
+                        .arg(size)
+                        .arg(e.size));
         if (crc32(ptr.get(), size) != e.crc)
-            corrupt(QStringLiteral("record '%1' fails its CRC-32 check (the file is corrupt)").arg(q(name)));
+            corrupt(QStringLiteral("record '%1' fails its CRC-32 check (the file is corrupt)")
+                        .arg(q(name)));
         return std::move(ptr);
     };
 
@@ -952,7 +1079,10 @@ std::vector<NamedTensor> read(const QString &path) {
         const at::DataPtr data = readRecord("byteorder", *bo);
         const std::string order(static_cast<const char *>(data.get()), bo->size);
         if (order != "little")
-            fail(Error::Code::Unsupported, QStringLiteral("the checkpoint was saved on a '%1'-endian machine; only little-endian is supported").arg(q(order)));
+            fail(Error::Code::Unsupported,
+                 QStringLiteral("the checkpoint was saved on a '%1'-endian machine; only "
+                                "little-endian is supported")
+                     .arg(q(order)));
     }
 
     QByteArray pickle;
@@ -974,7 +1104,8 @@ std::vector<NamedTensor> read(const QString &path) {
         if (v->kind != Value::Kind::Tensor)
             continue;
         if (k->kind != Value::Kind::String)
-            corrupt(QStringLiteral("a tensor is stored under a %1 key, not a name").arg(QLatin1String(kindName(k->kind))));
+            corrupt(QStringLiteral("a tensor is stored under a %1 key, not a name")
+                        .arg(QLatin1String(kindName(k->kind))));
         const TensorDesc &t = *v->tensor;
         viewBytes += checkBounds(k->s, t);
         named.emplace_back(k->s, &t);
@@ -987,14 +1118,20 @@ std::vector<NamedTensor> read(const QString &path) {
     std::vector<const ZipEntry *> records;
     for (const Value *s : storageOrder) {
         const std::string record = "data/" + s->s;
-        const QString who = QStringLiteral("tensor '%1': storage record '%2'").arg(q(firstUser[s]), q(prefix + record));
+        const QString who = QStringLiteral("tensor '%1': storage record '%2'")
+                                .arg(q(firstUser[s]), q(prefix + record));
         const ZipEntry *e = entry(record);
         if (!e)
             corrupt(QStringLiteral("%1 is missing").arg(who));
         const uint64_t elementSize = c10::elementSize(s->dtype);
-        if (uint64_t(s->numel) > std::numeric_limits<uint64_t>::max() / elementSize || e->size != uint64_t(s->numel) * elementSize)
-            corrupt(QStringLiteral("%1 holds %2 bytes but data.pkl declares %3 elements of %4 bytes")
-                        .arg(who).arg(e->size).arg(s->numel).arg(elementSize));
+        if (uint64_t(s->numel) > std::numeric_limits<uint64_t>::max() / elementSize ||
+            e->size != uint64_t(s->numel) * elementSize)
+            corrupt(
+                QStringLiteral("%1 holds %2 bytes but data.pkl declares %3 elements of %4 bytes")
+                    .arg(who)
+                    .arg(e->size)
+                    .arg(s->numel)
+                    .arg(elementSize));
         records.push_back(e);
         storedBytes += e->size;
     }
@@ -1035,12 +1172,16 @@ Result<std::vector<NamedTensor>> readTorchZipCheckpoint(const QString &path) {
     } catch (const Failure &f) {
         return Error(f.code, QStringLiteral("%1: %2").arg(path, f.message));
     } catch (const c10::Error &e) {
-        return Error(Error::Code::Format, QStringLiteral("%1: not a readable torch.save checkpoint: %2")
-                                              .arg(path, QString::fromUtf8(e.what_without_backtrace())));
+        return Error(Error::Code::Format,
+                     QStringLiteral("%1: not a readable torch.save checkpoint: %2")
+                         .arg(path, QString::fromUtf8(e.what_without_backtrace())));
     } catch (const std::bad_alloc &) {
-        return Error(Error::Code::Io, QStringLiteral("%1: out of memory while reading the checkpoint").arg(path));
+        return Error(Error::Code::Io,
+                     QStringLiteral("%1: out of memory while reading the checkpoint").arg(path));
     } catch (const std::exception &e) {
-        return Error(Error::Code::Format, QStringLiteral("%1: not a readable torch.save checkpoint: %2").arg(path, QString::fromUtf8(e.what())));
+        return Error(Error::Code::Format,
+                     QStringLiteral("%1: not a readable torch.save checkpoint: %2")
+                         .arg(path, QString::fromUtf8(e.what())));
     }
 }
 

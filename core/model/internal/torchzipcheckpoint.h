@@ -22,13 +22,13 @@ struct NamedTensor {
     at::Tensor tensor;
 };
 
-// Reads a torch.save zip checkpoint holding a dict / OrderedDict of tensors, optionally nested under
-// a "state_dict" or "model" key. Entries whose value is not a tensor are skipped. Tensors come back in
-// the pickle's order.
+// Reads a torch.save zip checkpoint holding a dict / OrderedDict of tensors, optionally nested
+// under a "state_dict" or "model" key. Entries whose value is not a tensor are skipped. Tensors
+// come back in the pickle's order.
 //
 // Safety: data.pkl goes through a restricted unpickler that only builds values; it accepts the
-// opcodes a state dict needs (protocol 2..5 containers, ints, strings, memo, persistent ids) and the
-// globals collections.OrderedDict, torch._utils._rebuild_tensor_v2 / _rebuild_tensor /
+// opcodes a state dict needs (protocol 2..5 containers, ints, strings, memo, persistent ids) and
+// the globals collections.OrderedDict, torch._utils._rebuild_tensor_v2 / _rebuild_tensor /
 // _rebuild_parameter and torch.<X>Storage. Any other global or opcode is refused, never executed.
 // Every tensor is checked against its storage (offset + extent within the record) and every record
 // read is checked against the zip's CRC-32 before anything is handed out.
