@@ -4,6 +4,7 @@
 #include "core/hub/hubcache.h"
 #include "core/hub/hubdownloader.h"
 #include "core/hub/modellocator.h"
+#include "core/model/checkpointconverter.h"
 
 #include <QCoreApplication>
 #include <QDir>
@@ -72,7 +73,9 @@ QString progressLine(const HubProgress &p, bool bar) {
                       .arg(p.fileCount);
 }
 
-int runDownload(const QStringList &args) {
+// Reads `model download`'s arguments into `options`; returns an exit code when the command ends
+// here (help, usage error), else -1.
+int parseDownloadArgs(const QStringList &args, HubDownloadOptions &options) {
     QCommandLineParser parser;
     const QCommandLineOption revisionOpt(QStringLiteral("revision"),
                                          QStringLiteral("Branch, tag or commit (default: main)."),
@@ -101,7 +104,6 @@ int runDownload(const QStringList &args) {
         err(QStringLiteral("towersearch-cli model download: one repository at most\n"));
         return kExitUsage;
     }
-    HubDownloadOptions options;
     if (!parser.positionalArguments().isEmpty())
         options.repo = parser.positionalArguments().first();
     if (!options.repo.contains(QLatin1Char('/'))) {
@@ -110,29 +112,45 @@ int runDownload(const QStringList &args) {
         return kExitUsage;
     }
     options.revision = parser.value(revisionOpt);
-    options.convertToSafetensors = parser.isSet(convertOpt);
+    // The Hub client does not link the model: the conversion step is wired in here.
+    if (parser.isSet(convertOpt))
+        options.convertToSafetensors = convertTorchBinToSafetensors;
+    return -1;
+}
 
-    HubDownloader downloader(HubCache::fromEnvironment());
-    const bool tty = ::isatty(STDERR_FILENO) == 1;
-    int lastPercent = -1;
-    QString lastFile;
-    HubProgress::Phase lastPhase = HubProgress::Phase::Checking;
-    QObject::connect(&downloader, &HubDownloader::progressChanged, [&](const HubProgress &p) {
-        if (tty) {
+// Progress on stderr: a redrawn bar on a terminal; for logs, one plain line per file or phase and
+// every 10%.
+class ProgressPrinter {
+public:
+    void operator()(const HubProgress &p) {
+        if (m_tty) {
             err(QStringLiteral("\r\033[K") + progressLine(p, true));
             return;
         }
-        // Plain lines for logs: one per file or phase, and every 10%.
         const int percent = p.total > 0 ? int(10 * p.done / p.total) * 10 : -1;
-        if (p.file != lastFile || p.phase != lastPhase ||
-            (p.phase == HubProgress::Phase::Downloading && percent != lastPercent)) {
+        if (p.file != m_lastFile || p.phase != m_lastPhase ||
+            (p.phase == HubProgress::Phase::Downloading && percent != m_lastPercent)) {
             err(progressLine(p, false) + QLatin1Char('\n'));
-            lastFile = p.file;
-            lastPhase = p.phase;
-            lastPercent = percent;
+            m_lastFile = p.file;
+            m_lastPhase = p.phase;
+            m_lastPercent = percent;
         }
-    });
+    }
+    bool tty() const { return m_tty; }
 
+private:
+    bool m_tty = ::isatty(STDERR_FILENO) == 1;
+    int m_lastPercent = -1;
+    QString m_lastFile;
+    HubProgress::Phase m_lastPhase = HubProgress::Phase::Checking;
+};
+
+// Runs the download to its end in a local event loop; Ctrl+C cancels it (the partial file stays).
+void runToEnd(HubDownloader &downloader, const HubDownloadOptions &options) {
+    ProgressPrinter printer;
+    const QMetaObject::Connection progress =
+        QObject::connect(&downloader, &HubDownloader::progressChanged,
+                         [&printer](const HubProgress &p) { printer(p); });
     QEventLoop loop;
     QObject::connect(&downloader, &HubDownloader::finished, &loop, &QEventLoop::quit);
     g_interrupted = 0;
@@ -151,8 +169,17 @@ int runDownload(const QStringList &args) {
     loop.exec();
     poll.stop();
     std::signal(SIGINT, previous);
-    if (tty)
+    QObject::disconnect(progress); // `printer` ends here
+    if (printer.tty())
         err(QStringLiteral("\n"));
+}
+
+int runDownload(const QStringList &args) {
+    HubDownloadOptions options;
+    if (const int code = parseDownloadArgs(args, options); code >= 0)
+        return code;
+    HubDownloader downloader(HubCache::fromEnvironment());
+    runToEnd(downloader, options);
     for (const QString &note : downloader.notes())
         err(note + QLatin1Char('\n'));
     if (!downloader.result().ok())

@@ -14,15 +14,6 @@ namespace ts {
 
 namespace {
 
-bool isHex(const QString &s, qsizetype length) {
-    if (s.size() != length)
-        return false;
-    for (const QChar c : s)
-        if (!((c >= u'0' && c <= u'9') || (c >= u'a' && c <= u'f') || (c >= u'A' && c <= u'F')))
-            return false;
-    return true;
-}
-
 std::filesystem::path toPath(const QString &s) {
     return std::filesystem::path(s.toStdString());
 }
@@ -52,16 +43,36 @@ Error unsafe(const QString &what, const QString &value, const QString &root) {
 HubCache::HubCache(QString root) : m_root(std::move(root)) {}
 
 QString HubCache::defaultRoot() {
+    return searchRoots().constFirst();
+}
+
+QStringList HubCache::searchRoots() {
+    QStringList roots;
     const QString hubCache = qEnvironmentVariable("HF_HUB_CACHE");
     if (!hubCache.isEmpty())
-        return hubCache;
+        roots << hubCache;
     const QString hfHome = qEnvironmentVariable("HF_HOME");
     if (!hfHome.isEmpty())
-        return QDir(hfHome).filePath(QStringLiteral("hub"));
+        roots << QDir(hfHome).filePath(QStringLiteral("hub"));
     const QString xdg = qEnvironmentVariable("XDG_CACHE_HOME");
     if (!xdg.isEmpty())
-        return QDir(xdg).filePath(QStringLiteral("huggingface/hub"));
-    return QDir::home().filePath(QStringLiteral(".cache/huggingface/hub"));
+        roots << QDir(xdg).filePath(QStringLiteral("huggingface/hub"));
+    roots << QDir::home().filePath(QStringLiteral(".cache/huggingface/hub"));
+    roots.removeDuplicates();
+    return roots;
+}
+
+HubCache::EtagKind HubCache::etagKind(const QString &etag) {
+    if (etag.size() != 64 && etag.size() != 40)
+        return EtagKind::Unverifiable;
+    for (const QChar c : etag)
+        if (!((c >= u'0' && c <= u'9') || (c >= u'a' && c <= u'f') || (c >= u'A' && c <= u'F')))
+            return EtagKind::Unverifiable;
+    return etag.size() == 64 ? EtagKind::Sha256 : EtagKind::GitBlobSha1;
+}
+
+QByteArray HubCache::gitBlobHeader(qint64 size) {
+    return QByteArray("blob ") + QByteArray::number(size) + QByteArray(1, '\0');
 }
 
 QString HubCache::repoFolderName(const QString &repo) {
@@ -225,8 +236,9 @@ QList<HubCache::Snapshot> HubCache::snapshots() const {
 
 Status HubCache::verifyFile(const QString &path, const QString &etag,
                             const std::function<void(qint64, qint64)> &progress) {
-    const bool sha256 = isHex(etag, 64);
-    const bool gitSha1 = isHex(etag, 40);
+    const EtagKind kind = etagKind(etag);
+    const bool sha256 = kind == EtagKind::Sha256;
+    const bool gitSha1 = kind == EtagKind::GitBlobSha1;
     if (!sha256 && !gitSha1)
         return Error(
             Error::Code::Format,
@@ -240,7 +252,7 @@ Status HubCache::verifyFile(const QString &path, const QString &etag,
     const qint64 total = f.size();
     QCryptographicHash hash(sha256 ? QCryptographicHash::Sha256 : QCryptographicHash::Sha1);
     if (gitSha1)
-        hash.addData(QByteArray("blob ") + QByteArray::number(total) + QByteArray(1, '\0'));
+        hash.addData(gitBlobHeader(total));
     qint64 done = 0;
     QByteArray buffer(1 << 20, Qt::Uninitialized);
     while (true) {

@@ -31,6 +31,10 @@ public:
     // $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub,
     // else ~/.cache/huggingface/hub (huggingface_hub's constants.py order).
     static QString defaultRoot();
+    // Every folder a Hugging Face tool may have used as its cache, in that order and without
+    // duplicates, existing or not: defaultRoot() first, then the ones a different environment
+    // (another HF_HOME, no XDG_CACHE_HOME) would have used.
+    static QStringList searchRoots();
     static HubCache fromEnvironment() { return HubCache(defaultRoot()); }
 
     const QString &root() const { return m_root; }
@@ -49,6 +53,13 @@ public:
     static bool isSafeBlobName(const QString &etag);
     // Strips a weak marker and quotes: W/"abc" -> abc.
     static QString normalizeEtag(const QString &etag);
+    // What a (normalised) etag says about the file's bytes: 64 hex digits are its SHA-256 (LFS
+    // files), 40 its git blob SHA-1 (sha1("blob <size>\0" + content)); anything else cannot be
+    // checked. Hex digits of either case.
+    enum class EtagKind { Sha256, GitBlobSha1, Unverifiable };
+    static EtagKind etagKind(const QString &etag);
+    // "blob <size>\0": what git hashes before a file's bytes (EtagKind::GitBlobSha1).
+    static QByteArray gitBlobHeader(qint64 size);
 
     QString repoDir(const QString &repo) const;
     QString blobPath(const QString &repo, const QString &etag) const;

@@ -15,6 +15,7 @@
 #include <QThread>
 #include <QUrl>
 
+#include <functional>
 #include <memory>
 
 class QCryptographicHash;
@@ -25,12 +26,19 @@ class QThread;
 
 namespace ts {
 
+// Writes `safetensorsPath` from the PyTorch checkpoint `binPath`, reporting progress(done, total)
+// in bytes. Called on a worker thread; must not throw. The app passes core/model's
+// convertTorchBinToSafetensors: the Hub client does not link the model itself.
+using CheckpointConverter =
+    std::function<Status(const QString &binPath, const QString &safetensorsPath,
+                         std::function<void(qint64 done, qint64 total)>)>;
+
 struct HubDownloadOptions {
     QString repo = QString::fromLatin1(kDefaultModelRepo);
     QString revision = QStringLiteral("main");
-    // After a pytorch_model.bin download, write model.safetensors next to it (once) so later
-    // starts memory-map it instead of parsing the pickle.
-    bool convertToSafetensors = false;
+    // After a pytorch_model.bin download, write model.safetensors next to it (once) with this
+    // converter, so later starts memory-map it instead of parsing the pickle. Empty: no conversion.
+    CheckpointConverter convertToSafetensors;
     // Resumes (HTTP Range) after a dropped connection, per file, before giving up.
     int maxRetries = 3;
     int retryDelayMs = 1000;
@@ -147,10 +155,24 @@ private:
         int retries = 0;
     };
     enum class HeadStep { Required, Safetensors, Bin };
+    // What the Hub's HEAD answer says about m_headFile, checked.
+    struct HeadAnswer {
+        FileTask task;
+        QString commit;
+    };
 
     void headNext();
     void sendHead(const QUrl &url, int redirectsLeft);
     void onHeadFinished(QNetworkReply *reply, int redirectsLeft);
+    // A redirect of the HEAD request that ends here: followed (a renamed repository) or refused
+    // (finished with the error). False for any other answer, a redirect to the file store
+    // included.
+    bool followedHeadRedirect(QNetworkReply *reply, int status, int redirectsLeft);
+    // The file's etag, size, file-store location and the commit; fails when the server's words
+    // could not be trusted (no commit hash, no verifiable hash, the commit changed).
+    Result<HeadAnswer> readHeadAnswer(QNetworkReply *reply, int status) const;
+    // Records the file as present, linked from a blob already there, or to be downloaded.
+    void planFile(FileTask task);
     void planDone();
     void downloadNext();
     void sendGet();
@@ -162,9 +184,19 @@ private:
     Result<QUrl> redirectTarget(QNetworkReply *reply);
     void removeStalePartials();
     void onGetReadyRead();
+    // The answer's first bytes: whether its body is the file from m_partStart on. A resume at the
+    // wrong offset is stopped; an error page is drained (or, for an expired signed URL, marks the
+    // location for a refresh).
+    bool acceptTransferStatus(QNetworkReply *reply, int status);
+    // The server ignored Range: the partial file and its hash start again.
+    void restartPart();
+    // Writes the body's next bytes to the partial file and its hash, within the announced size.
+    void appendToPart(QNetworkReply *reply, const QByteArray &data);
     void onGetFinished();
+    // The connection dropped: resumed after retryDelayMs while retries are left (progress resets
+    // the count), else the download fails naming how far it got.
+    void resumeOrGiveUp(const QUrl &url, const QString &dropped);
     void completeFile();
-    void linkAndContinue(const FileTask &task);
     void maybeConvert();
     void finish(Status status);
     void emitProgress(bool force);
@@ -173,6 +205,8 @@ private:
     QUrl resolveUrl(const QString &file) const;
     Error httpError(QNetworkReply *reply, const QString &file) const;
     Error offlineError(const QString &why) const;
+    // A stop by cancel() once files are planned: the partial file is kept for the next run.
+    Error cancelledError() const;
 
     HubCache m_cache;
     QString m_endpoint;

@@ -7,6 +7,7 @@
 #include "core/hub/hubdownloader.h"
 #include "core/hub/modellocator.h"
 #include "core/model/bridgetowermodel.h"
+#include "core/model/checkpointconverter.h"
 
 #include <QCryptographicHash>
 #include <QDateTime>
@@ -553,7 +554,7 @@ private Q_SLOTS:
         auto dl = downloader();
         HubDownloadOptions o;
         o.repo = kBinRepo;
-        o.convertToSafetensors = true;
+        o.convertToSafetensors = convertTorchBinToSafetensors;
         QVERIFY2(run(*dl, o),
                  qPrintable(dl->result().ok() ? QString() : dl->result().error().message));
         QVERIFY(dl->downloadedFiles().contains(QStringLiteral("pytorch_model.bin")));
