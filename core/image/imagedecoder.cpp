@@ -19,6 +19,10 @@ namespace {
 
 enum class Format { Unknown, Jpeg, Png, Gif, Bmp, Tiff, Webp, Heif };
 
+Error namedError(Error::Code code, const QString &name, const QString &what) {
+    return Error(code, QStringLiteral("%1: %2").arg(name, what));
+}
+
 // Recognised by magic bytes only: the extension lies often (a PNG saved as .jpg, text renamed), and
 // handing unknown data to QImageReader's auto-detection would let weak sniffers (TGA has no magic)
 // claim random bytes.
@@ -85,8 +89,8 @@ QString displayName(Format f) {
 // libjpeg (and so Qt) silently completes a truncated JPEG with gray and only logs a warning, where
 // Pillow raises "image file is truncated". A complete file has an EOI marker after its first scan;
 // entropy-coded data cannot contain FF D9 (byte stuffing), so finding it is a reliable test.
-// Returns an empty string when the structure looks complete, else what is wrong.
-QString checkJpegStructure(const QByteArray &data) {
+// Fails, naming the file, with what is wrong when the structure is incomplete.
+Status checkJpegStructure(const QByteArray &data, const QString &name) {
     const auto *d = reinterpret_cast<const unsigned char *>(data.constData());
     const size_t n = size_t(data.size());
     size_t pos = 2;
@@ -100,14 +104,17 @@ QString checkJpegStructure(const QByteArray &data) {
             continue;
         }
         if (marker == 0xD9)
-            return QStringLiteral("the JPEG ends before its image data");
+            return namedError(Error::Code::Format, name,
+                              QStringLiteral("the JPEG ends before its image data"));
         if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
             pos += 2;
             continue;
         }
         const size_t len = size_t(d[pos + 2]) << 8 | d[pos + 3];
         if (len < 2 || pos + 2 + len > n)
-            return QStringLiteral("the JPEG is truncated (a header segment runs past the end)");
+            return namedError(
+                Error::Code::Format, name,
+                QStringLiteral("the JPEG is truncated (a header segment runs past the end)"));
         pos += 2 + len;
         if (marker == 0xDA) {
             scanStart = pos;
@@ -119,11 +126,14 @@ QString checkJpegStructure(const QByteArray &data) {
         const QByteArray sos("\xFF\xDA", 2);
         const qsizetype at = data.indexOf(sos, qsizetype(pos));
         if (at < 0)
-            return QStringLiteral("the JPEG is truncated or corrupt (no image data found)");
+            return namedError(
+                Error::Code::Format, name,
+                QStringLiteral("the JPEG is truncated or corrupt (no image data found)"));
         scanStart = size_t(at) + 2;
     }
     if (data.indexOf(QByteArray("\xFF\xD9", 2), qsizetype(scanStart)) < 0)
-        return QStringLiteral("the JPEG is truncated (no end-of-image marker)");
+        return namedError(Error::Code::Format, name,
+                          QStringLiteral("the JPEG is truncated (no end-of-image marker)"));
     return {};
 }
 
@@ -134,7 +144,8 @@ struct PngInfo {
 
 // Walks the chunk list: every chunk must lie inside the data and IEND must be reached, so a cut-off
 // download is reported as truncated instead of decoded with missing rows.
-QString checkPngStructure(const QByteArray &data, PngInfo &info) {
+Result<PngInfo> checkPngStructure(const QByteArray &data, const QString &name) {
+    PngInfo info;
     const auto *d = reinterpret_cast<const unsigned char *>(data.constData());
     const size_t n = size_t(data.size());
     auto be32 = [&](size_t p) {
@@ -145,20 +156,26 @@ QString checkPngStructure(const QByteArray &data, PngInfo &info) {
     bool first = true;
     while (true) {
         if (pos + 12 > n)
-            return QStringLiteral("the PNG is truncated (it ends before its IEND chunk)");
+            return namedError(
+                Error::Code::Format, name,
+                QStringLiteral("the PNG is truncated (it ends before its IEND chunk)"));
         const size_t len = be32(pos);
         if (len > n - pos - 12)
-            return QStringLiteral("the PNG is truncated (a chunk runs past the end of the file)");
+            return namedError(
+                Error::Code::Format, name,
+                QStringLiteral("the PNG is truncated (a chunk runs past the end of the file)"));
         const unsigned char *type = d + pos + 4;
         if (first) {
             if (std::memcmp(type, "IHDR", 4) != 0 || len != 13)
-                return QStringLiteral("the PNG is corrupt (it does not start with an IHDR chunk)");
+                return namedError(
+                    Error::Code::Format, name,
+                    QStringLiteral("the PNG is corrupt (it does not start with an IHDR chunk)"));
             info.bitDepth = d[pos + 16];
             info.colorType = d[pos + 17];
             first = false;
         }
         if (std::memcmp(type, "IEND", 4) == 0)
-            return {};
+            return info;
         pos += 12 + len;
     }
 }
@@ -191,116 +208,95 @@ QSize reducedJpegSize(QSize stored, QSize hint) {
     return {};
 }
 
-Error namedError(Error::Code code, const QString &name, const QString &what) {
-    return Error(code, QStringLiteral("%1: %2").arg(name, what));
-}
-
-} // namespace
-
-QImage toRgb888LikePil(const QImage &image, bool gray16Clips) {
-    if (image.isNull())
-        return {};
+// ARGB32 is not premultiplied: the stored colour is read as is, alpha ignored (PIL's RGBA->RGB).
+QImage rgbFromArgb32(const QImage &image) {
     const int w = image.width();
     const int h = image.height();
-    QImage out;
-    switch (image.format()) {
-    case QImage::Format_RGB888:
-        return image;
-    case QImage::Format_RGB32:
-        // Opaque by definition, so Qt's (vectorised) conversion is an exact byte shuffle. Not used
-        // for ARGB32, where Qt may premultiply on the way.
-        return image.convertToFormat(QImage::Format_RGB888);
-    case QImage::Format_ARGB32: {
-        // ARGB32 is not premultiplied: the stored colour is read as is, alpha ignored (PIL's
-        // RGBA->RGB).
-        out = QImage(w, h, QImage::Format_RGB888);
-        if (out.isNull())
-            return {};
-        for (int y = 0; y < h; ++y) {
-            const auto *src = reinterpret_cast<const QRgb *>(image.constScanLine(y));
-            uchar *dst = out.scanLine(y);
-            for (int x = 0; x < w; ++x) {
-                dst[3 * x] = uchar(qRed(src[x]));
-                dst[3 * x + 1] = uchar(qGreen(src[x]));
-                dst[3 * x + 2] = uchar(qBlue(src[x]));
-            }
-        }
-        return out;
-    }
-    case QImage::Format_Grayscale8:
-    case QImage::Format_Grayscale16: {
-        out = QImage(w, h, QImage::Format_RGB888);
-        if (out.isNull())
-            return {};
-        const bool wide = image.format() == QImage::Format_Grayscale16;
-        for (int y = 0; y < h; ++y) {
-            uchar *dst = out.scanLine(y);
-            for (int x = 0; x < w; ++x) {
-                uchar v = 0;
-                if (wide) {
-                    const quint16 g = reinterpret_cast<const quint16 *>(image.constScanLine(y))[x];
-                    // PIL opens 16-bit gray as mode "I" and convert("RGB") clips; others keep the
-                    // high byte.
-                    v = gray16Clips ? uchar(std::min<quint16>(g, 255)) : uchar(g >> 8);
-                } else {
-                    v = image.constScanLine(y)[x];
-                }
-                dst[3 * x] = dst[3 * x + 1] = dst[3 * x + 2] = v;
-            }
-        }
-        return out;
-    }
-    case QImage::Format_Indexed8:
-    case QImage::Format_Mono:
-    case QImage::Format_MonoLSB: {
-        // Palette lookup; palette alpha (tRNS) is ignored as PIL's P->RGB does. A pixel index
-        // outside the palette (corrupt files) reads as black, as in PIL's zero-filled palette.
-        const QList<QRgb> table = image.colorTable();
-        const QImage idx = image.format() == QImage::Format_Indexed8
-                               ? image
-                               : image.convertToFormat(QImage::Format_Indexed8, table);
-        out = QImage(w, h, QImage::Format_RGB888);
-        if (out.isNull() || idx.isNull())
-            return {};
-        for (int y = 0; y < h; ++y) {
-            const uchar *src = idx.constScanLine(y);
-            uchar *dst = out.scanLine(y);
-            for (int x = 0; x < w; ++x) {
-                const QRgb c = src[x] < table.size() ? table[src[x]] : 0;
-                dst[3 * x] = uchar(qRed(c));
-                dst[3 * x + 1] = uchar(qGreen(c));
-                dst[3 * x + 2] = uchar(qBlue(c));
-            }
-        }
-        return out;
-    }
-    case QImage::Format_RGBX64:
-    case QImage::Format_RGBA64: {
-        // 16-bit RGB(A): PIL unpacks "RGB;16B"/"RGBA;16B" by keeping the high byte (no rounding).
-        out = QImage(w, h, QImage::Format_RGB888);
-        if (out.isNull())
-            return {};
-        for (int y = 0; y < h; ++y) {
-            const auto *src = reinterpret_cast<const quint16 *>(image.constScanLine(y));
-            uchar *dst = out.scanLine(y);
-            for (int x = 0; x < w; ++x)
-                for (int c = 0; c < 3; ++c)
-                    dst[3 * x + c] = uchar(src[4 * x + c] >> 8);
-        }
-        return out;
-    }
-    default:
-        // Anything else (premultiplied formats from some plugins, 16-bit 5-6-5 BMPs, ...): go
-        // through non-premultiplied ARGB32 so that alpha is dropped rather than composited.
-        {
-            const QImage argb = image.convertToFormat(QImage::Format_ARGB32);
-            return argb.isNull() ? QImage() : toRgb888LikePil(argb, gray16Clips);
+    QImage out(w, h, QImage::Format_RGB888);
+    if (out.isNull())
+        return {};
+    for (int y = 0; y < h; ++y) {
+        const auto *src = reinterpret_cast<const QRgb *>(image.constScanLine(y));
+        uchar *dst = out.scanLine(y);
+        for (int x = 0; x < w; ++x) {
+            dst[3 * x] = uchar(qRed(src[x]));
+            dst[3 * x + 1] = uchar(qGreen(src[x]));
+            dst[3 * x + 2] = uchar(qBlue(src[x]));
         }
     }
+    return out;
 }
 
-Result<DecodedImage> decodeImageData(const QByteArray &data, const QString &name,
-                                     const DecodeOptions &options) {
+QImage rgbFromGray(const QImage &image, bool gray16Clips) {
+    const int w = image.width();
+    const int h = image.height();
+    QImage out(w, h, QImage::Format_RGB888);
+    if (out.isNull())
+        return {};
+    const bool wide = image.format() == QImage::Format_Grayscale16;
+    for (int y = 0; y < h; ++y) {
+        uchar *dst = out.scanLine(y);
+        for (int x = 0; x < w; ++x) {
+            uchar v = 0;
+            if (wide) {
+                const quint16 g = reinterpret_cast<const quint16 *>(image.constScanLine(y))[x];
+                // PIL opens 16-bit gray as mode "I" and convert("RGB") clips; others keep the
+                // high byte.
+                v = gray16Clips ? uchar(std::min<quint16>(g, 255)) : uchar(g >> 8);
+            } else {
+                v = image.constScanLine(y)[x];
+            }
+            dst[3 * x] = dst[3 * x + 1] = dst[3 * x + 2] = v;
+        }
+    }
+    return out;
+}
+
+// Palette lookup; palette alpha (tRNS) is ignored as PIL's P->RGB does. A pixel index outside the
+// palette (corrupt files) reads as black, as in PIL's zero-filled palette.
+QImage rgbFromPalette(const QImage &image) {
+    const int w = image.width();
+    const int h = image.height();
+    const QList<QRgb> table = image.colorTable();
+    const QImage idx = image.format() == QImage::Format_Indexed8
+                           ? image
+                           : image.convertToFormat(QImage::Format_Indexed8, table);
+    QImage out(w, h, QImage::Format_RGB888);
+    if (out.isNull() || idx.isNull())
+        return {};
+    for (int y = 0; y < h; ++y) {
+        const uchar *src = idx.constScanLine(y);
+        uchar *dst = out.scanLine(y);
+        for (int x = 0; x < w; ++x) {
+            const QRgb c = src[x] < table.size() ? table[src[x]] : 0;
+            dst[3 * x] = uchar(qRed(c));
+            dst[3 * x + 1] = uchar(qGreen(c));
+            dst[3 * x + 2] = uchar(qBlue(c));
+        }
+    }
+    return out;
+}
+
+// 16-bit RGB(A): PIL unpacks "RGB;16B"/"RGBA;16B" by keeping the high byte (no rounding).
+QImage rgbFromRgba64(const QImage &image) {
+    const int w = image.width();
+    const int h = image.height();
+    QImage out(w, h, QImage::Format_RGB888);
+    if (out.isNull())
+        return {};
+    for (int y = 0; y < h; ++y) {
+        const auto *src = reinterpret_cast<const quint16 *>(image.constScanLine(y));
+        uchar *dst = out.scanLine(y);
+        for (int x = 0; x < w; ++x)
+            for (int c = 0; c < 3; ++c)
+                dst[3 * x + c] = uchar(src[4 * x + c] >> 8);
+    }
+    return out;
+}
+
+// Refuses what must not reach a decoder: an empty or too large file, content of no known format.
+Result<Format> recognise(const QByteArray &data, const QString &name,
+                         const DecodeOptions &options) {
     if (data.isEmpty())
         return namedError(Error::Code::Format, name, QStringLiteral("the file is empty (0 bytes)"));
     if (data.size() > options.maxFileBytes)
@@ -314,18 +310,34 @@ Result<DecodedImage> decodeImageData(const QByteArray &data, const QString &name
             Error::Code::Format, name,
             QStringLiteral("not a recognised image (expected JPEG, PNG, WebP, GIF, BMP, "
                            "TIFF or HEIC content; the file name's extension is not used)"));
-    if (format == Format::Heif) // libheif applies the container's rotation itself (see HeifDecoder)
-        return HeifDecoder::decode(data, name, options.maxPixels, options.maxSide);
+    return format;
+}
 
-    PngInfo png;
-    if (format == Format::Jpeg) {
-        if (const QString problem = checkJpegStructure(data); !problem.isEmpty())
-            return namedError(Error::Code::Format, name, problem);
-    } else if (format == Format::Png) {
-        if (const QString problem = checkPngStructure(data, png); !problem.isEmpty())
-            return namedError(Error::Code::Format, name, problem);
-    }
+// The stored size against the limits, before a pixel is decoded.
+Status checkStoredSize(QSize stored, const QString &name, const DecodeOptions &options) {
+    const qint64 pixels = qint64(stored.width()) * stored.height();
+    if (std::max(stored.width(), stored.height()) > options.maxSide)
+        return namedError(
+            Error::Code::Unsupported, name,
+            QStringLiteral("the image is %1 x %2 pixels, a side is above the limit of "
+                           "%3 pixels")
+                .arg(stored.width())
+                .arg(stored.height())
+                .arg(options.maxSide));
+    if (pixels > options.maxPixels)
+        return namedError(Error::Code::Unsupported, name,
+                          QStringLiteral("the image is %1 x %2 pixels (%3 megapixels), above the "
+                                         "limit of %4 megapixels")
+                              .arg(stored.width())
+                              .arg(stored.height())
+                              .arg(megapixels(pixels), megapixels(options.maxPixels)));
+    return {};
+}
 
+// Decodes with Qt's plugin for `format` (a JPEG at a reduced scale when the hint allows it) and
+// converts to RGB the way PIL does; orientation is not applied here.
+Result<DecodedImage> decodeWithQt(const QByteArray &data, Format format, const PngInfo &png,
+                                  const QString &name, const DecodeOptions &options) {
     const char *qtName = qtFormatName(format);
     if (!QImageReader::supportedImageFormats().contains(QByteArray(qtName)))
         return namedError(
@@ -347,22 +359,8 @@ Result<DecodedImage> decodeImageData(const QByteArray &data, const QString &name
         return namedError(Error::Code::Format, name,
                           QStringLiteral("cannot read the %1 header (%2)")
                               .arg(displayName(format), reader.errorString()));
-    const qint64 pixels = qint64(stored.width()) * stored.height();
-    if (std::max(stored.width(), stored.height()) > options.maxSide)
-        return namedError(
-            Error::Code::Unsupported, name,
-            QStringLiteral("the image is %1 x %2 pixels, a side is above the limit of "
-                           "%3 pixels")
-                .arg(stored.width())
-                .arg(stored.height())
-                .arg(options.maxSide));
-    if (pixels > options.maxPixels)
-        return namedError(Error::Code::Unsupported, name,
-                          QStringLiteral("the image is %1 x %2 pixels (%3 megapixels), above the "
-                                         "limit of %4 megapixels")
-                              .arg(stored.width())
-                              .arg(stored.height())
-                              .arg(megapixels(pixels), megapixels(options.maxPixels)));
+    if (const Status s = checkStoredSize(stored, name, options); !s)
+        return s.error();
 
     DecodedImage out;
     out.storedSize = stored;
@@ -392,11 +390,67 @@ Result<DecodedImage> decodeImageData(const QByteArray &data, const QString &name
                           QStringLiteral("out of memory converting %1 x %2 pixels to RGB")
                               .arg(decoded.width())
                               .arg(decoded.height()));
+    return out;
+}
 
-    out.exifOrientation = ExifOrientation::fromEncoded(data);
-    if (options.applyExifOrientation && out.exifOrientation != 1) {
-        out.rgb = ExifOrientation::apply(out.rgb, out.exifOrientation);
-        if (out.rgb.isNull())
+} // namespace
+
+QImage toRgb888LikePil(const QImage &image, bool gray16Clips) {
+    if (image.isNull())
+        return {};
+    switch (image.format()) {
+    case QImage::Format_RGB888:
+        return image;
+    case QImage::Format_RGB32:
+        // Opaque by definition, so Qt's (vectorised) conversion is an exact byte shuffle. Not used
+        // for ARGB32, where Qt may premultiply on the way.
+        return image.convertToFormat(QImage::Format_RGB888);
+    case QImage::Format_ARGB32:
+        return rgbFromArgb32(image);
+    case QImage::Format_Grayscale8:
+    case QImage::Format_Grayscale16:
+        return rgbFromGray(image, gray16Clips);
+    case QImage::Format_Indexed8:
+    case QImage::Format_Mono:
+    case QImage::Format_MonoLSB:
+        return rgbFromPalette(image);
+    case QImage::Format_RGBX64:
+    case QImage::Format_RGBA64:
+        return rgbFromRgba64(image);
+    default: {
+        // Anything else (premultiplied formats from some plugins, 16-bit 5-6-5 BMPs, ...): go
+        // through non-premultiplied ARGB32 so that alpha is dropped rather than composited.
+        const QImage argb = image.convertToFormat(QImage::Format_ARGB32);
+        return argb.isNull() ? QImage() : rgbFromArgb32(argb);
+    }
+    }
+}
+
+Result<DecodedImage> decodeImageData(const QByteArray &data, const QString &name,
+                                     const DecodeOptions &options) {
+    const Result<Format> format = recognise(data, name, options);
+    if (!format)
+        return format.error();
+    if (*format == Format::Heif) // libheif applies the container's rotation itself (HeifDecoder)
+        return HeifDecoder::decode(data, name, options.maxPixels, options.maxSide);
+
+    PngInfo png;
+    if (*format == Format::Jpeg) {
+        if (const Status s = checkJpegStructure(data, name); !s)
+            return s.error();
+    } else if (*format == Format::Png) {
+        Result<PngInfo> info = checkPngStructure(data, name);
+        if (!info)
+            return info.error();
+        png = *info;
+    }
+    Result<DecodedImage> out = decodeWithQt(data, *format, png, name, options);
+    if (!out)
+        return out;
+    out->exifOrientation = ExifOrientation::fromEncoded(data);
+    if (options.applyExifOrientation && out->exifOrientation != 1) {
+        out->rgb = ExifOrientation::apply(out->rgb, out->exifOrientation);
+        if (out->rgb.isNull())
             return namedError(Error::Code::Internal, name,
                               QStringLiteral("out of memory applying the EXIF orientation"));
     }
