@@ -208,34 +208,33 @@ QSize reducedJpegSize(QSize stored, QSize hint) {
     return {};
 }
 
+// An RGB888 image of `image`'s size whose rows `writeRow(y, dst)` fills; null when out of memory.
+template <typename WriteRow> QImage rgb888Rows(const QImage &image, WriteRow writeRow) {
+    QImage out(image.width(), image.height(), QImage::Format_RGB888);
+    if (out.isNull())
+        return {};
+    for (int y = 0; y < image.height(); ++y)
+        writeRow(y, out.scanLine(y));
+    return out;
+}
+
 // ARGB32 is not premultiplied: the stored colour is read as is, alpha ignored (PIL's RGBA->RGB).
 QImage rgbFromArgb32(const QImage &image) {
     const int w = image.width();
-    const int h = image.height();
-    QImage out(w, h, QImage::Format_RGB888);
-    if (out.isNull())
-        return {};
-    for (int y = 0; y < h; ++y) {
+    return rgb888Rows(image, [&](int y, uchar *dst) {
         const auto *src = reinterpret_cast<const QRgb *>(image.constScanLine(y));
-        uchar *dst = out.scanLine(y);
         for (int x = 0; x < w; ++x) {
             dst[3 * x] = uchar(qRed(src[x]));
             dst[3 * x + 1] = uchar(qGreen(src[x]));
             dst[3 * x + 2] = uchar(qBlue(src[x]));
         }
-    }
-    return out;
+    });
 }
 
 QImage rgbFromGray(const QImage &image, bool gray16Clips) {
     const int w = image.width();
-    const int h = image.height();
-    QImage out(w, h, QImage::Format_RGB888);
-    if (out.isNull())
-        return {};
     const bool wide = image.format() == QImage::Format_Grayscale16;
-    for (int y = 0; y < h; ++y) {
-        uchar *dst = out.scanLine(y);
+    return rgb888Rows(image, [&](int y, uchar *dst) {
         for (int x = 0; x < w; ++x) {
             uchar v = 0;
             if (wide) {
@@ -248,50 +247,39 @@ QImage rgbFromGray(const QImage &image, bool gray16Clips) {
             }
             dst[3 * x] = dst[3 * x + 1] = dst[3 * x + 2] = v;
         }
-    }
-    return out;
+    });
 }
 
 // Palette lookup; palette alpha (tRNS) is ignored as PIL's P->RGB does. A pixel index outside the
 // palette (corrupt files) reads as black, as in PIL's zero-filled palette.
 QImage rgbFromPalette(const QImage &image) {
-    const int w = image.width();
-    const int h = image.height();
     const QList<QRgb> table = image.colorTable();
     const QImage idx = image.format() == QImage::Format_Indexed8
                            ? image
                            : image.convertToFormat(QImage::Format_Indexed8, table);
-    QImage out(w, h, QImage::Format_RGB888);
-    if (out.isNull() || idx.isNull())
+    if (idx.isNull())
         return {};
-    for (int y = 0; y < h; ++y) {
+    const int w = image.width();
+    return rgb888Rows(image, [&](int y, uchar *dst) {
         const uchar *src = idx.constScanLine(y);
-        uchar *dst = out.scanLine(y);
         for (int x = 0; x < w; ++x) {
             const QRgb c = src[x] < table.size() ? table[src[x]] : 0;
             dst[3 * x] = uchar(qRed(c));
             dst[3 * x + 1] = uchar(qGreen(c));
             dst[3 * x + 2] = uchar(qBlue(c));
         }
-    }
-    return out;
+    });
 }
 
 // 16-bit RGB(A): PIL unpacks "RGB;16B"/"RGBA;16B" by keeping the high byte (no rounding).
 QImage rgbFromRgba64(const QImage &image) {
     const int w = image.width();
-    const int h = image.height();
-    QImage out(w, h, QImage::Format_RGB888);
-    if (out.isNull())
-        return {};
-    for (int y = 0; y < h; ++y) {
+    return rgb888Rows(image, [&](int y, uchar *dst) {
         const auto *src = reinterpret_cast<const quint16 *>(image.constScanLine(y));
-        uchar *dst = out.scanLine(y);
         for (int x = 0; x < w; ++x)
             for (int c = 0; c < 3; ++c)
                 dst[3 * x + c] = uchar(src[4 * x + c] >> 8);
-    }
-    return out;
+    });
 }
 
 // Refuses what must not reach a decoder: an empty or too large file, content of no known format.
