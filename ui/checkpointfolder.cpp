@@ -1,5 +1,7 @@
 #include "ui/checkpointfolder.h"
 
+#include "core/hub/hubcache.h"
+
 #include <QCoreApplication>
 #include <QDir>
 #include <QFile>
@@ -59,37 +61,16 @@ QString CheckpointFolder::problem(const QString &directory) {
 }
 
 QStringList CheckpointFolder::huggingFaceCacheRoots() {
-    QStringList roots;
-    const QString hubCache = qEnvironmentVariable("HF_HUB_CACHE");
-    if (!hubCache.isEmpty())
-        roots << hubCache;
-    const QString hfHome = qEnvironmentVariable("HF_HOME");
-    if (!hfHome.isEmpty())
-        roots << QDir(hfHome).filePath(QStringLiteral("hub"));
-    const QString xdgCache = qEnvironmentVariable("XDG_CACHE_HOME");
-    if (!xdgCache.isEmpty())
-        roots << QDir(xdgCache).filePath(QStringLiteral("huggingface/hub"));
-    roots << QDir::home().filePath(QStringLiteral(".cache/huggingface/hub"));
-    roots.removeDuplicates();
-    return roots;
+    return HubCache::searchRoots();
 }
 
 QStringList CheckpointFolder::findInHuggingFaceCache() {
     QList<QFileInfo> found;
-    for (const QString &root : huggingFaceCacheRoots()) {
-        const QDir rootDir(root);
-        // Hub cache layout: models--<org>--<name>/snapshots/<revision>/
-        for (const QFileInfo &repo : rootDir.entryInfoList({QStringLiteral("models--*")},
-                                                           QDir::Dirs | QDir::NoDotAndDotDot)) {
-            if (!repo.fileName().contains(QLatin1String("bridgetower"), Qt::CaseInsensitive))
-                continue;
-            const QDir snapshots(
-                QDir(repo.absoluteFilePath()).filePath(QStringLiteral("snapshots")));
-            for (const QFileInfo &snap : snapshots.entryInfoList(QDir::Dirs | QDir::NoDotAndDotDot))
-                if (problem(snap.absoluteFilePath()).isEmpty())
-                    found << snap;
-        }
-    }
+    for (const QString &root : HubCache::searchRoots())
+        for (const HubCache::Snapshot &snapshot : HubCache(root).snapshots())
+            if (snapshot.repo.contains(QLatin1String("bridgetower"), Qt::CaseInsensitive) &&
+                problem(snapshot.directory).isEmpty())
+                found << QFileInfo(snapshot.directory);
     std::sort(found.begin(), found.end(), [](const QFileInfo &a, const QFileInfo &b) {
         return a.lastModified() > b.lastModified();
     });

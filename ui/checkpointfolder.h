@@ -15,9 +15,9 @@ public:
     // folder").
     static QString problem(const QString &directory);
 
-    // Snapshot folders of BridgeTower checkpoints in the Hugging Face hub cache
-    // ($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub), newest first, each passing
-    // problem().
+    // Snapshot folders of BridgeTower checkpoints in the Hugging Face hub caches
+    // (HubCache::searchRoots(): $HF_HUB_CACHE, $HF_HOME/hub, $XDG_CACHE_HOME/huggingface/hub,
+    // ~/.cache/huggingface/hub), newest first, each passing problem().
     static QStringList findInHuggingFaceCache();
     // The cache folders searched by findInHuggingFaceCache(), existing or not.
     static QStringList huggingFaceCacheRoots();

@@ -2,9 +2,7 @@
 
 #include "ui/checkpointfolder.h"
 
-#ifdef TOWERSEARCH_UI_HAVE_HUB
 #include "core/hub/hubdownloader.h"
-#endif
 
 #include <QApplication>
 #include <QButtonGroup>
@@ -31,11 +29,7 @@ QString ModelSetupDialog::downloadCommand() {
 }
 
 bool ModelSetupDialog::canDownload() {
-#ifdef TOWERSEARCH_UI_HAVE_HUB
-    return true;
-#else
-    return false;
-#endif
+    return true; // the Hub client (core/hub) is part of every build
 }
 
 ModelSetupDialog::ModelSetupDialog(const QString &initialDirectory, const QString &initialError,
@@ -53,60 +47,14 @@ ModelSetupDialog::ModelSetupDialog(const QString &initialDirectory, const QStrin
     layout->addWidget(intro);
 
     auto *grid = new QGridLayout;
-    m_useFolder = new QRadioButton(tr("A checkpoint &folder on disk:"), this);
-    m_folderEdit = new QLineEdit(initialDirectory, this);
-    m_folderEdit->setAccessibleName(tr("Checkpoint folder"));
-    m_folderEdit->setPlaceholderText(
-        tr("A folder with config.json, model.safetensors, vocab.json…"));
-    auto *browse = new QPushButton(tr("&Browse…"), this);
-    browse->setAccessibleName(tr("Browse for a checkpoint folder"));
-    grid->addWidget(m_useFolder, 0, 0, 1, 2);
-    grid->addWidget(m_folderEdit, 1, 0);
-    grid->addWidget(browse, 1, 1);
-
-    m_useCache = new QRadioButton(tr("One found in the &Hugging Face cache:"), this);
-    m_cacheCombo = new QComboBox(this);
-    m_cacheCombo->setAccessibleName(tr("Checkpoints in the Hugging Face cache"));
-    const QStringList cached = CheckpointFolder::findInHuggingFaceCache();
-    for (const QString &dir : cached)
-        m_cacheCombo->addItem(QDir::toNativeSeparators(dir), dir);
-    if (cached.isEmpty()) {
-        m_cacheCombo->addItem(
-            tr("None found in %1")
-                .arg(QDir::toNativeSeparators(
-                    CheckpointFolder::huggingFaceCacheRoots().join(QStringLiteral(", ")))));
-        m_useCache->setEnabled(false);
-        m_cacheCombo->setEnabled(false);
-    }
-    grid->addWidget(m_useCache, 2, 0, 1, 2);
-    grid->addWidget(m_cacheCombo, 3, 0, 1, 2);
-
-    m_download = new QRadioButton(tr("&Download it"), this);
-#ifdef TOWERSEARCH_UI_HAVE_HUB
-    m_downloadText = new QLabel(
-        tr("Fetches %1 from the Hugging Face Hub into %2, where Python tools find it too. "
-           "An interrupted download resumes. Or, in a terminal: <code>%3</code>")
-            .arg(QString::fromLatin1(kDefaultModelRepo),
-                 QDir::toNativeSeparators(HubCache::defaultRoot()), downloadCommand()),
-        this);
-#else
-    m_downloadText = new QLabel(
-        tr("Run this in a terminal, then choose the folder it prints above:<br><code>%1</code>")
-            .arg(downloadCommand()),
-        this);
-#endif
-    m_downloadText->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    m_downloadText->setWordWrap(true);
-    auto *copyCommand = new QPushButton(tr("Copy Command"), this);
-    grid->addWidget(m_download, 4, 0, 1, 2);
-    grid->addWidget(m_downloadText, 5, 0);
-    grid->addWidget(copyCommand, 5, 1);
+    addFolderChoice(grid, initialDirectory);
+    const bool cached = addCacheChoice(grid);
+    addDownloadChoice(grid);
     layout->addLayout(grid);
-
     auto *group = new QButtonGroup(this);
     for (QRadioButton *b : {m_useFolder, m_useCache, m_download})
         group->addButton(b);
-    (cached.isEmpty() || !initialDirectory.isEmpty() ? m_useFolder : m_useCache)->setChecked(true);
+    (!cached || !initialDirectory.isEmpty() ? m_useFolder : m_useCache)->setChecked(true);
 
     m_error = new QLabel(this);
     m_error->setWordWrap(true);
@@ -125,6 +73,26 @@ ModelSetupDialog::ModelSetupDialog(const QString &initialDirectory, const QStrin
     layout->addWidget(m_buttons);
     connect(m_buttons, &QDialogButtonBox::accepted, this, &ModelSetupDialog::accept);
     connect(m_buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+    connect(m_download, &QRadioButton::toggled, this, [this](bool on) {
+        m_buttons->button(QDialogButtonBox::Ok)
+            ->setText(on ? tr("Download") : tr("Use This Model"));
+        m_buttons->button(QDialogButtonBox::Ok)->setEnabled(!on || canDownload());
+    });
+    showError(initialError);
+    resize(620, sizeHint().height());
+}
+
+void ModelSetupDialog::addFolderChoice(QGridLayout *grid, const QString &initialDirectory) {
+    m_useFolder = new QRadioButton(tr("A checkpoint &folder on disk:"), this);
+    m_folderEdit = new QLineEdit(initialDirectory, this);
+    m_folderEdit->setAccessibleName(tr("Checkpoint folder"));
+    m_folderEdit->setPlaceholderText(
+        tr("A folder with config.json, model.safetensors, vocab.json…"));
+    auto *browse = new QPushButton(tr("&Browse…"), this);
+    browse->setAccessibleName(tr("Browse for a checkpoint folder"));
+    grid->addWidget(m_useFolder, 0, 0, 1, 2);
+    grid->addWidget(m_folderEdit, 1, 0);
+    grid->addWidget(browse, 1, 1);
     connect(browse, &QPushButton::clicked, this, [this] {
         const QString dir = QFileDialog::getExistingDirectory(
             this, tr("Choose a BridgeTower Checkpoint Folder"), m_folderEdit->text());
@@ -134,15 +102,44 @@ ModelSetupDialog::ModelSetupDialog(const QString &initialDirectory, const QStrin
         }
     });
     connect(m_folderEdit, &QLineEdit::textEdited, this, [this] { m_useFolder->setChecked(true); });
+}
+
+bool ModelSetupDialog::addCacheChoice(QGridLayout *grid) {
+    m_useCache = new QRadioButton(tr("One found in the &Hugging Face cache:"), this);
+    m_cacheCombo = new QComboBox(this);
+    m_cacheCombo->setAccessibleName(tr("Checkpoints in the Hugging Face cache"));
+    const QStringList cached = CheckpointFolder::findInHuggingFaceCache();
+    for (const QString &dir : cached)
+        m_cacheCombo->addItem(QDir::toNativeSeparators(dir), dir);
+    if (cached.isEmpty()) {
+        m_cacheCombo->addItem(
+            tr("None found in %1")
+                .arg(QDir::toNativeSeparators(
+                    CheckpointFolder::huggingFaceCacheRoots().join(QStringLiteral(", ")))));
+        m_useCache->setEnabled(false);
+        m_cacheCombo->setEnabled(false);
+    }
+    grid->addWidget(m_useCache, 2, 0, 1, 2);
+    grid->addWidget(m_cacheCombo, 3, 0, 1, 2);
+    return !cached.isEmpty();
+}
+
+void ModelSetupDialog::addDownloadChoice(QGridLayout *grid) {
+    m_download = new QRadioButton(tr("&Download it"), this);
+    m_downloadText = new QLabel(
+        tr("Fetches %1 from the Hugging Face Hub into %2, where Python tools find it too. "
+           "An interrupted download resumes. Or, in a terminal: <code>%3</code>")
+            .arg(QString::fromLatin1(kDefaultModelRepo),
+                 QDir::toNativeSeparators(HubCache::defaultRoot()), downloadCommand()),
+        this);
+    m_downloadText->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_downloadText->setWordWrap(true);
+    auto *copyCommand = new QPushButton(tr("Copy Command"), this);
+    grid->addWidget(m_download, 4, 0, 1, 2);
+    grid->addWidget(m_downloadText, 5, 0);
+    grid->addWidget(copyCommand, 5, 1);
     connect(copyCommand, &QPushButton::clicked, this,
             [] { QApplication::clipboard()->setText(downloadCommand()); });
-    connect(m_download, &QRadioButton::toggled, this, [this](bool on) {
-        m_buttons->button(QDialogButtonBox::Ok)
-            ->setText(on ? tr("Download") : tr("Use This Model"));
-        m_buttons->button(QDialogButtonBox::Ok)->setEnabled(!on || canDownload());
-    });
-    showError(initialError);
-    resize(620, sizeHint().height());
 }
 
 QString ModelSetupDialog::errorText() const {
@@ -182,17 +179,14 @@ void ModelSetupDialog::setChecking(bool checking) {
 }
 
 void ModelSetupDialog::reject() {
-#ifdef TOWERSEARCH_UI_HAVE_HUB
     if (m_downloader && m_downloader->isRunning()) {
         m_downloader->cancel(); // the partial file stays: the next download resumes
         return;                 // finished(false) re-enables the dialog; Cancel again closes it
     }
-#endif
     QDialog::reject();
 }
 
 void ModelSetupDialog::startDownload() {
-#ifdef TOWERSEARCH_UI_HAVE_HUB
     if (m_downloader)
         return;
     m_downloader = new HubDownloader(HubCache::fromEnvironment(), this);
@@ -236,7 +230,6 @@ void ModelSetupDialog::startDownload() {
     });
     HubDownloadOptions options;
     dl->start(options);
-#endif
 }
 
 void ModelSetupDialog::accept() {

@@ -9,6 +9,7 @@
 class QButtonGroup;
 class QComboBox;
 class QDialogButtonBox;
+class QGridLayout;
 class QLabel;
 class QLineEdit;
 class QProgressBar;
@@ -41,14 +42,19 @@ public:
     QLineEdit *folderEdit() const { return m_folderEdit; }
 
     static QString downloadCommand();
-    // Whether "Download it" fetches the model itself (built with core/hub) or shows the CLI
-    // command.
+    // Whether "Download it" fetches the model itself: always, the Hub client is part of every
+    // build (kept for the tests that ask).
     static bool canDownload();
 
 Q_SIGNALS:
     void checkFinished(bool ok);
 
 private:
+    // The three sources, each a radio button with its widgets in `grid`.
+    void addFolderChoice(QGridLayout *grid, const QString &initialDirectory);
+    // Whether a usable checkpoint was found in the cache.
+    bool addCacheChoice(QGridLayout *grid);
+    void addDownloadChoice(QGridLayout *grid);
     void accept() override;
     void reject() override;
     void startDownload();

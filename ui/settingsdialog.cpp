@@ -35,7 +35,6 @@ SettingsDialog::SettingsDialog(const AppSettings &settings, const QString &libra
     setWindowTitle(tr("Settings"));
     auto *layout = new QVBoxLayout(this);
     auto *form = new QFormLayout;
-
     if (!libraryPath.isEmpty()) {
         auto *library = new QLabel(QDir::toNativeSeparators(libraryPath), this);
         library->setObjectName(QStringLiteral("libraryPath"));
@@ -45,7 +44,18 @@ SettingsDialog::SettingsDialog(const AppSettings &settings, const QString &libra
                                "same library by default."));
         form->addRow(tr("Library:"), library);
     }
+    addModelRows(form, settings);
+    addCacheRows(form, settings);
+    layout->addLayout(form);
+    addExcludedFolders(layout, settings);
 
+    auto *buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
+    connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+    layout->addWidget(buttons);
+}
+
+void SettingsDialog::addModelRows(QFormLayout *form, const AppSettings &settings) {
     auto *modelRow = new QHBoxLayout;
     m_model = new QLineEdit(settings.modelDirectory, this);
     m_model->setAccessibleName(tr("Model folder"));
@@ -89,6 +99,9 @@ SettingsDialog::SettingsDialog(const AppSettings &settings, const QString &libra
     m_precision->setCurrentIndex(m_precision->findData(int(settings.precision)));
     m_precision->setToolTip(tr("Changing it reloads the model; photos already indexed are kept."));
     form->addRow(tr("Model &precision:"), m_precision);
+}
+
+void SettingsDialog::addCacheRows(QFormLayout *form, const AppSettings &settings) {
     m_cacheMemory = spin(this, 0, 65536, settings.rerankCacheMemoryMiB, tr(" MiB"),
                          tr("Rerank cache in memory"));
     form->addRow(tr("Rerank cache in memory:"), m_cacheMemory);
@@ -98,8 +111,9 @@ SettingsDialog::SettingsDialog(const AppSettings &settings, const QString &libra
     m_thumbnails = spin(this, 8, 65536, settings.thumbnailCacheMiB, tr(" MiB"),
                         tr("Thumbnail cache in memory"));
     form->addRow(tr("Thumbnail cache in memory:"), m_thumbnails);
-    layout->addLayout(form);
+}
 
+void SettingsDialog::addExcludedFolders(QVBoxLayout *layout, const AppSettings &settings) {
     layout->addWidget(new QLabel(tr("Never index these folders:"), this));
     m_excluded = new QListWidget(this);
     m_excluded->setAccessibleName(tr("Excluded folders"));
@@ -119,11 +133,6 @@ SettingsDialog::SettingsDialog(const AppSettings &settings, const QString &libra
             m_excluded->addItem(QDir::toNativeSeparators(dir));
     });
     connect(removeEx, &QPushButton::clicked, this, [this] { delete m_excluded->currentItem(); });
-
-    auto *buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
-    connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
-    connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
-    layout->addWidget(buttons);
 }
 
 AppSettings SettingsDialog::settings() const {

@@ -6,9 +6,11 @@
 
 class QComboBox;
 class QDoubleSpinBox;
+class QFormLayout;
 class QLineEdit;
 class QListWidget;
 class QSpinBox;
+class QVBoxLayout;
 
 namespace ts {
 
@@ -26,6 +28,11 @@ public:
     AppSettings settings() const;
 
 private:
+    // Model folder, search depth, threads and precision.
+    void addModelRows(QFormLayout *form, const AppSettings &settings);
+    void addCacheRows(QFormLayout *form, const AppSettings &settings);
+    void addExcludedFolders(QVBoxLayout *layout, const AppSettings &settings);
+
     QLineEdit *m_model;
     QSpinBox *m_candidates, *m_rerankDepth, *m_threads, *m_cacheMemory, *m_cacheDisk, *m_thumbnails;
     QDoubleSpinBox *m_relevance;
