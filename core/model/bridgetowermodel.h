@@ -1,10 +1,11 @@
 #pragma once
 
 #include "core/common/floattensor.h"
+#include "core/common/modelheads.h"
+#include "core/common/precision.h"
 #include "core/common/result.h"
 #include "core/common/tokenbatch.h"
 #include "core/model/bridgetowerconfig.h"
-#include "core/model/precision.h"
 
 #include <QString>
 #include <QStringList>
@@ -18,15 +19,6 @@ namespace internal {
 class BridgeTowerNet;
 struct CheckpointWeights;
 } // namespace internal
-
-// Which heads a checkpoint provides (bit flags).
-enum ModelHead : unsigned {
-    kHeadNone = 0,
-    kHeadContrastive = 1, // ITC: text/image/cross embeddings and logit scale (needed for search)
-    kHeadImageTextMatching = 2, // ITM: match logits (rerank)
-    kHeadMaskedLm = 4,          // MLM: vocabulary logits (fill-mask)
-    kHeadAll = 7,
-};
 
 struct ModelLoadOptions {
     unsigned requiredHeads = kHeadNone; // loading fails unless every one of these heads is usable
