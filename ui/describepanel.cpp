@@ -6,7 +6,6 @@
 #include <QPushButton>
 #include <QToolButton>
 #include <QVBoxLayout>
-#include <QtConcurrent/QtConcurrentRun>
 
 namespace ts {
 
@@ -54,7 +53,7 @@ void DescribePanel::setEngine(std::shared_ptr<const SearchEngine> engine) {
 
 void DescribePanel::setPhoto(const QString &path) {
     if (path != m_photo) {
-        ++m_generation; // tags of another photo are stale
+        m_request.supersede(); // tags of another photo are stale
         m_tags.clear();
         showTags();
         setBusy(false);
@@ -86,28 +85,27 @@ void DescribePanel::setBusy(bool busy) {
 void DescribePanel::describe() {
     if (m_photo.isEmpty() || !m_engine)
         return;
-    const quint64 generation = ++m_generation;
     setBusy(true);
     setMessage(tr("Looking…"));
     using Outcome = std::pair<std::vector<DescribeTag>, QString>; // tags, or an error message
-    QtConcurrent::run([engine = m_engine, photo = m_photo, options = m_options]() -> Outcome {
-        auto r = engine->describe(photo, options);
-        return r.ok() ? Outcome{r->tags, QString()} : Outcome{{}, r.error().message};
-    }).then(this, [this, generation](const Outcome &outcome) {
-        if (generation != m_generation)
-            return;
-        setBusy(false);
-        m_tags = outcome.first;
-        showTags();
-        if (!outcome.second.isEmpty()) {
-            setMessage(outcome.second);
-            Q_EMIT failed(outcome.second);
-            return;
-        }
-        setMessage(m_tags.empty() ? tr("The model found no words for this photo.")
-                                  : tr("Click a word to search for it."));
-        Q_EMIT described();
-    });
+    m_request.start(
+        [engine = m_engine, photo = m_photo, options = m_options]() -> Outcome {
+            auto r = engine->describe(photo, options);
+            return r.ok() ? Outcome{r->tags, QString()} : Outcome{{}, r.error().message};
+        },
+        [this](const Outcome &outcome) {
+            setBusy(false);
+            m_tags = outcome.first;
+            showTags();
+            if (!outcome.second.isEmpty()) {
+                setMessage(outcome.second);
+                Q_EMIT failed(outcome.second);
+                return;
+            }
+            setMessage(m_tags.empty() ? tr("The model found no words for this photo.")
+                                      : tr("Click a word to search for it."));
+            Q_EMIT described();
+        });
 }
 
 void DescribePanel::showTags() {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/search/searchengine.h"
+#include "ui/latestonly.h"
 
 #include <QString>
 #include <QWidget>
@@ -56,7 +57,7 @@ private:
     QWidget *m_chipArea;
     QGridLayout *m_chipLayout;
     std::vector<DescribeTag> m_tags;
-    quint64 m_generation = 0;
+    LatestOnly m_request{this}; // tags of the photo shown now only
     bool m_busy = false;
 };
 

@@ -19,7 +19,6 @@
 #include <QPushButton>
 #include <QUrl>
 #include <QVBoxLayout>
-#include <QtConcurrent/QtConcurrentRun>
 
 namespace ts {
 
@@ -83,7 +82,7 @@ DetailPane::DetailPane(QWidget *parent) : QWidget(parent) {
 }
 
 void DetailPane::clear() {
-    ++m_generation;
+    m_previewRequest.supersede();
     m_hit = PhotoHit{};
     m_preview = QImage();
     m_image->clear();
@@ -129,43 +128,42 @@ void DetailPane::updateScores() {
 }
 
 void DetailPane::loadPreview() {
-    const quint64 generation = ++m_generation;
     const QString path = m_hit.path;
     struct Loaded {
         QImage image;
         QSize stored;
         QString error;
     };
-    QtConcurrent::run([path] {
-        DecodeOptions options;
-        options.targetShortestEdgeHint = QSize(kPreviewDecodeEdge, kPreviewDecodeEdge);
-        auto decoded = decodeImageFile(path, options);
-        if (!decoded.ok())
-            return Loaded{{}, {}, decoded.error().message};
-        QImage img = decoded->rgb;
-        if (img.width() > 2 * kPreviewDecodeEdge || img.height() > 2 * kPreviewDecodeEdge)
-            img = img.scaled(2 * kPreviewDecodeEdge, 2 * kPreviewDecodeEdge, Qt::KeepAspectRatio,
-                             Qt::SmoothTransformation);
-        return Loaded{img.convertToFormat(QImage::Format_RGB32), decoded->storedSize, {}};
-    }).then(this, [this, generation](const Loaded &loaded) {
-        if (generation != m_generation)
-            return;
-        if (loaded.image.isNull()) {
-            m_image->setText(loaded.error);
-            return;
-        }
-        m_preview = loaded.image;
-        m_size->setText(tr("%1 × %2 pixels, %3")
-                            .arg(loaded.image.width() >= loaded.image.height()
-                                     ? qMax(loaded.stored.width(), loaded.stored.height())
-                                     : qMin(loaded.stored.width(), loaded.stored.height()))
-                            .arg(loaded.image.width() >= loaded.image.height()
-                                     ? qMin(loaded.stored.width(), loaded.stored.height())
-                                     : qMax(loaded.stored.width(), loaded.stored.height()))
-                            .arg(QLocale().formattedDataSize(QFileInfo(m_hit.path).size())));
-        showPreview();
-        Q_EMIT previewLoaded();
-    });
+    m_previewRequest.start(
+        [path] {
+            DecodeOptions options;
+            options.targetShortestEdgeHint = QSize(kPreviewDecodeEdge, kPreviewDecodeEdge);
+            auto decoded = decodeImageFile(path, options);
+            if (!decoded.ok())
+                return Loaded{{}, {}, decoded.error().message};
+            QImage img = decoded->rgb;
+            if (img.width() > 2 * kPreviewDecodeEdge || img.height() > 2 * kPreviewDecodeEdge)
+                img = img.scaled(2 * kPreviewDecodeEdge, 2 * kPreviewDecodeEdge,
+                                 Qt::KeepAspectRatio, Qt::SmoothTransformation);
+            return Loaded{img.convertToFormat(QImage::Format_RGB32), decoded->storedSize, {}};
+        },
+        [this](const Loaded &loaded) {
+            if (loaded.image.isNull()) {
+                m_image->setText(loaded.error);
+                return;
+            }
+            m_preview = loaded.image;
+            m_size->setText(tr("%1 × %2 pixels, %3")
+                                .arg(loaded.image.width() >= loaded.image.height()
+                                         ? qMax(loaded.stored.width(), loaded.stored.height())
+                                         : qMin(loaded.stored.width(), loaded.stored.height()))
+                                .arg(loaded.image.width() >= loaded.image.height()
+                                         ? qMin(loaded.stored.width(), loaded.stored.height())
+                                         : qMax(loaded.stored.width(), loaded.stored.height()))
+                                .arg(QLocale().formattedDataSize(QFileInfo(m_hit.path).size())));
+            showPreview();
+            Q_EMIT previewLoaded();
+        });
 }
 
 void DetailPane::showPreview() {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/search/searchengine.h"
+#include "ui/latestonly.h"
 
 #include <QDateTime>
 #include <QImage>
@@ -57,7 +58,7 @@ private:
     PhotoHit m_hit;
     QImage m_preview;
     QSize m_storedSize;
-    quint64 m_generation = 0;
+    LatestOnly m_previewRequest{this}; // the preview of the photo shown now only
     DateTakenProvider m_dateTaken;
     QPoint m_pressPos;
 };

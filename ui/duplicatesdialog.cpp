@@ -19,7 +19,6 @@
 #include <QPushButton>
 #include <QSplitter>
 #include <QVBoxLayout>
-#include <QtConcurrent/QtConcurrentRun>
 
 #include <climits>
 
@@ -152,7 +151,7 @@ void DuplicatesDialog::cancelSearch() {
         return;
     m_cancel->store(true);
     m_cancel.reset();
-    ++m_generation; // whatever it still delivers is dropped
+    m_search.supersede(); // whatever it still delivers is dropped
     m_progress->setVisible(false);
     m_findButton->setText(tr("&Find"));
     m_status->setText(tr("Stopped."));
@@ -161,19 +160,30 @@ void DuplicatesDialog::cancelSearch() {
 void DuplicatesDialog::find() {
     m_searchedOnce = true;
     cancelSearch();
-    const quint64 generation = ++m_generation;
+    const LatestOnly::Ticket ticket = m_search.supersede();
     auto cancel = std::make_shared<std::atomic<bool>>(false);
     m_cancel = cancel;
     m_findButton->setText(tr("S&top"));
     m_progress->setRange(0, 0);
     m_progress->setVisible(true);
     m_status->clear();
+    m_search.run(
+        ticket,
+        [finder = m_finder, threshold = float(m_threshold->value()),
+         progress = progressReporter(ticket, cancel)] {
+            return collect(finder, threshold, progress);
+        },
+        [this](const Found &found) { showFound(found); });
+}
 
-    // Progress crosses to the GUI thread queued and throttled (~10/s); stale ones are dropped.
+// Progress crosses to the GUI thread queued and throttled (~10/s); stale ones are dropped. The
+// reporter also tells the finder to stop once the search is cancelled.
+ScanProgress DuplicatesDialog::progressReporter(LatestOnly::Ticket ticket,
+                                                std::shared_ptr<std::atomic<bool>> cancel) {
     QPointer<DuplicatesDialog> self(this);
     auto timer = std::make_shared<QElapsedTimer>();
     timer->start();
-    ScanProgress progress = [self, cancel, timer, generation](qint64 done, qint64 total) {
+    return [self, cancel, timer, ticket](qint64 done, qint64 total) {
         if (cancel->load())
             return false;
         if (timer->elapsed() >= 100 || done == total) {
@@ -182,8 +192,8 @@ void DuplicatesDialog::find() {
             // GUI thread, where the dialog may have gone meanwhile.
             QMetaObject::invokeMethod(
                 QCoreApplication::instance(),
-                [self, generation, done, total] {
-                    if (!self || generation != self->m_generation)
+                [self, ticket, done, total] {
+                    if (!self || !self->m_search.isCurrent(ticket))
                         return;
                     self->m_progress->setRange(0, int(std::min<qint64>(total, INT_MAX)));
                     self->m_progress->setValue(int(std::min<qint64>(done, INT_MAX)));
@@ -192,51 +202,53 @@ void DuplicatesDialog::find() {
         }
         return true;
     };
-    const float threshold = float(m_threshold->value());
-    QtConcurrent::run([finder = m_finder, threshold, progress]() {
-        Found found;
-        auto groups = finder ? finder(threshold, progress)
-                             : Result<std::vector<DuplicatePhotos>>(
-                                   Error(Error::Code::NotFound, tr("No library is open.")));
-        if (!groups) {
-            found.error = groups.error().message;
-            return found;
-        }
-        found.groups = std::move(*groups);
-        for (const DuplicatePhotos &g : found.groups) {
-            std::vector<QImage> row;
-            for (const PhotoRecord &p : g.photos) {
-                QImage image(p.thumbnailPath); // the indexer's few-KB thumbnail
-                row.push_back(image.isNull()
-                                  ? image
-                                  : image.scaled(kThumbnailSide, kThumbnailSide,
-                                                 Qt::KeepAspectRatio, Qt::SmoothTransformation));
-            }
-            found.thumbnails.push_back(std::move(row));
-        }
+}
+
+// On the worker: the groups, and each photo's thumbnail scaled for the list.
+DuplicatesDialog::Found DuplicatesDialog::collect(const DuplicateFinder &finder, float threshold,
+                                                  const ScanProgress &progress) {
+    Found found;
+    auto groups = finder ? finder(threshold, progress)
+                         : Result<std::vector<DuplicatePhotos>>(
+                               Error(Error::Code::NotFound, tr("No library is open.")));
+    if (!groups) {
+        found.error = groups.error().message;
         return found;
-    }).then(this, [this, generation](const Found &found) {
-        if (generation != m_generation)
-            return;
-        m_cancel.reset();
-        m_progress->setVisible(false);
-        m_findButton->setText(tr("&Find"));
-        if (!found.error.isEmpty()) {
-            m_status->setText(found.error);
-        } else {
-            m_groups = found.groups;
-            m_thumbnails = found.thumbnails;
-            qint64 photos = 0;
-            for (const auto &g : m_groups)
-                photos += qint64(g.photos.size());
-            m_status->setText(
-                m_groups.empty()
-                    ? tr("No near-duplicates at this similarity.")
-                    : tr("%n group(s), %1 photos.", nullptr, int(m_groups.size())).arg(photos));
-            showGroups();
+    }
+    found.groups = std::move(*groups);
+    for (const DuplicatePhotos &g : found.groups) {
+        std::vector<QImage> row;
+        for (const PhotoRecord &p : g.photos) {
+            QImage image(p.thumbnailPath); // the indexer's few-KB thumbnail
+            row.push_back(image.isNull()
+                              ? image
+                              : image.scaled(kThumbnailSide, kThumbnailSide, Qt::KeepAspectRatio,
+                                             Qt::SmoothTransformation));
         }
-        Q_EMIT searchFinished();
-    });
+        found.thumbnails.push_back(std::move(row));
+    }
+    return found;
+}
+
+void DuplicatesDialog::showFound(const Found &found) {
+    m_cancel.reset();
+    m_progress->setVisible(false);
+    m_findButton->setText(tr("&Find"));
+    if (!found.error.isEmpty()) {
+        m_status->setText(found.error);
+    } else {
+        m_groups = found.groups;
+        m_thumbnails = found.thumbnails;
+        qint64 photos = 0;
+        for (const auto &g : m_groups)
+            photos += qint64(g.photos.size());
+        m_status->setText(
+            m_groups.empty()
+                ? tr("No near-duplicates at this similarity.")
+                : tr("%n group(s), %1 photos.", nullptr, int(m_groups.size())).arg(photos));
+        showGroups();
+    }
+    Q_EMIT searchFinished();
 }
 
 void DuplicatesDialog::showGroups() {
@@ -297,8 +309,7 @@ void DuplicatesDialog::trashSelected() {
     if (!photo || !m_trash)
         return;
     const QString name = printablePath(photo->path);
-    if (m_confirmTrash &&
-        QMessageBox::question(
+    if (QMessageBox::question(
             this, tr("Move to Trash"),
             tr("Move %1 to the trash?\n\nIt leaves the library; you can restore it from the trash.")
                 .arg(name),

@@ -1,6 +1,6 @@
 #pragma once
 
-// "Find Duplicates" (issue 15): groups of near-duplicate photos, largest first; within a group the
+// "Find Duplicates": groups of near-duplicate photos, largest first; within a group the
 // photos side by side with size, resolution and date. Actions: open, show in the file manager,
 // move to the trash after a confirmation (never a permanent delete).
 //
@@ -10,6 +10,7 @@
 // the small files the indexer stored, read on the worker with the groups.
 
 #include "indexer/library.h"
+#include "ui/latestonly.h"
 
 #include <QDialog>
 #include <QImage>
@@ -40,11 +41,10 @@ public:
     void setThreshold(double threshold);
     bool isSearching() const { return m_cancel != nullptr; }
 
-    // For tests: the groups shown, and asking before trashing (on by default).
+    // For tests: the groups shown.
     const std::vector<DuplicatePhotos> &groups() const { return m_groups; }
     QListWidget *groupList() const { return m_groupList; }
     QListWidget *photoList() const { return m_photoList; }
-    void setConfirmTrash(bool ask) { m_confirmTrash = ask; }
     // Moves the selected photo to the trash (after the confirmation) and takes it off the list.
     void trashSelected();
 
@@ -62,6 +62,11 @@ private:
         std::vector<std::vector<QImage>> thumbnails;
         QString error;
     };
+    ScanProgress progressReporter(LatestOnly::Ticket ticket,
+                                  std::shared_ptr<std::atomic<bool>> cancel);
+    static Found collect(const DuplicateFinder &finder, float threshold,
+                         const ScanProgress &progress);
+    void showFound(const Found &found);
     void showGroups();
     void showGroup(int row);
     void updateButtons();
@@ -73,9 +78,8 @@ private:
     std::vector<DuplicatePhotos> m_groups;
     std::vector<std::vector<QImage>> m_thumbnails;
     std::shared_ptr<std::atomic<bool>> m_cancel; // non-null while a search runs
-    quint64 m_generation = 0;
+    LatestOnly m_search{this};                   // progress and groups of the running search only
     bool m_searchedOnce = false;
-    bool m_confirmTrash = true;
 
     QDoubleSpinBox *m_threshold = nullptr;
     QPushButton *m_findButton = nullptr;

@@ -8,11 +8,12 @@
 #include <QShortcut>
 #include <QToolButton>
 #include <QVBoxLayout>
-#include <QtConcurrent/QtConcurrentRun>
 
 namespace ts {
 
 namespace {
+constexpr int kTopK = 5; // candidates shown per blank
+
 QString percent(float p) {
     const double v = double(p) * 100.0;
     return QStringLiteral("%1%").arg(QString::number(v, 'f', v >= 10 ? 0 : (v >= 1 ? 1 : 2)));
@@ -65,7 +66,7 @@ void FillMaskPanel::setEngine(std::shared_ptr<const SearchEngine> engine) {
 
 void FillMaskPanel::setPhoto(const QString &path) {
     if (path != m_photo) {
-        ++m_generation; // candidates of another photo are stale
+        m_request.supersede(); // candidates of another photo are stale
         m_candidates.clear();
         showCandidates();
         setBusy(false);
@@ -127,40 +128,38 @@ void FillMaskPanel::fill() {
             "The caption has no blank. Click \"Insert Blank\" (Ctrl+M) where a word should go."));
         return;
     }
-    const quint64 generation = ++m_generation;
     setBusy(true);
     setMessage(tr("Thinking…"));
     auto engine = m_engine;
     const QString photo = m_photo;
-    const int topK = m_topK;
-    QtConcurrent::run([engine, photo, caption, topK] {
-        auto r = engine->fillMask(photo, caption, topK);
-        return r.ok() ? std::make_pair(r.value(), QString())
-                      : std::make_pair(FillMaskResult{}, r.error().message);
-    }).then(this, [this, generation](const std::pair<FillMaskResult, QString> &outcome) {
-        if (generation != m_generation)
-            return;
-        setBusy(false);
-        if (!outcome.second.isEmpty()) {
+    m_request.start(
+        [engine, photo, caption] {
+            auto r = engine->fillMask(photo, caption, kTopK);
+            return r.ok() ? std::make_pair(r.value(), QString())
+                          : std::make_pair(FillMaskResult{}, r.error().message);
+        },
+        [this](const std::pair<FillMaskResult, QString> &outcome) {
+            setBusy(false);
+            if (!outcome.second.isEmpty()) {
+                m_candidates.clear();
+                showCandidates();
+                setMessage(outcome.second);
+                Q_EMIT failed(outcome.second);
+                return;
+            }
             m_candidates.clear();
+            for (const MaskPrediction &mask : outcome.first.masks) {
+                QList<Candidate> list;
+                for (int i = 0; i < mask.words.size() && i < int(mask.probabilities.size()); ++i)
+                    list << Candidate{mask.words[i], mask.probabilities[size_t(i)]};
+                m_candidates << list;
+            }
+            setMessage(m_candidates.size() == 1
+                           ? tr("Click a word to fill the blank.")
+                           : tr("Click a word to fill its blank; the others update."));
             showCandidates();
-            setMessage(outcome.second);
-            Q_EMIT failed(outcome.second);
-            return;
-        }
-        m_candidates.clear();
-        for (const MaskPrediction &mask : outcome.first.masks) {
-            QList<Candidate> list;
-            for (int i = 0; i < mask.words.size() && i < int(mask.probabilities.size()); ++i)
-                list << Candidate{mask.words[i], mask.probabilities[size_t(i)]};
-            m_candidates << list;
-        }
-        setMessage(m_candidates.size() == 1
-                       ? tr("Click a word to fill the blank.")
-                       : tr("Click a word to fill its blank; the others update."));
-        showCandidates();
-        Q_EMIT filled();
-    });
+            Q_EMIT filled();
+        });
 }
 
 void FillMaskPanel::choose(int maskIndex, int choice) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/search/searchengine.h"
+#include "ui/latestonly.h"
 
 #include <QList>
 #include <QString>
@@ -34,7 +35,6 @@ public:
     QString photo() const { return m_photo; }
     void setCaption(const QString &caption);
     QString caption() const;
-    void setTopK(int k) { m_topK = qMax(1, k); }
 
     void insertBlank();
     void fill();
@@ -66,8 +66,7 @@ private:
     QWidget *m_chipArea;
     QVBoxLayout *m_chipLayout;
     QList<QList<Candidate>> m_candidates;
-    quint64 m_generation = 0;
-    int m_topK = 5;
+    LatestOnly m_request{this}; // candidates for the photo and caption shown now only
     bool m_busy = false;
 };
 

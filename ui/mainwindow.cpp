@@ -8,9 +8,11 @@
 #include "ui/indexingstatuswidget.h"
 #include "ui/librarymodel.h"
 #include "ui/photoactions.h"
+#include "ui/photodrop.h"
 #include "ui/previewdialog.h"
 #include "ui/resultdelegate.h"
 #include "ui/resultmodel.h"
+#include "ui/searchbar.h"
 #include "ui/searchcontroller.h"
 #include "ui/searchfield.h"
 #include "ui/settingsdialog.h"
@@ -22,8 +24,6 @@
 #include <QComboBox>
 #include <QDragEnterEvent>
 #include <QFileDialog>
-#include <QFileInfo>
-#include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListView>
@@ -31,15 +31,11 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
-#include <QMimeDatabase>
-#include <QProgressBar>
 #include <QShortcut>
 #include <QSlider>
 #include <QSplitter>
 #include <QStackedWidget>
 #include <QStatusBar>
-#include <QToolButton>
-#include <QUrl>
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 
@@ -49,11 +45,6 @@ namespace ts {
 
 namespace {
 constexpr int kTileSize = 160;
-
-bool isImageFile(const QString &path) {
-    static const QMimeDatabase db;
-    return db.mimeTypeForFile(path).name().startsWith(QLatin1String("image/"));
-}
 } // namespace
 
 MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
@@ -63,58 +54,36 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
     setWindowTitle(tr("TowerSearch"));
     setAcceptDrops(true);
     resize(1280, 800);
+    QWidget *top = buildTopBar();
+    buildGrids();
+    buildLayout(top);
+    wireSearch();
+    wireGrids();
+    wirePanels();
+    buildShortcuts();
+    buildMenus();
+    setModelStatus(tr("Loading the model…"));
+    updatePlaceholder();
+    m_searchField->setFocus();
+}
 
-    // Top bar: search field, rerank indicator, relevance slider, settings.
-    auto *top = new QWidget(this);
-    auto *topLayout = new QHBoxLayout(top);
-    topLayout->setContentsMargins(8, 6, 8, 6);
-    m_searchField = new SearchField(top);
-    topLayout->addWidget(m_searchField, 1);
-    auto *rerankBox = new QWidget(top);
-    auto *rerankLayout = new QVBoxLayout(rerankBox);
-    rerankLayout->setContentsMargins(0, 0, 0, 0);
-    rerankLayout->setSpacing(1);
-    m_rerankLabel = new QLabel(rerankBox);
-    m_rerankLabel->setAccessibleName(tr("Search status"));
-    QFont small = m_rerankLabel->font();
-    small.setPointSizeF(small.pointSizeF() * 0.85);
-    m_rerankLabel->setFont(small);
-    m_rerankBar = new QProgressBar(rerankBox);
-    m_rerankBar->setTextVisible(false);
-    m_rerankBar->setFixedHeight(3);
-    m_rerankBar->setAccessibleName(tr("Refining the order"));
-    rerankLayout->addWidget(m_rerankLabel);
-    rerankLayout->addWidget(m_rerankBar);
-    rerankBox->setFixedWidth(130);
-    topLayout->addWidget(rerankBox);
-    m_relevanceLabel = new QLabel(top);
-    m_relevanceLabel->setMinimumWidth(
-        m_relevanceLabel->fontMetrics().horizontalAdvance(tr("Min. match: 100%")));
-    m_relevance = new QSlider(Qt::Horizontal, top);
-    m_relevance->setRange(0, 100);
-    m_relevance->setValue(qRound(settings.relevanceDefault * 100));
-    m_relevance->setFixedWidth(120);
-    m_relevance->setAccessibleName(tr("Minimum match probability"));
-    m_relevance->setToolTip(tr("Hide photos the model thinks do not match the words"));
-    topLayout->addWidget(m_relevanceLabel);
-    topLayout->addWidget(m_relevance);
-    m_sort = new QComboBox(top);
-    m_sort->addItem(tr("Relevance"), int(SortOrder::Relevance));
-    m_sort->addItem(tr("Date taken"), int(SortOrder::DateTaken));
-    m_sort->addItem(tr("Name"), int(SortOrder::Name));
-    m_sort->setAccessibleName(tr("Sort by"));
-    m_sort->setToolTip(tr("Order of the photos: best match, newest first, or by file name"));
-    topLayout->addWidget(m_sort);
+MainWindow::~MainWindow() = default;
+
+// The top bar (search field, search status, relevance slider, sort box, settings).
+QWidget *MainWindow::buildTopBar() {
+    m_searchBar = new SearchBar(m_settings.relevanceDefault, this);
+    m_searchField = m_searchBar->searchField();
+    m_relevance = m_searchBar->relevanceSlider();
+    m_sort = m_searchBar->sortBox();
     connect(m_sort, &QComboBox::activated, this,
             [this](int i) { setSortOrder(SortOrder(m_sort->itemData(i).toInt())); });
-    auto *settingsButton = new QToolButton(top);
-    settingsButton->setText(tr("Settings"));
-    settingsButton->setAccessibleName(tr("Settings"));
-    settingsButton->setAutoRaise(true);
-    topLayout->addWidget(settingsButton);
-    connect(settingsButton, &QToolButton::clicked, this, &MainWindow::showSettings);
+    connect(m_searchBar, &SearchBar::settingsRequested, this, &MainWindow::showSettings);
+    return m_searchBar;
+}
 
-    // Results grid, and the library grid shown without a query (the same tiles).
+// Results grid, and the library grid shown without a query (the same tiles), on a stack with the
+// placeholder text.
+void MainWindow::buildGrids() {
     m_delegate = new ResultDelegate(this);
     m_delegate->setTileSize(kTileSize);
     m_view = makeGrid(tr("Search results"));
@@ -125,7 +94,7 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
     m_libraryView->setUniformItemSizes(false);
     m_libraryView->setModel(m_library);
     m_loader->setThumbnailSize(int(kTileSize * devicePixelRatioF()));
-    m_loader->setCacheBudget(qint64(settings.thumbnailCacheMiB) << 20);
+    m_loader->setCacheBudget(qint64(m_settings.thumbnailCacheMiB) << 20);
 
     m_placeholder = new QLabel(this);
     m_placeholder->setAlignment(Qt::AlignCenter);
@@ -136,7 +105,10 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
     m_stack->addWidget(m_placeholder);
     m_stack->addWidget(m_view);
     m_stack->addWidget(m_libraryView);
+}
 
+// Sidebar | grids | detail, describe and fill-mask; the top bar above; the status bar below.
+void MainWindow::buildLayout(QWidget *top) {
     m_sidebar = new Sidebar(m_folders, this);
     m_sidebar->setSavedSearchModel(m_saved);
     m_detail = new DetailPane(this);
@@ -173,54 +145,23 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
     m_indexing = new IndexingStatusWidget(this);
     statusBar()->addWidget(m_modelStatus, 1);
     statusBar()->addPermanentWidget(m_indexing);
+}
 
-    // Wiring.
+// The search field's queries to the controller; the controller's news to the top bar, the results
+// and the status bar; the relevance slider to the controller.
+void MainWindow::wireSearch() {
     SearchOptions options;
-    options.candidates = settings.candidates;
-    options.rerankDepth = settings.rerankDepth;
+    options.candidates = m_settings.candidates;
+    options.rerankDepth = m_settings.rerankDepth;
     m_controller->setOptions(options);
-    m_controller->setMinMatchProbability(float(settings.relevanceDefault));
-    // The field emits only queries it could read: the filter narrows the library view and the
-    // search, exclusions go to the engine, a sort named in the query sets the sort box (otherwise
-    // the box keeps its choice), and the caption words are searched.
+    m_controller->setMinMatchProbability(float(m_settings.relevanceDefault));
     connect(m_searchField, &SearchField::queryChanged, m_controller,
-            [this](const QString &, const QString &photo) {
-                const ParsedQuery &query = m_searchField->parsedQuery();
-                if (query.filter != m_filter) {
-                    m_filter = query.filter;
-                    m_library->setFilter(m_filter);
-                }
-                SearchOptions next = m_controller->options();
-                next.filter = query.filter;
-                next.excludedPhrases = query.excludedPhrases;
-                m_controller->setOptions(next);
-                const bool namesSort =
-                    std::any_of(query.tokens.begin(), query.tokens.end(),
-                                [](const QueryToken &t) { return t.kind == QueryTokenKind::Sort; });
-                if (namesSort)
-                    setSortOrder(query.sort);
-                m_searchDone = false;
-                m_controller->search(query.caption, photo);
-                m_sidebar->setCanSaveSearch(!query.caption.trimmed().isEmpty());
-                updatePlaceholder();
-            });
+            [this](const QString &, const QString &photo) { onQueryChanged(photo); });
     connect(m_controller, &SearchController::resultsChanged, this, &MainWindow::onResults);
     connect(m_controller, &SearchController::rerankProgress, this, [this](int done, int total) {
-        const bool refining = total > 0 && done < total && m_controller->isBusy();
-        m_rerankBar->setRange(0, qMax(total, 1));
-        m_rerankBar->setValue(done);
-        m_rerankBar->setVisible(refining);
-        m_rerankLabel->setText(refining ? tr("Refining order… %1/%2").arg(done).arg(total)
-                                        : QString());
+        m_searchBar->setRerankProgress(done, total, m_controller->isBusy());
     });
-    connect(m_controller, &SearchController::busyChanged, this, [this](bool busy) {
-        if (busy) {
-            m_rerankLabel->setText(tr("Searching…"));
-        } else {
-            m_rerankLabel->clear();
-            m_rerankBar->setVisible(false);
-        }
-    });
+    connect(m_controller, &SearchController::busyChanged, m_searchBar, &SearchBar::setBusy);
     connect(m_controller, &SearchController::searchFinished, this, [this] {
         m_searchDone = true;
         updatePlaceholder();
@@ -235,10 +176,36 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
                 statusBar()->showMessage(tr("Skipped %1").arg(reasons.join(QStringLiteral("; "))),
                                          8000);
             });
-    connect(m_relevance, &QSlider::valueChanged, this, [this](int v) {
-        m_controller->setMinMatchProbability(float(v) / 100.0f);
-        updateRelevanceLabel();
-    });
+    connect(m_relevance, &QSlider::valueChanged, this,
+            [this](int v) { m_controller->setMinMatchProbability(float(v) / 100.0f); });
+}
+
+// The field emits only queries it could read: the filter narrows the library view and the search,
+// exclusions go to the engine, a sort named in the query sets the sort box (otherwise the box
+// keeps its choice), and the caption words are searched.
+void MainWindow::onQueryChanged(const QString &photo) {
+    const ParsedQuery &query = m_searchField->parsedQuery();
+    if (query.filter != m_filter) {
+        m_filter = query.filter;
+        m_library->setFilter(m_filter);
+    }
+    SearchOptions next = m_controller->options();
+    next.filter = query.filter;
+    next.excludedPhrases = query.excludedPhrases;
+    m_controller->setOptions(next);
+    const bool namesSort =
+        std::any_of(query.tokens.begin(), query.tokens.end(),
+                    [](const QueryToken &t) { return t.kind == QueryTokenKind::Sort; });
+    if (namesSort)
+        setSortOrder(query.sort);
+    m_searchDone = false;
+    m_controller->search(query.caption, photo);
+    m_sidebar->setCanSaveSearch(!query.caption.trimmed().isEmpty());
+    updatePlaceholder();
+}
+
+// The current photo of either grid to the detail pane; a double click opens it.
+void MainWindow::wireGrids() {
     connect(m_view->selectionModel(), &QItemSelectionModel::currentChanged, this,
             [this](const QModelIndex &current) { onCurrentChanged(current); });
     connect(m_results, &QAbstractItemModel::modelReset, this, [this] {
@@ -263,9 +230,12 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
             [this](const QString &message) { statusBar()->showMessage(message, 10000); });
     connect(m_libraryView, &QListView::doubleClicked, this, &MainWindow::openCurrent);
     connect(m_view, &QListView::doubleClicked, this, &MainWindow::openCurrent);
+}
+
+// The side panels' requests: to the window's own slots, or on to the composition root.
+void MainWindow::wirePanels() {
     connect(m_detail, &DetailPane::findSimilarRequested, this, &MainWindow::runPhotoQuery);
     connect(m_describe, &DescribePanel::tagClicked, this, &MainWindow::runTextQuery);
-
     connect(m_sidebar, &Sidebar::addFolderRequested, this, &MainWindow::addFolderRequested);
     connect(m_sidebar, &Sidebar::removeFolderRequested, this, &MainWindow::removeFolderRequested);
     connect(m_sidebar, &Sidebar::rescanRequested, this, &MainWindow::rescanRequested);
@@ -277,8 +247,11 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
     connect(m_indexing, &IndexingStatusWidget::resumeRequested, this,
             &MainWindow::resumeIndexingRequested);
     connect(m_indexing, &IndexingStatusWidget::failuresRequested, this, &MainWindow::showFailures);
+}
 
-    // Keyboard: arrows (the view), Enter opens, Space previews, Ctrl+F focuses search, Esc clears.
+// Keyboard: arrows (the view), Enter opens, Space previews, Ctrl+F focuses search, Esc clears; the
+// grids' context menu.
+void MainWindow::buildShortcuts() {
     auto *openEnter =
         new QShortcut(QKeySequence(Qt::Key_Enter), m_view, nullptr, nullptr, Qt::WidgetShortcut);
     connect(openEnter, &QShortcut::activated, this, &MainWindow::openCurrent);
@@ -303,17 +276,7 @@ MainWindow::MainWindow(const AppSettings &settings, QWidget *parent)
         m_searchField->clear();
         m_searchField->lineEdit()->setFocus(Qt::ShortcutFocusReason);
     });
-    connect(m_searchField, &SearchField::escapePressedWhenEmpty, this, [] {});
-
-    buildMenus();
-    updateRelevanceLabel();
-    setModelStatus(tr("Loading the model…"));
-    m_rerankBar->setVisible(false);
-    updatePlaceholder();
-    m_searchField->setFocus();
 }
-
-MainWindow::~MainWindow() = default;
 
 void MainWindow::buildMenus() {
     QMenu *file = menuBar()->addMenu(tr("&File"));
@@ -685,11 +648,6 @@ void MainWindow::previewCurrent() {
     }
 }
 
-void MainWindow::updateRelevanceLabel() {
-    const int v = m_relevance->value();
-    m_relevanceLabel->setText(v == 0 ? tr("Show all") : tr("Min. match: %1%").arg(v));
-}
-
 void MainWindow::updatePlaceholder() {
     QString message;
     const bool hasQuery = this->hasQuery();
@@ -743,13 +701,8 @@ void MainWindow::setFolders(const QList<WatchedFolder> &folders) {
     QStringList roots;
     for (const WatchedFolder &f : folders)
         roots.append(f.path);
-    const quint64 generation = ++m_folderNamesGeneration;
-    QtConcurrent::run([roots] {
-        return FolderNames(roots, collectSubfolders(roots));
-    }).then(this, [this, generation](const FolderNames &names) {
-        if (generation == m_folderNamesGeneration)
-            m_searchField->setFolderNames(names);
-    });
+    m_folderWalk.start([roots] { return FolderNames(roots, collectSubfolders(roots)); },
+                       [this](const FolderNames &names) { m_searchField->setFolderNames(names); });
 }
 
 void MainWindow::setCameras(const QStringList &cameras) {
@@ -782,61 +735,16 @@ void MainWindow::showFailures() {
 }
 
 bool MainWindow::canHandle(const QMimeData *mime) {
-    if (!mime)
-        return false;
-    if (mime->hasImage())
-        return true;
-    for (const QUrl &url : mime->urls()) {
-        if (!url.isLocalFile())
-            continue;
-        const QFileInfo info(url.toLocalFile());
-        if (info.isDir() || (info.isFile() && isImageFile(info.filePath())))
-            return true;
-    }
-    for (const QString &format : mime->formats())
-        if (format.startsWith(QLatin1String("image/")))
-            return true;
-    return false;
+    return PhotoDrop::canHandle(mime);
 }
 
 bool MainWindow::handleDroppedData(const QMimeData *mime) {
-    if (!mime)
-        return false;
-    bool used = false;
-    QString photo;
-    for (const QUrl &url : mime->urls()) {
-        if (!url.isLocalFile())
-            continue;
-        const QFileInfo info(url.toLocalFile());
-        if (info.isDir()) {
-            Q_EMIT addFolderRequested(info.absoluteFilePath());
-            used = true;
-        } else if (photo.isEmpty() && info.isFile() && isImageFile(info.filePath())) {
-            photo = info.absoluteFilePath();
-        }
-    }
-    if (photo.isEmpty() && !used) {
-        // Image data from a browser or an image editor: keep it in a file the engine can read.
-        QImage image = qvariant_cast<QImage>(mime->imageData());
-        if (image.isNull()) {
-            for (const QString &format : mime->formats()) {
-                if (format.startsWith(QLatin1String("image/")) &&
-                    image.loadFromData(mime->data(format)))
-                    break;
-            }
-        }
-        if (!image.isNull() && m_dropDir.isValid()) {
-            const QString path =
-                m_dropDir.filePath(QStringLiteral("dropped-%1.png").arg(++m_droppedCount));
-            if (image.save(path, "PNG"))
-                photo = path;
-        }
-    }
-    if (!photo.isEmpty()) {
-        runPhotoQuery(photo);
-        used = true;
-    }
-    return used;
+    const PhotoDrop::Contents drop = m_drop.read(mime);
+    for (const QString &folder : drop.folders)
+        Q_EMIT addFolderRequested(folder);
+    if (!drop.photo.isEmpty())
+        runPhotoQuery(drop.photo);
+    return !drop.isEmpty();
 }
 
 void MainWindow::dragEnterEvent(QDragEnterEvent *event) {

@@ -4,12 +4,13 @@
 #include "indexer/library.h"
 #include "ui/appsettings.h"
 #include "ui/detailpane.h"
+#include "ui/latestonly.h"
+#include "ui/photodrop.h"
 #include "ui/photolisting.h"
 #include "ui/savedsearchmodel.h"
 
 #include <QMainWindow>
 #include <QPointer>
-#include <QTemporaryDir>
 
 #include <functional>
 #include <memory>
@@ -18,10 +19,8 @@ class QComboBox;
 class QLabel;
 class QListView;
 class QMimeData;
-class QProgressBar;
 class QSlider;
 class QStackedWidget;
-class QToolButton;
 
 namespace ts {
 
@@ -33,6 +32,7 @@ class LibraryModel;
 class PreviewDialog;
 class ResultDelegate;
 class ResultModel;
+class SearchBar;
 class SearchController;
 class SearchField;
 class Sidebar;
@@ -44,7 +44,7 @@ class ThumbnailLoader;
 //
 // It never blocks: searches, fill-mask, previews and thumbnails run off the GUI thread. It does not
 // own the library: it shows what it is given (setFolders, setIndexProgress, ...) and asks for
-// changes by signals, which the composition root (app/gui/main.cpp) connects to the Library.
+// changes by signals, which the composition root (App, app/gui/app.h) connects to the Library.
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
@@ -146,7 +146,16 @@ protected:
     void changeEvent(QEvent *event) override;
 
 private:
+    // The constructor's steps, in this order: widgets, then the connections between them.
+    QWidget *buildTopBar();
+    void buildGrids();
+    void buildLayout(QWidget *top);
+    void wireSearch();
+    void wireGrids();
+    void wirePanels();
+    void buildShortcuts();
     void buildMenus();
+    void onQueryChanged(const QString &photo);
     void onResults(const std::vector<PhotoHit> &hits);
     void onCurrentChanged(const QModelIndex &current);
     void onLibraryCurrentChanged(const QModelIndex &current);
@@ -154,7 +163,6 @@ private:
     void showContextMenu(QListView *grid, const QPoint &pos);
     bool hasQuery() const;
     void updatePlaceholder();
-    void updateRelevanceLabel();
     void updateSavedSearchCounter();
 
     AppSettings m_settings;
@@ -164,11 +172,9 @@ private:
     SearchController *m_controller;
     FolderListModel *m_folders;
     SearchField *m_searchField;
-    quint64 m_folderNamesGeneration = 0; // drops folder walks of an older folder list
-    QProgressBar *m_rerankBar;
-    QLabel *m_rerankLabel;
+    LatestOnly m_folderWalk{this}; // the subfolders of the newest folder list only
+    SearchBar *m_searchBar;
     QSlider *m_relevance;
-    QLabel *m_relevanceLabel;
     QStackedWidget *m_stack;
     QLabel *m_placeholder;
     QListView *m_view;
@@ -189,8 +195,7 @@ private:
     QLabel *m_modelStatus;
     std::function<QList<PhotoRecord>()> m_failures;
     QPointer<PreviewDialog> m_preview;
-    QTemporaryDir m_dropDir; // image data dropped from browsers, saved so the engine can read it
-    int m_droppedCount = 0;
+    PhotoDrop m_drop; // keeps image data dropped from browsers in files the engine can read
     qint64 m_selectedId = -1;
     bool m_hasEngine = false;
     bool m_searchDone = false;

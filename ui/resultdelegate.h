@@ -13,7 +13,6 @@ public:
     explicit ResultDelegate(QObject *parent = nullptr);
 
     void setTileSize(int logicalPixels);
-    int tileSize() const { return m_tile; }
 
     void paint(QPainter *painter, const QStyleOptionViewItem &option,
                const QModelIndex &index) const override;

@@ -1,7 +1,6 @@
 #include "ui/savedsearchmodel.h"
 
 #include <QLocale>
-#include <QtConcurrent/QtConcurrentRun>
 
 #include <climits>
 #include <utility>
@@ -96,7 +95,7 @@ std::optional<qint64> SavedSearchModel::countAt(int row) const {
 
 void SavedSearchModel::setCounter(Counter counter) {
     m_counter = std::move(counter);
-    ++m_generation; // counts of the previous counter (another model, no engine) are stale
+    m_pass.supersede(); // counts of the previous counter (another model, no engine) are stale
     m_counting = false;
     m_again = false;
     refreshCounts();
@@ -121,30 +120,29 @@ void SavedSearchModel::startPass() {
     m_counting = true;
     m_again = false;
     m_sinceLastPass.start();
-    const quint64 generation = m_generation;
     using Counted = std::vector<std::pair<QString, Count>>; // by query
-    QtConcurrent::run([counter = m_counter, searches = m_searches]() -> Counted {
-        Counted out;
-        for (const SavedSearch &s : searches) {
-            auto n = counter(s);
-            out.emplace_back(s.query,
-                             n.ok() ? Count{*n, {}} : Count{std::nullopt, n.error().message});
-        }
-        return out;
-    }).then(this, [this, generation](const Counted &counted) {
-        if (generation != m_generation)
-            return;
-        m_counting = false;
-        for (const auto &[query, count] : counted)
-            for (int row = 0; row < m_searches.size(); ++row)
-                if (m_searches[row].query == query)
-                    m_counts[row] = count;
-        if (!m_searches.isEmpty())
-            Q_EMIT dataChanged(index(0), index(int(m_searches.size()) - 1));
-        Q_EMIT countsRefreshed();
-        if (m_again)
-            startPass();
-    });
+    m_pass.start(
+        [counter = m_counter, searches = m_searches]() -> Counted {
+            Counted out;
+            for (const SavedSearch &s : searches) {
+                auto n = counter(s);
+                out.emplace_back(s.query,
+                                 n.ok() ? Count{*n, {}} : Count{std::nullopt, n.error().message});
+            }
+            return out;
+        },
+        [this](const Counted &counted) {
+            m_counting = false;
+            for (const auto &[query, count] : counted)
+                for (int row = 0; row < m_searches.size(); ++row)
+                    if (m_searches[row].query == query)
+                        m_counts[row] = count;
+            if (!m_searches.isEmpty())
+                Q_EMIT dataChanged(index(0), index(int(m_searches.size()) - 1));
+            Q_EMIT countsRefreshed();
+            if (m_again)
+                startPass();
+        });
 }
 
 int SavedSearchModel::rowCount(const QModelIndex &parent) const {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/common/result.h"
+#include "ui/latestonly.h"
 
 #include <QAbstractListModel>
 #include <QElapsedTimer>
@@ -89,7 +90,7 @@ private:
     Counter m_counter;
     QElapsedTimer m_sinceLastPass;
     int m_minIntervalMs = 30000;
-    quint64 m_generation = 0;
+    LatestOnly m_pass{this}; // counts of the current counter only
     bool m_counting = false;
     bool m_again = false;
 };

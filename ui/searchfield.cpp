@@ -340,8 +340,6 @@ bool SearchField::eventFilter(QObject *watched, QEvent *event) {
         if (key->key() == Qt::Key_Escape) {
             if (!m_edit->text().isEmpty() || !m_photo.isEmpty() || !m_filters.isEmpty())
                 clear();
-            else
-                Q_EMIT escapePressedWhenEmpty();
             return true;
         }
         if (key->key() == Qt::Key_Backspace && m_edit->cursorPosition() == 0 &&

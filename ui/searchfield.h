@@ -28,9 +28,8 @@ namespace ts {
 //
 // queryChanged() fires a short pause after typing stops, or at once when the photo or a chip
 // changes or Enter is pressed, with the whole query text (chips first, then the words);
-// parsedQuery() then holds its caption, filter, exclusions and sort. Esc clears everything, then
-// emits escapePressedWhenEmpty() on an empty field. Backspace at the start of the text removes the
-// last chip. GUI thread only.
+// parsedQuery() then holds its caption, filter, exclusions and sort. Esc clears everything.
+// Backspace at the start of the text removes the last chip. GUI thread only.
 class SearchField : public QWidget {
     Q_OBJECT
 public:
@@ -66,7 +65,6 @@ public:
 
 Q_SIGNALS:
     void queryChanged(const QString &text, const QString &photoPath);
-    void escapePressedWhenEmpty();
 
 protected:
     bool eventFilter(QObject *watched, QEvent *event) override;

@@ -16,10 +16,31 @@
 
 namespace ts {
 
+namespace {
+// A text button of the sidebar; the accessible name is what a screen reader says.
+QToolButton *textButton(QWidget *parent, const QString &text, const QString &accessibleName,
+                        const QString &toolTip = {}) {
+    auto *button = new QToolButton(parent);
+    button->setText(text);
+    button->setAccessibleName(accessibleName);
+    if (!toolTip.isEmpty())
+        button->setToolTip(toolTip);
+    return button;
+}
+} // namespace
+
 Sidebar::Sidebar(FolderListModel *model, QWidget *parent)
     : QWidget(parent), m_model(model), m_view(new QListView(this)) {
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(6, 6, 0, 6);
+    buildFolders(layout);
+    layout->addSpacing(8);
+    buildSavedSearches(layout);
+    wireFolders();
+}
+
+// "Folders": the list, then Add Folder… / Remove / Rescan.
+void Sidebar::buildFolders(QVBoxLayout *layout) {
     auto *title = new QLabel(tr("<b>Folders</b>"), this);
     layout->addWidget(title);
     m_view->setModel(m_model);
@@ -33,27 +54,24 @@ Sidebar::Sidebar(FolderListModel *model, QWidget *parent)
     layout->addWidget(m_view, 1);
 
     auto *buttons = new QHBoxLayout;
-    m_add = new QToolButton(this);
-    m_add->setText(tr("Add Folder…"));
+    m_add = textButton(this, tr("Add Folder…"), tr("Add folder"),
+                       tr("Add a folder of photos (or drag one onto the window)"));
     m_add->setToolButtonStyle(Qt::ToolButtonTextOnly);
-    m_add->setToolTip(tr("Add a folder of photos (or drag one onto the window)"));
-    m_add->setAccessibleName(tr("Add folder"));
-    m_remove = new QToolButton(this);
-    m_remove->setText(tr("Remove"));
-    m_remove->setAccessibleName(tr("Remove folder"));
-    m_remove->setToolTip(
-        tr("Stop watching the selected folder (the photos themselves are not touched)"));
-    m_rescan = new QToolButton(this);
-    m_rescan->setText(tr("Rescan"));
-    m_rescan->setAccessibleName(tr("Rescan folders"));
-    m_rescan->setToolTip(tr("Look for new, changed and removed photos now"));
+    m_remove =
+        textButton(this, tr("Remove"), tr("Remove folder"),
+                   tr("Stop watching the selected folder (the photos themselves are not touched)"));
+    m_rescan = textButton(this, tr("Rescan"), tr("Rescan folders"),
+                          tr("Look for new, changed and removed photos now"));
     buttons->addWidget(m_add);
     buttons->addWidget(m_remove);
     buttons->addWidget(m_rescan);
     buttons->addStretch(1);
     layout->addLayout(buttons);
+}
 
-    layout->addSpacing(8);
+// "Saved searches": the list (the model comes with setSavedSearchModel), then Save Search / Rename
+// / Remove.
+void Sidebar::buildSavedSearches(QVBoxLayout *layout) {
     layout->addWidget(new QLabel(tr("<b>Saved searches</b>"), this));
     m_savedView = new QListView(this);
     m_savedView->setAccessibleName(tr("Saved searches"));
@@ -63,18 +81,12 @@ Sidebar::Sidebar(FolderListModel *model, QWidget *parent)
                                  QAbstractItemView::EditKeyPressed);
     layout->addWidget(m_savedView, 1);
     auto *savedButtons = new QHBoxLayout;
-    m_saveSearch = new QToolButton(this);
-    m_saveSearch->setText(tr("Save Search"));
-    m_saveSearch->setAccessibleName(tr("Save the current search"));
-    m_saveSearch->setToolTip(
+    m_saveSearch = textButton(
+        this, tr("Save Search"), tr("Save the current search"),
         tr("Keep the current search here; it shows how many photos match as the library grows"));
-    m_renameSearch = new QToolButton(this);
-    m_renameSearch->setText(tr("Rename"));
-    m_renameSearch->setAccessibleName(tr("Rename saved search"));
-    m_removeSearch = new QToolButton(this);
-    m_removeSearch->setText(tr("Remove"));
-    m_removeSearch->setAccessibleName(tr("Remove saved search"));
-    m_removeSearch->setToolTip(tr("Forget this saved search (no photo is touched)"));
+    m_renameSearch = textButton(this, tr("Rename"), tr("Rename saved search"));
+    m_removeSearch = textButton(this, tr("Remove"), tr("Remove saved search"),
+                                tr("Forget this saved search (no photo is touched)"));
     savedButtons->addWidget(m_saveSearch);
     savedButtons->addWidget(m_renameSearch);
     savedButtons->addWidget(m_removeSearch);
@@ -89,30 +101,20 @@ Sidebar::Sidebar(FolderListModel *model, QWidget *parent)
         if (m_saved && selectedSavedSearch() >= 0)
             m_saved->remove(selectedSavedSearch());
     });
-    connect(m_savedView, &QListView::clicked, this, [this](const QModelIndex &index) {
-        if (index.isValid())
-            Q_EMIT savedSearchActivated(index.row());
-    });
-    connect(m_savedView, &QListView::activated, this, [this](const QModelIndex &index) {
-        if (index.isValid())
-            Q_EMIT savedSearchActivated(index.row());
-    });
+    // A click runs it, and so does Enter.
+    for (auto signal : {&QListView::clicked, &QListView::activated})
+        connect(m_savedView, signal, this, [this](const QModelIndex &index) {
+            if (index.isValid())
+                Q_EMIT savedSearchActivated(index.row());
+        });
     m_saveSearch->setEnabled(false);
     updateSavedButtons();
+}
 
+void Sidebar::wireFolders() {
     connect(m_add, &QToolButton::clicked, this, &Sidebar::chooseFolderToAdd);
     connect(m_rescan, &QToolButton::clicked, this, &Sidebar::rescanRequested);
-    connect(m_remove, &QToolButton::clicked, this, [this] {
-        const QString path = selectedFolder();
-        if (path.isEmpty())
-            return;
-        const auto answer = QMessageBox::question(this, tr("Remove Folder"),
-                                                  tr("Stop watching %1?\nIts photos leave the "
-                                                     "library; the files on disk are not touched.")
-                                                      .arg(QDir::toNativeSeparators(path)));
-        if (answer == QMessageBox::Yes)
-            Q_EMIT removeFolderRequested(path);
-    });
+    connect(m_remove, &QToolButton::clicked, this, &Sidebar::confirmRemoveFolder);
     connect(m_view->selectionModel(), &QItemSelectionModel::selectionChanged, this,
             &Sidebar::updateButtons);
     connect(m_model, &QAbstractItemModel::modelReset, this, &Sidebar::updateButtons);
@@ -120,6 +122,18 @@ Sidebar::Sidebar(FolderListModel *model, QWidget *parent)
             [this] { m_rescan->setEnabled(m_model->rowCount() > 0); });
     updateButtons();
     m_rescan->setEnabled(false);
+}
+
+void Sidebar::confirmRemoveFolder() {
+    const QString path = selectedFolder();
+    if (path.isEmpty())
+        return;
+    const auto answer = QMessageBox::question(this, tr("Remove Folder"),
+                                              tr("Stop watching %1?\nIts photos leave the "
+                                                 "library; the files on disk are not touched.")
+                                                  .arg(QDir::toNativeSeparators(path)));
+    if (answer == QMessageBox::Yes)
+        Q_EMIT removeFolderRequested(path);
 }
 
 QString Sidebar::selectedFolder() const {

@@ -4,6 +4,7 @@
 
 class QListView;
 class QToolButton;
+class QVBoxLayout;
 
 namespace ts {
 
@@ -38,6 +39,11 @@ Q_SIGNALS:
     void savedSearchActivated(int row);
 
 private:
+    void buildFolders(QVBoxLayout *layout);
+    void buildSavedSearches(QVBoxLayout *layout);
+    void wireFolders();
+    // Asks before it emits removeFolderRequested for the selected folder.
+    void confirmRemoveFolder();
     void updateButtons();
     void updateSavedButtons();
     FolderListModel *m_model;

@@ -2,9 +2,9 @@
 
 namespace ts {
 
-// Which heads a BridgeTower checkpoint provides (bit flags). A light value type of its own: the
-// model sets them, and the Hub client (core/hub) reports them for a folder on disk without
-// linking the model.
+// Which heads a checkpoint provides (bit flags, combined in an `unsigned`: ModelInfo::heads,
+// ModelLoadOptions::requiredHeads). Light, so that code describing checkpoints (core/hub, the UI)
+// needs no core/model header.
 enum ModelHead : unsigned {
     kHeadNone = 0,
     kHeadContrastive = 1, // ITC: text/image/cross embeddings and logit scale (needed for search)

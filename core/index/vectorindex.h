@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/common/result.h"
+#include "core/index/scanprogress.h"
 
 #include <QString>
 #include <QtGlobal>
@@ -74,9 +75,6 @@ struct SimilarPair {
     qint64 second = 0; // the larger id
     float score = 0.0f;
 };
-
-// Progress of a long scan: (vectors done, total). Return false to stop it (Error::Code::Cancelled).
-using ScanProgress = std::function<bool(qint64 done, qint64 total)>;
 
 // A vector index keyed by the catalog's 64-bit photo ids, for top-k inner-product search over
 // L2-normalised embeddings. Backed by FAISS (never visible in this header).

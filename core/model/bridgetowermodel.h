@@ -2,10 +2,10 @@
 
 #include "core/common/floattensor.h"
 #include "core/common/modelheads.h"
+#include "core/common/precision.h"
 #include "core/common/result.h"
 #include "core/common/tokenbatch.h"
 #include "core/model/bridgetowerconfig.h"
-#include "core/model/precision.h"
 
 #include <QString>
 #include <QStringList>

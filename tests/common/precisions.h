@@ -1,6 +1,6 @@
 #pragma once
 
-#include "core/model/precision.h"
+#include "core/common/precision.h"
 
 #include <iterator>
 

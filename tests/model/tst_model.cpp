@@ -1,10 +1,10 @@
 // Parity of the LibTorch BridgeTower with Hugging Face: every output tensor stored in each case's
 // expected.safetensors (computed by transformers 4.47) must match to atol = rtol = 1e-4.
+#include "core/common/precisionpolicy.h"
 #include "core/common/safetensorsfile.h"
 #include "core/model/bridgetowermodel.h"
 #include "core/model/checkpointconverter.h"
 #include "core/model/internal/bridgetowernet.h"
-#include "core/model/precisionpolicy.h"
 #include "precisions.h"
 #include "testdata.h"
 #include "torchsavewriter.h"

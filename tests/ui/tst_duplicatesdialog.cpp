@@ -1,9 +1,10 @@
-// The Find Duplicates dialog (issue 15) over a real Library: the fixture photos and near-copies
+// The Find Duplicates dialog over a real Library: the fixture photos and near-copies
 // of one of them, made here, embedded with the tiny e2e model. The dialog shows the one group of
 // copies side by side with size, resolution and date; "Move to Trash" asks first (Cancel keeps the
 // file), then puts the file in the desktop's trash (a test XDG_DATA_HOME) and the library drops it.
 #include "core/search/duplicates.h"
 #include "fixtureengine.h"
+#include "fixturelibrary.h"
 #include "indexer/library.h"
 #include "nearcopies.h"
 #include "ui/duplicatesdialog.h"
@@ -71,17 +72,11 @@ void TestDuplicatesDialog::showsTheCopiesAndTrashesOneAfterConfirmation() {
             qputenv("XDG_DATA_HOME", savedXdg);
     });
 
-    LibraryOptions options;
-    options.databasePath = tmp.filePath(QStringLiteral("library.sqlite"));
-    options.watchFolders = false;
-    auto library = Library::open(options);
+    auto library = test::openFixtureLibrary(tmp.path());
     QVERIFY2(library.ok(), library.ok() ? "" : qPrintable(library.error().message));
     Library &lib = **library;
-    QVERIFY(lib.setPipeline(f.pipeline).ok());
-    QVERIFY(lib.addFolder(photos).ok());
-    QSignalSpy indexed(&lib, &Library::indexingFinished);
-    lib.startIndexing();
-    QVERIFY(indexed.wait(120000));
+    const Status indexed = test::indexFolder(lib, photos);
+    QVERIFY2(indexed.ok(), indexed.ok() ? "" : qPrintable(indexed.error().message));
 
     DuplicatesDialog dialog(lib.duplicateFinder(),
                             [&lib](qint64 id) { return lib.moveToTrash(id); });

@@ -1,8 +1,9 @@
-// The window over a real Library (issue 6) indexing a folder of photos: the progress bar moves
+// The window over a real Library indexing a folder of photos: the progress bar moves
 // from 0 to the total, the failures link counts the broken file, the sidebar shows the folder's
 // state, search works once indexing is done, and the GUI thread never stalls for 50 ms.
 #include "app/gui/cataloglisting.h"
 #include "fixtureengine.h"
+#include "fixturelibrary.h"
 #include "indexer/library.h"
 #include "stallmeter.h"
 #include "ui/failuresdialog.h"
@@ -55,13 +56,10 @@ void TestIndexing::progressBarMovesDuringIndexing() {
     broken.close();
 
     LibraryOptions options;
-    options.databasePath = tmp.filePath(QStringLiteral("library.sqlite"));
     options.batchSize = 2; // many small batches: many progress updates
-    options.watchFolders = false;
-    auto library = Library::open(options);
+    auto library = test::openFixtureLibrary(tmp.path(), options);
     QVERIFY2(library.ok(), library.ok() ? "" : qPrintable(library.error().message));
     Library &lib = **library;
-    QVERIFY(lib.setPipeline(f.pipeline).ok());
 
     MainWindow window(AppSettings{});
     QAbstractItemModelTester tester(window.folderModel(),
@@ -167,17 +165,11 @@ void TestIndexing::gridThumbnailComesFromTheStoredFile() {
         paths << QStringLiteral("%1/photo%2.png").arg(photos).arg(i);
         QVERIFY(img.save(paths.last()));
     }
-    LibraryOptions options;
-    options.databasePath = tmp.filePath(QStringLiteral("library.sqlite"));
-    options.watchFolders = false;
-    auto library = Library::open(options);
+    auto library = test::openFixtureLibrary(tmp.path());
     QVERIFY2(library.ok(), library.ok() ? "" : qPrintable(library.error().message));
     Library &lib = **library;
-    QVERIFY(lib.setPipeline(f.pipeline).ok());
-    QSignalSpy finished(&lib, &Library::indexingFinished);
-    QVERIFY(lib.addFolder(photos).ok());
-    lib.startIndexing();
-    QVERIFY(finished.wait(120000));
+    const Status indexed = test::indexFolder(lib, photos);
+    QVERIFY2(indexed.ok(), indexed.ok() ? "" : qPrintable(indexed.error().message));
     QCOMPARE(lib.stats().indexed, qint64(colours.size()));
 
     const auto thumbnailOf = lib.storedThumbnailProvider();
@@ -246,19 +238,13 @@ void TestIndexing::libraryViewListsIndexedPhotosByMonth() {
         QVERIFY(file.setFileTime(taken[i], QFileDevice::FileModificationTime));
         paths << path;
     }
-    LibraryOptions options;
-    options.databasePath = tmp.filePath(QStringLiteral("library.sqlite"));
-    options.watchFolders = false;
-    auto library = Library::open(options);
+    auto library = test::openFixtureLibrary(tmp.path());
     QVERIFY2(library.ok(), library.ok() ? "" : qPrintable(library.error().message));
     Library &lib = **library;
-    QVERIFY(lib.setPipeline(f.pipeline).ok());
-    QSignalSpy finished(&lib, &Library::indexingFinished);
-    QVERIFY(lib.addFolder(photos).ok());
-    lib.startIndexing();
-    QVERIFY(finished.wait(120000));
+    const Status indexed = test::indexFolder(lib, photos);
+    QVERIFY2(indexed.ok(), indexed.ok() ? "" : qPrintable(indexed.error().message));
 
-    auto listing = CatalogListing::open(options.databasePath);
+    auto listing = CatalogListing::open(lib.databasePath());
     QVERIFY2(listing.ok(), listing.ok() ? "" : qPrintable(listing.error().message));
     MainWindow window(AppSettings{});
     window.show();

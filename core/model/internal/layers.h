@@ -4,8 +4,8 @@
 // loading stays explicit (every key is bound by name and shape, see WeightBinder) and the
 // model TU compiles against <ATen/ATen.h> only.
 
+#include "core/common/precision.h"
 #include "core/model/bridgetowerconfig.h"
-#include "core/model/precision.h"
 
 #include <ATen/ATen.h>
 #include <ATen/native/quantized/PackedParams.h>

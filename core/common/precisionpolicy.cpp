@@ -1,4 +1,4 @@
-#include "core/model/precisionpolicy.h"
+#include "core/common/precisionpolicy.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
