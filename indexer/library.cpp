@@ -43,8 +43,7 @@ public:
     // The same stamp the indexer files rerank features under.
     QString photoStamp(qint64 photoId) const override {
         const auto p = m_catalog->photo(photoId);
-        return p ? QStringLiteral("%1-%2").arg(p->size).arg(p->modified.toMSecsSinceEpoch())
-                 : QString();
+        return p ? Catalog::photoStamp(p->size, p->modified.toMSecsSinceEpoch()) : QString();
     }
     std::optional<qint64> photoIdForPath(const QString &path) const override {
         if (auto id = m_catalog->idForPath(QFileInfo(path).absoluteFilePath()))
@@ -158,6 +157,16 @@ QString Library::legacyDatabasePath() {
 }
 
 namespace {
+
+// Which model serves search, so the next start loads its index. A read-only library cannot
+// record it (and says so when indexing is asked for); elsewhere a failure is logged: the next
+// start then serves the model recorded before, until a run completes.
+void recordServingModel(Catalog &catalog, const QString &key) {
+    if (catalog.isReadOnly())
+        return;
+    if (Status s = catalog.setMeta(QStringLiteral("serving_model"), key); !s)
+        qWarning("%s", qPrintable(s.error().message));
+}
 
 // Moves `from` to `to`: a rename, or (across filesystems) a copy to `to`.part renamed into place
 // and then the original removed, so `to` is never half there.
@@ -356,7 +365,9 @@ static Result<std::shared_ptr<VectorIndex>> loadOrRebuildIndex(const Catalog &ca
     if (!addStatus)
         return addStatus.error().withContext(
             QStringLiteral("rebuilding the vector index from %1").arg(catalog.path()));
-    (void)index->save(path); // a cache: failing to save only costs a rebuild next time
+    // A cache: failing to save only costs a rebuild next time.
+    if (Status saved = index->save(path); !saved)
+        qWarning("%s", qPrintable(saved.error().message));
     return index;
 }
 
@@ -438,7 +449,7 @@ void Library::finishModel(const Result<std::shared_ptr<VectorIndex>> &index) {
         d->servingEmbedder = d->embedder;
         d->servingIndex = d->index;
         d->servingCache = d->cache;
-        (void)d->catalog->setMeta(QStringLiteral("serving_model"), key);
+        recordServingModel(*d->catalog, key);
     }
     if (auto pipeline = d->servingEmbedder->pipeline())
         d->engine = std::make_shared<const SearchEngine>(pipeline, d->servingIndex, d->photoSource,
@@ -513,8 +524,13 @@ void Library::dropFromIndexesAndCaches(const std::vector<qint64> &ids,
     for (const auto &index : {d->index, d->servingIndex}) {
         if (!index || ids.empty())
             continue;
-        (void)index->remove(ids);
-        (void)index->save(vectorIndexPath(index->modelKey()));
+        // The catalog no longer has the photos: an index that still holds one is out of step
+        // and is rebuilt when it is next loaded, so a failure here is logged, not returned.
+        Status s = index->remove(ids);
+        if (s)
+            s = index->save(vectorIndexPath(index->modelKey()));
+        if (!s)
+            qWarning("%s", qPrintable(s.error().message));
     }
     // Nothing of the removed photos stays behind: thumbnails no other photo shares, and every
     // model's cached rerank features (<rerank>/<model key>/<id>-<stamp>.tsfc).
@@ -537,7 +553,9 @@ void Library::dropFromIndexesAndCaches(const std::vector<qint64> &ids,
 }
 
 Status Library::forgetFolder(const QString &path) {
-    (void)waitForModel(); // the index it updates
+    // The index it updates. (void): a model that failed to load was reported (modelReady); the
+    // folder is forgotten in the catalog either way, and the index is rebuilt from it.
+    (void)waitForModel();
     if (d->worker) {
         cancelIndexing();
         QEventLoop loop;
@@ -778,7 +796,7 @@ void Library::startIndexing() {
             d->servingEmbedder = d->embedder;
             d->servingIndex = d->index;
             d->servingCache = d->cache;
-            (void)d->catalog->setMeta(QStringLiteral("serving_model"), d->embedder->modelKey());
+            recordServingModel(*d->catalog, d->embedder->modelKey());
             if (auto pipeline = d->servingEmbedder->pipeline())
                 d->engine = std::make_shared<const SearchEngine>(pipeline, d->servingIndex,
                                                                  d->photoSource, d->servingCache);
