@@ -126,10 +126,12 @@ void IndexWorker::run() {
         result = doRun();
     } catch (const std::exception &e) {
         // Nothing may escape a slot on the worker thread.
-        result.error = QStringLiteral("indexing stopped by an internal error: %1")
-                           .arg(QString::fromUtf8(e.what()));
+        result.error =
+            Error(Error::Code::Internal, QStringLiteral("indexing stopped by an internal error: %1")
+                                             .arg(QString::fromUtf8(e.what())));
     } catch (...) {
-        result.error = QStringLiteral("indexing stopped by an unknown internal error");
+        result.error = Error(Error::Code::Internal,
+                             QStringLiteral("indexing stopped by an unknown internal error"));
     }
     Q_EMIT finished(result);
 }
@@ -140,7 +142,7 @@ IndexRunResult IndexWorker::doRun() {
     // starts must still count.
     auto opened = openCatalog();
     if (!opened) {
-        result.error = opened.error().message;
+        result.error = opened.error();
         return result;
     }
     Catalog &catalog = **opened;
@@ -159,7 +161,7 @@ IndexRunResult IndexWorker::doRun() {
             reporter.report();
         });
     if (!discovery) {
-        result.error = discovery.error().message;
+        result.error = discovery.error();
         return result;
     }
     result.skipped = discovery->skipped;
@@ -173,7 +175,7 @@ IndexRunResult IndexWorker::doRun() {
     // file) or a present one (a copy: its vector is reused).
     auto embedded = catalog.embeddedByQuickHash(modelKey);
     if (!embedded) {
-        result.error = embedded.error().message;
+        result.error = embedded.error();
         return result;
     }
     if (!m_config.thumbnailDirectory.isEmpty())
@@ -185,7 +187,7 @@ IndexRunResult IndexWorker::doRun() {
     if (status && !m_cancelled)
         status = finishCompleteRun(catalog, *discovery, committer, result, runStartMs);
     if (!status) {
-        result.error = status.error().message;
+        result.error = status.error();
         committer.saveIndex();
         return result;
     }

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace ts {
@@ -55,7 +56,7 @@ struct IndexWorkerConfig {
 
 struct IndexRunResult {
     bool cancelled = false;
-    QString error; // non-empty: stopped because of it (nothing half-written)
+    std::optional<Error> error; // set: stopped because of it (nothing half-written)
     qint64 embedded = 0, moved = 0, copied = 0, removed = 0, failed = 0, skipped = 0;
     qint64 metadataRefreshed =
         0;                   // rows of an older version whose EXIF was read again (no embedding)

@@ -158,6 +158,24 @@ QString Library::legacyDatabasePath() {
 
 namespace {
 
+// The folders a run skips: the user's excluded folders and the app's own (its cache of
+// thumbnails and rerank features, its data folder), each also by its canonical path.
+QStringList foldersToSkip(const QStringList &excluded, const QString &cacheDirectory) {
+    QStringList out;
+    for (const QString &f : excluded)
+        out << normalizedFolder(f);
+    out << cacheDirectory;
+    const QString appData = QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation);
+    if (!appData.isEmpty())
+        out << normalizedFolder(appData);
+    for (int i = 0, n = int(out.size()); i < n; ++i) {
+        const QString canonical = QFileInfo(out[i]).canonicalFilePath();
+        if (!canonical.isEmpty())
+            out << canonical;
+    }
+    return out;
+}
+
 // Which model serves search, so the next start loads its index. A read-only library cannot
 // record it (and says so when indexing is asked for); elsewhere a failure is logged: the next
 // start then serves the model recorded before, until a run completes.
@@ -753,19 +771,7 @@ void Library::startIndexing() {
     config.databasePath = d->databasePath;
     config.thumbnailDirectory = d->cacheDirectory + QStringLiteral("/thumbnails");
     config.rerankDirectory = d->cacheDirectory + QStringLiteral("/rerank");
-    config.excludedFolders = d->options.excludedFolders;
-    for (QString &f : config.excludedFolders)
-        f = normalizedFolder(f);
-    // The app's own folders: its cache (thumbnails, rerank features) and its data folder.
-    config.excludedFolders << d->cacheDirectory;
-    const QString appData = QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation);
-    if (!appData.isEmpty())
-        config.excludedFolders << normalizedFolder(appData);
-    for (int i = 0, n = int(config.excludedFolders.size()); i < n; ++i) {
-        const QString canonical = QFileInfo(config.excludedFolders[i]).canonicalFilePath();
-        if (!canonical.isEmpty())
-            config.excludedFolders << canonical;
-    }
+    config.excludedFolders = foldersToSkip(d->options.excludedFolders, d->cacheDirectory);
     config.batchSize = d->options.batchSize;
     config.decodeThreads = d->options.decodeThreads;
     config.maxWatchedDirectories = d->options.maxWatchedDirectories;
@@ -786,12 +792,13 @@ void Library::startIndexing() {
         d->worker = nullptr;
         if (worker)
             worker->deleteLater(); // its thread's event loop deletes it
+        const QString error = result.error ? result.error->message : QString();
         d->lastRun = {result.embedded, result.moved,   result.copied, result.removed,
-                      result.failed,   result.skipped, result.error,  result.stages};
-        if (d->options.watchFolders && result.error.isEmpty())
+                      result.failed,   result.skipped, error,         result.stages};
+        if (d->options.watchFolders && !result.error)
             updateWatches(result.directories, result.directoriesTruncated);
         // The new model is complete: it takes over search from the previous one.
-        if (!result.cancelled && result.error.isEmpty() && d->servingEmbedder != d->embedder &&
+        if (!result.cancelled && !result.error && d->servingEmbedder != d->embedder &&
             d->catalog->pendingCount(d->embedder->modelKey()) == 0) {
             d->servingEmbedder = d->embedder;
             d->servingIndex = d->index;
@@ -803,11 +810,11 @@ void Library::startIndexing() {
             else
                 d->engine.reset();
         }
-        if (!result.error.isEmpty())
-            Q_EMIT errorOccurred(result.error);
+        if (result.error)
+            Q_EMIT errorOccurred(error);
         Q_EMIT foldersChanged();
-        Q_EMIT indexingFinished(result.cancelled || !result.error.isEmpty());
-        if ((d->rescanRequested && result.error.isEmpty() && !result.cancelled) ||
+        Q_EMIT indexingFinished(result.cancelled || result.error);
+        if ((d->rescanRequested && !result.error && !result.cancelled) ||
             std::exchange(d->restartAfterCancel, false))
             QTimer::singleShot(0, this, &Library::startIndexing);
     });
