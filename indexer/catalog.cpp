@@ -20,109 +20,6 @@ namespace ts {
 
 namespace {
 
-// Numbered migrations: kMigrations[i] takes the schema from version i to i + 1, in one transaction.
-// Never edit a released migration; append a new one and raise Catalog::kSchemaVersion.
-const char *const kMigrations[] = {
-    // 0 -> 1
-    R"sql(
-CREATE TABLE meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE folders (
-    id        INTEGER PRIMARY KEY,
-    path      TEXT NOT NULL UNIQUE,
-    added_at  INTEGER NOT NULL,
-    last_scan INTEGER
-);
-CREATE TABLE photos (
-    id           INTEGER PRIMARY KEY,
-    folder_id    INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
-    path         TEXT NOT NULL UNIQUE,
-    size         INTEGER NOT NULL,
-    mtime_ms     INTEGER NOT NULL,
-    content_hash TEXT,
-    width        INTEGER NOT NULL DEFAULT 0,
-    height       INTEGER NOT NULL DEFAULT 0,
-    orientation  INTEGER NOT NULL DEFAULT 1,
-    taken_ms     INTEGER,
-    state        INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 1, 2)),
-    error        TEXT,
-    thumbnail    TEXT
-);
-CREATE INDEX photos_folder ON photos(folder_id);
-CREATE INDEX photos_hash ON photos(content_hash);
-CREATE TABLE embeddings (
-    photo_id  INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
-    model_key TEXT NOT NULL,
-    dimension INTEGER NOT NULL,
-    vector    BLOB NOT NULL,
-    PRIMARY KEY (photo_id, model_key)
-) WITHOUT ROWID;
-CREATE INDEX embeddings_model ON embeddings(model_key);
-)sql",
-    // 1 -> 2 (issue 12): folders that could not be listed (offline) and the filesystem each folder
-    // was on, so that an unmounted disk's empty mount point is not taken for an emptied folder.
-    // A photo belongs to the innermost watched folder that contains it (so that forgetting an
-    // outer folder keeps what an inner one covers): fix up rows an outer folder took over.
-    R"sql(
-ALTER TABLE photos ADD COLUMN offline INTEGER NOT NULL DEFAULT 0;
-CREATE TABLE directories (
-    path           TEXT PRIMARY KEY,
-    device         INTEGER NOT NULL,
-    parent_device  INTEGER NOT NULL,
-    offline_since  INTEGER,
-    offline_reason TEXT
-) WITHOUT ROWID;
-UPDATE photos SET folder_id = (
-    SELECT f.id FROM folders f
-    WHERE substr(photos.path, 1, length(rtrim(f.path, '/')) + 1) = rtrim(f.path, '/') || '/'
-    ORDER BY length(f.path) DESC LIMIT 1)
-WHERE EXISTS (SELECT 1 FROM folders f
-              WHERE substr(photos.path, 1, length(rtrim(f.path, '/')) + 1) = rtrim(f.path, '/') || '/');
-)sql",
-    // 2 -> 3 (issue 12, content identity): full_hash is a hash of every byte of the file (the
-    // quick content_hash stays as the indexed pre-filter; rows indexed before have NULL and are
-    // never reused by hash). Photo ids are never reused: meta 'photos_last_id' is the highest id
-    // ever given (kept by the trigger whoever inserts), and new rows take the next one. Existing
-    // ids, embeddings and foreign keys are untouched (no table rebuild).
-    R"sql(
-ALTER TABLE photos ADD COLUMN full_hash TEXT;
-INSERT OR REPLACE INTO meta(key, value) SELECT 'photos_last_id', coalesce(max(id), 0) FROM photos;
-CREATE TRIGGER photos_last_id AFTER INSERT ON photos BEGIN
-    UPDATE meta SET value = NEW.id WHERE key = 'photos_last_id' AND CAST(value AS INTEGER) < NEW.id;
-END;
-)sql",
-    // 3 -> 4 (issue 15, filters): what a photo is and where it came from, for filters and
-    // listings. taken_ms now always has a value: EXIF DateTimeOriginal, else the file's mtime with
-    // taken_is_file_time = 1. file_type is canonical (core/image/exifreader.h): by content when
-    // indexed, here from the extension. file_name (the path's last component) orders by name.
-    // metadata_version 0: the camera is not read yet; the next indexing run reads the EXIF of
-    // these rows from the file heads (no embedding) and sets it to the current version.
-    // The indexes leave failed photos out, as every listing does (its WHERE starts with
-    // "p.state <> 2"): walking them in order never reads the table for rows an OFFSET skips.
-    R"sql(
-ALTER TABLE photos ADD COLUMN camera_make TEXT;
-ALTER TABLE photos ADD COLUMN camera_model TEXT;
-ALTER TABLE photos ADD COLUMN file_type TEXT;
-ALTER TABLE photos ADD COLUMN file_name TEXT;
-ALTER TABLE photos ADD COLUMN taken_is_file_time INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE photos ADD COLUMN metadata_version INTEGER NOT NULL DEFAULT 0;
-UPDATE photos SET taken_ms = mtime_ms, taken_is_file_time = 1 WHERE taken_ms IS NULL;
-UPDATE photos SET file_name = substr(CAST(path AS TEXT), length(rtrim(CAST(path AS TEXT), replace(CAST(path AS TEXT), '/', ''))) + 1);
-UPDATE photos SET file_type = CASE lower(substr(file_name, length(rtrim(file_name, replace(file_name, '.', ''))) + 1))
-    WHEN 'jpg' THEN 'jpeg' WHEN 'jpeg' THEN 'jpeg' WHEN 'jpe' THEN 'jpeg' WHEN 'heif' THEN 'heic' WHEN 'hif' THEN 'heic'
-    WHEN 'tif' THEN 'tiff' ELSE lower(substr(file_name, length(rtrim(file_name, replace(file_name, '.', ''))) + 1)) END
-WHERE instr(file_name, '.') > 0;
-CREATE INDEX photos_taken ON photos(taken_ms) WHERE state <> 2;
-CREATE INDEX photos_type ON photos(file_type) WHERE state <> 2;
-CREATE INDEX photos_camera ON photos(camera_make, camera_model) WHERE state <> 2;
-CREATE INDEX photos_name ON photos(file_name COLLATE NOCASE, path) WHERE state <> 2;
-)sql",
-};
-constexpr int kMigrationCount = int(sizeof(kMigrations) / sizeof(kMigrations[0]));
-static_assert(kMigrationCount == Catalog::kSchemaVersion);
-
 PhotoRecord recordFrom(const sql::Statement &s) {
     // Column order of kPhotoColumns.
     PhotoRecord r;
@@ -344,57 +241,6 @@ int Catalog::schemaVersion() const {
     return s.step() ? int(s.int64At(0)) : -1;
 }
 
-Status Catalog::migrate() {
-    // Read the version before anything that could write (journal mode, migrations): a database
-    // from a newer TowerSearch must be left exactly as it is.
-    auto version = m_db->prepare("PRAGMA user_version");
-    if (!version.step())
-        return m_db->lastError(QStringLiteral("reading the schema version"));
-    const int current = int(version.int64At(0));
-    version = {};
-    if (current > kSchemaVersion)
-        return Error(Error::Code::Unsupported,
-                     QStringLiteral("the library database %1 was written by a newer TowerSearch "
-                                    "(schema version %2; this "
-                                    "version reads up to %3). Update TowerSearch, or pass --db to "
-                                    "use another database; "
-                                    "the file was not modified.")
-                         .arg(m_path)
-                         .arg(current)
-                         .arg(kSchemaVersion));
-    if (!m_readOnlyReason.isEmpty()) {
-        if (current < kSchemaVersion)
-            return Error(Error::Code::Io,
-                         QStringLiteral("the library database %1 is read-only (%2) and was written "
-                                        "by an older TowerSearch "
-                                        "(schema version %3; this version needs %4): open it once "
-                                        "where it can be written "
-                                        "to upgrade it")
-                             .arg(m_path, m_readOnlyReason)
-                             .arg(current)
-                             .arg(kSchemaVersion));
-        m_db->execScript("PRAGMA foreign_keys = ON;");
-        return {};
-    }
-    if (!m_db->execScript(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"))
-        return m_db->lastError(QStringLiteral("configuring the library database"));
-    for (int v = current; v < kSchemaVersion; ++v) {
-        sql::Transaction tx(*m_db);
-        if (!tx.isActive())
-            return m_db->lastError(QStringLiteral("starting migration %1").arg(v + 1));
-        if (!m_db->execScript(kMigrations[v]))
-            return m_db->lastError(
-                QStringLiteral("migrating the library database to schema version %1").arg(v + 1));
-        // PRAGMA cannot take a bound parameter; the value is our own constant.
-        const QByteArray setVersion = "PRAGMA user_version = " + QByteArray::number(v + 1);
-        if (!m_db->execScript(setVersion.constData()) || !tx.commit())
-            return m_db->lastError(
-                QStringLiteral("migrating the library database to schema version %1").arg(v + 1));
-    }
-    return {};
-}
-
 Result<qint64> Catalog::addFolder(const QString &path) {
     std::lock_guard lock(m_mutex);
     auto find = m_db->prepare("SELECT id FROM folders WHERE path = ?1");
@@ -613,8 +459,12 @@ QHash<qint64, QString> Catalog::photoStamps() const {
     QHash<qint64, QString> out;
     auto s = m_db->prepare("SELECT id, size, mtime_ms FROM photos");
     while (s.step())
-        out.insert(s.int64At(0), QStringLiteral("%1-%2").arg(s.int64At(1)).arg(s.int64At(2)));
+        out.insert(s.int64At(0), photoStamp(s.int64At(1), s.int64At(2)));
     return out;
+}
+
+QString Catalog::photoStamp(qint64 size, qint64 mtimeMs) {
+    return QStringLiteral("%1-%2").arg(size).arg(mtimeMs);
 }
 
 Status Catalog::setFolderScanned(qint64 folderId) {
@@ -705,6 +555,110 @@ std::vector<float> Catalog::embeddingOfContent(const QString &quickHash, const Q
     return v;
 }
 
+namespace {
+
+// The statements of one batch transaction (commitBatch), prepared once and reused for each photo.
+class PhotoBatchWriter {
+public:
+    PhotoBatchWriter(sql::Database &db, const QString &modelKey)
+        : m_modelKey(modelKey), m_delete(db.prepare("DELETE FROM photos WHERE id = ?1")),
+          m_clearPath(db.prepare("DELETE FROM photos WHERE path = ?1 AND id <> ?2")),
+          // A new row takes the id after the highest ever given (photos_last_id), never a deleted
+          // one's: a stale index file or cache entry keyed by that id must not describe the new
+          // photo.
+          m_insert(db.prepare(
+              "INSERT INTO photos(id, folder_id, path, size, mtime_ms, content_hash, width, "
+              "height, orientation, taken_ms, state, error, thumbnail, full_hash, file_type, "
+              "camera_make, camera_model, taken_is_file_time, file_name, metadata_version)"
+              " VALUES ((SELECT CAST(value AS INTEGER) + 1 FROM meta"
+              " WHERE key = 'photos_last_id'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+              " ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+              " ON CONFLICT(path) DO UPDATE SET folder_id = excluded.folder_id,"
+              " size = excluded.size, mtime_ms = excluded.mtime_ms,"
+              " content_hash = excluded.content_hash, width = excluded.width,"
+              " height = excluded.height, orientation = excluded.orientation,"
+              " taken_ms = excluded.taken_ms, state = excluded.state, error = excluded.error,"
+              " thumbnail = excluded.thumbnail, full_hash = excluded.full_hash,"
+              " file_type = excluded.file_type, camera_make = excluded.camera_make,"
+              " camera_model = excluded.camera_model,"
+              " taken_is_file_time = excluded.taken_is_file_time, file_name = excluded.file_name,"
+              " metadata_version = excluded.metadata_version")),
+          m_update(db.prepare(
+              "UPDATE photos SET folder_id = ?1, path = ?2, size = ?3, mtime_ms = ?4,"
+              " content_hash = ?5, width = ?6, height = ?7, orientation = ?8, taken_ms = ?9,"
+              " state = ?10, error = ?11, thumbnail = ?12, full_hash = ?14, file_type = ?15,"
+              " camera_make = ?16, camera_model = ?17, taken_is_file_time = ?18,"
+              " file_name = ?19, metadata_version = ?20 WHERE id = ?13")),
+          m_idOf(db.prepare("SELECT id FROM photos WHERE path = ?1")),
+          m_dropEmbeddings(db.prepare("DELETE FROM embeddings WHERE photo_id = ?1")),
+          m_putEmbedding(db.prepare("INSERT OR REPLACE INTO embeddings(photo_id, model_key, "
+                                    "dimension, vector) VALUES (?1, ?2, ?3, ?4)")) {}
+
+    bool deletePhoto(qint64 id) { return m_delete.bind(1, id).exec(); }
+
+    // Inserts or updates the photo's row and its embeddings; returns its id (0 on failure, with
+    // the error on the connection).
+    qint64 write(const PhotoWrite &p) {
+        if (p.id) {
+            // A moved file takes the place of whatever row had its new path.
+            if (!m_clearPath.bindPath(1, p.path).bind(2, p.id).exec())
+                return 0;
+        }
+        sql::Statement &s = p.id ? m_update : m_insert;
+        bindRow(s, p);
+        if (!s.exec())
+            return 0;
+        const qint64 id = p.id ? p.id : idOf(p.path);
+        return id && writeEmbeddings(id, p) ? id : 0;
+    }
+
+private:
+    static void bindRow(sql::Statement &s, const PhotoWrite &p) {
+        s.bind(1, p.folderId).bindPath(2, p.path).bind(3, p.size).bind(4, p.mtimeMs);
+        bindTextOrNull(s, 5, p.contentHash);
+        s.bind(6, p.width).bind(7, p.height).bind(8, p.orientation);
+        if (p.takenMs)
+            s.bind(9, *p.takenMs);
+        else
+            s.bindNull(9);
+        s.bind(10, int(p.state));
+        bindTextOrNull(s, 11, p.error);
+        bindTextOrNull(s, 12, p.thumbnail);
+        if (p.id)
+            s.bind(13, p.id);
+        bindTextOrNull(s, 14, p.fullHash);
+        bindTextOrNull(s, 15, p.fileType);
+        bindTextOrNull(s, 16, p.cameraMake);
+        bindTextOrNull(s, 17, p.cameraModel);
+        s.bind(18, p.takenIsFileTime ? 1 : 0);
+        s.bind(19, fileNameOf(p.path)).bind(20, Catalog::kMetadataVersion);
+    }
+
+    qint64 idOf(const QString &path) {
+        m_idOf.bindPath(1, path);
+        const qint64 id = m_idOf.step() ? m_idOf.int64At(0) : 0;
+        m_idOf.reset();
+        return id;
+    }
+
+    // A move keeps every model's vector; any other write replaces them with its own (or none).
+    bool writeEmbeddings(qint64 id, const PhotoWrite &p) {
+        if (!p.keepEmbeddings && !m_dropEmbeddings.bind(1, id).exec())
+            return false;
+        if (p.vector.empty())
+            return true;
+        m_putEmbedding.bind(1, id).bind(2, m_modelKey).bind(3, qint64(p.vector.size()));
+        m_putEmbedding.bindBlob(4, p.vector.data(), int(p.vector.size() * sizeof(float)));
+        return m_putEmbedding.exec();
+    }
+
+    const QString &m_modelKey;
+    sql::Statement m_delete, m_clearPath, m_insert, m_update, m_idOf, m_dropEmbeddings,
+        m_putEmbedding;
+};
+
+} // namespace
+
 Result<std::vector<qint64>> Catalog::commitBatch(const std::vector<PhotoWrite> &photos,
                                                  const QString &modelKey,
                                                  const std::vector<qint64> &deleteIds) {
@@ -713,107 +667,17 @@ Result<std::vector<qint64>> Catalog::commitBatch(const std::vector<PhotoWrite> &
     sql::Transaction tx(*m_db);
     if (!tx.isActive())
         return m_db->lastError(doing);
-    auto del = m_db->prepare("DELETE FROM photos WHERE id = ?1");
-    for (qint64 id : deleteIds) {
-        del.bind(1, id);
-        if (!del.exec())
+    PhotoBatchWriter writer(*m_db, modelKey);
+    for (qint64 id : deleteIds)
+        if (!writer.deletePhoto(id))
             return m_db->lastError(doing);
-    }
-    auto clearPath = m_db->prepare("DELETE FROM photos WHERE path = ?1 AND id <> ?2");
-    // A new row takes the id after the highest ever given (photos_last_id), never a deleted one's:
-    // a stale index file or cache entry keyed by that id must not describe the new photo.
-    auto insert = m_db->prepare(
-        "INSERT INTO photos(id, folder_id, path, size, mtime_ms, content_hash, width, height, "
-        "orientation, taken_ms,"
-        " state, error, thumbnail, full_hash, file_type, camera_make, camera_model, "
-        "taken_is_file_time, file_name,"
-        " metadata_version) VALUES ((SELECT CAST(value AS INTEGER) + 1 FROM meta"
-        " WHERE key = 'photos_last_id'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?14, "
-        "?15, ?16, ?17, ?18,"
-        " ?19, ?20)"
-        " ON CONFLICT(path) DO UPDATE SET folder_id = excluded.folder_id, size = excluded.size,"
-        " mtime_ms = excluded.mtime_ms, content_hash = excluded.content_hash, width = "
-        "excluded.width,"
-        " height = excluded.height, orientation = excluded.orientation, taken_ms = "
-        "excluded.taken_ms,"
-        " state = excluded.state, error = excluded.error, thumbnail = excluded.thumbnail,"
-        " full_hash = excluded.full_hash, file_type = excluded.file_type, camera_make = "
-        "excluded.camera_make,"
-        " camera_model = excluded.camera_model, taken_is_file_time = excluded.taken_is_file_time,"
-        " file_name = excluded.file_name, metadata_version = excluded.metadata_version");
-    auto update = m_db->prepare(
-        "UPDATE photos SET folder_id = ?1, path = ?2, size = ?3, mtime_ms = ?4, content_hash = ?5, "
-        "width = ?6,"
-        " height = ?7, orientation = ?8, taken_ms = ?9, state = ?10, error = ?11, thumbnail = ?12,"
-        " full_hash = ?14, file_type = ?15, camera_make = ?16, camera_model = ?17, "
-        "taken_is_file_time = ?18,"
-        " file_name = ?19, metadata_version = ?20 WHERE id = ?13");
-    auto idOf = m_db->prepare("SELECT id FROM photos WHERE path = ?1");
-    auto dropEmbeddings = m_db->prepare("DELETE FROM embeddings WHERE photo_id = ?1");
-    auto putEmbedding = m_db->prepare("INSERT OR REPLACE INTO embeddings(photo_id, model_key, "
-                                      "dimension, vector) VALUES (?1, ?2, ?3, ?4)");
     std::vector<qint64> ids;
     ids.reserve(photos.size());
     for (const PhotoWrite &p : photos) {
-        sql::Statement &s = p.id ? update : insert;
-        if (p.id) {
-            // A moved file takes the place of whatever row had its new path.
-            clearPath.bindPath(1, p.path).bind(2, p.id);
-            if (!clearPath.exec())
-                return m_db->lastError(doing);
-        }
-        s.bind(1, p.folderId).bindPath(2, p.path).bind(3, p.size).bind(4, p.mtimeMs);
-        if (p.contentHash.isEmpty())
-            s.bindNull(5);
-        else
-            s.bind(5, p.contentHash);
-        s.bind(6, p.width).bind(7, p.height).bind(8, p.orientation);
-        if (p.takenMs)
-            s.bind(9, *p.takenMs);
-        else
-            s.bindNull(9);
-        s.bind(10, int(p.state));
-        if (p.error.isEmpty())
-            s.bindNull(11);
-        else
-            s.bind(11, p.error);
-        if (p.thumbnail.isEmpty())
-            s.bindNull(12);
-        else
-            s.bind(12, p.thumbnail);
-        if (p.id)
-            s.bind(13, p.id);
-        if (p.fullHash.isEmpty())
-            s.bindNull(14);
-        else
-            s.bind(14, p.fullHash);
-        bindTextOrNull(s, 15, p.fileType);
-        bindTextOrNull(s, 16, p.cameraMake);
-        bindTextOrNull(s, 17, p.cameraModel);
-        s.bind(18, p.takenIsFileTime ? 1 : 0);
-        s.bind(19, fileNameOf(p.path)).bind(20, kMetadataVersion);
-        if (!s.exec())
+        const qint64 id = writer.write(p);
+        if (!id)
             return m_db->lastError(doing);
-        qint64 id = p.id;
-        if (!id) {
-            idOf.bindPath(1, p.path);
-            if (!idOf.step())
-                return m_db->lastError(doing);
-            id = idOf.int64At(0);
-            idOf.reset();
-        }
         ids.push_back(id);
-        if (!p.keepEmbeddings) {
-            dropEmbeddings.bind(1, id);
-            if (!dropEmbeddings.exec())
-                return m_db->lastError(doing);
-        }
-        if (!p.vector.empty()) {
-            putEmbedding.bind(1, id).bind(2, modelKey).bind(3, qint64(p.vector.size()));
-            putEmbedding.bindBlob(4, p.vector.data(), int(p.vector.size() * sizeof(float)));
-            if (!putEmbedding.exec())
-                return m_db->lastError(doing);
-        }
     }
     if (!tx.commit())
         return m_db->lastError(doing);

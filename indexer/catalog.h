@@ -160,9 +160,13 @@ public:
                            const std::vector<DirectoryRecord> &directories,
                            const std::vector<qint64> &folderIds,
                            const std::vector<qint64> &offlinePhotos);
-    // Thumbnail files referenced by a photo; every photo's rerank stamp ("size-mtime") by id.
+    // Thumbnail files referenced by a photo; every photo's stamp (photoStamp()) by id.
     QSet<QString> thumbnailFiles() const;
     QHash<qint64, QString> photoStamps() const;
+    // The stamp a photo's cached rerank features are filed under (FusionCache): its file's size
+    // and mtime, so features of a file rewritten in place are never served. The indexer writes
+    // with it, search and the orphan collection read with it: one function, so they agree.
+    static QString photoStamp(qint64 size, qint64 mtimeMs);
     Status setFolderScanned(qint64 folderId);
 
     // Rows under one folder keyed by path (discovery compares them with the files it finds).
@@ -235,7 +239,6 @@ public:
 private:
     Catalog() = default;
     Status migrate();
-    std::optional<PhotoRecord> readPhoto(const char *sql, qint64 id, const QString &path) const;
 
     QString m_path;
     QString m_readOnlyReason; // empty: writable

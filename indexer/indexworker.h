@@ -10,6 +10,7 @@
 // Failure: one bad photo is recorded (state Failed + error) and skipped; a catalog write failure
 // (disk full, read-only) rolls the batch back and ends the run with finished(..., error).
 
+#include "core/common/result.h"
 #include "indexer/library.h"
 
 #include <QObject>
@@ -18,6 +19,8 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
+#include <vector>
 
 namespace ts {
 
@@ -25,6 +28,14 @@ class Catalog;
 class FusionCache;
 class ImageEmbedder;
 class VectorIndex;
+
+namespace internal {
+class BatchCommitter;
+class PhotoPreparer;
+class ProgressReporter;
+struct Discovery;
+struct PhotoJob;
+} // namespace internal
 
 struct IndexWorkerConfig {
     QString databasePath;
@@ -45,7 +56,7 @@ struct IndexWorkerConfig {
 
 struct IndexRunResult {
     bool cancelled = false;
-    QString error; // non-empty: stopped because of it (nothing half-written)
+    std::optional<Error> error; // set: stopped because of it (nothing half-written)
     qint64 embedded = 0, moved = 0, copied = 0, removed = 0, failed = 0, skipped = 0;
     qint64 metadataRefreshed =
         0;                   // rows of an older version whose EXIF was read again (no embedding)
@@ -73,12 +84,23 @@ Q_SIGNALS:
     void finished(const ts::IndexRunResult &result);
 
 private:
-    struct Run;
     IndexRunResult doRun();
+    Result<std::unique_ptr<Catalog>> openCatalog() const;
+    // Prepares the jobs in the decode pool, batch k+1 while batch k is embedded and committed;
+    // returns a catalog write error (the run stops).
+    Status processJobs(const std::vector<internal::PhotoJob> &jobs,
+                       const internal::PhotoPreparer &preparer, internal::BatchCommitter &committer,
+                       internal::ProgressReporter &progress, IndexStageTimes &stages);
+    void waitWhilePaused(internal::ProgressReporter &progress) const;
+    // After a complete (not cancelled) run: metadata refresh, deleting the rows whose files are
+    // gone, the folders' scan time, orphaned cache files.
+    Status finishCompleteRun(Catalog &catalog, const internal::Discovery &discovery,
+                             internal::BatchCommitter &committer, IndexRunResult &result,
+                             qint64 runStartMs);
     void collectOrphans(const Catalog &catalog, qint64 olderThanMs) const;
     // Reads the EXIF of rows an older version indexed without it (file heads only, no decoding, no
-    // embedding); returns an error message when the catalog could not be written.
-    QString refreshMetadata(Catalog &catalog, IndexRunResult &result);
+    // embedding); fails when the catalog could not be written.
+    Status refreshMetadata(Catalog &catalog, IndexRunResult &result);
     IndexWorkerConfig m_config;
     std::atomic<bool> m_paused{false};
     std::atomic<bool> m_cancelled{false};

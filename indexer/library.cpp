@@ -43,8 +43,7 @@ public:
     // The same stamp the indexer files rerank features under.
     QString photoStamp(qint64 photoId) const override {
         const auto p = m_catalog->photo(photoId);
-        return p ? QStringLiteral("%1-%2").arg(p->size).arg(p->modified.toMSecsSinceEpoch())
-                 : QString();
+        return p ? Catalog::photoStamp(p->size, p->modified.toMSecsSinceEpoch()) : QString();
     }
     std::optional<qint64> photoIdForPath(const QString &path) const override {
         if (auto id = m_catalog->idForPath(QFileInfo(path).absoluteFilePath()))
@@ -158,6 +157,34 @@ QString Library::legacyDatabasePath() {
 }
 
 namespace {
+
+// The folders a run skips: the user's excluded folders and the app's own (its cache of
+// thumbnails and rerank features, its data folder), each also by its canonical path.
+QStringList foldersToSkip(const QStringList &excluded, const QString &cacheDirectory) {
+    QStringList out;
+    for (const QString &f : excluded)
+        out << normalizedFolder(f);
+    out << cacheDirectory;
+    const QString appData = QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation);
+    if (!appData.isEmpty())
+        out << normalizedFolder(appData);
+    for (int i = 0, n = int(out.size()); i < n; ++i) {
+        const QString canonical = QFileInfo(out[i]).canonicalFilePath();
+        if (!canonical.isEmpty())
+            out << canonical;
+    }
+    return out;
+}
+
+// Which model serves search, so the next start loads its index. A read-only library cannot
+// record it (and says so when indexing is asked for); elsewhere a failure is logged: the next
+// start then serves the model recorded before, until a run completes.
+void recordServingModel(Catalog &catalog, const QString &key) {
+    if (catalog.isReadOnly())
+        return;
+    if (Status s = catalog.setMeta(QStringLiteral("serving_model"), key); !s)
+        qWarning("%s", qPrintable(s.error().message));
+}
 
 // Moves `from` to `to`: a rename, or (across filesystems) a copy to `to`.part renamed into place
 // and then the original removed, so `to` is never half there.
@@ -356,7 +383,9 @@ static Result<std::shared_ptr<VectorIndex>> loadOrRebuildIndex(const Catalog &ca
     if (!addStatus)
         return addStatus.error().withContext(
             QStringLiteral("rebuilding the vector index from %1").arg(catalog.path()));
-    (void)index->save(path); // a cache: failing to save only costs a rebuild next time
+    // A cache: failing to save only costs a rebuild next time.
+    if (Status saved = index->save(path); !saved)
+        qWarning("%s", qPrintable(saved.error().message));
     return index;
 }
 
@@ -438,7 +467,7 @@ void Library::finishModel(const Result<std::shared_ptr<VectorIndex>> &index) {
         d->servingEmbedder = d->embedder;
         d->servingIndex = d->index;
         d->servingCache = d->cache;
-        (void)d->catalog->setMeta(QStringLiteral("serving_model"), key);
+        recordServingModel(*d->catalog, key);
     }
     if (auto pipeline = d->servingEmbedder->pipeline())
         d->engine = std::make_shared<const SearchEngine>(pipeline, d->servingIndex, d->photoSource,
@@ -513,8 +542,13 @@ void Library::dropFromIndexesAndCaches(const std::vector<qint64> &ids,
     for (const auto &index : {d->index, d->servingIndex}) {
         if (!index || ids.empty())
             continue;
-        (void)index->remove(ids);
-        (void)index->save(vectorIndexPath(index->modelKey()));
+        // The catalog no longer has the photos: an index that still holds one is out of step
+        // and is rebuilt when it is next loaded, so a failure here is logged, not returned.
+        Status s = index->remove(ids);
+        if (s)
+            s = index->save(vectorIndexPath(index->modelKey()));
+        if (!s)
+            qWarning("%s", qPrintable(s.error().message));
     }
     // Nothing of the removed photos stays behind: thumbnails no other photo shares, and every
     // model's cached rerank features (<rerank>/<model key>/<id>-<stamp>.tsfc).
@@ -537,7 +571,9 @@ void Library::dropFromIndexesAndCaches(const std::vector<qint64> &ids,
 }
 
 Status Library::forgetFolder(const QString &path) {
-    (void)waitForModel(); // the index it updates
+    // The index it updates. (void): a model that failed to load was reported (modelReady); the
+    // folder is forgotten in the catalog either way, and the index is rebuilt from it.
+    (void)waitForModel();
     if (d->worker) {
         cancelIndexing();
         QEventLoop loop;
@@ -735,19 +771,7 @@ void Library::startIndexing() {
     config.databasePath = d->databasePath;
     config.thumbnailDirectory = d->cacheDirectory + QStringLiteral("/thumbnails");
     config.rerankDirectory = d->cacheDirectory + QStringLiteral("/rerank");
-    config.excludedFolders = d->options.excludedFolders;
-    for (QString &f : config.excludedFolders)
-        f = normalizedFolder(f);
-    // The app's own folders: its cache (thumbnails, rerank features) and its data folder.
-    config.excludedFolders << d->cacheDirectory;
-    const QString appData = QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation);
-    if (!appData.isEmpty())
-        config.excludedFolders << normalizedFolder(appData);
-    for (int i = 0, n = int(config.excludedFolders.size()); i < n; ++i) {
-        const QString canonical = QFileInfo(config.excludedFolders[i]).canonicalFilePath();
-        if (!canonical.isEmpty())
-            config.excludedFolders << canonical;
-    }
+    config.excludedFolders = foldersToSkip(d->options.excludedFolders, d->cacheDirectory);
     config.batchSize = d->options.batchSize;
     config.decodeThreads = d->options.decodeThreads;
     config.maxWatchedDirectories = d->options.maxWatchedDirectories;
@@ -768,28 +792,29 @@ void Library::startIndexing() {
         d->worker = nullptr;
         if (worker)
             worker->deleteLater(); // its thread's event loop deletes it
+        const QString error = result.error ? result.error->message : QString();
         d->lastRun = {result.embedded, result.moved,   result.copied, result.removed,
-                      result.failed,   result.skipped, result.error,  result.stages};
-        if (d->options.watchFolders && result.error.isEmpty())
+                      result.failed,   result.skipped, error,         result.stages};
+        if (d->options.watchFolders && !result.error)
             updateWatches(result.directories, result.directoriesTruncated);
         // The new model is complete: it takes over search from the previous one.
-        if (!result.cancelled && result.error.isEmpty() && d->servingEmbedder != d->embedder &&
+        if (!result.cancelled && !result.error && d->servingEmbedder != d->embedder &&
             d->catalog->pendingCount(d->embedder->modelKey()) == 0) {
             d->servingEmbedder = d->embedder;
             d->servingIndex = d->index;
             d->servingCache = d->cache;
-            (void)d->catalog->setMeta(QStringLiteral("serving_model"), d->embedder->modelKey());
+            recordServingModel(*d->catalog, d->embedder->modelKey());
             if (auto pipeline = d->servingEmbedder->pipeline())
                 d->engine = std::make_shared<const SearchEngine>(pipeline, d->servingIndex,
                                                                  d->photoSource, d->servingCache);
             else
                 d->engine.reset();
         }
-        if (!result.error.isEmpty())
-            Q_EMIT errorOccurred(result.error);
+        if (result.error)
+            Q_EMIT errorOccurred(error);
         Q_EMIT foldersChanged();
-        Q_EMIT indexingFinished(result.cancelled || !result.error.isEmpty());
-        if ((d->rescanRequested && result.error.isEmpty() && !result.cancelled) ||
+        Q_EMIT indexingFinished(result.cancelled || result.error);
+        if ((d->rescanRequested && !result.error && !result.cancelled) ||
             std::exchange(d->restartAfterCancel, false))
             QTimer::singleShot(0, this, &Library::startIndexing);
     });

@@ -87,9 +87,6 @@ void Statement::reset() {
 qint64 Statement::int64At(int column) const {
     return sqlite3_column_int64(m_stmt, column);
 }
-double Statement::doubleAt(int column) const {
-    return sqlite3_column_double(m_stmt, column);
-}
 QString Statement::textAt(int column) const {
     const auto *text = reinterpret_cast<const char *>(sqlite3_column_text(m_stmt, column));
     return text ? QString::fromUtf8(text, sqlite3_column_bytes(m_stmt, column)) : QString();
@@ -191,10 +188,6 @@ int Database::changes() const {
 void Database::noteError(int code) {
     m_lastCode = code & 0xff;
     m_lastMessage = QString::fromUtf8(sqlite3_errmsg(m_db));
-}
-
-int Database::lastErrorCode() const {
-    return m_lastCode;
 }
 
 Error Database::lastError(const QString &doing) const {

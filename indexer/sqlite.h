@@ -59,7 +59,6 @@ public:
     void reset(); // resets and clears bindings, ready for reuse
 
     qint64 int64At(int column) const;
-    double doubleAt(int column) const;
     QString textAt(int column) const;
     QString pathAt(int column) const; // reads what bindPath() wrote
     QByteArray blobAt(int column) const;
@@ -98,7 +97,6 @@ public:
 
     // The last failure on this connection, as an Error naming the database file.
     Error lastError(const QString &doing) const;
-    int lastErrorCode() const;
     const QString &path() const { return m_path; }
     // The connection cannot write (opened read-only, or SQLite fell back to read-only).
     bool isReadOnly() const;

@@ -18,6 +18,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 
 namespace ts::test {
 
@@ -35,6 +36,19 @@ struct LibraryFixture {
     }
 
     std::unique_ptr<Library> open(LibraryOptions options = {}) {
+        return openWith(std::move(options),
+                        [this](Library &lib) { return lib.setEmbedder(embedder); });
+    }
+
+    // The library at db() serving `pipeline` (the real model, not the fixture's embedder).
+    std::unique_ptr<Library> openWithPipeline(std::shared_ptr<const BridgeTowerPipeline> pipeline) {
+        return openWith({}, [&](Library &lib) { return lib.setPipeline(pipeline); });
+    }
+
+    // The library (not watching; at db() unless `options` name a database) with its model set by
+    // `setModel`; null, with the reason logged, when either fails.
+    std::unique_ptr<Library> openWith(LibraryOptions options,
+                                      const std::function<Status(Library &)> &setModel) {
         if (options.databasePath.isEmpty())
             options.databasePath = db();
         options.watchFolders = false;
@@ -43,11 +57,20 @@ struct LibraryFixture {
             qWarning() << lib.error().message;
             return {};
         }
-        if (!(*lib)->setEmbedder(embedder)) {
-            qWarning() << "setEmbedder failed";
+        if (Status s = setModel(**lib); !s) {
+            qWarning() << s.error().message;
             return {};
         }
         return std::move(*lib);
+    }
+
+    // Copies every file of `dir` into photos(); false when one could not be copied.
+    bool copyPhotosFrom(const QString &dir) const {
+        QDir().mkpath(photos());
+        for (const QString &name : QDir(dir).entryList(QDir::Files))
+            if (!QFile::copy(dir + QLatin1Char('/') + name, photos() + QLatin1Char('/') + name))
+                return false;
+        return true;
     }
 };
 

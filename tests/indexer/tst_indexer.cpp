@@ -1066,17 +1066,9 @@ void TestIndexer::realModelEndToEnd() {
     auto pipeline = BridgeTowerPipeline::load(modelDir);
     QVERIFY2(pipeline, pipeline ? "" : qPrintable(pipeline.error().message));
     Fixture f;
-    QDir().mkpath(f.photos());
-    for (const QString &name : QDir(modelDir + QStringLiteral("/images")).entryList(QDir::Files))
-        QVERIFY(QFile::copy(modelDir + QStringLiteral("/images/") + name,
-                            f.photos() + QLatin1Char('/') + name));
-    LibraryOptions options;
-    options.databasePath = f.db();
-    options.watchFolders = false;
-    auto opened = Library::open(options);
-    QVERIFY(opened);
-    auto &lib = *opened;
-    QVERIFY(lib->setPipeline(*pipeline).ok());
+    QVERIFY(f.copyPhotosFrom(modelDir + QStringLiteral("/images")));
+    auto lib = f.openWithPipeline(*pipeline);
+    QVERIFY(lib);
     QVERIFY(lib->addFolder(f.photos()).ok());
     QVERIFY(runIndex(*lib, 60000));
     QCOMPARE(lib->lastRunSummary().embedded, 4);
@@ -1131,17 +1123,9 @@ void TestIndexer::droppedPhotoUsesItsStoredVector() {
     auto pipeline = BridgeTowerPipeline::load(modelDir);
     QVERIFY2(pipeline, pipeline ? "" : qPrintable(pipeline.error().message));
     Fixture f;
-    QDir().mkpath(f.photos());
-    for (const QString &name : QDir(modelDir + QStringLiteral("/images")).entryList(QDir::Files))
-        QVERIFY(QFile::copy(modelDir + QStringLiteral("/images/") + name,
-                            f.photos() + QLatin1Char('/') + name));
-    LibraryOptions options;
-    options.databasePath = f.db();
-    options.watchFolders = false;
-    auto opened = Library::open(options);
-    QVERIFY(opened);
-    auto &lib = *opened;
-    QVERIFY(lib->setPipeline(*pipeline).ok());
+    QVERIFY(f.copyPhotosFrom(modelDir + QStringLiteral("/images")));
+    auto lib = f.openWithPipeline(*pipeline);
+    QVERIFY(lib);
     QVERIFY(lib->addFolder(f.photos()).ok());
     QVERIFY(runIndex(*lib, 60000));
     QCOMPARE(lib->lastRunSummary().embedded, 4);

@@ -1,0 +1,71 @@
+#pragma once
+
+// The batch committer, the last step of an indexing run for each batch of prepared photos: decides
+// each photo's row (a move takes over the vanished row with its id and every vector; a copy or a
+// repeat within the run reuses a vector; a new content is embedded, once per batch), embeds,
+// writes the batch in one catalog transaction, then updates the vector index and fills the rerank
+// cache's disk tier. It also owns saving the index file (a cache of the catalog: every 30 s and at
+// the end of a run, when it changed).
+//
+// Threads: the indexer's worker thread (embed() is called here). Failure: a catalog write error
+// (disk full, read-only) rolls the batch back and is returned; nothing of it reaches the index.
+
+#include "core/common/result.h"
+#include "indexer/folderdiscovery.h"
+#include "indexer/indexworker.h"
+#include "indexer/photopreparer.h"
+
+#include <QElapsedTimer>
+#include <QHash>
+#include <QList>
+
+#include <unordered_set>
+#include <vector>
+
+namespace ts::internal {
+
+class BatchCommitter {
+public:
+    // `config` gives the embedder, the vector index and its file, and the rerank cache; it and
+    // `catalog` must outlive the committer. `vanished` are the rows discovery did not find (the
+    // sources of moves). The counts of `result` and `progress` grow as batches are committed.
+    BatchCommitter(Catalog &catalog, const IndexWorkerConfig &config,
+                   const std::vector<VanishedPhoto> &vanished, IndexRunResult &result,
+                   IndexProgress &progress);
+
+    Status commit(const QList<PreparedPhoto> &batch);
+
+    // Vanished rows that no move took over: gone.
+    std::vector<qint64> unclaimedVanished() const;
+    // Drops `ids` from the vector index (photos deleted from the catalog).
+    void removeFromIndex(const std::vector<qint64> &ids);
+    // Saves the index file when it changed (and every 30 s while batches change it); with
+    // `evenIfUnchanged`, also when the file is missing.
+    void saveIndex(bool evenIfUnchanged = false);
+    void saveIndexIfDue();
+
+private:
+    struct Plan;
+    Plan plan(const QList<PreparedPhoto> &batch);
+    void planReuse(Plan &plan, const PreparedPhoto &p, PhotoWrite w);
+    void planDecoded(Plan &plan, const PreparedPhoto &p, PhotoWrite w);
+    void recordFailure(PhotoWrite &w, const QString &error);
+    void embed(Plan &plan);
+    void resolveCopies(Plan &plan);
+    void updateIndex(Plan &plan, const std::vector<qint64> &ids);
+    void fillFusionCache(const Plan &plan, const std::vector<qint64> &ids);
+
+    Catalog &m_catalog;
+    const IndexWorkerConfig &m_config;
+    const QString m_modelKey;
+    IndexRunResult &m_result;
+    IndexProgress &m_progress;
+    QHash<QString, qint64> m_movable;         // full hash -> vanished row id with a vector
+    std::vector<qint64> m_vanishedIds;        // in discovery's order
+    std::unordered_set<qint64> m_claimed;     // vanished rows that a move took over
+    QHash<QString, qint64> m_embeddedThisRun; // full hash -> id committed with a vector this run
+    bool m_indexDirty = false;
+    QElapsedTimer m_sinceSave;
+};
+
+} // namespace ts::internal
