@@ -26,10 +26,4 @@ struct FloatTensor {
     const float *ptr() const { return data.data(); }
 };
 
-// Integer counterpart for token ids and masks.
-struct Int64Tensor {
-    std::vector<int64_t> shape;
-    std::vector<int64_t> data;
-};
-
 } // namespace ts

@@ -10,7 +10,6 @@ enum ModelHead : unsigned {
     kHeadContrastive = 1, // ITC: text/image/cross embeddings and logit scale (needed for search)
     kHeadImageTextMatching = 2, // ITM: match logits (rerank)
     kHeadMaskedLm = 4,          // MLM: vocabulary logits (fill-mask)
-    kHeadAll = 7,
 };
 
 } // namespace ts

@@ -3,6 +3,7 @@
 #include <QFile>
 #include <QSaveFile>
 
+#include "core/common/float16.h"
 #include "core/common/jsonfile.h"
 
 #include <nlohmann/json.hpp>
@@ -103,40 +104,6 @@ void releaseMappedPages(const void *data, size_t bytes) {
     if (end > begin)
         ::madvise(reinterpret_cast<void *>(begin), end - begin,
                   MADV_DONTNEED); // advice: failure only keeps memory
-}
-
-float halfToFloat(uint16_t h) {
-    const uint32_t sign = (h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1f;
-    uint32_t mant = h & 0x3ffu;
-    uint32_t bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else { // subnormal: normalise
-            exp = 127 - 15 + 1;
-            while ((mant & 0x400u) == 0) {
-                mant <<= 1;
-                --exp;
-            }
-            mant &= 0x3ffu;
-            bits = sign | (exp << 23) | (mant << 13);
-        }
-    } else if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    }
-    float f;
-    std::memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-float bfloat16ToFloat(uint16_t b) {
-    const uint32_t bits = uint32_t(b) << 16;
-    float f;
-    std::memcpy(&f, &bits, sizeof f);
-    return f;
 }
 
 int64_t TensorView::numel() const {
@@ -249,12 +216,14 @@ const TensorView *SafetensorsFile::find(const std::string &name) const {
     return it == m_index.end() ? nullptr : &m_tensors[it->second];
 }
 
-Result<SafetensorsFile> SafetensorsFile::open(const QString &path) {
-    auto fail = [&](const QString &why) {
-        return Error(Error::Code::Format,
-                     QStringLiteral("%1: not a valid safetensors file: %2").arg(path, why));
-    };
+namespace {
 
+Error invalidFile(const QString &path, const QString &why) {
+    return Error(Error::Code::Format,
+                 QStringLiteral("%1: not a valid safetensors file: %2").arg(path, why));
+}
+
+Result<std::shared_ptr<Mapping>> mapFile(const QString &path) {
     auto mapping = std::make_shared<Mapping>();
     mapping->file.setFileName(path);
     if (!mapping->file.exists())
@@ -264,156 +233,187 @@ Result<SafetensorsFile> SafetensorsFile::open(const QString &path) {
                      QStringLiteral("%1: cannot open: %2").arg(path, mapping->file.errorString()));
     mapping->size = mapping->file.size();
     if (mapping->size < 8)
-        return fail(QStringLiteral("the file is %1 bytes, shorter than the 8-byte header length")
-                        .arg(mapping->size));
+        return invalidFile(
+            path, QStringLiteral("the file is %1 bytes, shorter than the 8-byte header length")
+                      .arg(mapping->size));
     mapping->bytes = mapping->file.map(0, mapping->size);
     if (!mapping->bytes)
         return Error(
             Error::Code::Io,
             QStringLiteral("%1: cannot map the file: %2").arg(path, mapping->file.errorString()));
+    return mapping;
+}
 
+// The JSON header and the data block behind it.
+struct HeaderAndData {
+    nlohmann::json header;
+    const std::byte *data = nullptr;
+    uint64_t dataSize = 0;
+};
+
+Result<HeaderAndData> parseHeader(const Mapping &mapping, const QString &path) {
     uint64_t headerLen = 0;
     for (int i = 7; i >= 0; --i)
-        headerLen = (headerLen << 8) | mapping->bytes[i];
-    const uint64_t fileSize = uint64_t(mapping->size);
+        headerLen = (headerLen << 8) | mapping.bytes[i];
+    const uint64_t fileSize = uint64_t(mapping.size);
     if (headerLen > fileSize - 8)
-        return fail(
+        return invalidFile(
+            path,
             QStringLiteral("the header length %1 is larger than the rest of the file (%2 bytes); "
                            "the file is truncated or corrupt")
                 .arg(headerLen)
                 .arg(fileSize - 8));
     if (headerLen > kMaxHeaderBytes)
-        return fail(QStringLiteral("the header length %1 exceeds the %2-byte limit")
-                        .arg(headerLen)
-                        .arg(kMaxHeaderBytes));
-
-    const char *headerBegin = reinterpret_cast<const char *>(mapping->bytes + 8);
+        return invalidFile(path, QStringLiteral("the header length %1 exceeds the %2-byte limit")
+                                     .arg(headerLen)
+                                     .arg(kMaxHeaderBytes));
+    const char *headerBegin = reinterpret_cast<const char *>(mapping.bytes + 8);
     auto parsed =
         parseJson(std::string_view(headerBegin, size_t(headerLen)),
                   QStringLiteral("%1: not a valid safetensors file: the header").arg(path));
     if (!parsed)
         return parsed.error();
-    const nlohmann::json header = std::move(parsed).value();
-    if (!header.is_object())
-        return fail(QStringLiteral("the header is not a JSON object"));
+    if (!parsed->is_object())
+        return invalidFile(path, QStringLiteral("the header is not a JSON object"));
+    return HeaderAndData{std::move(parsed).value(),
+                         reinterpret_cast<const std::byte *>(mapping.bytes + 8 + headerLen),
+                         fileSize - 8 - headerLen};
+}
 
-    const std::byte *dataBegin =
-        reinterpret_cast<const std::byte *>(mapping->bytes + 8 + headerLen);
-    const uint64_t dataSize = fileSize - 8 - headerLen;
+// The dimensions of a JSON shape, or nullopt when it is not an array of non-negative integers
+// whose product (times the largest element size) fits in 64 bits.
+std::optional<std::vector<int64_t>> parseShape(const nlohmann::json &shape, uint64_t &numel) {
+    if (!shape.is_array())
+        return std::nullopt;
+    std::vector<int64_t> dims;
+    numel = 1;
+    for (const auto &d : shape) {
+        if (!d.is_number_integer() || d.get<int64_t>() < 0)
+            return std::nullopt;
+        const uint64_t dim = d.get<uint64_t>();
+        if (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / 16 / dim)
+            return std::nullopt;
+        numel *= dim;
+        dims.push_back(int64_t(dim));
+    }
+    return dims;
+}
 
-    SafetensorsFile file;
-    file.m_path = path;
-    QStringList problems;
+// One tensor entry of the header, checked against the data block; the error is the problem
+// (naming the tensor), to be listed with the others'.
+Result<TensorView> parseEntry(const std::string &name, const nlohmann::json &entry,
+                              const HeaderAndData &file) {
+    auto problem = [](const QString &why) { return Error(Error::Code::Format, why); };
+    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
+        !entry.contains("data_offsets"))
+        return problem(
+            QStringLiteral("'%1': entry lacks dtype, shape or data_offsets").arg(q(name)));
+    const auto &jd = entry["dtype"];
+    const auto dtype = jd.is_string() ? dtypeFromName(jd.get<std::string>()) : std::nullopt;
+    if (!dtype)
+        return problem(QStringLiteral("'%1': unknown dtype %2").arg(q(name), q(jd.dump())));
+    uint64_t numel = 0;
+    std::optional<std::vector<int64_t>> shape = parseShape(entry["shape"], numel);
+    if (!shape)
+        return problem(
+            QStringLiteral("'%1': invalid shape %2").arg(q(name), q(entry["shape"].dump())));
+    const auto &off = entry["data_offsets"];
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
+        !off[1].is_number_unsigned())
+        return problem(QStringLiteral("'%1': invalid data_offsets %2").arg(q(name), q(off.dump())));
+    const uint64_t begin = off[0].get<uint64_t>();
+    const uint64_t end = off[1].get<uint64_t>();
+    if (begin > end || end > file.dataSize)
+        return problem(
+            QStringLiteral("'%1': data_offsets [%2, %3] lie outside the %4-byte data block")
+                .arg(q(name))
+                .arg(begin)
+                .arg(end)
+                .arg(file.dataSize));
+    const uint64_t expected = numel * dtypeSize(*dtype);
+    if (end - begin != expected)
+        return problem(QStringLiteral("'%1': holds %2 bytes but dtype %3 and shape %4 need %5")
+                           .arg(q(name))
+                           .arg(end - begin)
+                           .arg(QString::fromLatin1(dtypeName(*dtype)))
+                           .arg(q(entry["shape"].dump()))
+                           .arg(expected));
+    TensorView view;
+    view.name = name;
+    view.dtype = *dtype;
+    view.shape = std::move(*shape);
+    view.data = file.data + begin;
+    view.byteSize = size_t(end - begin);
+    return view;
+}
+
+// Two tensors sharing bytes (both non-empty) are refused: a writer never lays them out so.
+QStringList overlapProblems(const std::vector<TensorView> &tensors, const std::byte *data) {
     struct Range {
         uint64_t begin, end;
         size_t index;
     };
     std::vector<Range> ranges;
-
-    for (auto it = header.begin(); it != header.end(); ++it) {
-        const std::string &name = it.key();
-        const nlohmann::json &entry = it.value();
-        if (name == "__metadata__") {
-            if (entry.is_object())
-                for (auto m = entry.begin(); m != entry.end(); ++m)
-                    if (m.value().is_string())
-                        file.m_metadata[m.key()] = m.value().get<std::string>();
-            continue;
-        }
-        if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
-            !entry.contains("data_offsets")) {
-            problems
-                << QStringLiteral("'%1': entry lacks dtype, shape or data_offsets").arg(q(name));
-            continue;
-        }
-        const auto &jd = entry["dtype"];
-        const auto dtype = jd.is_string() ? dtypeFromName(jd.get<std::string>()) : std::nullopt;
-        if (!dtype) {
-            problems << QStringLiteral("'%1': unknown dtype %2").arg(q(name), q(jd.dump()));
-            continue;
-        }
-        TensorView view;
-        view.name = name;
-        view.dtype = *dtype;
-        bool shapeOk = entry["shape"].is_array();
-        uint64_t numel = 1;
-        if (shapeOk) {
-            for (const auto &d : entry["shape"]) {
-                if (!d.is_number_integer() || d.get<int64_t>() < 0) {
-                    shapeOk = false;
-                    break;
-                }
-                const uint64_t dim = d.get<uint64_t>();
-                if (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / 16 / dim) {
-                    shapeOk = false;
-                    break;
-                }
-                numel *= dim;
-                view.shape.push_back(int64_t(dim));
-            }
-        }
-        if (!shapeOk) {
-            problems
-                << QStringLiteral("'%1': invalid shape %2").arg(q(name), q(entry["shape"].dump()));
-            continue;
-        }
-        const auto &off = entry["data_offsets"];
-        if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
-            !off[1].is_number_unsigned()) {
-            problems << QStringLiteral("'%1': invalid data_offsets %2").arg(q(name), q(off.dump()));
-            continue;
-        }
-        const uint64_t begin = off[0].get<uint64_t>();
-        const uint64_t end = off[1].get<uint64_t>();
-        if (begin > end || end > dataSize) {
-            problems << QStringLiteral(
-                            "'%1': data_offsets [%2, %3] lie outside the %4-byte data block")
-                            .arg(q(name))
-                            .arg(begin)
-                            .arg(end)
-                            .arg(dataSize);
-            continue;
-        }
-        const uint64_t expected = numel * dtypeSize(*dtype);
-        if (end - begin != expected) {
-            problems << QStringLiteral("'%1': holds %2 bytes but dtype %3 and shape %4 need %5")
-                            .arg(q(name))
-                            .arg(end - begin)
-                            .arg(QString::fromLatin1(dtypeName(*dtype)))
-                            .arg(q(entry["shape"].dump()))
-                            .arg(expected);
-            continue;
-        }
-        view.data = dataBegin + begin;
-        view.byteSize = size_t(end - begin);
-        ranges.push_back({begin, end, file.m_tensors.size()});
-        file.m_tensors.push_back(std::move(view));
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        const uint64_t begin = uint64_t(tensors[i].data - data);
+        ranges.push_back({begin, begin + tensors[i].byteSize, i});
     }
-
     std::sort(ranges.begin(), ranges.end(),
               [](const Range &a, const Range &b) { return a.begin < b.begin; });
+    QStringList problems;
     for (size_t i = 1; i < ranges.size(); ++i) {
         const Range &prev = ranges[i - 1];
         const Range &cur = ranges[i];
         if (cur.begin < prev.end && cur.end > cur.begin && prev.end > prev.begin)
             problems << QStringLiteral("'%1' [%2, %3] overlaps '%4' [%5, %6]")
-                            .arg(q(file.m_tensors[cur.index].name))
+                            .arg(q(tensors[cur.index].name))
                             .arg(cur.begin)
                             .arg(cur.end)
-                            .arg(q(file.m_tensors[prev.index].name))
+                            .arg(q(tensors[prev.index].name))
                             .arg(prev.begin)
                             .arg(prev.end);
     }
+    return problems;
+}
+
+} // namespace
+
+Result<SafetensorsFile> SafetensorsFile::open(const QString &path) {
+    Result<std::shared_ptr<Mapping>> mapping = mapFile(path);
+    if (!mapping)
+        return mapping.error();
+    const Result<HeaderAndData> parsed = parseHeader(**mapping, path);
+    if (!parsed)
+        return parsed.error();
+
+    SafetensorsFile file;
+    file.m_path = path;
+    QStringList problems;
+    for (auto it = parsed->header.begin(); it != parsed->header.end(); ++it) {
+        if (it.key() == "__metadata__") {
+            if (it.value().is_object())
+                for (auto m = it.value().begin(); m != it.value().end(); ++m)
+                    if (m.value().is_string())
+                        file.m_metadata[m.key()] = m.value().get<std::string>();
+            continue;
+        }
+        Result<TensorView> view = parseEntry(it.key(), it.value(), *parsed);
+        if (view)
+            file.m_tensors.push_back(std::move(view).value());
+        else
+            problems << view.error().message;
+    }
+    problems << overlapProblems(file.m_tensors, parsed->data);
     if (!problems.isEmpty())
-        return fail(problems.join(QStringLiteral("; ")));
+        return invalidFile(path, problems.join(QStringLiteral("; ")));
 
     std::sort(file.m_tensors.begin(), file.m_tensors.end(),
               [](const TensorView &a, const TensorView &b) { return a.name < b.name; });
     for (size_t i = 0; i < file.m_tensors.size(); ++i)
         file.m_index[file.m_tensors[i].name] = i;
-    file.m_mappedBytes = reinterpret_cast<const std::byte *>(mapping->bytes);
-    file.m_mappedSize = size_t(mapping->size);
-    file.m_mapping = std::move(mapping);
+    file.m_mappedBytes = reinterpret_cast<const std::byte *>((*mapping)->bytes);
+    file.m_mappedSize = size_t((*mapping)->size);
+    file.m_mapping = std::move(mapping).value();
     return file;
 }
 

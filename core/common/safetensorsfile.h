@@ -1,5 +1,6 @@
 #pragma once
 
+#include "core/common/float16.h" // halfToFloat, bfloat16ToFloat (declared here before)
 #include "core/common/floattensor.h"
 #include "core/common/result.h"
 
@@ -101,8 +102,5 @@ Status writeSafetensors(const QString &path, const std::vector<TensorToWrite> &t
 // SafetensorsFile's), so they no longer count in this process's memory; a later read faults them in
 // again from the file, so the bytes never change. Never call it on anything but a file mapping.
 void releaseMappedPages(const void *data, size_t bytes);
-
-float halfToFloat(uint16_t h);
-float bfloat16ToFloat(uint16_t b);
 
 } // namespace ts

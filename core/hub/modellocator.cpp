@@ -113,7 +113,7 @@ LocalModel ModelLocator::inspect(const QString &directory) {
             itm = itm || t.name.starts_with("itm_score.");
             mlm = mlm || t.name.starts_with("mlm_score.");
         }
-        if (itc && config->contrastiveUnsupportedReason().isEmpty())
+        if (itc && config->contrastiveHeadSupport().ok())
             m.heads |= kHeadContrastive;
         if (itm)
             m.heads |= kHeadImageTextMatching;

@@ -77,8 +77,8 @@ struct BridgeTowerConfig {
     // (configs that Hugging Face accepts but cannot run are rejected here, never crash later).
     Status validate() const;
 
-    // Why the contrastive head cannot run with this config, or empty when it can.
-    QString contrastiveUnsupportedReason() const;
+    // Whether the contrastive head can run with this config; the Error (Code::Model) says why not.
+    Status contrastiveHeadSupport() const;
 
     QString linkTowerTypeName() const;
     // One-paragraph human description for `inspect`.

@@ -11,6 +11,7 @@
 #include <QFile>
 
 #include <atomic>
+#include <optional>
 #include <set>
 
 namespace ts {
@@ -34,22 +35,19 @@ struct BridgeTowerModel::Impl {
         visionRuns.fetch_add(1, std::memory_order_relaxed);
         return net.visionTower(pixels);
     }
+    // The text tower with its cross-modal inputs, one caption broadcast over `images` photos.
+    BridgeTowerNet::TextTower fusionText(const TokenBatch &tokens, int64_t images) const;
 };
 
 struct PreparedText::Impl {
     const void *owner = nullptr;    // the model (its Impl) that prepared it
     BridgeTowerNet::TextTower text; // batch of one; lastHidden dropped after use
     FloatTensor embedding;
-    int64_t tokens = 0;
 };
 
 const FloatTensor &PreparedText::embedding() const {
     static const FloatTensor empty;
     return d ? d->embedding : empty;
-}
-
-int64_t PreparedText::tokenCount() const {
-    return d ? d->tokens : 0;
 }
 
 qint64 PreparedText::byteSize() const {
@@ -189,6 +187,117 @@ float BridgeTowerModel::logitScale() const {
     return has(kHeadContrastive) ? d->net.logitScale().item<float>() : 0.0f;
 }
 
+namespace {
+
+// Loading runs LibTorch code that throws: every exception becomes an Error naming the folder.
+template <typename F>
+Result<std::unique_ptr<BridgeTowerModel>> catchingLoadErrors(const QString &directory, F &&body) {
+    try {
+        return body();
+    } catch (const c10::Error &e) {
+        return Error(Error::Code::Model,
+                     QStringLiteral("%1: loading failed: %2")
+                         .arg(directory, QString::fromStdString(e.what_without_backtrace())));
+    } catch (const std::exception &e) {
+        return Error(
+            Error::Code::Model,
+            QStringLiteral("%1: loading failed: %2").arg(directory, QString::fromUtf8(e.what())));
+    }
+}
+
+using TensorMap = std::map<std::string, at::Tensor>;
+
+// The released checkpoints hold all heads in one file, with the base model under "bridgetower.".
+std::string baseModelPrefix(const TensorMap &tensors) {
+    for (const auto &[name, t] : tensors)
+        if (name.rfind("bridgetower.", 0) == 0)
+            return "bridgetower.";
+    return {};
+}
+
+struct HeadSpec {
+    ModelHead head;
+    const char *name;
+    std::vector<std::string> keyPrefixes;
+    void (BridgeTowerNet::*bind)(internal::WeightBinder &);
+    Status configSupport; // whether the config can run it
+};
+
+std::vector<HeadSpec> headSpecs(const BridgeTowerConfig &config) {
+    return {
+        {kHeadContrastive,
+         "contrastive (ITC)",
+         {"itc_text_head.", "itc_image_head.", "itc_cross_modal_head.", "logit_scale"},
+         &BridgeTowerNet::bindContrastiveHead,
+         config.contrastiveHeadSupport()},
+        {kHeadImageTextMatching,
+         "image-text matching (ITM)",
+         {"itm_score."},
+         &BridgeTowerNet::bindItmHead,
+         {}},
+        {kHeadMaskedLm, "masked LM (MLM)", {"mlm_score."}, &BridgeTowerNet::bindMlmHead, {}},
+    };
+}
+
+bool hasHeadKeys(const TensorMap &tensors, const HeadSpec &h) {
+    for (const auto &[name, t] : tensors)
+        for (const std::string &p : h.keyPrefixes)
+            if (name.rfind(p, 0) == 0)
+                return true;
+    return false;
+}
+
+// Binds the heads the checkpoint holds. A usable head is added to info.heads and its tensors to
+// `used`; a head that is present but unusable is listed in info.headProblems; a required head that
+// is absent or unusable fails the load.
+Status bindHeads(const TensorMap &tensors, const BridgeTowerConfig &config, unsigned requiredHeads,
+                 BridgeTowerNet &net, ModelInfo &info, std::set<std::string> &used) {
+    QStringList fatal;
+    for (const HeadSpec &h : headSpecs(config)) {
+        const bool present = hasHeadKeys(tensors, h);
+        std::optional<QString> problem;
+        if (!present) {
+            problem =
+                QStringLiteral("the %1 head is not in the checkpoint").arg(QLatin1String(h.name));
+        } else if (!h.configSupport) {
+            problem = QStringLiteral("the %1 head cannot run: %2")
+                          .arg(QLatin1String(h.name), h.configSupport.error().message);
+        } else {
+            internal::WeightBinder binder(tensors);
+            (net.*h.bind)(binder);
+            if (binder.ok()) {
+                info.heads |= h.head;
+                used.insert(binder.used().begin(), binder.used().end());
+            } else {
+                problem = QStringLiteral("the %1 head is broken: %2")
+                              .arg(QLatin1String(h.name), problemsOf(binder));
+            }
+        }
+        if (problem && (requiredHeads & h.head) != 0)
+            fatal << *problem;
+        else if (problem && present)
+            info.headProblems << *problem;
+    }
+    if (!fatal.isEmpty())
+        return Error(Error::Code::Model, fatal.join(QStringLiteral("; ")));
+    net.setHeads(info.heads & kHeadContrastive, info.heads & kHeadImageTextMatching,
+                 info.heads & kHeadMaskedLm);
+    return Status::success();
+}
+
+// Everything the model does not use (buffers such as position_ids, heads of other classes or that
+// could not be loaded) is ignored, as Hugging Face ignores unexpected keys, and listed.
+void countParameters(const TensorMap &tensors, const std::set<std::string> &used, ModelInfo &info) {
+    for (const auto &[name, t] : tensors) {
+        if (used.count(name))
+            info.parameterCount += t.numel();
+        else
+            info.unusedKeys << QString::fromStdString(name);
+    }
+}
+
+} // namespace
+
 Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::load(const QString &directory,
                                                                  const ModelLoadOptions &options) {
     const QDir dir(directory);
@@ -200,22 +309,14 @@ Result<std::unique_ptr<BridgeTowerModel>> BridgeTowerModel::load(const QString &
         return Error(Error::Code::Model, config.error().message);
     if (Status s = config->validate(); !s)
         return s.error().withContext(dir.filePath(QStringLiteral("config.json")));
-    try {
+    return catchingLoadErrors(directory, [&]() -> Result<std::unique_ptr<BridgeTowerModel>> {
         auto weights = internal::loadCheckpointWeights(directory);
         if (!weights)
             return Error(weights.error().code == Error::Code::NotFound ? Error::Code::Model
                                                                        : weights.error().code,
                          weights.error().message);
         return fromWeights(*config, *weights, dir.absolutePath(), options);
-    } catch (const c10::Error &e) {
-        return Error(Error::Code::Model,
-                     QStringLiteral("%1: loading failed: %2")
-                         .arg(directory, QString::fromStdString(e.what_without_backtrace())));
-    } catch (const std::exception &e) {
-        return Error(
-            Error::Code::Model,
-            QStringLiteral("%1: loading failed: %2").arg(directory, QString::fromUtf8(e.what())));
-    }
+    });
 }
 
 Result<std::unique_ptr<BridgeTowerModel>>
@@ -229,115 +330,31 @@ BridgeTowerModel::fromWeights(const BridgeTowerConfig &config,
     m.config = config;
     m.precision = options.precision;
     m.info.directory = directory;
-
-    try {
+    return catchingLoadErrors(directory, [&]() -> Result<std::unique_ptr<BridgeTowerModel>> {
         m.info.weightsFile = weights.file;
         m.info.storedDtypes = weights.storedDtypes;
-        const auto &tensors = weights.tensors;
-
-        // The released checkpoints hold all heads in one file, with the base model under
-        // "bridgetower.".
-        std::string prefix;
-        for (const auto &[name, t] : tensors)
-            if (name.rfind("bridgetower.", 0) == 0) {
-                prefix = "bridgetower.";
-                break;
-            }
-
-        internal::WeightBinder base(tensors);
-        m.net.bind(base, m.config, prefix);
+        internal::WeightBinder base(weights.tensors);
+        m.net.bind(base, m.config, baseModelPrefix(weights.tensors));
         if (!base.ok())
             return Error(Error::Code::Model,
                          QStringLiteral("%1: the checkpoint does not match config.json: %2")
                              .arg(weights.file, problemsOf(base)));
         std::set<std::string> used(base.used().begin(), base.used().end());
-
-        struct HeadSpec {
-            ModelHead head;
-            const char *name;
-            std::vector<std::string> keyPrefixes;
-            void (BridgeTowerNet::*bind)(internal::WeightBinder &);
-            QString configProblem;
-        };
-        const std::vector<HeadSpec> heads = {
-            {kHeadContrastive,
-             "contrastive (ITC)",
-             {"itc_text_head.", "itc_image_head.", "itc_cross_modal_head.", "logit_scale"},
-             &BridgeTowerNet::bindContrastiveHead,
-             m.config.contrastiveUnsupportedReason()},
-            {kHeadImageTextMatching,
-             "image-text matching (ITM)",
-             {"itm_score."},
-             &BridgeTowerNet::bindItmHead,
-             {}},
-            {kHeadMaskedLm, "masked LM (MLM)", {"mlm_score."}, &BridgeTowerNet::bindMlmHead, {}},
-        };
-        QStringList fatal;
-        for (const HeadSpec &h : heads) {
-            bool present = false;
-            for (const auto &[name, t] : tensors)
-                for (const std::string &p : h.keyPrefixes)
-                    if (name.rfind(p, 0) == 0)
-                        present = true;
-            const bool required = (options.requiredHeads & h.head) != 0;
-            QString problem;
-            if (!present) {
-                problem = QStringLiteral("the %1 head is not in the checkpoint")
-                              .arg(QLatin1String(h.name));
-            } else if (!h.configProblem.isEmpty()) {
-                problem = QStringLiteral("the %1 head cannot run: %2")
-                              .arg(QLatin1String(h.name), h.configProblem);
-            } else {
-                internal::WeightBinder hb(tensors);
-                (m.net.*h.bind)(hb);
-                if (hb.ok()) {
-                    m.info.heads |= h.head;
-                    used.insert(hb.used().begin(), hb.used().end());
-                } else {
-                    problem = QStringLiteral("the %1 head is broken: %2")
-                                  .arg(QLatin1String(h.name), problemsOf(hb));
-                }
-            }
-            if (!problem.isEmpty()) {
-                if (required)
-                    fatal << problem;
-                else if (present)
-                    m.info.headProblems << problem;
-            }
-        }
-        if (!fatal.isEmpty())
-            return Error(Error::Code::Model, QStringLiteral("%1: %2").arg(
-                                                 weights.file, fatal.join(QStringLiteral("; "))));
-        m.net.setHeads(m.info.heads & kHeadContrastive, m.info.heads & kHeadImageTextMatching,
-                       m.info.heads & kHeadMaskedLm);
+        if (Status s =
+                bindHeads(weights.tensors, m.config, options.requiredHeads, m.net, m.info, used);
+            !s)
+            return s.error().withContext(weights.file);
         // Nothing is converted or read here: each part is prepared for the precision by the first
         // forward pass that needs it (BridgeTowerNet::materialize).
         if (options.precision == Precision::Int8)
-            if (const std::string problem =
-                    internal::int8EngineProblem(at::globalContext().supportedQEngines());
-                !problem.empty())
-                return Error(Error::Code::Model, QStringLiteral("%1: %2").arg(
-                                                     directory, QString::fromStdString(problem)));
+            if (const Status engine =
+                    internal::int8EngineSupport(at::globalContext().supportedQEngines());
+                !engine)
+                return engine.error().withContext(directory);
         m.net.setPrecision(options.precision, weights.mappedRanges);
-
-        // Everything else (buffers such as position_ids, heads of other classes or that could not
-        // be loaded) is ignored, as Hugging Face ignores unexpected keys, and listed.
-        for (const auto &[name, t] : tensors) {
-            if (used.count(name))
-                m.info.parameterCount += t.numel();
-            else
-                m.info.unusedKeys << QString::fromStdString(name);
-        }
-    } catch (const c10::Error &e) {
-        return Error(Error::Code::Model,
-                     QStringLiteral("%1: loading failed: %2")
-                         .arg(directory, QString::fromStdString(e.what_without_backtrace())));
-    } catch (const std::exception &e) {
-        return Error(
-            Error::Code::Model,
-            QStringLiteral("%1: loading failed: %2").arg(directory, QString::fromUtf8(e.what())));
-    }
-    return model;
+        countParameters(weights.tensors, used, m.info);
+        return std::move(model);
+    });
 }
 
 namespace {
@@ -401,6 +418,11 @@ static BridgeTowerNet::TextTower expandText(BridgeTowerNet::TextTower text, int6
         f = f.expand({batch, f.size(1), f.size(2)});
     text.extendedMask = text.extendedMask.expand({batch, -1, -1, -1});
     return text;
+}
+
+BridgeTowerNet::TextTower BridgeTowerModel::Impl::fusionText(const TokenBatch &tokens,
+                                                             int64_t images) const {
+    return expandText(textTower(idsTensor(tokens), maskTensor(tokens), /*fusion=*/true), images);
 }
 
 Result<FloatTensor> BridgeTowerModel::embedText(const TokenBatch &tokens) const {
@@ -480,21 +502,70 @@ static Status checkTextsForImages(int64_t texts, int64_t images) {
     return Status::success();
 }
 
-Result<FloatTensor> BridgeTowerModel::imageTextMatchingFromFusion(const TokenBatch &tokens,
-                                                                  const FloatTensor &fusion) const {
-    if (!has(kHeadImageTextMatching))
+static Status checkPositions(const std::vector<int64_t> &positions, int64_t seqLength) {
+    for (int64_t p : positions)
+        if (p < 0 || p >= seqLength)
+            return Error(Error::Code::InvalidArgument,
+                         QStringLiteral("token position %1 is outside the caption's %2 tokens")
+                             .arg(p)
+                             .arg(seqLength));
+    return Status::success();
+}
+
+// The message when a call needs a head the checkpoint lacks (or could not load).
+static Status requireHead(const BridgeTowerModel &m, ModelHead head) {
+    if (m.has(head))
+        return Status::success();
+    switch (head) {
+    case kHeadContrastive:
+        return Error(Error::Code::Model,
+                     QStringLiteral("this checkpoint has no usable contrastive head"));
+    case kHeadImageTextMatching:
         return Error(
             Error::Code::Model,
             QStringLiteral("this checkpoint has no usable image-text matching (ITM) head"));
-    if (Status s = checkTokens(tokens, *this); !s)
-        return s.error();
-    if (Status s = checkFusion(fusion, d->config); !s)
-        return s.error();
-    if (Status s = checkTextsForImages(tokens.batchSize, fusion.shape[0]); !s)
+    case kHeadMaskedLm:
+        return Error(Error::Code::Model,
+                     QStringLiteral("this checkpoint has no usable masked-LM (MLM) head"));
+    case kHeadNone:
+        break;
+    }
+    return Status::success();
+}
+
+// What the ITM and MLM heads receive besides the caption: pixels, or cached vision features.
+enum class VisionInput { Pixels, Fusion };
+
+// The checks every ITM / MLM call makes, in the order their errors are reported: the head, the
+// tokens, the vision input, one text or one per image, and the MLM positions (when given).
+static Status checkCrossModalCall(const BridgeTowerModel &m, const BridgeTowerConfig &config,
+                                  ModelHead head, const TokenBatch &tokens,
+                                  const FloatTensor &vision, VisionInput kind,
+                                  const std::vector<int64_t> *positions = nullptr) {
+    if (Status s = requireHead(m, head); !s)
+        return s;
+    if (Status s = checkTokens(tokens, m); !s)
+        return s;
+    if (Status s = kind == VisionInput::Pixels
+                       ? checkPixels(vision, m.imageSize(), config.vision.numChannels)
+                       : checkFusion(vision, config);
+        !s)
+        return s;
+    if (Status s = checkTextsForImages(tokens.batchSize, vision.shape[0]); !s)
+        return s;
+    if (positions)
+        return checkPositions(*positions, tokens.seqLength);
+    return Status::success();
+}
+
+Result<FloatTensor> BridgeTowerModel::imageTextMatchingFromFusion(const TokenBatch &tokens,
+                                                                  const FloatTensor &fusion) const {
+    if (Status s = checkCrossModalCall(*this, d->config, kHeadImageTextMatching, tokens, fusion,
+                                       VisionInput::Fusion);
+        !s)
         return s.error();
     return guarded(d->precision, "image-text matching", [&]() -> Result<FloatTensor> {
-        const auto text =
-            expandText(d->textTower(idsTensor(tokens), maskTensor(tokens), true), fusion.shape[0]);
+        const auto text = d->fusionText(tokens, fusion.shape[0]);
         const auto cross = d->net.crossModal(text, BridgeTowerNet::unstackFusion(view(fusion)),
                                              nullptr, BridgeTowerNet::CrossOutputs::Pooled);
         return toFloatTensor(d->net.itmLogits(cross));
@@ -511,7 +582,6 @@ Result<PreparedText> BridgeTowerModel::prepareText(const TokenBatch &tokens) con
     return guarded(d->precision, "text tower", [&]() -> Result<PreparedText> {
         auto impl = std::make_shared<PreparedText::Impl>();
         impl->owner = d.get();
-        impl->tokens = tokens.seqLength;
         impl->text = d->textTower(idsTensor(tokens), maskTensor(tokens), /*fusion=*/true);
         if (has(kHeadContrastive))
             impl->embedding = toFloatTensor(d->net.textEmbeds(impl->text));
@@ -524,10 +594,8 @@ Result<PreparedText> BridgeTowerModel::prepareText(const TokenBatch &tokens) con
 
 Result<FloatTensor> BridgeTowerModel::imageTextMatchingFromFusion(const PreparedText &text,
                                                                   const FloatTensor &fusion) const {
-    if (!has(kHeadImageTextMatching))
-        return Error(
-            Error::Code::Model,
-            QStringLiteral("this checkpoint has no usable image-text matching (ITM) head"));
+    if (Status s = requireHead(*this, kHeadImageTextMatching); !s)
+        return s.error();
     if (!text.d || text.d->owner != d.get())
         return Error(Error::Code::InvalidArgument,
                      QStringLiteral("the caption was not prepared by this model"));
@@ -539,16 +607,6 @@ Result<FloatTensor> BridgeTowerModel::imageTextMatchingFromFusion(const Prepared
                                              BridgeTowerNet::CrossOutputs::Pooled);
         return toFloatTensor(d->net.itmLogits(cross));
     });
-}
-
-static Status checkPositions(const std::vector<int64_t> &positions, int64_t seqLength) {
-    for (int64_t p : positions)
-        if (p < 0 || p >= seqLength)
-            return Error(Error::Code::InvalidArgument,
-                         QStringLiteral("token position %1 is outside the caption's %2 tokens")
-                             .arg(p)
-                             .arg(seqLength));
-    return Status::success();
 }
 
 // MLM over one text tower and a vision side: only the text side of the last cross-modal layer,
@@ -566,20 +624,12 @@ static at::Tensor maskedLm(const BridgeTowerNet &net, const BridgeTowerNet::Text
 Result<FloatTensor> BridgeTowerModel::maskedLmLogits(const TokenBatch &tokens,
                                                      const FloatTensor &pixels,
                                                      const std::vector<int64_t> &positions) const {
-    if (!has(kHeadMaskedLm))
-        return Error(Error::Code::Model,
-                     QStringLiteral("this checkpoint has no usable masked-LM (MLM) head"));
-    if (Status s = checkTokens(tokens, *this); !s)
-        return s.error();
-    if (Status s = checkPixels(pixels, imageSize(), d->config.vision.numChannels); !s)
-        return s.error();
-    if (Status s = checkTextsForImages(tokens.batchSize, pixels.shape[0]); !s)
-        return s.error();
-    if (Status s = checkPositions(positions, tokens.seqLength); !s)
+    if (Status s = checkCrossModalCall(*this, d->config, kHeadMaskedLm, tokens, pixels,
+                                       VisionInput::Pixels, &positions);
+        !s)
         return s.error();
     return guarded(d->precision, "masked LM", [&]() -> Result<FloatTensor> {
-        const auto text =
-            expandText(d->textTower(idsTensor(tokens), maskTensor(tokens), true), pixels.shape[0]);
+        const auto text = d->fusionText(tokens, pixels.shape[0]);
         return toFloatTensor(maskedLm(d->net, text, d->visionTower(view(pixels)), positions));
     });
 }
@@ -587,20 +637,12 @@ Result<FloatTensor> BridgeTowerModel::maskedLmLogits(const TokenBatch &tokens,
 Result<FloatTensor>
 BridgeTowerModel::maskedLmLogitsFromFusion(const TokenBatch &tokens, const FloatTensor &fusion,
                                            const std::vector<int64_t> &positions) const {
-    if (!has(kHeadMaskedLm))
-        return Error(Error::Code::Model,
-                     QStringLiteral("this checkpoint has no usable masked-LM (MLM) head"));
-    if (Status s = checkTokens(tokens, *this); !s)
-        return s.error();
-    if (Status s = checkFusion(fusion, d->config); !s)
-        return s.error();
-    if (Status s = checkTextsForImages(tokens.batchSize, fusion.shape[0]); !s)
-        return s.error();
-    if (Status s = checkPositions(positions, tokens.seqLength); !s)
+    if (Status s = checkCrossModalCall(*this, d->config, kHeadMaskedLm, tokens, fusion,
+                                       VisionInput::Fusion, &positions);
+        !s)
         return s.error();
     return guarded(d->precision, "masked LM", [&]() -> Result<FloatTensor> {
-        const auto text =
-            expandText(d->textTower(idsTensor(tokens), maskTensor(tokens), true), fusion.shape[0]);
+        const auto text = d->fusionText(tokens, fusion.shape[0]);
         return toFloatTensor(
             maskedLm(d->net, text, BridgeTowerNet::unstackFusion(view(fusion)), positions));
     });
@@ -608,9 +650,8 @@ BridgeTowerModel::maskedLmLogitsFromFusion(const TokenBatch &tokens, const Float
 
 Result<BridgeTowerModel::ContrastiveOutput>
 BridgeTowerModel::contrastive(const TokenBatch &tokens, const FloatTensor &pixels) const {
-    if (!has(kHeadContrastive))
-        return Error(Error::Code::Model,
-                     QStringLiteral("this checkpoint has no usable contrastive head"));
+    if (Status s = requireHead(*this, kHeadContrastive); !s)
+        return s.error();
     if (Status s = checkTokens(tokens, *this); !s)
         return s.error();
     if (Status s = checkPixels(pixels, imageSize(), d->config.vision.numChannels); !s)

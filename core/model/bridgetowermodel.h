@@ -48,7 +48,6 @@ public:
     // The caption's contrastive (search) embedding from the same pass, [1, C], L2-normalised;
     // empty when the model has no contrastive head.
     const FloatTensor &embedding() const;
-    int64_t tokenCount() const;
     // Memory it holds (for caches that keep prepared captions), in bytes.
     qint64 byteSize() const;
 

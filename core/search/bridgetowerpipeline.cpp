@@ -89,8 +89,7 @@ TokenBatch BridgeTowerPipeline::tokenize(const QStringList &texts) const {
     opts.maxLength = std::min(m_model->maxTextTokens(), m_tokenizer.modelMaxLength());
     opts.truncate = true;
     opts.padding = EncodeOptions::Padding::Longest;
-    const EncodedBatch b = m_tokenizer.encodeBatch(texts, opts);
-    return TokenBatch{b.batchSize, b.seqLength, b.inputIds, b.attentionMask};
+    return m_tokenizer.encodeBatch(texts, opts);
 }
 
 Result<FloatTensor> BridgeTowerPipeline::embedTexts(const QStringList &texts) const {

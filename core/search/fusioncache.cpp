@@ -1,6 +1,6 @@
 #include "core/search/fusioncache.h"
 
-#include "core/common/safetensorsfile.h"
+#include "core/common/float16.h"
 
 #include <QDataStream>
 #include <QDir>
@@ -20,35 +20,6 @@ namespace {
 constexpr quint32 kMagic = 0x54534643; // "TSFC"
 constexpr quint32 kVersion = 1;
 constexpr int kMaxDims = 8;
-
-uint16_t floatToHalf(float f) {
-    // Round-to-nearest-even float32 -> float16.
-    uint32_t x;
-    std::memcpy(&x, &f, 4);
-    const uint32_t sign = (x >> 16) & 0x8000u;
-    int32_t exp = int32_t((x >> 23) & 0xff) - 127 + 15;
-    uint32_t mant = x & 0x7fffffu;
-    if (((x >> 23) & 0xff) == 0xff)
-        return uint16_t(sign | 0x7c00u | (mant ? 0x200u : 0));
-    if (exp >= 31)
-        return uint16_t(sign | 0x7c00u);
-    if (exp <= 0) {
-        if (exp < -10)
-            return uint16_t(sign);
-        mant |= 0x800000u;
-        const int shift = 14 - exp;
-        uint32_t h = mant >> shift;
-        const uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (h & 1)))
-            ++h;
-        return uint16_t(sign | h);
-    }
-    uint32_t h = sign | (uint32_t(exp) << 10) | (mant >> 13);
-    const uint32_t rem = mant & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (h & 1)))
-        ++h;
-    return uint16_t(h);
-}
 
 qint64 bytesOf(const FloatTensor &t) {
     return qint64(t.data.size() * sizeof(float));

@@ -37,6 +37,52 @@ struct Tokenizer::Impl {
                       QStringList *tokens) const;
     Encoding encode(const QString &a, const QString *b, const EncodeOptions &opts) const;
     std::string tokenBytes(const std::string &token) const;
+
+    // load(), step by step.
+    class AddedTokens;
+    void setVocabulary(const TokenizerFiles &f);
+    void setSpecialTokens(const TokenizerFiles &f, AddedTokens &added);
+    void setAddedTokens(const std::vector<AddedTokenSpec> &added);
+    void setBpe(const TokenizerFiles &f);
+};
+
+// The added tokens: the config's list, then the named special tokens it lacks (HF adds those at
+// init, with the vocabulary's id when the token is there and a new id past the end otherwise).
+class Tokenizer::Impl::AddedTokens {
+public:
+    AddedTokens(std::vector<AddedTokenSpec> added, const Impl &d)
+        : m_added(std::move(added)), m_vocab(d.vocab), m_maxId(d.size - 1) {
+        for (const AddedTokenSpec &t : m_added)
+            m_maxId = std::max(m_maxId, t.id);
+    }
+
+    // The id of a named special token (-1 when unnamed), added when the list lacks it.
+    int64_t ensureSpecial(const NamedTokenSpec &spec, bool defaultLstrip) {
+        if (spec.content.empty())
+            return -1;
+        for (AddedTokenSpec &t : m_added)
+            if (t.content == spec.content) {
+                t.special = true; // the config's flags for it win (HF swaps in its AddedToken)
+                return t.id;
+            }
+        AddedTokenSpec t;
+        t.content = spec.content;
+        t.lstrip = spec.lstrip.value_or(defaultLstrip);
+        t.rstrip = spec.rstrip.value_or(false);
+        t.special = true;
+        const auto it = m_vocab.find(spec.content);
+        t.id = it != m_vocab.end() ? it->second : ++m_maxId;
+        m_added.push_back(t);
+        return t.id;
+    }
+
+    const std::vector<AddedTokenSpec> &all() const { return m_added; }
+    int64_t maxId() const { return m_maxId; }
+
+private:
+    std::vector<AddedTokenSpec> m_added;
+    const std::unordered_map<std::string, int64_t> &m_vocab;
+    int64_t m_maxId;
 };
 
 namespace {
@@ -191,48 +237,18 @@ Tokenizer::Tokenizer(Tokenizer &&) noexcept = default;
 Tokenizer &Tokenizer::operator=(Tokenizer &&) noexcept = default;
 Tokenizer::Tokenizer(std::shared_ptr<const Impl> d) : m_d(std::move(d)) {}
 
-Result<Tokenizer> Tokenizer::load(const QString &dir) {
-    auto files = TokenizerFiles::read(dir);
-    if (!files)
-        return files.error().withContext(QStringLiteral("loading tokenizer"));
-    TokenizerFiles &f = *files;
-    auto d = std::make_shared<Impl>();
-
+// `size` is set to the largest id + 1 here, and grows with the added tokens.
+void Tokenizer::Impl::setVocabulary(const TokenizerFiles &f) {
     int64_t maxId = -1;
     for (const auto &[token, id] : f.vocab) {
-        d->vocab[token] = id; // a repeated key keeps its last id, as Python's json does
-        d->idToToken[id] = token;
+        vocab[token] = id; // a repeated key keeps its last id, as Python's json does
+        idToToken[id] = token;
         maxId = std::max(maxId, id);
     }
+    size = maxId + 1;
+}
 
-    // Added tokens: the config's list, then the named special tokens it lacks (HF adds those at
-    // init, with the vocabulary's id when the token is there and a new id past the end otherwise).
-    std::vector<AddedTokenSpec> added = f.addedTokens;
-    for (const AddedTokenSpec &t : added)
-        maxId = std::max(maxId, t.id);
-    auto findAdded = [&added](const std::string &content) -> AddedTokenSpec * {
-        for (AddedTokenSpec &t : added)
-            if (t.content == content)
-                return &t;
-        return nullptr;
-    };
-    auto ensureSpecial = [&](const NamedTokenSpec &spec, bool defaultLstrip) -> int64_t {
-        if (spec.content.empty())
-            return -1;
-        if (AddedTokenSpec *t = findAdded(spec.content)) {
-            t->special = true; // the config's flags for it win (HF swaps in its AddedToken)
-            return t->id;
-        }
-        AddedTokenSpec t;
-        t.content = spec.content;
-        t.lstrip = spec.lstrip.value_or(defaultLstrip);
-        t.rstrip = spec.rstrip.value_or(false);
-        t.special = true;
-        const auto it = d->vocab.find(spec.content);
-        t.id = it != d->vocab.end() ? it->second : ++maxId;
-        added.push_back(t);
-        return t.id;
-    };
+void Tokenizer::Impl::setSpecialTokens(const TokenizerFiles &f, AddedTokens &added) {
     auto role = [&](const char *name) -> int64_t {
         const auto it = f.namedTokens.find(name);
         if (it == f.namedTokens.end() || !it->second)
@@ -240,45 +256,62 @@ Result<Tokenizer> Tokenizer::load(const QString &dir) {
         // RobertaTokenizer: "the mask token behaves like a normal word, i.e. includes the space
         // before it".
         const bool isMask = std::string_view(name) == "mask_token";
-        return ensureSpecial(*it->second, isMask);
+        return added.ensureSpecial(*it->second, isMask);
     };
     // HF's order of SPECIAL_TOKENS_ATTRIBUTES, so that new ids come out the same.
-    d->bos = role("bos_token");
-    d->eos = role("eos_token");
-    d->unk = role("unk_token");
-    d->sep = role("sep_token");
-    d->pad = role("pad_token");
-    d->cls = role("cls_token");
-    d->mask = role("mask_token");
+    bos = role("bos_token");
+    eos = role("eos_token");
+    unk = role("unk_token");
+    sep = role("sep_token");
+    pad = role("pad_token");
+    cls = role("cls_token");
+    mask = role("mask_token");
     // HF's all_special_ids are the named tokens and additional_special_tokens only; an added token
     // flagged "special" but not named is, for skipping and decoding, an ordinary added token.
-    const int64_t encoderSize = int64_t(d->vocab.size());
+    const int64_t encoderSize = int64_t(vocab.size());
     for (const NamedTokenSpec &spec : f.additionalSpecialTokens) {
-        const int64_t id = ensureSpecial(spec, false);
-        d->specialIds.insert(id);
+        const int64_t id = added.ensureSpecial(spec, false);
+        specialIds.insert(id);
         if (id >= encoderSize) // HF _decode: such tokens are also decoded as stand-alone words
-            d->legacyAddedIds.insert(id);
+            legacyAddedIds.insert(id);
     }
-    for (const int64_t id : {d->bos, d->eos, d->unk, d->sep, d->pad, d->cls, d->mask})
+    for (const int64_t id : {bos, eos, unk, sep, pad, cls, mask})
         if (id >= 0)
-            d->specialIds.insert(id);
+            specialIds.insert(id);
+}
 
+void Tokenizer::Impl::setAddedTokens(const std::vector<AddedTokenSpec> &added) {
     std::vector<AddedTokenSplitter::Token> splitTokens;
     for (const AddedTokenSpec &t : added) {
-        d->addedByContent[t.content] = t.id;
-        d->idToToken[t.id] = t.content;
-        if (!d->specialIds.contains(t.id))
-            d->legacyAddedIds.insert(t.id);
+        addedByContent[t.content] = t.id;
+        idToToken[t.id] = t.content;
+        if (!specialIds.contains(t.id))
+            legacyAddedIds.insert(t.id);
         splitTokens.push_back({Utf8::decodeLossy(t.content), t.id, t.lstrip, t.rstrip});
     }
-    d->splitter = AddedTokenSplitter(std::move(splitTokens));
-    d->size = maxId + 1;
+    splitter = AddedTokenSplitter(std::move(splitTokens));
+}
 
-    d->bpe = std::make_unique<ByteLevelBpe>(f.merges);
-    d->symbolIds.resize(size_t(d->bpe->symbolCount()));
-    for (int32_t s = 0; s < d->bpe->symbolCount(); ++s)
-        d->symbolIds[size_t(s)] = d->idOf(d->bpe->symbolText(s));
+// After the added tokens: a merge result that is an added token maps to the added token's id.
+void Tokenizer::Impl::setBpe(const TokenizerFiles &f) {
+    bpe = std::make_unique<ByteLevelBpe>(f.merges);
+    symbolIds.resize(size_t(bpe->symbolCount()));
+    for (int32_t s = 0; s < bpe->symbolCount(); ++s)
+        symbolIds[size_t(s)] = idOf(bpe->symbolText(s));
+}
 
+Result<Tokenizer> Tokenizer::load(const QString &dir) {
+    auto files = TokenizerFiles::read(dir);
+    if (!files)
+        return files.error().withContext(QStringLiteral("loading tokenizer"));
+    const TokenizerFiles &f = *files;
+    auto d = std::make_shared<Impl>();
+    d->setVocabulary(f);
+    Impl::AddedTokens added(f.addedTokens, *d);
+    d->setSpecialTokens(f, added);
+    d->setAddedTokens(added.all());
+    d->size = added.maxId() + 1;
+    d->setBpe(f);
     if (f.modelMaxLength && *f.modelMaxLength >= 0)
         d->maxLength = *f.modelMaxLength >= double(INT_MAX) ? INT_MAX : int(*f.modelMaxLength);
     d->cleanUp = f.cleanUpTokenizationSpaces;
@@ -302,7 +335,7 @@ Encoding Tokenizer::encodePair(const QString &text, const QString &pair,
     return m_d->encode(text, &pair, opts);
 }
 
-EncodedBatch Tokenizer::encodeBatch(const QStringList &texts, const EncodeOptions &opts) const {
+TokenBatch Tokenizer::encodeBatch(const QStringList &texts, const EncodeOptions &opts) const {
     std::vector<Encoding> rows;
     rows.reserve(size_t(texts.size()));
     size_t longest = 0;
@@ -317,7 +350,7 @@ EncodedBatch Tokenizer::encodeBatch(const QStringList &texts, const EncodeOption
         (opts.maxLength || m_d->maxLength != INT_MAX))
         target = std::max(longest, opts.maxLength ? size_t(std::max(0, *opts.maxLength))
                                                   : size_t(m_d->maxLength));
-    EncodedBatch batch;
+    TokenBatch batch;
     batch.batchSize = int64_t(rows.size());
     batch.seqLength = int64_t(target);
     batch.inputIds.assign(rows.size() * target, m_d->pad >= 0 ? m_d->pad : 0);

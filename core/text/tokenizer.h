@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/common/result.h"
+#include "core/common/tokenbatch.h"
 
 #include <QString>
 #include <QStringList>
@@ -32,14 +33,6 @@ struct EncodeOptions {
 
 // One encoded sequence; attentionMask is 1 for real tokens, 0 for padding.
 struct Encoding {
-    std::vector<int64_t> inputIds;
-    std::vector<int64_t> attentionMask;
-};
-
-// A batch, row-major [batchSize, seqLength], right-padded with padTokenId(): what the model eats.
-struct EncodedBatch {
-    int64_t batchSize = 0;
-    int64_t seqLength = 0;
     std::vector<int64_t> inputIds;
     std::vector<int64_t> attentionMask;
 };
@@ -93,8 +86,9 @@ public:
     Encoding encode(const QString &text, const EncodeOptions &opts = {}) const;
     Encoding encodePair(const QString &text, const QString &pair,
                         const EncodeOptions &opts = {}) const;
-    // Every text encoded with `opts`, then right-padded to one length (see EncodeOptions::Padding).
-    EncodedBatch encodeBatch(const QStringList &texts, const EncodeOptions &opts = {}) const;
+    // Every text encoded with `opts`, then right-padded with padTokenId() to one length (see
+    // EncodeOptions::Padding): row-major [batchSize, seqLength], what the model eats.
+    TokenBatch encodeBatch(const QStringList &texts, const EncodeOptions &opts = {}) const;
 
     // Ids back to text: tokens joined, byte stand-ins mapped back, UTF-8 decoded with U+FFFD for
     // broken sequences (Python errors="replace"). Special tokens are rendered inline unless

@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (const auto config = ts::BridgeTowerConfig::load(file.path())) {
         if (config->validate().ok()) {
             (void)config->describe();
-            (void)config->contrastiveUnsupportedReason();
+            (void)config->contrastiveHeadSupport();
             (void)config->vision.numTokens();
             (void)config->splitIndex();
         }

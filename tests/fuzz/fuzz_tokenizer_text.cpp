@@ -63,7 +63,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (parts.size() > 1) {
         const QString pair = QString::fromUtf8(parts[1]);
         checkEncoding(tok.encodePair(text, pair, truncated), 16);
-        const ts::EncodedBatch b = tok.encodeBatch({text, pair}, truncated);
+        const ts::TokenBatch b = tok.encodeBatch({text, pair}, truncated);
         if (b.batchSize != 2 || b.inputIds.size() != size_t(b.batchSize * b.seqLength))
             std::abort();
     }

@@ -9,6 +9,7 @@
 // file's layout with the base model under "bridgetower."), preprocessor_config.json and the RoBERTa
 // tokenizer files from tests/data/tokenizer. Weights are N(0, 0.02); LayerNorm weights are 1 and
 // the logit scale is the config's initial value, as a freshly initialised model has them.
+#include "core/common/float16.h"
 #include "core/common/safetensorsfile.h"
 #include "largemodel.h"
 #include "testdata.h"
@@ -38,34 +39,6 @@ const char *kPreprocessorConfig = R"({
   "size": {"shortest_edge": 294}, "size_divisor": 32,
   "tokenizer": "roberta-large", "vocab_size": 50265
 })";
-
-uint16_t floatToHalf(float f) {
-    // Round-to-nearest-even conversion; values here are small normals, so no overflow handling is
-    // needed beyond the exponent clamp.
-    uint32_t x;
-    std::memcpy(&x, &f, 4);
-    const uint32_t sign = (x >> 16) & 0x8000;
-    const int exponent = int((x >> 23) & 0xff) - 127 + 15;
-    uint32_t mantissa = x & 0x7fffff;
-    if (exponent <= 0) {
-        if (exponent < -10)
-            return uint16_t(sign);
-        mantissa |= 0x800000;
-        const int shift = 14 - exponent;
-        uint32_t half = mantissa >> shift;
-        const uint32_t rest = mantissa & ((1u << shift) - 1), midpoint = 1u << (shift - 1);
-        if (rest > midpoint || (rest == midpoint && (half & 1)))
-            ++half;
-        return uint16_t(sign | half);
-    }
-    if (exponent >= 31)
-        return uint16_t(sign | 0x7c00);
-    uint32_t half = sign | (uint32_t(exponent) << 10) | (mantissa >> 13);
-    const uint32_t rest = mantissa & 0x1fff;
-    if (rest > 0x1000 || (rest == 0x1000 && (half & 1)))
-        ++half;
-    return uint16_t(half);
-}
 
 bool copyFile(const QString &from, const QString &to) {
     QFile::remove(to);

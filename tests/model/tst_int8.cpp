@@ -109,7 +109,8 @@ void TestInt8::engineProblemNamesWhatIsMissing_data() {
 void TestInt8::engineProblemNamesWhatIsMissing() {
     QFETCH(std::vector<at::QEngine>, engines);
     QFETCH(QString, mustMention);
-    const QString problem = QString::fromStdString(internal::int8EngineProblem(engines));
+    const Status support = internal::int8EngineSupport(engines);
+    const QString problem = support.ok() ? QString() : support.error().message;
     if (mustMention.isEmpty()) {
         QVERIFY2(problem.isEmpty(), qPrintable(problem));
         return;

@@ -191,7 +191,7 @@ private Q_SLOTS:
             QStringList texts = toStrings(c["texts"]);
             QVERIFY2(!c.contains("text_pair") && !c.contains("text_pairs"),
                      "batches of pairs are not supported");
-            const ts::EncodedBatch b = tok.encodeBatch(texts, opts);
+            const ts::TokenBatch b = tok.encodeBatch(texts, opts);
             QCOMPARE(b.batchSize, int64_t(texts.size()));
             const Json &ids = c["input_ids"];
             const Json &mask = c["attention_mask"];
@@ -278,7 +278,7 @@ private Q_SLOTS:
         QVERIFY(tok.tokenize(QString()).isEmpty());
         QCOMPARE(tok.decode({0, 2}), QStringLiteral("<s></s>"));
         QCOMPARE(tok.decode({}), QString());
-        const ts::EncodedBatch none = tok.encodeBatch({}, {});
+        const ts::TokenBatch none = tok.encodeBatch({}, {});
         QCOMPARE(none.batchSize, 0);
         QVERIFY(none.inputIds.empty());
     }

@@ -45,16 +45,18 @@ void Linear::bind(WeightBinder &b, const std::string &prefix, int64_t in, int64_
     name = prefix;
 }
 
-std::string int8EngineProblem(const std::vector<at::QEngine> &supported) {
+Status int8EngineSupport(const std::vector<at::QEngine> &supported) {
     if (std::find(supported.begin(), supported.end(), at::kONEDNN) != supported.end())
-        return {};
+        return Status::success();
     std::string have;
     for (const at::QEngine e : supported)
         if (e != at::kNoQEngine)
             have += (have.empty() ? "" : ", ") + c10::toString(e);
-    return "int8 precision needs LibTorch's oneDNN quantized engine, which this LibTorch does "
-           "not have (quantized engines: " +
-           (have.empty() ? std::string("none") : have) + "); choose float32 or bfloat16";
+    return Error(Error::Code::Model,
+                 QStringLiteral("int8 precision needs LibTorch's oneDNN quantized engine, which "
+                                "this LibTorch does not have (quantized engines: %1); choose "
+                                "float32 or bfloat16")
+                     .arg(have.empty() ? QStringLiteral("none") : QString::fromStdString(have)));
 }
 
 namespace {
@@ -72,8 +74,8 @@ bool cpuHasVnni() {
 c10::intrusive_ptr<LinearPackedParamsBase> packInt8(const at::Tensor &weight,
                                                     const at::Tensor &bias) {
     auto &context = at::globalContext();
-    const std::string problem = int8EngineProblem(context.supportedQEngines());
-    TORCH_CHECK(problem.empty(), problem);
+    const Status engine = int8EngineSupport(context.supportedQEngines());
+    TORCH_CHECK(engine.ok(), engine.error().message.toStdString()); // message built on failure only
     // quantized::linear_prepack packs for the global engine; oneDNN is the one we run.
     if (context.qEngine() != at::kONEDNN)
         context.setQEngine(at::kONEDNN);

@@ -34,8 +34,6 @@ public:
     // config must hold (tests write synthetic checkpoints of any size from it).
     const std::map<std::string, std::vector<int64_t>> &expectedShapes() const { return m_expected; }
     bool ok() const { return m_missing.empty() && m_misshaped.empty(); }
-    // Forgets problems and uses recorded since `mark` (to try an optional head and roll back).
-    size_t problemCount() const { return m_missing.size() + m_misshaped.size(); }
 
     void setPrecision(at::ScalarType t) { m_dtype = t; }
 
@@ -70,15 +68,16 @@ struct Linear {
     // layer, when the forward pass first needs its part; see BridgeTowerNet::materialize). Int8
     // quantizes a tower layer's weights per output channel and drops every float copy; it throws a
     // c10::Error saying why when this LibTorch or CPU cannot run int8 (the model load checks
-    // int8EngineProblem first, so that surfaces as a load Error).
+    // int8EngineSupport first, so that surfaces as a load Error).
     void prepareFor(Precision precision);
     // Float32 input for int8 layers (activations are quantized per call, per tensor).
     at::Tensor operator()(const at::Tensor &x) const;
 };
 
-// Why int8 layers cannot run with these LibTorch quantized engines (empty when they can): they
-// need oneDNN's engine (Debian's LibTorch has it; fbgemm is not built there).
-std::string int8EngineProblem(const std::vector<at::QEngine> &supported);
+// Whether int8 layers can run with these LibTorch quantized engines: they need oneDNN's engine
+// (Debian's LibTorch has it; fbgemm is not built there). The Error (Code::Model) names the engines
+// there are and what to choose instead.
+Status int8EngineSupport(const std::vector<at::QEngine> &supported);
 
 // While alive, records the largest |x| every Linear receives on the calling thread (float32
 // models: the quality report compares outlier activations of trained and random weights). One
