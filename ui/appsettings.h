@@ -1,6 +1,6 @@
 #pragma once
 
-#include "core/model/precisionpolicy.h"
+#include "core/common/precisionpolicy.h"
 
 #include <QSettings>
 #include <QString>

@@ -14,7 +14,6 @@
 //                               loading included), the window is usable, the model is loaded and
 //                               search is ready (README, Benchmarks)
 #include "app/gui/cataloglisting.h"
-#include "core/model/bridgetowermodel.h"
 #include "core/search/bridgetowerpipeline.h"
 #include "indexer/library.h"
 #include "ui/appsettings.h"
@@ -130,8 +129,8 @@ public:
             s.save(store);
             // At once, not at the next start: the model's worker threads follow the new count
             // from their next forward pass.
-            BridgeTowerModel::setThreadCount(s.threads > 0 ? s.threads
-                                                           : QThread::idealThreadCount());
+            BridgeTowerPipeline::setThreadCount(s.threads > 0 ? s.threads
+                                                              : QThread::idealThreadCount());
             m_library->setExcludedFolders(s.excludedFolders);
             m_library->setRerankCacheBudgets(qint64(s.rerankCacheMemoryMiB) << 20,
                                              qint64(s.rerankCacheDiskMiB) << 20);
@@ -497,8 +496,8 @@ int main(int argc, char **argv) {
         if (!demo)
             settings.save(store);
     }
-    BridgeTowerModel::setThreadCount(settings.threads > 0 ? settings.threads
-                                                          : QThread::idealThreadCount());
+    BridgeTowerPipeline::setThreadCount(settings.threads > 0 ? settings.threads
+                                                             : QThread::idealThreadCount());
 
     QTemporaryDir demoDir;
     LibraryOptions options;

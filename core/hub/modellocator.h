@@ -1,8 +1,8 @@
 #pragma once
 
+#include "core/common/modelheads.h"
 #include "core/common/result.h"
 #include "core/hub/hubcache.h"
-#include "core/model/bridgetowermodel.h"
 
 #include <QList>
 #include <QString>
