@@ -1,6 +1,7 @@
 #include "indexer/imageembedder.h"
 
 #include "core/image/imagedecoder.h"
+#include "core/model/bridgetowermodel.h"
 #include "core/search/bridgetowerpipeline.h"
 
 #include <QElapsedTimer>

@@ -9,7 +9,7 @@
 // library (Library::moveToTrash, run on the GUI thread where the Library lives). Thumbnails are
 // the small files the indexer stored, read on the worker with the groups.
 
-#include "indexer/library.h"
+#include "indexer/libraryrecords.h"
 #include "ui/latestonly.h"
 
 #include <QDialog>

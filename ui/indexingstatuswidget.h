@@ -1,6 +1,6 @@
 #pragma once
 
-#include "indexer/library.h"
+#include "indexer/libraryrecords.h"
 
 #include <QWidget>
 

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "core/search/searchengine.h"
-#include "indexer/library.h"
+#include "indexer/libraryrecords.h"
 #include "ui/appsettings.h"
 #include "ui/detailpane.h"
 #include "ui/latestonly.h"

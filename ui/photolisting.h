@@ -2,7 +2,7 @@
 
 #include "core/common/result.h"
 #include "core/search/photofilter.h"
-#include "indexer/library.h"
+#include "indexer/libraryrecords.h"
 
 #include <vector>
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "core/model/bridgetowermodel.h" // the commands use pipeline->model()
 #include "core/model/precisionpolicy.h"
 #include "core/search/bridgetowerpipeline.h"
 

@@ -2,7 +2,6 @@
 
 #include "app/gui/cataloglisting.h"
 #include "app/gui/startupreport.h"
-#include "core/model/bridgetowermodel.h"
 #include "core/search/bridgetowerpipeline.h"
 #include "ui/checkpointfolder.h"
 #include "ui/duplicatesdialog.h"
@@ -201,7 +200,7 @@ Status App::useModelNow(const QString &directory) {
 }
 
 void App::setModelThreads(int threads) {
-    BridgeTowerModel::setThreadCount(threads > 0 ? threads : QThread::idealThreadCount());
+    BridgeTowerPipeline::setThreadCount(threads > 0 ? threads : QThread::idealThreadCount());
 }
 
 void App::askForModel(const QString &error) {

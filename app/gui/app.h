@@ -45,7 +45,7 @@ public:
     Status useModelNow(const QString &directory);
 
     // The model's intra-op threads; 0 or less: one per core. Any time: the model's worker threads
-    // follow from their next forward pass. (Here so that only app.cpp includes the model.)
+    // follow from their next forward pass. (Here so that only app.cpp includes the pipeline.)
     static void setModelThreads(int threads);
 
 private:

@@ -3,6 +3,7 @@
 #include <QtEndian>
 
 #include <cstring>
+#include <optional>
 
 namespace ts::indexfile {
 
@@ -152,20 +153,28 @@ bool flatShape(Cursor &c, quint32 dimension, qint64 count) {
     return true;
 }
 
-bool ivfShape(Cursor &c, quint32 dimension, qint64 count) {
+// IndexIVFFlat's header, nlist and nprobe, and its quantizer: the number of cells (nullopt when
+// the cursor failed).
+std::optional<quint64> ivfCells(Cursor &c, quint32 dimension, qint64 count) {
     if (!c.expectFourcc("IwFl", "IndexIVFFlat") ||
         !indexHeader(c, "IndexIVFFlat", dimension, count))
-        return false;
+        return std::nullopt;
     const quint64 nlist = c.read<quint64>("nlist");
     c.read<quint64>("nprobe"); // replaced after loading
     if (!c.ok())
-        return false;
+        return std::nullopt;
     // Each list has a centroid of `dimension` floats in the quantizer: that bounds nlist.
-    if (nlist == 0 || nlist > c.remaining() / (quint64(dimension) * 4))
-        return c.fail(QStringLiteral("nlist %1 cannot fit in the file").arg(nlist));
+    if (nlist == 0 || nlist > c.remaining() / (quint64(dimension) * 4)) {
+        c.fail(QStringLiteral("nlist %1 cannot fit in the file").arg(nlist));
+        return std::nullopt;
+    }
     if (!flatIp(c, "the IVF quantizer (IndexFlatIP)", dimension, qint64(nlist)))
-        return false;
+        return std::nullopt;
+    return nlist;
+}
 
+// The direct map: a hashtable of `count` (id, position) pairs, as set_direct_map_type makes it.
+bool hashtableDirectMap(Cursor &c, qint64 count) {
     const quint8 mapType = c.read<quint8>("the direct map");
     const quint64 arrayEntries = c.read<quint64>("the direct map");
     if (c.ok() && (mapType != kDirectMapHashtable || arrayEntries != 0))
@@ -180,23 +189,13 @@ bool ivfShape(Cursor &c, quint32 dimension, qint64 count) {
     if (hashed != quint64(count))
         return c.fail(
             QStringLiteral("the direct map holds %1 ids, expected %2").arg(hashed).arg(count));
+    return true;
+}
 
-    if (!c.expectFourcc("ilar", "the inverted lists"))
-        return false;
-    const quint64 lists = c.read<quint64>("the inverted lists");
-    const quint64 codeSize = c.read<quint64>("the inverted lists");
-    if (c.ok() && (lists != nlist || codeSize != quint64(dimension) * 4))
-        return c.fail(
-            QStringLiteral("the inverted lists have %1 lists of %2-byte codes, expected %3 of %4")
-                .arg(lists)
-                .arg(codeSize)
-                .arg(nlist)
-                .arg(quint64(dimension) * 4));
-    if (!c.ok())
-        return false;
-
-    // List sizes, either for every list ("full") or as (list number, size) pairs of the non-empty
-    // ones ("sprs"); FAISS resizes lists by these numbers without checking them.
+// List sizes, either for every list ("full") or as (list number, size) pairs of the non-empty
+// ones ("sprs"); FAISS resizes lists by these numbers without checking them. They must add up to
+// `count`.
+bool listSizeTable(Cursor &c, quint64 nlist, qint64 count) {
     const bool full = c.acceptFourcc("full");
     if (!full && !c.expectFourcc("sprs", "a list size table (\"full\" or \"sprs\")"))
         return false;
@@ -230,8 +229,31 @@ bool ivfShape(Cursor &c, quint32 dimension, qint64 count) {
         return c.fail(QStringLiteral("the inverted lists hold %1 vectors, expected %2")
                           .arg(total)
                           .arg(count));
+    return true;
+}
+
+// The inverted lists: nlist lists of float codes, their size table, then the codes and ids.
+bool invertedLists(Cursor &c, quint32 dimension, quint64 nlist, qint64 count) {
+    if (!c.expectFourcc("ilar", "the inverted lists"))
+        return false;
+    const quint64 lists = c.read<quint64>("the inverted lists");
+    const quint64 codeSize = c.read<quint64>("the inverted lists");
+    if (c.ok() && (lists != nlist || codeSize != quint64(dimension) * 4))
+        return c.fail(
+            QStringLiteral("the inverted lists have %1 lists of %2-byte codes, expected %3 of %4")
+                .arg(lists)
+                .arg(codeSize)
+                .arg(nlist)
+                .arg(quint64(dimension) * 4));
+    if (!c.ok() || !listSizeTable(c, nlist, count))
+        return false;
     // Each list's codes and ids, contiguous; their total is all that may remain.
-    return c.skip(total, codeSize + 8, "the inverted lists");
+    return c.skip(quint64(count), codeSize + 8, "the inverted lists");
+}
+
+bool ivfShape(Cursor &c, quint32 dimension, qint64 count) {
+    const std::optional<quint64> nlist = ivfCells(c, dimension, count);
+    return nlist && hashtableDirectMap(c, count) && invertedLists(c, dimension, *nlist, count);
 }
 
 } // namespace

@@ -98,34 +98,41 @@ QByteArray encodeHeader(const Header &header) {
     return out;
 }
 
-QString decodeHeader(const uchar *data, qint64 size, Header &header, qint64 &headerBytes) {
+Result<DecodedHeader> decodeHeader(const uchar *data, qint64 size) {
+    auto corrupt = [](const QString &why) { return Error(Error::Code::Format, why); };
+    DecodedHeader decoded;
+    Header &header = decoded.header;
+    qint64 &headerBytes = decoded.bytes;
     if (size < kMinHeaderBytes)
-        return QStringLiteral("the file is truncated (%1 bytes; a header alone is %2)")
-            .arg(size)
-            .arg(kMinHeaderBytes);
+        return corrupt(QStringLiteral("the file is truncated (%1 bytes; a header alone is %2)")
+                           .arg(size)
+                           .arg(kMinHeaderBytes));
     if (std::memcmp(data, kMagic, sizeof(kMagic)) != 0)
-        return QStringLiteral("it is not a TowerSearch vector index (wrong magic bytes)");
+        return corrupt(QStringLiteral("it is not a TowerSearch vector index (wrong magic bytes)"));
     // Every version starts with the magic and the version; what follows may be laid out otherwise.
     const quint32 version = qFromLittleEndian<quint32>(data + 8);
     if (version != kFormatVersion)
-        return QStringLiteral("format version %1 is not supported (this program reads version %2)")
-            .arg(version)
-            .arg(kFormatVersion);
+        return Error(
+            Error::Code::Unsupported,
+            QStringLiteral("format version %1 is not supported (this program reads version %2)")
+                .arg(version)
+                .arg(kFormatVersion));
     const quint32 keyBytes = qFromLittleEndian<quint32>(data + 20);
     if (keyBytes > quint32(kMaxModelKeyBytes))
-        return QStringLiteral("the header is corrupt (a model key of %1 bytes)").arg(keyBytes);
+        return corrupt(
+            QStringLiteral("the header is corrupt (a model key of %1 bytes)").arg(keyBytes));
     headerBytes = kFixedHeaderBytes + qint64(keyBytes) + 8;
     if (size < headerBytes)
-        return QStringLiteral("the file is truncated (%1 bytes; its header alone is %2)")
-            .arg(size)
-            .arg(headerBytes);
+        return corrupt(QStringLiteral("the file is truncated (%1 bytes; its header alone is %2)")
+                           .arg(size)
+                           .arg(headerBytes));
     if (hashBytes(data, size_t(headerBytes - 8)) !=
         qFromLittleEndian<quint64>(data + headerBytes - 8))
-        return QStringLiteral("the header is corrupt (checksum mismatch)");
+        return corrupt(QStringLiteral("the header is corrupt (checksum mismatch)"));
     header.dimension = qFromLittleEndian<quint32>(data + 12);
     const quint32 kind = qFromLittleEndian<quint32>(data + 16);
     if (kind > quint32(Kind::Ivf))
-        return QStringLiteral("the header names an unknown index kind %1").arg(kind);
+        return corrupt(QStringLiteral("the header names an unknown index kind %1").arg(kind));
     header.kind = Kind(kind);
     header.count = qFromLittleEndian<qint64>(data + 24);
     header.fingerprint = qFromLittleEndian<quint64>(data + 32);
@@ -136,25 +143,28 @@ QString decodeHeader(const uchar *data, qint64 size, Header &header, qint64 &hea
     header.trainedAt = qFromLittleEndian<qint64>(data + 64);
     header.tunedAt = qFromLittleEndian<qint64>(data + 72);
     if (header.flags & ~kFlagExactChosen)
-        return QStringLiteral("the header has unknown flags 0x%1").arg(header.flags, 0, 16);
-    for (const qint64 size : {header.trainedAt, header.tunedAt})
-        if (size < 0 || size > kMaxRecordedSize)
-            return QStringLiteral("the header records an index size of %1 at training or tuning "
-                                  "(must be 0 to %2)")
-                .arg(size)
-                .arg(kMaxRecordedSize);
+        return corrupt(
+            QStringLiteral("the header has unknown flags 0x%1").arg(header.flags, 0, 16));
+    for (const qint64 recorded : {header.trainedAt, header.tunedAt})
+        if (recorded < 0 || recorded > kMaxRecordedSize)
+            return corrupt(
+                QStringLiteral("the header records an index size of %1 at training or tuning "
+                               "(must be 0 to %2)")
+                    .arg(recorded)
+                    .arg(kMaxRecordedSize));
     const bool ivf = header.kind == Kind::Ivf;
     if (ivf ? (header.flags & kFlagExactChosen) || header.trainedAt < 1
             : header.nprobe != 0 || header.trainedAt != 0)
-        return QStringLiteral("the header's tuning does not fit a %1 index (nprobe %2, flags %3, "
-                              "trained at %4 vectors)")
-            .arg(ivf ? QStringLiteral("IVF") : QStringLiteral("flat"))
-            .arg(header.nprobe)
-            .arg(header.flags)
-            .arg(header.trainedAt);
+        return corrupt(
+            QStringLiteral("the header's tuning does not fit a %1 index (nprobe %2, flags %3, "
+                           "trained at %4 vectors)")
+                .arg(ivf ? QStringLiteral("IVF") : QStringLiteral("flat"))
+                .arg(header.nprobe)
+                .arg(header.flags)
+                .arg(header.trainedAt));
     header.modelKey =
         QByteArray(reinterpret_cast<const char *>(data + kFixedHeaderBytes), int(keyBytes));
-    return {};
+    return decoded;
 }
 
 } // namespace ts::indexfile

@@ -12,6 +12,8 @@
 //   then the payload: faiss::write_index output, followed by the owner table (version 2):
 //   u64 n, then n x (i64 id, u64 owner tag) in id order. The payload checksum covers both.
 
+#include "core/common/result.h"
+
 #include <QByteArray>
 #include <QString>
 #include <QtGlobal>
@@ -22,7 +24,7 @@
 namespace ts::indexfile {
 
 // 2: owner tags (what each vector belongs to) stored and covered by the fingerprint.
-// 3: the tuned nprobe, the sizes at training and tuning (issue 14). An older file is refused as
+// 3: the tuned nprobe, the sizes at training and tuning. An older file is refused as
 // Unsupported (before its checksum is read, as its layout differs), so the library rebuilds it
 // from its catalog, which also tunes it.
 constexpr quint32 kFormatVersion = 3;
@@ -52,12 +54,17 @@ struct Header {
 
 QByteArray encodeHeader(const Header &header);
 
-// Parses and checks the header at the start of `data`. Returns an empty string on success (and
-// sets `headerBytes`), else why it is unusable; an unknown version yields a message starting
-// with "format version". Checks the tuning fields against the kind (an nprobe or a training size
-// only with IVF, the exact flag only with flat, sizes within 0..kMaxRecordedSize); the nprobe's
-// upper bound (nlist) is the caller's to check once the payload is read.
-QString decodeHeader(const uchar *data, qint64 size, Header &header, qint64 &headerBytes);
+struct DecodedHeader {
+    Header header;
+    qint64 bytes = 0; // the header's length in the file (the payload starts there)
+};
+
+// Parses and checks the header at the start of `data` (`size` bytes). Fails with Unsupported for
+// another format version, else Format, with a sentence saying what is wrong (no file name: the
+// caller adds it). Checks the tuning fields against the kind (an nprobe or a training size only
+// with IVF, the exact flag only with flat, sizes within 0..kMaxRecordedSize); the nprobe's upper
+// bound (nlist) is the caller's to check once the payload is read.
+Result<DecodedHeader> decodeHeader(const uchar *data, qint64 size);
 
 // Mixes a photo id into 64 well-spread bits (splitmix64's finaliser); summed for fingerprints.
 inline quint64 mixId(qint64 id) {

@@ -19,7 +19,7 @@ namespace faiss {
 struct IndexIVF;
 }
 
-namespace ts::detail {
+namespace ts::internal {
 
 struct NprobeChoice {
     int nprobe = 0;              // smallest nprobe whose sample recall@10 reaches the target
@@ -44,4 +44,4 @@ inline constexpr double kIvfVectorCost = 1.1;
 NprobeChoice chooseNprobe(const faiss::IndexIVF &ivf, const float *queries,
                           const std::vector<qint64> &queryIds, double targetRecall);
 
-} // namespace ts::detail
+} // namespace ts::internal

@@ -8,7 +8,7 @@
 
 namespace ts {
 
-using namespace detail;
+using namespace internal;
 
 VectorIndex::VectorIndex(std::unique_ptr<Impl> impl) : d(std::move(impl)) {}
 VectorIndex::VectorIndex(VectorIndex &&) noexcept = default;
@@ -54,9 +54,12 @@ Result<VectorIndex> VectorIndex::create(const VectorIndexOptions &options,
     return VectorIndex(std::move(impl));
 }
 
-Status VectorIndex::add(const std::vector<qint64> &ids, const std::vector<float> &vectors,
-                        const std::vector<quint64> &tags) {
-    const int dim = d->dim;
+namespace {
+
+// Checks a batch for add(): sizes agree, no id is negative or repeats. Returns the batch's ids.
+Result<std::unordered_set<qint64>> checkedBatch(const std::vector<qint64> &ids,
+                                                const std::vector<float> &vectors,
+                                                const std::vector<quint64> &tags, int dim) {
     if (!tags.empty() && tags.size() != ids.size())
         return invalid(QStringLiteral("adding to the vector index: %1 owner tags given for %2 ids")
                            .arg(tags.size())
@@ -68,8 +71,6 @@ Status VectorIndex::add(const std::vector<qint64> &ids, const std::vector<float>
                            .arg(ids.size())
                            .arg(dim)
                            .arg(ids.size() * size_t(dim)));
-    if (ids.empty())
-        return {};
     std::unordered_set<qint64> batch;
     batch.reserve(ids.size());
     for (qint64 id : ids) {
@@ -83,14 +84,33 @@ Status VectorIndex::add(const std::vector<qint64> &ids, const std::vector<float>
                                           "batch")
                                .arg(id));
     }
+    return batch;
+}
+
+// The batch's vectors, each L2-normalised, or why one cannot be.
+Result<std::vector<float>> normalisedRows(const std::vector<qint64> &ids,
+                                          const std::vector<float> &vectors, int dim) {
     std::vector<float> normalised(vectors);
-    for (size_t i = 0; i < ids.size(); ++i) {
-        const QString why = normaliseRow(normalised.data() + i * size_t(dim), dim);
-        if (!why.isEmpty())
+    for (size_t i = 0; i < ids.size(); ++i)
+        if (Status row = normaliseRow(normalised.data() + i * size_t(dim), dim); !row)
             return invalid(QStringLiteral("adding to the vector index: the vector of id %1 %2")
                                .arg(ids[i])
-                               .arg(why));
-    }
+                               .arg(row.error().message));
+    return normalised;
+}
+
+} // namespace
+
+Status VectorIndex::add(const std::vector<qint64> &ids, const std::vector<float> &vectors,
+                        const std::vector<quint64> &tags) {
+    auto batch = checkedBatch(ids, vectors, tags, d->dim);
+    if (!batch)
+        return batch.error();
+    if (ids.empty())
+        return {};
+    auto normalised = normalisedRows(ids, vectors, d->dim);
+    if (!normalised)
+        return normalised.error();
 
     std::lock_guard writer(d->writeMutex);
     std::vector<FaissId> replaced;
@@ -98,38 +118,49 @@ Status VectorIndex::add(const std::vector<qint64> &ids, const std::vector<float>
         if (d->state.ids.count(id))
             replaced.push_back(FaissId(id));
     const qint64 newSize = d->state.size() + qint64(ids.size()) - qint64(replaced.size());
+    if (d->needsRebuild(d->state, newSize))
+        return d->rebuildAdding(ids, tags, *batch, std::move(*normalised));
+    return d->addInPlace(ids, tags, replaced, *normalised);
+}
 
-    if (d->needsRebuild(d->state, newSize)) {
-        std::vector<qint64> allIds;
-        std::vector<quint64> allTags;
-        std::vector<float> allVectors;
-        if (d->state.ids.empty()) { // a bulk load into an empty index: spare a copy
-            allIds = ids;
-            allVectors = std::move(normalised);
-        } else {
-            collect(d->state, dim, batch, allIds, allTags, allVectors);
-            allIds.insert(allIds.end(), ids.begin(), ids.end());
-            allVectors.insert(allVectors.end(), normalised.begin(), normalised.end());
-            normalised = {};
-        }
-        allTags.resize(allIds.size() - ids.size(), 0);
-        for (size_t i = 0; i < ids.size(); ++i)
-            allTags.push_back(tags.empty() ? 0 : tags[i]);
-        auto fresh = d->build(std::move(allIds), allTags, allVectors, d->state.ivf != nullptr);
-        if (!fresh)
-            return fresh.error();
-        allVectors = {};
-        d->swapIn(std::move(fresh.value()));
-        return {};
+Status VectorIndex::Impl::rebuildAdding(const std::vector<qint64> &ids,
+                                        const std::vector<quint64> &tags,
+                                        const std::unordered_set<qint64> &batch,
+                                        std::vector<float> normalised) {
+    std::vector<qint64> allIds;
+    std::vector<quint64> allTags;
+    std::vector<float> allVectors;
+    if (state.ids.empty()) { // a bulk load into an empty index: spare a copy
+        allIds = ids;
+        allVectors = std::move(normalised);
+    } else {
+        collect(state, dim, batch, allIds, allTags, allVectors);
+        allIds.insert(allIds.end(), ids.begin(), ids.end());
+        allVectors.insert(allVectors.end(), normalised.begin(), normalised.end());
+        normalised = {};
     }
+    allTags.resize(allIds.size() - ids.size(), 0);
+    for (size_t i = 0; i < ids.size(); ++i)
+        allTags.push_back(tags.empty() ? 0 : tags[i]);
+    auto fresh = build(std::move(allIds), allTags, allVectors, state.ivf != nullptr);
+    if (!fresh)
+        return fresh.error();
+    allVectors = {};
+    swapIn(std::move(fresh.value()));
+    return {};
+}
 
+Status VectorIndex::Impl::addInPlace(const std::vector<qint64> &ids,
+                                     const std::vector<quint64> &tags,
+                                     const std::vector<FaissId> &replaced,
+                                     const std::vector<float> &normalised) {
     const std::vector<FaissId> faissIds(ids.begin(), ids.end());
-    auto lock = d->exclusiveLock();
+    auto lock = exclusiveLock();
     try {
-        d->removeFromIndex(replaced);
-        d->state.index->add_with_ids(FaissId(ids.size()), normalised.data(), faissIds.data());
+        removeFromIndex(replaced);
+        state.index->add_with_ids(FaissId(ids.size()), normalised.data(), faissIds.data());
     } catch (const std::exception &e) {
-        d->resyncIds();
+        resyncIds();
         return Error(Error::Code::Internal,
                      QStringLiteral("adding %1 vectors to the index failed: %2")
                          .arg(ids.size())
@@ -137,12 +168,12 @@ Status VectorIndex::add(const std::vector<qint64> &ids, const std::vector<float>
     }
     for (size_t i = 0; i < ids.size(); ++i) {
         const quint64 tag = tags.empty() ? 0 : tags[i];
-        auto [it, inserted] = d->state.ids.emplace(ids[i], tag);
+        auto [it, inserted] = state.ids.emplace(ids[i], tag);
         if (!inserted) { // replaced: its owner may have changed
-            d->state.fingerprint -= indexfile::mixEntry(ids[i], it->second);
+            state.fingerprint -= indexfile::mixEntry(ids[i], it->second);
             it->second = tag;
         }
-        d->state.fingerprint += indexfile::mixEntry(ids[i], tag);
+        state.fingerprint += indexfile::mixEntry(ids[i], tag);
     }
     return {};
 }
@@ -505,6 +536,8 @@ VectorIndex::similarPairs(float minScore, const ScanProgress &progress, int npro
                                 return a.first == b.first && a.second == b.second;
                             }),
                 pairs.end());
+    // The final report: the scan is complete, so a "stop" answered here has nothing left to stop;
+    // ignoring the answer returns what was found, which is right.
     if (progress)
         (void)progress(total, total);
     return pairs;

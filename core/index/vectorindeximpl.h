@@ -30,7 +30,7 @@
 
 namespace ts {
 
-namespace detail {
+namespace internal {
 
 using FaissId = faiss::Index::idx_t;
 
@@ -56,18 +56,19 @@ private:
     int m_saved;
 };
 
-// Normalises `row` in place. Returns an empty string on success, else why it was rejected.
-inline QString normaliseRow(float *row, int dim) {
+// Normalises `row` in place, or says why it cannot be (InvalidArgument; the message completes
+// "the vector ...").
+inline Status normaliseRow(float *row, int dim) {
     double sum = 0.0;
     for (int i = 0; i < dim; ++i) {
         if (!std::isfinite(row[i]))
-            return QStringLiteral("contains NaN or infinity at element %1").arg(i);
+            return invalid(QStringLiteral("contains NaN or infinity at element %1").arg(i));
         sum += double(row[i]) * double(row[i]);
     }
     // A norm that is finite but far below float precision cannot be normalised meaningfully.
     if (!(sum > 1e-30) || !std::isfinite(sum))
-        return sum > 0 ? QStringLiteral("has a length that cannot be normalised")
-                       : QStringLiteral("has zero length");
+        return invalid(sum > 0 ? QStringLiteral("has a length that cannot be normalised")
+                               : QStringLiteral("has zero length"));
     const float inv = float(1.0 / std::sqrt(sum));
     for (int i = 0; i < dim; ++i)
         row[i] *= inv;
@@ -82,9 +83,9 @@ inline Result<std::vector<float>> normalisedQuery(const float *query, int k, int
     if (k < 1)
         return invalid(QStringLiteral("vector search: k must be at least 1 (got %1)").arg(k));
     std::vector<float> q(query, query + dim);
-    const QString why = normaliseRow(q.data(), dim);
-    if (!why.isEmpty())
-        return invalid(QStringLiteral("vector search: the query vector %1").arg(why));
+    if (Status row = normaliseRow(q.data(), dim); !row)
+        return invalid(
+            QStringLiteral("vector search: the query vector %1").arg(row.error().message));
     return q;
 }
 
@@ -156,7 +157,7 @@ inline std::vector<qint64> collectIds(const State &state) {
     return ids;
 }
 
-} // namespace detail
+} // namespace internal
 
 struct VectorIndex::Impl {
     VectorIndexOptions options;
@@ -180,7 +181,7 @@ struct VectorIndex::Impl {
         std::lock_guard turn(gate);
         return std::unique_lock(mutex);
     }
-    detail::State state;
+    internal::State state;
 
     int chooseNlist(qint64 n) const {
         qint64 nlist = options.nlist;
@@ -191,8 +192,8 @@ struct VectorIndex::Impl {
             const double target = 2.0 * std::sqrt(double(n));
             nlist = qint64(1) << qint64(std::lround(std::log2(std::max(1.0, target))));
         }
-        return int(std::clamp<qint64>(nlist, 1,
-                                      std::max<qint64>(1, n / detail::kMinTrainingPointsPerCell)));
+        return int(std::clamp<qint64>(
+            nlist, 1, std::max<qint64>(1, n / internal::kMinTrainingPointsPerCell)));
     }
 
     // A fixed nprobe from the options wins; then the tuned one; else the rule for untuned indexes.
@@ -205,7 +206,7 @@ struct VectorIndex::Impl {
 
     bool tunes() const { return options.targetRecall > 0 && options.nprobe == 0; }
 
-    static IndexTuning tuningOf(const detail::NprobeChoice &choice, qint64 n) {
+    static IndexTuning tuningOf(const internal::NprobeChoice &choice, qint64 n) {
         IndexTuning t;
         t.atSize = n;
         t.exact = choice.exactIsCheaper;
@@ -224,7 +225,7 @@ struct VectorIndex::Impl {
                                     : n > options.approximateThreshold;
     }
 
-    bool needsRebuild(const detail::State &s, qint64 newSize) const {
+    bool needsRebuild(const internal::State &s, qint64 newSize) const {
         const bool approximate = s.ivf != nullptr;
         const bool wanted = wantsApproximate(newSize, approximate);
         // Exact because tuning found it cheaper: measured again once grown enough.
@@ -244,67 +245,17 @@ struct VectorIndex::Impl {
     // are already validated and normalised. Trains the IVF cells when approximate.
     // `tags` is parallel to `ids`.
     // `exactByTuning` (optional): build a flat index whatever the size, recording this tuning.
-    Result<detail::State> build(std::vector<qint64> ids, const std::vector<quint64> &tags,
-                                const std::vector<float> &vectors, bool currentlyApproximate,
-                                const IndexTuning *exactByTuning = nullptr) const {
-        detail::State s;
+    Result<internal::State> build(std::vector<qint64> ids, const std::vector<quint64> &tags,
+                                  const std::vector<float> &vectors, bool currentlyApproximate,
+                                  const IndexTuning *exactByTuning = nullptr) const {
+        internal::State s;
         const qint64 n = qint64(ids.size());
-        const std::vector<detail::FaissId> faissIds(ids.begin(), ids.end());
+        const std::vector<internal::FaissId> faissIds(ids.begin(), ids.end());
         if (exactByTuning)
             s.tuning = *exactByTuning;
         try {
-            if (!exactByTuning && wantsApproximate(n, currentlyApproximate)) {
-                const int nlist = chooseNlist(n);
-                auto quantizer = std::make_unique<faiss::IndexFlatIP>(dim);
-                auto ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer.get(), dim, nlist,
-                                                                 faiss::METRIC_INNER_PRODUCT);
-                ivf->own_fields = true;
-                quantizer.release();
-                // k-means on up to 64 vectors per cell for 10 iterations: recall@10 on clustered
-                // data was the same as FAISS's defaults (256 per cell, 25 iterations) at a
-                // fraction of the training time (see bench_index). The rows set aside to tune
-                // nprobe are left out of training (they stand for new photos).
-                ivf->cp.niter = 10;
-                constexpr qint64 kPointsPerCell = 64;
-                ivf->cp.max_points_per_centroid = int(kPointsPerCell);
-                const qint64 queries = tunes() ? std::min<qint64>(options.tuningQueries, n / 4) : 0;
-                const qint64 trainRows = std::min<qint64>(n - queries, kPointsPerCell * nlist);
-                // A seeded partial shuffle (the same vectors give the same choice): the first
-                // `queries` rows are the queries, the next `trainRows` the training set.
-                std::vector<qint64> order(static_cast<size_t>(n));
-                std::iota(order.begin(), order.end(), qint64(0));
-                std::mt19937_64 rng(quint64(n) * 0x9E3779B97F4A7C15ull);
-                for (qint64 i = 0; i < std::min(queries + trainRows, n - 1); ++i)
-                    std::swap(order[size_t(i)],
-                              order[size_t(std::uniform_int_distribution<qint64>(i, n - 1)(rng))]);
-                auto rows = [&](qint64 from, qint64 count) {
-                    std::vector<float> out(size_t(count) * size_t(dim));
-                    for (qint64 i = 0; i < count; ++i)
-                        std::memcpy(out.data() + size_t(i) * size_t(dim),
-                                    vectors.data() + size_t(order[size_t(from + i)]) * size_t(dim),
-                                    size_t(dim) * sizeof(float));
-                    return out;
-                };
-                ivf->train(trainRows, rows(queries, trainRows).data());
-                // A hashtable direct map makes remove_ids and reconstruct work with arbitrary ids.
-                ivf->set_direct_map_type(faiss::DirectMap::Hashtable);
-                ivf->add_with_ids(n, vectors.data(), faissIds.data());
-                if (queries > 0) {
-                    std::vector<qint64> queryIds(static_cast<size_t>(queries));
-                    for (qint64 i = 0; i < queries; ++i)
-                        queryIds[size_t(i)] = ids[size_t(order[size_t(i)])];
-                    s.tuning =
-                        tuningOf(detail::chooseNprobe(*ivf, rows(0, queries).data(), queryIds,
-                                                      std::min(1.0, options.targetRecall)),
-                                 n);
-                }
-                if (!s.tuning.exact) {
-                    ivf->nprobe = size_t(chooseNprobe(nlist, s.tuning));
-                    s.ivf = ivf.get();
-                    s.index = std::move(ivf);
-                    s.trainedAt = n;
-                }
-            }
+            if (!exactByTuning && wantsApproximate(n, currentlyApproximate))
+                buildIvf(s, ids, faissIds, vectors);
             if (!s.ivf) {
                 auto flat = std::make_unique<faiss::IndexIDMap2>(new faiss::IndexFlatIP(dim));
                 flat->own_fields = true;
@@ -328,9 +279,77 @@ struct VectorIndex::Impl {
         return s;
     }
 
+    // The IVF part of build(): trains the cells, adds the vectors and tunes nprobe on rows held
+    // out of training. `s` gets the IVF index, unless tuning found a flat scan the cheaper one
+    // (s.tuning.exact; build() then makes a flat index). May throw what FAISS throws.
+    void buildIvf(internal::State &s, const std::vector<qint64> &ids,
+                  const std::vector<internal::FaissId> &faissIds,
+                  const std::vector<float> &vectors) const {
+        const qint64 n = qint64(ids.size());
+        const int nlist = chooseNlist(n);
+        auto quantizer = std::make_unique<faiss::IndexFlatIP>(dim);
+        auto ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer.get(), dim, nlist,
+                                                         faiss::METRIC_INNER_PRODUCT);
+        ivf->own_fields = true;
+        quantizer.release();
+        // k-means on up to 64 vectors per cell for 10 iterations: recall@10 on clustered data was
+        // the same as FAISS's defaults (256 per cell, 25 iterations) at a fraction of the training
+        // time (see bench_index). The rows set aside to tune nprobe are left out of training
+        // (they stand for new photos).
+        ivf->cp.niter = 10;
+        constexpr qint64 kPointsPerCell = 64;
+        ivf->cp.max_points_per_centroid = int(kPointsPerCell);
+        const qint64 queries = tunes() ? std::min<qint64>(options.tuningQueries, n / 4) : 0;
+        const qint64 trainRows = std::min<qint64>(n - queries, kPointsPerCell * nlist);
+        // A seeded partial shuffle (the same vectors give the same choice): the first `queries`
+        // rows are the queries, the next `trainRows` the training set.
+        std::vector<qint64> order(static_cast<size_t>(n));
+        std::iota(order.begin(), order.end(), qint64(0));
+        std::mt19937_64 rng(quint64(n) * 0x9E3779B97F4A7C15ull);
+        for (qint64 i = 0; i < std::min(queries + trainRows, n - 1); ++i)
+            std::swap(order[size_t(i)],
+                      order[size_t(std::uniform_int_distribution<qint64>(i, n - 1)(rng))]);
+        auto rows = [&](qint64 from, qint64 count) {
+            std::vector<float> out(size_t(count) * size_t(dim));
+            for (qint64 i = 0; i < count; ++i)
+                std::memcpy(out.data() + size_t(i) * size_t(dim),
+                            vectors.data() + size_t(order[size_t(from + i)]) * size_t(dim),
+                            size_t(dim) * sizeof(float));
+            return out;
+        };
+        ivf->train(trainRows, rows(queries, trainRows).data());
+        // A hashtable direct map makes remove_ids and reconstruct work with arbitrary ids.
+        ivf->set_direct_map_type(faiss::DirectMap::Hashtable);
+        ivf->add_with_ids(n, vectors.data(), faissIds.data());
+        if (queries > 0) {
+            std::vector<qint64> queryIds(static_cast<size_t>(queries));
+            for (qint64 i = 0; i < queries; ++i)
+                queryIds[size_t(i)] = ids[size_t(order[size_t(i)])];
+            s.tuning = tuningOf(internal::chooseNprobe(*ivf, rows(0, queries).data(), queryIds,
+                                                       std::min(1.0, options.targetRecall)),
+                                n);
+        }
+        if (!s.tuning.exact) {
+            ivf->nprobe = size_t(chooseNprobe(nlist, s.tuning));
+            s.ivf = ivf.get();
+            s.index = std::move(ivf);
+            s.trainedAt = n;
+        }
+    }
+
+    // add() when the index must be rebuilt (crossing the threshold, retraining): every stored
+    // vector but the batch's ids, then the batch (`normalised`). The caller holds writeMutex.
+    Status rebuildAdding(const std::vector<qint64> &ids, const std::vector<quint64> &tags,
+                         const std::unordered_set<qint64> &batch, std::vector<float> normalised);
+    // add() in place: replaces the vectors of `replaced` ids and adds the rest. The caller holds
+    // writeMutex.
+    Status addInPlace(const std::vector<qint64> &ids, const std::vector<quint64> &tags,
+                      const std::vector<internal::FaissId> &replaced,
+                      const std::vector<float> &normalised);
+
     // Replaces the state; the old one is freed after the lock is released.
-    void swapIn(detail::State &&fresh) {
-        detail::State old;
+    void swapIn(internal::State &&fresh) {
+        internal::State old;
         {
             auto lock = exclusiveLock();
             old = std::move(state);
@@ -341,7 +360,7 @@ struct VectorIndex::Impl {
     // Recomputes ids and fingerprint from the FAISS index, after a FAISS call failed half-way
     // (tags of ids that survived are kept; ids that appeared get tag 0).
     void resyncIds() {
-        const std::vector<qint64> ids = detail::collectIds(state);
+        const std::vector<qint64> ids = internal::collectIds(state);
         std::unordered_map<qint64, quint64> fresh;
         std::vector<quint64> tags;
         fresh.reserve(ids.size());
@@ -355,7 +374,7 @@ struct VectorIndex::Impl {
     }
 
     // In-place removal (caller holds `mutex` exclusively).
-    void removeFromIndex(const std::vector<detail::FaissId> &ids) {
+    void removeFromIndex(const std::vector<internal::FaissId> &ids) {
         if (ids.empty())
             return;
         if (state.ivf) {

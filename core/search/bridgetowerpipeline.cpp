@@ -1,5 +1,8 @@
 #include "core/search/bridgetowerpipeline.h"
 
+#include "core/model/bridgetowermodel.h"
+#include "core/search/captioncache.h"
+
 #include <QCryptographicHash>
 #include <QDir>
 #include <QFile>
@@ -44,6 +47,21 @@ float softmaxOfPair(float a, float b) {
 }
 
 } // namespace
+
+BridgeTowerPipeline::BridgeTowerPipeline() = default;
+BridgeTowerPipeline::~BridgeTowerPipeline() = default;
+
+void BridgeTowerPipeline::setThreadCount(int threads) {
+    BridgeTowerModel::setThreadCount(threads);
+}
+
+const BridgeTowerModel &BridgeTowerPipeline::model() const {
+    return *m_model;
+}
+
+CaptionCache &BridgeTowerPipeline::captionCache() const {
+    return *m_options.captionCache;
+}
 
 Result<std::shared_ptr<BridgeTowerPipeline>> BridgeTowerPipeline::load(const QString &directory,
                                                                        const Options &options) {

@@ -1,11 +1,12 @@
 #pragma once
 
 #include "core/common/floattensor.h"
+#include "core/common/modelheads.h"
+#include "core/common/precision.h"
 #include "core/common/result.h"
 #include "core/common/tokenbatch.h"
 #include "core/image/imageprocessor.h"
-#include "core/model/bridgetowermodel.h"
-#include "core/search/captioncache.h"
+#include "core/search/fillmaskresult.h"
 #include "core/text/tokenizer.h"
 
 #include <QString>
@@ -14,30 +15,20 @@
 #include <memory>
 #include <vector>
 
+// No core/model header here: the model is reached through model() (include
+// core/model/bridgetowermodel.h where it is used), so editing the model's headers recompiles the
+// model's users only, never everything that loads a pipeline (the UI, the app).
 namespace ts {
+
+class BridgeTowerModel;
+class CaptionCache;
+class PreparedText;
 
 // Image-text match of one pair: the ITM head's logits and the match probability softmax(logits)[1].
 struct MatchScore {
     float logitNoMatch = 0;
     float logitMatch = 0;
     float probability = 0;
-};
-
-// Proposals for one <mask> of a caption.
-struct MaskPrediction {
-    int position = 0; // index into the caption's token ids
-    std::vector<int64_t> ids;
-    QStringList tokens; // byte-level BPE strings, e.g. "Ġwine"
-    QStringList words;  // decoded, e.g. " wine"
-    std::vector<float> probabilities;
-    std::vector<float> logits;
-};
-
-struct FillMaskResult {
-    std::vector<int64_t> inputIds;
-    std::vector<MaskPrediction> masks;
-    std::vector<int64_t> filledIds; // every mask replaced by its most probable token
-    QString filledText;             // decoded without special tokens
 };
 
 // A checkpoint folder made usable end to end: tokenizer, image processor and model, as Hugging
@@ -63,8 +54,13 @@ public:
     static Result<std::shared_ptr<BridgeTowerPipeline>> load(const QString &directory) {
         return load(directory, Options{});
     }
+    ~BridgeTowerPipeline();
 
-    const BridgeTowerModel &model() const { return *m_model; }
+    // Sets LibTorch's intra-op thread count for the whole process (BridgeTowerModel::
+    // setThreadCount), for callers that load pipelines and have no other business with the model.
+    static void setThreadCount(int threads);
+
+    const BridgeTowerModel &model() const;
     const Tokenizer &tokenizer() const { return m_tokenizer; }
     const ImageProcessor &imageProcessor() const { return m_imageProcessor; }
     // Identity of the checkpoint (hash of its config and weights' header and size): embeddings
@@ -72,7 +68,7 @@ public:
     const QString &modelKey() const { return m_modelKey; }
     const QString &directory() const { return m_directory; }
     Precision precision() const { return m_options.precision; }
-    CaptionCache &captionCache() const { return *m_options.captionCache; }
+    CaptionCache &captionCache() const;
 
     // Tokenizes captions with <s> </s>, truncated to what the model accepts, padded to the longest.
     TokenBatch tokenize(const QStringList &texts) const;
@@ -111,7 +107,7 @@ public:
     static std::vector<MatchScore> scoresFromLogits(const FloatTensor &logits);
 
 private:
-    BridgeTowerPipeline() = default;
+    BridgeTowerPipeline();
     struct MaskedCaption {
         TokenBatch tokens;
         std::vector<int64_t> positions; // of the <mask> tokens

@@ -1,7 +1,7 @@
 #pragma once
 
+#include "core/common/precision.h"
 #include "core/model/bridgetowermodel.h"
-#include "core/model/precision.h"
 
 #include <QHash>
 #include <QString>

@@ -1,5 +1,8 @@
 #include "core/search/photodescription.h"
 
+#include "core/model/bridgetowermodel.h"
+#include "core/search/bridgetowerpipeline.h"
+
 #include <QSet>
 
 #include <algorithm>

@@ -27,7 +27,7 @@
 
 #include "core/common/floattensor.h"
 #include "core/common/result.h"
-#include "core/search/bridgetowerpipeline.h"
+#include "core/search/fillmaskresult.h"
 
 #include <QString>
 #include <QStringList>
@@ -35,6 +35,8 @@
 #include <vector>
 
 namespace ts {
+
+class BridgeTowerPipeline;
 
 // "a photo of a <mask>." asks for the main subject; "a <mask> in the <mask>." for a subject and
 // its place, two blanks read from one pass.

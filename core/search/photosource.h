@@ -28,21 +28,19 @@ public:
     // `path` (every byte; any path), so that a photo dropped on the window is not run through the
     // model again. nullopt when there is none (an edited file is embedded anew) or the file cannot
     // be read (the caller's own read then reports why). May read and hash the whole file.
-    virtual std::optional<std::vector<float>> storedEmbedding(const QString &path,
-                                                              const QString &modelKey) const {
-        (void)path;
-        (void)modelKey;
+    virtual std::optional<std::vector<float>>
+    storedEmbedding([[maybe_unused]] const QString &path,
+                    [[maybe_unused]] const QString &modelKey) const {
         return std::nullopt;
     }
     // The ids of the photos `filter` keeps, ascending; nullopt when this source cannot evaluate
     // filters (the engine then refuses a non-empty filter rather than ignore it).
-    virtual std::optional<std::vector<qint64>> photosMatching(const PhotoFilter &filter) const {
-        (void)filter;
+    virtual std::optional<std::vector<qint64>>
+    photosMatching([[maybe_unused]] const PhotoFilter &filter) const {
         return std::nullopt;
     }
     // When the photo was taken (EXIF, else file time), ms since the epoch, for sorting by date.
-    virtual std::optional<qint64> photoTakenMs(qint64 photoId) const {
-        (void)photoId;
+    virtual std::optional<qint64> photoTakenMs([[maybe_unused]] qint64 photoId) const {
         return std::nullopt;
     }
 };

@@ -242,253 +242,299 @@ QStringList queryFileTypes() {
             QStringLiteral("bmp"),  QStringLiteral("avif")};
 }
 
-ParsedQuery parseQuery(const QString &text, const FolderResolver &resolver) {
-    ParsedQuery q;
-    QStringList captionWords;
-    // The token that set each single-valued filter, for "given twice" and after/before messages.
-    QHash<QueryTokenKind, QString> setBy;
+namespace {
 
-    for (const Word &w : scanWords(text)) {
+// What a filter key needs, for the message of a key written without a value.
+QString valueNeeded(QueryTokenKind kind) {
+    static const QHash<QueryTokenKind, QString> kWhat = {
+        {QueryTokenKind::After,
+         QStringLiteral("a date (YYYY, YYYY-MM or YYYY-MM-DD), e.g. after:2019-06")},
+        {QueryTokenKind::Before,
+         QStringLiteral("a date (YYYY, YYYY-MM or YYYY-MM-DD), e.g. before:2020")},
+        {QueryTokenKind::Folder,
+         QStringLiteral("a folder, e.g. in:Holidays or in:\"/home/me/My Photos\"")},
+        {QueryTokenKind::Type,
+         QStringLiteral("a file type: ") + queryFileTypes().join(QStringLiteral(", "))},
+        {QueryTokenKind::Camera, QStringLiteral("a camera make or model, e.g. camera:canon")},
+        {QueryTokenKind::Shape, QStringLiteral("portrait, landscape or square")},
+        {QueryTokenKind::MinSize, QStringLiteral("a size, e.g. min:1920x1080 or min:1920")},
+        {QueryTokenKind::Exclude,
+         QStringLiteral("a word or a quoted phrase, e.g. not:people or -\"red car\"")},
+        {QueryTokenKind::Sort, QStringLiteral("relevance, date or name")},
+    };
+    return kWhat.value(kind);
+}
+
+bool isSingleValued(QueryTokenKind kind) {
+    return kind == QueryTokenKind::After || kind == QueryTokenKind::Before ||
+           kind == QueryTokenKind::Shape || kind == QueryTokenKind::MinSize ||
+           kind == QueryTokenKind::Sort;
+}
+
+// -phrase / -"red car": an exclusion when a letter, digit or quote follows the dash, so that a
+// lone "-" stays a word.
+bool isDashExclusion(const Word &w, const QString &typed) {
+    return !w.startsQuoted && !w.hasKey && typed.size() > 1 && typed[0] == QLatin1Char('-') &&
+           (typed[1].isLetterOrNumber() || typed[1] == QLatin1Char('"'));
+}
+
+// A key people try for a filter that has another name, or a mistyped key: the error that says
+// which key to use (nullopt: the word is caption text).
+std::optional<Error> misnamedKeyError(const Word &w, const QString &typed) {
+    if (!w.hasKey || w.startsQuoted || w.value.isEmpty())
+        return std::nullopt;
+    if (const auto alias = keyAliases().constFind(w.key); alias != keyAliases().cend())
+        return tokenError(QStringLiteral("%1: %2: is not a filter; use %3 (or quote the word to "
+                                         "search for it).")
+                              .arg(typed, w.key, *alias));
+    if (const auto typo = typoOf(w.key))
+        return tokenError(QStringLiteral("%1: %2: is not a filter; did you mean %3? (Quote the "
+                                         "word to search for it.)")
+                              .arg(typed, w.key, *typo));
+    return std::nullopt;
+}
+
+// Parses the words of a query one at a time into a ParsedQuery: each word becomes a token, and a
+// filter token's value goes into the filter (or its error into the token).
+class QueryParser {
+public:
+    QueryParser(const QString &text, const FolderResolver &resolver)
+        : m_text(text), m_resolver(resolver) {}
+
+    ParsedQuery parse() {
+        for (const Word &w : scanWords(m_text))
+            m_query.tokens.append(parseWord(w));
+        // One space between words, also inside quoted words ("a  b", a tab): the caption the
+        // model sees and the formatter writes back are the same.
+        m_query.caption = m_captionWords.join(QLatin1Char(' ')).simplified();
+        return std::move(m_query);
+    }
+
+private:
+    QueryToken parseWord(const Word &w) {
         QueryToken t;
         t.start = w.start;
         t.length = w.length;
-        t.text = text.mid(w.start, w.length);
-        const QString &typed = t.text;
-
+        t.text = m_text.mid(w.start, w.length);
         if (w.unclosedQuote) {
             t.kind = w.hasKey ? kindOfKey(w.key).value_or(QueryTokenKind::Caption)
                               : QueryTokenKind::Caption;
             t.value = w.value;
             t.error = tokenError(
                 QStringLiteral("%1: the quote is not closed; end the quoted text with \".")
-                    .arg(typed));
-            q.tokens.append(t);
-            continue;
+                    .arg(t.text));
+            return t;
         }
-
-        // -phrase / -"red car": an exclusion when a letter, digit or quote follows the dash, so
-        // that a lone "-" stays a word.
-        const bool dashExclusion = !w.startsQuoted && !w.hasKey && typed.size() > 1 &&
-                                   typed[0] == QLatin1Char('-') &&
-                                   (typed[1].isLetterOrNumber() || typed[1] == QLatin1Char('"'));
+        const bool dashExclusion = isDashExclusion(w, t.text);
         std::optional<QueryTokenKind> kind;
         if (dashExclusion)
             kind = QueryTokenKind::Exclude;
         else if (w.hasKey && !w.startsQuoted)
             kind = kindOfKey(w.key);
-
         if (!kind) {
-            if (w.hasKey && !w.startsQuoted && !w.value.isEmpty()) {
-                if (const auto alias = keyAliases().constFind(w.key);
-                    alias != keyAliases().cend()) {
-                    t.value = w.value;
-                    t.error = tokenError(
-                        QStringLiteral("%1: %2: is not a filter; use %3 (or quote the word to "
-                                       "search for it).")
-                            .arg(typed, w.key, *alias));
-                } else if (const auto typo = typoOf(w.key)) {
-                    t.value = w.value;
-                    t.error = tokenError(
-                        QStringLiteral("%1: %2: is not a filter; did you mean %3? (Quote the word "
-                                       "to search for it.)")
-                            .arg(typed, w.key, *typo));
-                }
-            }
-            t.kind = QueryTokenKind::Caption;
-            if (!t.error) {
-                t.value = w.whole;
-                if (!t.value.isEmpty()) // "" adds no word
-                    captionWords.append(t.value);
-            }
-            q.tokens.append(t);
-            continue;
+            parseCaptionWord(w, t);
+            return t;
         }
-
         t.kind = *kind;
         t.value = dashExclusion ? w.whole.mid(1) : w.value;
+        parseFilter(t);
+        return t;
+    }
+
+    void parseCaptionWord(const Word &w, QueryToken &t) {
+        t.kind = QueryTokenKind::Caption;
+        if (auto error = misnamedKeyError(w, t.text)) {
+            t.value = w.value;
+            t.error = std::move(error);
+            return;
+        }
+        t.value = w.whole;
+        if (!t.value.isEmpty()) // "" adds no word
+            m_captionWords.append(t.value);
+    }
+
+    void parseFilter(QueryToken &t) {
         const QString key = keyOf(t.kind);
         const QString v = t.value.trimmed();
-        auto fail = [&](const QString &why) {
-            t.error = tokenError(QStringLiteral("%1: %2").arg(typed, why));
-        };
-
         if (v.isEmpty()) {
-            static const QHash<QueryTokenKind, QString> kWhat = {
-                {QueryTokenKind::After,
-                 QStringLiteral("a date (YYYY, YYYY-MM or YYYY-MM-DD), e.g. after:2019-06")},
-                {QueryTokenKind::Before,
-                 QStringLiteral("a date (YYYY, YYYY-MM or YYYY-MM-DD), e.g. before:2020")},
-                {QueryTokenKind::Folder,
-                 QStringLiteral("a folder, e.g. in:Holidays or in:\"/home/me/My Photos\"")},
-                {QueryTokenKind::Type,
-                 QStringLiteral("a file type: ") + queryFileTypes().join(QStringLiteral(", "))},
-                {QueryTokenKind::Camera,
-                 QStringLiteral("a camera make or model, e.g. camera:canon")},
-                {QueryTokenKind::Shape, QStringLiteral("portrait, landscape or square")},
-                {QueryTokenKind::MinSize, QStringLiteral("a size, e.g. min:1920x1080 or min:1920")},
-                {QueryTokenKind::Exclude,
-                 QStringLiteral("a word or a quoted phrase, e.g. not:people or -\"red car\"")},
-                {QueryTokenKind::Sort, QStringLiteral("relevance, date or name")},
-            };
             // "after: needs a date", not "after:: after: needs ...".
-            const QString why = QStringLiteral("needs %1.").arg(kWhat.value(t.kind));
-            t.error = tokenError(typed == key + QLatin1Char(':')
-                                     ? QStringLiteral("%1 %2").arg(typed, why)
-                                     : QStringLiteral("%1: %2: %3").arg(typed, key, why));
-            q.tokens.append(t);
-            continue;
+            const QString why = QStringLiteral("needs %1.").arg(valueNeeded(t.kind));
+            t.error = tokenError(t.text == key + QLatin1Char(':')
+                                     ? QStringLiteral("%1 %2").arg(t.text, why)
+                                     : QStringLiteral("%1: %2: %3").arg(t.text, key, why));
+            return;
         }
-
-        const bool singleValued =
-            t.kind == QueryTokenKind::After || t.kind == QueryTokenKind::Before ||
-            t.kind == QueryTokenKind::Shape || t.kind == QueryTokenKind::MinSize ||
-            t.kind == QueryTokenKind::Sort;
-        if (singleValued && setBy.contains(t.kind)) {
-            fail(QStringLiteral("%1: is given twice (also %2); keep one.")
-                     .arg(key, setBy.value(t.kind)));
-            q.tokens.append(t);
-            continue;
+        const bool singleValued = isSingleValued(t.kind);
+        if (singleValued && m_setBy.contains(t.kind)) {
+            t.error = failure(t, QStringLiteral("%1: is given twice (also %2); keep one.")
+                                     .arg(key, m_setBy.value(t.kind)));
+            return;
         }
+        t.error = applyFilter(t, v);
+        if (!t.error && singleValued)
+            m_setBy.insert(t.kind, t.text);
+    }
 
+    // Puts the value `v` of filter token `t` into the query; the token's error when it is
+    // malformed.
+    std::optional<Error> applyFilter(const QueryToken &t, const QString &v) {
         switch (t.kind) {
         case QueryTokenKind::After:
-        case QueryTokenKind::Before: {
-            const auto date = parseDate(v);
-            if (!date) {
-                fail(QStringLiteral("\"%1\" is not a date; write YYYY, YYYY-MM or YYYY-MM-DD (e.g. "
-                                    "%2:2019-06).")
-                         .arg(v, key));
-                break;
-            }
-            const qint64 ms = localStartMs(*date);
-            if (t.kind == QueryTokenKind::After) {
-                if (q.filter.takenBeforeMs && ms >= *q.filter.takenBeforeMs) {
-                    fail(QStringLiteral("it is not earlier than %1, so no photo can match both.")
-                             .arg(setBy.value(QueryTokenKind::Before)));
-                    break;
-                }
-                q.filter.takenFromMs = ms;
-            } else {
-                if (q.filter.takenFromMs && ms <= *q.filter.takenFromMs) {
-                    fail(QStringLiteral("it is not later than %1, so no photo can match both.")
-                             .arg(setBy.value(QueryTokenKind::After)));
-                    break;
-                }
-                q.filter.takenBeforeMs = ms;
-            }
-            break;
-        }
-        case QueryTokenKind::Folder: {
-            Result<QString> folder = Error(Error::Code::InvalidArgument, QString());
-            if (resolver) {
-                folder = resolver(v);
-            } else if (QDir::isAbsolutePath(v)) {
-                folder = QDir::cleanPath(v);
-            } else {
-                folder = Error(
-                    Error::Code::InvalidArgument,
-                    QStringLiteral(
-                        "only an absolute path can name a folder here, e.g. in:/home/me/Photos."));
-            }
-            if (!folder) {
-                // The resolver's sentence names the folder; prefix the token once.
-                const QString msg = folder.error().message;
-                t.error = tokenError(
-                    msg.startsWith(typed) ? msg : QStringLiteral("%1: %2").arg(typed, msg));
-                break;
-            }
-            if (!q.filter.folders.contains(*folder))
-                q.filter.folders.append(*folder);
-            break;
-        }
-        case QueryTokenKind::Type: {
-            QStringList types;
-            for (const QString &part : v.split(QLatin1Char(','), Qt::SkipEmptyParts)) {
-                const QString p = part.trimmed().toLower();
-                const auto canonical =
-                    fileTypeAliases().constFind(p.startsWith(QLatin1Char('.')) ? p.mid(1) : p);
-                if (canonical == fileTypeAliases().cend()) {
-                    fail(QStringLiteral("\"%1\" is not a file type; use one of %2.")
-                             .arg(part.trimmed(), queryFileTypes().join(QStringLiteral(", "))));
-                    break;
-                }
-                types.append(*canonical);
-            }
-            if (t.error)
-                break;
-            if (types.isEmpty()) {
-                fail(QStringLiteral("type: needs a file type: %1.")
-                         .arg(queryFileTypes().join(QStringLiteral(", "))));
-                break;
-            }
-            for (const QString &type : types)
-                if (!q.filter.fileTypes.contains(type))
-                    q.filter.fileTypes.append(type);
-            break;
-        }
+        case QueryTokenKind::Before:
+            return applyDate(t, v);
+        case QueryTokenKind::Folder:
+            return applyFolder(t, v);
+        case QueryTokenKind::Type:
+            return applyTypes(t, v);
         case QueryTokenKind::Camera:
-            if (!q.filter.cameras.contains(v, Qt::CaseInsensitive))
-                q.filter.cameras.append(v);
-            break;
-        case QueryTokenKind::Shape: {
-            const QString s = v.toLower();
-            if (s == QLatin1String("portrait"))
-                q.filter.shape = PhotoShape::Portrait;
-            else if (s == QLatin1String("landscape"))
-                q.filter.shape = PhotoShape::Landscape;
-            else if (s == QLatin1String("square"))
-                q.filter.shape = PhotoShape::Square;
-            else
-                fail(QStringLiteral("\"%1\" is not a shape; use portrait, landscape or square.")
-                         .arg(v));
-            break;
-        }
-        case QueryTokenKind::MinSize: {
-            static const QRegularExpression re(
-                QStringLiteral("^(\\d{1,7})(?:\\s*[xX\\x{00D7}]\\s*(\\d{1,7}))?$"));
-            const auto m = re.match(v);
-            const int a = m.hasMatch() ? m.captured(1).toInt() : 0;
-            const int b = m.hasMatch() && !m.captured(2).isEmpty() ? m.captured(2).toInt() : -1;
-            if (!m.hasMatch() || a < 1 || b == 0 || a > kMaxPixels || b > kMaxPixels) {
-                fail(QStringLiteral(
-                         "\"%1\" is not a size; write WIDTHxHEIGHT or the longer side in pixels "
-                         "(1 to %2), e.g. min:1920x1080 or min:1920.")
-                         .arg(v)
-                         .arg(kMaxPixels));
-                break;
-            }
-            q.filter.minLongSide = b < 0 ? a : std::max(a, b);
-            q.filter.minShortSide = b < 0 ? 0 : std::min(a, b);
-            break;
-        }
+            if (!m_query.filter.cameras.contains(v, Qt::CaseInsensitive))
+                m_query.filter.cameras.append(v);
+            return std::nullopt;
+        case QueryTokenKind::Shape:
+            return applyShape(t, v);
+        case QueryTokenKind::MinSize:
+            return applyMinSize(t, v);
         case QueryTokenKind::Exclude:
-            if (!q.excludedPhrases.contains(v))
-                q.excludedPhrases.append(v);
-            break;
-        case QueryTokenKind::Sort: {
-            const QString s = v.toLower();
-            if (s == QLatin1String("relevance"))
-                q.sort = SortOrder::Relevance;
-            else if (s == QLatin1String("date"))
-                q.sort = SortOrder::DateTaken;
-            else if (s == QLatin1String("name"))
-                q.sort = SortOrder::Name;
-            else
-                fail(QStringLiteral("\"%1\" is not a sort order; use relevance, date or name.")
-                         .arg(v));
-            break;
-        }
+            if (!m_query.excludedPhrases.contains(v))
+                m_query.excludedPhrases.append(v);
+            return std::nullopt;
+        case QueryTokenKind::Sort:
+            return applySort(t, v);
         case QueryTokenKind::Caption:
             break;
         }
-        if (!t.error && singleValued)
-            setBy.insert(t.kind, typed);
-        q.tokens.append(t);
+        return std::nullopt;
     }
-    // One space between words, also inside quoted words ("a  b", a tab): the caption the model sees
-    // and the formatter writes back are the same.
-    q.caption = captionWords.join(QLatin1Char(' ')).simplified();
-    return q;
+
+    static Error failure(const QueryToken &t, const QString &why) {
+        return tokenError(QStringLiteral("%1: %2").arg(t.text, why));
+    }
+
+    std::optional<Error> applyDate(const QueryToken &t, const QString &v) {
+        const auto date = parseDate(v);
+        if (!date)
+            return failure(t, QStringLiteral("\"%1\" is not a date; write YYYY, YYYY-MM or "
+                                             "YYYY-MM-DD (e.g. %2:2019-06).")
+                                  .arg(v, keyOf(t.kind)));
+        const qint64 ms = localStartMs(*date);
+        PhotoFilter &f = m_query.filter;
+        if (t.kind == QueryTokenKind::After) {
+            if (f.takenBeforeMs && ms >= *f.takenBeforeMs)
+                return failure(t, QStringLiteral("it is not earlier than %1, so no photo can match "
+                                                 "both.")
+                                      .arg(m_setBy.value(QueryTokenKind::Before)));
+            f.takenFromMs = ms;
+        } else {
+            if (f.takenFromMs && ms <= *f.takenFromMs)
+                return failure(t, QStringLiteral("it is not later than %1, so no photo can match "
+                                                 "both.")
+                                      .arg(m_setBy.value(QueryTokenKind::After)));
+            f.takenBeforeMs = ms;
+        }
+        return std::nullopt;
+    }
+
+    std::optional<Error> applyFolder(const QueryToken &t, const QString &v) {
+        Result<QString> folder = Error(Error::Code::InvalidArgument, QString());
+        if (m_resolver)
+            folder = m_resolver(v);
+        else if (QDir::isAbsolutePath(v))
+            folder = QDir::cleanPath(v);
+        else
+            folder = Error(Error::Code::InvalidArgument,
+                           QStringLiteral("only an absolute path can name a folder here, e.g. "
+                                          "in:/home/me/Photos."));
+        if (!folder) {
+            // The resolver's sentence names the folder; prefix the token once.
+            const QString msg = folder.error().message;
+            return tokenError(msg.startsWith(t.text) ? msg
+                                                     : QStringLiteral("%1: %2").arg(t.text, msg));
+        }
+        if (!m_query.filter.folders.contains(*folder))
+            m_query.filter.folders.append(*folder);
+        return std::nullopt;
+    }
+
+    std::optional<Error> applyTypes(const QueryToken &t, const QString &v) {
+        QStringList types;
+        for (const QString &part : v.split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+            const QString p = part.trimmed().toLower();
+            const auto canonical =
+                fileTypeAliases().constFind(p.startsWith(QLatin1Char('.')) ? p.mid(1) : p);
+            if (canonical == fileTypeAliases().cend())
+                return failure(
+                    t, QStringLiteral("\"%1\" is not a file type; use one of %2.")
+                           .arg(part.trimmed(), queryFileTypes().join(QStringLiteral(", "))));
+            types.append(*canonical);
+        }
+        if (types.isEmpty())
+            return failure(t, QStringLiteral("type: needs a file type: %1.")
+                                  .arg(queryFileTypes().join(QStringLiteral(", "))));
+        for (const QString &type : types)
+            if (!m_query.filter.fileTypes.contains(type))
+                m_query.filter.fileTypes.append(type);
+        return std::nullopt;
+    }
+
+    std::optional<Error> applyShape(const QueryToken &t, const QString &v) {
+        const QString s = v.toLower();
+        if (s == QLatin1String("portrait"))
+            m_query.filter.shape = PhotoShape::Portrait;
+        else if (s == QLatin1String("landscape"))
+            m_query.filter.shape = PhotoShape::Landscape;
+        else if (s == QLatin1String("square"))
+            m_query.filter.shape = PhotoShape::Square;
+        else
+            return failure(
+                t,
+                QStringLiteral("\"%1\" is not a shape; use portrait, landscape or square.").arg(v));
+        return std::nullopt;
+    }
+
+    std::optional<Error> applyMinSize(const QueryToken &t, const QString &v) {
+        static const QRegularExpression re(
+            QStringLiteral("^(\\d{1,7})(?:\\s*[xX\\x{00D7}]\\s*(\\d{1,7}))?$"));
+        const auto m = re.match(v);
+        const int a = m.hasMatch() ? m.captured(1).toInt() : 0;
+        const int b = m.hasMatch() && !m.captured(2).isEmpty() ? m.captured(2).toInt() : -1;
+        if (!m.hasMatch() || a < 1 || b == 0 || a > kMaxPixels || b > kMaxPixels)
+            return failure(t, QStringLiteral("\"%1\" is not a size; write WIDTHxHEIGHT or the "
+                                             "longer side in pixels (1 to %2), e.g. "
+                                             "min:1920x1080 or min:1920.")
+                                  .arg(v)
+                                  .arg(kMaxPixels));
+        m_query.filter.minLongSide = b < 0 ? a : std::max(a, b);
+        m_query.filter.minShortSide = b < 0 ? 0 : std::min(a, b);
+        return std::nullopt;
+    }
+
+    std::optional<Error> applySort(const QueryToken &t, const QString &v) {
+        const QString s = v.toLower();
+        if (s == QLatin1String("relevance"))
+            m_query.sort = SortOrder::Relevance;
+        else if (s == QLatin1String("date"))
+            m_query.sort = SortOrder::DateTaken;
+        else if (s == QLatin1String("name"))
+            m_query.sort = SortOrder::Name;
+        else
+            return failure(
+                t,
+                QStringLiteral("\"%1\" is not a sort order; use relevance, date or name.").arg(v));
+        return std::nullopt;
+    }
+
+    const QString &m_text;
+    const FolderResolver &m_resolver;
+    ParsedQuery m_query;
+    QStringList m_captionWords;
+    // The token that set each single-valued filter, for "given twice" and after/before messages.
+    QHash<QueryTokenKind, QString> m_setBy;
+};
+
+} // namespace
+
+ParsedQuery parseQuery(const QString &text, const FolderResolver &resolver) {
+    return QueryParser(text, resolver).parse();
 }
 
 namespace {

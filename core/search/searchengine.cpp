@@ -1,6 +1,8 @@
 #include "core/search/searchengine.h"
 
 #include "core/index/vectorindex.h"
+#include "core/model/bridgetowermodel.h"
+#include "core/search/bridgetowerpipeline.h"
 
 #include <QFileInfo>
 
@@ -18,6 +20,10 @@ SearchEngine::SearchEngine(std::shared_ptr<const BridgeTowerPipeline> pipeline,
                            std::shared_ptr<FusionCache> cache)
     : m_pipeline(std::move(pipeline)), m_index(std::move(index)), m_photos(std::move(photos)),
       m_cache(std::move(cache)) {}
+
+const BridgeTowerPipeline &SearchEngine::pipeline() const {
+    return *m_pipeline;
+}
 
 std::vector<PhotoHit> orderForDisplay(std::vector<PhotoHit> hits, float minMatchProbability) {
     std::stable_sort(hits.begin(), hits.end(), [](const PhotoHit &a, const PhotoHit &b) {
@@ -157,106 +163,157 @@ Result<FloatTensor> SearchEngine::fusionInputs(qint64 photoId, const QString &pa
     return fusion;
 }
 
-Result<std::vector<PhotoHit>>
-SearchEngine::rerank(std::vector<PhotoHit> hits, const PreparedText &caption,
-                     const std::vector<PreparedText> &excluded, const SearchOptions &options,
-                     const UpdateCallback &onUpdate, const CancelToken &cancel) const {
-    const bool byWords = !caption.isNull();
-    SearchUpdate update;
-    update.toRerank = int(std::min<size_t>(hits.size(), size_t(std::max(0, options.rerankDepth))));
-    if (!m_pipeline->model().has(kHeadImageTextMatching) || (!byWords && excluded.empty()))
-        update.toRerank = 0;
-    const float exclusionBar = exclusionCutOff(options);
-    // Each photo's date asked once per query, not once per update (the source may be a database).
-    TakenDates dates;
-    if (options.sort == SortOrder::DateTaken)
-        for (const PhotoHit &h : hits)
-            dates.emplace(h.photoId, m_photos->photoTakenMs(h.photoId));
-    // Photos judged to show an excluded phrase, and photos that failed to load: left out of every
-    // list handed out, erased at the end.
-    std::vector<bool> dropped(hits.size(), false);
-    auto shown = [&] {
-        std::vector<PhotoHit> kept;
-        kept.reserve(hits.size());
-        for (size_t i = 0; i < hits.size(); ++i)
-            if (!dropped[i])
-                kept.push_back(hits[i]);
-        // Without a caption there is no match probability to cut at.
-        return sorted(
-            orderForDisplay(std::move(kept), byWords ? options.minMatchProbability : 0.0f),
-            options.sort, dates);
-    };
-    auto publish = [&](bool finished) {
-        update.finished = finished;
-        update.hits = shown();
-        if (onUpdate)
-            onUpdate(update);
-    };
-    // The contrastive order at once (without the cut-off, which needs ITM scores, until reranked).
-    update.hits = sorted(hits, options.sort, dates);
-    if (onUpdate)
-        onUpdate(update);
+// One rerank: the hit list, the photos dropped from it, the progress handed out, and the batches
+// of photos that go through the cross-modal layers together.
+class SearchEngine::RerankRun {
+public:
+    RerankRun(const SearchEngine &engine, std::vector<PhotoHit> hits, const PreparedText &caption,
+              const std::vector<PreparedText> &excluded, const SearchOptions &options,
+              const UpdateCallback &onUpdate, const CancelToken &cancel)
+        : m_engine(engine), m_pipeline(*engine.m_pipeline), m_hits(std::move(hits)),
+          m_caption(caption), m_excluded(excluded), m_options(options), m_onUpdate(onUpdate),
+          m_cancel(cancel), m_byWords(!caption.isNull()), m_dropped(m_hits.size(), false),
+          m_exclusionBar(exclusionCutOff(options)) {
+        m_update.toRerank =
+            int(std::min<size_t>(m_hits.size(), size_t(std::max(0, options.rerankDepth))));
+        if (!m_pipeline.model().has(kHeadImageTextMatching) || (!m_byWords && excluded.empty()))
+            m_update.toRerank = 0;
+        // Each photo's date asked once per query, not once per update (the source may be a
+        // database).
+        if (options.sort == SortOrder::DateTaken)
+            for (const PhotoHit &h : m_hits)
+                m_dates.emplace(h.photoId, engine.m_photos->photoTakenMs(h.photoId));
+    }
 
-    // Photos go through the cross-modal layers a few at a time: one pass per batch is faster per
-    // photo than one per photo, and the list still re-sorts while the user watches.
-    const size_t batchSize =
-        size_t(options.rerankBatch > 0 ? options.rerankBatch
-                                       : rerankBatchFor(m_pipeline->model().precision()));
-    size_t next = 0;
-    while (next < size_t(update.toRerank)) {
-        std::vector<size_t> batch;
-        FloatTensor stacked;
-        for (; next < size_t(update.toRerank) && batch.size() < batchSize; ++next) {
-            if (cancel.isCancelled())
+    Result<std::vector<PhotoHit>> run() {
+        // The contrastive order at once (without the cut-off, which needs ITM scores, until
+        // reranked).
+        m_update.hits = m_engine.sorted(m_hits, m_options.sort, m_dates);
+        if (m_onUpdate)
+            m_onUpdate(m_update);
+        // Photos go through the cross-modal layers a few at a time: one pass per batch is faster
+        // per photo than one per photo, and the list still re-sorts while the user watches.
+        const size_t batchSize =
+            size_t(m_options.rerankBatch > 0 ? m_options.rerankBatch
+                                             : rerankBatchFor(m_pipeline.model().precision()));
+        size_t next = 0;
+        while (next < size_t(m_update.toRerank)) {
+            auto batch = nextBatch(next, batchSize);
+            if (!batch)
+                return batch.error();
+            if (batch->indices.empty())
+                break; // every remaining photo failed
+            if (m_cancel.isCancelled())
                 return cancelled();
-            const PhotoHit &hit = hits[next];
-            auto fusion = fusionInputs(hit.photoId, hit.path);
-            if (fusion && !batch.empty() &&
+            if (Status scored = score(*batch); !scored)
+                return scored.error();
+            m_update.reranked += int(batch->indices.size());
+            publish(false);
+        }
+        publish(true);
+        return m_update.hits;
+    }
+
+private:
+    // Photos re-scored together: their vision features stacked for one cross-modal pass.
+    struct Batch {
+        std::vector<size_t> indices; // into m_hits
+        FloatTensor stacked;         // [indices.size(), Lc, L, H]
+    };
+
+    // Up to `size` photos from `next` on (moved past them) whose vision features could be had;
+    // the others are reported as skipped and dropped.
+    Result<Batch> nextBatch(size_t &next, size_t size) {
+        Batch batch;
+        for (; next < size_t(m_update.toRerank) && batch.indices.size() < size; ++next) {
+            if (m_cancel.isCancelled())
+                return cancelled();
+            const PhotoHit &hit = m_hits[next];
+            auto fusion = m_engine.fusionInputs(hit.photoId, hit.path);
+            if (fusion && !batch.indices.empty() &&
                 !std::equal(fusion->shape.begin() + 1, fusion->shape.end(),
-                            stacked.shape.begin() + 1, stacked.shape.end()))
+                            batch.stacked.shape.begin() + 1, batch.stacked.shape.end()))
                 fusion = Error(Error::Code::InvalidArgument,
                                QStringLiteral("%1: cached vision features do not fit this model")
                                    .arg(hit.path));
             if (!fusion) {
-                update.skipped << fusion.error().message;
-                dropped[next] = true;
+                m_update.skipped << fusion.error().message;
+                m_dropped[next] = true;
                 continue;
             }
-            if (batch.empty()) {
-                stacked = std::move(*fusion);
+            if (batch.indices.empty()) {
+                batch.stacked = std::move(*fusion);
             } else {
-                stacked.shape[0] += fusion->shape[0];
-                stacked.data.insert(stacked.data.end(), fusion->data.begin(), fusion->data.end());
+                batch.stacked.shape[0] += fusion->shape[0];
+                batch.stacked.data.insert(batch.stacked.data.end(), fusion->data.begin(),
+                                          fusion->data.end());
             }
-            batch.push_back(next);
+            batch.indices.push_back(next);
         }
-        if (batch.empty())
-            break; // every remaining photo failed
-        if (cancel.isCancelled())
-            return cancelled();
-        if (byWords) {
-            auto scores = m_pipeline->matchImages(caption, stacked);
+        return batch;
+    }
+
+    // The batch's match probability for the caption, and a drop for every photo that shows an
+    // excluded phrase.
+    Status score(const Batch &batch) {
+        if (m_byWords) {
+            auto scores = m_pipeline.matchImages(m_caption, batch.stacked);
             if (!scores)
                 return scores.error();
-            for (size_t i = 0; i < batch.size(); ++i)
-                hits[batch[i]].matchProbability = (*scores)[i].probability;
+            for (size_t i = 0; i < batch.indices.size(); ++i)
+                m_hits[batch.indices[i]].matchProbability = (*scores)[i].probability;
         }
         // The same vision features against each excluded phrase (its text side is prepared once).
-        for (const PreparedText &phrase : excluded) {
-            if (cancel.isCancelled())
+        for (const PreparedText &phrase : m_excluded) {
+            if (m_cancel.isCancelled())
                 return cancelled();
-            auto scores = m_pipeline->matchImages(phrase, stacked);
+            auto scores = m_pipeline.matchImages(phrase, batch.stacked);
             if (!scores)
                 return scores.error();
-            for (size_t i = 0; i < batch.size(); ++i)
-                if ((*scores)[i].probability > exclusionBar)
-                    dropped[batch[i]] = true;
+            for (size_t i = 0; i < batch.indices.size(); ++i)
+                if ((*scores)[i].probability > m_exclusionBar)
+                    m_dropped[batch.indices[i]] = true;
         }
-        update.reranked += int(batch.size());
-        publish(false);
+        return {};
     }
-    publish(true);
-    return update.hits;
+
+    // The list handed out: photos judged to show an excluded phrase, and photos that failed to
+    // load, left out (they are erased at the end).
+    void publish(bool finished) {
+        std::vector<PhotoHit> kept;
+        kept.reserve(m_hits.size());
+        for (size_t i = 0; i < m_hits.size(); ++i)
+            if (!m_dropped[i])
+                kept.push_back(m_hits[i]);
+        // Without a caption there is no match probability to cut at.
+        m_update.finished = finished;
+        m_update.hits = m_engine.sorted(
+            orderForDisplay(std::move(kept), m_byWords ? m_options.minMatchProbability : 0.0f),
+            m_options.sort, m_dates);
+        if (m_onUpdate)
+            m_onUpdate(m_update);
+    }
+
+    const SearchEngine &m_engine;
+    const BridgeTowerPipeline &m_pipeline;
+    std::vector<PhotoHit> m_hits;
+    const PreparedText &m_caption;
+    const std::vector<PreparedText> &m_excluded;
+    const SearchOptions &m_options;
+    const UpdateCallback &m_onUpdate;
+    const CancelToken &m_cancel;
+    const bool m_byWords;
+    std::vector<bool> m_dropped;
+    const float m_exclusionBar;
+    TakenDates m_dates;
+    SearchUpdate m_update;
+};
+
+Result<std::vector<PhotoHit>>
+SearchEngine::rerank(std::vector<PhotoHit> hits, const PreparedText &caption,
+                     const std::vector<PreparedText> &excluded, const SearchOptions &options,
+                     const UpdateCallback &onUpdate, const CancelToken &cancel) const {
+    return RerankRun(*this, std::move(hits), caption, excluded, options, onUpdate, cancel).run();
 }
 
 Result<std::vector<PhotoHit>> SearchEngine::searchText(const QString &text,

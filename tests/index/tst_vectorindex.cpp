@@ -132,12 +132,12 @@ struct SavedFile {
 
 SavedFile splitSaved(const QByteArray &file) {
     SavedFile out;
-    qint64 headerBytes = 0;
-    const QString why = indexfile::decodeHeader(reinterpret_cast<const uchar *>(file.constData()),
-                                                file.size(), out.header, headerBytes);
-    if (!why.isEmpty())
-        qFatal("a saved index does not decode: %s", qPrintable(why));
-    out.payload = file.mid(headerBytes);
+    const auto decoded =
+        indexfile::decodeHeader(reinterpret_cast<const uchar *>(file.constData()), file.size());
+    if (!decoded)
+        qFatal("a saved index does not decode: %s", qPrintable(decoded.error().message));
+    out.header = decoded->header;
+    out.payload = file.mid(decoded->bytes);
     return out;
 }
 

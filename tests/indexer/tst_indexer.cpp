@@ -943,13 +943,11 @@ void TestIndexer::olderIndexFileIsRebuilt() {
     QVERIFY(file.open(QIODevice::ReadOnly));
     const QByteArray current = file.readAll();
     file.close();
-    indexfile::Header header;
-    qint64 headerBytes = 0;
-    QCOMPARE(indexfile::decodeHeader(reinterpret_cast<const uchar *>(current.constData()),
-                                     current.size(), header, headerBytes),
-             QString());
+    const auto decoded = indexfile::decodeHeader(
+        reinterpret_cast<const uchar *>(current.constData()), current.size());
+    QVERIFY2(decoded.ok(), decoded.ok() ? "" : qPrintable(decoded.error().message));
     QVERIFY(file.open(QIODevice::WriteOnly | QIODevice::Truncate));
-    QVERIFY(file.write(test::versionTwoFile(header, current.mid(headerBytes))) > 0);
+    QVERIFY(file.write(test::versionTwoFile(decoded->header, current.mid(decoded->bytes))) > 0);
     file.close();
     auto old = VectorIndex::load(indexPath, f.embedder->modelKey(), {8});
     QVERIFY(!old);

@@ -5,6 +5,7 @@
 #include "core/index/vectorindex.h"
 #include "core/search/photodescription.h"
 #include "core/search/searchengine.h"
+#include "e2elibrary.h"
 #include "mapphotosource.h"
 #include "testdata.h"
 
@@ -47,15 +48,12 @@ FillMaskResult referenceFill(const json &c) {
 class TestDescribe : public QObject {
     Q_OBJECT
 
-    json m_expected;
-    std::shared_ptr<BridgeTowerPipeline> m_pipeline;
-    std::shared_ptr<VectorIndex> m_index;
-    std::shared_ptr<test::MapPhotoSource> m_photos;
+    test::E2eLibrary m_lib; // the fixture's reference outputs, pipeline, index and photos
     QTemporaryDir m_tmp;
 
-    static qint64 idOf(int imageIndex) { return 100 + imageIndex; }
+    static qint64 idOf(int imageIndex) { return test::E2eLibrary::idOf(imageIndex); }
     SearchEngine engine(std::shared_ptr<FusionCache> cache = {}) const {
-        return SearchEngine(m_pipeline, m_index, m_photos, std::move(cache));
+        return SearchEngine(m_lib.pipeline, m_lib.index, m_lib.photos, std::move(cache));
     }
     // The reference's probability of `tag` summed over the blanks of `cases`, divided by their
     // count.
@@ -63,7 +61,7 @@ class TestDescribe : public QObject {
         double sum = 0;
         int blanks = 0;
         for (int c : cases)
-            for (const json &m : m_expected["fill_mask"][size_t(c)]["masks"]) {
+            for (const json &m : m_lib.expected["fill_mask"][size_t(c)]["masks"]) {
                 ++blanks;
                 for (size_t k = 0; k < m["top_words"].size(); ++k)
                     if (qs(m["top_words"][k]).trimmed().toLower() == tag)
@@ -88,24 +86,12 @@ private Q_SLOTS:
 };
 
 void TestDescribe::initTestCase() {
-    const QString dir = test::dataDir(QStringLiteral("e2e/tiny-e2e"));
-    QFile f(dir + QStringLiteral("/expected.json"));
-    QVERIFY(f.open(QIODevice::ReadOnly));
-    m_expected = json::parse(f.readAll().toStdString());
-    auto pipeline = BridgeTowerPipeline::load(dir);
-    QVERIFY2(pipeline.ok(), pipeline.ok() ? "" : qPrintable(pipeline.error().message));
-    m_pipeline = *pipeline;
-    VectorIndexOptions options;
-    options.dimension = m_pipeline->model().embeddingDimension();
-    auto index = VectorIndex::create(options, m_pipeline->modelKey());
-    QVERIFY(index.ok());
-    m_index = std::make_shared<VectorIndex>(std::move(*index));
-    m_photos = std::make_shared<test::MapPhotoSource>();
-    for (size_t i = 0; i < m_expected["images"].size(); ++i) {
-        const QString name = qs(m_expected["images"][i]["file"]);
-        const QString copy = m_tmp.filePath(QFileInfo(name).fileName());
-        QVERIFY(QFile::copy(QDir(dir).filePath(name), copy));
-        m_photos->paths[idOf(int(i))] = copy;
+    const Status loaded = m_lib.load();
+    QVERIFY2(loaded.ok(), loaded.ok() ? "" : qPrintable(loaded.error().message));
+    for (int i = 0; i < m_lib.imageCount(); ++i) {
+        const Status added = m_lib.addPhoto(
+            i, m_tmp.filePath(QFileInfo(m_lib.imageFile(i)).fileName()), /*embed=*/false);
+        QVERIFY2(added.ok(), added.ok() ? "" : qPrintable(added.error().message));
     }
 }
 
@@ -167,7 +153,7 @@ void TestDescribe::tagsMergeTheReferenceProposals() {
     QFETCH(QStringList, tags);
     std::vector<FillMaskResult> fills;
     for (int c : cases)
-        fills.push_back(referenceFill(m_expected["fill_mask"][size_t(c)]));
+        fills.push_back(referenceFill(m_lib.expected["fill_mask"][size_t(c)]));
     const std::vector<DescribeTag> merged = mergeDescribeTags(fills, 100);
     QStringList words;
     for (const DescribeTag &t : merged)
@@ -184,8 +170,8 @@ void TestDescribe::tagsMergeTheReferenceProposals() {
 
 void TestDescribe::eachTemplateIsFilledLikeTheReference_data() {
     QTest::addColumn<int>("caseIndex");
-    for (size_t i = 0; i < m_expected["fill_mask"].size(); ++i) {
-        const QString text = qs(m_expected["fill_mask"][i]["text"]);
+    for (size_t i = 0; i < m_lib.expected["fill_mask"].size(); ++i) {
+        const QString text = qs(m_lib.expected["fill_mask"][i]["text"]);
         if (!text.startsWith(QLatin1String("<mask>"))) // Describe refuses those (see the rule)
             QTest::newRow(qPrintable(text)) << int(i);
     }
@@ -195,12 +181,13 @@ void TestDescribe::eachTemplateIsFilledLikeTheReference_data() {
 // ids, probabilities), and tags that are the merge rule applied to those proposals.
 void TestDescribe::eachTemplateIsFilledLikeTheReference() {
     QFETCH(int, caseIndex);
-    const json &want = m_expected["fill_mask"][size_t(caseIndex)];
+    const json &want = m_lib.expected["fill_mask"][size_t(caseIndex)];
     DescribeOptions options;
     options.templates = {qs(want["text"])};
     options.topK = int(want["masks"][0]["top_ids"].size());
     options.maxTags = 100;
-    auto described = engine().describe(m_photos->paths[idOf(want["image"].get<int>())], options);
+    auto described =
+        engine().describe(m_lib.photos->paths[idOf(want["image"].get<int>())], options);
     QVERIFY2(described.ok(), described.ok() ? "" : qPrintable(described.error().message));
     QCOMPARE(described->templates, options.templates);
     QCOMPARE(described->fills.size(), size_t(1));
@@ -226,14 +213,14 @@ void TestDescribe::eachTemplateIsFilledLikeTheReference() {
 }
 
 void TestDescribe::describingAgainRunsNoVisionTower() {
-    auto cache = std::make_shared<FusionCache>(m_pipeline->modelKey(), FusionCache::Options{});
-    const QString photo = m_photos->paths[idOf(0)];
+    auto cache = std::make_shared<FusionCache>(m_lib.pipeline->modelKey(), FusionCache::Options{});
+    const QString photo = m_lib.photos->paths[idOf(0)];
     const DescribeOptions options; // the default templates
     QCOMPARE(options.templates.size(), 2);
-    const BridgeTowerModel::TowerRuns start = m_pipeline->model().towerRuns();
+    const BridgeTowerModel::TowerRuns start = m_lib.pipeline->model().towerRuns();
     auto first = engine(cache).describe(photo, options);
     QVERIFY2(first.ok(), first.ok() ? "" : qPrintable(first.error().message));
-    QCOMPARE(m_pipeline->model().towerRuns().vision - start.vision,
+    QCOMPARE(m_lib.pipeline->model().towerRuns().vision - start.vision,
              qint64(1)); // once for both templates
     QCOMPARE(cache->stats().misses, qint64(1));
     QVERIFY(!first->tags.empty());
@@ -246,18 +233,18 @@ void TestDescribe::describingAgainRunsNoVisionTower() {
         for (const MaskPrediction &m : fill.masks)
             QCOMPARE(int(m.ids.size()), options.topK);
 
-    const BridgeTowerModel::TowerRuns warm = m_pipeline->model().towerRuns();
+    const BridgeTowerModel::TowerRuns warm = m_lib.pipeline->model().towerRuns();
     auto second = engine(cache).describe(photo, options);
     QVERIFY(second.ok());
-    QCOMPARE(m_pipeline->model().towerRuns().vision, warm.vision);
+    QCOMPARE(m_lib.pipeline->model().towerRuns().vision, warm.vision);
     QCOMPARE(cache->stats().memoryHits, qint64(1));
     QCOMPARE(second->tags, first->tags); // float32 in memory: the same numbers
 
     // And the same as each template filled from the pixels on its own.
-    auto pixels = m_pipeline->loadPixels(photo);
+    auto pixels = m_lib.pipeline->loadPixels(photo);
     QVERIFY(pixels.ok());
     for (qsizetype t = 0; t < options.templates.size(); ++t) {
-        auto alone = m_pipeline->fillMask(*pixels, options.templates[t], options.topK);
+        auto alone = m_lib.pipeline->fillMask(*pixels, options.templates[t], options.topK);
         QVERIFY(alone.ok());
         for (size_t m = 0; m < alone->masks.size(); ++m) {
             QCOMPARE(second->fills[size_t(t)].masks[m].ids, alone->masks[m].ids);
@@ -271,14 +258,14 @@ void TestDescribe::describingAgainRunsNoVisionTower() {
 void TestDescribe::photoOutsideTheLibraryRunsTheVisionTowerOnce() {
     QTemporaryDir tmp;
     const QString outside = tmp.filePath(QStringLiteral("outside.png"));
-    QVERIFY(QFile::copy(m_photos->paths[idOf(2)], outside));
-    auto cache = std::make_shared<FusionCache>(m_pipeline->modelKey(), FusionCache::Options{});
-    const BridgeTowerModel::TowerRuns start = m_pipeline->model().towerRuns();
+    QVERIFY(QFile::copy(m_lib.photos->paths[idOf(2)], outside));
+    auto cache = std::make_shared<FusionCache>(m_lib.pipeline->modelKey(), FusionCache::Options{});
+    const BridgeTowerModel::TowerRuns start = m_lib.pipeline->model().towerRuns();
     auto described = engine(cache).describe(outside);
     QVERIFY2(described.ok(), described.ok() ? "" : qPrintable(described.error().message));
-    QCOMPARE(m_pipeline->model().towerRuns().vision - start.vision, qint64(1));
+    QCOMPARE(m_lib.pipeline->model().towerRuns().vision - start.vision, qint64(1));
     QCOMPARE(cache->stats().misses, qint64(0)); // not a library photo: the cache is left alone
-    auto inLibrary = engine(cache).describe(m_photos->paths[idOf(2)]);
+    auto inLibrary = engine(cache).describe(m_lib.photos->paths[idOf(2)]);
     QVERIFY(inLibrary.ok());
     QCOMPARE(described->tags, inLibrary->tags);
 }
@@ -305,16 +292,16 @@ void TestDescribe::unusableTemplatesFailBeforeTheVisionTower() {
     options.templates = templates;
     QTemporaryDir tmp;
     const QString outside = tmp.filePath(QStringLiteral("outside.png"));
-    QVERIFY(QFile::copy(m_photos->paths[idOf(1)], outside));
-    const BridgeTowerModel::TowerRuns start = m_pipeline->model().towerRuns();
-    for (const QString &photo : {m_photos->paths[idOf(1)], outside}) {
+    QVERIFY(QFile::copy(m_lib.photos->paths[idOf(1)], outside));
+    const BridgeTowerModel::TowerRuns start = m_lib.pipeline->model().towerRuns();
+    for (const QString &photo : {m_lib.photos->paths[idOf(1)], outside}) {
         auto described = engine().describe(photo, options);
         QVERIFY(!described.ok());
         QCOMPARE(described.error().code, Error::Code::InvalidArgument);
         QVERIFY2(described.error().message.contains(named), qPrintable(described.error().message));
     }
-    QCOMPARE(m_pipeline->model().towerRuns().vision, start.vision);
-    QCOMPARE(m_pipeline->model().towerRuns().text, start.text);
+    QCOMPARE(m_lib.pipeline->model().towerRuns().vision, start.vision);
+    QCOMPARE(m_lib.pipeline->model().towerRuns().text, start.text);
 }
 
 void TestDescribe::missingPhotoIsNamed() {

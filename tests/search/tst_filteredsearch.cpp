@@ -4,6 +4,7 @@
 // probabilities for the excluded phrases, and reordered by the dates and names the test gave.
 #include "core/index/vectorindex.h"
 #include "core/search/searchengine.h"
+#include "e2elibrary.h"
 #include "mapphotosource.h"
 #include "testdata.h"
 
@@ -49,41 +50,38 @@ template <typename R> QByteArray why(const R &result) {
 class TestFilteredSearch : public QObject {
     Q_OBJECT
 
-    QString m_dir;
-    json m_expected;
-    std::shared_ptr<BridgeTowerPipeline> m_pipeline;
-    std::shared_ptr<VectorIndex> m_index;
-    std::shared_ptr<MapPhotoSource> m_photos;
+    test::E2eLibrary m_lib; // the fixture's reference outputs, pipeline, index and photos
     std::shared_ptr<FusionCache> m_cache;
     QTemporaryDir m_tmp;
 
     // Photo ids are 100 + the image's index in expected.json.
-    static qint64 idOf(int imageIndex) { return 100 + imageIndex; }
-    int imageCount() const { return int(m_expected["images"].size()); }
-    int textCount() const { return int(m_expected["texts"].size()); }
+    static qint64 idOf(int imageIndex) { return test::E2eLibrary::idOf(imageIndex); }
+    int imageCount() const { return int(m_lib.expected["images"].size()); }
+    int textCount() const { return int(m_lib.expected["texts"].size()); }
     QString textOf(int t) const {
-        return QString::fromStdString(m_expected["texts"][size_t(t)]["text"].get<std::string>());
+        return QString::fromStdString(
+            m_lib.expected["texts"][size_t(t)]["text"].get<std::string>());
     }
     // The reference's ITM match probability of image i with text t.
     double itm(int image, int text) const {
-        for (const json &pair : m_expected["itm"])
+        for (const json &pair : m_lib.expected["itm"])
             if (pair["image"].get<int>() == image && pair["text"].get<int>() == text)
                 return pair["match_probability"].get<double>();
         qFatal("no ITM pair (%d, %d) in expected.json", image, text);
     }
     std::vector<double> embeds(const char *kind, int index, const char *field) const {
-        return m_expected[kind][size_t(index)][field].get<std::vector<double>>();
+        return m_lib.expected[kind][size_t(index)][field].get<std::vector<double>>();
     }
     // The reference's ranking of text t by ITM, as photo ids, kept to `keep`.
     std::vector<qint64> referenceByItm(int t, const std::set<qint64> &keep) const {
         std::vector<qint64> out;
-        for (const json &i : m_expected["search"][size_t(t)]["by_itm"])
+        for (const json &i : m_lib.expected["search"][size_t(t)]["by_itm"])
             if (keep.count(idOf(i.get<int>())))
                 out.push_back(idOf(i.get<int>()));
         return out;
     }
     SearchEngine engine(std::shared_ptr<const PhotoSource> photos = {}) const {
-        return SearchEngine(m_pipeline, m_index, photos ? photos : m_photos, m_cache);
+        return SearchEngine(m_lib.pipeline, m_lib.index, photos ? photos : m_lib.photos, m_cache);
     }
     SearchOptions everyPhoto() const {
         SearchOptions options;
@@ -110,21 +108,9 @@ private Q_SLOTS:
 };
 
 void TestFilteredSearch::initTestCase() {
-    m_dir = test::dataDir(QStringLiteral("e2e/tiny-e2e"));
-    QFile f(m_dir + QStringLiteral("/expected.json"));
-    QVERIFY(f.open(QIODevice::ReadOnly));
-    m_expected = json::parse(f.readAll().toStdString());
-    auto pipeline = BridgeTowerPipeline::load(m_dir);
-    QVERIFY2(pipeline.ok(), why(pipeline).constData());
-    m_pipeline = *pipeline;
-    m_cache = std::make_shared<FusionCache>(m_pipeline->modelKey(), FusionCache::Options{});
-
-    VectorIndexOptions options;
-    options.dimension = m_pipeline->model().embeddingDimension();
-    auto index = VectorIndex::create(options, m_pipeline->modelKey());
-    QVERIFY(index.ok());
-    m_index = std::make_shared<VectorIndex>(std::move(*index));
-    m_photos = std::make_shared<MapPhotoSource>();
+    const Status loaded = m_lib.load();
+    QVERIFY2(loaded.ok(), why(loaded).constData());
+    m_cache = std::make_shared<FusionCache>(m_lib.pipeline->modelKey(), FusionCache::Options{});
     // Two folders; metadata as a catalog would hold it (the shapes, dates and cameras are the
     // test's: the filters' expected sets below follow from this table).
     QVERIFY(QDir(m_tmp.path()).mkpath(QStringLiteral("Holidays")));
@@ -137,19 +123,12 @@ void TestFilteredSearch::initTestCase() {
     };
     QCOMPARE(imageCount(), 4);
     for (int i = 0; i < imageCount(); ++i) {
-        const QString name =
-            QString::fromStdString(m_expected["images"][size_t(i)]["file"].get<std::string>());
         const QString copy =
             m_tmp.filePath((i < 2 ? QStringLiteral("Holidays/") : QStringLiteral("Work/")) +
-                           QFileInfo(name).fileName());
-        QVERIFY(QFile::copy(QDir(m_dir).filePath(name), copy));
-        m_photos->paths[idOf(i)] = copy;
-        m_photos->meta[idOf(i)] = meta[i];
-        auto pixels = m_pipeline->loadPixels(copy);
-        QVERIFY(pixels.ok());
-        auto embedding = m_pipeline->embedImages(*pixels);
-        QVERIFY(embedding.ok());
-        QVERIFY(m_index->add({idOf(i)}, embedding->data).ok());
+                           QFileInfo(m_lib.imageFile(i)).fileName());
+        const Status added = m_lib.addPhoto(i, copy);
+        QVERIFY2(added.ok(), why(added).constData());
+        m_lib.photos->meta[idOf(i)] = meta[i];
     }
 }
 
@@ -213,7 +192,7 @@ void TestFilteredSearch::filterKeepsTheReferenceRankingWithinTheSubset() {
                                         [&](const SearchUpdate &u) { updates.push_back(u); });
         QVERIFY2(hits.ok(), why(hits).constData());
         std::vector<qint64> contrastive;
-        for (const json &i : m_expected["search"][size_t(t)]["by_contrastive"])
+        for (const json &i : m_lib.expected["search"][size_t(t)]["by_contrastive"])
             if (keep.count(idOf(i.get<int>())))
                 contrastive.push_back(idOf(i.get<int>()));
         QVERIFY(!updates.empty());
@@ -233,7 +212,7 @@ void TestFilteredSearch::filterAppliesToSimilarAndComposedQueries_data() {
 void TestFilteredSearch::filterAppliesToSimilarAndComposedQueries() {
     QFETCH(PhotoFilter, filter);
     QFETCH(QList<int>, kept);
-    const QString query = m_photos->paths[idOf(0)];
+    const QString query = m_lib.photos->paths[idOf(0)];
     std::set<qint64> keep;
     for (int i : kept)
         if (i != 0)
@@ -262,7 +241,7 @@ void TestFilteredSearch::filterAppliesToSimilarAndComposedQueries() {
 void TestFilteredSearch::filterThatKeepsNothingGivesNoResultWithoutTheModel() {
     SearchOptions options = everyPhoto();
     options.filter.cameras = QStringList{QStringLiteral("Nikon")};
-    const BridgeTowerModel::TowerRuns before = m_pipeline->model().towerRuns();
+    const BridgeTowerModel::TowerRuns before = m_lib.pipeline->model().towerRuns();
     std::vector<SearchUpdate> updates;
     auto hits = engine().searchText(QStringLiteral("a lighthouse in a storm"), options,
                                     [&](const SearchUpdate &u) { updates.push_back(u); });
@@ -273,25 +252,25 @@ void TestFilteredSearch::filterThatKeepsNothingGivesNoResultWithoutTheModel() {
     QVERIFY(updates.back().hits.empty());
     QTemporaryDir tmp;
     const QString outside = tmp.filePath(QStringLiteral("outside.png"));
-    QVERIFY(
-        QFile::copy(m_photos->paths[idOf(2)], outside)); // not in the library: would need vision
+    QVERIFY(QFile::copy(m_lib.photos->paths[idOf(2)],
+                        outside)); // not in the library: would need vision
     auto similar = engine().searchSimilar(outside, options);
     QVERIFY(similar.ok());
     QVERIFY(similar->empty());
     auto composed = engine().searchComposed(outside, QStringLiteral("a red bicycle"), options);
     QVERIFY(composed.ok());
     QVERIFY(composed->empty());
-    const BridgeTowerModel::TowerRuns after = m_pipeline->model().towerRuns();
+    const BridgeTowerModel::TowerRuns after = m_lib.pipeline->model().towerRuns();
     QCOMPARE(after.text, before.text);
     QCOMPARE(after.vision, before.vision);
 }
 
 void TestFilteredSearch::filterWithASourceThatCannotEvaluateItIsAnError() {
-    auto photos = std::make_shared<MapPhotoSource>(*m_photos);
+    auto photos = std::make_shared<MapPhotoSource>(*m_lib.photos);
     photos->evaluatesFilters = false;
     SearchOptions options = everyPhoto();
     options.filter.fileTypes = QStringList{QStringLiteral("png")};
-    const QString query = m_photos->paths[idOf(0)];
+    const QString query = m_lib.photos->paths[idOf(0)];
     auto text = engine(photos).searchText(textOf(0), options);
     QVERIFY(!text.ok());
     QCOMPARE(text.error().code, Error::Code::InvalidArgument);
@@ -424,18 +403,18 @@ void TestFilteredSearch::someExclusionReordersTheContrastiveList() {
 // features serve the caption and both phrases).
 void TestFilteredSearch::exclusionsRunEachTowerOncePerPhraseAndPhoto() {
     SearchEngine cold(
-        m_pipeline, m_index, m_photos,
-        std::make_shared<FusionCache>(m_pipeline->modelKey(), FusionCache::Options{}));
+        m_lib.pipeline, m_lib.index, m_lib.photos,
+        std::make_shared<FusionCache>(m_lib.pipeline->modelKey(), FusionCache::Options{}));
     SearchOptions options = everyPhoto();
     options.excludedPhrases =
         QStringList{QStringLiteral("a bowl of ramen"), QStringLiteral("a steam train")};
-    const BridgeTowerModel::TowerRuns before = m_pipeline->model().towerRuns();
+    const BridgeTowerModel::TowerRuns before = m_lib.pipeline->model().towerRuns();
     int reranked = 0;
     auto hits = cold.searchText(QStringLiteral("a windmill in a tulip field"), options,
                                 [&](const SearchUpdate &u) { reranked = u.reranked; });
     QVERIFY2(hits.ok(), why(hits).constData());
     QCOMPARE(reranked, imageCount());
-    const BridgeTowerModel::TowerRuns after = m_pipeline->model().towerRuns();
+    const BridgeTowerModel::TowerRuns after = m_lib.pipeline->model().towerRuns();
     QCOMPARE(after.text - before.text, qint64(3));
     QCOMPARE(after.vision - before.vision, qint64(imageCount()));
 }
@@ -459,9 +438,9 @@ void TestFilteredSearch::sortOrdersTheResultAndEveryUpdate() {
         all.insert(idOf(i));
     auto before = [&](qint64 a, qint64 b) {
         if (order == SortOrder::Name)
-            return QFileInfo(m_photos->paths[a]).fileName().toLower() <
-                   QFileInfo(m_photos->paths[b]).fileName().toLower();
-        const auto da = m_photos->meta[a].takenMs, db = m_photos->meta[b].takenMs;
+            return QFileInfo(m_lib.photos->paths[a]).fileName().toLower() <
+                   QFileInfo(m_lib.photos->paths[b]).fileName().toLower();
+        const auto da = m_lib.photos->meta[a].takenMs, db = m_lib.photos->meta[b].takenMs;
         return da.has_value() != db.has_value() ? da.has_value() : da && *da > *db;
     };
     std::vector<qint64> expected = referenceByItm(text, all);

@@ -2,7 +2,9 @@
 // then ITM) must equal the reference's, progressively; cancellation, the cut-off, the
 // vision-feature cache, vanished files and photo queries behave as documented.
 #include "core/index/vectorindex.h"
+#include "core/search/captioncache.h"
 #include "core/search/searchengine.h"
+#include "e2elibrary.h"
 #include "mapphotosource.h"
 #include "precisions.h"
 #include "testdata.h"
@@ -26,17 +28,13 @@ using test::MapPhotoSource;
 class TestSearchEngine : public QObject {
     Q_OBJECT
 
-    QString m_dir;
-    json m_expected;
-    std::shared_ptr<BridgeTowerPipeline> m_pipeline;
-    std::shared_ptr<VectorIndex> m_index;
-    std::shared_ptr<MapPhotoSource> m_photos;
+    test::E2eLibrary m_lib; // the fixture's reference outputs, pipeline, index and photos
     QTemporaryDir m_tmp;
 
     // Photo ids are 100 + the image's index in expected.json.
-    static qint64 idOf(int imageIndex) { return 100 + imageIndex; }
+    static qint64 idOf(int imageIndex) { return test::E2eLibrary::idOf(imageIndex); }
     SearchEngine engine(std::shared_ptr<FusionCache> cache = {}) const {
-        return SearchEngine(m_pipeline, m_index, m_photos, cache);
+        return SearchEngine(m_lib.pipeline, m_lib.index, m_lib.photos, cache);
     }
 
 private Q_SLOTS:
@@ -62,32 +60,13 @@ private Q_SLOTS:
 };
 
 void TestSearchEngine::initTestCase() {
-    m_dir = test::dataDir(QStringLiteral("e2e/tiny-e2e"));
-    QFile f(m_dir + QStringLiteral("/expected.json"));
-    QVERIFY(f.open(QIODevice::ReadOnly));
-    m_expected = json::parse(f.readAll().toStdString());
-    auto pipeline = BridgeTowerPipeline::load(m_dir);
-    QVERIFY2(pipeline.ok(), pipeline.ok() ? "" : qPrintable(pipeline.error().message));
-    m_pipeline = *pipeline;
-
-    VectorIndexOptions options;
-    options.dimension = m_pipeline->model().embeddingDimension();
-    auto index = VectorIndex::create(options, m_pipeline->modelKey());
-    QVERIFY(index.ok());
-    m_index = std::make_shared<VectorIndex>(std::move(*index));
-    m_photos = std::make_shared<MapPhotoSource>();
-    for (size_t i = 0; i < m_expected["images"].size(); ++i) {
+    const Status loaded = m_lib.load();
+    QVERIFY2(loaded.ok(), loaded.ok() ? "" : qPrintable(loaded.error().message));
+    for (int i = 0; i < m_lib.imageCount(); ++i) {
         // Copies, so one test can delete a photo without touching the fixtures.
-        const QString name =
-            QString::fromStdString(m_expected["images"][i]["file"].get<std::string>());
-        const QString copy = m_tmp.filePath(QFileInfo(name).fileName());
-        QVERIFY(QFile::copy(QDir(m_dir).filePath(name), copy));
-        m_photos->paths[idOf(int(i))] = copy;
-        auto pixels = m_pipeline->loadPixels(copy);
-        QVERIFY(pixels.ok());
-        auto embedding = m_pipeline->embedImages(*pixels);
-        QVERIFY(embedding.ok());
-        QVERIFY(m_index->add({idOf(int(i))}, embedding->data).ok());
+        const Status added =
+            m_lib.addPhoto(i, m_tmp.filePath(QFileInfo(m_lib.imageFile(i)).fileName()));
+        QVERIFY2(added.ok(), added.ok() ? "" : qPrintable(added.error().message));
     }
 }
 
@@ -96,18 +75,18 @@ void TestSearchEngine::ranksLikeTheReference_data() {
     QTest::addColumn<int>("rerankBatch");
     // One photo per cross-modal pass, a batch that does not divide the list, and the default.
     for (int batch : {1, 3, 4})
-        for (size_t j = 0; j < m_expected["texts"].size(); ++j)
-            QTest::addRow("%s, batch %d", m_expected["texts"][j]["text"].get<std::string>().c_str(),
-                          batch)
+        for (size_t j = 0; j < m_lib.expected["texts"].size(); ++j)
+            QTest::addRow("%s, batch %d",
+                          m_lib.expected["texts"][j]["text"].get<std::string>().c_str(), batch)
                 << int(j) << batch;
 }
 
 void TestSearchEngine::ranksLikeTheReference() {
     QFETCH(int, textIndex);
     QFETCH(int, rerankBatch);
-    const json &want = m_expected["search"][size_t(textIndex)];
-    const QString text =
-        QString::fromStdString(m_expected["texts"][size_t(textIndex)]["text"].get<std::string>());
+    const json &want = m_lib.expected["search"][size_t(textIndex)];
+    const QString text = QString::fromStdString(
+        m_lib.expected["texts"][size_t(textIndex)]["text"].get<std::string>());
     SearchOptions options;
     options.candidates = 10;
     options.rerankDepth = 10;
@@ -122,7 +101,7 @@ void TestSearchEngine::ranksLikeTheReference() {
     const SearchUpdate &first = updates.front();
     QCOMPARE(first.reranked, 0);
     QCOMPARE(first.hits.size(), want["by_contrastive"].size());
-    const double scale = m_expected["logit_scale_exp"].get<double>();
+    const double scale = m_lib.expected["logit_scale_exp"].get<double>();
     for (size_t r = 0; r < first.hits.size(); ++r) {
         QCOMPARE(first.hits[r].photoId, idOf(want["by_contrastive"][r].get<int>()));
         QVERIFY(std::abs(first.hits[r].similarity * scale -
@@ -161,14 +140,14 @@ void TestSearchEngine::cancelStopsTheRerank() {
 }
 
 void TestSearchEngine::cutOffHidesNonMatches() {
-    const json &want = m_expected["search"][0];
+    const json &want = m_lib.expected["search"][0];
     const double second = want["by_itm_match_probability"][1].get<double>();
     const double third = want["by_itm_match_probability"][2].get<double>();
     SearchOptions options;
     options.rerankDepth = 4;
     options.minMatchProbability = float((second + third) / 2);
     auto hits = engine().searchText(
-        QString::fromStdString(m_expected["texts"][0]["text"].get<std::string>()), options);
+        QString::fromStdString(m_lib.expected["texts"][0]["text"].get<std::string>()), options);
     QVERIFY(hits.ok());
     QCOMPARE(hits->size(), size_t(2));
     QCOMPARE((*hits)[0].photoId, idOf(want["by_itm"][0].get<int>()));
@@ -178,7 +157,7 @@ void TestSearchEngine::cutOffHidesNonMatches() {
     options.rerankDepth = 1;
     options.minMatchProbability = 1e-6f;
     hits = engine().searchText(
-        QString::fromStdString(m_expected["texts"][0]["text"].get<std::string>()), options);
+        QString::fromStdString(m_lib.expected["texts"][0]["text"].get<std::string>()), options);
     QVERIFY(hits.ok());
     QCOMPARE(hits->size(), size_t(1));
 }
@@ -188,7 +167,7 @@ void TestSearchEngine::cacheSkipsTheVisionTowerOnTheSecondQuery() {
     FusionCache::Options cacheOptions;
     cacheOptions.diskBudgetBytes = 64 << 20;
     cacheOptions.diskDirectory = diskDir.path();
-    auto cache = std::make_shared<FusionCache>(m_pipeline->modelKey(), cacheOptions);
+    auto cache = std::make_shared<FusionCache>(m_lib.pipeline->modelKey(), cacheOptions);
     SearchOptions options;
     options.rerankDepth = 4;
     const QString text = QStringLiteral("a black and white photo of a man with a camera");
@@ -204,7 +183,7 @@ void TestSearchEngine::cacheSkipsTheVisionTowerOnTheSecondQuery() {
                  *(*cold)[i].matchProbability); // float32 in memory: exact
     }
     // A fresh cache over the same folder (a restart) reads the float16 disk tier.
-    auto restarted = std::make_shared<FusionCache>(m_pipeline->modelKey(), cacheOptions);
+    auto restarted = std::make_shared<FusionCache>(m_lib.pipeline->modelKey(), cacheOptions);
     QVERIFY(restarted->stats().diskBytes > 0);
     auto fromDisk = engine(restarted).searchText(text, options);
     QVERIFY(fromDisk.ok());
@@ -220,7 +199,7 @@ void TestSearchEngine::cacheSkipsTheVisionTowerOnTheSecondQuery() {
     cacheOptions.diskBudgetBytes = 1000;
     QTemporaryDir smallDir;
     cacheOptions.diskDirectory = smallDir.path();
-    auto tiny = std::make_shared<FusionCache>(m_pipeline->modelKey(), cacheOptions);
+    auto tiny = std::make_shared<FusionCache>(m_lib.pipeline->modelKey(), cacheOptions);
     QVERIFY(engine(tiny).searchText(text, options).ok());
     QCOMPARE(tiny->stats().diskBytes, qint64(0));
 }
@@ -228,7 +207,7 @@ void TestSearchEngine::cacheSkipsTheVisionTowerOnTheSecondQuery() {
 // The caption's text tower does not depend on the photo: one pass per query gives the search
 // embedding and the text side of every reranked photo (main ran it again for each photo).
 void TestSearchEngine::rerankRunsTheTextTowerOncePerQuery() {
-    auto cache = std::make_shared<FusionCache>(m_pipeline->modelKey(), FusionCache::Options{});
+    auto cache = std::make_shared<FusionCache>(m_lib.pipeline->modelKey(), FusionCache::Options{});
     SearchOptions options;
     options.rerankDepth = 4;
     // Captions no other test searches for: a caption already in the caption cache needs no
@@ -238,53 +217,53 @@ void TestSearchEngine::rerankRunsTheTextTowerOncePerQuery() {
     QVERIFY(engine(cache)
                 .searchText(QStringLiteral("an owl on a fence post at dusk"), everyPhoto)
                 .ok()); // fills the cache
-    const BridgeTowerModel::TowerRuns before = m_pipeline->model().towerRuns();
+    const BridgeTowerModel::TowerRuns before = m_lib.pipeline->model().towerRuns();
     int reranked = 0;
     auto hits = engine(cache).searchText(QStringLiteral("a red kayak on a calm lake"), options,
                                          [&](const SearchUpdate &u) { reranked = u.reranked; });
     QVERIFY(hits.ok());
     QCOMPARE(reranked, 4);
-    const BridgeTowerModel::TowerRuns after = m_pipeline->model().towerRuns();
+    const BridgeTowerModel::TowerRuns after = m_lib.pipeline->model().towerRuns();
     QCOMPARE(after.text - before.text, qint64(1));
     QCOMPARE(after.vision - before.vision, qint64(0)); // every photo came from the cache
 
     // A composed query embeds its photo (vision) and its words once (text) for the whole rerank.
     auto composed = engine(cache).searchComposed(
-        m_photos->paths[idOf(0)], QStringLiteral("a paper boat in the rain"), options);
+        m_lib.photos->paths[idOf(0)], QStringLiteral("a paper boat in the rain"), options);
     QVERIFY(composed.ok());
-    QCOMPARE(m_pipeline->model().towerRuns().text - after.text, qint64(1));
+    QCOMPARE(m_lib.pipeline->model().towerRuns().text - after.text, qint64(1));
 }
 
 void TestSearchEngine::fillMaskOfALibraryPhotoUsesTheCachedVisionSide_data() {
     QTest::addColumn<int>("caseIndex");
-    for (size_t i = 0; i < m_expected["fill_mask"].size(); ++i)
-        QTest::newRow(m_expected["fill_mask"][i]["text"].get<std::string>().c_str()) << int(i);
+    for (size_t i = 0; i < m_lib.expected["fill_mask"].size(); ++i)
+        QTest::newRow(m_lib.expected["fill_mask"][i]["text"].get<std::string>().c_str()) << int(i);
 }
 
 // Fill-mask on a photo of the library reads its vision side from the rerank cache (or computes
 // and caches it once), and gives exactly what the uncached path from the pixels gives.
 void TestSearchEngine::fillMaskOfALibraryPhotoUsesTheCachedVisionSide() {
     QFETCH(int, caseIndex);
-    const json &want = m_expected["fill_mask"][size_t(caseIndex)];
+    const json &want = m_lib.expected["fill_mask"][size_t(caseIndex)];
     const QString caption = QString::fromStdString(want["text"].get<std::string>());
-    const QString photo = m_photos->paths[idOf(want["image"].get<int>())];
+    const QString photo = m_lib.photos->paths[idOf(want["image"].get<int>())];
     const int topK = int(want["masks"][0]["top_ids"].size());
-    auto pixels = m_pipeline->loadPixels(photo);
+    auto pixels = m_lib.pipeline->loadPixels(photo);
     QVERIFY(pixels.ok());
-    auto uncached = m_pipeline->fillMask(*pixels, caption, topK);
+    auto uncached = m_lib.pipeline->fillMask(*pixels, caption, topK);
     QVERIFY2(uncached.ok(), uncached.ok() ? "" : qPrintable(uncached.error().message));
 
-    auto cache = std::make_shared<FusionCache>(m_pipeline->modelKey(), FusionCache::Options{});
-    const BridgeTowerModel::TowerRuns start = m_pipeline->model().towerRuns();
+    auto cache = std::make_shared<FusionCache>(m_lib.pipeline->modelKey(), FusionCache::Options{});
+    const BridgeTowerModel::TowerRuns start = m_lib.pipeline->model().towerRuns();
     auto first = engine(cache).fillMask(photo, caption, topK);
     QVERIFY2(first.ok(), first.ok() ? "" : qPrintable(first.error().message));
-    QCOMPARE(m_pipeline->model().towerRuns().vision - start.vision,
+    QCOMPARE(m_lib.pipeline->model().towerRuns().vision - start.vision,
              qint64(1)); // computed once, and cached
     QCOMPARE(cache->stats().misses, qint64(1));
-    const BridgeTowerModel::TowerRuns warm = m_pipeline->model().towerRuns();
+    const BridgeTowerModel::TowerRuns warm = m_lib.pipeline->model().towerRuns();
     auto second = engine(cache).fillMask(photo, caption, topK);
     QVERIFY(second.ok());
-    QCOMPARE(m_pipeline->model().towerRuns().vision,
+    QCOMPARE(m_lib.pipeline->model().towerRuns().vision,
              warm.vision); // no vision tower for a cached photo
     QCOMPARE(cache->stats().memoryHits, qint64(1));
 
@@ -311,10 +290,11 @@ void TestSearchEngine::fillMaskOfALibraryPhotoUsesTheCachedVisionSide() {
 
     // A caption without a blank fails before any vision work; a photo from outside the library
     // takes the uncached path and leaves the cache alone.
-    const BridgeTowerModel::TowerRuns beforeErrors = m_pipeline->model().towerRuns();
-    QVERIFY(
-        !engine(cache).fillMask(m_photos->paths[idOf(1)], QStringLiteral("no blank here")).ok());
-    QCOMPARE(m_pipeline->model().towerRuns().vision, beforeErrors.vision);
+    const BridgeTowerModel::TowerRuns beforeErrors = m_lib.pipeline->model().towerRuns();
+    QVERIFY(!engine(cache)
+                 .fillMask(m_lib.photos->paths[idOf(1)], QStringLiteral("no blank here"))
+                 .ok());
+    QCOMPARE(m_lib.pipeline->model().towerRuns().vision, beforeErrors.vision);
     QTemporaryDir tmp;
     const QString outside = tmp.filePath(QStringLiteral("outside.png"));
     QVERIFY(QFile::copy(photo, outside));
@@ -326,12 +306,12 @@ void TestSearchEngine::fillMaskOfALibraryPhotoUsesTheCachedVisionSide() {
 
 void TestSearchEngine::vanishedPhotoIsSkippedAndReported() {
     QTemporaryDir tmp;
-    auto photos = std::make_shared<MapPhotoSource>(*m_photos);
+    auto photos = std::make_shared<MapPhotoSource>(*m_lib.photos);
     const QString gone = tmp.filePath(QStringLiteral("gone.jpg"));
     QVERIFY(QFile::copy(photos->paths[idOf(1)], gone));
     photos->paths[idOf(1)] = gone;
     QVERIFY(QFile::remove(gone));
-    SearchEngine e(m_pipeline, m_index, photos, {});
+    SearchEngine e(m_lib.pipeline, m_lib.index, photos, {});
     SearchOptions options;
     options.rerankDepth = 4;
     SearchUpdate last;
@@ -344,7 +324,7 @@ void TestSearchEngine::vanishedPhotoIsSkippedAndReported() {
 }
 
 void TestSearchEngine::similarPhotosExcludeTheQueryPhoto() {
-    const QString query = m_photos->paths[idOf(0)];
+    const QString query = m_lib.photos->paths[idOf(0)];
     auto hits = engine().searchSimilar(query, 10);
     QVERIFY(hits.ok());
     QCOMPARE(hits->size(), size_t(3));
@@ -356,7 +336,7 @@ void TestSearchEngine::similarPhotosExcludeTheQueryPhoto() {
     // finds that photo first, as an exact match.
     QTemporaryDir tmp;
     const QString outside = tmp.filePath(QStringLiteral("outside.png"));
-    QVERIFY(QFile::copy(m_photos->paths[idOf(0)], outside));
+    QVERIFY(QFile::copy(m_lib.photos->paths[idOf(0)], outside));
     hits = engine().searchSimilar(outside, 10);
     QVERIFY(hits.ok());
     QCOMPARE(hits->size(), size_t(4));
@@ -367,8 +347,8 @@ void TestSearchEngine::similarPhotosExcludeTheQueryPhoto() {
 void TestSearchEngine::composedQueryRerankedByTheWords() {
     SearchOptions options;
     options.rerankDepth = 4;
-    auto hits = engine().searchComposed(m_photos->paths[idOf(0)], QStringLiteral("a cup of coffee"),
-                                        options);
+    auto hits = engine().searchComposed(m_lib.photos->paths[idOf(0)],
+                                        QStringLiteral("a cup of coffee"), options);
     QVERIFY(hits.ok());
     QCOMPARE(hits->size(), size_t(3));
     for (size_t i = 1; i < hits->size(); ++i)
@@ -376,14 +356,14 @@ void TestSearchEngine::composedQueryRerankedByTheWords() {
 }
 
 void TestSearchEngine::fillMaskNeedsABlank() {
-    auto none = engine().fillMask(m_photos->paths[idOf(0)], QStringLiteral("a cat on a couch"));
+    auto none = engine().fillMask(m_lib.photos->paths[idOf(0)], QStringLiteral("a cat on a couch"));
     QVERIFY(!none.ok());
     QCOMPARE(none.error().code, Error::Code::InvalidArgument);
-    auto many =
-        engine().fillMask(m_photos->paths[idOf(0)], QString(QStringLiteral("<mask> ")).repeated(9));
+    auto many = engine().fillMask(m_lib.photos->paths[idOf(0)],
+                                  QString(QStringLiteral("<mask> ")).repeated(9));
     QVERIFY(!many.ok());
     QVERIFY(many.error().message.contains(QStringLiteral("at most 8")));
-    auto one = engine().fillMask(m_photos->paths[idOf(0)],
+    auto one = engine().fillMask(m_lib.photos->paths[idOf(0)],
                                  QStringLiteral("a <mask> sitting on a couch"), 5);
     QVERIFY(one.ok());
     QCOMPARE(one->masks.size(), size_t(1));
@@ -422,32 +402,32 @@ void TestSearchEngine::pipelineRunsEveryHeadInEveryPrecision() {
     const test::PrecisionBounds &bounds = test::kPrecisionBounds[precisionIndex];
     BridgeTowerPipeline::Options options;
     options.precision = bounds.precision;
-    auto loaded = BridgeTowerPipeline::load(m_dir, options);
+    auto loaded = BridgeTowerPipeline::load(m_lib.dir, options);
     QVERIFY2(loaded.ok(), loaded.ok() ? "" : qPrintable(loaded.error().message));
     const BridgeTowerPipeline &p = **loaded;
     QCOMPARE(p.precision(), bounds.precision);
     const double tolerance = bounds.parity ? 1e-4 : INFINITY;
 
     QStringList texts;
-    for (const auto &t : m_expected["texts"])
+    for (const auto &t : m_lib.expected["texts"])
         texts << QString::fromStdString(t["text"].get<std::string>());
     auto textEmbeds = p.embedTexts(texts);
     QVERIFY2(textEmbeds.ok(), textEmbeds.ok() ? "" : qPrintable(textEmbeds.error().message));
     const int64_t dim = textEmbeds->dim(1);
     double worstCosine = 1, worstAbs = 0, worstProbability = 0;
     for (qsizetype j = 0; j < texts.size(); ++j) {
-        const std::vector<float> want = floats(m_expected["texts"][size_t(j)]["text_embeds"]);
+        const std::vector<float> want = floats(m_lib.expected["texts"][size_t(j)]["text_embeds"]);
         const float *got = textEmbeds->ptr() + j * dim;
         worstCosine = std::min(worstCosine, cosine(got, want.data(), dim));
         for (int64_t k = 0; k < dim; ++k)
             worstAbs = std::max(worstAbs, double(std::abs(got[k] - want[size_t(k)])));
     }
-    for (size_t i = 0; i < m_expected["images"].size(); ++i) {
-        auto pixels = p.loadPixels(m_photos->paths[idOf(int(i))]);
+    for (size_t i = 0; i < m_lib.expected["images"].size(); ++i) {
+        auto pixels = p.loadPixels(m_lib.photos->paths[idOf(int(i))]);
         QVERIFY(pixels.ok());
         auto imageEmbeds = p.embedImages(*pixels);
         QVERIFY2(imageEmbeds.ok(), imageEmbeds.ok() ? "" : qPrintable(imageEmbeds.error().message));
-        const std::vector<float> want = floats(m_expected["images"][i]["image_embeds"]);
+        const std::vector<float> want = floats(m_lib.expected["images"][i]["image_embeds"]);
         worstCosine = std::min(worstCosine, cosine(imageEmbeds->ptr(), want.data(), dim));
         for (int64_t k = 0; k < dim; ++k)
             worstAbs = std::max(worstAbs,
@@ -456,7 +436,7 @@ void TestSearchEngine::pipelineRunsEveryHeadInEveryPrecision() {
         auto scores = p.matchTexts(*pixels, texts);
         QVERIFY2(scores.ok(), scores.ok() ? "" : qPrintable(scores.error().message));
         for (qsizetype j = 0; j < texts.size(); ++j) {
-            const json &wantItm = m_expected["itm"][i * size_t(texts.size()) + size_t(j)];
+            const json &wantItm = m_lib.expected["itm"][i * size_t(texts.size()) + size_t(j)];
             worstProbability = std::max(
                 worstProbability, double(std::abs((*scores)[size_t(j)].probability -
                                                   wantItm["match_probability"].get<float>())));
@@ -470,8 +450,8 @@ void TestSearchEngine::pipelineRunsEveryHeadInEveryPrecision() {
              qPrintable(QString::number(worstProbability)));
 
     int masks = 0, agree = 0;
-    for (const auto &fm : m_expected["fill_mask"]) {
-        auto pixels = p.loadPixels(m_photos->paths[idOf(fm["image"].get<int>())]);
+    for (const auto &fm : m_lib.expected["fill_mask"]) {
+        auto pixels = p.loadPixels(m_lib.photos->paths[idOf(fm["image"].get<int>())]);
         QVERIFY(pixels.ok());
         auto filled = p.fillMask(*pixels, QString::fromStdString(fm["text"].get<std::string>()));
         QVERIFY2(filled.ok(), filled.ok() ? "" : qPrintable(filled.error().message));
@@ -502,14 +482,14 @@ void TestSearchEngine::precisionKeepsTheModelKeyAndComparableVectors() {
     std::map<QString, std::shared_ptr<BridgeTowerPipeline>> byPrecision;
     for (const test::PrecisionBounds &b : test::kPrecisionBounds) {
         options.precision = b.precision;
-        auto loaded = BridgeTowerPipeline::load(m_dir, options);
+        auto loaded = BridgeTowerPipeline::load(m_lib.dir, options);
         QVERIFY2(loaded.ok(), loaded.ok() ? "" : qPrintable(loaded.error().message));
-        QCOMPARE((*loaded)->modelKey(), m_pipeline->modelKey());
+        QCOMPARE((*loaded)->modelKey(), m_lib.pipeline->modelKey());
         byPrecision[QLatin1String(b.name)] = *loaded;
     }
     const BridgeTowerPipeline &f32 = *byPrecision.at(QStringLiteral("f32"));
     QStringList texts;
-    for (const auto &t : m_expected["texts"])
+    for (const auto &t : m_lib.expected["texts"])
         texts << QString::fromStdString(t["text"].get<std::string>());
     for (const test::PrecisionBounds &b : test::kPrecisionBounds) {
         if (b.precision == Precision::Float32)
@@ -521,7 +501,7 @@ void TestSearchEngine::precisionKeepsTheModelKeyAndComparableVectors() {
         double worstText = 1, worstImage = 1;
         for (qsizetype j = 0; j < texts.size(); ++j)
             worstText = std::min(worstText, cosine(a->ptr() + j * dim, c->ptr() + j * dim, dim));
-        for (const auto &[id, path] : m_photos->paths) {
+        for (const auto &[id, path] : m_lib.photos->paths) {
             auto pixels = f32.loadPixels(path);
             QVERIFY(pixels.ok());
             auto x = f32.embedImages(*pixels), y = other.embedImages(*pixels);
@@ -537,10 +517,10 @@ void TestSearchEngine::precisionKeepsTheModelKeyAndComparableVectors() {
 
 // A repeated caption query is answered from the caption cache: the text tower runs once.
 void TestSearchEngine::repeatedCaptionSkipsTheTextTower() {
-    auto loaded = BridgeTowerPipeline::load(m_dir); // its own, empty caption cache
+    auto loaded = BridgeTowerPipeline::load(m_lib.dir); // its own, empty caption cache
     QVERIFY(loaded.ok());
     std::shared_ptr<const BridgeTowerPipeline> pipeline = *loaded;
-    SearchEngine e(pipeline, m_index, m_photos, {});
+    SearchEngine e(pipeline, m_lib.index, m_lib.photos, {});
     SearchOptions options;
     options.rerankDepth = 0; // first the search alone; the rerank below
     const QString text = QStringLiteral("a cat sitting on a couch");
@@ -572,7 +552,7 @@ void TestSearchEngine::repeatedCaptionSkipsTheTextTower() {
     auto batch = pipeline->embedTexts({text, QStringLiteral("two dogs")});
     QVERIFY(batch.ok());
     QCOMPARE(pipeline->model().towerRuns().text, before + 3);
-    auto alone = BridgeTowerPipeline::load(m_dir);
+    auto alone = BridgeTowerPipeline::load(m_lib.dir);
     QVERIFY(alone.ok());
     auto reference = (*alone)->embedTexts({text});
     QVERIFY(reference.ok());
@@ -587,14 +567,14 @@ void TestSearchEngine::captionCacheKeepsModelsAndPrecisionsApart() {
     bf16Options.precision = Precision::BFloat16;
     // Another model: the same files but config.json, so another model key.
     QTemporaryDir other;
-    for (const QString &name : QDir(m_dir).entryList(QDir::Files))
-        QVERIFY(QFile::copy(QDir(m_dir).filePath(name), other.filePath(name)));
+    for (const QString &name : QDir(m_lib.dir).entryList(QDir::Files))
+        QVERIFY(QFile::copy(QDir(m_lib.dir).filePath(name), other.filePath(name)));
     QFile config(other.filePath(QStringLiteral("config.json")));
     QVERIFY(config.open(QIODevice::Append));
     config.write("\n");
     config.close();
-    auto a = BridgeTowerPipeline::load(m_dir, f32Options);
-    auto b = BridgeTowerPipeline::load(m_dir, bf16Options);
+    auto a = BridgeTowerPipeline::load(m_lib.dir, f32Options);
+    auto b = BridgeTowerPipeline::load(m_lib.dir, bf16Options);
     auto c = BridgeTowerPipeline::load(other.path(), f32Options);
     QVERIFY(a.ok() && b.ok() && c.ok());
     QVERIFY((*c)->modelKey() != (*a)->modelKey());
@@ -621,9 +601,9 @@ void TestSearchEngine::captionCacheKeepsModelsAndPrecisionsApart() {
 }
 
 void TestSearchEngine::captionCacheIsBounded() {
-    const QString key = m_pipeline->modelKey();
+    const QString key = m_lib.pipeline->modelKey();
     auto prepare = [&](const QString &text) {
-        auto p = m_pipeline->model().prepareText(m_pipeline->tokenize({text}));
+        auto p = m_lib.pipeline->model().prepareText(m_lib.pipeline->tokenize({text}));
         return p ? *p : PreparedText();
     };
     const PreparedText a = prepare(QStringLiteral("a")), b = prepare(QStringLiteral("b")),

@@ -1,6 +1,8 @@
 #include "fixtureengine.h"
 
 #include "core/index/vectorindex.h"
+#include "core/model/bridgetowermodel.h"
+#include "core/search/bridgetowerpipeline.h"
 #include "mapphotosource.h"
 #include "testdata.h"
 

@@ -5,6 +5,8 @@
 // current search with its cut-off, stored in the settings, renamed, removed, run again by a click,
 // and counted off the GUI thread as the reference's ITM scores say, again as indexing adds photos.
 #include "core/index/vectorindex.h"
+#include "core/model/bridgetowermodel.h"
+#include "core/search/bridgetowerpipeline.h"
 #include "fixtureengine.h"
 #include "mapphotosource.h"
 #include "ui/describepanel.h"
