@@ -1,4 +1,4 @@
-# Packaging (issue 9): install rules for the desktop integration and a CPack Debian package.
+# Packaging: install rules for the desktop integration and a CPack Debian package.
 #
 #   cmake --build build && cpack --config build/CPackConfig.cmake -B build/package
 #
@@ -59,7 +59,7 @@ if(NOT EXISTS "${_ts_metainfo}")
 endif()
 
 # The menu entry, icon and AppStream data describe the desktop app: without it (configured with
-# -DTOWERSEARCH_BUILD_GUI=OFF, or before app/ has it) the package is the command-line tool only.
+# -DTOWERSEARCH_BUILD_GUI=OFF) the package is the command-line tool only.
 if(NOT TARGET towersearch)
     message(STATUS "Packaging: no towersearch (GUI) target: packaging the command-line tool only")
     set(_ts_desktop_file "")
@@ -80,9 +80,7 @@ if(TARGET towersearch)
     install(TARGETS towersearch RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
     _ts_expect(binary "${CMAKE_INSTALL_BINDIR}/towersearch")
 endif()
-if(TARGET towersearch-cli)
-    _ts_expect(binary "${CMAKE_INSTALL_BINDIR}/towersearch-cli")
-endif()
+_ts_expect(binary "${CMAKE_INSTALL_BINDIR}/towersearch-cli")
 # qt_standard_project_setup() gives installed binaries an rpath of $ORIGIN:$ORIGIN/../lib, for
 # Qt builds outside the system; ours link only system libraries, and Debian discourages rpaths.
 # The OpenMP OpenBLAS rpath (core/model) is a linker option CMake does not manage, so installing
@@ -93,7 +91,7 @@ foreach(_ts_target towersearch towersearch-cli)
     endif()
 endforeach()
 set(_ts_blas_dir "/usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp")
-if(TARGET tscore_model AND EXISTS "${_ts_blas_dir}/libblas.so.3")
+if(EXISTS "${_ts_blas_dir}/libblas.so.3")
     _ts_expect(rpath "${_ts_blas_dir}")
 endif()
 
@@ -167,7 +165,7 @@ file(ARCHIVE_CREATE OUTPUT "${PROJECT_BINARY_DIR}/packaging/changelog.gz"
 install(FILES "${PROJECT_BINARY_DIR}/packaging/changelog.gz" DESTINATION ${_ts_docdir})
 _ts_expect(file "${_ts_docdir}/changelog.gz")
 
-if(TARGET tscore_model AND EXISTS "${_ts_blas_dir}/libblas.so.3")
+if(EXISTS "${_ts_blas_dir}/libblas.so.3")
     # lintian flags any rpath; ours is deliberate.
     install(FILES "${PROJECT_SOURCE_DIR}/installer/lintian-overrides"
             DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides RENAME towersearch)

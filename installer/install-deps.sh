@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
     # build
     build-essential cmake ninja-build ccache pkg-config git
+    # source checks of .ci/run: formatting (Debian's clang-format 14), function length (ctags)
+    clang-format universal-ctags python3
     # fuzzing (tests/fuzz: clang's libFuzzer and sanitizer runtimes, its OpenMP for FAISS)
     clang libclang-rt-dev libomp-dev
     # Qt 6 (Widgets, Sql, Concurrent, Test, Network) and image format plugins

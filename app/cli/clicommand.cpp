@@ -42,6 +42,23 @@ int parseOrExit(QCommandLineParser &parser, const QStringList &args, const QStri
     return -1;
 }
 
+int usageError(const QString &command, const QString &message) {
+    err(QStringLiteral("towersearch-cli %1: %2\n").arg(command, message));
+    return kExitUsage;
+}
+
+Result<int> positiveIntOption(const QCommandLineParser &parser, const QCommandLineOption &option,
+                              int fallback) {
+    if (!parser.isSet(option))
+        return fallback;
+    bool ok = false;
+    const int value = parser.value(option).toInt(&ok);
+    if (!ok || value < 1)
+        return Error(Error::Code::InvalidArgument,
+                     QStringLiteral("--%1 needs a positive number").arg(option.names().first()));
+    return value;
+}
+
 int reportError(const ts::Error &error) {
     err(QStringLiteral("towersearch-cli: %1\n").arg(error.message));
     switch (error.code) {

@@ -11,6 +11,32 @@
 
 namespace ts::cli {
 
+namespace {
+
+nlohmann::json describedJson(const PhotoDescription &described, const QString &modelKey,
+                             const QString &file) {
+    nlohmann::json templates = nlohmann::json::array();
+    for (size_t t = 0; t < described.fills.size(); ++t) {
+        nlohmann::json masks = nlohmann::json::array();
+        for (const MaskPrediction &m : described.fills[t].masks)
+            masks.push_back({{"position", m.position},
+                             {"top_ids", m.ids},
+                             {"top_words", toJson(m.words)},
+                             {"top_probabilities", m.probabilities}});
+        templates.push_back(
+            {{"text", toJson(described.templates[qsizetype(t)])}, {"masks", masks}});
+    }
+    nlohmann::json tags = nlohmann::json::array();
+    for (const DescribeTag &tag : described.tags)
+        tags.push_back({{"word", toJson(tag.word)}, {"score", tag.score}});
+    return {{"model", toJson(modelKey)},
+            {"file", toJson(file)},
+            {"templates", templates},
+            {"tags", tags}};
+}
+
+} // namespace
+
 static int runDescribe(const QStringList &args) {
     QCommandLineParser parser;
     ModelOptions common;
@@ -43,15 +69,10 @@ static int runDescribe(const QStringList &args) {
         options.templates = parser.values(templateOpt);
     for (const auto &[opt, target] :
          {std::pair{&topOpt, &options.topK}, std::pair{&tagsOpt, &options.maxTags}}) {
-        if (!parser.isSet(*opt))
-            continue;
-        bool ok = false;
-        *target = parser.value(*opt).toInt(&ok);
-        if (!ok || *target < 1) {
-            err(QStringLiteral("towersearch-cli describe: --%1 needs a positive number\n")
-                    .arg(opt->names().first()));
-            return kExitUsage;
-        }
+        const Result<int> value = positiveIntOption(parser, *opt, *target);
+        if (!value)
+            return usageError(QStringLiteral("describe"), value.error().message);
+        *target = *value;
     }
     const QString file = parser.positionalArguments().first();
     int exitCode = kExitOk;
@@ -71,30 +92,12 @@ static int runDescribe(const QStringList &args) {
     auto described = describePixels(*pipeline, *pixels, options);
     if (!described)
         return reportError(described.error());
-    if (parser.isSet(common.json)) {
-        nlohmann::json templates = nlohmann::json::array();
-        for (size_t t = 0; t < described->fills.size(); ++t) {
-            nlohmann::json masks = nlohmann::json::array();
-            for (const MaskPrediction &m : described->fills[t].masks)
-                masks.push_back({{"position", m.position},
-                                 {"top_ids", m.ids},
-                                 {"top_words", toJson(m.words)},
-                                 {"top_probabilities", m.probabilities}});
-            templates.push_back(
-                {{"text", toJson(described->templates[qsizetype(t)])}, {"masks", masks}});
-        }
-        nlohmann::json tags = nlohmann::json::array();
-        for (const DescribeTag &tag : described->tags)
-            tags.push_back({{"word", toJson(tag.word)}, {"score", tag.score}});
-        printJson({{"model", toJson(pipeline->modelKey())},
-                   {"file", toJson(file)},
-                   {"templates", templates},
-                   {"tags", tags}});
-    } else {
+    if (parser.isSet(common.json))
+        printJson(describedJson(*described, pipeline->modelKey(), file));
+    else
         for (const DescribeTag &tag : described->tags)
             out(QStringLiteral("%1\t%2%\n")
                     .arg(tag.word, QString::number(100.0 * double(tag.score), 'f', 3)));
-    }
     return kExitOk;
 }
 

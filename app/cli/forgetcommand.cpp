@@ -30,14 +30,9 @@ static int runForget(const QStringList &args) {
     auto lib = library.open(parser, QStringLiteral("forget"), exitCode);
     if (!lib)
         return exitCode;
-    if (parser.isSet(common.model) || !qEnvironmentVariable("TOWERSEARCH_MODEL").isEmpty()) {
-        // With the model, its vector index file is updated at once (else rebuilt on the next use).
-        auto pipeline = common.load(parser, QStringLiteral("forget"), kHeadNone, exitCode);
-        if (!pipeline)
-            return exitCode;
-        if (Status s = lib->setPipeline(pipeline); !s || !(s = lib->waitForModel()))
-            return reportError(s.error());
-    }
+    // With the model, its vector index file is updated at once (else rebuilt on the next use).
+    if (const auto stop = useGivenModel(parser, common, *lib, QStringLiteral("forget")))
+        return *stop;
     for (const QString &dir : parser.positionalArguments()) {
         if (Status s = lib->forgetFolder(dir); !s)
             return reportError(s.error());

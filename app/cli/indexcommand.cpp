@@ -39,6 +39,207 @@ QString duration(qint64 seconds) {
         .arg((seconds / 60) % 60, 2, 10, QLatin1Char('0'));
 }
 
+// While it lives, Ctrl+C and SIGTERM only raise a flag (the event loop turns it into a clean
+// cancel); the previous Ctrl+C handler comes back after.
+class InterruptFlag {
+public:
+    InterruptFlag() {
+        g_interrupted = false;
+        struct sigaction action {};
+        action.sa_handler = onIndexInterrupt;
+        sigemptyset(&action.sa_mask);
+        sigaction(SIGINT, &action, &m_previous);
+        sigaction(SIGTERM, &action, nullptr);
+    }
+    ~InterruptFlag() { sigaction(SIGINT, &m_previous, nullptr); }
+    InterruptFlag(const InterruptFlag &) = delete;
+    InterruptFlag &operator=(const InterruptFlag &) = delete;
+
+    bool raised() const { return g_interrupted; }
+
+private:
+    struct sigaction m_previous {};
+};
+
+// Indexing progress: on a terminal one redrawn line on stderr with a bar; in logs and pipes a plain
+// line on stdout at most once a second; nothing with --json.
+class ProgressPrinter {
+public:
+    enum class Style { None, Terminal, Log };
+    explicit ProgressPrinter(Style style) : m_style(style) {}
+
+    bool onTerminal() const { return m_style == Style::Terminal; }
+
+    void print(const IndexProgress &p) {
+        if (m_style == Style::Terminal)
+            redrawLine(p);
+        else if (m_style == Style::Log)
+            logLine(p);
+    }
+
+    // Ends the redrawn line, if one was drawn.
+    void finish() {
+        if (m_style == Style::Terminal && m_lastWidth > 0)
+            err(QStringLiteral("\n"));
+    }
+
+private:
+    // [#####.....] done/total rate ETA file
+    void redrawLine(const IndexProgress &p) {
+        constexpr int kBar = 24;
+        const int filled = p.total > 0 ? int(kBar * p.done / p.total) : 0;
+        QString line =
+            p.discovering
+                ? QStringLiteral("looking for photos... %1 found").arg(p.total)
+                : QStringLiteral("[%1%2] %3/%4  %5/s  ETA %6  %7")
+                      .arg(QString(filled, QLatin1Char('#')),
+                           QString(kBar - filled, QLatin1Char('.')))
+                      .arg(p.done)
+                      .arg(p.total)
+                      .arg(p.photosPerSecond, 0, 'f', 1)
+                      .arg(duration(p.etaSeconds))
+                      .arg(p.paused ? QStringLiteral("(paused)")
+                                    : printablePath(p.currentFile.section(QLatin1Char('/'), -1)));
+        line = line.left(110);
+        const int width = int(line.size());
+        err(QStringLiteral("\r") + line +
+            QString(std::max(0, m_lastWidth - width), QLatin1Char(' ')));
+        m_lastWidth = width;
+    }
+
+    void logLine(const IndexProgress &p) {
+        if (m_sinceLine.isValid() && m_sinceLine.elapsed() < 1000 &&
+            !(p.total > 0 && p.done == p.total))
+            return;
+        m_sinceLine.start();
+        out(QStringLiteral("progress %1/%2 failed %3 %4 photos/s eta %5\n")
+                .arg(p.done)
+                .arg(p.total)
+                .arg(p.failed)
+                .arg(p.photosPerSecond, 0, 'f', 1)
+                .arg(duration(p.etaSeconds)));
+    }
+
+    Style m_style;
+    QElapsedTimer m_sinceLine;
+    int m_lastWidth = 0;
+};
+
+struct IndexingOutcome {
+    bool interrupted = false;
+    QString lastError; // the last errorOccurred() message
+};
+
+// Runs one indexing pass to its end, printing progress; Ctrl+C cancels it after the batch in
+// flight.
+IndexingOutcome indexUntilFinished(Library &lib, ProgressPrinter &progress) {
+    IndexingOutcome outcome;
+    QEventLoop loop;
+    QObject::connect(&lib, &Library::progressChanged, &loop,
+                     [&](const IndexProgress &p) { progress.print(p); });
+    QObject::connect(&lib, &Library::errorOccurred, &loop,
+                     [&](const QString &m) { outcome.lastError = m; });
+    // The summary says whether it was cancelled (interrupted below), so the flag is not needed.
+    QObject::connect(&lib, &Library::indexingFinished, &loop, [&](bool) { loop.quit(); });
+    {
+        const InterruptFlag interrupt;
+        QTimer poll; // the handler only sets a flag; the event loop turns it into a clean cancel
+        QObject::connect(&poll, &QTimer::timeout, &loop, [&] {
+            if (interrupt.raised() && !outcome.interrupted) {
+                outcome.interrupted = true;
+                if (progress.onTerminal())
+                    err(QStringLiteral("\ninterrupted: finishing the batch in flight...\n"));
+                lib.cancelIndexing();
+            }
+        });
+        poll.start(50);
+        lib.startIndexing();
+        loop.exec();
+        poll.stop();
+    }
+    progress.finish();
+    return outcome;
+}
+
+void printSummaryJson(const Library &lib, const IndexRunSummary &s, const LibraryStats &stats,
+                      bool interrupted) {
+    nlohmann::json failures = nlohmann::json::array();
+    for (const PhotoRecord &r : lib.failedPhotos())
+        failures.push_back({{"path", toJson(r.path)}, {"error", toJson(r.error)}});
+    printJson({{"database", toJson(stats.databasePath)},
+               {"model", toJson(stats.indexingModelKey)},
+               {"embedded", s.embedded},
+               {"moved", s.moved},
+               {"copied", s.copied},
+               {"removed", s.removed},
+               {"failed", s.failed},
+               {"skipped", s.skipped},
+               {"interrupted", interrupted},
+               {"error", s.error.isEmpty() ? nlohmann::json(nullptr) : toJson(s.error)},
+               {"photos", stats.photos},
+               {"indexed", stats.indexed},
+               {"pending", stats.pending},
+               {"failures", failures}});
+}
+
+void printSummaryText(const IndexRunSummary &s, const LibraryStats &stats, bool interrupted) {
+    out(QStringLiteral(
+            "%1: %2 embedded, %3 moved, %4 copied, %5 removed, %6 failed, %7 unchanged\n")
+            .arg(interrupted
+                     ? QStringLiteral("interrupted")
+                     : (s.error.isEmpty() ? QStringLiteral("done") : QStringLiteral("stopped")))
+            .arg(s.embedded)
+            .arg(s.moved)
+            .arg(s.copied)
+            .arg(s.removed)
+            .arg(s.failed)
+            .arg(s.skipped));
+    out(QStringLiteral("library: %1 photos, %2 indexed, %3 pending, %4 failed (%5)\n")
+            .arg(stats.photos)
+            .arg(stats.indexed)
+            .arg(stats.pending)
+            .arg(stats.failed)
+            .arg(stats.databasePath));
+    if (stats.failed > 0)
+        out(QStringLiteral(
+            "run 'towersearch-cli status' to list the photos that could not be indexed\n"));
+    if (interrupted)
+        out(QStringLiteral("run the same command again to resume\n"));
+}
+
+// The library with the command line's folders added, indexing with the model; on failure prints
+// why and sets `exitCode`.
+std::unique_ptr<Library> openForIndexing(const QCommandLineParser &parser,
+                                         const ModelOptions &model,
+                                         const LibraryCliOptions &library,
+                                         const LibraryOptions &options, int &exitCode) {
+    const QString command = QStringLiteral("index");
+    // Threads: the model gets the cores, the decode pool runs beside it (I/O-bound mostly).
+    auto pipeline = model.load(parser, command, kHeadContrastive, exitCode);
+    if (!pipeline)
+        return {};
+    auto lib = library.open(parser, command, exitCode, options);
+    if (!lib)
+        return {};
+    for (const QString &dir : parser.positionalArguments()) {
+        if (Status s = lib->addFolder(dir); !s) {
+            err(QStringLiteral("towersearch-cli index: %1\n").arg(s.error().message));
+            exitCode = kExitInput;
+            return {};
+        }
+    }
+    if (lib->folders().isEmpty()) {
+        exitCode = usageError(command, QStringLiteral("the library has no folders: give at "
+                                                      "least one DIR"));
+        return {};
+    }
+    if (const auto stop = attachPipeline(*lib, pipeline)) {
+        exitCode = *stop;
+        return {};
+    }
+    return lib;
+}
+
 } // namespace
 
 static int runIndex(const QStringList &args) {
@@ -68,162 +269,33 @@ static int runIndex(const QStringList &args) {
         return code;
     LibraryOptions options;
     options.excludedFolders = parser.values(exclude);
-    if (parser.isSet(batch)) {
-        bool ok = false;
-        options.batchSize = parser.value(batch).toInt(&ok);
-        if (!ok || options.batchSize < 1) {
-            err(QStringLiteral("towersearch-cli index: --batch needs a positive number\n"));
-            return kExitUsage;
-        }
-    }
+    const Result<int> batchSize = positiveIntOption(parser, batch, options.batchSize);
+    if (!batchSize)
+        return usageError(QStringLiteral("index"), batchSize.error().message);
+    options.batchSize = *batchSize;
     int exitCode = kExitOk;
-    // Threads: the model gets the cores, the decode pool runs beside it (I/O-bound mostly).
-    auto pipeline = common.load(parser, QStringLiteral("index"), kHeadContrastive, exitCode);
-    if (!pipeline)
-        return exitCode;
-    auto lib = library.open(parser, QStringLiteral("index"), exitCode, options);
+    auto lib = openForIndexing(parser, common, library, options, exitCode);
     if (!lib)
         return exitCode;
-    for (const QString &dir : parser.positionalArguments()) {
-        if (Status s = lib->addFolder(dir); !s) {
-            err(QStringLiteral("towersearch-cli index: %1\n").arg(s.error().message));
-            return kExitInput;
-        }
-    }
-    if (lib->folders().isEmpty()) {
-        err(QStringLiteral(
-            "towersearch-cli index: the library has no folders: give at least one DIR\n"));
-        return kExitUsage;
-    }
-    if (Status s = lib->setPipeline(pipeline); !s || !(s = lib->waitForModel()))
-        return reportError(s.error());
 
     const bool json = parser.isSet(common.json);
-    const bool tty = !json && ::isatty(STDERR_FILENO);
-    QEventLoop loop;
-    QString lastError;
-    bool cancelled = false;
-    QElapsedTimer sinceLine;
-    int lastWidth = 0;
-    QObject::connect(lib.get(), &Library::progressChanged, &loop, [&](const IndexProgress &p) {
-        if (json)
-            return;
-        if (tty) {
-            // One redrawn line on stderr: [#####.....] done/total rate ETA file
-            constexpr int kBar = 24;
-            const int filled = p.total > 0 ? int(kBar * p.done / p.total) : 0;
-            QString line =
-                p.discovering
-                    ? QStringLiteral("looking for photos... %1 found").arg(p.total)
-                    : QStringLiteral("[%1%2] %3/%4  %5/s  ETA %6  %7")
-                          .arg(QString(filled, QLatin1Char('#')),
-                               QString(kBar - filled, QLatin1Char('.')))
-                          .arg(p.done)
-                          .arg(p.total)
-                          .arg(p.photosPerSecond, 0, 'f', 1)
-                          .arg(duration(p.etaSeconds))
-                          .arg(p.paused
-                                   ? QStringLiteral("(paused)")
-                                   : printablePath(p.currentFile.section(QLatin1Char('/'), -1)));
-            line = line.left(110);
-            const int width = int(line.size());
-            err(QStringLiteral("\r") + line +
-                QString(std::max(0, lastWidth - width), QLatin1Char(' ')));
-            lastWidth = width;
-        } else if (!sinceLine.isValid() || sinceLine.elapsed() >= 1000 ||
-                   (p.total > 0 && p.done == p.total)) {
-            // Logs and pipes: a plain line at most once a second.
-            sinceLine.start();
-            out(QStringLiteral("progress %1/%2 failed %3 %4 photos/s eta %5\n")
-                    .arg(p.done)
-                    .arg(p.total)
-                    .arg(p.failed)
-                    .arg(p.photosPerSecond, 0, 'f', 1)
-                    .arg(duration(p.etaSeconds)));
-        }
-    });
-    QObject::connect(lib.get(), &Library::errorOccurred, &loop,
-                     [&](const QString &m) { lastError = m; });
-    QObject::connect(lib.get(), &Library::indexingFinished, &loop, [&](bool c) {
-        cancelled = c;
-        loop.quit();
-    });
-    g_interrupted = false;
-    struct sigaction action {};
-    action.sa_handler = onIndexInterrupt;
-    sigemptyset(&action.sa_mask);
-    struct sigaction previous {};
-    sigaction(SIGINT, &action, &previous);
-    sigaction(SIGTERM, &action, nullptr);
-    QTimer poll; // the handler only sets a flag; the event loop turns it into a clean cancel
-    bool interrupted = false;
-    QObject::connect(&poll, &QTimer::timeout, &loop, [&] {
-        if (g_interrupted && !interrupted) {
-            interrupted = true;
-            if (tty)
-                err(QStringLiteral("\ninterrupted: finishing the batch in flight...\n"));
-            lib->cancelIndexing();
-        }
-    });
-    poll.start(50);
-    lib->startIndexing();
-    loop.exec();
-    poll.stop();
-    sigaction(SIGINT, &previous, nullptr);
-    if (tty && lastWidth > 0)
-        err(QStringLiteral("\n"));
+    ProgressPrinter progress(json                      ? ProgressPrinter::Style::None
+                             : ::isatty(STDERR_FILENO) ? ProgressPrinter::Style::Terminal
+                                                       : ProgressPrinter::Style::Log);
+    const IndexingOutcome outcome = indexUntilFinished(*lib, progress);
 
     const IndexRunSummary s = lib->lastRunSummary();
     const LibraryStats stats = lib->stats();
-    if (json) {
-        nlohmann::json failures = nlohmann::json::array();
-        for (const PhotoRecord &r : lib->failedPhotos())
-            failures.push_back({{"path", toJson(r.path)}, {"error", toJson(r.error)}});
-        printJson({{"database", toJson(stats.databasePath)},
-                   {"model", toJson(stats.indexingModelKey)},
-                   {"embedded", s.embedded},
-                   {"moved", s.moved},
-                   {"copied", s.copied},
-                   {"removed", s.removed},
-                   {"failed", s.failed},
-                   {"skipped", s.skipped},
-                   {"interrupted", interrupted},
-                   {"error", s.error.isEmpty() ? nlohmann::json(nullptr) : toJson(s.error)},
-                   {"photos", stats.photos},
-                   {"indexed", stats.indexed},
-                   {"pending", stats.pending},
-                   {"failures", failures}});
-    } else {
-        out(QStringLiteral(
-                "%1: %2 embedded, %3 moved, %4 copied, %5 removed, %6 failed, %7 unchanged\n")
-                .arg(interrupted
-                         ? QStringLiteral("interrupted")
-                         : (s.error.isEmpty() ? QStringLiteral("done") : QStringLiteral("stopped")))
-                .arg(s.embedded)
-                .arg(s.moved)
-                .arg(s.copied)
-                .arg(s.removed)
-                .arg(s.failed)
-                .arg(s.skipped));
-        out(QStringLiteral("library: %1 photos, %2 indexed, %3 pending, %4 failed (%5)\n")
-                .arg(stats.photos)
-                .arg(stats.indexed)
-                .arg(stats.pending)
-                .arg(stats.failed)
-                .arg(stats.databasePath));
-        if (stats.failed > 0)
-            out(QStringLiteral(
-                "run 'towersearch-cli status' to list the photos that could not be indexed\n"));
-        if (interrupted)
-            out(QStringLiteral("run the same command again to resume\n"));
-    }
-    if (!s.error.isEmpty() || !lastError.isEmpty()) {
+    if (json)
+        printSummaryJson(*lib, s, stats, outcome.interrupted);
+    else
+        printSummaryText(s, stats, outcome.interrupted);
+    if (!s.error.isEmpty() || !outcome.lastError.isEmpty()) {
         err(QStringLiteral("towersearch-cli index: %1\n")
-                .arg(s.error.isEmpty() ? lastError : s.error));
+                .arg(s.error.isEmpty() ? outcome.lastError : s.error));
         return kExitFailure;
     }
-    Q_UNUSED(cancelled);
-    return interrupted ? kExitInterrupted : kExitOk;
+    return outcome.interrupted ? kExitInterrupted : kExitOk;
 }
 
 CliCommand indexCommand() {

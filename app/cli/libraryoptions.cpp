@@ -5,6 +5,7 @@
 #include "clicommand.h"
 #include "filteroptions.h"
 #include "jsonoutput.h"
+#include "modeloptions.h"
 
 namespace ts::cli {
 
@@ -27,6 +28,54 @@ std::unique_ptr<Library> LibraryCliOptions::open(const QCommandLineParser &parse
         return {};
     }
     return std::move(*lib);
+}
+
+std::optional<int> attachPipeline(Library &library,
+                                  const std::shared_ptr<BridgeTowerPipeline> &pipeline) {
+    if (Status s = library.setPipeline(pipeline); !s || !(s = library.waitForModel()))
+        return reportError(s.error());
+    return std::nullopt;
+}
+
+std::optional<int> useGivenModel(const QCommandLineParser &parser, const ModelOptions &model,
+                                 Library &library, const QString &command) {
+    if (!parser.isSet(model.model) && qEnvironmentVariable("TOWERSEARCH_MODEL").isEmpty())
+        return std::nullopt;
+    int exitCode = kExitOk;
+    auto pipeline = model.load(parser, command, kHeadNone, exitCode);
+    if (!pipeline)
+        return exitCode;
+    return attachPipeline(library, pipeline);
+}
+
+std::shared_ptr<const SearchEngine> openForQuery(const QCommandLineParser &parser,
+                                                 const ModelOptions &model,
+                                                 const LibraryCliOptions &library,
+                                                 const QString &command,
+                                                 std::unique_ptr<Library> &lib, int &exitCode) {
+    auto pipeline =
+        model.load(parser, command, kHeadContrastive | kHeadImageTextMatching, exitCode);
+    if (!pipeline)
+        return {};
+    if (!lib)
+        lib = library.open(parser, command, exitCode);
+    if (!lib)
+        return {};
+    if (const auto stop = attachPipeline(*lib, pipeline)) {
+        exitCode = *stop;
+        return {};
+    }
+    const LibraryStats stats = lib->stats();
+    if (stats.indexed == 0)
+        err(QStringLiteral("towersearch-cli %1: no photo of %2 is indexed with this model yet; run "
+                           "'towersearch-cli index'\n")
+                .arg(command, stats.databasePath));
+    else if (stats.pending > 0)
+        err(QStringLiteral(
+                "towersearch-cli %1: note: %2 photos are not indexed with this model yet\n")
+                .arg(command)
+                .arg(stats.pending));
+    return lib->searchEngine();
 }
 
 nlohmann::json hitsToJson(const std::vector<PhotoHit> &hits, const Library *library) {

@@ -12,8 +12,11 @@
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <optional>
 
 namespace ts::cli {
+
+struct ModelOptions;
 
 // Exit code of a command stopped by Ctrl+C (128 + SIGINT, as shells report it).
 inline constexpr int kExitInterrupted = 130;
@@ -31,6 +34,28 @@ struct LibraryCliOptions {
     std::unique_ptr<Library> open(const QCommandLineParser &parser, const QString &command,
                                   int &exitCode, LibraryOptions options = {}) const;
 };
+
+// Gives `library` the pipeline and waits until it uses its model. On failure prints the error and
+// returns the exit code to stop with; nullopt means go on.
+std::optional<int> attachPipeline(Library &library,
+                                  const std::shared_ptr<BridgeTowerPipeline> &pipeline);
+
+// For commands that work without a model (status, forget, duplicates): with --model or
+// $TOWERSEARCH_MODEL, loads that model (no head needed) and attaches it, so the command reads that
+// model's vectors; without, the library keeps the model that serves search. Returns the exit code
+// to stop with (the error printed), or nullopt to go on.
+std::optional<int> useGivenModel(const QCommandLineParser &parser, const ModelOptions &model,
+                                 Library &library, const QString &command);
+
+// Loads the model with the search heads, opens the library (unless `lib` is open already: a
+// command may open it first to resolve in: before loading the model), attaches the model and says
+// on stderr when nothing or not everything is indexed with it yet. On failure prints why, sets
+// `exitCode` and returns null.
+std::shared_ptr<const SearchEngine> openForQuery(const QCommandLineParser &parser,
+                                                 const ModelOptions &model,
+                                                 const LibraryCliOptions &library,
+                                                 const QString &command,
+                                                 std::unique_ptr<Library> &lib, int &exitCode);
 
 // The photo's id, path, similarity and (when reranked) ITM match probability as JSON; with a
 // library, also each photo's date taken, type, camera and size (see photoMetadataJson).

@@ -11,12 +11,6 @@
 
 namespace ts::cli {
 
-std::shared_ptr<const SearchEngine> openForQuery(const QCommandLineParser &parser,
-                                                 const ModelOptions &common,
-                                                 const LibraryCliOptions &library,
-                                                 const QString &command,
-                                                 std::unique_ptr<Library> &lib, int &exitCode);
-
 static int runSimilar(const QStringList &args) {
     QCommandLineParser parser;
     ModelOptions common;
@@ -39,14 +33,9 @@ static int runSimilar(const QStringList &args) {
         err(QStringLiteral("towersearch-cli similar: give one FILE\n"));
         return kExitUsage;
     }
-    int count = 20;
-    bool ok = true;
-    if (parser.isSet(limit))
-        count = parser.value(limit).toInt(&ok);
-    if (!ok || count < 1) {
-        err(QStringLiteral("towersearch-cli similar: --limit needs a positive number\n"));
-        return kExitUsage;
-    }
+    const Result<int> count = positiveIntOption(parser, limit, 20);
+    if (!count)
+        return usageError(QStringLiteral("similar"), count.error().message);
     const QString file = parser.positionalArguments().first();
     int exitCode = kExitOk;
     std::unique_ptr<Library> lib = library.open(parser, QStringLiteral("similar"), exitCode);
@@ -60,7 +49,7 @@ static int runSimilar(const QStringList &args) {
     if (!engine)
         return exitCode == kExitOk ? kExitFailure : exitCode;
     SearchOptions options;
-    options.candidates = count;
+    options.candidates = *count;
     options.filter = query->filter;
     options.excludedPhrases = query->excludedPhrases;
     options.sort = query->sort;

@@ -21,6 +21,105 @@
 
 namespace ts::cli {
 
+namespace {
+
+// Everything `status` prints, read from the library once.
+struct LibraryReport {
+    LibraryStats stats;
+    QList<WatchedFolder> folders;
+    QList<PhotoRecord> failures;
+    QList<OfflineDirectory> offline;
+    QString consistency;
+    PrecisionChoice precision;
+};
+
+nlohmann::json orNull(const QString &s) {
+    return s.isEmpty() ? nlohmann::json(nullptr) : toJson(s);
+}
+
+nlohmann::json foldersJson(const QList<WatchedFolder> &folders) {
+    nlohmann::json jf = nlohmann::json::array();
+    for (const WatchedFolder &f : folders)
+        jf.push_back(
+            {{"path", toJson(f.path)},
+             {"indexed", f.photoCount},
+             {"pending", f.pendingCount},
+             {"failed", f.failedCount},
+             {"offline", f.offlineCount},
+             {"folder_offline", f.offline},
+             {"last_scan", f.lastScan.isValid() ? toJson(f.lastScan.toUTC().toString(Qt::ISODate))
+                                                : nlohmann::json(nullptr)}});
+    return jf;
+}
+
+void printReportJson(const LibraryReport &r) {
+    const LibraryStats &stats = r.stats;
+    nlohmann::json jfail = nlohmann::json::array();
+    for (const PhotoRecord &p : r.failures)
+        jfail.push_back({{"path", toJson(p.path)}, {"error", toJson(p.error)}});
+    nlohmann::json joff = nlohmann::json::array();
+    for (const OfflineDirectory &o : r.offline)
+        joff.push_back({{"path", toJson(o.path)},
+                        {"reason", toJson(o.reason)},
+                        {"since", toJson(o.since.toUTC().toString(Qt::ISODate))}});
+    nlohmann::json models = nlohmann::json::array();
+    for (const auto &[key, count] : stats.modelEmbeddings)
+        models.push_back({{"key", toJson(key)}, {"embeddings", count}});
+    printJson({{"database", toJson(stats.databasePath)},
+               {"database_bytes", stats.databaseBytes},
+               {"model", orNull(stats.modelKey)},
+               {"indexing_model", orNull(stats.indexingModelKey)},
+               {"models", models},
+               {"photos", stats.photos},
+               {"indexed", stats.indexed},
+               {"pending", stats.pending},
+               {"failed", stats.failed},
+               {"offline", stats.offline},
+               {"read_only", stats.readOnly},
+               {"folders", foldersJson(r.folders)},
+               {"offline_directories", joff},
+               {"failures", jfail},
+               {"consistency", toJson(r.consistency)},
+               {"precision", toJson(precisionName(r.precision.precision))},
+               {"precision_reason", toJson(r.precision.reason)}});
+}
+
+void printReportText(const LibraryReport &r) {
+    const LibraryStats &stats = r.stats;
+    out(QStringLiteral("database: %1 (%2 KiB%3)\n")
+            .arg(stats.databasePath)
+            .arg(stats.databaseBytes / 1024)
+            .arg(stats.readOnly ? QStringLiteral(", read-only: search only") : QString()));
+    out(QStringLiteral("model: %1\n")
+            .arg(stats.modelKey.isEmpty() ? QStringLiteral("(none yet)") : stats.modelKey));
+    out(QStringLiteral("precision: %1\n").arg(r.precision.reason));
+    out(QStringLiteral("photos: %1, indexed %2, pending %3, failed %4, offline %5\n")
+            .arg(stats.photos)
+            .arg(stats.indexed)
+            .arg(stats.pending)
+            .arg(stats.failed)
+            .arg(stats.offline));
+    for (const WatchedFolder &f : r.folders)
+        out(QStringLiteral("folder: %1 (%2 indexed, %3 pending, %4 failed%5)\n")
+                .arg(printablePath(f.path))
+                .arg(f.photoCount)
+                .arg(f.pendingCount)
+                .arg(f.failedCount)
+                .arg(f.offline        ? QStringLiteral(", offline: %1").arg(f.offlineReason)
+                     : f.offlineCount ? QStringLiteral(", %1 offline").arg(f.offlineCount)
+                                      : QString()));
+    for (const OfflineDirectory &o : r.offline)
+        out(QStringLiteral("offline: %1: %2 (since %3; its photos are kept and still found)\n")
+                .arg(printablePath(o.path), o.reason,
+                     QLocale::system().toString(o.since, QLocale::ShortFormat)));
+    for (const PhotoRecord &p : r.failures)
+        out(QStringLiteral("failed: %1: %2\n").arg(printablePath(p.path), printablePath(p.error)));
+    if (r.consistency != QLatin1String("ok"))
+        out(QStringLiteral("consistency: %1\n").arg(r.consistency));
+}
+
+} // namespace
+
 static int runStatus(const QStringList &args) {
     QCommandLineParser parser;
     ModelOptions common;
@@ -41,94 +140,18 @@ static int runStatus(const QStringList &args) {
     auto lib = library.open(parser, QStringLiteral("status"), exitCode);
     if (!lib)
         return exitCode;
-    if (parser.isSet(common.model) || !qEnvironmentVariable("TOWERSEARCH_MODEL").isEmpty()) {
-        auto pipeline = common.load(parser, QStringLiteral("status"), kHeadNone, exitCode);
-        if (!pipeline)
-            return exitCode;
-        if (Status s = lib->setPipeline(pipeline); !s || !(s = lib->waitForModel()))
-            return reportError(s.error());
-    }
-    const LibraryStats stats = lib->stats();
-    const auto folders = lib->folders();
-    const auto failures = lib->failedPhotos();
-    const auto offline = lib->offlineDirectories();
-    const QString consistency = lib->checkConsistency();
-    auto orNull = [](const QString &s) {
-        return s.isEmpty() ? nlohmann::json(nullptr) : toJson(s);
-    };
-    if (parser.isSet(common.json)) {
-        nlohmann::json jf = nlohmann::json::array();
-        for (const WatchedFolder &f : folders)
-            jf.push_back({{"path", toJson(f.path)},
-                          {"indexed", f.photoCount},
-                          {"pending", f.pendingCount},
-                          {"failed", f.failedCount},
-                          {"offline", f.offlineCount},
-                          {"folder_offline", f.offline},
-                          {"last_scan", f.lastScan.isValid()
-                                            ? toJson(f.lastScan.toUTC().toString(Qt::ISODate))
-                                            : nlohmann::json(nullptr)}});
-        nlohmann::json jfail = nlohmann::json::array();
-        for (const PhotoRecord &r : failures)
-            jfail.push_back({{"path", toJson(r.path)}, {"error", toJson(r.error)}});
-        nlohmann::json joff = nlohmann::json::array();
-        for (const OfflineDirectory &o : offline)
-            joff.push_back({{"path", toJson(o.path)},
-                            {"reason", toJson(o.reason)},
-                            {"since", toJson(o.since.toUTC().toString(Qt::ISODate))}});
-        nlohmann::json models = nlohmann::json::array();
-        for (const auto &[key, count] : stats.modelEmbeddings)
-            models.push_back({{"key", toJson(key)}, {"embeddings", count}});
-        printJson({{"database", toJson(stats.databasePath)},
-                   {"database_bytes", stats.databaseBytes},
-                   {"model", orNull(stats.modelKey)},
-                   {"indexing_model", orNull(stats.indexingModelKey)},
-                   {"models", models},
-                   {"photos", stats.photos},
-                   {"indexed", stats.indexed},
-                   {"pending", stats.pending},
-                   {"failed", stats.failed},
-                   {"offline", stats.offline},
-                   {"read_only", stats.readOnly},
-                   {"folders", jf},
-                   {"offline_directories", joff},
-                   {"failures", jfail},
-                   {"consistency", toJson(consistency)},
-                   {"precision", toJson(precisionName(precision->precision))},
-                   {"precision_reason", toJson(precision->reason)}});
-    } else {
-        out(QStringLiteral("database: %1 (%2 KiB%3)\n")
-                .arg(stats.databasePath)
-                .arg(stats.databaseBytes / 1024)
-                .arg(stats.readOnly ? QStringLiteral(", read-only: search only") : QString()));
-        out(QStringLiteral("model: %1\n")
-                .arg(stats.modelKey.isEmpty() ? QStringLiteral("(none yet)") : stats.modelKey));
-        out(QStringLiteral("precision: %1\n").arg(precision->reason));
-        out(QStringLiteral("photos: %1, indexed %2, pending %3, failed %4, offline %5\n")
-                .arg(stats.photos)
-                .arg(stats.indexed)
-                .arg(stats.pending)
-                .arg(stats.failed)
-                .arg(stats.offline));
-        for (const WatchedFolder &f : folders)
-            out(QStringLiteral("folder: %1 (%2 indexed, %3 pending, %4 failed%5)\n")
-                    .arg(printablePath(f.path))
-                    .arg(f.photoCount)
-                    .arg(f.pendingCount)
-                    .arg(f.failedCount)
-                    .arg(f.offline        ? QStringLiteral(", offline: %1").arg(f.offlineReason)
-                         : f.offlineCount ? QStringLiteral(", %1 offline").arg(f.offlineCount)
-                                          : QString()));
-        for (const OfflineDirectory &o : offline)
-            out(QStringLiteral("offline: %1: %2 (since %3; its photos are kept and still found)\n")
-                    .arg(printablePath(o.path), o.reason,
-                         QLocale::system().toString(o.since, QLocale::ShortFormat)));
-        for (const PhotoRecord &r : failures)
-            out(QStringLiteral("failed: %1: %2\n")
-                    .arg(printablePath(r.path), printablePath(r.error)));
-        if (consistency != QLatin1String("ok"))
-            out(QStringLiteral("consistency: %1\n").arg(consistency));
-    }
+    if (const auto stop = useGivenModel(parser, common, *lib, QStringLiteral("status")))
+        return *stop;
+    const LibraryReport report{lib->stats(),
+                               lib->folders(),
+                               lib->failedPhotos(),
+                               lib->offlineDirectories(),
+                               lib->checkConsistency(),
+                               *precision};
+    if (parser.isSet(common.json))
+        printReportJson(report);
+    else
+        printReportText(report);
     return kExitOk;
 }
 

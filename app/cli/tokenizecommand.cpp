@@ -20,6 +20,32 @@ static const char *const kDescription =
     "(three lists of equal length; tokens[i] is the vocabulary string of input_ids[i]).\n\n"
     "Exit codes: 0 ok, 2 usage error, 4 tokenizer files missing or unusable.";
 
+namespace {
+
+void printTokensJson(const Tokenizer &tokenizer, const Encoding &enc) {
+    // ordered_json: the keys print in the documented order.
+    nlohmann::ordered_json root;
+    std::vector<std::string> tokens;
+    for (const int64_t id : enc.inputIds)
+        tokens.push_back(tokenizer.idToToken(id).toStdString());
+    root["tokens"] = tokens;
+    root["input_ids"] = enc.inputIds;
+    root["attention_mask"] = enc.attentionMask;
+    out(QString::fromStdString(
+            root.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)) +
+        QLatin1Char('\n'));
+}
+
+// One line per token: id<TAB>token.
+void printTokens(const Tokenizer &tokenizer, const Encoding &enc) {
+    QString text;
+    for (const int64_t id : enc.inputIds)
+        text += QStringLiteral("%1\t%2\n").arg(id).arg(tokenizer.idToToken(id));
+    out(text);
+}
+
+} // namespace
+
 static int runTokenize(const QStringList &args) {
     QCommandLineParser parser;
     const QCommandLineOption modelOpt(QStringLiteral("model"),
@@ -60,15 +86,12 @@ static int runTokenize(const QStringList &args) {
     }
     std::optional<int> maxLength;
     if (parser.isSet(maxLengthOpt)) {
-        bool ok = false;
-        const int n = parser.value(maxLengthOpt).toInt(&ok);
-        if (!ok || n < 1) {
-            err(QStringLiteral(
-                    "towersearch-cli tokenize: --max-length needs a positive integer, not '%1'\n")
-                    .arg(parser.value(maxLengthOpt)));
-            return kExitUsage;
-        }
-        maxLength = n;
+        const Result<int> n = positiveIntOption(parser, maxLengthOpt, 0);
+        if (!n)
+            return usageError(QStringLiteral("tokenize"),
+                              QStringLiteral("--max-length needs a positive integer, not '%1'")
+                                  .arg(parser.value(maxLengthOpt)));
+        maxLength = *n;
     }
 
     auto tokenizer = Tokenizer::load(parser.value(modelOpt));
@@ -86,24 +109,10 @@ static int runTokenize(const QStringList &args) {
                              ? tokenizer->encodePair(positional[0], parser.value(pairOpt), opts)
                              : tokenizer->encode(positional[0], opts);
 
-    if (parser.isSet(jsonOpt)) {
-        // ordered_json: the keys print in the documented order.
-        nlohmann::ordered_json root;
-        std::vector<std::string> tokens;
-        for (const int64_t id : enc.inputIds)
-            tokens.push_back(tokenizer->idToToken(id).toStdString());
-        root["tokens"] = tokens;
-        root["input_ids"] = enc.inputIds;
-        root["attention_mask"] = enc.attentionMask;
-        out(QString::fromStdString(
-                root.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace)) +
-            QLatin1Char('\n'));
-        return kExitOk;
-    }
-    QString text;
-    for (const int64_t id : enc.inputIds)
-        text += QStringLiteral("%1\t%2\n").arg(id).arg(tokenizer->idToToken(id));
-    out(text);
+    if (parser.isSet(jsonOpt))
+        printTokensJson(*tokenizer, enc);
+    else
+        printTokens(*tokenizer, enc);
     return kExitOk;
 }
 

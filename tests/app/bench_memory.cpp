@@ -8,6 +8,8 @@
 // the desktop app (offscreen) started on that library, searching once and reporting its memory
 // when idle after the search, each in every precision asked for. Prints the peak RSS
 // ("Maximum resident set size") and wall time of each, per precision.
+#include "clirun.h"
+
 #include <QColor>
 #include <QCoreApplication>
 #include <QDir>
@@ -16,7 +18,6 @@
 #include <QGuiApplication>
 #include <QImage>
 #include <QPainter>
-#include <QProcess>
 #include <QRegularExpression>
 #include <QTemporaryDir>
 
@@ -61,23 +62,21 @@ struct Run {
     QString output;
 };
 
-// Runs `program args` under /usr/bin/time -v; the peak RSS comes from time's report.
+// Runs `program args` under /usr/bin/time -v, with no time limit; the peak RSS comes from time's
+// report.
 Run timed(const QString &program, const QStringList &args, const QProcessEnvironment &env) {
-    QProcess p;
-    p.setProcessEnvironment(env);
-    p.setProcessChannelMode(QProcess::SeparateChannels);
     QElapsedTimer timer;
     timer.start();
-    p.start(QStringLiteral("/usr/bin/time"), QStringList{QStringLiteral("-v"), program} + args);
-    p.waitForFinished(-1);
+    const ts::test::CliRun cli =
+        ts::test::runCli(QStringLiteral("/usr/bin/time"),
+                         QStringList{QStringLiteral("-v"), program} + args, -1, env);
     Run r;
     r.seconds = double(timer.elapsed()) / 1000.0;
-    r.exitCode = p.exitCode();
-    const QString err = QString::fromLocal8Bit(p.readAllStandardError());
-    r.output = QString::fromLocal8Bit(p.readAllStandardOutput()) + err;
+    r.exitCode = cli.exitCode;
+    r.output = cli.out + cli.err;
     const auto m =
         QRegularExpression(QStringLiteral("Maximum resident set size \\(kbytes\\): (\\d+)"))
-            .match(err);
+            .match(cli.err);
     if (m.hasMatch())
         r.peakMiB = m.captured(1).toDouble() / 1024.0;
     return r;

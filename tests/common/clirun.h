@@ -1,13 +1,14 @@
 #pragma once
 
-// Runs towersearch-cli for the CLI tests: its exit code (-1 when it crashed or timed out), its
-// output, and for a successful `--json` run the parsed document (discarded on a parse error, so a
-// test checks `j.is_discarded()`).
+// Runs towersearch-cli for the CLI tests (tests/app, tests/indexer, tests/hub): its exit code (-1
+// when it crashed, did not start or timed out), its output, and for a successful `--json` run the
+// parsed document (discarded on a parse error, so a test checks `j.is_discarded()`).
 
 #include <nlohmann/json.hpp>
 
 #include <QProcess>
 #include <QProcessEnvironment>
+#include <QSignalSpy>
 #include <QString>
 #include <QStringList>
 
@@ -19,13 +20,23 @@ struct CliRun {
     nlohmann::json j;
 };
 
+// How the test waits for the CLI. A test that serves the CLI from its own thread (the fake Hub of
+// tests/hub) must keep its event loop turning; the others simply block.
+enum class CliWait { Blocking, ServingEvents };
+
 inline CliRun runCli(const QString &program, const QStringList &args, int timeoutMs,
-                     const QProcessEnvironment &env = QProcessEnvironment::systemEnvironment()) {
+                     const QProcessEnvironment &env = QProcessEnvironment::systemEnvironment(),
+                     CliWait wait = CliWait::Blocking) {
     QProcess p;
     p.setProcessEnvironment(env);
+    QSignalSpy done(&p, &QProcess::finished);
     p.start(program, args);
     CliRun r;
-    if (!p.waitForFinished(timeoutMs)) {
+    const bool finished =
+        wait == CliWait::ServingEvents
+            ? p.waitForStarted(10000) && (done.count() > 0 || done.wait(timeoutMs))
+            : p.waitForFinished(timeoutMs);
+    if (!finished) {
         p.kill();
         p.waitForFinished();
         r.err = QStringLiteral("timed out");

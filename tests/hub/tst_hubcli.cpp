@@ -1,4 +1,5 @@
 // `towersearch-cli model list | download | verify` against a fake Hub on 127.0.0.1.
+#include "clirun.h"
 #include "fakehub.h"
 #include "testdata.h"
 
@@ -7,8 +8,6 @@
 
 #include <QDir>
 #include <QFile>
-#include <QProcess>
-#include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -21,10 +20,7 @@ const QString kRepo = QString::fromLatin1(kDefaultModelRepo);
 const QString kCommit = QStringLiteral("0123456789abcdef0123456789abcdef01234567");
 const QString kBaseRepo = QStringLiteral("BridgeTower/bridgetower-base-itm-mlm");
 
-struct Run {
-    int exitCode = -1;
-    QString out, err;
-};
+using Run = ts::test::CliRun;
 
 } // namespace
 
@@ -39,23 +35,14 @@ private:
 
     // Runs the CLI while the fake Hub keeps serving (the event loop turns during the wait).
     Run cli(const QStringList &args, const QString &endpoint = {}) {
-        QProcess p;
         QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
         env.insert(QStringLiteral("HF_HOME"), m_tmp->path());
         env.insert(QStringLiteral("HF_HUB_CACHE"), cacheRoot());
         env.insert(QStringLiteral("HF_ENDPOINT"), endpoint.isEmpty() ? m_hub->url() : endpoint);
         env.remove(QStringLiteral("HF_TOKEN"));
         env.remove(QStringLiteral("HF_HUB_OFFLINE"));
-        p.setProcessEnvironment(env);
-        QSignalSpy done(&p, &QProcess::finished);
-        p.start(QStringLiteral(TOWERSEARCH_CLI_PATH), args);
-        Run r;
-        if (!p.waitForStarted(10000) || !done.wait(120000))
-            return r;
-        r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-        r.out = QString::fromUtf8(p.readAllStandardOutput());
-        r.err = QString::fromUtf8(p.readAllStandardError());
-        return r;
+        return ts::test::runCli(QStringLiteral(TOWERSEARCH_CLI_PATH), args, 120000, env,
+                                ts::test::CliWait::ServingEvents);
     }
 
 private Q_SLOTS:
