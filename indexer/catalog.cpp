@@ -336,7 +336,7 @@ QList<WatchedFolder> Catalog::folders(const QString &modelKey) const {
     // the non-failed, failed and offline counts; the embedded count through the covering index
     // embeddings_model. Pending = non-failed - embedded (at most one vector per photo and model):
     // a NOT EXISTS per photo read every vector's page (2.5 s for 100,000 photos before the app's
-    // window could show; 0.3 s now, issue 14).
+    // window could show; 0.3 s now).
     auto s = m_db->prepare(
         "SELECT f.id, f.path, f.last_scan,"
         " (SELECT count(*) FROM photos p JOIN embeddings e ON e.photo_id = p.id AND e.model_key = "

@@ -69,7 +69,7 @@ struct EmbeddedOwners {
     std::vector<quint64> tags;
 };
 
-// A folder as the last scan found it (issue 12): the filesystem it was on (st_dev) and its
+// A folder as the last scan found it: the filesystem it was on (st_dev) and its
 // parent's, so that a mount point whose disk is gone is recognised; offline when it could not be
 // listed (its photos are kept).
 struct DirectoryRecord {

@@ -48,7 +48,7 @@ CREATE TABLE embeddings (
 ) WITHOUT ROWID;
 CREATE INDEX embeddings_model ON embeddings(model_key);
 )sql",
-    // 1 -> 2 (issue 12): folders that could not be listed (offline) and the filesystem each folder
+    // 1 -> 2: folders that could not be listed (offline) and the filesystem each folder
     // was on, so that an unmounted disk's empty mount point is not taken for an emptied folder.
     // A photo belongs to the innermost watched folder that contains it (so that forgetting an
     // outer folder keeps what an inner one covers): fix up rows an outer folder took over.
@@ -68,7 +68,7 @@ UPDATE photos SET folder_id = (
 WHERE EXISTS (SELECT 1 FROM folders f
               WHERE substr(photos.path, 1, length(rtrim(f.path, '/')) + 1) = rtrim(f.path, '/') || '/');
 )sql",
-    // 2 -> 3 (issue 12, content identity): full_hash is a hash of every byte of the file (the
+    // 2 -> 3 (content identity): full_hash is a hash of every byte of the file (the
     // quick content_hash stays as the indexed pre-filter; rows indexed before have NULL and are
     // never reused by hash). Photo ids are never reused: meta 'photos_last_id' is the highest id
     // ever given (kept by the trigger whoever inserts), and new rows take the next one. Existing
@@ -80,7 +80,7 @@ CREATE TRIGGER photos_last_id AFTER INSERT ON photos BEGIN
     UPDATE meta SET value = NEW.id WHERE key = 'photos_last_id' AND CAST(value AS INTEGER) < NEW.id;
 END;
 )sql",
-    // 3 -> 4 (issue 15, filters): what a photo is and where it came from, for filters and
+    // 3 -> 4 (filters): what a photo is and where it came from, for filters and
     // listings. taken_ms now always has a value: EXIF DateTimeOriginal, else the file's mtime with
     // taken_is_file_time = 1. file_type is canonical (core/image/exifreader.h): by content when
     // indexed, here from the extension. file_name (the path's last component) orders by name.

@@ -43,9 +43,8 @@ struct LibraryOptions {
     qint64 rerankCacheDiskBytes = 2LL << 30;
     QStringList excludedFolders; // never indexed (besides hidden folders and the app's own)
     int batchSize = 8;           // photos per embedding batch / per transaction
-    // Added for issue 6:
-    int decodeThreads = 2;    // decode + preprocess pool (the model runs on the worker thread)
-    bool watchFolders = true; // follow changes while the Library lives (the CLI turns it off)
+    int decodeThreads = 2;       // decode + preprocess pool (the model runs on the worker thread)
+    bool watchFolders = true;    // follow changes while the Library lives (the CLI turns it off)
     int maxWatchedDirectories = 2000; // inotify watches used at most; beyond, periodic rescans only
     int rescanIntervalSeconds = 600;  // cheap rescan (size + mtime) period while watching; 0: never
     qint64 maxDatabasePages = 0;      // testing only: simulate a full disk (PRAGMA max_page_count)
@@ -78,7 +77,7 @@ public:
     bool isLoadingModel() const;
     static constexpr qint64 kSynchronousIndexLimit = 20000;
 
-    // Settings that apply at once (issue 12): folders never indexed (from the next run; a run in
+    // Settings that apply at once: folders never indexed (from the next run; a run in
     // progress is restarted), and the rerank cache's budgets (the caches are rebuilt, the disk
     // tier kept).
     void setExcludedFolders(const QStringList &folders);
@@ -87,9 +86,9 @@ public:
     // The one default library of the app and the CLI: <XDG data home>/towersearch/library.sqlite
     // (~/.local/share/towersearch/library.sqlite). Opening the default moves a library found at
     // legacyDatabasePath() there once (database, vector index files, cache folder), never
-    // overwriting a library already at the new place (issue 12).
+    // overwriting a library already at the new place.
     static QString defaultDatabasePath();
-    // Where the app kept its library before issue 12: <XDG data home>/TowerSearch/TowerSearch/.
+    // Where earlier versions kept the library: <XDG data home>/TowerSearch/TowerSearch/.
     static QString legacyDatabasePath();
     QString databasePath() const;
     // The vector index file of a model, beside the database.
@@ -128,7 +127,7 @@ public:
     std::function<QString(const QString &photoPath)> storedThumbnailProvider() const;
     LibraryStats stats() const;
 
-    // Near-duplicates (issue 15): groups of photos whose embeddings of the serving model have
+    // Near-duplicates: groups of photos whose embeddings of the serving model have
     // cosine similarity >= `threshold` to the group's representative (kDefaultDuplicateThreshold
     // in core/search/duplicates.h), largest group first, each photo with its record (size,
     // resolution, date, path). Needs no model: without one the serving model's index file is

@@ -6,12 +6,12 @@
 //   bench_indexer --hash-cost [RUNS=10]: what identifying a 12 MP JPEG by content costs per photo
 //   (one read, the quick and the full hash) beside its decode and the embedding time.
 //   bench_indexer --model DIR [--photos 20] [--threads 2] [--precision f32|bf16] [--dir DIR]
-//       [--alone 8]: indexing end to end at the real size (issue 14): N generated 12 MP JPEGs
+//       [--alone 8]: indexing end to end at the real size: N generated 12 MP JPEGs
 //       through the real indexer with the checkpoint in DIR (e.g. the one
 //       tests/model/make_large_checkpoint writes); prints photos/s, the time per stage, how much
 //       of the run the model's time is, the model alone on the same photos, and peak RSS.
-//   bench_indexer --make-catalog N --db PATH --model DIR: a large library for start-up timings
-//       (issue 14): N catalog rows with random unit vectors under DIR's model key, in a folder
+//   bench_indexer --make-catalog N --db PATH --model DIR: a large library for start-up timings:
+//       N catalog rows with random unit vectors under DIR's model key, in a folder
 //       that does not exist (offline: kept, never re-embedded), written in a few transactions.
 #include "core/image/imagedecoder.h"
 #include "core/model/bridgetowermodel.h"

@@ -328,7 +328,7 @@ void TestLibraryCli::switchingPrecisionKeepsTheLibrary() {
     QCOMPARE(r.j["results"].size(), size_t(4));
 }
 
-// Issue 15: `duplicates` on a library of the fixture photos plus near-copies of one of them, made
+// `duplicates` on a library of the fixture photos plus near-copies of one of them, made
 // here; run without --model (the library's own index), in JSON and as text; bad thresholds refused.
 void TestLibraryCli::duplicatesListsTheCopiesMade() {
     const QString dir = m_tmp.filePath(QStringLiteral("duplicates"));

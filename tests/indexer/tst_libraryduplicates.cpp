@@ -1,4 +1,4 @@
-// Near-duplicates through the Library (issue 15): a library of the fixture photos and near-copies
+// Near-duplicates through the Library: a library of the fixture photos and near-copies
 // the test makes (resized, re-encoded, cropped, converted), embedded with the tiny e2e model;
 // findDuplicates must give back exactly the copies made, around their original; moveToTrash puts
 // a copy in the desktop's trash (a test XDG_DATA_HOME) and drops it from catalog and index.

@@ -1,4 +1,4 @@
-// Folders as users really have them (issue 12, part A): disks that are unmounted and come back,
+// Folders as users really have them: disks that are unmounted and come back,
 // unreadable folders and broken folder symlinks (offline, not empty), nested watched folders, one
 // default library for the app and the CLI, a read-only library, a full disk, and `forget` leaving
 // nothing behind. Real tmpfs mounts and a helper process that runs as `nobody`; a test skips, with

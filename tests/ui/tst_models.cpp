@@ -216,7 +216,7 @@ void TestModels::folderModelPassesTheTester() {
     model.setFolders({});
     QCOMPARE(model.rowCount(), 0);
 
-    // Offline (issue 12): a folder that could not be listed, and one with an unreadable subfolder.
+    // Offline: a folder that could not be listed, and one with an unreadable subfolder.
     WatchedFolder usb = b;
     usb.offline = true;
     usb.offlineReason =
