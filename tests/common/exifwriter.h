@@ -5,6 +5,8 @@
 // and the ways each container carries it (JPEG APP1, PNG eXIf, WebP EXIF chunk, HEIF Exif item).
 // Header-only: tests/image and tests/indexer both use it.
 
+#include "core/common/crc32.h"
+
 #include <QByteArray>
 #include <QList>
 #include <QtEndian>
@@ -123,13 +125,7 @@ inline QByteArray jpegWithExif(QByteArray jpeg, const QByteArray &block) {
 }
 
 inline quint32 pngCrc(const QByteArray &data) {
-    quint32 crc = 0xffffffffu;
-    for (char ch : data) {
-        crc ^= quint8(ch);
-        for (int k = 0; k < 8; ++k)
-            crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-    }
-    return ~crc;
+    return ts::crc32(data.constData(), size_t(data.size()));
 }
 
 // The PNG with an eXIf chunk after IHDR, or just before IEND (after the image data).

@@ -1,4 +1,5 @@
 #include "imagetestutil.h"
+#include "core/common/crc32.h"
 
 #include "testdata.h"
 
@@ -137,21 +138,7 @@ QByteArray readAll(const QString &path) {
 }
 
 uint32_t crc32(const QByteArray &data) {
-    static uint32_t table[256];
-    static bool init = [] {
-        for (uint32_t n = 0; n < 256; ++n) {
-            uint32_t c = n;
-            for (int k = 0; k < 8; ++k)
-                c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            table[n] = c;
-        }
-        return true;
-    }();
-    (void)init;
-    uint32_t c = 0xFFFFFFFFu;
-    for (char ch : data)
-        c = table[(c ^ uint8_t(ch)) & 0xFF] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
+    return ts::crc32(data.constData(), size_t(data.size()));
 }
 
 } // namespace ts::test

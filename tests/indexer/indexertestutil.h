@@ -1,6 +1,8 @@
 #pragma once
 
 // Generated photo folders for indexer tests and the benchmark.
+#include "core/common/crc32.h"
+
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -27,13 +29,7 @@ inline bool writePhoto(const QString &path, quint32 seed, int width = 48, int he
 }
 
 inline quint32 crc32(const QByteArray &data) {
-    quint32 crc = 0xffffffffu;
-    for (char ch : data) {
-        crc ^= quint8(ch);
-        for (int k = 0; k < 8; ++k)
-            crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-    }
-    return ~crc;
+    return ts::crc32(data.constData(), size_t(data.size()));
 }
 
 // A PNG whose header claims width x height (no pixel data worth the name): a decompression bomb.

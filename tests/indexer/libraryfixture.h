@@ -2,6 +2,7 @@
 
 // What the library tests share: a temporary library with the fake embedder, a bounded indexing
 // run, a tmpfs mount that is always unmounted, and running a helper process as `nobody`.
+#include "clirun.h"
 #include "fakeembedder.h"
 #include "indexer/library.h"
 
@@ -130,30 +131,13 @@ inline QString cannotDropPrivileges() {
     return {};
 }
 
-struct ProcessResult {
-    int exitCode = -1;
-    QString out, err;
-};
-
 // Runs `program args` as nobody:nogroup with no supplementary groups (bounded wait).
-inline ProcessResult runAsNobody(const QString &program, const QStringList &args,
-                                 int timeoutMs = 60000) {
-    QProcess p;
-    p.start(QStringLiteral("setpriv"),
-            QStringList{QStringLiteral("--reuid=nobody"), QStringLiteral("--regid=nogroup"),
-                        QStringLiteral("--clear-groups"), QStringLiteral("--"), program} +
-                args);
-    ProcessResult r;
-    if (!p.waitForFinished(timeoutMs)) {
-        p.kill();
-        p.waitForFinished();
-        r.err = QStringLiteral("timed out");
-        return r;
-    }
-    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
-    r.out = QString::fromUtf8(p.readAllStandardOutput());
-    r.err = QString::fromUtf8(p.readAllStandardError());
-    return r;
+inline CliRun runAsNobody(const QString &program, const QStringList &args, int timeoutMs = 60000) {
+    return runCli(QStringLiteral("setpriv"),
+                  QStringList{QStringLiteral("--reuid=nobody"), QStringLiteral("--regid=nogroup"),
+                              QStringLiteral("--clear-groups"), QStringLiteral("--"), program} +
+                      args,
+                  timeoutMs);
 }
 
 // chown -R nobody:nogroup (the helper running as nobody writes there).
