@@ -395,16 +395,22 @@ Status Library::setPipeline(std::shared_ptr<const BridgeTowerPipeline> pipeline)
     return setEmbedder(makeBridgeTowerEmbedder(std::move(pipeline)));
 }
 
+// Cancels a run in progress and returns once its worker has finished (the caller is about to change
+// what the worker reads).
+void Library::stopIndexingAndWait() {
+    if (!d->worker)
+        return;
+    cancelIndexing();
+    QEventLoop loop;
+    connect(this, &Library::indexingFinished, &loop, &QEventLoop::quit);
+    if (d->worker)
+        loop.exec();
+}
+
 Status Library::setEmbedder(std::shared_ptr<ImageEmbedder> embedder) {
     if (!embedder)
         return Error(Error::Code::InvalidArgument, QStringLiteral("no model given to the library"));
-    if (d->worker) {
-        cancelIndexing();
-        QEventLoop loop;
-        connect(this, &Library::indexingFinished, &loop, &QEventLoop::quit);
-        if (d->worker)
-            loop.exec();
-    }
+    stopIndexingAndWait();
     const QString key = embedder->modelKey();
     const quint64 generation = ++d->modelGeneration;
     d->loadingEmbedder = std::move(embedder);
@@ -574,13 +580,7 @@ Status Library::forgetFolder(const QString &path) {
     // The index it updates. (void): a model that failed to load was reported (modelReady); the
     // folder is forgotten in the catalog either way, and the index is rebuilt from it.
     (void)waitForModel();
-    if (d->worker) {
-        cancelIndexing();
-        QEventLoop loop;
-        connect(this, &Library::indexingFinished, &loop, &QEventLoop::quit);
-        if (d->worker)
-            loop.exec();
-    }
+    stopIndexingAndWait();
     auto removed = d->catalog->removeFolder(normalizedFolder(path));
     if (!removed)
         return removed.error();

@@ -171,6 +171,7 @@ Q_SIGNALS:
 
 private:
     Library();
+    void stopIndexingAndWait();
     void updateWatches(const QStringList &directories, bool truncated);
     void finishModel(const Result<std::shared_ptr<VectorIndex>> &index);
     void makeCaches(bool keepServing);
