@@ -365,6 +365,10 @@ Result<DecodedImage> decodeWithQt(const QByteArray &data, Format format, const P
         return namedError(Error::Code::Format, name,
                           QStringLiteral("cannot decode the %1 image (%2)")
                               .arg(displayName(format), reader.errorString()));
+    // What was decoded can be larger than the size reported before: a GIF frame is decoded onto
+    // its logical screen, which reader.size() does not report.
+    if (const Status s = checkStoredSize(decoded.size(), name, options); !s)
+        return s.error();
 
     const bool gray16 = png.colorType == 0 && png.bitDepth == 16;
     if (gray16 &&

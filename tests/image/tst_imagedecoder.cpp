@@ -628,6 +628,29 @@ private Q_SLOTS:
                  qPrintable(d.error().message));
     }
 
+    // A GIF whose logical screen is wider than the side limit while its one frame is 1 x 1: Qt
+    // reports the frame's size before decoding but returns an image of the screen's size, so the
+    // limit must also hold for what was decoded (found by fuzz_image_decoder).
+    void rejectsGifWiderThanItsFrame() {
+        QByteArray gif("GIF89a", 6);
+        gif += QByteArray("\x01\x94\x01\x00", 4); // logical screen 37889 x 1
+        gif += QByteArray("\x80\x00\x00", 3);     // global colour table of 2 entries
+        gif += QByteArray("\x00\x00\x00\xff\xff\xff", 6);
+        gif += QByteArray("\x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00", 10); // frame 1 x 1
+        gif += QByteArray("\x02\x02\x44\x01\x00\x3b", 6);
+        DecodeOptions options;
+        options.maxSide = 20000;
+        auto d = decodeImageData(gif, QStringLiteral("wide.gif"), options);
+        if (d.ok())
+            QVERIFY2(std::max(d->rgb.width(), d->rgb.height()) <= options.maxSide,
+                     qPrintable(QStringLiteral("decoded %1 x %2 past the side limit")
+                                    .arg(d->rgb.width())
+                                    .arg(d->rgb.height())));
+        else
+            QVERIFY2(d.error().message.startsWith(QLatin1String("wide.gif")),
+                     qPrintable(d.error().message));
+    }
+
     // A real thin strip within the limits decodes and preprocesses (HF fails on it).
     void longStripIsIndexed() {
         QImage strip(30000, 2, QImage::Format_RGB888);
