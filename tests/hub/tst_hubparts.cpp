@@ -179,8 +179,11 @@ private Q_SLOTS:
     void inspectRefusesABadConfig() {
         QTemporaryDir tmp;
         const QDir fixture(test::dataDir(QStringLiteral("e2e/tiny-e2e")));
-        for (const QString &f : ModelLocator::requiredFiles()
-                                    << QStringLiteral("model.safetensors"))
+        // A named list: `requiredFiles() << x` in the loop header would iterate a destroyed
+        // temporary.
+        const QStringList files = ModelLocator::requiredFiles()
+                                  << QStringLiteral("model.safetensors");
+        for (const QString &f : files)
             QVERIFY(QFile::copy(fixture.filePath(f), tmp.filePath(f)));
         QFile config(tmp.filePath(QStringLiteral("config.json")));
         QVERIFY(config.open(QIODevice::WriteOnly | QIODevice::Truncate));
