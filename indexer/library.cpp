@@ -8,7 +8,7 @@
 #include "indexer/catalog.h"
 #include "indexer/imageembedder.h"
 #include "indexer/indexworker.h"
-#include "indexer/sqlite.h"
+#include "indexer/sqldatabase.h"
 
 #include <QCryptographicHash>
 #include <QDir>
