@@ -340,6 +340,7 @@ void TestLibraryFolders::nestedFoldersShareTheirPhotos() {
 // ---- 3. One library.
 
 void TestLibraryFolders::appAndCliShareOneDefaultLibrary() {
+    TS_SKIP_ON_POSTGRES("the default library is a SQLite file in the XDG data folder");
     LibraryFixture f;
     const QString data = f.tmp.filePath(QStringLiteral("xdg-data"));
     qputenv("XDG_DATA_HOME", QFile::encodeName(data));
@@ -384,6 +385,7 @@ void TestLibraryFolders::appAndCliShareOneDefaultLibrary() {
 }
 
 void TestLibraryFolders::legacyLibraryIsNeverOverwritten() {
+    TS_SKIP_ON_POSTGRES("moving a legacy library moves its SQLite file");
     LibraryFixture f;
     const QString data = f.tmp.filePath(QStringLiteral("xdg-data"));
     qputenv("XDG_DATA_HOME", QFile::encodeName(data));
@@ -416,6 +418,7 @@ void TestLibraryFolders::legacyLibraryIsNeverOverwritten() {
 // ---- 5. A read-only library.
 
 void TestLibraryFolders::readOnlyLibraryIsSearchableAndIndexingSaysWhy() {
+    TS_SKIP_ON_POSTGRES("the SQLite file on a read-only mount");
     const QString modelDir = test::dataDir(QStringLiteral("e2e/tiny-e2e"));
     auto pipeline = BridgeTowerPipeline::load(modelDir);
     QVERIFY2(pipeline, pipeline ? "" : qPrintable(pipeline.error().message));
@@ -465,6 +468,7 @@ void TestLibraryFolders::readOnlyLibraryIsSearchableAndIndexingSaysWhy() {
 }
 
 void TestLibraryFolders::readOnlyForNobodyIndexingSaysWhy() {
+    TS_SKIP_ON_POSTGRES("the SQLite file's permissions");
     if (const QString why = test::cannotDropPrivileges(); !why.isEmpty())
         QSKIP(qPrintable(why));
     LibraryFixture f;
@@ -491,6 +495,7 @@ void TestLibraryFolders::readOnlyForNobodyIndexingSaysWhy() {
 // ---- 6. Disk full.
 
 void TestLibraryFolders::fullDiskStopsCleanlyAndTheNextRunResumes() {
+    TS_SKIP_ON_POSTGRES("the SQLite file on a full tmpfs");
     LibraryFixture f;
     const QString libDir = f.tmp.filePath(QStringLiteral("lib"));
     TmpfsMount mount(libDir);
