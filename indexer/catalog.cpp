@@ -53,8 +53,10 @@ PhotoRecord recordFrom(const sql::Statement &s) {
 // (Statement::bindPath); on PostgreSQL every path is BYTEA.
 QByteArray underSql(sql::Backend backend, const QByteArray &path, const QByteArray &folder) {
     if (backend == sql::Backend::Postgres) {
+        // Both sides cast: a parameter seen first inside substring() would be typed text.
         const QByteArray f = "rtrim(CAST(" + folder + " AS bytea), '/'::bytea)";
-        return "substring(" + path + " from 1 for length(" + f + ") + 1) = " + f + " || '/'::bytea";
+        return "substring(CAST(" + path + " AS bytea) from 1 for length(" + f + ") + 1) = " + f +
+               " || '/'::bytea";
     }
     return "substr(CAST(" + path + " AS BLOB), 1, length(CAST(rtrim(" + folder +
            ", '/') AS BLOB)) + 1) = CAST(rtrim(" + folder + ", '/') || '/' AS BLOB)";

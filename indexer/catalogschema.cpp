@@ -221,8 +221,13 @@ Result<int> Catalog::readSchemaVersion() const {
             return m_db->lastError(QStringLiteral("reading the schema version"));
         return int(version.int64At(0));
     }
-    // No meta table yet: an empty database (version 0). Nothing here writes.
-    auto exists = m_db->prepare("SELECT CASE WHEN to_regclass('meta') IS NULL THEN 0 ELSE 1 END");
+    // No meta table yet: an empty database (version 0). Nothing here writes. pg_class read as a
+    // table, not to_regclass('meta'): that looks the name up in the transaction's cached catalog
+    // snapshot, which under the migration lock can predate the migration another process just
+    // committed (seen: "relation meta already exists").
+    auto exists = m_db->prepare(
+        "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+        " ON n.oid = c.relnamespace WHERE c.relname = 'meta' AND n.nspname = current_schema()");
     if (!exists.step())
         return m_db->lastError(QStringLiteral("reading the schema version"));
     if (exists.int64At(0) == 0)

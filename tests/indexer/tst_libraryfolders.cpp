@@ -11,6 +11,7 @@
 
 #include <QDirIterator>
 #include <QElapsedTimer>
+#include <QScopeGuard>
 #include <QtTest>
 
 #include <sys/stat.h>
@@ -238,6 +239,10 @@ void TestLibraryFolders::unreadableFileFailsAndUnreadableFolderIsOfflineForNobod
     QVERIFY(test::writePhoto(root + QStringLiteral("/private/p2.jpg"), 4));
     const QString work = f.tmp.filePath(QStringLiteral("lib"));
     QDir().mkpath(work);
+    // A library on a URL keeps its local files in the XDG cache folder: one nobody may write.
+    const QByteArray cacheHome = qgetenv("XDG_CACHE_HOME");
+    const auto restoreCacheHome = qScopeGuard([&] { qputenv("XDG_CACHE_HOME", cacheHome); });
+    qputenv("XDG_CACHE_HOME", QFile::encodeName(f.tmp.filePath(QStringLiteral("cache"))));
     QVERIFY(test::giveToNobody(f.tmp.path()));
     const QString log = work + QStringLiteral("/embedded.log");
     const QStringList args{f.db(), root, log, QStringLiteral("0"), QStringLiteral("4")};
@@ -552,8 +557,10 @@ void TestLibraryFolders::forgetDeletesThumbnailsAndRerankFeatures() {
         QVERIFY(QFile::copy(modelDir + QStringLiteral("/images/") + name,
                             f.photos() + QLatin1Char('/') + name));
     QVERIFY(test::writePhoto(keep + QStringLiteral("/other.png"), 5, 64, 48));
+    const QString cache = f.tmp.filePath(QStringLiteral("lib/library-cache"));
     LibraryOptions options;
     options.databasePath = f.db();
+    options.cacheDirectory = cache; // the default for the file; a URL's would be elsewhere
     options.watchFolders = false;
     auto opened = Library::open(options);
     QVERIFY(opened);
@@ -562,7 +569,6 @@ void TestLibraryFolders::forgetDeletesThumbnailsAndRerankFeatures() {
     QVERIFY(lib->addFolder(f.photos()).ok());
     QVERIFY(lib->addFolder(keep).ok());
     QVERIFY(runIndex(*lib, 60000));
-    const QString cache = f.tmp.filePath(QStringLiteral("lib/library-cache"));
     const int photos = int(images.size()) + 1;
     QCOMPARE(filesUnder(cache + QStringLiteral("/thumbnails"), {QStringLiteral("*.jpg")}), photos);
     QCOMPARE(filesUnder(cache + QStringLiteral("/rerank"), {QStringLiteral("*.tsfc")}), photos);
