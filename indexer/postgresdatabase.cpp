@@ -779,9 +779,14 @@ Result<std::unique_ptr<Database>> PostgresDatabase::open(const QString &url, Mod
     const QByteArray dbname = url.toUtf8();
     // Later keywords override earlier ones: the URL may set its own connect_timeout, but the
     // client encoding is ours (text is decoded as UTF-8).
-    const char *keys[] = {"connect_timeout", "fallback_application_name", "dbname",
-                          "client_encoding", nullptr};
-    const char *values[] = {"10", "towersearch", dbname.constData(), "UTF8", nullptr};
+    // A server that vanished from the network (a NAS switched off) fails a query in about 90 s,
+    // not the system's 2 hours: TCP keepalives while we wait for a reply (60 s idle, 3 probes
+    // 10 s apart), tcp_user_timeout while what we sent goes unacknowledged. (TCP only.)
+    const char *keys[] = {"connect_timeout",  "keepalives_idle",  "keepalives_interval",
+                          "keepalives_count", "tcp_user_timeout", "fallback_application_name",
+                          "dbname",           "client_encoding",  nullptr};
+    const char *values[] = {"10",   "60",   "10", "3", "90000", "towersearch", dbname.constData(),
+                            "UTF8", nullptr};
     std::unique_ptr<PostgresDatabase> db(new PostgresDatabase(url, mode));
     db->m_conn = PQconnectdbParams(keys, values, 1);
     if (!db->m_conn || PQstatus(db->m_conn) != CONNECTION_OK)
