@@ -2,7 +2,8 @@
 // library view calls them on the GUI thread (a count, a page, the month counts) and as the search
 // engine calls photosMatching. Prints min / median milliseconds per call over several runs.
 //
-//   bench_catalog_filters [ROWS=100000] [RUNS=9]
+//   bench_catalog_filters [ROWS=100000] [RUNS=9] [LOCATION]
+// LOCATION: an empty database to fill, e.g. a postgresql:// URL (default: a temporary SQLite file).
 #include "indexer/catalog.h"
 
 #include <QCoreApplication>
@@ -47,7 +48,9 @@ int main(int argc, char **argv) {
     const qint64 rows = argc > 1 ? QString::fromLocal8Bit(argv[1]).toLongLong() : 100000;
     const int runs = argc > 2 ? QString::fromLocal8Bit(argv[2]).toInt() : 9;
     QTemporaryDir tmp;
-    auto opened = Catalog::open(tmp.filePath(QStringLiteral("library.sqlite")));
+    const QString location =
+        argc > 3 ? QString::fromLocal8Bit(argv[3]) : tmp.filePath(QStringLiteral("library.sqlite"));
+    auto opened = Catalog::open(location);
     if (!opened) {
         std::fprintf(stderr, "%s\n", qPrintable(opened.error().message));
         return 1;

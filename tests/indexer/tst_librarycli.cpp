@@ -5,6 +5,7 @@
 #include "core/search/duplicates.h"
 #include "indexertestutil.h"
 #include "nearcopies.h"
+#include "testcatalog.h"
 #include "testdata.h"
 
 #include <nlohmann/json.hpp>
@@ -40,7 +41,9 @@ class TestLibraryCli : public QObject {
     Q_OBJECT
     QTemporaryDir m_tmp;
     QString photos() const { return m_tmp.filePath(QStringLiteral("photos")); }
-    QString db() const { return m_tmp.filePath(QStringLiteral("db/library.sqlite")); }
+    QString db() const {
+        return ts::test::catalogLocation(m_tmp.filePath(QStringLiteral("db/library.sqlite")));
+    }
     QStringList common() const {
         return {QStringLiteral("--db"), db(), QStringLiteral("--model"), modelDir()};
     }
@@ -133,7 +136,7 @@ void TestLibraryCli::interruptedIndexResumes() {
     for (int i = 0; i < 400; ++i)
         QVERIFY(
             ts::test::writePhoto(many + QStringLiteral("/p%1.jpg").arg(i), quint32(i), 320, 240));
-    const QString dbPath = tmp.filePath(QStringLiteral("lib.sqlite"));
+    const QString dbPath = ts::test::catalogLocation(tmp.filePath(QStringLiteral("lib.sqlite")));
     const QStringList args{
         QStringLiteral("index"),   many,       QStringLiteral("--db"),   dbPath,
         QStringLiteral("--model"), modelDir(), QStringLiteral("--json"), QStringLiteral("--batch"),
@@ -141,10 +144,16 @@ void TestLibraryCli::interruptedIndexResumes() {
     QProcess p;
     p.start(QStringLiteral(TOWERSEARCH_CLI_PATH), args);
     QVERIFY(p.waitForStarted());
-    // Interrupt once the first batches are committed.
-    QTRY_VERIFY_WITH_TIMEOUT(QFileInfo(dbPath + QStringLiteral("-wal")).size() > 64 * 1024 ||
-                                 p.state() == QProcess::NotRunning,
-                             60000);
+    // Interrupt once the first batches are committed (read behind the CLI's back, as another
+    // program on the file or server would).
+    auto committed = [&] {
+        auto db = ts::sql::Database::open(dbPath, ts::sql::Database::Mode::ReadOnly);
+        if (!db)
+            return qint64(0);
+        auto s = (*db)->prepare("SELECT count(*) FROM embeddings");
+        return s.step() ? s.int64At(0) : qint64(0);
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(committed() >= 8 || p.state() == QProcess::NotRunning, 60000);
     if (p.state() == QProcess::NotRunning)
         QSKIP("the machine indexed everything before the interrupt");
     ::kill(pid_t(p.processId()), SIGINT);
@@ -185,7 +194,7 @@ void TestLibraryCli::oddFileNamesKeepOneLineAndExactJson() {
         QCOMPARE(::write(fd, data.constData(), size_t(data.size())), ssize_t(data.size()));
         ::close(fd);
     }
-    const QString dbPath = tmp.filePath(QStringLiteral("odd.sqlite"));
+    const QString dbPath = ts::test::catalogLocation(tmp.filePath(QStringLiteral("odd.sqlite")));
     const QStringList lib{QStringLiteral("--db"), dbPath, QStringLiteral("--model"), modelDir()};
     Run r = cli(QStringList{QStringLiteral("index"), dir, QStringLiteral("--json")} + lib);
     QVERIFY2(r.exitCode == 0, qPrintable(r.err));
@@ -237,10 +246,20 @@ void TestLibraryCli::oddFileNamesKeepOneLineAndExactJson() {
 void TestLibraryCli::newerDatabaseIsRefused() {
     // A database from a newer TowerSearch: user_version far ahead (written by the library itself
     // with the sqlite3 shell unavailable: a raw header edit at offset 60, the user_version field).
+    // On PostgreSQL: meta's schema_version.
     QTemporaryDir tmp;
-    const QString dbPath = tmp.filePath(QStringLiteral("future.sqlite"));
+    const QString dbPath = ts::test::catalogLocation(tmp.filePath(QStringLiteral("future.sqlite")));
     Run r = cli({QStringLiteral("status"), QStringLiteral("--db"), dbPath});
     QCOMPARE(r.exitCode, 0);
+    if (ts::test::isPostgresRun()) {
+        QCOMPARE(
+            ts::test::execSql(dbPath, "UPDATE meta SET value = '99' WHERE key = 'schema_version'"),
+            QString());
+        r = cli({QStringLiteral("status"), QStringLiteral("--db"), dbPath});
+        QCOMPARE(r.exitCode, 4);
+        QVERIFY2(r.err.contains(QLatin1String("newer TowerSearch")), qPrintable(r.err));
+        return;
+    }
     QFile f(dbPath);
     QVERIFY(f.open(QIODevice::ReadWrite));
     QVERIFY(f.seek(60));
@@ -255,6 +274,7 @@ void TestLibraryCli::newerDatabaseIsRefused() {
 void TestLibraryCli::statusShowsTheLibraryTheAppIndexedAndOfflineFolders() {
     // The app's library at its old default place; the CLI's default is the shared one, and it
     // moves the old library there on first use (no --db, no $TOWERSEARCH_DB).
+    TS_SKIP_ON_POSTGRES("the default library and the one it moves are SQLite files");
     QTemporaryDir tmp;
     const QString data = tmp.filePath(QStringLiteral("data"));
     const QString legacy = data + QStringLiteral("/TowerSearch/TowerSearch/library.sqlite");
@@ -304,7 +324,7 @@ void TestLibraryCli::statusShowsTheLibraryTheAppIndexedAndOfflineFolders() {
 // another precision embeds nothing, and search and status work across precisions.
 void TestLibraryCli::switchingPrecisionKeepsTheLibrary() {
     QTemporaryDir tmp;
-    const QStringList lib{QStringLiteral("--db"), tmp.filePath(QStringLiteral("library.sqlite")),
+    const QStringList lib{QStringLiteral("--db"), ts::test::catalogLocation(tmp),
                           QStringLiteral("--model"), modelDir()};
     const QStringList f32{QStringLiteral("--precision"), QStringLiteral("f32")};
     const QStringList bf16{QStringLiteral("--precision"), QStringLiteral("bf16")};
@@ -332,8 +352,9 @@ void TestLibraryCli::switchingPrecisionKeepsTheLibrary() {
 // here; run without --model (the library's own index), in JSON and as text; bad thresholds refused.
 void TestLibraryCli::duplicatesListsTheCopiesMade() {
     const QString dir = m_tmp.filePath(QStringLiteral("duplicates"));
-    const QStringList lib{QStringLiteral("--db"),
-                          m_tmp.filePath(QStringLiteral("duplicates-db/library.sqlite"))};
+    const QStringList lib{
+        QStringLiteral("--db"),
+        ts::test::catalogLocation(m_tmp.filePath(QStringLiteral("duplicates-db/library.sqlite")))};
     QVERIFY(QDir().mkpath(dir));
     for (const QString &name : QDir(modelDir() + QStringLiteral("/images")).entryList(QDir::Files))
         QVERIFY(QFile::copy(modelDir() + QStringLiteral("/images/") + name,
