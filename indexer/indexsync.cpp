@@ -7,6 +7,7 @@
 #include <QFileInfo>
 #include <QSaveFile>
 
+#include <limits>
 #include <unordered_set>
 #include <vector>
 
@@ -62,6 +63,8 @@ public:
         // same vector, so only the read was needed.
         if (m_skipUnchanged && tag != 0 && m_index.contains(id) && m_index.tag(id) == tag)
             return;
+        if (m_ids.empty() && added == 0)
+            firstId = id;
         m_ids.push_back(id);
         m_tags.push_back(tag);
         m_vectors.insert(m_vectors.end(), v, v + n);
@@ -82,6 +85,7 @@ public:
         return m_status;
     }
     qint64 added = 0, removed = 0;
+    qint64 firstId = 0; // the first id put (building: the vector written again to train)
 
 private:
     void flush() {
@@ -109,11 +113,16 @@ QString syncRecordPath(const QString &indexPath) {
     return indexPath + QStringLiteral(".sync");
 }
 
-Result<SyncedIndex> buildIndexFromCatalog(const Catalog &catalog, const QString &modelKey,
-                                          int dimension) {
+Result<SyncedIndex> buildIndexFromCatalog(const Catalog &catalog, const QString &indexPath,
+                                          const QString &modelKey, int dimension) {
     VectorIndexOptions options;
     options.dimension = dimension;
-    auto created = VectorIndex::create(options, modelKey);
+    // Fed in batches, an index with the usual options would train its IVF cells at every step
+    // up (20,000, 40,000, 80,000, ...: k-means, nprobe tuning and a copy of every vector each
+    // time). Built flat (appends only), it is trained once below, on every vector.
+    VectorIndexOptions flat = options;
+    flat.approximateThreshold = std::numeric_limits<qint64>::max() / 4;
+    auto created = VectorIndex::create(flat, modelKey);
     if (!created)
         return created.error();
     SyncedIndex out;
@@ -138,6 +147,27 @@ Result<SyncedIndex> buildIndexFromCatalog(const Catalog &catalog, const QString 
         return fed.error().withContext(
             QStringLiteral("building the vector index from %1").arg(catalog.path()));
     out.summary.added = feeder.added;
+    if (out.index->size() <= options.approximateThreshold)
+        return out; // exact at this size with the usual options too
+    // The options live with the object: saved and loaded with the usual ones, the index turns
+    // approximate (one training, one tuning) at its next change; the first vector written again
+    // is that change. Any failure here leaves the flat index, which serves exact answers.
+    if (Status saved = out.index->save(indexPath); !saved) {
+        qWarning("%s", qPrintable(saved.error().message));
+        return out;
+    }
+    auto loaded = VectorIndex::load(indexPath, modelKey, options);
+    if (!loaded) {
+        qWarning("%s", qPrintable(loaded.error().message));
+        return out;
+    }
+    auto index = std::make_shared<VectorIndex>(std::move(*loaded));
+    const qint64 first = feeder.firstId;
+    if (Status trained = index->add({first}, index->vector(first), {index->tag(first)}); !trained) {
+        qWarning("%s", qPrintable(trained.error().message));
+        return out;
+    }
+    out.index = std::move(index);
     return out;
 }
 
@@ -223,7 +253,7 @@ Result<SyncedIndex> openSyncedIndex(const Catalog &catalog, const QString &index
             return SyncedIndex{index, catalogId, *applied};
         }
     }
-    auto built = buildIndexFromCatalog(catalog, modelKey, dimension);
+    auto built = buildIndexFromCatalog(catalog, indexPath, modelKey, dimension);
     if (!built)
         return built.error();
     if (Status s =

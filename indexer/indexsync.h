@@ -47,9 +47,12 @@ QString syncRecordPath(const QString &indexPath);
 Result<SyncedIndex> openSyncedIndex(const Catalog &catalog, const QString &indexPath,
                                     const QString &modelKey, int dimension);
 
-// A new index built from every vector of `modelKey` stored in the catalog, streamed (not saved).
-Result<SyncedIndex> buildIndexFromCatalog(const Catalog &catalog, const QString &modelKey,
-                                          int dimension);
+// A new index built from every vector of `modelKey` stored in the catalog, streamed in batches
+// into a flat index; above VectorIndexOptions::approximateThreshold it is then saved to
+// `indexPath`, loaded back with the usual options and trained once (IVF) on every vector. The
+// caller saves the result with its record (saveSyncedIndex).
+Result<SyncedIndex> buildIndexFromCatalog(const Catalog &catalog, const QString &indexPath,
+                                          const QString &modelKey, int dimension);
 
 // Applies the catalog's changes after `since` to `index`: vectors written since are added (or
 // replace the index's, unless it already holds that id with the same owner tag), removed ones

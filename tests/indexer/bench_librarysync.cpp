@@ -7,9 +7,19 @@
 #include "syncbench.h"
 
 #include <QCoreApplication>
+#include <QFile>
 #include <QTemporaryDir>
 
 #include <cstdio>
+
+namespace {
+QString loadAverage() {
+    QFile f(QStringLiteral("/proc/loadavg"));
+    return f.open(QIODevice::ReadOnly)
+               ? QString::fromLatin1(f.readAll()).section(QLatin1Char(' '), 0, 2)
+               : QStringLiteral("?");
+}
+} // namespace
 
 int main(int argc, char **argv) {
     QCoreApplication app(argc, argv);
@@ -27,9 +37,13 @@ int main(int argc, char **argv) {
     std::printf("%lld photos x %d floats, %lld changes (half new, half removed)\n",
                 static_cast<long long>(photos), dimension, static_cast<long long>(changes));
     std::printf("generate rows          %8.2f s\n", t->generateSeconds);
-    std::printf("new client: build+save %8.2f s\n", t->newClientSeconds);
-    std::printf("reopen + sync changes  %8.3f s\n", t->reopenSyncSeconds);
-    std::printf("live sync of changes   %8.3f s  (%lld rows read)\n", t->liveSyncSeconds,
-                static_cast<long long>(t->rowsRead));
+    std::printf("                         wall s    cpu s\n");
+    std::printf("new client: build+save %8.2f %8.2f\n", t->newClientSeconds,
+                t->newClientCpuSeconds);
+    std::printf("reopen + sync changes  %8.3f %8.3f\n", t->reopenSyncSeconds,
+                t->reopenSyncCpuSeconds);
+    std::printf("live sync of changes   %8.3f %8.3f  (%lld rows read)\n", t->liveSyncSeconds,
+                t->liveSyncCpuSeconds, static_cast<long long>(t->rowsRead));
+    std::printf("load average after: %s\n", qPrintable(loadAverage()));
     return 0;
 }

@@ -14,16 +14,20 @@
 #include <QRandomGenerator>
 
 #include <cmath>
+#include <ctime>
 #include <vector>
 
 namespace ts::bench {
 
+// Wall seconds, and CPU seconds of this process (all threads; on a busy machine the wall time
+// also holds waits for a core).
 struct SyncTimes {
     double generateSeconds = 0;   // writing the rows (not what a client pays)
     double newClientSeconds = 0;  // build from every vector + save
     double liveSyncSeconds = 0;   // apply `changes` to the live index + save
     double reopenSyncSeconds = 0; // load the saved index + apply `changes` + save
     qint64 rowsRead = 0;          // by the live sync
+    double newClientCpuSeconds = 0, reopenSyncCpuSeconds = 0, liveSyncCpuSeconds = 0;
 };
 
 // Writes `count` photos with random unit vectors in batches of 1,000 (one transaction each).
@@ -59,6 +63,12 @@ inline Status generatePhotos(Catalog &catalog, qint64 folderId, const QString &m
     return {};
 }
 
+inline double processCpuSeconds() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return double(t.tv_sec) + double(t.tv_nsec) / 1e9;
+}
+
 inline Result<SyncTimes> measureIndexSync(const QString &location, const QString &cacheDirectory,
                                           qint64 photos, int dimension, qint64 changes) {
     SyncTimes t;
@@ -79,10 +89,12 @@ inline Result<SyncTimes> measureIndexSync(const QString &location, const QString
 
     const QString path = cacheDirectory + QStringLiteral("/bench.tsvi");
     timer.restart();
+    double cpu = processCpuSeconds();
     auto client = openSyncedIndex(catalog, path, key, dimension);
     if (!client)
         return client.error();
     t.newClientSeconds = double(timer.nsecsElapsed()) / 1e9;
+    t.newClientCpuSeconds = processCpuSeconds() - cpu;
     if (client->summary.added != photos)
         return Error(Error::Code::Internal, QStringLiteral("the new client's index holds %1 of %2")
                                                 .arg(client->summary.added)
@@ -101,10 +113,12 @@ inline Result<SyncTimes> measureIndexSync(const QString &location, const QString
 
     // Reopen first (the file still holds the state before the changes), then the live sync.
     timer.restart();
+    cpu = processCpuSeconds();
     auto again = openSyncedIndex(catalog, path, key, dimension);
     if (!again)
         return again.error();
     t.reopenSyncSeconds = double(timer.nsecsElapsed()) / 1e9;
+    t.reopenSyncCpuSeconds = processCpuSeconds() - cpu;
     if (again->summary.rebuilt || again->summary.rowsRead != changes)
         return Error(Error::Code::Internal,
                      QStringLiteral("the reopened client read %1 rows for %2 changes (rebuilt: %3)")
@@ -113,6 +127,7 @@ inline Result<SyncTimes> measureIndexSync(const QString &location, const QString
                          .arg(again->summary.rebuilt));
 
     timer.restart();
+    cpu = processCpuSeconds();
     auto live = applyCatalogChanges(catalog, *client->index, client->summary.throughSeq);
     if (!live)
         return live.error();
@@ -120,6 +135,7 @@ inline Result<SyncTimes> measureIndexSync(const QString &location, const QString
         !s)
         return s.error();
     t.liveSyncSeconds = double(timer.nsecsElapsed()) / 1e9;
+    t.liveSyncCpuSeconds = processCpuSeconds() - cpu;
     t.rowsRead = live->rowsRead;
     return t;
 }

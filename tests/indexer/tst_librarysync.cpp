@@ -96,7 +96,8 @@ private:
     int m_seed = 1000;
 
     QString photos() const { return m_tmp.filePath(QStringLiteral("photos")); }
-    QString db() const { return m_tmp.filePath(QStringLiteral("lib/library.sqlite")); }
+    int m_run = 0; // each test function has a catalog of its own
+    QString db() const { return m_tmp.filePath(QStringLiteral("lib%1/library.sqlite").arg(m_run)); }
     QString cache(const QString &name) const {
         return m_tmp.filePath(QStringLiteral("cache-") + name);
     }
@@ -118,7 +119,10 @@ private:
     }
 
 private Q_SLOTS:
-    void init() { QVERIFY(m_tmp.isValid()); }
+    void init() {
+        QVERIFY(m_tmp.isValid());
+        ++m_run;
+    }
     void cleanup() {
         QDir(m_tmp.path()).removeRecursively();
         QDir().mkpath(m_tmp.path());
