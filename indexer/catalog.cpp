@@ -2,6 +2,7 @@
 
 #include "core/common/nativepath.h"
 #include "core/image/exifreader.h"
+#include "indexer/reconnectingdatabase.h"
 #include "indexer/sqldatabase.h"
 
 #include <QDateTime>
@@ -226,6 +227,9 @@ Result<std::unique_ptr<Catalog>> Catalog::open(const QString &path) {
     std::unique_ptr<Catalog> catalog(new Catalog);
     catalog->m_path = path;
     catalog->m_db = std::move(*db);
+    // A server may restart under a long-lived catalog: one wrapper reconnects for every method.
+    if (catalog->m_db->backend() == sql::Backend::Postgres)
+        catalog->m_db = std::make_unique<sql::ReconnectingDatabase>(std::move(catalog->m_db));
     catalog->m_readOnlyReason = readOnlyReason;
     if (readOnlyReason.isEmpty() && catalog->m_db->isReadOnly())
         catalog->m_readOnlyReason = QStringLiteral("SQLite opened it read-only");
@@ -759,7 +763,7 @@ Catalog::changesSince(qint64 since, const QString &modelKey,
         std::memcpy(v.data(), blob.constData(), v.size() * sizeof(float));
         visit(s.int64At(0), contentTag(s.textAt(3), s.textAt(4)), v.data(), int(v.size()));
     }
-    if (s.lastCode() != SQLITE_DONE)
+    if (s.failure() != sql::Failure::None)
         return m_db->lastError(QStringLiteral("reading the changes since %1").arg(since));
     if (rowsRead)
         *rowsRead = rows;

@@ -2,12 +2,16 @@
 // index built from the catalog's vectors and brought up to date from the changes since the number
 // it includes. Two clients are two Library objects on one catalog with their own cache folders,
 // as two desktops are. The fake embedder counts its calls: a joining client embeds nothing.
+// The catalog's connection to a PostgreSQL server that restarts (a real server, pgserver.h).
 #include "core/index/vectorindex.h"
 #include "fakeembedder.h"
 #include "indexer/catalog.h"
 #include "indexer/library.h"
+#include "indexer/reconnectingdatabase.h"
+#include "indexer/sqldatabase.h"
 #include "indexertestutil.h"
 #include "libraryfixture.h"
+#include "pgserver.h"
 
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -336,6 +340,67 @@ private Q_SLOTS:
         QCOMPARE(synced.at(0).at(0).toLongLong(), qlonglong(2));
         QCOMPARE(c2.library->lastSync().added, qint64(2));
         QCOMPARE(c2.embedder->calls.load(), 0);
+    }
+
+    // The catalog's wrapper over a PostgreSQL connection (indexer/reconnectingdatabase.h): a read
+    // that finds the connection lost by a server restart runs again on a new connection.
+    void readAfterServerRestartIsRetriedOnANewConnection() {
+        TS_PG_SHARED_SERVER(server);
+        const auto url = server.freshDatabase();
+        QVERIFY2(url.ok(), url.ok() ? "" : qPrintable(url.error().message));
+        auto opened = sql::Database::open(*url);
+        QVERIFY2(opened.ok(), opened.ok() ? "" : qPrintable(opened.error().message));
+        sql::ReconnectingDatabase db(std::move(*opened));
+        QVERIFY(db.execScript("CREATE TABLE t (name TEXT NOT NULL)"));
+        QVERIFY(db.prepare("INSERT INTO t(name) VALUES (?1)").bind(1, QStringLiteral("a")).exec());
+        auto count = db.prepare("SELECT count(*) FROM t");
+        QVERIFY(count.step());
+        QCOMPARE(count.int64At(0), qint64(1));
+        count.reset();
+
+        QVERIFY2(server.restart(), qPrintable(server.log()));
+        // The same statement, its first step after the restart: answered, not failed.
+        QVERIFY2(count.step(), qPrintable(db.lastError(QStringLiteral("counting")).message));
+        QCOMPARE(count.int64At(0), qint64(1));
+        QCOMPARE(db.reconnects(), 1);
+        QVERIFY(!count.step());
+        QCOMPARE(count.failure(), sql::Failure::None);
+    }
+
+    // A write transaction cut by a restart is reported as failed, nothing of it is kept, and the
+    // next call works on a new connection.
+    void writeTransactionCutByRestartFailsWholeAndTheNextCallReconnects() {
+        TS_PG_SHARED_SERVER(server);
+        const auto url = server.freshDatabase();
+        QVERIFY2(url.ok(), url.ok() ? "" : qPrintable(url.error().message));
+        auto opened = sql::Database::open(*url);
+        QVERIFY2(opened.ok(), opened.ok() ? "" : qPrintable(opened.error().message));
+        sql::ReconnectingDatabase db(std::move(*opened));
+        QVERIFY(db.execScript("CREATE TABLE t (name TEXT NOT NULL)"));
+        auto insert = db.prepare("INSERT INTO t(name) VALUES (?1)");
+        QVERIFY(insert.bind(1, QStringLiteral("committed")).exec());
+        {
+            sql::Transaction tx(db);
+            QVERIFY(tx.isActive());
+            QVERIFY(insert.bind(1, QStringLiteral("first half")).exec());
+            QVERIFY2(server.restart(), qPrintable(server.log()));
+            QVERIFY(!insert.bind(1, QStringLiteral("second half")).exec());
+            QCOMPARE(insert.failure(), sql::Failure::ConnectionLost);
+            QVERIFY(!tx.commit());
+            QCOMPARE(db.reconnects(), 0); // never inside the transaction
+        }
+        auto names = db.prepare("SELECT name FROM t ORDER BY name");
+        QStringList seen;
+        while (names.step())
+            seen << names.textAt(0);
+        QCOMPARE(names.failure(), sql::Failure::None);
+        QCOMPARE(seen, QStringList{QStringLiteral("committed")});
+        QCOMPARE(db.reconnects(), 1);
+        // And the caller's retry of the whole transaction goes through.
+        sql::Transaction again(db);
+        QVERIFY(again.isActive());
+        QVERIFY(insert.bind(1, QStringLiteral("retried")).exec());
+        QVERIFY(again.commit());
     }
 };
 
