@@ -894,6 +894,7 @@ Result<IndexSyncSummary> Library::syncIndex() {
     if (result && result->added + result->removed > 0) {
         d->lastSync = *result;
         Q_EMIT indexSynced(result->added, result->removed);
+        Q_EMIT foldersChanged(); // the counts changed too
     }
     return result;
 }
@@ -928,6 +929,7 @@ void Library::syncIndexInBackground() {
                     if (result->added + result->removed > 0) {
                         self->d->lastSync = *result;
                         Q_EMIT self->indexSynced(result->added, result->removed);
+                        Q_EMIT self->foldersChanged(); // the counts changed too
                     }
                 },
                 Qt::QueuedConnection);

@@ -188,7 +188,7 @@ Q_SIGNALS:
     // The model given to setPipeline()/setEmbedder() is in place (error empty) or could not be.
     void modelReady(const QString &error);
     // A sync brought vectors written or removed by another writer into the local index: new
-    // photos can be found (and removed ones no longer are).
+    // photos can be found (and removed ones no longer are). foldersChanged() follows (counts).
     void indexSynced(qint64 added, qint64 removed);
 
 private:

@@ -230,6 +230,7 @@ private Q_SLOTS:
         QVERIFY(c1.library->removePhotos(removed).ok());
 
         QSignalSpy synced(c2.library.get(), &Library::indexSynced);
+        QSignalSpy counts(c2.library.get(), &Library::foldersChanged);
         auto result = c2.library->syncIndex();
         QVERIFY2(result, result ? "" : qPrintable(result.error().message));
         QCOMPARE(result->rowsRead, qint64(5)); // 3 written + 2 removed, not the 11 others
@@ -239,6 +240,7 @@ private Q_SLOTS:
         QCOMPARE(synced.size(), 1);
         QCOMPARE(synced.at(0).at(0).toLongLong(), qlonglong(3));
         QCOMPARE(synced.at(0).at(1).toLongLong(), qlonglong(2));
+        QCOMPARE(counts.size(), 1); // the views showing counts reload
 
         ids = catalogIds(db(), key);
         auto i1 = loadIndex(*c1.library, key);
