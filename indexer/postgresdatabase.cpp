@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 
 #include <QHash>
+#include <QStringList>
 #include <QtEndian>
 
 #include <cmath>
@@ -47,6 +48,70 @@ bool isIdentChar(char c) {
            c == '$' || (static_cast<unsigned char>(c) >= 0x80);
 }
 
+// The end (one past the closing quote) of a quoted run starting at `start`, where a doubled
+// quote is a quote; `backslash`: E'...' escapes.
+qsizetype quotedEnd(const QByteArray &in, qsizetype start, char quote, bool backslash) {
+    const qsizetype n = in.size();
+    qsizetype j = start + 1;
+    while (j < n) {
+        if (backslash && in[j] == '\\') {
+            j += 2;
+        } else if (in[j] == quote) {
+            if (j + 1 < n && in[j + 1] == quote)
+                j += 2;
+            else
+                return j + 1;
+        } else {
+            ++j;
+        }
+    }
+    return n;
+}
+
+// When a literal, quoted identifier, dollar quote or comment starts at i: where it ends. Else i.
+qsizetype skipQuoted(const QByteArray &in, qsizetype i) {
+    const qsizetype n = in.size();
+    const char c = in[i];
+    const bool afterIdent = i > 0 && isIdentChar(in[i - 1]);
+    if (c == '\'') {
+        const bool escaped =
+            i > 0 && (in[i - 1] == 'E' || in[i - 1] == 'e') && !(i > 1 && isIdentChar(in[i - 2]));
+        return quotedEnd(in, i, '\'', escaped);
+    }
+    if (c == '"')
+        return quotedEnd(in, i, '"', false);
+    if (c == '-' && i + 1 < n && in[i + 1] == '-') {
+        const qsizetype end = in.indexOf('\n', i);
+        return end < 0 ? n : end;
+    }
+    if (c == '/' && i + 1 < n && in[i + 1] == '*') {
+        qsizetype j = i + 2;
+        for (int depth = 1; j < n && depth > 0;) { // PostgreSQL's comments nest
+            if (in[j] == '*' && j + 1 < n && in[j + 1] == '/') {
+                --depth;
+                j += 2;
+            } else if (in[j] == '/' && j + 1 < n && in[j + 1] == '*') {
+                ++depth;
+                j += 2;
+            } else {
+                ++j;
+            }
+        }
+        return j;
+    }
+    if (c == '$' && !afterIdent && i + 1 < n && !(in[i + 1] >= '0' && in[i + 1] <= '9')) {
+        qsizetype j = i + 1; // $tag$ ... $tag$, the tag possibly empty
+        while (j < n && in[j] != '$' && isIdentChar(in[j]))
+            ++j;
+        if (j < n && in[j] == '$') {
+            const QByteArray tag = in.mid(i, j - i + 1);
+            const qsizetype close = in.indexOf(tag, j + 1);
+            return close < 0 ? n : close + tag.size();
+        }
+    }
+    return i;
+}
+
 RewrittenSql rewritePlaceholders(const char *text) {
     const QByteArray in(text);
     RewrittenSql out;
@@ -54,69 +119,11 @@ RewrittenSql rewritePlaceholders(const char *text) {
     int largest = 0;
     const qsizetype n = in.size();
     qsizetype i = 0;
-    // Copies in[i..end) and moves i there.
-    auto copyTo = [&](qsizetype end) {
-        out.sql.append(in.constData() + i, std::min(end, n) - i);
-        i = std::min(end, n);
-    };
-    // The end (one past the closing quote) of a quoted run starting at `start` with `quote`,
-    // where a doubled quote is a quote; `backslash`: E'...' escapes.
-    auto quotedEnd = [&](qsizetype start, char quote, bool backslash) {
-        qsizetype j = start + 1;
-        while (j < n) {
-            if (backslash && in[j] == '\\') {
-                j += 2;
-            } else if (in[j] == quote) {
-                if (j + 1 < n && in[j + 1] == quote)
-                    j += 2;
-                else
-                    return j + 1;
-            } else {
-                ++j;
-            }
-        }
-        return n;
-    };
     while (i < n) {
-        const char c = in[i];
-        const bool afterIdent = i > 0 && isIdentChar(in[i - 1]);
-        if (c == '\'') {
-            const bool escaped = i > 0 && (in[i - 1] == 'E' || in[i - 1] == 'e') &&
-                                 !(i > 1 && isIdentChar(in[i - 2]));
-            copyTo(quotedEnd(i, '\'', escaped));
-        } else if (c == '"') {
-            copyTo(quotedEnd(i, '"', false));
-        } else if (c == '-' && i + 1 < n && in[i + 1] == '-') {
-            const qsizetype end = in.indexOf('\n', i);
-            copyTo(end < 0 ? n : end);
-        } else if (c == '/' && i + 1 < n && in[i + 1] == '*') {
-            qsizetype j = i + 2;
-            for (int depth = 1; j < n && depth > 0;) { // PostgreSQL's comments nest
-                if (in[j] == '*' && j + 1 < n && in[j + 1] == '/') {
-                    --depth;
-                    j += 2;
-                } else if (in[j] == '/' && j + 1 < n && in[j + 1] == '*') {
-                    ++depth;
-                    j += 2;
-                } else {
-                    ++j;
-                }
-            }
-            copyTo(j);
-        } else if (c == '$' && !afterIdent && i + 1 < n &&
-                   !(in[i + 1] >= '0' && in[i + 1] <= '9')) {
-            // $tag$ ... $tag$ (tag possibly empty)
-            qsizetype j = i + 1;
-            while (j < n && in[j] != '$' && isIdentChar(in[j]))
-                ++j;
-            if (j < n && in[j] == '$') {
-                const QByteArray tag = in.mid(i, j - i + 1);
-                const qsizetype close = in.indexOf(tag, j + 1);
-                copyTo(close < 0 ? n : close + tag.size());
-            } else {
-                copyTo(i + 1);
-            }
-        } else if (c == '?') {
+        if (const qsizetype end = skipQuoted(in, i); end > i) {
+            out.sql.append(in.constData() + i, end - i);
+            i = end;
+        } else if (in[i] == '?') {
             qsizetype j = i + 1;
             while (j < n && in[j] >= '0' && in[j] <= '9')
                 ++j;
@@ -129,8 +136,7 @@ RewrittenSql rewritePlaceholders(const char *text) {
             out.sql += '$' + QByteArray::number(number);
             i = j;
         } else {
-            out.sql += c;
-            ++i;
+            out.sql += in[i++];
         }
     }
     return out;
@@ -157,12 +163,21 @@ Failure failureOfState(const char *state) {
     return Failure::Other;
 }
 
-// libpq's multi-line messages on one line.
+// libpq's multi-line messages on one line, without its severity prefixes ("FATAL:  ") and its
+// guess at why a connection closed (we say that ourselves).
 QString oneLine(const char *message) {
-    QString s = QString::fromUtf8(message).trimmed();
-    s.replace(QLatin1String("\n\t"), QLatin1String(" "));
-    s.replace(QLatin1Char('\n'), QLatin1String("; "));
-    return s;
+    QStringList parts;
+    for (QString line : QString::fromUtf8(message).split(QLatin1Char('\n'))) {
+        line = line.trimmed();
+        for (const char *prefix : {"FATAL:  ", "ERROR:  ", "FATAL: ", "ERROR: "})
+            line.replace(QLatin1String(prefix), QString());
+        if (line.startsWith(QLatin1String("This probably means")) ||
+            line.startsWith(QLatin1String("before or while processing")))
+            continue;
+        if (!line.isEmpty())
+            parts << line;
+    }
+    return parts.join(QLatin1String("; "));
 }
 
 // A NUMERIC in binary format (ndigits, weight, sign, dscale, then base-10000 digits), as a double.
@@ -654,6 +669,10 @@ QByteArray PostgresDatabase::preparedName(const RewrittenSql &sql) {
 
 Failure PostgresDatabase::noteFailure(const PGresult *r) {
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+    // Once the connection is gone every call says "no connection to the server": keep the words
+    // of the moment it was lost (the server's shutdown, a network error) until reconnect().
+    if (m_lastFailure == Failure::ConnectionLost && PQstatus(m_conn) == CONNECTION_BAD && !state)
+        return m_lastFailure;
     m_lastFailure =
         PQstatus(m_conn) == CONNECTION_BAD ? Failure::ConnectionLost : failureOfState(state);
     const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
@@ -760,9 +779,14 @@ Result<std::unique_ptr<Database>> PostgresDatabase::open(const QString &url, Mod
     const QByteArray dbname = url.toUtf8();
     // Later keywords override earlier ones: the URL may set its own connect_timeout, but the
     // client encoding is ours (text is decoded as UTF-8).
-    const char *keys[] = {"connect_timeout", "fallback_application_name", "dbname",
-                          "client_encoding", nullptr};
-    const char *values[] = {"10", "towersearch", dbname.constData(), "UTF8", nullptr};
+    // A server that vanished from the network (a NAS switched off) fails a query in about 90 s,
+    // not the system's 2 hours: TCP keepalives while we wait for a reply (60 s idle, 3 probes
+    // 10 s apart), tcp_user_timeout while what we sent goes unacknowledged. (TCP only.)
+    const char *keys[] = {"connect_timeout",  "keepalives_idle",  "keepalives_interval",
+                          "keepalives_count", "tcp_user_timeout", "fallback_application_name",
+                          "dbname",           "client_encoding",  nullptr};
+    const char *values[] = {"10",   "60",   "10", "3", "90000", "towersearch", dbname.constData(),
+                            "UTF8", nullptr};
     std::unique_ptr<PostgresDatabase> db(new PostgresDatabase(url, mode));
     db->m_conn = PQconnectdbParams(keys, values, 1);
     if (!db->m_conn || PQstatus(db->m_conn) != CONNECTION_OK)

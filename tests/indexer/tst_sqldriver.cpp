@@ -104,6 +104,7 @@ private Q_SLOTS:
     void wrongPasswordIsAuthFailedNamingTheUser_data();
     void wrongPasswordIsAuthFailedNamingTheUser();
     void noServerAtTheAddressIsUnreachable();
+    void missingDatabaseIsNamed();
     void serverRestartIsConnectionLostThenReconnectWorks();
 };
 
@@ -585,6 +586,20 @@ void TestSqlDriver::noServerAtTheAddressIsUnreachable() {
     QVERIFY2(!message.contains(QLatin1String("Not-Shown-9")), qPrintable(message));
 }
 
+void TestSqlDriver::missingDatabaseIsNamed() {
+    TS_PG_SHARED_SERVER(server);
+    const QString url = server.url(QStringLiteral("no_such_library"));
+    sql::Failure failure = sql::Failure::None;
+    auto db = sql::Database::open(url, sql::Database::Mode::ReadWrite, &failure);
+    QVERIFY(!db);
+    QCOMPARE(failure, sql::Failure::Other);
+    QCOMPARE(db.error().code, Error::Code::NotFound);
+    const QString message = db.error().message;
+    qInfo().noquote() << message;
+    QVERIFY2(message.contains(url), qPrintable(message));
+    QVERIFY2(message.contains(QLatin1String("does not exist")), qPrintable(message));
+}
+
 void TestSqlDriver::serverRestartIsConnectionLostThenReconnectWorks() {
     TS_PG_SHARED_SERVER(server);
     const auto url = server.freshDatabase();
@@ -595,10 +610,18 @@ void TestSqlDriver::serverRestartIsConnectionLostThenReconnectWorks() {
     QVERIFY(db.execScript(kUniqueTable.pick(db.backend())));
     auto insert = db.prepare("INSERT INTO u(name) VALUES (?1)");
     QVERIFY(insert.bind(1, QStringLiteral("before")).exec());
+    {
+        // A transaction open when the server goes: its work is gone, nothing half-written.
+        sql::Transaction tx(db);
+        QVERIFY(tx.isActive());
+        QVERIFY(insert.bind(1, QStringLiteral("uncommitted")).exec());
 
-    QVERIFY2(server.restart(), qPrintable(server.log()));
-    QVERIFY(!insert.bind(1, QStringLiteral("lost")).exec());
-    QCOMPARE(insert.failure(), sql::Failure::ConnectionLost);
+        QVERIFY2(server.restart(), qPrintable(server.log()));
+        QVERIFY(!insert.bind(1, QStringLiteral("lost")).exec());
+        QCOMPARE(insert.failure(), sql::Failure::ConnectionLost);
+        QCOMPARE(db.lastFailure(), sql::Failure::ConnectionLost);
+        QVERIFY(!tx.commit());
+    } // the rollback on a dead connection does nothing, and keeps the failure
     QCOMPARE(db.lastFailure(), sql::Failure::ConnectionLost);
     const QString message = db.lastError(QStringLiteral("adding")).message;
     qInfo().noquote() << message;
@@ -611,7 +634,7 @@ void TestSqlDriver::serverRestartIsConnectionLostThenReconnectWorks() {
     QVERIFY2(db.reconnect(), qPrintable(db.lastError(QStringLiteral("reconnecting")).message));
     QVERIFY2(insert.bind(1, QStringLiteral("after")).exec(),
              qPrintable(db.lastError(QStringLiteral("adding")).message));
-    QCOMPARE(countRows(db, "u"), qint64(2)); // "before" (committed) and "after"
+    QCOMPARE(countRows(db, "u"), qint64(2)); // "before" (committed) and "after", not "uncommitted"
 }
 
 QTEST_GUILESS_MAIN(TestSqlDriver)
