@@ -40,8 +40,14 @@ class ImageEmbedder;
 struct SyncedIndex;
 
 struct LibraryOptions {
-    QString databasePath;   // empty: <AppLocalDataLocation>/library.sqlite
-    QString cacheDirectory; // empty: beside the database (thumbnails, rerank cache, vector index)
+    // A SQLite file, or a PostgreSQL URL (postgresql://user@host/db, postgres://...; a password in
+    // it, PGPASSWORD or ~/.pgpass as libpq reads them). Empty: defaultDatabasePath().
+    QString databasePath;
+    // Thumbnails, rerank cache, and the vector index files when given or for a URL (one per
+    // client). Empty: beside the
+    // database file; for a URL <XDG cache home>/towersearch/shared/<hex sha1 of the URL as
+    // databasePath() shows it, password as ***>: one per catalog, whatever the password.
+    QString cacheDirectory;
     qint64 rerankCacheMemoryBytes = 256LL << 20;
     qint64 rerankCacheDiskBytes = 2LL << 30;
     QStringList excludedFolders; // never indexed (besides hidden folders and the app's own)
@@ -96,9 +102,13 @@ public:
     static QString defaultDatabasePath();
     // Where earlier versions kept the library: <XDG data home>/TowerSearch/TowerSearch/.
     static QString legacyDatabasePath();
+    // The database file, or the URL with its password hidden (for messages and status).
     QString databasePath() const;
-    // The vector index file of a model: in LibraryOptions::cacheDirectory when one was given,
-    // else beside the database.
+    // The location as given, password included: for opening another connection (the GUI's
+    // CatalogListing); never show it.
+    QString catalogLocation() const;
+    // The vector index file of a model: in LibraryOptions::cacheDirectory when one was given or
+    // for a URL, else beside the database.
     QString vectorIndexPath(const QString &modelKey) const;
     IndexRunSummary lastRunSummary() const;
     // Checks the catalog (PRAGMA integrity_check, no duplicate paths) and that the vector index is
@@ -193,6 +203,8 @@ Q_SIGNALS:
 
 private:
     Library();
+    static Result<std::unique_ptr<Library>> openShared(std::unique_ptr<Library> lib);
+    static Result<std::unique_ptr<Library>> start(std::unique_ptr<Library> lib);
     void stopIndexingAndWait();
     void updateWatches(const QStringList &directories, bool truncated);
     void finishModel(const Result<SyncedIndex> &index);

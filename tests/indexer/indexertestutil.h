@@ -18,6 +18,13 @@
     " DROP TRIGGER embeddings_delete_seq; DROP TRIGGER photos_owner_seq;"                          \
     " DROP TABLE embedding_removals; DROP TABLE change_counter; DROP INDEX embeddings_change;"     \
     " ALTER TABLE embeddings DROP COLUMN change_seq; DELETE FROM meta WHERE key = 'catalog_id';"
+// The same on a PostgreSQL catalog.
+#define TS_UNDO_CHANGE_SEQUENCE_PG                                                                 \
+    "DROP TRIGGER embeddings_write_seq ON embeddings; DROP TRIGGER embeddings_delete_seq ON"       \
+    " embeddings; DROP TRIGGER photos_owner_seq ON photos; DROP FUNCTION ts_embeddings_change();"  \
+    " DROP FUNCTION ts_photos_owner_change(); DROP FUNCTION ts_next_change_seq();"                 \
+    " DROP TABLE embedding_removals; DROP TABLE change_counter;"                                   \
+    " ALTER TABLE embeddings DROP COLUMN change_seq; DELETE FROM meta WHERE key = 'catalog_id';"
 
 namespace ts::test {
 

@@ -12,6 +12,7 @@
 #include "indexertestutil.h"
 #include "libraryfixture.h"
 #include "pgserver.h"
+#include "testcatalog.h"
 
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -101,7 +102,11 @@ private:
 
     QString photos() const { return m_tmp.filePath(QStringLiteral("photos")); }
     int m_run = 0; // each test function has a catalog of its own
-    QString db() const { return m_tmp.filePath(QStringLiteral("lib%1/library.sqlite").arg(m_run)); }
+    // A SQLite file, or on the PostgreSQL run a fresh database for it (testcatalog.h).
+    QString db() const {
+        return test::catalogLocation(
+            m_tmp.filePath(QStringLiteral("lib%1/library.sqlite").arg(m_run)));
+    }
     QString cache(const QString &name) const {
         return m_tmp.filePath(QStringLiteral("cache-") + name);
     }
@@ -183,7 +188,7 @@ private Q_SLOTS:
         QCOMPARE(first.size(), 36); // a UUID
         auto again = Catalog::open(db());
         QCOMPARE((*again)->catalogId(), first);
-        auto b = Catalog::open(other.filePath(QStringLiteral("b.sqlite")));
+        auto b = Catalog::open(test::catalogLocation(other.filePath(QStringLiteral("b.sqlite"))));
         QVERIFY(b);
         QVERIFY((*b)->catalogId() != first);
     }
@@ -303,7 +308,8 @@ private Q_SLOTS:
         Client c1 = indexedClient(6);
         QVERIFY(c1.library);
         const QString key = c1.embedder->modelKey();
-        const QString otherDb = m_tmp.filePath(QStringLiteral("other/library.sqlite"));
+        const QString otherDb = test::catalogLocation(
+            m_tmp.filePath(QStringLiteral("other%1/library.sqlite").arg(m_run)));
         QString otherIndex;
         {
             Client other = openClient(otherDb, cache(QStringLiteral("other")));
