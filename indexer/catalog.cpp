@@ -2,6 +2,7 @@
 
 #include "core/common/nativepath.h"
 #include "core/image/exifreader.h"
+#include "indexer/reconnectingdatabase.h"
 #include "indexer/sqldatabase.h"
 
 #include <QDateTime>
@@ -11,6 +12,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -288,6 +290,9 @@ Result<std::unique_ptr<Catalog>> Catalog::open(const QString &path) {
     std::unique_ptr<Catalog> catalog(new Catalog);
     catalog->m_path = path;
     catalog->m_db = std::move(*db);
+    // A server may restart under a long-lived catalog: one wrapper reconnects for every method.
+    if (catalog->m_db->backend() == sql::Backend::Postgres)
+        catalog->m_db = std::make_unique<sql::ReconnectingDatabase>(std::move(catalog->m_db));
     catalog->m_readOnlyReason = readOnlyReason;
     if (readOnlyReason.isEmpty() && catalog->m_db->isReadOnly())
         catalog->m_readOnlyReason = QStringLiteral("SQLite opened it read-only");
@@ -782,6 +787,62 @@ Status Catalog::forEachEmbedding(
     if (s.failure() != sql::Failure::None)
         return m_db->lastError(QStringLiteral("reading embeddings"));
     return {};
+}
+
+QString Catalog::catalogId() const {
+    return meta(QStringLiteral("catalog_id"));
+}
+
+Result<qint64> Catalog::currentChangeSeq() const {
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("SELECT seq FROM change_counter WHERE id = 1");
+    if (!s.step())
+        return m_db->lastError(QStringLiteral("reading the change sequence"));
+    return s.int64At(0);
+}
+
+Result<qint64>
+Catalog::changesSince(qint64 since, const QString &modelKey,
+                      const std::function<void(qint64, quint64, const float *, int)> &visit,
+                      qint64 *rowsRead) const {
+    std::lock_guard lock(m_mutex);
+    // Every change up to the counter read first is visible to the statement after it (commit
+    // order is number order), so the caller includes at least that much even when the last
+    // changes were to other models.
+    qint64 through = since;
+    {
+        auto counter = m_db->prepare("SELECT seq FROM change_counter WHERE id = 1");
+        if (!counter.step())
+            return m_db->lastError(QStringLiteral("reading the change sequence"));
+        through = std::max(through, counter.int64At(0));
+    }
+    // A tombstone exists only while its row does not (the insert trigger deletes it), so the two
+    // halves never name one photo twice; one statement reads both from one snapshot.
+    auto s = m_db->prepare(
+        "SELECT e.photo_id, e.change_seq, e.vector, p.full_hash, p.content_hash FROM embeddings e"
+        " JOIN photos p ON p.id = e.photo_id WHERE e.model_key = ?1 AND e.change_seq > ?2"
+        " UNION ALL SELECT r.photo_id, r.change_seq, NULL, NULL, NULL FROM embedding_removals r"
+        " WHERE r.model_key = ?1 AND r.change_seq > ?2");
+    s.bind(1, modelKey).bind(2, since);
+    qint64 rows = 0;
+    std::vector<float> v;
+    while (s.step()) {
+        ++rows;
+        through = std::max(through, s.int64At(1));
+        if (s.isNullAt(2)) {
+            visit(s.int64At(0), 0, nullptr, 0);
+            continue;
+        }
+        const QByteArray blob = s.blobAt(2);
+        v.resize(size_t(blob.size()) / sizeof(float));
+        std::memcpy(v.data(), blob.constData(), v.size() * sizeof(float));
+        visit(s.int64At(0), contentTag(s.textAt(3), s.textAt(4)), v.data(), int(v.size()));
+    }
+    if (s.failure() != sql::Failure::None)
+        return m_db->lastError(QStringLiteral("reading the changes since %1").arg(since));
+    if (rowsRead)
+        *rowsRead = rows;
+    return through;
 }
 
 std::vector<qint64> Catalog::embeddedIds(const QString &modelKey) const {

@@ -4,7 +4,7 @@
 // SQLite file or a PostgreSQL database (the same schema and behaviour on both). The source of
 // truth of a library (the vector index file is a cache rebuilt from it).
 //
-// Schema (migrations 1-4, see catalogschema.cpp; the version is PRAGMA user_version on SQLite,
+// Schema (migrations 1-5, see catalogschema.cpp; the version is PRAGMA user_version on SQLite,
 // meta 'schema_version' on PostgreSQL):
 //   meta(key TEXT PRIMARY KEY, value TEXT)      -- serving_model, photos_last_id
 //   folders(id, path UNIQUE, added_at, last_scan)
@@ -21,6 +21,9 @@
 //          taken_is_file_time = 1; metadata_version < kMetadataVersion: EXIF not read yet
 //   embeddings(photo_id -> photos ON DELETE CASCADE, model_key, dimension, vector BLOB of float32,
 //              PRIMARY KEY(photo_id, model_key))
+//   embeddings.change_seq, embedding_removals(photo_id, model_key, change_seq),
+//   change_counter(seq),
+//          meta catalog_id (migration 5, change sequence): set by triggers, see changesSince()
 //
 // Threads: every method may be called from any thread; calls are serialised by a mutex around the
 // one connection. A second thread that writes a lot (the indexer) opens its own Catalog on the same
@@ -128,7 +131,7 @@ struct MetadataUpdate {
 
 class Catalog {
 public:
-    static constexpr int kSchemaVersion = 4;
+    static constexpr int kSchemaVersion = 5;
     // What a photo row's metadata_version is when its metadata was read by this version; rows
     // below are read again (their file heads) by the next indexing run.
     static constexpr int kMetadataVersion = 1;
@@ -200,6 +203,23 @@ public:
     Status
     forEachEmbedding(const QString &modelKey,
                      const std::function<void(qint64, quint64, const float *, int)> &visit) const;
+    // The change sequence (schema 5): every embedding written or removed takes the next number
+    // of a catalog-wide counter, in commit order. A local vector index records the number it
+    // includes and applies only what came after (indexer/indexsync.h).
+    // The catalog's identity: a random UUID set when it was created (meta 'catalog_id'), so a
+    // local index is never applied to another catalog.
+    QString catalogId() const;
+    // The highest change number committed (every change up to it is visible to a read after it).
+    Result<qint64> currentChangeSeq() const;
+    // Streams every change of `modelKey`'s embeddings after `since`, as they are now: a written
+    // vector (id, owner tag, vector, dimension) or a removal (id, 0, nullptr, 0). One statement,
+    // so one consistent view; each photo at most once (its latest state), in no particular order.
+    // Returns the number the caller now includes (every change up to it): at least `since`.
+    // `rowsRead` (optional) receives how many change rows were read.
+    Result<qint64>
+    changesSince(qint64 since, const QString &modelKey,
+                 const std::function<void(qint64, quint64, const float *, int)> &visit,
+                 qint64 *rowsRead = nullptr) const;
     std::vector<qint64> embeddedIds(const QString &modelKey) const;
     EmbeddedOwners embeddedOwners(const QString &modelKey) const;
     int dimensionOf(const QString &modelKey) const; // 0 when none stored

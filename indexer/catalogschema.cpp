@@ -197,6 +197,112 @@ CREATE INDEX photos_type ON photos(file_type) WHERE state <> 2;
 CREATE INDEX photos_camera ON photos(camera_make, camera_model) WHERE state <> 2;
 CREATE INDEX photos_name ON photos((lower(file_name COLLATE "C")), path) WHERE state <> 2;
 )sql"},
+    // 4 -> 5 (change sequence): every embedding written or removed takes the next number of a
+    // catalog-wide counter, so that a client's local vector index applies only what changed
+    // since the number it includes (Catalog::changesSince). embeddings.change_seq holds the
+    // number of a row's last write (a re-embedded row is read once, whatever its history) and a
+    // removed row leaves a tombstone (embedding_removals, gone again if the row comes back).
+    // Triggers assign the numbers, so every writer (indexer, workers, removals by cascade from
+    // photos) is covered. The counter is one row updated inside the writing transaction: its
+    // write lock is held to commit, so numbers are handed out in commit order (a reader that
+    // saw 10 never misses a 9 committed later). A photo's content hashes are its vector's owner
+    // tag: a change of them is a change of its embeddings too. catalog_id: a random UUID that
+    // tells one catalog from another (a local index file is only applied to its own).
+    {R"sql(
+ALTER TABLE embeddings ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE change_counter (
+    id  INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL
+);
+INSERT INTO change_counter(id, seq) VALUES (1, 1);
+UPDATE embeddings SET change_seq = 1;
+CREATE INDEX embeddings_change ON embeddings(model_key, change_seq);
+CREATE TABLE embedding_removals (
+    photo_id   INTEGER NOT NULL,
+    model_key  TEXT NOT NULL,
+    change_seq INTEGER NOT NULL,
+    PRIMARY KEY (photo_id, model_key)
+) WITHOUT ROWID;
+CREATE INDEX embedding_removals_change ON embedding_removals(model_key, change_seq);
+CREATE TRIGGER embeddings_insert_seq AFTER INSERT ON embeddings BEGIN
+    UPDATE change_counter SET seq = seq + 1 WHERE id = 1;
+    UPDATE embeddings SET change_seq = (SELECT seq FROM change_counter WHERE id = 1)
+        WHERE photo_id = NEW.photo_id AND model_key = NEW.model_key;
+    DELETE FROM embedding_removals WHERE photo_id = NEW.photo_id AND model_key = NEW.model_key;
+END;
+CREATE TRIGGER embeddings_update_seq AFTER UPDATE OF vector, dimension ON embeddings BEGIN
+    UPDATE change_counter SET seq = seq + 1 WHERE id = 1;
+    UPDATE embeddings SET change_seq = (SELECT seq FROM change_counter WHERE id = 1)
+        WHERE photo_id = NEW.photo_id AND model_key = NEW.model_key;
+END;
+CREATE TRIGGER embeddings_delete_seq AFTER DELETE ON embeddings BEGIN
+    UPDATE change_counter SET seq = seq + 1 WHERE id = 1;
+    INSERT OR REPLACE INTO embedding_removals(photo_id, model_key, change_seq)
+        VALUES (OLD.photo_id, OLD.model_key, (SELECT seq FROM change_counter WHERE id = 1));
+END;
+CREATE TRIGGER photos_owner_seq AFTER UPDATE OF content_hash, full_hash ON photos
+WHEN OLD.content_hash IS NOT NEW.content_hash OR OLD.full_hash IS NOT NEW.full_hash BEGIN
+    UPDATE change_counter SET seq = seq + 1 WHERE id = 1;
+    UPDATE embeddings SET change_seq = (SELECT seq FROM change_counter WHERE id = 1)
+        WHERE photo_id = NEW.id;
+END;
+INSERT OR REPLACE INTO meta(key, value)
+    SELECT 'catalog_id', lower(substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3)
+        || '-' || substr('89ab', 1 + abs(random() % 4), 1) || substr(h, 18, 3) || '-'
+        || substr(h, 21, 12))
+    FROM (SELECT hex(randomblob(16)) AS h);
+)sql",
+     R"sql(
+ALTER TABLE embeddings ADD COLUMN change_seq BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE change_counter (
+    id  INTEGER PRIMARY KEY CHECK (id = 1),
+    seq BIGINT NOT NULL
+);
+INSERT INTO change_counter(id, seq) VALUES (1, 1);
+UPDATE embeddings SET change_seq = 1;
+CREATE INDEX embeddings_change ON embeddings(model_key, change_seq);
+CREATE TABLE embedding_removals (
+    photo_id   BIGINT NOT NULL,
+    model_key  TEXT NOT NULL,
+    change_seq BIGINT NOT NULL,
+    PRIMARY KEY (photo_id, model_key)
+);
+CREATE INDEX embedding_removals_change ON embedding_removals(model_key, change_seq);
+CREATE FUNCTION ts_next_change_seq() RETURNS BIGINT LANGUAGE plpgsql AS $$
+DECLARE assigned BIGINT;
+BEGIN
+    PERFORM pg_advisory_xact_lock(7301917);
+    UPDATE change_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq INTO assigned;
+    RETURN assigned;
+END $$;
+CREATE FUNCTION ts_embeddings_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO embedding_removals(photo_id, model_key, change_seq)
+            VALUES (OLD.photo_id, OLD.model_key, ts_next_change_seq())
+            ON CONFLICT (photo_id, model_key) DO UPDATE SET change_seq = excluded.change_seq;
+        RETURN OLD;
+    END IF;
+    NEW.change_seq := ts_next_change_seq();
+    DELETE FROM embedding_removals WHERE photo_id = NEW.photo_id AND model_key = NEW.model_key;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER embeddings_write_seq BEFORE INSERT OR UPDATE OF vector, dimension ON embeddings
+    FOR EACH ROW EXECUTE FUNCTION ts_embeddings_change();
+CREATE TRIGGER embeddings_delete_seq AFTER DELETE ON embeddings
+    FOR EACH ROW EXECUTE FUNCTION ts_embeddings_change();
+CREATE FUNCTION ts_photos_owner_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE embeddings SET change_seq = ts_next_change_seq() WHERE photo_id = NEW.id;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER photos_owner_seq AFTER UPDATE OF content_hash, full_hash ON photos
+    FOR EACH ROW WHEN (OLD.content_hash IS DISTINCT FROM NEW.content_hash
+                       OR OLD.full_hash IS DISTINCT FROM NEW.full_hash)
+    EXECUTE FUNCTION ts_photos_owner_change();
+INSERT INTO meta(key, value) VALUES ('catalog_id', gen_random_uuid()::text)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+)sql"},
 };
 constexpr int kMigrationCount = int(sizeof(kMigrations) / sizeof(kMigrations[0]));
 static_assert(kMigrationCount == Catalog::kSchemaVersion);

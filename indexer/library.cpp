@@ -7,6 +7,7 @@
 #include "core/search/fusioncache.h"
 #include "indexer/catalog.h"
 #include "indexer/imageembedder.h"
+#include "indexer/indexsync.h"
 #include "indexer/indexworker.h"
 #include "indexer/sqldatabase.h"
 
@@ -17,11 +18,13 @@
 #include <QFileInfo>
 #include <QFileSystemWatcher>
 #include <QFutureWatcher>
+#include <QPointer>
 #include <QStandardPaths>
 #include <QThread>
 #include <QTimer>
 #include <QtConcurrent/QtConcurrentRun>
 
+#include <mutex>
 #include <unordered_set>
 
 #include <cerrno>
@@ -117,7 +120,7 @@ struct Library::Impl {
 
     // A model being set up off this thread (setEmbedder on a large library).
     std::shared_ptr<ImageEmbedder> loadingEmbedder;
-    QFuture<Result<std::shared_ptr<VectorIndex>>> modelLoad;
+    QFuture<Result<SyncedIndex>> modelLoad;
     quint64 modelGeneration = 0;
     Status modelStatus;
     bool startWhenReady = false;
@@ -131,6 +134,19 @@ struct Library::Impl {
     QFileSystemWatcher *watcher = nullptr;
     QTimer *debounce = nullptr;
     QTimer *periodic = nullptr;
+
+    // Keeping the local vector indexes in step with the catalog's change sequence (other
+    // writers: workers, other machines). Shared with the syncs running on the worker thread.
+    struct SyncState {
+        std::mutex mutex;            // one sync at a time (timer or syncIndex())
+        QHash<QString, qint64> seqs; // model key -> change number its index includes
+        QString catalogId;
+    };
+    std::shared_ptr<SyncState> sync = std::make_shared<SyncState>();
+    QTimer *syncTimer = nullptr;
+    QObject *syncContext = nullptr; // lives on `thread`: where the periodic syncs run
+    bool syncRunning = false;
+    IndexSyncSummary lastSync; // of the model's load, then of each sync that changed something
 };
 
 Library::Library() : d(std::make_unique<Impl>()) {}
@@ -143,6 +159,7 @@ Library::~Library() {
     d->thread.quit();
     d->thread.wait(); // the run returns within one batch of the cancel
     delete d->worker;
+    delete d->syncContext;
 }
 
 QString Library::defaultDatabasePath() {
@@ -314,6 +331,8 @@ Result<std::unique_ptr<Library>> Library::open(const LibraryOptions &options) {
                                  ? db.absolutePath() + QLatin1Char('/') + db.completeBaseName() +
                                        QStringLiteral("-cache")
                                  : QFileInfo(options.cacheDirectory).absoluteFilePath();
+    if (!options.cacheDirectory.isEmpty())
+        QDir().mkpath(lib->d->cacheDirectory); // the vector index is saved there
     return start(std::move(lib));
 }
 
@@ -354,6 +373,13 @@ Result<std::unique_ptr<Library>> Library::start(std::unique_ptr<Library> lib) {
     connect(lib->d->debounce, &QTimer::timeout, self, &Library::startIndexing);
     lib->d->periodic = new QTimer(self);
     connect(lib->d->periodic, &QTimer::timeout, self, &Library::startIndexing);
+    lib->d->sync->catalogId = lib->d->catalog->catalogId();
+    lib->d->syncContext = new QObject;
+    lib->d->syncContext->moveToThread(&lib->d->thread);
+    lib->d->syncTimer = new QTimer(self);
+    connect(lib->d->syncTimer, &QTimer::timeout, self, &Library::syncIndexInBackground);
+    if (lib->d->options.syncIntervalSeconds > 0)
+        lib->d->syncTimer->start(lib->d->options.syncIntervalSeconds * 1000);
     return lib;
 }
 
@@ -366,67 +392,20 @@ QString Library::catalogLocation() const {
 }
 
 QString Library::vectorIndexPath(const QString &modelKey) const {
+    // The index is this client's cache: in its own cache folder when it has one (several
+    // clients of one catalog each keep theirs), else beside the database as it always was.
     if (d->catalog->isPostgres())
         return d->cacheDirectory + QStringLiteral("/library.vectors-") + keyTag(modelKey) +
                QStringLiteral(".tsvi");
     const QFileInfo db(d->databasePath);
-    return db.absolutePath() + QLatin1Char('/') + db.completeBaseName() +
-           QStringLiteral(".vectors-") + keyTag(modelKey) + QStringLiteral(".tsvi");
+    const QString folder =
+        d->options.cacheDirectory.isEmpty() ? db.absolutePath() : d->cacheDirectory;
+    return folder + QLatin1Char('/') + db.completeBaseName() + QStringLiteral(".vectors-") +
+           keyTag(modelKey) + QStringLiteral(".tsvi");
 }
 
 IndexRunSummary Library::lastRunSummary() const {
     return d->lastRun;
-}
-
-// Loads the model's index file, or rebuilds it from the catalog when missing, corrupt, made by
-// another model or out of step; saves a rebuilt one.
-static Result<std::shared_ptr<VectorIndex>> loadOrRebuildIndex(const Catalog &catalog,
-                                                               const QString &path,
-                                                               const QString &modelKey,
-                                                               int dimension) {
-    VectorIndexOptions options;
-    options.dimension = dimension;
-    // In step means the same ids, each holding the vector of the same content (owner tags).
-    const EmbeddedOwners owners = catalog.embeddedOwners(modelKey);
-    auto loaded = VectorIndex::load(path, modelKey, options);
-    if (loaded && loaded->dimension() == dimension && loaded->isInStepWith(owners.ids, owners.tags))
-        return std::make_shared<VectorIndex>(std::move(*loaded));
-    auto created = VectorIndex::create(options, modelKey);
-    if (!created)
-        return created.error();
-    auto index = std::make_shared<VectorIndex>(std::move(*created));
-    std::vector<qint64> batchIds;
-    std::vector<quint64> batchTags;
-    std::vector<float> batch;
-    Status addStatus;
-    auto flush = [&]() {
-        if (batchIds.empty() || !addStatus)
-            return;
-        addStatus = index->add(batchIds, batch, batchTags);
-        batchIds.clear();
-        batchTags.clear();
-        batch.clear();
-    };
-    Status read =
-        catalog.forEachEmbedding(modelKey, [&](qint64 id, quint64 tag, const float *v, int n) {
-            if (n != dimension)
-                return; // written by a model with the same key but another shape: never served
-            batchIds.push_back(id);
-            batchTags.push_back(tag);
-            batch.insert(batch.end(), v, v + n);
-            if (batchIds.size() >= 4096)
-                flush();
-        });
-    flush();
-    if (!read)
-        return read.error();
-    if (!addStatus)
-        return addStatus.error().withContext(
-            QStringLiteral("rebuilding the vector index from %1").arg(catalog.path()));
-    // A cache: failing to save only costs a rebuild next time.
-    if (Status saved = index->save(path); !saved)
-        qWarning("%s", qPrintable(saved.error().message));
-    return index;
 }
 
 Status Library::setPipeline(std::shared_ptr<const BridgeTowerPipeline> pipeline) {
@@ -458,19 +437,19 @@ Status Library::setEmbedder(std::shared_ptr<ImageEmbedder> embedder) {
     const QString indexPath = vectorIndexPath(key);
     const int dimension = d->loadingEmbedder->dimension();
     if (d->catalog->embeddingCount(key) <= kSynchronousIndexLimit) {
-        finishModel(loadOrRebuildIndex(*d->catalog, indexPath, key, dimension));
+        finishModel(openSyncedIndex(*d->catalog, indexPath, key, dimension));
         return d->modelStatus;
     }
     // A large index: read or rebuild it on a worker thread with its own connection (the GUI's
     // catalog reads must not wait behind a scan of every embedding).
-    d->modelLoad = QtConcurrent::run([dbPath = d->location, indexPath, key,
-                                      dimension]() -> Result<std::shared_ptr<VectorIndex>> {
-        auto catalog = Catalog::open(dbPath);
-        if (!catalog)
-            return catalog.error();
-        return loadOrRebuildIndex(**catalog, indexPath, key, dimension);
-    });
-    auto *watcher = new QFutureWatcher<Result<std::shared_ptr<VectorIndex>>>(this);
+    d->modelLoad = QtConcurrent::run(
+        [dbPath = d->location, indexPath, key, dimension]() -> Result<SyncedIndex> {
+            auto catalog = Catalog::open(dbPath);
+            if (!catalog)
+                return catalog.error();
+            return openSyncedIndex(**catalog, indexPath, key, dimension);
+        });
+    auto *watcher = new QFutureWatcher<Result<SyncedIndex>>(this);
     connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher, generation] {
         watcher->deleteLater();
         if (generation == d->modelGeneration && d->loadingEmbedder)
@@ -492,7 +471,7 @@ bool Library::isLoadingModel() const {
     return d->loadingEmbedder != nullptr;
 }
 
-void Library::finishModel(const Result<std::shared_ptr<VectorIndex>> &index) {
+void Library::finishModel(const Result<SyncedIndex> &index) {
     std::shared_ptr<ImageEmbedder> embedder = std::exchange(d->loadingEmbedder, nullptr);
     d->modelLoad = {};
     if (!index) {
@@ -502,9 +481,14 @@ void Library::finishModel(const Result<std::shared_ptr<VectorIndex>> &index) {
         return;
     }
     const QString key = embedder->modelKey();
+    {
+        std::lock_guard lock(d->sync->mutex);
+        d->sync->seqs[key] = index->summary.throughSeq;
+    }
+    d->lastSync = index->summary;
     const QString previousKey = d->servingEmbedder ? d->servingEmbedder->modelKey() : QString();
     d->embedder = std::move(embedder);
-    d->index = *index;
+    d->index = index->index;
     makeCaches(false);
     // Keep the previous model serving search until the new one has embedded every photo.
     const bool keepPrevious =
@@ -697,10 +681,10 @@ DuplicateFinder Library::duplicateFinder() const {
             const int dimension = key.isEmpty() ? 0 : catalog->dimensionOf(key);
             if (dimension <= 0)
                 return std::vector<DuplicatePhotos>{}; // nothing embedded yet
-            auto loaded = loadOrRebuildIndex(*catalog, indexPath, key, dimension);
+            auto loaded = openSyncedIndex(*catalog, indexPath, key, dimension);
             if (!loaded)
                 return loaded.error();
-            index = *loaded;
+            index = loaded->index;
         }
         auto groups = findDuplicateGroups(*index, threshold, progress);
         if (!groups)
@@ -899,6 +883,102 @@ void Library::cancelIndexing() {
 
 bool Library::isIndexing() const {
     return d->worker != nullptr;
+}
+
+namespace {
+
+// Brings each of `indexes` (distinct) up to date with the catalog and saves what changed; the
+// summary adds them up. Runs on any thread; one sync at a time (state.mutex). A template only
+// because State (Library::Impl::SyncState) is private to the Library.
+template <typename State>
+Result<IndexSyncSummary>
+syncIndexes(const Catalog &catalog, State &state,
+            const std::vector<std::pair<std::shared_ptr<VectorIndex>, QString>> &indexes) {
+    std::lock_guard lock(state.mutex);
+    IndexSyncSummary total;
+    for (const auto &[index, path] : indexes) {
+        const QString key = index->modelKey();
+        const qint64 since = state.seqs.value(key, 0);
+        auto applied = applyCatalogChanges(catalog, *index, since);
+        if (!applied)
+            return applied.error();
+        const bool changed = applied->added + applied->removed > 0;
+        if (changed || applied->throughSeq != since) {
+            state.seqs[key] = applied->throughSeq;
+            // A cache: failing to save costs a longer sync at the next start.
+            if (Status s =
+                    saveSyncedIndex(*index, path, state.catalogId, applied->throughSeq, changed);
+                !s)
+                qWarning("%s", qPrintable(s.error().message));
+        }
+        total.throughSeq = std::max(total.throughSeq, applied->throughSeq);
+        total.rowsRead += applied->rowsRead;
+        total.added += applied->added;
+        total.removed += applied->removed;
+    }
+    return total;
+}
+
+} // namespace
+
+std::vector<std::pair<std::shared_ptr<VectorIndex>, QString>> Library::indexesToSync() const {
+    std::vector<std::pair<std::shared_ptr<VectorIndex>, QString>> out;
+    for (const auto &index : {d->index, d->servingIndex})
+        if (index && (out.empty() || out.front().first != index))
+            out.emplace_back(index, vectorIndexPath(index->modelKey()));
+    return out;
+}
+
+Result<IndexSyncSummary> Library::syncIndex() {
+    auto result = syncIndexes(*d->catalog, *d->sync, indexesToSync());
+    if (result && result->added + result->removed > 0) {
+        d->lastSync = *result;
+        Q_EMIT indexSynced(result->added, result->removed);
+        Q_EMIT foldersChanged(); // the counts changed too
+    }
+    return result;
+}
+
+void Library::syncIndexInBackground() {
+    // The local indexer keeps the index in step while it runs (the next sync reads its changes
+    // and finds them in place); a model still loading is synced when it is in place.
+    if (d->worker || d->loadingEmbedder || d->syncRunning)
+        return;
+    auto indexes = indexesToSync();
+    if (indexes.empty())
+        return;
+    d->syncRunning = true;
+    QPointer<Library> self(this);
+    QMetaObject::invokeMethod(
+        d->syncContext,
+        [self, catalog = d->catalog, state = d->sync, indexes = std::move(indexes)] {
+            auto result = syncIndexes(*catalog, *state, indexes);
+            if (!self)
+                return;
+            QMetaObject::invokeMethod(
+                self.data(),
+                [self, result] {
+                    if (!self)
+                        return;
+                    self->d->syncRunning = false;
+                    if (!result) {
+                        // Transient (a server restarting): the next tick tries again.
+                        qWarning("%s", qPrintable(result.error().message));
+                        return;
+                    }
+                    if (result->added + result->removed > 0) {
+                        self->d->lastSync = *result;
+                        Q_EMIT self->indexSynced(result->added, result->removed);
+                        Q_EMIT self->foldersChanged(); // the counts changed too
+                    }
+                },
+                Qt::QueuedConnection);
+        },
+        Qt::QueuedConnection);
+}
+
+IndexSyncSummary Library::lastSync() const {
+    return d->lastSync;
 }
 
 std::shared_ptr<const SearchEngine> Library::searchEngine() const {

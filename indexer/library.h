@@ -30,17 +30,21 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <utility>
+#include <vector>
 
 namespace ts {
 
 class BridgeTowerPipeline;
 class ImageEmbedder;
+struct SyncedIndex;
 
 struct LibraryOptions {
     // A SQLite file, or a PostgreSQL URL (postgresql://user@host/db, postgres://...; a password in
     // it, PGPASSWORD or ~/.pgpass as libpq reads them). Empty: defaultDatabasePath().
     QString databasePath;
-    // Thumbnails, rerank cache (and, for a URL, the vector index files). Empty: beside the
+    // Thumbnails, rerank cache, and the vector index files when given or for a URL (one per
+    // client). Empty: beside the
     // database file; for a URL <XDG cache home>/towersearch/shared/<hex sha1 of the URL as
     // databasePath() shows it, password as ***>: one per catalog, whatever the password.
     QString cacheDirectory;
@@ -55,6 +59,9 @@ struct LibraryOptions {
     qint64 maxDatabasePages = 0;      // testing only: simulate a full disk (PRAGMA max_page_count)
     bool simulateReadOnlyDatabase =
         false; // testing only: the indexer's writes fail as on a read-only file
+    // Period of the background sync of the local vector index with the catalog's changes (other
+    // writers: workers, other machines); 0: only on syncIndex().
+    int syncIntervalSeconds = 5;
 };
 
 class Library : public QObject {
@@ -100,7 +107,8 @@ public:
     // The location as given, password included: for opening another connection (the GUI's
     // CatalogListing); never show it.
     QString catalogLocation() const;
-    // The vector index file of a model, beside the database (for a URL, in the cache directory).
+    // The vector index file of a model: in LibraryOptions::cacheDirectory when one was given or
+    // for a URL, else beside the database.
     QString vectorIndexPath(const QString &modelKey) const;
     IndexRunSummary lastRunSummary() const;
     // Checks the catalog (PRAGMA integrity_check, no duplicate paths) and that the vector index is
@@ -169,6 +177,18 @@ public:
     // The search engine over the current index; null until setPipeline() succeeded.
     std::shared_ptr<const SearchEngine> searchEngine() const;
 
+    // Brings the local vector index (a cache: <cache>/...tsvi) up to date with the catalog now:
+    // applies only the vectors written and removed since the change number it includes (other
+    // writers: index workers, other machines on a shared catalog). Blocks the calling thread for
+    // the read (milliseconds for a few hundred changes; the Library's own indexing keeps the
+    // index in step by itself). Emits indexSynced() when the index changed. Fails with the
+    // catalog's error (e.g. a server that cannot be reached); the index is then as it was.
+    // While the Library lives the same runs every LibraryOptions::syncIntervalSeconds on its
+    // worker thread (never this one), skipped while it indexes.
+    Result<IndexSyncSummary> syncIndex();
+    // What the model's load (rebuilt or synced) and then the last sync that changed the index did.
+    IndexSyncSummary lastSync() const;
+
 Q_SIGNALS:
     void progressChanged(const ts::IndexProgress &progress);
     // `cancelled` is also true when the run stopped on an error (errorOccurred is emitted first).
@@ -177,6 +197,9 @@ Q_SIGNALS:
     void errorOccurred(const QString &message); // e.g. disk full: indexing stopped cleanly
     // The model given to setPipeline()/setEmbedder() is in place (error empty) or could not be.
     void modelReady(const QString &error);
+    // A sync brought vectors written or removed by another writer into the local index: new
+    // photos can be found (and removed ones no longer are). foldersChanged() follows (counts).
+    void indexSynced(qint64 added, qint64 removed);
 
 private:
     Library();
@@ -184,7 +207,9 @@ private:
     static Result<std::unique_ptr<Library>> start(std::unique_ptr<Library> lib);
     void stopIndexingAndWait();
     void updateWatches(const QStringList &directories, bool truncated);
-    void finishModel(const Result<std::shared_ptr<VectorIndex>> &index);
+    void finishModel(const Result<SyncedIndex> &index);
+    void syncIndexInBackground();
+    std::vector<std::pair<std::shared_ptr<VectorIndex>, QString>> indexesToSync() const;
     void makeCaches(bool keepServing);
     void dropFromIndexesAndCaches(const std::vector<qint64> &ids, const QStringList &thumbnails);
     struct Impl;

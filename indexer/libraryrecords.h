@@ -46,6 +46,15 @@ struct IndexRunSummary {
     IndexStageTimes stages;
 };
 
+// What bringing the local vector index up to date with the catalog did (Library::syncIndex).
+struct IndexSyncSummary {
+    qint64 throughSeq = 0; // the index now holds every catalog change up to this number
+    qint64 rowsRead = 0;   // change rows (or, when rebuilt, vectors) read from the catalog
+    qint64 added = 0;      // vectors added or replaced in the index
+    qint64 removed = 0;    // vectors removed from the index
+    bool rebuilt = false;  // built anew from every vector (no usable file of this catalog)
+};
+
 // A watched folder. A photo belongs to every watched folder that contains it (nested folders share
 // their photos; the counts include those of watched folders inside this one).
 struct WatchedFolder {

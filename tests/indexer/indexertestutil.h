@@ -11,6 +11,21 @@
 #include <QString>
 #include <QtEndian>
 
+// Undoes schema migration 5 (the change sequence) on a SQLite catalog, for tests that turn a
+// catalog back into what an older version wrote.
+#define TS_UNDO_CHANGE_SEQUENCE                                                                    \
+    "DROP TRIGGER embeddings_insert_seq; DROP TRIGGER embeddings_update_seq;"                      \
+    " DROP TRIGGER embeddings_delete_seq; DROP TRIGGER photos_owner_seq;"                          \
+    " DROP TABLE embedding_removals; DROP TABLE change_counter; DROP INDEX embeddings_change;"     \
+    " ALTER TABLE embeddings DROP COLUMN change_seq; DELETE FROM meta WHERE key = 'catalog_id';"
+// The same on a PostgreSQL catalog.
+#define TS_UNDO_CHANGE_SEQUENCE_PG                                                                 \
+    "DROP TRIGGER embeddings_write_seq ON embeddings; DROP TRIGGER embeddings_delete_seq ON"       \
+    " embeddings; DROP TRIGGER photos_owner_seq ON photos; DROP FUNCTION ts_embeddings_change();"  \
+    " DROP FUNCTION ts_photos_owner_change(); DROP FUNCTION ts_next_change_seq();"                 \
+    " DROP TABLE embedding_removals; DROP TABLE change_counter;"                                   \
+    " ALTER TABLE embeddings DROP COLUMN change_seq; DELETE FROM meta WHERE key = 'catalog_id';"
+
 namespace ts::test {
 
 // A small distinct photo (PNG, or JPEG when the name ends in .jpg), different for every seed.
