@@ -2,9 +2,7 @@
 
 #include "core/common/nativepath.h"
 #include "core/image/exifreader.h"
-#include "indexer/sqlite.h"
-
-#include <sqlite3.h>
+#include "indexer/sqldatabase.h"
 
 #include <QDateTime>
 #include <QDir>
@@ -217,7 +215,7 @@ Result<std::unique_ptr<Catalog>> Catalog::open(const QString &path) {
                      QStringLiteral("cannot create the folder %1 for the library database")
                          .arg(info.absolutePath()));
     // A library that cannot be written (a read-only mount, another user's files) is opened for
-    // reading: search and status work, writes fail with SQLITE_READONLY. Immutable, because a WAL
+    // reading: search and status work, writes fail with Failure::ReadOnly. Immutable, because a WAL
     // database needs to create its -shm file otherwise.
     const QString readOnlyReason = info.exists() ? whyNotWritable(path) : QString();
     auto db = sql::Database::open(path, readOnlyReason.isEmpty() ? sql::Database::Mode::ReadWrite
@@ -495,7 +493,7 @@ Result<QHash<QString, KnownFile>> Catalog::filesOf(qint64 folderId, const QStrin
         k.fullHash = s.textAt(7);
         out.insert(s.pathAt(1), k);
     }
-    if (s.lastCode() != SQLITE_DONE)
+    if (s.failure() != sql::Failure::None)
         return m_db->lastError(QStringLiteral("reading the catalog"));
     return out;
 }
@@ -511,7 +509,7 @@ Catalog::embeddedByQuickHash(const QString &modelKey) const {
     s.bind(1, modelKey);
     while (s.step())
         out.insert(s.textAt(0), EmbeddedContent{s.int64At(1), s.textAt(2)});
-    if (s.lastCode() != SQLITE_DONE)
+    if (s.failure() != sql::Failure::None)
         return m_db->lastError(QStringLiteral("reading the catalog"));
     return out;
 }
@@ -706,7 +704,7 @@ Status Catalog::forEachEmbedding(
         std::memcpy(v.data(), blob.constData(), v.size() * sizeof(float));
         visit(s.int64At(0), contentTag(s.textAt(2), s.textAt(3)), v.data(), int(v.size()));
     }
-    if (s.lastCode() != SQLITE_DONE)
+    if (s.failure() != sql::Failure::None)
         return m_db->lastError(QStringLiteral("reading embeddings"));
     return {};
 }
@@ -785,7 +783,7 @@ Result<std::vector<qint64>> Catalog::photosMatching(const PhotoFilter &filter) c
     std::vector<qint64> ids;
     while (s.step())
         ids.push_back(s.int64At(0));
-    if (s.lastCode() != SQLITE_DONE)
+    if (s.failure() != sql::Failure::None)
         return m_db->lastError(QStringLiteral("filtering photos"));
     return ids;
 }
@@ -821,7 +819,7 @@ Result<std::vector<PhotoRecord>> Catalog::listPhotos(const PhotoFilter &filter, 
     std::vector<PhotoRecord> out;
     while (s.step())
         out.push_back(recordFrom(s));
-    if (s.lastCode() != SQLITE_DONE)
+    if (s.failure() != sql::Failure::None)
         return m_db->lastError(QStringLiteral("listing photos"));
     return out;
 }
@@ -846,7 +844,7 @@ Result<std::vector<MonthCount>> Catalog::monthCounts(const PhotoFilter &filter) 
         }
         ++out.back().count;
     }
-    if (s.lastCode() != SQLITE_DONE)
+    if (s.failure() != sql::Failure::None)
         return m_db->lastError(QStringLiteral("counting photos by month"));
     return out;
 }
@@ -894,7 +892,7 @@ Result<std::vector<StaleMetadata>> Catalog::staleMetadata(qint64 afterId, int li
     std::vector<StaleMetadata> out;
     while (s.step())
         out.push_back({s.int64At(0), s.pathAt(1), s.int64At(2)});
-    if (s.lastCode() != SQLITE_DONE)
+    if (s.failure() != sql::Failure::None)
         return m_db->lastError(QStringLiteral("reading the catalog"));
     return out;
 }

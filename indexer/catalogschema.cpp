@@ -1,7 +1,7 @@
 // The catalog's schema: numbered migrations and how a database is brought to the current
 // version (one transaction each, PRAGMA user_version), or refused when it is newer.
 #include "indexer/catalog.h"
-#include "indexer/sqlite.h"
+#include "indexer/sqldatabase.h"
 
 namespace ts {
 

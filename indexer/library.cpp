@@ -9,7 +9,7 @@
 #include "indexer/imageembedder.h"
 #include "indexer/indexworker.h"
 #include "indexer/librarylocation.h"
-#include "indexer/sqlite.h"
+#include "indexer/sqldatabase.h"
 
 #include <QCryptographicHash>
 #include <QDir>

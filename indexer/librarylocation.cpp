@@ -1,5 +1,7 @@
 #include "indexer/librarylocation.h"
 
+#include "indexer/sqldatabase.h"
+
 #include <QRegularExpression>
 #include <QUrl>
 
@@ -13,9 +15,10 @@ namespace {
 
 const QString kPasswordMask = QStringLiteral("***");
 
-// libpq reads the user information up to the first '/' after "://" (RFC 3986 would stop at '?'
-// too); masking everything between the first ':' and the last '@' before it may mask more than
-// libpq's password when the URL is odd, never less.
+// Where a URL's password is, to mask it where libpq's message quotes a piece of the URL. libpq
+// reads the user information up to the first '/' after "://" (RFC 3986 would stop at '?' too);
+// masking everything between the first ':' and the last '@' before it may mask more than libpq's
+// password when the URL is odd, never less.
 struct UserInfo {
     qsizetype passwordStart = -1, passwordEnd = -1; // [start, end) in the location
 };
@@ -73,20 +76,13 @@ QString badPort(const PQconninfoOption *options) {
 
 } // namespace
 
+// One copy of each: the driver's (indexer/sqldatabase.h), which front ends may not include.
 bool isDatabaseUrl(const QString &location) {
-    return location.startsWith(QLatin1String("postgresql://")) ||
-           location.startsWith(QLatin1String("postgres://"));
+    return sql::isPostgresLocation(location);
 }
 
 QString redactedLocation(const QString &location) {
-    if (!isDatabaseUrl(location))
-        return location;
-    QString url = location;
-    const UserInfo info = findPassword(url);
-    if (info.passwordStart >= 0 && info.passwordEnd > info.passwordStart)
-        url.replace(info.passwordStart, info.passwordEnd - info.passwordStart, kPasswordMask);
-    url.replace(passwordParameter(), QStringLiteral("\\1") + kPasswordMask);
-    return url;
+    return sql::redactedLocation(location);
 }
 
 Status checkLocationSyntax(const QString &location) {

@@ -14,6 +14,8 @@ packages=(
     qt6-base-dev qt6-base-dev-tools libqt6sql6-sqlite qt6-image-formats-plugins libgl-dev
     # model, vector index, catalog, config parsing
     libtorch-dev libfaiss-dev libsqlite3-dev nlohmann-json3-dev
+    # a shared catalog on PostgreSQL (libpq), and the server the tests start in a temporary folder
+    postgresql libpq-dev
     # the BLAS LibTorch must use (the pthread variant fights LibTorch's OpenMP threads)
     libopenblas0-openmp
     # HEIC/HEIF decoding

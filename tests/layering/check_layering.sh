@@ -14,7 +14,8 @@ check() { # pattern, allowed path regex, description
 }
 check '#include *[<"](torch/|ATen/|c10/|caffe2/)' 'core/model/' 'LibTorch headers'
 check '#include *[<"]faiss/' 'core/index/' 'FAISS headers'
-check '#include *[<"](sqlite3\.h|QSql)' 'indexer/' 'SQLite/QtSql headers'
+check '#include *[<"](sqlite3\.h|libpq-fe\.h|QSql)' 'indexer/' 'SQLite/libpq/QtSql headers'
+check '#include *[<"]indexer/sqldatabase\.h' 'indexer/' 'The SQL seam (indexer/sqldatabase.h)'
 check '#include *[<"](QtWidgets|QWidget|QMainWindow|QApplication|QDialog)' 'ui/|app/gui/' 'Qt Widgets headers'
 # core/hub (the Hub client) never links the model (LibTorch): it reads a checkpoint's config.json
 # through the torch-free tscore_modelconfig only, and converting a pytorch_model.bin is a step the

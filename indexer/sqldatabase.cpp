@@ -1,0 +1,72 @@
+#include "indexer/sqldatabase.h"
+
+#include <QStringList>
+
+namespace ts::sql {
+
+namespace detail {
+// In sqlitedatabase.cpp and postgresdatabase.cpp.
+Result<std::unique_ptr<Database>> openSqlite(const QString &path, Database::Mode mode);
+Result<std::unique_ptr<Database>> openPostgres(const QString &url, Database::Mode mode,
+                                               Failure *failure);
+} // namespace detail
+
+bool isPostgresLocation(const QString &location) {
+    // libpq's own test for a URI (conninfo_uri_parse): the prefix, case-sensitive.
+    return location.startsWith(QLatin1String("postgresql://")) ||
+           location.startsWith(QLatin1String("postgres://"));
+}
+
+QString redactedLocation(const QString &location) {
+    if (!isPostgresLocation(location))
+        return location;
+    const qsizetype hostStart = location.indexOf(QLatin1String("://")) + 3;
+    qsizetype hostEnd = location.size();
+    for (const QChar c : {QLatin1Char('/'), QLatin1Char('?'), QLatin1Char('#')}) {
+        const qsizetype i = location.indexOf(c, hostStart);
+        if (i >= 0 && i < hostEnd)
+            hostEnd = i;
+    }
+    QString out = location.left(hostStart);
+    const QString authority = location.mid(hostStart, hostEnd - hostStart);
+    // user:password@host: the user info ends at the last '@' (a password may hold an encoded one).
+    const qsizetype at = authority.lastIndexOf(QLatin1Char('@'));
+    if (at >= 0) {
+        const QString userInfo = authority.left(at);
+        const qsizetype colon = userInfo.indexOf(QLatin1Char(':'));
+        out += colon >= 0 ? userInfo.left(colon + 1) + QStringLiteral("***") : userInfo;
+        out += authority.mid(at);
+    } else {
+        out += authority;
+    }
+    QString rest = location.mid(hostEnd);
+    const qsizetype query = rest.indexOf(QLatin1Char('?'));
+    if (query < 0)
+        return out + rest;
+    out += rest.left(query + 1);
+    rest = rest.mid(query + 1);
+    QString fragment;
+    if (const qsizetype hash = rest.indexOf(QLatin1Char('#')); hash >= 0) {
+        fragment = rest.mid(hash);
+        rest.truncate(hash);
+    }
+    QStringList params = rest.split(QLatin1Char('&'));
+    for (QString &p : params) {
+        if (p.section(QLatin1Char('='), 0, 0)
+                .compare(QLatin1String("password"), Qt::CaseInsensitive) == 0)
+            p = p.section(QLatin1Char('='), 0, 0) + QStringLiteral("=***");
+    }
+    return out + params.join(QLatin1Char('&')) + fragment;
+}
+
+Result<std::unique_ptr<Database>> Database::open(const QString &location, Mode mode,
+                                                 Failure *failure) {
+    if (isPostgresLocation(location))
+        return detail::openPostgres(location, mode, failure);
+    auto db = detail::openSqlite(location, mode);
+    if (!db && failure)
+        *failure = Failure::Other;
+    return db;
+}
+
+} // namespace ts::sql
