@@ -287,7 +287,13 @@ int main(int argc, char **argv) {
                     double(databaseBytes(location)) / o->photos);
         std::fflush(stdout);
     }
-    std::printf("catalog: %s\n", o->db.isEmpty() ? "a fresh database per worker count"
-                                                 : qPrintable(redactedLocation(o->db)));
+    bool postgres = isDatabaseUrl(o->db);
+#ifdef TS_BENCH_HAS_PGSERVER
+    postgres = postgres || server.isRunning();
+#endif
+    std::printf("catalog: %s on %s\n",
+                o->db.isEmpty() ? "a fresh database per worker count"
+                                : qPrintable(redactedLocation(o->db)),
+                postgres ? "PostgreSQL" : "SQLite");
     return 0;
 }
