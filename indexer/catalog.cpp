@@ -46,12 +46,47 @@ PhotoRecord recordFrom(const sql::Statement &s) {
     "id, path, size, mtime_ms, content_hash, width, height, orientation, taken_ms, state, error, " \
     "thumbnail, offline, file_type, camera_make, camera_model, taken_is_file_time"
 
-// SQL: is the photo path p.path inside the folder path `folder` (an expression)? rtrim keeps "/"
-// working as a folder.
-// Compared as bytes: a path that is not valid UTF-8 is stored as a BLOB (Statement::bindPath).
-#define TS_UNDER(path, folder)                                                                     \
-    "substr(CAST(" path " AS BLOB), 1, length(CAST(rtrim(" folder                                  \
-    ", '/') AS BLOB)) + 1) = CAST(rtrim(" folder ", '/') || '/' AS BLOB)"
+// SQL that differs between the backends, in one place; every query is otherwise one text.
+
+// Is the path expression `path` inside the folder path expression `folder`? rtrim keeps "/"
+// working as a folder. Compared as bytes: on SQLite a path that is not valid UTF-8 is a BLOB
+// (Statement::bindPath); on PostgreSQL every path is BYTEA.
+QByteArray underSql(sql::Backend backend, const QByteArray &path, const QByteArray &folder) {
+    if (backend == sql::Backend::Postgres) {
+        // Both sides cast: a parameter seen first inside substring() would be typed text.
+        const QByteArray f = "rtrim(CAST(" + folder + " AS bytea), '/'::bytea)";
+        return "substring(CAST(" + path + " AS bytea) from 1 for length(" + f + ") + 1) = " + f +
+               " || '/'::bytea";
+    }
+    return "substr(CAST(" + path + " AS BLOB), 1, length(CAST(rtrim(" + folder +
+           ", '/') AS BLOB)) + 1) = CAST(rtrim(" + folder + ", '/') || '/' AS BLOB)";
+}
+
+// A path expression with "/" appended (a folder as the prefix of what it contains).
+QByteArray withSlashSql(sql::Backend backend, const QByteArray &path) {
+    return path + (backend == sql::Backend::Postgres ? " || '/'::bytea" : " || '/'");
+}
+
+// Case-insensitive name order: SQLite's NOCASE folds ASCII only and compares bytes; lower() in
+// the "C" collation does the same on PostgreSQL (the photos_name index is on that expression).
+QByteArray nameOrderSql(sql::Backend backend) {
+    return backend == sql::Backend::Postgres ? "lower(p.file_name COLLATE \"C\")"
+                                             : "p.file_name COLLATE NOCASE";
+}
+
+// INSERT ... ON CONFLICT(key) DO UPDATE of every other column: one text for both backends
+// (SQLite 3.24+ and PostgreSQL 9.5+); unlike INSERT OR REPLACE it never deletes the old row (which
+// would cascade to its dependants).
+QByteArray upsertSql(const char *table, const QByteArrayList &keys, const QByteArrayList &others) {
+    QByteArrayList values, sets;
+    for (qsizetype i = 0; i < keys.size() + others.size(); ++i)
+        values << "?" + QByteArray::number(i + 1);
+    for (const QByteArray &c : others)
+        sets << c + " = excluded." + c;
+    return "INSERT INTO " + QByteArray(table) + "(" + (keys + others).join(", ") + ") VALUES (" +
+           values.join(", ") + ") ON CONFLICT(" + keys.join(", ") + ") DO UPDATE SET " +
+           sets.join(", ");
+}
 
 void bindTextOrNull(sql::Statement &s, int index, const QString &text) {
     if (text.isEmpty())
@@ -69,7 +104,8 @@ QString fileNameOf(const QString &path) {
 // the order they are added (callers number theirs after parameterCount()).
 class FilterSql {
 public:
-    explicit FilterSql(const PhotoFilter &f) {
+    FilterSql(const PhotoFilter &f, sql::Backend backend) : m_backend(backend) {
+        const bool pg = backend == sql::Backend::Postgres;
         m_where = "p.state <> 2";
         if (f.takenFromMs)
             m_where += " AND p.taken_ms >= " + param({Param::Kind::Int, *f.takenFromMs, {}});
@@ -81,9 +117,17 @@ public:
                 QString clean = QDir::cleanPath(folder);
                 while (clean.endsWith(QLatin1Char('/')))
                     clean.chop(1);
+                if (pg) {
+                    // Every path is BYTEA: the folder's byte range ["folder/", "folder0") ('0'
+                    // follows '/') holds exactly what is under it, a range of the path index.
+                    const QByteArray lo = param({Param::Kind::Path, 0, clean + QLatin1Char('/')});
+                    const QByteArray hi = param({Param::Kind::Path, 0, clean + QLatin1Char('0')});
+                    any << "(p.path >= " + lo + " AND p.path < " + hi + ")";
+                    continue;
+                }
                 const QByteArray n = param({Param::Kind::Path, 0, clean});
                 // Byte prefix "folder/": /a/b keeps /a/b/x and /a/b/c/y, never /a/bc/x.
-                const QByteArray under = QByteArray(TS_UNDER("p.path", "%1")).replace("%1", n);
+                const QByteArray under = underSql(backend, "p.path", n);
                 if (isRawPath(clean)) { // every path under it is a BLOB too
                     any << "(p.path >= x'' AND " + under + ")";
                     continue;
@@ -108,10 +152,12 @@ public:
         QByteArrayList cameras;
         for (const QString &c : f.cameras)
             if (const QString needle = c.trimmed().toLower(); !needle.isEmpty())
-                // LIKE is case-insensitive for ASCII and cheaper than lower() + instr() per row.
-                cameras
-                    << "coalesce(p.camera_make, '') || ' ' || coalesce(p.camera_model, '') LIKE " +
-                           param({Param::Kind::Text, 0, likeContaining(needle)}) + " ESCAPE '\\'";
+                // SQLite's LIKE is case-insensitive for ASCII and cheaper than lower() + instr()
+                // per row; PostgreSQL's is not: ILIKE there.
+                cameras << "coalesce(p.camera_make, '') || ' ' || coalesce(p.camera_model, '') " +
+                               QByteArray(pg ? "ILIKE " : "LIKE ") +
+                               param({Param::Kind::Text, 0, likeContaining(needle)}) +
+                               " ESCAPE '\\'";
         if (!cameras.isEmpty())
             m_where += " AND (" + cameras.join(" OR ") + ")";
         m_scan = !types.isEmpty() || !cameras.isEmpty() || f.shape != PhotoShape::Any ||
@@ -129,18 +175,22 @@ public:
         case PhotoShape::Any:
             break;
         }
+        // SQLite's two-argument max()/min() are greatest()/least() on PostgreSQL.
         if (f.minLongSide > 0)
-            m_where +=
-                " AND max(p.width, p.height) >= " + param({Param::Kind::Int, f.minLongSide, {}});
+            m_where += QByteArray(pg ? " AND greatest" : " AND max") +
+                       "(p.width, p.height) >= " + param({Param::Kind::Int, f.minLongSide, {}});
         if (f.minShortSide > 0)
-            m_where +=
-                " AND min(p.width, p.height) >= " + param({Param::Kind::Int, f.minShortSide, {}});
+            m_where += QByteArray(pg ? " AND least" : " AND min") +
+                       "(p.width, p.height) >= " + param({Param::Kind::Int, f.minShortSide, {}});
     }
     // The table to read: through the indexes for no filter, dates and folders only (index walks
     // and path ranges); with a camera, type, shape or size every row in table order (NOT
     // INDEXED): the planner would otherwise walk an index and read the table row by row at
     // random, 8x slower than one sequential scan on 100,000 photos (bench_catalog_filters).
-    QByteArray from() const { return m_scan ? "photos p NOT INDEXED" : "photos p"; }
+    // PostgreSQL's planner weighs that itself (and has no NOT INDEXED).
+    QByteArray from() const {
+        return m_scan && m_backend == sql::Backend::Sqlite ? "photos p NOT INDEXED" : "photos p";
+    }
     const QByteArray &where() const { return m_where; }
     int parameterCount() const { return int(m_params.size()); }
     void bind(sql::Statement &s) const {
@@ -177,6 +227,7 @@ private:
         needle.replace(QLatin1Char('_'), QLatin1String("\\_"));
         return QLatin1Char('%') + needle + QLatin1Char('%');
     }
+    sql::Backend m_backend;
     QByteArray m_where;
     bool m_scan = false;
     std::vector<Param> m_params;
@@ -209,6 +260,18 @@ QString whyNotWritable(const QString &path) {
 Catalog::~Catalog() = default;
 
 Result<std::unique_ptr<Catalog>> Catalog::open(const QString &path) {
+    if (sql::isPostgresLocation(path)) {
+        // A server's database: no folder to create, no file permissions to look at.
+        auto db = sql::Database::open(path);
+        if (!db)
+            return db.error();
+        std::unique_ptr<Catalog> catalog(new Catalog);
+        catalog->m_db = std::move(*db);
+        catalog->m_path = sql::redactedLocation(path); // messages never show a password
+        if (Status s = catalog->migrate(); !s)
+            return s.error();
+        return catalog;
+    }
     const QFileInfo info(path);
     if (!info.exists() && !QDir().mkpath(info.absolutePath()))
         return Error(Error::Code::Io,
@@ -235,8 +298,12 @@ Result<std::unique_ptr<Catalog>> Catalog::open(const QString &path) {
 
 int Catalog::schemaVersion() const {
     std::lock_guard lock(m_mutex);
-    auto s = m_db->prepare("PRAGMA user_version");
-    return s.step() ? int(s.int64At(0)) : -1;
+    const auto version = readSchemaVersion();
+    return version ? *version : -1;
+}
+
+bool Catalog::isPostgres() const {
+    return m_db->backend() == sql::Backend::Postgres;
 }
 
 Result<qint64> Catalog::addFolder(const QString &path) {
@@ -250,16 +317,20 @@ Result<qint64> Catalog::addFolder(const QString &path) {
     sql::Transaction tx(*m_db);
     if (!tx.isActive())
         return m_db->lastError(doing);
-    auto insert = m_db->prepare("INSERT INTO folders(path, added_at) VALUES (?1, ?2)");
-    insert.bindPath(1, path).bind(2, QDateTime::currentMSecsSinceEpoch());
-    if (!insert.exec())
+    auto insert = m_db->prepare("INSERT INTO folders(path, added_at) VALUES (?1, ?2) RETURNING id");
+    insert.bindPath(1, path).bind(2, nowMs());
+    if (!insert.step())
         return m_db->lastError(doing);
-    const qint64 id = m_db->lastInsertId();
+    const qint64 id = insert.int64At(0);
+    insert = {};
     // A photo belongs to the innermost watched folder that contains it: the new folder takes over
     // its photos from the folders around it (not from watched folders inside it).
-    auto adopt = m_db->prepare("UPDATE photos SET folder_id = ?1 WHERE " TS_UNDER(
-        "photos.path", "?2") " AND folder_id IN (SELECT o.id FROM folders o WHERE o.id <> ?1 "
-                             "AND " TS_UNDER("?2", "o.path") ")");
+    const sql::Backend b = m_db->backend();
+    auto adopt =
+        m_db->prepare("UPDATE photos SET folder_id = ?1 WHERE " + underSql(b, "photos.path", "?2") +
+                      " AND folder_id IN (SELECT o.id FROM folders o WHERE o.id <> ?1 "
+                      "AND " +
+                      underSql(b, "?2", "o.path") + ")");
     adopt.bind(1, id).bindPath(2, path);
     if (!adopt.exec() || !tx.commit())
         return m_db->lastError(doing);
@@ -281,8 +352,10 @@ Result<RemovedPhotos> Catalog::removeFolder(const QString &path) {
     find = {};
     RemovedPhotos removed;
     // The innermost other watched folder around this one keeps its photos; without one they go.
-    auto outer = m_db->prepare("SELECT o.id FROM folders o WHERE o.id <> ?1 AND " TS_UNDER(
-        "?2", "o.path") " ORDER BY length(o.path) DESC LIMIT 1");
+    const sql::Backend b = m_db->backend();
+    auto outer =
+        m_db->prepare("SELECT o.id FROM folders o WHERE o.id <> ?1 AND " +
+                      underSql(b, "?2", "o.path") + " ORDER BY length(o.path) DESC LIMIT 1");
     outer.bind(1, folderId).bindPath(2, path);
     if (outer.step()) {
         auto move = m_db->prepare("UPDATE photos SET folder_id = ?2 WHERE folder_id = ?1");
@@ -311,10 +384,10 @@ Result<RemovedPhotos> Catalog::removeFolder(const QString &path) {
                 removed.thumbnails << t;
             used.reset();
         }
-        auto dirs = m_db->prepare("DELETE FROM directories WHERE " TS_UNDER(
-            "directories.path || '/'", "?1") " AND NOT EXISTS (SELECT 1 FROM folders o WHERE o.id "
-                                             "<> ?2 AND " TS_UNDER("directories.path || '/'",
-                                                                   "o.path") ")");
+        const QByteArray dir = withSlashSql(b, "directories.path");
+        auto dirs = m_db->prepare("DELETE FROM directories WHERE " + underSql(b, dir, "?1") +
+                                  " AND NOT EXISTS (SELECT 1 FROM folders o WHERE o.id <> ?2 AND " +
+                                  underSql(b, dir, "o.path") + ")");
         dirs.bindPath(1, path).bind(2, folderId);
         if (!dirs.exec())
             return m_db->lastError(doing);
@@ -335,19 +408,20 @@ QList<WatchedFolder> Catalog::folders(const QString &modelKey) const {
     // embeddings_model. Pending = non-failed - embedded (at most one vector per photo and model):
     // a NOT EXISTS per photo read every vector's page (2.5 s for 100,000 photos before the app's
     // window could show; 0.3 s now).
+    // GROUP BY d.offline_reason too: PostgreSQL wants every selected column grouped or dependent
+    // on the key (d has at most one row per folder).
+    const QByteArray under = underSql(m_db->backend(), "p.path", "f.path");
     auto s = m_db->prepare(
         "SELECT f.id, f.path, f.last_scan,"
         " (SELECT count(*) FROM photos p JOIN embeddings e ON e.photo_id = p.id AND e.model_key = "
-        "?1"
-        "   WHERE " TS_UNDER(
-            "p.path", "f.path") " AND p.state <> 2),"
-                                " count(p.id) FILTER (WHERE p.state <> 2), count(p.id) FILTER "
-                                "(WHERE p.state = 2),"
-                                " count(p.id) FILTER (WHERE p.offline <> 0), d.offline_reason"
-                                " FROM folders f LEFT JOIN directories d ON d.path = f.path AND "
-                                "d.offline_since IS NOT NULL"
-                                " LEFT JOIN photos p ON " TS_UNDER(
-                                    "p.path", "f.path") " GROUP BY f.id ORDER BY f.path");
+        "?1 WHERE " +
+        under +
+        " AND p.state <> 2),"
+        " count(p.id) FILTER (WHERE p.state <> 2), count(p.id) FILTER (WHERE p.state = 2),"
+        " count(p.id) FILTER (WHERE p.offline <> 0), d.offline_reason"
+        " FROM folders f LEFT JOIN directories d ON d.path = f.path AND d.offline_since IS NOT NULL"
+        " LEFT JOIN photos p ON " +
+        under + " GROUP BY f.id, d.offline_reason ORDER BY f.path");
     s.bind(1, modelKey);
     while (s.step()) {
         WatchedFolder f;
@@ -406,16 +480,15 @@ Status Catalog::recordDiscovery(const QStringList &roots,
         return m_db->lastError(doing);
     // What this scan found replaces what the last one found under the same roots: folders that
     // are gone for good are forgotten with their device.
-    auto clear = m_db->prepare(
-        "DELETE FROM directories WHERE path = ?1 OR " TS_UNDER("directories.path", "?1"));
+    auto clear = m_db->prepare("DELETE FROM directories WHERE path = ?1 OR " +
+                               underSql(m_db->backend(), "directories.path", "?1"));
     for (const QString &root : roots) {
         clear.bindPath(1, root);
         if (!clear.exec())
             return m_db->lastError(doing);
     }
-    auto put = m_db->prepare("INSERT OR REPLACE INTO directories(path, device, parent_device, "
-                             "offline_since, offline_reason)"
-                             " VALUES (?1, ?2, ?3, ?4, ?5)");
+    auto put = m_db->prepare(upsertSql(
+        "directories", {"path"}, {"device", "parent_device", "offline_since", "offline_reason"}));
     for (const DirectoryRecord &d : directories) {
         put.bindPath(1, d.path).bind(2, d.device).bind(3, d.parentDevice);
         if (d.offlineSinceMs)
@@ -468,7 +541,7 @@ QString Catalog::photoStamp(qint64 size, qint64 mtimeMs) {
 Status Catalog::setFolderScanned(qint64 folderId) {
     std::lock_guard lock(m_mutex);
     auto s = m_db->prepare("UPDATE folders SET last_scan = ?2 WHERE id = ?1");
-    s.bind(1, folderId).bind(2, QDateTime::currentMSecsSinceEpoch());
+    s.bind(1, folderId).bind(2, nowMs());
     if (!s.exec())
         return m_db->lastError(QStringLiteral("recording a folder scan"));
     return {};
@@ -478,8 +551,8 @@ Result<QHash<QString, KnownFile>> Catalog::filesOf(qint64 folderId, const QStrin
     std::lock_guard lock(m_mutex);
     QHash<QString, KnownFile> out;
     auto s = m_db->prepare("SELECT p.id, p.path, p.size, p.mtime_ms, p.state, p.content_hash,"
-                           " EXISTS (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id AND "
-                           "e.model_key = ?2), p.full_hash"
+                           " CASE WHEN EXISTS (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id"
+                           " AND e.model_key = ?2) THEN 1 ELSE 0 END, p.full_hash"
                            " FROM photos p WHERE p.folder_id = ?1");
     s.bind(1, folderId).bind(2, modelKey);
     while (s.step()) {
@@ -561,36 +634,16 @@ public:
     PhotoBatchWriter(sql::Database &db, const QString &modelKey)
         : m_modelKey(modelKey), m_delete(db.prepare("DELETE FROM photos WHERE id = ?1")),
           m_clearPath(db.prepare("DELETE FROM photos WHERE path = ?1 AND id <> ?2")),
-          // A new row takes the id after the highest ever given (photos_last_id), never a deleted
-          // one's: a stale index file or cache entry keyed by that id must not describe the new
-          // photo.
-          m_insert(db.prepare(
-              "INSERT INTO photos(id, folder_id, path, size, mtime_ms, content_hash, width, "
-              "height, orientation, taken_ms, state, error, thumbnail, full_hash, file_type, "
-              "camera_make, camera_model, taken_is_file_time, file_name, metadata_version)"
-              " VALUES ((SELECT CAST(value AS INTEGER) + 1 FROM meta"
-              " WHERE key = 'photos_last_id'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-              " ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
-              " ON CONFLICT(path) DO UPDATE SET folder_id = excluded.folder_id,"
-              " size = excluded.size, mtime_ms = excluded.mtime_ms,"
-              " content_hash = excluded.content_hash, width = excluded.width,"
-              " height = excluded.height, orientation = excluded.orientation,"
-              " taken_ms = excluded.taken_ms, state = excluded.state, error = excluded.error,"
-              " thumbnail = excluded.thumbnail, full_hash = excluded.full_hash,"
-              " file_type = excluded.file_type, camera_make = excluded.camera_make,"
-              " camera_model = excluded.camera_model,"
-              " taken_is_file_time = excluded.taken_is_file_time, file_name = excluded.file_name,"
-              " metadata_version = excluded.metadata_version")),
+          m_insert(db.prepare(insertPhotoSql(db.backend()))),
           m_update(db.prepare(
               "UPDATE photos SET folder_id = ?1, path = ?2, size = ?3, mtime_ms = ?4,"
               " content_hash = ?5, width = ?6, height = ?7, orientation = ?8, taken_ms = ?9,"
-              " state = ?10, error = ?11, thumbnail = ?12, full_hash = ?14, file_type = ?15,"
-              " camera_make = ?16, camera_model = ?17, taken_is_file_time = ?18,"
-              " file_name = ?19, metadata_version = ?20 WHERE id = ?13")),
-          m_idOf(db.prepare("SELECT id FROM photos WHERE path = ?1")),
+              " state = ?10, error = ?11, thumbnail = ?12, full_hash = ?13, file_type = ?14,"
+              " camera_make = ?15, camera_model = ?16, taken_is_file_time = ?17,"
+              " file_name = ?18, metadata_version = ?19 WHERE id = ?20")),
           m_dropEmbeddings(db.prepare("DELETE FROM embeddings WHERE photo_id = ?1")),
-          m_putEmbedding(db.prepare("INSERT OR REPLACE INTO embeddings(photo_id, model_key, "
-                                    "dimension, vector) VALUES (?1, ?2, ?3, ?4)")) {}
+          m_putEmbedding(db.prepare(
+              upsertSql("embeddings", {"photo_id", "model_key"}, {"dimension", "vector"}))) {}
 
     bool deletePhoto(qint64 id) { return m_delete.bind(1, id).exec(); }
 
@@ -604,10 +657,42 @@ public:
         }
         sql::Statement &s = p.id ? m_update : m_insert;
         bindRow(s, p);
-        if (!s.exec())
-            return 0;
-        const qint64 id = p.id ? p.id : idOf(p.path);
+        qint64 id = p.id;
+        if (p.id) {
+            if (!s.bind(20, p.id).exec())
+                return 0;
+        } else {
+            // RETURNING: the id of the row inserted, or of the row with this path updated.
+            id = s.step() ? s.int64At(0) : 0;
+            s.reset();
+        }
         return id && writeEmbeddings(id, p) ? id : 0;
+    }
+
+    // A new row takes the id after the highest ever given, never a deleted one's: a stale index
+    // file or cache entry keyed by that id must not describe the new photo. On SQLite that is
+    // meta photos_last_id + 1 (its trigger keeps it); on PostgreSQL the identity sequence.
+    static QByteArray insertPhotoSql(sql::Backend backend) {
+        const bool pg = backend == sql::Backend::Postgres;
+        return QByteArray("INSERT INTO photos(") + (pg ? "" : "id, ") +
+               "folder_id, path, size, mtime_ms, content_hash, width, height, orientation, "
+               "taken_ms, state, error, thumbnail, full_hash, file_type, camera_make, "
+               "camera_model, taken_is_file_time, file_name, metadata_version) VALUES (" +
+               (pg ? ""
+                   : "(SELECT CAST(value AS INTEGER) + 1 FROM meta WHERE key = "
+                     "'photos_last_id'), ") +
+               "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+               "?19)"
+               " ON CONFLICT(path) DO UPDATE SET folder_id = excluded.folder_id,"
+               " size = excluded.size, mtime_ms = excluded.mtime_ms,"
+               " content_hash = excluded.content_hash, width = excluded.width,"
+               " height = excluded.height, orientation = excluded.orientation,"
+               " taken_ms = excluded.taken_ms, state = excluded.state, error = excluded.error,"
+               " thumbnail = excluded.thumbnail, full_hash = excluded.full_hash,"
+               " file_type = excluded.file_type, camera_make = excluded.camera_make,"
+               " camera_model = excluded.camera_model,"
+               " taken_is_file_time = excluded.taken_is_file_time, file_name = excluded.file_name,"
+               " metadata_version = excluded.metadata_version RETURNING id";
     }
 
 private:
@@ -622,21 +707,12 @@ private:
         s.bind(10, int(p.state));
         bindTextOrNull(s, 11, p.error);
         bindTextOrNull(s, 12, p.thumbnail);
-        if (p.id)
-            s.bind(13, p.id);
-        bindTextOrNull(s, 14, p.fullHash);
-        bindTextOrNull(s, 15, p.fileType);
-        bindTextOrNull(s, 16, p.cameraMake);
-        bindTextOrNull(s, 17, p.cameraModel);
-        s.bind(18, p.takenIsFileTime ? 1 : 0);
-        s.bind(19, fileNameOf(p.path)).bind(20, Catalog::kMetadataVersion);
-    }
-
-    qint64 idOf(const QString &path) {
-        m_idOf.bindPath(1, path);
-        const qint64 id = m_idOf.step() ? m_idOf.int64At(0) : 0;
-        m_idOf.reset();
-        return id;
+        bindTextOrNull(s, 13, p.fullHash);
+        bindTextOrNull(s, 14, p.fileType);
+        bindTextOrNull(s, 15, p.cameraMake);
+        bindTextOrNull(s, 16, p.cameraModel);
+        s.bind(17, p.takenIsFileTime ? 1 : 0);
+        s.bind(18, fileNameOf(p.path)).bind(19, Catalog::kMetadataVersion);
     }
 
     // A move keeps every model's vector; any other write replaces them with its own (or none).
@@ -651,8 +727,7 @@ private:
     }
 
     const QString &m_modelKey;
-    sql::Statement m_delete, m_clearPath, m_insert, m_update, m_idOf, m_dropEmbeddings,
-        m_putEmbedding;
+    sql::Statement m_delete, m_clearPath, m_insert, m_update, m_dropEmbeddings, m_putEmbedding;
 };
 
 } // namespace
@@ -775,7 +850,7 @@ std::optional<PhotoRecord> Catalog::photo(qint64 id) const {
 
 Result<std::vector<qint64>> Catalog::photosMatching(const PhotoFilter &filter) const {
     std::lock_guard lock(m_mutex);
-    const FilterSql f(filter);
+    const FilterSql f(filter, m_db->backend());
     const QByteArray sql =
         "SELECT p.id FROM " + f.from() + " WHERE " + f.where() + " ORDER BY p.id";
     auto s = m_db->prepare(sql.constData());
@@ -790,7 +865,7 @@ Result<std::vector<qint64>> Catalog::photosMatching(const PhotoFilter &filter) c
 
 Result<qint64> Catalog::countPhotos(const PhotoFilter &filter) const {
     std::lock_guard lock(m_mutex);
-    const FilterSql f(filter);
+    const FilterSql f(filter, m_db->backend());
     const QByteArray sql = "SELECT count(*) FROM " + f.from() + " WHERE " + f.where();
     auto s = m_db->prepare(sql.constData());
     f.bind(s);
@@ -802,11 +877,11 @@ Result<qint64> Catalog::countPhotos(const PhotoFilter &filter) const {
 Result<std::vector<PhotoRecord>> Catalog::listPhotos(const PhotoFilter &filter, SortOrder order,
                                                      qint64 offset, int limit) const {
     std::lock_guard lock(m_mutex);
-    const FilterSql f(filter);
+    const FilterSql f(filter, m_db->backend());
     // Both orders have an index (photos_taken, photos_name), so a page is an index walk. Equal
     // keys follow the id (taken_ms's index holds the id: newest first means id descending too).
     const QByteArray orderBy = order == SortOrder::Name
-                                   ? " ORDER BY p.file_name COLLATE NOCASE, p.path, p.id"
+                                   ? " ORDER BY " + nameOrderSql(m_db->backend()) + ", p.path, p.id"
                                    : " ORDER BY p.taken_ms DESC, p.id DESC";
     const int limitParam = f.parameterCount() + 1;
     const QByteArray sql = "SELECT " TS_PHOTO_COLUMNS " FROM " + f.from() + " WHERE " + f.where() +
@@ -826,7 +901,7 @@ Result<std::vector<PhotoRecord>> Catalog::listPhotos(const PhotoFilter &filter, 
 
 Result<std::vector<MonthCount>> Catalog::monthCounts(const PhotoFilter &filter) const {
     std::lock_guard lock(m_mutex);
-    const FilterSql f(filter);
+    const FilterSql f(filter, m_db->backend());
     // The dates in order (an index walk without a filter), bucketed here by local month
     // boundaries: SQLite's strftime(..., 'localtime') per row cost 8x more (bench_catalog_filters).
     const QByteArray sql = "SELECT p.taken_ms FROM " + f.from() + " WHERE " + f.where() +
@@ -907,7 +982,7 @@ Status Catalog::updateMetadata(const std::vector<MetadataUpdate> &updates) {
     auto s = m_db->prepare(
         "UPDATE photos SET file_type = coalesce(?2, file_type), camera_make = ?3, camera_model = "
         "?4,"
-        " taken_ms = coalesce(?5, taken_ms), taken_is_file_time = CASE WHEN ?5 IS NULL"
+        " taken_ms = coalesce(?5, taken_ms), taken_is_file_time = CASE WHEN ?7 = 0"
         " THEN taken_is_file_time ELSE 0 END, metadata_version = ?6 WHERE id = ?1");
     for (const MetadataUpdate &u : updates) {
         s.bind(1, u.id);
@@ -918,7 +993,9 @@ Status Catalog::updateMetadata(const std::vector<MetadataUpdate> &updates) {
             s.bind(5, *u.exifTakenMs);
         else
             s.bindNull(5);
-        s.bind(6, kMetadataVersion);
+        // ?7 says whether ?5 holds a date (PostgreSQL cannot type a parameter seen only in IS
+        // NULL).
+        s.bind(6, kMetadataVersion).bind(7, u.exifTakenMs ? 1 : 0);
         if (!s.exec())
             return m_db->lastError(doing);
         s.reset();
@@ -956,8 +1033,22 @@ LibraryStats Catalog::stats(const QString &modelKey) const {
         st.pending = std::max<qint64>(0, st.photos - st.failed - st.indexed);
     }
     st.readOnly = !m_readOnlyReason.isEmpty();
-    st.databaseBytes = QFileInfo(m_path).size() + QFileInfo(m_path + QStringLiteral("-wal")).size();
+    if (isPostgres()) {
+        s = m_db->prepare("SELECT pg_database_size(current_database())");
+        st.databaseBytes = s.step() ? s.int64At(0) : 0;
+    } else {
+        st.databaseBytes =
+            QFileInfo(m_path).size() + QFileInfo(m_path + QStringLiteral("-wal")).size();
+    }
     return st;
+}
+
+qint64 Catalog::nowMs() const {
+    if (!isPostgres())
+        return QDateTime::currentMSecsSinceEpoch();
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("SELECT CAST(extract(epoch from clock_timestamp()) * 1000 AS BIGINT)");
+    return s.step() ? s.int64At(0) : 0;
 }
 
 QString Catalog::meta(const QString &key) const {
@@ -969,7 +1060,7 @@ QString Catalog::meta(const QString &key) const {
 
 Status Catalog::setMeta(const QString &key, const QString &value) {
     std::lock_guard lock(m_mutex);
-    auto s = m_db->prepare("INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)");
+    auto s = m_db->prepare(upsertSql("meta", {"key"}, {"value"}));
     s.bind(1, key).bind(2, value);
     if (!s.exec())
         return m_db->lastError(QStringLiteral("writing library metadata"));
@@ -978,6 +1069,8 @@ Status Catalog::setMeta(const QString &key, const QString &value) {
 
 void Catalog::setMaxPageCount(qint64 pages) {
     std::lock_guard lock(m_mutex);
+    if (isPostgres())
+        return; // a server's disk is not ours to limit
     const QByteArray pragma = "PRAGMA max_page_count = " + QByteArray::number(pages);
     auto s = m_db->prepare(pragma.constData());
     while (s.step()) {
@@ -986,7 +1079,11 @@ void Catalog::setMaxPageCount(qint64 pages) {
 
 void Catalog::setQueryOnly(bool on) {
     std::lock_guard lock(m_mutex);
-    m_db->execScript(on ? "PRAGMA query_only = ON" : "PRAGMA query_only = OFF");
+    if (isPostgres())
+        m_db->execScript(on ? "SET default_transaction_read_only = on"
+                            : "SET default_transaction_read_only = off");
+    else
+        m_db->execScript(on ? "PRAGMA query_only = ON" : "PRAGMA query_only = OFF");
 }
 
 QList<QPair<QString, qint64>> Catalog::embeddingModels() const {
@@ -1001,6 +1098,25 @@ QList<QPair<QString, qint64>> Catalog::embeddingModels() const {
 
 QString Catalog::integrityCheck() const {
     std::lock_guard lock(m_mutex);
+    if (isPostgres()) {
+        // The server checks its own pages; what the schema's constraints promise is checked here.
+        auto s = m_db->prepare("SELECT (SELECT count(*) FROM (SELECT path FROM photos GROUP BY path"
+                               " HAVING count(*) > 1) AS d),"
+                               " (SELECT count(*) FROM embeddings e WHERE NOT EXISTS"
+                               " (SELECT 1 FROM photos p WHERE p.id = e.photo_id)),"
+                               " (SELECT count(*) FROM photos p WHERE NOT EXISTS"
+                               " (SELECT 1 FROM folders f WHERE f.id = p.folder_id))");
+        if (!s.step())
+            return m_db->lastError(QStringLiteral("checking the catalog")).message;
+        QStringList problems;
+        if (s.int64At(0))
+            problems << QStringLiteral("%1 paths are recorded more than once").arg(s.int64At(0));
+        if (s.int64At(1))
+            problems << QStringLiteral("%1 embeddings belong to no photo").arg(s.int64At(1));
+        if (s.int64At(2))
+            problems << QStringLiteral("%1 photos belong to no folder").arg(s.int64At(2));
+        return problems.isEmpty() ? QStringLiteral("ok") : problems.join(QLatin1Char('\n'));
+    }
     auto s = m_db->prepare("PRAGMA integrity_check");
     QStringList lines;
     while (s.step())
@@ -1011,7 +1127,7 @@ QString Catalog::integrityCheck() const {
 qint64 Catalog::duplicatePaths() const {
     std::lock_guard lock(m_mutex);
     auto s = m_db->prepare(
-        "SELECT count(*) FROM (SELECT path FROM photos GROUP BY path HAVING count(*) > 1)");
+        "SELECT count(*) FROM (SELECT path FROM photos GROUP BY path HAVING count(*) > 1) AS d");
     return s.step() ? s.int64At(0) : -1;
 }
 

@@ -1,15 +1,18 @@
 #pragma once
 
-// The photo catalog: SQLite tables for watched folders, photos, per-model embeddings and metadata.
-// The source of truth of a library (the vector index file is a cache rebuilt from it).
+// The photo catalog: tables for watched folders, photos, per-model embeddings and metadata, in a
+// SQLite file or a PostgreSQL database (the same schema and behaviour on both). The source of
+// truth of a library (the vector index file is a cache rebuilt from it).
 //
-// Schema (migrations 1-4, see catalog.cpp; PRAGMA user_version = kSchemaVersion):
+// Schema (migrations 1-4, see catalogschema.cpp; the version is PRAGMA user_version on SQLite,
+// meta 'schema_version' on PostgreSQL):
 //   meta(key TEXT PRIMARY KEY, value TEXT)      -- serving_model, photos_last_id
 //   folders(id, path UNIQUE, added_at, last_scan)
 //   photos(id, folder_id -> folders ON DELETE CASCADE, path UNIQUE, size, mtime_ms, content_hash,
 //          width, height, orientation, taken_ms, state 0 pending / 1 indexed / 2 failed, error,
 //          thumbnail, full_hash)
-//   Photo ids are never reused (a new row takes meta photos_last_id + 1). content_hash is the
+//   Photo ids are never reused (SQLite: a new row takes meta photos_last_id + 1; PostgreSQL: an
+//   identity sequence; paths are BYTEA there). content_hash is the
 //   quick hash (size, first and last 64 KiB), full_hash a hash of every byte (NULL before v3).
 //   directories(path PK, device, parent_device, offline_since, offline_reason)   (migration 2)
 //   photos.offline (migration 2): under a folder that could not be listed at the last scan
@@ -21,7 +24,7 @@
 //
 // Threads: every method may be called from any thread; calls are serialised by a mutex around the
 // one connection. A second thread that writes a lot (the indexer) opens its own Catalog on the same
-// file (WAL lets readers go on while it writes).
+// location (WAL, or PostgreSQL's MVCC, lets readers go on while it writes).
 //
 // Failure: methods return Result/Status with a message naming the database; a full disk or a
 // read-only file is reported as such and the transaction is rolled back (nothing half-written).
@@ -130,15 +133,19 @@ public:
     // below are read again (their file heads) by the next indexing run.
     static constexpr int kMetadataVersion = 1;
 
-    // Opens or creates the database at `path` (creating its folder), enables WAL and foreign keys,
-    // and migrates an older schema (one transaction per migration). A database written by a newer
-    // TowerSearch (user_version > kSchemaVersion) is refused (Unsupported) and left untouched.
-    // A database that cannot be written (read-only mount, no permission) is opened read-only
-    // (isReadOnly()); every write then fails with a message saying so.
-    static Result<std::unique_ptr<Catalog>> open(const QString &path);
+    // Opens `location`: a SQLite file path (created with its folder if missing; WAL, foreign keys)
+    // or a postgresql:// / postgres:// URL (libpq; the database must exist, its tables are
+    // created). Migrates an older schema (one transaction per migration; on PostgreSQL under an
+    // advisory lock, so two processes opening a fresh database migrate it once). A database written
+    // by a newer TowerSearch (version > kSchemaVersion) is refused (Unsupported) and left
+    // untouched. A SQLite file that cannot be written (read-only mount, no permission) is opened
+    // read-only (isReadOnly()); every write then fails with a message saying so.
+    static Result<std::unique_ptr<Catalog>> open(const QString &location);
     ~Catalog();
 
+    // The file path, or the URL with any password replaced by *** (for messages).
     const QString &path() const { return m_path; }
+    bool isPostgres() const;
     int schemaVersion() const;
     bool isReadOnly() const { return !m_readOnlyReason.isEmpty(); }
     const QString &readOnlyReason() const { return m_readOnlyReason; }
@@ -220,18 +227,25 @@ public:
     std::optional<qint64> idForPath(const QString &path) const;
     LibraryStats stats(const QString &modelKey) const;
 
+    // "Now" in milliseconds since the epoch by the database's clock: the server's on PostgreSQL
+    // (machines sharing a catalog disagree about the time; leases, heartbeats and scan times in
+    // shared tables must not), the local clock on SQLite. 0 when the server cannot be asked.
+    qint64 nowMs() const;
+
     QString meta(const QString &key) const;
     Status setMeta(const QString &key, const QString &value);
 
     // Testing: limits the database's size on this connection (PRAGMA max_page_count), so a write
-    // beyond it fails exactly as a full disk does (SQLITE_FULL).
+    // beyond it fails exactly as a full disk does (SQLITE_FULL). SQLite only (no-op on PostgreSQL).
     void setMaxPageCount(qint64 pages);
-    // Testing: makes this connection refuse writes (PRAGMA query_only) as a read-only file does.
+    // Testing: makes this connection refuse writes (PRAGMA query_only; on PostgreSQL
+    // default_transaction_read_only) as a read-only file does.
     void setQueryOnly(bool on);
     // Model keys with stored embeddings, and how many each.
     QList<QPair<QString, qint64>> embeddingModels() const;
 
-    // PRAGMA integrity_check's answer ("ok" when intact).
+    // "ok" when intact, else what is wrong: PRAGMA integrity_check on SQLite; on PostgreSQL (whose
+    // storage checks itself) duplicate paths, embeddings without a photo, photos without a folder.
     QString integrityCheck() const;
     // Number of paths present more than once (0 unless the schema's UNIQUE constraint broke).
     qint64 duplicatePaths() const;
@@ -239,6 +253,9 @@ public:
 private:
     Catalog() = default;
     Status migrate();
+    Status runMigrations();
+    Result<int> readSchemaVersion() const;
+    Error newerSchemaError(int version) const;
 
     QString m_path;
     QString m_readOnlyReason; // empty: writable

@@ -97,7 +97,8 @@ QString normalizedFolder(const QString &path) {
 
 struct Library::Impl {
     LibraryOptions options;
-    QString databasePath;
+    QString location;     // as given (a URL with its password): what connections open
+    QString databasePath; // the file, or the URL without its password: what messages show
     QString cacheDirectory;
     std::shared_ptr<Catalog> catalog;
     std::shared_ptr<PhotoSource> photoSource;
@@ -294,6 +295,8 @@ Result<std::unique_ptr<Library>> Library::open(const LibraryOptions &options) {
         return syntax.error();
     std::unique_ptr<Library> lib(new Library);
     lib->d->options = options;
+    if (sql::isPostgresLocation(options.databasePath))
+        return openShared(std::move(lib));
     lib->d->databasePath =
         QFileInfo(options.databasePath.isEmpty() ? defaultDatabasePath() : options.databasePath)
             .absoluteFilePath();
@@ -304,16 +307,46 @@ Result<std::unique_ptr<Library>> Library::open(const LibraryOptions &options) {
             lib->d->databasePath = legacyDatabasePath();
         }
     }
-    auto catalog = Catalog::open(lib->d->databasePath);
+    lib->d->location = lib->d->databasePath;
+    auto catalog = Catalog::open(lib->d->location);
     if (!catalog)
         return catalog.error();
     lib->d->catalog = std::shared_ptr<Catalog>(std::move(*catalog));
-    lib->d->photoSource = std::make_shared<CatalogPhotoSource>(lib->d->catalog);
     const QFileInfo db(lib->d->databasePath);
     lib->d->cacheDirectory = options.cacheDirectory.isEmpty()
                                  ? db.absolutePath() + QLatin1Char('/') + db.completeBaseName() +
                                        QStringLiteral("-cache")
                                  : QFileInfo(options.cacheDirectory).absoluteFilePath();
+    return start(std::move(lib));
+}
+
+// A catalog on a server: the local files (vector index files, thumbnails, rerank cache) live in
+// the cache directory, by default one per catalog URL under the user's cache folder. No legacy
+// library to move, no folder to create for the database.
+Result<std::unique_ptr<Library>> Library::openShared(std::unique_ptr<Library> lib) {
+    lib->d->location = lib->d->options.databasePath;
+    auto catalog = Catalog::open(lib->d->location);
+    if (!catalog)
+        return catalog.error();
+    lib->d->catalog = std::shared_ptr<Catalog>(std::move(*catalog));
+    lib->d->databasePath = lib->d->catalog->path(); // without the password
+    lib->d->cacheDirectory =
+        lib->d->options.cacheDirectory.isEmpty()
+            ? QStandardPaths::writableLocation(QStandardPaths::GenericCacheLocation) +
+                  QStringLiteral("/towersearch/shared/") +
+                  QString::fromLatin1(QCryptographicHash::hash(lib->d->databasePath.toUtf8(),
+                                                               QCryptographicHash::Sha1)
+                                          .toHex())
+            : QFileInfo(lib->d->options.cacheDirectory).absoluteFilePath();
+    if (!QDir().mkpath(lib->d->cacheDirectory))
+        return Error(Error::Code::Io,
+                     QStringLiteral("cannot create the cache folder %1 for the library %2")
+                         .arg(lib->d->cacheDirectory, lib->d->databasePath));
+    return start(std::move(lib));
+}
+
+Result<std::unique_ptr<Library>> Library::start(std::unique_ptr<Library> lib) {
+    lib->d->photoSource = std::make_shared<CatalogPhotoSource>(lib->d->catalog);
     lib->d->thread.setObjectName(QStringLiteral("TowerSearch indexer"));
     lib->d->thread.start(QThread::LowPriority);
 
@@ -355,7 +388,14 @@ QString Library::databasePath() const {
     return d->databasePath;
 }
 
+QString Library::catalogLocation() const {
+    return d->location;
+}
+
 QString Library::vectorIndexPath(const QString &modelKey) const {
+    if (d->catalog->isPostgres())
+        return d->cacheDirectory + QStringLiteral("/library.vectors-") + keyTag(modelKey) +
+               QStringLiteral(".tsvi");
     const QFileInfo db(d->databasePath);
     return db.absolutePath() + QLatin1Char('/') + db.completeBaseName() +
            QStringLiteral(".vectors-") + keyTag(modelKey) + QStringLiteral(".tsvi");
@@ -450,7 +490,7 @@ Status Library::setEmbedder(std::shared_ptr<ImageEmbedder> embedder) {
     }
     // A large index: read or rebuild it on a worker thread with its own connection (the GUI's
     // catalog reads must not wait behind a scan of every embedding).
-    d->modelLoad = QtConcurrent::run([dbPath = d->databasePath, indexPath, key,
+    d->modelLoad = QtConcurrent::run([dbPath = d->location, indexPath, key,
                                       dimension]() -> Result<std::shared_ptr<VectorIndex>> {
         auto catalog = Catalog::open(dbPath);
         if (!catalog)
@@ -795,7 +835,7 @@ void Library::startIndexing() {
     }
     d->rescanRequested = false;
     IndexWorkerConfig config;
-    config.databasePath = d->databasePath;
+    config.databasePath = d->location;
     config.thumbnailDirectory = d->cacheDirectory + QStringLiteral("/thumbnails");
     config.rerankDirectory = d->cacheDirectory + QStringLiteral("/rerank");
     config.excludedFolders = foldersToSkip(d->options.excludedFolders, d->cacheDirectory);

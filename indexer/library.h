@@ -37,8 +37,13 @@ class BridgeTowerPipeline;
 class ImageEmbedder;
 
 struct LibraryOptions {
-    QString databasePath;   // empty: <AppLocalDataLocation>/library.sqlite
-    QString cacheDirectory; // empty: beside the database (thumbnails, rerank cache)
+    // A SQLite file, or a PostgreSQL URL (postgresql://user@host/db, postgres://...; a password in
+    // it, PGPASSWORD or ~/.pgpass as libpq reads them). Empty: defaultDatabasePath().
+    QString databasePath;
+    // Thumbnails, rerank cache (and, for a URL, the vector index files). Empty: beside the
+    // database file; for a URL <XDG cache home>/towersearch/shared/<hex sha1 of the URL as
+    // databasePath() shows it, password as ***>: one per catalog, whatever the password.
+    QString cacheDirectory;
     qint64 rerankCacheMemoryBytes = 256LL << 20;
     qint64 rerankCacheDiskBytes = 2LL << 30;
     QStringList excludedFolders; // never indexed (besides hidden folders and the app's own)
@@ -97,8 +102,12 @@ public:
     static QString defaultDatabasePath();
     // Where earlier versions kept the library: <XDG data home>/TowerSearch/TowerSearch/.
     static QString legacyDatabasePath();
+    // The database file, or the URL with its password hidden (for messages and status).
     QString databasePath() const;
-    // The vector index file of a model, beside the database.
+    // The location as given, password included: for opening another connection (the GUI's
+    // CatalogListing); never show it.
+    QString catalogLocation() const;
+    // The vector index file of a model, beside the database (for a URL, in the cache directory).
     QString vectorIndexPath(const QString &modelKey) const;
     IndexRunSummary lastRunSummary() const;
     // Checks the catalog (PRAGMA integrity_check, no duplicate paths) and that the vector index is
@@ -178,6 +187,8 @@ Q_SIGNALS:
 
 private:
     Library();
+    static Result<std::unique_ptr<Library>> openShared(std::unique_ptr<Library> lib);
+    static Result<std::unique_ptr<Library>> start(std::unique_ptr<Library> lib);
     void stopIndexingAndWait();
     void updateWatches(const QStringList &directories, bool truncated);
     void finishModel(const Result<std::shared_ptr<VectorIndex>> &index);

@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 
 #include <QHash>
+#include <QStringList>
 #include <QtEndian>
 
 #include <cmath>
@@ -157,12 +158,21 @@ Failure failureOfState(const char *state) {
     return Failure::Other;
 }
 
-// libpq's multi-line messages on one line.
+// libpq's multi-line messages on one line, without its severity prefixes ("FATAL:  ") and its
+// guess at why a connection closed (we say that ourselves).
 QString oneLine(const char *message) {
-    QString s = QString::fromUtf8(message).trimmed();
-    s.replace(QLatin1String("\n\t"), QLatin1String(" "));
-    s.replace(QLatin1Char('\n'), QLatin1String("; "));
-    return s;
+    QStringList parts;
+    for (QString line : QString::fromUtf8(message).split(QLatin1Char('\n'))) {
+        line = line.trimmed();
+        for (const char *prefix : {"FATAL:  ", "ERROR:  ", "FATAL: ", "ERROR: "})
+            line.replace(QLatin1String(prefix), QString());
+        if (line.startsWith(QLatin1String("This probably means")) ||
+            line.startsWith(QLatin1String("before or while processing")))
+            continue;
+        if (!line.isEmpty())
+            parts << line;
+    }
+    return parts.join(QLatin1String("; "));
 }
 
 // A NUMERIC in binary format (ndigits, weight, sign, dscale, then base-10000 digits), as a double.

@@ -69,8 +69,9 @@ void App::giveWindowTheLibrary() {
         // The pane says "taken" only for a camera's date, not for the file-time fallback.
         return record && !record->takenIsFileTime ? record->taken : std::nullopt;
     });
-    // The library view without a query: its own catalog connection, queried off the GUI thread.
-    if (auto listing = CatalogListing::open(lib->databasePath()); listing.ok())
+    // The library view without a query: its own catalog connection, queried off the GUI thread
+    // (the location as given: a URL's password is in it, not in databasePath()).
+    if (auto listing = CatalogListing::open(lib->catalogLocation()); listing.ok())
         m_window.setPhotoListing(listing.value());
     else
         qWarning("library view: %s", qPrintable(listing.error().message));

@@ -5,6 +5,7 @@
 #include "clirun.h"
 #include "fakeembedder.h"
 #include "indexer/library.h"
+#include "testcatalog.h"
 
 #include <QDebug>
 #include <QDir>
@@ -26,7 +27,10 @@ namespace ts::test {
 struct LibraryFixture {
     QTemporaryDir tmp;
     QString photos() const { return tmp.filePath(QStringLiteral("photos")); }
-    QString db() const { return tmp.filePath(QStringLiteral("lib/library.sqlite")); }
+    // The catalog: lib/library.sqlite, or a PostgreSQL database on the PostgreSQL run.
+    QString db() const {
+        return catalogLocation(tmp.filePath(QStringLiteral("lib/library.sqlite")));
+    }
     std::shared_ptr<FakeEmbedder> embedder = std::make_shared<FakeEmbedder>();
 
     // The library at `databasePath` with the fixture's embedder.

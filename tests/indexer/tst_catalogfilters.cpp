@@ -11,8 +11,6 @@
 #include "indexertestutil.h"
 #include "libraryfixture.h"
 
-#include <sqlite3.h>
-
 #include <QtTest>
 
 #include <algorithm>
@@ -434,9 +432,15 @@ void TestCatalogFilters::schema3LibraryIsMigratedAndItsCamerasReadWithoutEmbeddi
     QCOMPARE(embeddedBefore, int(specs.size()));
     {
         // Back to what version 3 wrote: no metadata columns, no date for photos without EXIF.
-        sqlite3 *raw = nullptr;
-        QCOMPARE(sqlite3_open(QFile::encodeName(f.db()).constData(), &raw), SQLITE_OK);
-        const char *undo =
+        const char *undoPostgres =
+            "DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;"
+            " DROP INDEX photos_name;"
+            " UPDATE photos SET taken_ms = NULL WHERE taken_is_file_time = 1;"
+            " ALTER TABLE photos DROP COLUMN camera_make, DROP COLUMN camera_model,"
+            " DROP COLUMN file_type, DROP COLUMN file_name, DROP COLUMN taken_is_file_time,"
+            " DROP COLUMN metadata_version;"
+            " UPDATE meta SET value = '3' WHERE key = 'schema_version';";
+        const char *undoSqlite =
             "DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;"
             " DROP INDEX photos_name;"
             " UPDATE photos SET taken_ms = NULL WHERE taken_is_file_time = 1;"
@@ -445,14 +449,14 @@ void TestCatalogFilters::schema3LibraryIsMigratedAndItsCamerasReadWithoutEmbeddi
             " ALTER TABLE photos DROP COLUMN file_type; ALTER TABLE photos DROP COLUMN file_name;"
             " ALTER TABLE photos DROP COLUMN taken_is_file_time;"
             " ALTER TABLE photos DROP COLUMN metadata_version; PRAGMA user_version = 3;";
-        QCOMPARE(sqlite3_exec(raw, undo, nullptr, nullptr, nullptr), SQLITE_OK);
-        sqlite3_close(raw);
+        QCOMPARE(test::execSql(f.db(), test::isPostgresRun() ? undoPostgres : undoSqlite),
+                 QString());
     }
     lib = f.open();
     QVERIFY(lib);
     {
         auto catalog = Catalog::open(f.db());
-        QCOMPARE((*catalog)->schemaVersion(), 4);
+        QCOMPARE((*catalog)->schemaVersion(), Catalog::kSchemaVersion);
         QCOMPARE((*catalog)->staleMetadata(0, 100)->size(), specs.size());
     }
     // Right after the migration: type from the extension, file time for photos without a date,

@@ -16,8 +16,6 @@
 #include "testdata.h"
 #include "tests/index/olderindexfile.h"
 
-#include <sqlite3.h>
-
 #include <QCryptographicHash>
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -25,7 +23,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <latch>
 #include <set>
+#include <thread>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -145,6 +145,7 @@ private Q_SLOTS:
     void freshDatabaseGetsTheCurrentSchema();
     void olderSchemaIsMigrated();
     void newerSchemaIsRefusedAndLeftUntouched();
+    void concurrentOpensOfAFreshDatabaseMigrateItOnce();
     void realModelEndToEnd();
     void droppedPhotoUsesItsStoredVector_data();
     void droppedPhotoUsesItsStoredVector();
@@ -473,10 +474,16 @@ void TestIndexer::version1DatabaseIsMigratedKeepingIdsAndVectors() {
     const auto before = catalogVectors(f.db(), f.embedder->modelKey());
     QCOMPARE(before.size(), 3);
     {
-        // Turn the file back into version 1 the way version 1 wrote it.
-        sqlite3 *raw = nullptr;
-        QCOMPARE(sqlite3_open(QFile::encodeName(f.db()).constData(), &raw), SQLITE_OK);
-        const char *undo =
+        // Turn the database back into version 1 the way version 1 wrote it.
+        const char *undoPostgres =
+            "DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;" // 4 -> 3
+            " DROP INDEX photos_name; ALTER TABLE photos DROP COLUMN camera_make,"
+            " DROP COLUMN camera_model, DROP COLUMN file_type, DROP COLUMN file_name,"
+            " DROP COLUMN taken_is_file_time, DROP COLUMN metadata_version;"
+            " ALTER TABLE photos DROP COLUMN full_hash;"                       // 3 -> 2
+            " DROP TABLE directories; ALTER TABLE photos DROP COLUMN offline;" // 2 -> 1
+            " UPDATE meta SET value = '1' WHERE key = 'schema_version';";
+        const char *undoSqlite =
             "DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;" // 4 -> 3
             " DROP INDEX photos_name; ALTER TABLE photos DROP COLUMN camera_make;"
             " ALTER TABLE photos DROP COLUMN camera_model;"
@@ -487,8 +494,8 @@ void TestIndexer::version1DatabaseIsMigratedKeepingIdsAndVectors() {
             " ALTER TABLE photos DROP COLUMN full_hash;"                       // 3 -> 2
             " DROP TABLE directories; ALTER TABLE photos DROP COLUMN offline;" // 2 -> 1
             " PRAGMA user_version = 1;";
-        QCOMPARE(sqlite3_exec(raw, undo, nullptr, nullptr, nullptr), SQLITE_OK);
-        sqlite3_close(raw);
+        QCOMPARE(test::execSql(f.db(), test::isPostgresRun() ? undoPostgres : undoSqlite),
+                 QString());
     }
     lib = f.open();
     QVERIFY(lib);
@@ -827,6 +834,7 @@ void TestIndexer::progressIsThrottled() {
 }
 
 void TestIndexer::fullDiskStopsCleanly() {
+    TS_SKIP_ON_POSTGRES("PRAGMA max_page_count limits the size of a SQLite file");
     Fixture f;
     for (int i = 0; i < 400; ++i)
         QVERIFY(test::writePhoto(f.photos() + QStringLiteral("/p%1.png").arg(i), quint32(i), 8, 8));
@@ -1008,23 +1016,21 @@ void TestIndexer::dateTakenComesFromExif() {
 
 void TestIndexer::freshDatabaseGetsTheCurrentSchema() {
     QTemporaryDir tmp;
-    auto catalog = Catalog::open(tmp.filePath(QStringLiteral("new/library.sqlite")));
+    auto catalog =
+        Catalog::open(test::catalogLocation(tmp.filePath(QStringLiteral("new/library.sqlite"))));
     QVERIFY2(catalog, catalog ? "" : qPrintable(catalog.error().message));
     QCOMPARE((*catalog)->schemaVersion(), Catalog::kSchemaVersion);
     QCOMPARE((*catalog)->integrityCheck(), QStringLiteral("ok"));
 }
 
 void TestIndexer::olderSchemaIsMigrated() {
-    // Version 0: an empty SQLite file (user_version 0) with an unrelated table: migrated in place,
-    // the unrelated table left alone.
+    // Version 0: an empty database (a SQLite file with user_version 0, a PostgreSQL database
+    // without our meta table) with an unrelated table: migrated in place, the unrelated table left
+    // alone.
     QTemporaryDir tmp;
-    const QString path = tmp.filePath(QStringLiteral("library.sqlite"));
-    sqlite3 *raw = nullptr;
-    QCOMPARE(sqlite3_open(QFile::encodeName(path).constData(), &raw), SQLITE_OK);
-    QCOMPARE(sqlite3_exec(raw, "CREATE TABLE other(x); INSERT INTO other VALUES (42);", nullptr,
-                          nullptr, nullptr),
-             SQLITE_OK);
-    sqlite3_close(raw);
+    const QString path = test::catalogLocation(tmp);
+    QCOMPARE(test::execSql(path, "CREATE TABLE other(x BIGINT); INSERT INTO other VALUES (42);"),
+             QString());
     auto catalog = Catalog::open(path);
     QVERIFY(catalog);
     QCOMPARE((*catalog)->schemaVersion(), Catalog::kSchemaVersion);
@@ -1032,19 +1038,34 @@ void TestIndexer::olderSchemaIsMigrated() {
 }
 
 void TestIndexer::newerSchemaIsRefusedAndLeftUntouched() {
+    // A database a newer TowerSearch wrote: its version far ahead, a table this one does not know.
     QTemporaryDir tmp;
-    const QString path = tmp.filePath(QStringLiteral("library.sqlite"));
-    sqlite3 *raw = nullptr;
-    QCOMPARE(sqlite3_open(QFile::encodeName(path).constData(), &raw), SQLITE_OK);
-    QCOMPARE(sqlite3_exec(raw, "CREATE TABLE future(x); PRAGMA user_version = 99;", nullptr,
-                          nullptr, nullptr),
-             SQLITE_OK);
-    sqlite3_close(raw);
+    const QString path = test::catalogLocation(tmp);
+    QCOMPARE(test::execSql(path, test::isPostgresRun()
+                                     ? "CREATE TABLE future(x BIGINT);"
+                                       " CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+                                       " INSERT INTO meta VALUES ('schema_version', '99');"
+                                     : "CREATE TABLE future(x); PRAGMA user_version = 99;"),
+             QString());
+    // What is in it: the file's bytes; on PostgreSQL every table, column and meta row.
     auto digest = [&] {
-        QFile file(path);
-        return file.open(QIODevice::ReadOnly)
-                   ? QCryptographicHash::hash(file.readAll(), QCryptographicHash::Sha1)
-                   : QByteArray();
+        if (!test::isPostgresRun()) {
+            QFile file(path);
+            return file.open(QIODevice::ReadOnly)
+                       ? QCryptographicHash::hash(file.readAll(), QCryptographicHash::Sha1)
+                       : QByteArray();
+        }
+        auto db = sql::Database::open(path);
+        if (!db)
+            return QByteArray();
+        auto s = (*db)->prepare(
+            "SELECT table_name || '.' || column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() UNION ALL SELECT key || '=' || value FROM meta"
+            " ORDER BY 1");
+        QByteArray all;
+        while (s.step())
+            all += s.textAt(0).toUtf8() + '\n';
+        return all;
     };
     const QByteArray before = digest();
     LibraryOptions options;
@@ -1055,8 +1076,42 @@ void TestIndexer::newerSchemaIsRefusedAndLeftUntouched() {
     QVERIFY2(lib.error().message.contains(QLatin1String("newer TowerSearch")) &&
                  lib.error().message.contains(path),
              qPrintable(lib.error().message));
+    QVERIFY(!before.isEmpty());
     QCOMPARE(digest(), before);
     QVERIFY(!QFileInfo::exists(path + QStringLiteral("-wal")));
+}
+
+void TestIndexer::concurrentOpensOfAFreshDatabaseMigrateItOnce() {
+    // Several programs opening a new library at the same moment (the app and a worker on another
+    // machine; here connections on threads, released together): one migrates, the others wait
+    // for it and find the schema current. None fails with "table already exists", none migrates
+    // again.
+    constexpr int kOpeners = 4;
+    for (int round = 0; round < 3; ++round) {
+        QTemporaryDir tmp;
+        const QString location = test::catalogLocation(tmp);
+        std::latch start(kOpeners);
+        std::vector<QString> outcomes(kOpeners);
+        std::vector<std::thread> threads;
+        for (int i = 0; i < kOpeners; ++i)
+            threads.emplace_back([&, i] {
+                start.arrive_and_wait();
+                auto catalog = Catalog::open(location);
+                outcomes[size_t(i)] =
+                    !catalog ? catalog.error().message
+                    : (*catalog)->schemaVersion() != Catalog::kSchemaVersion
+                        ? QStringLiteral("schema version %1").arg((*catalog)->schemaVersion())
+                        : QString();
+            });
+        for (std::thread &t : threads)
+            t.join();
+        for (const QString &outcome : outcomes)
+            QVERIFY2(outcome.isEmpty(), qPrintable(outcome));
+        auto catalog = Catalog::open(location);
+        QVERIFY(catalog);
+        QCOMPARE((*catalog)->integrityCheck(), QStringLiteral("ok"));
+        QVERIFY((*catalog)->addFolder(tmp.path()).ok());
+    }
 }
 
 void TestIndexer::realModelEndToEnd() {
@@ -1140,8 +1195,6 @@ void TestIndexer::droppedPhotoUsesItsStoredVector() {
     }
     QVERIFY(idB);
     // Plant B's vector as A's stored one.
-    sqlite3 *raw = nullptr;
-    QCOMPARE(sqlite3_open(QFile::encodeName(f.db()).constData(), &raw), SQLITE_OK);
     const QByteArray plant =
         QStringLiteral(
             "UPDATE embeddings SET vector = (SELECT vector FROM embeddings WHERE photo_id = %1) "
@@ -1149,8 +1202,7 @@ void TestIndexer::droppedPhotoUsesItsStoredVector() {
             .arg(idB)
             .arg(idA)
             .toUtf8();
-    QCOMPARE(sqlite3_exec(raw, plant.constData(), nullptr, nullptr, nullptr), SQLITE_OK);
-    sqlite3_close(raw);
+    QCOMPARE(test::execSql(f.db(), plant.constData()), QString());
 
     QString dropped = a;
     if (drop == QLatin1String("copy")) {

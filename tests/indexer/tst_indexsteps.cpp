@@ -13,6 +13,7 @@
 #include "indexer/indexworker.h"
 #include "indexer/photopreparer.h"
 #include "indexertestutil.h"
+#include "testcatalog.h"
 
 #include <QFile>
 #include <QTemporaryDir>
@@ -48,7 +49,7 @@ struct CatalogFixture {
 
     bool open() {
         QDir().mkpath(photos());
-        auto opened = Catalog::open(tmp.filePath(QStringLiteral("library.sqlite")));
+        auto opened = Catalog::open(test::catalogLocation(tmp));
         if (!opened)
             return false;
         catalog = std::move(*opened);

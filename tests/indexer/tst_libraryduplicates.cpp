@@ -76,7 +76,8 @@ void TestLibraryDuplicates::initTestCase() {
     QVERIFY2(pipeline.ok(), pipeline.ok() ? "" : qPrintable(pipeline.error().message));
     m_pipeline = *pipeline;
     LibraryOptions options;
-    options.databasePath = m_tmp.filePath(QStringLiteral("lib/library.sqlite"));
+    options.databasePath =
+        test::catalogLocation(m_tmp.filePath(QStringLiteral("lib/library.sqlite")));
     options.watchFolders = false;
     auto lib = Library::open(options);
     QVERIFY2(lib.ok(), lib.ok() ? "" : qPrintable(lib.error().message));
