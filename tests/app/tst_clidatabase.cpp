@@ -2,6 +2,7 @@
 // PostgreSQL URL. A malformed URL is a usage error before anything connects or is created, a
 // server that cannot be reached is a failure, and no message ever shows the URL's password.
 #include "clirun.h"
+#include "pgserver.h"
 
 #include <QDir>
 #include <QTemporaryDir>
@@ -36,6 +37,8 @@ private Q_SLOTS:
     void malformedUrlIsAUsageErrorThatHidesThePassword_data();
     void malformedUrlIsAUsageErrorThatHidesThePassword();
     void helpSaysDbTakesAPostgresUrl();
+    void unreachableServerFailsNamingTheUrlWithoutPassword();
+    void wrongPasswordFailsWithoutShowingIt();
 };
 
 void TestCliDatabase::malformedUrlIsAUsageErrorThatHidesThePassword_data() {
@@ -110,6 +113,49 @@ void TestCliDatabase::helpSaysDbTakesAPostgresUrl() {
     QCOMPARE(r.exitCode, 0);
     QVERIFY2(r.out.contains(QStringLiteral("postgresql://USER@HOST")), qPrintable(r.out));
     QVERIFY2(r.out.contains(QStringLiteral("$TOWERSEARCH_DB")), qPrintable(r.out));
+}
+
+// A socket folder with no server behind it: libpq cannot connect, the CLI says so in a sentence
+// that names the URL with its password masked, and exits 1 having created nothing.
+void TestCliDatabase::unreachableServerFailsNamingTheUrlWithoutPassword() {
+    QTemporaryDir home, work, sockets;
+    QVERIFY(home.isValid() && work.isValid() && sockets.isValid());
+    const QString url =
+        QStringLiteral("postgresql://alice:%1@/photos?host=%2").arg(kPassword, sockets.path());
+    const QString before = QDir::currentPath();
+    QDir::setCurrent(work.path());
+    const ts::test::CliRun r =
+        runCli({QStringLiteral("status"), QStringLiteral("--db"), url}, isolatedEnvironment(home));
+    QDir::setCurrent(before);
+    QCOMPARE(r.exitCode, 1);
+    QVERIFY2(r.err.contains(
+                 QStringLiteral("postgresql://alice:***@/photos?host=%1").arg(sockets.path())),
+             qPrintable(r.err));
+    QVERIFY2(!r.err.contains(kPassword) && !r.out.contains(kPassword), qPrintable(r.err));
+    QVERIFY(QDir(work.path()).isEmpty(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden));
+}
+
+// A server that wants a password refuses the wrong one: exit 1, the user named, the password not.
+void TestCliDatabase::wrongPasswordFailsWithoutShowingIt() {
+    if (const QString why = ts::test::PgServer::whyUnavailable(); !why.isEmpty())
+        QSKIP(qPrintable(why));
+    ts::test::PgServer server(ts::test::PgServer::Options{QStringLiteral("right-pw-1")});
+    const ts::Status started = server.start();
+    QVERIFY2(started.ok(), started.ok() ? "" : qPrintable(started.error().message));
+    QTemporaryDir home, work;
+    QVERIFY(home.isValid() && work.isValid());
+    const QString url =
+        server.url(QStringLiteral("postgres"), QStringLiteral("postgres"), kPassword);
+    const QString before = QDir::currentPath();
+    QDir::setCurrent(work.path());
+    const ts::test::CliRun r =
+        runCli({QStringLiteral("status"), QStringLiteral("--db"), url}, isolatedEnvironment(home));
+    QDir::setCurrent(before);
+    QCOMPARE(r.exitCode, 1);
+    QVERIFY2(r.err.contains(QStringLiteral("postgresql://postgres:***@")), qPrintable(r.err));
+    QVERIFY2(r.err.contains(QStringLiteral("password")), qPrintable(r.err));
+    QVERIFY2(!r.err.contains(kPassword) && !r.out.contains(kPassword), qPrintable(r.err));
+    QVERIFY(QDir(work.path()).isEmpty(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden));
 }
 
 QTEST_GUILESS_MAIN(TestCliDatabase)
