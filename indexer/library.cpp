@@ -9,6 +9,7 @@
 #include "indexer/imageembedder.h"
 #include "indexer/indexsync.h"
 #include "indexer/indexworker.h"
+#include "indexer/librarylocation.h"
 #include "indexer/sqldatabase.h"
 
 #include <QCryptographicHash>
@@ -307,6 +308,8 @@ Status adoptLegacyLibrary(const QString &from, const QString &to) {
 Result<std::unique_ptr<Library>> Library::open(const LibraryOptions &options) {
     qRegisterMetaType<ts::IndexProgress>();
     qRegisterMetaType<ts::IndexRunResult>();
+    if (Status syntax = checkLocationSyntax(options.databasePath); !syntax)
+        return syntax.error();
     std::unique_ptr<Library> lib(new Library);
     lib->d->options = options;
     if (sql::isPostgresLocation(options.databasePath))
@@ -381,6 +384,30 @@ Result<std::unique_ptr<Library>> Library::start(std::unique_ptr<Library> lib) {
     if (lib->d->options.syncIntervalSeconds > 0)
         lib->d->syncTimer->start(lib->d->options.syncIntervalSeconds * 1000);
     return lib;
+}
+
+Result<QString> Library::checkLocation(const QString &location) {
+    if (location.trimmed().isEmpty())
+        return Error(Error::Code::InvalidArgument,
+                     QStringLiteral("no library location given: write a file path or a "
+                                    "postgresql:// URL"));
+    if (Status syntax = checkLocationSyntax(location); !syntax)
+        return syntax.error();
+    const QString shown = redactedLocation(location);
+    if (!isDatabaseUrl(location) && !QFileInfo::exists(location)) {
+        // Opening would create it: say so rather than leave an empty library behind.
+        return QStringLiteral("There is no library at %1 yet; it will be created there.")
+            .arg(QDir::toNativeSeparators(QFileInfo(location).absoluteFilePath()));
+    }
+    auto catalog = Catalog::open(location);
+    if (!catalog)
+        return catalog.error();
+    const Result<qint64> photos = (*catalog)->countPhotos(PhotoFilter{});
+    if (!photos)
+        return photos.error();
+    return QStringLiteral("Connected: the library at %1 holds %2 photos.")
+        .arg(isDatabaseUrl(location) ? shown : QDir::toNativeSeparators(location))
+        .arg(*photos);
 }
 
 QString Library::databasePath() const {

@@ -69,7 +69,14 @@ class Library : public QObject {
 public:
     // Opens (creating if needed) the catalog; migrates an older schema in one transaction; refuses
     // a database from a newer TowerSearch (never modifying it).
+    // A malformed PostgreSQL URL is refused before anything connects (librarylocation.h).
     static Result<std::unique_ptr<Library>> open(const LibraryOptions &options);
+    // What the app's "Test connection" says about a location (a file path or a PostgreSQL URL,
+    // librarylocation.h), in one sentence naming it (its password masked): how many photos the
+    // library there holds, that none exists there yet, or why it cannot be opened. Opens the
+    // catalog as Library::open would (so it migrates an older one), then closes it; blocks for
+    // as long as connecting takes (libpq's connect_timeout): call it off the GUI thread.
+    static Result<QString> checkLocation(const QString &location);
     ~Library() override;
 
     // Sets the model used for indexing and search. Loads the vector index for its model key, or

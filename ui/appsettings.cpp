@@ -24,6 +24,7 @@ AppSettings AppSettings::load(QSettings &s) {
     a.precision = parsePrecisionSetting(s.value(QStringLiteral("model/precision")).toString())
                       .value_or(a.precision);
     a.excludedFolders = s.value(QStringLiteral("library/excludedFolders")).toStringList();
+    a.libraryLocation = s.value(QStringLiteral("library/location")).toString().trimmed();
     a.rerankCacheMemoryMiB =
         clampedInt(s, "cache/rerankMemoryMiB", a.rerankCacheMemoryMiB, 0, 65536);
     a.rerankCacheDiskMiB = clampedInt(s, "cache/rerankDiskMiB", a.rerankCacheDiskMiB, 0, 1 << 20);
@@ -39,6 +40,7 @@ void AppSettings::save(QSettings &s) const {
     s.setValue(QStringLiteral("model/threads"), threads);
     s.setValue(QStringLiteral("model/precision"), precisionSettingName(precision));
     s.setValue(QStringLiteral("library/excludedFolders"), excludedFolders);
+    s.setValue(QStringLiteral("library/location"), libraryLocation);
     s.setValue(QStringLiteral("cache/rerankMemoryMiB"), rerankCacheMemoryMiB);
     s.setValue(QStringLiteral("cache/rerankDiskMiB"), rerankCacheDiskMiB);
     s.setValue(QStringLiteral("cache/thumbnailMiB"), thumbnailCacheMiB);

@@ -18,6 +18,9 @@ struct AppSettings {
     PrecisionSetting precision =
         PrecisionSetting::Auto; // model precision (auto: bf16 where native)
     QStringList excludedFolders;
+    // The library: a file path or a PostgreSQL URL (indexer/librarylocation.h); empty: the default
+    // library. $TOWERSEARCH_DB and --database override it.
+    QString libraryLocation;
     int rerankCacheMemoryMiB = 256;
     int rerankCacheDiskMiB = 2048;
     int thumbnailCacheMiB = 128;

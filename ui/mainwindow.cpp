@@ -525,6 +525,7 @@ void MainWindow::applySettings(const AppSettings &settings) {
 
 void MainWindow::showSettings() {
     SettingsDialog dialog(m_settings, m_libraryPath, this);
+    dialog.setLocationCheck(m_locationCheck);
     if (dialog.exec() != QDialog::Accepted)
         return;
     const AppSettings s = dialog.settings();

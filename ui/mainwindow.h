@@ -70,6 +70,10 @@ public:
     const AppSettings &settings() const { return m_settings; }
     // The library database the settings dialog shows.
     void setLibraryPath(const QString &path) { m_libraryPath = path; }
+    // What the settings dialog's "Test Connection" runs (on a worker thread).
+    void setLocationCheck(std::function<Result<QString>(const QString &)> check) {
+        m_locationCheck = std::move(check);
+    }
 
     // A photo query (the photo becomes the chip in the search field); a text query.
     void runPhotoQuery(const QString &path);
@@ -167,6 +171,7 @@ private:
 
     AppSettings m_settings;
     QString m_libraryPath;
+    std::function<Result<QString>(const QString &)> m_locationCheck;
     ThumbnailLoader *m_loader;
     ResultModel *m_results;
     SearchController *m_controller;

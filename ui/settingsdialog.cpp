@@ -35,15 +35,7 @@ SettingsDialog::SettingsDialog(const AppSettings &settings, const QString &libra
     setWindowTitle(tr("Settings"));
     auto *layout = new QVBoxLayout(this);
     auto *form = new QFormLayout;
-    if (!libraryPath.isEmpty()) {
-        auto *library = new QLabel(QDir::toNativeSeparators(libraryPath), this);
-        library->setObjectName(QStringLiteral("libraryPath"));
-        library->setTextInteractionFlags(Qt::TextSelectableByMouse);
-        library->setToolTip(tr("The photo library (catalog, vector index, thumbnails beside it). "
-                               "towersearch-cli uses the "
-                               "same library by default."));
-        form->addRow(tr("Library:"), library);
-    }
+    addLibraryRows(form, settings, libraryPath);
     addModelRows(form, settings);
     addCacheRows(form, settings);
     layout->addLayout(form);
@@ -53,6 +45,66 @@ SettingsDialog::SettingsDialog(const AppSettings &settings, const QString &libra
     connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
     connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
     layout->addWidget(buttons);
+}
+
+void SettingsDialog::addLibraryRows(QFormLayout *form, const AppSettings &settings,
+                                    const QString &libraryPath) {
+    if (!libraryPath.isEmpty()) {
+        auto *library = new QLabel(QDir::toNativeSeparators(libraryPath), this);
+        library->setObjectName(QStringLiteral("libraryPath"));
+        library->setTextInteractionFlags(Qt::TextSelectableByMouse);
+        library->setToolTip(tr("The photo library open now (catalog, vector index, thumbnails "
+                               "beside it). towersearch-cli uses the same library by default."));
+        form->addRow(tr("Library:"), library);
+    }
+    auto *row = new QHBoxLayout;
+    m_location = new QLineEdit(settings.libraryLocation, this);
+    m_location->setObjectName(QStringLiteral("libraryLocation"));
+    m_location->setAccessibleName(tr("Library database"));
+    m_location->setPlaceholderText(tr("Default library"));
+    m_location->setToolTip(
+        tr("A library file, or a library shared on a PostgreSQL server: "
+           "postgresql://USER@HOST/DATABASE. Keep the password in ~/.pgpass rather than in the "
+           "URL: the settings are stored as plain text. Changing it reopens the library."));
+    m_testConnection = new QPushButton(tr("Test Connection"), this);
+    m_testConnection->setObjectName(QStringLiteral("testConnection"));
+    m_testConnection->setVisible(false); // until there is something to test with
+    row->addWidget(m_location, 1);
+    row->addWidget(m_testConnection);
+    form->addRow(tr("Library &database:"), row);
+    m_connectionResult = new QLabel(this);
+    m_connectionResult->setObjectName(QStringLiteral("connectionResult"));
+    m_connectionResult->setWordWrap(true);
+    m_connectionResult->setTextFormat(Qt::PlainText);
+    if (qEnvironmentVariableIsSet("TOWERSEARCH_DB"))
+        m_connectionResult->setText(
+            tr("TOWERSEARCH_DB is set: it chooses the library while it is, not this setting."));
+    form->addRow(QString(), m_connectionResult);
+    connect(m_testConnection, &QPushButton::clicked, this, &SettingsDialog::testConnection);
+    connect(m_location, &QLineEdit::textEdited, this, [this] {
+        m_check.supersede(); // an answer about the old text would mislead
+        m_connectionResult->clear();
+        m_testConnection->setEnabled(true);
+    });
+}
+
+void SettingsDialog::setLocationCheck(LocationCheck check) {
+    m_locationCheck = std::move(check);
+    m_testConnection->setVisible(bool(m_locationCheck));
+}
+
+// Connecting may take seconds (an unreachable server waits for its timeout): off the GUI thread.
+void SettingsDialog::testConnection() {
+    if (!m_locationCheck)
+        return;
+    m_testConnection->setEnabled(false);
+    m_connectionResult->setText(tr("Connecting…"));
+    m_check.start([check = m_locationCheck,
+                   location = m_location->text().trimmed()] { return check(location); },
+                  [this](const Result<QString> &said) {
+                      m_testConnection->setEnabled(true);
+                      m_connectionResult->setText(said ? said.value() : said.error().message);
+                  });
 }
 
 void SettingsDialog::addModelRows(QFormLayout *form, const AppSettings &settings) {
@@ -137,6 +189,7 @@ void SettingsDialog::addExcludedFolders(QVBoxLayout *layout, const AppSettings &
 
 AppSettings SettingsDialog::settings() const {
     AppSettings s = m_base;
+    s.libraryLocation = m_location->text().trimmed();
     s.modelDirectory = m_model->text().trimmed();
     s.candidates = m_candidates->value();
     s.rerankDepth = m_rerankDepth->value();

@@ -1,6 +1,7 @@
 #include "libraryoptions.h"
 
 #include "core/common/nativepath.h"
+#include "indexer/librarylocation.h"
 
 #include "clicommand.h"
 #include "filteroptions.h"
@@ -20,6 +21,12 @@ std::unique_ptr<Library> LibraryCliOptions::open(const QCommandLineParser &parse
                                                  const QString &command, int &exitCode,
                                                  LibraryOptions options) const {
     options.databasePath = databasePath(parser);
+    if (Status syntax = checkLocationSyntax(options.databasePath); !syntax) {
+        const QString source =
+            parser.isSet(db) ? QStringLiteral("--db") : QStringLiteral("$TOWERSEARCH_DB");
+        exitCode = usageError(command, source + QStringLiteral(": ") + syntax.error().message);
+        return {};
+    }
     options.watchFolders = false; // a command runs once; the app follows changes
     auto lib = Library::open(options);
     if (!lib) {

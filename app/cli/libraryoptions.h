@@ -1,8 +1,10 @@
 #pragma once
 
-// What the library commands (index, search, similar, status, forget) share: --db PATH and opening
+// What the library commands (index, search, similar, status, forget) share: --db and opening
 // the Library. The default database is Library::defaultDatabasePath()
-// (~/.local/share/towersearch/library.sqlite, the app's too), or $TOWERSEARCH_DB when set.
+// (~/.local/share/towersearch/library.sqlite, the app's too), or $TOWERSEARCH_DB when set. Either
+// names a file or a shared library on PostgreSQL (postgresql://USER@HOST/DATABASE): a malformed URL
+// is a usage error before anything connects, and no message shows its password.
 
 #include "indexer/library.h"
 
@@ -22,15 +24,19 @@ struct ModelOptions;
 inline constexpr int kExitInterrupted = 130;
 
 struct LibraryCliOptions {
-    QCommandLineOption db{QStringLiteral("db"),
-                          QStringLiteral("Library database (default: $TOWERSEARCH_DB, else %1).")
-                              .arg(Library::defaultDatabasePath()),
-                          QStringLiteral("PATH")};
+    QCommandLineOption db{
+        QStringLiteral("db"),
+        QStringLiteral("Library database: a file, or a shared library on PostgreSQL as "
+                       "postgresql://USER@HOST[:PORT]/DATABASE (password from ~/.pgpass or "
+                       "$PGPASSWORD) (default: $TOWERSEARCH_DB, else %1).")
+            .arg(Library::defaultDatabasePath()),
+        QStringLiteral("PATH|URL")};
 
     void addTo(QCommandLineParser &parser) const { parser.addOption(db); }
     // --db, else $TOWERSEARCH_DB, else empty (the default library).
     QString databasePath(const QCommandLineParser &parser) const;
-    // Opens the library; on failure prints the error and sets `exitCode`.
+    // Opens the library; on failure prints the error and sets `exitCode` (kExitUsage for a
+    // malformed URL, named with where it came from: --db or $TOWERSEARCH_DB).
     std::unique_ptr<Library> open(const QCommandLineParser &parser, const QString &command,
                                   int &exitCode, LibraryOptions options = {}) const;
 };

@@ -8,6 +8,7 @@
 #include "ui/modelsetupdialog.h"
 #include "ui/thumbnailloader.h"
 
+#include <QCoreApplication>
 #include <QDir>
 #include <QFileInfo>
 #include <QIcon>
@@ -19,6 +20,23 @@
 #include <utility>
 
 namespace ts {
+
+QString libraryLocation(const QString &commandLine, const AppSettings &settings) {
+    if (!commandLine.isEmpty())
+        return commandLine;
+    if (const QString env = qEnvironmentVariable("TOWERSEARCH_DB"); !env.isEmpty())
+        return env;
+    return settings.libraryLocation;
+}
+
+LibraryOptions libraryOptions(const AppSettings &settings, const QString &location) {
+    LibraryOptions options;
+    options.databasePath = location;
+    options.excludedFolders = settings.excludedFolders;
+    options.rerankCacheMemoryBytes = qint64(settings.rerankCacheMemoryMiB) << 20;
+    options.rerankCacheDiskBytes = qint64(settings.rerankCacheDiskMiB) << 20;
+    return options;
+}
 
 App::App(std::unique_ptr<Library> library, const AppSettings &settings)
     : m_library(std::move(library)), m_settings(settings), m_window(settings) {
@@ -40,6 +58,10 @@ App::~App() {
 void App::giveWindowTheLibrary() {
     Library *lib = m_library.get();
     m_window.setLibraryPath(lib->databasePath());
+    m_window.setLocationCheck([](const QString &location) {
+        return Library::checkLocation(location.isEmpty() ? Library::defaultDatabasePath()
+                                                         : location);
+    });
     m_window.setFailedPhotosProvider([lib] { return lib->failedPhotos(); });
     m_window.thumbnailLoader()->setStoredThumbnailProvider(lib->storedThumbnailProvider());
     m_window.setDateTakenProvider([lib](qint64 id, const QString &) -> std::optional<QDateTime> {
@@ -116,9 +138,14 @@ void App::applySettings(const AppSettings &s) {
     // A new precision reloads the model; the library keeps its vectors (keyed by model only).
     const bool modelChanged =
         s.modelDirectory != m_settings.modelDirectory || s.precision != m_settings.precision;
+    const AppSettings before = m_settings;
     m_settings = s;
     QSettings store;
     s.save(store);
+    if (libraryLocation(m_databaseOverride, s) != libraryLocation(m_databaseOverride, before)) {
+        reopenLibrary(before);
+        return; // the new App applies everything else
+    }
     // At once, not at the next start: the model's worker threads follow the new count from their
     // next forward pass.
     setModelThreads(s.threads);
@@ -128,6 +155,23 @@ void App::applySettings(const AppSettings &s) {
     m_window.setSearchEngine(m_library->searchEngine());
     if (modelChanged)
         loadModel(s.modelDirectory);
+}
+
+void App::reopenLibrary(const AppSettings &before) {
+    const QString location = libraryLocation(m_databaseOverride, m_settings);
+    auto opened = Library::open(libraryOptions(m_settings, location));
+    if (!opened) {
+        QMessageBox::warning(
+            &m_window, QObject::tr("Library Database"),
+            QObject::tr("The library stays as it was: %1").arg(opened.error().message));
+        m_settings.libraryLocation = before.libraryLocation;
+        QSettings store;
+        m_settings.save(store);
+        m_window.applySettings(m_settings);
+        return;
+    }
+    m_reopened = std::move(*opened);
+    QCoreApplication::exit(kReopenLibraryExitCode);
 }
 
 // A large library's vector index is loaded off the GUI thread: search starts when it is in place.

@@ -13,6 +13,12 @@ namespace ts {
 
 class BridgeTowerPipeline;
 
+// Where the app's library is: --database (`commandLine`), else $TOWERSEARCH_DB, else the
+// setting, else empty (the default library).
+QString libraryLocation(const QString &commandLine, const AppSettings &settings);
+// The Library's options from the settings, for `location`.
+LibraryOptions libraryOptions(const AppSettings &settings, const QString &location);
+
 // The desktop app's composition root: owns the Library and the main window and keeps them in
 // step. The window's requests (add a folder, rescan, settings, duplicates, ...) go to the library;
 // the library's news (progress, folders, the search engine once the model and its vector index are
@@ -25,6 +31,16 @@ public:
 
     MainWindow &window() { return m_window; }
     Library &library() { return *m_library; }
+    const AppSettings &settings() const { return m_settings; }
+
+    // --database: chooses the library instead of $TOWERSEARCH_DB and the setting.
+    void setDatabaseOverride(const QString &location) { m_databaseOverride = location; }
+    // When the user chose another library database in the settings, App opens it (keeping the
+    // current one and saying why when it cannot) and quits the event loop with
+    // kReopenLibraryExitCode; main() then takes the new library and builds a fresh App on it, so
+    // nothing of the old library (providers, thumbnails by id, running searches) outlives it.
+    std::unique_ptr<Library> takeReopenedLibrary() { return std::move(m_reopened); }
+    static constexpr int kReopenLibraryExitCode = 0x7e5;
     // Whether a model is in use (indexing waits for it).
     bool hasPipeline() const { return m_hasPipeline; }
 
@@ -58,7 +74,11 @@ private:
     void applySettings(const AppSettings &settings);
     void onModelReady(const QString &error);
 
+    void reopenLibrary(const AppSettings &before);
+
     std::unique_ptr<Library> m_library;
+    std::unique_ptr<Library> m_reopened;
+    QString m_databaseOverride;
     AppSettings m_settings;
     MainWindow m_window;
     bool m_hasPipeline = false;

@@ -71,9 +71,10 @@ CommandLine parseCommandLine(const QApplication &qapp) {
     const QCommandLineOption databaseOption(
         QStringLiteral("database"),
         QApplication::translate(
-            "main", "Library database file (default: ~/.local/share/towersearch/library.sqlite, "
-                    "shared with towersearch-cli)."),
-        QStringLiteral("FILE"));
+            "main", "Library database: a file or postgresql://USER@HOST/DATABASE (default: "
+                    "$TOWERSEARCH_DB, else the setting, else "
+                    "~/.local/share/towersearch/library.sqlite, shared with towersearch-cli)."),
+        QStringLiteral("FILE|URL"));
     const QCommandLineOption demoOption(
         QStringLiteral("screenshot-demo"),
         QApplication::translate("main",
@@ -129,14 +130,11 @@ Result<AppSettings> settingsFor(const CommandLine &cl) {
 // The user's library, or for the demo a throw-away one in demoDir.
 Result<std::unique_ptr<Library>> openLibrary(const CommandLine &cl, const AppSettings &settings,
                                              const QTemporaryDir &demoDir) {
-    LibraryOptions options;
-    options.databasePath =
-        cl.demoPhotos ? demoDir.filePath(QStringLiteral("library.sqlite")) : cl.database;
+    LibraryOptions options =
+        libraryOptions(settings, cl.demoPhotos ? demoDir.filePath(QStringLiteral("library.sqlite"))
+                                               : libraryLocation(cl.database, settings));
     if (cl.demoPhotos)
         options.batchSize = 1; // more progress reports to take the indexing screenshot from
-    options.excludedFolders = settings.excludedFolders;
-    options.rerankCacheMemoryBytes = qint64(settings.rerankCacheMemoryMiB) << 20;
-    options.rerankCacheDiskBytes = qint64(settings.rerankCacheDiskMiB) << 20;
     return Library::open(options);
 }
 
@@ -188,13 +186,26 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    App app(std::move(library.value()), *settings);
-    if (cl.demoPhotos)
-        return runScreenshotDemo(app, QFileInfo(*cl.demoPhotos).absoluteFilePath(),
-                                 settings->modelDirectory, cl.demoOut);
-    if (cl.memoryReport) {
+    if (cl.demoPhotos || cl.memoryReport) {
+        App app(std::move(library.value()), *settings);
+        if (cl.demoPhotos)
+            return runScreenshotDemo(app, QFileInfo(*cl.demoPhotos).absoluteFilePath(),
+                                     settings->modelDirectory, cl.demoOut);
         QTimer::singleShot(0, &app, [&app, dir = settings->modelDirectory] { app.loadModel(dir); });
         return runMemoryReport(app, *cl.memoryReport);
     }
-    return runWindow(app, cl, settings->modelDirectory);
+    // Another library database chosen in the settings: a fresh App over the library it opened.
+    std::unique_ptr<Library> open = std::move(library.value());
+    AppSettings current = *settings;
+    CommandLine firstRun = cl; // the command line's photos and folders go to the first window
+    for (;;) {
+        App app(std::move(open), current);
+        app.setDatabaseOverride(cl.database);
+        const int code = runWindow(app, firstRun, current.modelDirectory);
+        open = app.takeReopenedLibrary();
+        if (!open)
+            return code;
+        current = app.settings();
+        firstRun.paths.clear();
+    }
 }

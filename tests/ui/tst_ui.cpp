@@ -10,6 +10,7 @@ int runLibraryTests(int argc, char **argv);
 #ifdef TOWERSEARCH_UI_TEST_LIBRARY
 int runIndexingTests(int argc, char **argv);
 int runDuplicatesDialogTests(int argc, char **argv);
+int runLibrarySettingTests(int argc, char **argv);
 #endif
 
 int main(int argc, char **argv) {
@@ -25,6 +26,7 @@ int main(int argc, char **argv) {
 #ifdef TOWERSEARCH_UI_TEST_LIBRARY
     failures += runIndexingTests(argc, argv);
     failures += runDuplicatesDialogTests(argc, argv);
+    failures += runLibrarySettingTests(argc, argv);
 #endif
     return failures == 0 ? 0 : 1;
 }

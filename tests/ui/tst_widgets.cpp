@@ -327,6 +327,7 @@ void TestWidgets::settingsRoundTrip() {
     s.excludedFolders = {QStringLiteral("/home/me/Pictures/private")};
     s.rerankCacheDiskMiB = 100;
     s.precision = PrecisionSetting::BFloat16;
+    s.libraryLocation = QStringLiteral("postgresql://alice@nas/photos");
     s.save(store);
     store.setValue(QStringLiteral("search/candidates"), -5); // hand-edited nonsense is clamped
     s.candidates = 1;
