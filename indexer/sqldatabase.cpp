@@ -21,24 +21,28 @@ QString redactedLocation(const QString &location) {
     if (!isPostgresLocation(location))
         return location;
     const qsizetype hostStart = location.indexOf(QLatin1String("://")) + 3;
+    // libpq reads user[:password] up to an '@' before the first '/', whatever the password holds
+    // ('?' and '#' included); the last such '@' masks the most when a raw '@' is in it.
+    qsizetype slash = location.indexOf(QLatin1Char('/'), hostStart);
+    if (slash < 0)
+        slash = location.size();
+    const qsizetype at = location.lastIndexOf(QLatin1Char('@'), slash - 1);
+    QString out = location.left(hostStart);
+    qsizetype hostBegin = hostStart;
+    if (at >= hostStart) {
+        const QString userInfo = location.mid(hostStart, at - hostStart);
+        const qsizetype colon = userInfo.indexOf(QLatin1Char(':'));
+        out += colon >= 0 ? userInfo.left(colon + 1) + QStringLiteral("***") : userInfo;
+        out += QLatin1Char('@');
+        hostBegin = at + 1;
+    }
     qsizetype hostEnd = location.size();
     for (const QChar c : {QLatin1Char('/'), QLatin1Char('?'), QLatin1Char('#')}) {
-        const qsizetype i = location.indexOf(c, hostStart);
+        const qsizetype i = location.indexOf(c, hostBegin);
         if (i >= 0 && i < hostEnd)
             hostEnd = i;
     }
-    QString out = location.left(hostStart);
-    const QString authority = location.mid(hostStart, hostEnd - hostStart);
-    // user:password@host: the user info ends at the last '@' (a password may hold an encoded one).
-    const qsizetype at = authority.lastIndexOf(QLatin1Char('@'));
-    if (at >= 0) {
-        const QString userInfo = authority.left(at);
-        const qsizetype colon = userInfo.indexOf(QLatin1Char(':'));
-        out += colon >= 0 ? userInfo.left(colon + 1) + QStringLiteral("***") : userInfo;
-        out += authority.mid(at);
-    } else {
-        out += authority;
-    }
+    out += location.mid(hostBegin, hostEnd - hostBegin);
     QString rest = location.mid(hostEnd);
     const qsizetype query = rest.indexOf(QLatin1Char('?'));
     if (query < 0)

@@ -509,6 +509,11 @@ void TestSqlDriver::redactsPasswordsFromLocations_data() {
                                                 << "postgres://alice:***@nas:5433/photos";
     QTest::newRow("password with a raw @") << "postgresql://alice:p@ss@nas/photos"
                                            << "postgresql://alice:***@nas/photos";
+    QTest::newRow("password with a raw ? and #")
+        << "postgresql://alice:pa?s#s@nas/photos?sslmode=require"
+        << "postgresql://alice:***@nas/photos?sslmode=require";
+    QTest::newRow("password, no database") << "postgresql://alice:pa?ss@nas"
+                                           << "postgresql://alice:***@nas";
     QTest::newRow("password parameter") << "postgresql:///lib?host=/tmp/s&password=s3cret&port=5432"
                                         << "postgresql:///lib?host=/tmp/s&password=***&port=5432";
     QTest::newRow("no password") << "postgresql://alice@nas/photos"
