@@ -71,7 +71,7 @@ QString fileNameOf(const QString &path) {
 // the order they are added (callers number theirs after parameterCount()).
 class FilterSql {
 public:
-    explicit FilterSql(const PhotoFilter &f) {
+    FilterSql(const PhotoFilter &f, const RootMapper &roots) {
         m_where = "p.state <> 2";
         if (f.takenFromMs)
             m_where += " AND p.taken_ms >= " + param({Param::Kind::Int, *f.takenFromMs, {}});
@@ -83,6 +83,8 @@ public:
                 QString clean = QDir::cleanPath(folder);
                 while (clean.endsWith(QLatin1Char('/')))
                     clean.chop(1);
+                // The ranges below compare stored paths: a folder under a root as "@name/...".
+                clean = roots.toStored(clean);
                 const QByteArray n = param({Param::Kind::Path, 0, clean});
                 // Byte prefix "folder/": /a/b keeps /a/b/x and /a/b/c/y, never /a/bc/x.
                 const QByteArray under = QByteArray(TS_UNDER("p.path", "%1")).replace("%1", n);
@@ -210,7 +212,8 @@ QString whyNotWritable(const QString &path) {
 
 Catalog::~Catalog() = default;
 
-Result<std::unique_ptr<Catalog>> Catalog::open(const QString &path) {
+Result<std::unique_ptr<Catalog>> Catalog::open(const QString &path,
+                                               const QHash<QString, QString> &rootMounts) {
     const QFileInfo info(path);
     if (!info.exists() && !QDir().mkpath(info.absolutePath()))
         return Error(Error::Code::Io,
@@ -227,6 +230,8 @@ Result<std::unique_ptr<Catalog>> Catalog::open(const QString &path) {
     std::unique_ptr<Catalog> catalog(new Catalog);
     catalog->m_path = path;
     catalog->m_db = std::move(*db);
+    catalog->m_rootMapper = RootMapper(rootMounts);
+    catalog->m_db->setRootMapper(&catalog->m_rootMapper);
     catalog->m_readOnlyReason = readOnlyReason;
     if (readOnlyReason.isEmpty() && catalog->m_db->isReadOnly())
         catalog->m_readOnlyReason = QStringLiteral("SQLite opened it read-only");
@@ -307,10 +312,14 @@ Result<RemovedPhotos> Catalog::removeFolder(const QString &path) {
             return m_db->lastError(doing);
         // Duplicates share a thumbnail: only those no remaining photo uses go.
         auto used = m_db->prepare("SELECT 1 FROM photos WHERE thumbnail = ?1 LIMIT 1");
+        auto dropStored = m_db->prepare("DELETE FROM thumbnails WHERE name = ?1");
         for (const QString &t : thumbnails) {
             used.bind(1, t);
-            if (!used.step())
+            if (!used.step()) {
                 removed.thumbnails << t;
+                if (!dropStored.bind(1, fileNameOf(t)).exec())
+                    return m_db->lastError(doing);
+            }
             used.reset();
         }
         auto dirs = m_db->prepare("DELETE FROM directories WHERE " TS_UNDER(
@@ -363,6 +372,12 @@ QList<WatchedFolder> Catalog::folders(const QString &modelKey) const {
         f.offlineCount = s.int64At(6);
         f.offline = !s.isNullAt(7);
         f.offlineReason = s.textAt(7);
+        // A root not reachable here is not scanned at all (discovery): say why, whatever the
+        // last scan on another machine found.
+        if (const QString why = m_rootMapper.unavailableReason(f.path); !why.isEmpty()) {
+            f.offline = true;
+            f.offlineReason = why;
+        }
         out << f;
     }
     return out;
@@ -394,6 +409,12 @@ QList<OfflineDirectory> Catalog::offlineDirectories() const {
     while (s.step())
         out << OfflineDirectory{s.pathAt(0), s.textAt(1),
                                 QDateTime::fromMSecsSinceEpoch(s.int64At(2))};
+    s = m_db->prepare("SELECT path FROM folders ORDER BY path");
+    while (s.step()) {
+        const QString folder = s.pathAt(0);
+        if (const QString why = m_rootMapper.unavailableReason(folder); !why.isEmpty())
+            out << OfflineDirectory{folder, why, QDateTime::currentDateTime()};
+    }
     return out;
 }
 
@@ -592,7 +613,9 @@ public:
           m_idOf(db.prepare("SELECT id FROM photos WHERE path = ?1")),
           m_dropEmbeddings(db.prepare("DELETE FROM embeddings WHERE photo_id = ?1")),
           m_putEmbedding(db.prepare("INSERT OR REPLACE INTO embeddings(photo_id, model_key, "
-                                    "dimension, vector) VALUES (?1, ?2, ?3, ?4)")) {}
+                                    "dimension, vector) VALUES (?1, ?2, ?3, ?4)")),
+          m_putThumbnail(
+              db.prepare("INSERT OR IGNORE INTO thumbnails(name, data) VALUES (?1, ?2)")) {}
 
     bool deletePhoto(qint64 id) { return m_delete.bind(1, id).exec(); }
 
@@ -609,7 +632,7 @@ public:
         if (!s.exec())
             return 0;
         const qint64 id = p.id ? p.id : idOf(p.path);
-        return id && writeEmbeddings(id, p) ? id : 0;
+        return id && writeEmbeddings(id, p) && writeThumbnail(p) ? id : 0;
     }
 
 private:
@@ -652,9 +675,19 @@ private:
         return m_putEmbedding.exec();
     }
 
+    // The thumbnail's bytes go with the row (by file name, <content hash>.jpg: one per content),
+    // so a machine sharing the catalog fills its own cache from them.
+    bool writeThumbnail(const PhotoWrite &p) {
+        if (p.thumbnail.isEmpty() || p.thumbnailData.isEmpty())
+            return true;
+        m_putThumbnail.bind(1, fileNameOf(p.thumbnail));
+        m_putThumbnail.bindBlob(2, p.thumbnailData.constData(), int(p.thumbnailData.size()));
+        return m_putThumbnail.exec();
+    }
+
     const QString &m_modelKey;
     sql::Statement m_delete, m_clearPath, m_insert, m_update, m_idOf, m_dropEmbeddings,
-        m_putEmbedding;
+        m_putEmbedding, m_putThumbnail;
 };
 
 } // namespace
@@ -777,7 +810,7 @@ std::optional<PhotoRecord> Catalog::photo(qint64 id) const {
 
 Result<std::vector<qint64>> Catalog::photosMatching(const PhotoFilter &filter) const {
     std::lock_guard lock(m_mutex);
-    const FilterSql f(filter);
+    const FilterSql f(filter, m_rootMapper);
     const QByteArray sql =
         "SELECT p.id FROM " + f.from() + " WHERE " + f.where() + " ORDER BY p.id";
     auto s = m_db->prepare(sql.constData());
@@ -792,7 +825,7 @@ Result<std::vector<qint64>> Catalog::photosMatching(const PhotoFilter &filter) c
 
 Result<qint64> Catalog::countPhotos(const PhotoFilter &filter) const {
     std::lock_guard lock(m_mutex);
-    const FilterSql f(filter);
+    const FilterSql f(filter, m_rootMapper);
     const QByteArray sql = "SELECT count(*) FROM " + f.from() + " WHERE " + f.where();
     auto s = m_db->prepare(sql.constData());
     f.bind(s);
@@ -804,7 +837,7 @@ Result<qint64> Catalog::countPhotos(const PhotoFilter &filter) const {
 Result<std::vector<PhotoRecord>> Catalog::listPhotos(const PhotoFilter &filter, SortOrder order,
                                                      qint64 offset, int limit) const {
     std::lock_guard lock(m_mutex);
-    const FilterSql f(filter);
+    const FilterSql f(filter, m_rootMapper);
     // Both orders have an index (photos_taken, photos_name), so a page is an index walk. Equal
     // keys follow the id (taken_ms's index holds the id: newest first means id descending too).
     const QByteArray orderBy = order == SortOrder::Name
@@ -828,7 +861,7 @@ Result<std::vector<PhotoRecord>> Catalog::listPhotos(const PhotoFilter &filter, 
 
 Result<std::vector<MonthCount>> Catalog::monthCounts(const PhotoFilter &filter) const {
     std::lock_guard lock(m_mutex);
-    const FilterSql f(filter);
+    const FilterSql f(filter, m_rootMapper);
     // The dates in order (an index walk without a filter), bucketed here by local month
     // boundaries: SQLite's strftime(..., 'localtime') per row cost 8x more (bench_catalog_filters).
     const QByteArray sql = "SELECT p.taken_ms FROM " + f.from() + " WHERE " + f.where() +

@@ -1,6 +1,7 @@
 #include "indexer/sqlite.h"
 
 #include "core/common/nativepath.h"
+#include "indexer/rootmapper.h"
 
 #include <sqlite3.h>
 
@@ -41,7 +42,9 @@ Statement &Statement::bind(int index, const QString &value) {
     sqlite3_bind_text(m_stmt, index, utf8.constData(), int(utf8.size()), SQLITE_TRANSIENT);
     return *this;
 }
-Statement &Statement::bindPath(int index, const QString &path) {
+Statement &Statement::bindPath(int index, const QString &local) {
+    const RootMapper *mapper = m_db ? m_db->rootMapper() : nullptr;
+    const QString path = mapper ? mapper->toStored(local) : local;
     if (!isRawPath(path))
         return bind(index, path);
     const QByteArray bytes = nativePath(path);
@@ -92,9 +95,11 @@ QString Statement::textAt(int column) const {
     return text ? QString::fromUtf8(text, sqlite3_column_bytes(m_stmt, column)) : QString();
 }
 QString Statement::pathAt(int column) const {
-    if (sqlite3_column_type(m_stmt, column) == SQLITE_BLOB)
-        return pathFromNative(blobAt(column));
-    return textAt(column);
+    const QString stored = sqlite3_column_type(m_stmt, column) == SQLITE_BLOB
+                               ? pathFromNative(blobAt(column))
+                               : textAt(column);
+    const RootMapper *mapper = m_db ? m_db->rootMapper() : nullptr;
+    return mapper ? mapper->toLocal(stored) : stored;
 }
 QByteArray Statement::blobAt(int column) const {
     const void *data = sqlite3_column_blob(m_stmt, column);

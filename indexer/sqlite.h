@@ -21,6 +21,10 @@
 struct sqlite3;
 struct sqlite3_stmt;
 
+namespace ts {
+class RootMapper;
+}
+
 namespace ts::sql {
 
 struct SqlError {
@@ -49,7 +53,8 @@ public:
     Statement &bindNull(int index);
     // A file path: TEXT when it is valid UTF-8, else a BLOB of its exact bytes (a name that Qt
     // cannot decode, core/common/nativepath.h). A BLOB never equals a TEXT, and UTF-8 text never
-    // equals invalid bytes, so UNIQUE(path) and lookups stay exact.
+    // equals invalid bytes, so UNIQUE(path) and lookups stay exact. A path under a library root
+    // is stored as "@name/..." (the connection's RootMapper, Database::setRootMapper).
     Statement &bindPath(int index, const QString &path);
 
     // Steps once: true when a row is available, false when done. Errors are kept in lastError().
@@ -60,7 +65,7 @@ public:
 
     qint64 int64At(int column) const;
     QString textAt(int column) const;
-    QString pathAt(int column) const; // reads what bindPath() wrote
+    QString pathAt(int column) const; // reads what bindPath() wrote (local where mapped)
     QByteArray blobAt(int column) const;
     bool isNullAt(int column) const;
 
@@ -103,8 +108,15 @@ public:
 
     void noteError(int code);
 
+    // Library roots: every bindPath()/pathAt() of this connection translates through `mapper`
+    // (owned by the caller, outliving the connection; null: paths as they are). Set it while no
+    // statement runs.
+    void setRootMapper(const RootMapper *mapper) { m_rootMapper = mapper; }
+    const RootMapper *rootMapper() const { return m_rootMapper; }
+
 private:
     Database() = default;
+    const RootMapper *m_rootMapper = nullptr;
     sqlite3 *m_db = nullptr;
     QString m_path;
     int m_lastCode = 0;

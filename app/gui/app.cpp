@@ -48,7 +48,7 @@ void App::giveWindowTheLibrary() {
         return record && !record->takenIsFileTime ? record->taken : std::nullopt;
     });
     // The library view without a query: its own catalog connection, queried off the GUI thread.
-    if (auto listing = CatalogListing::open(lib->databasePath()); listing.ok())
+    if (auto listing = CatalogListing::open(lib->databasePath(), lib->rootMounts()); listing.ok())
         m_window.setPhotoListing(listing.value());
     else
         qWarning("library view: %s", qPrintable(listing.error().message));
