@@ -614,8 +614,8 @@ public:
           m_dropEmbeddings(db.prepare("DELETE FROM embeddings WHERE photo_id = ?1")),
           m_putEmbedding(db.prepare("INSERT OR REPLACE INTO embeddings(photo_id, model_key, "
                                     "dimension, vector) VALUES (?1, ?2, ?3, ?4)")),
-          m_putThumbnail(
-              db.prepare("INSERT OR IGNORE INTO thumbnails(name, data) VALUES (?1, ?2)")) {}
+          m_putThumbnail(db.prepare(
+              "INSERT INTO thumbnails(name, data) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING")) {}
 
     bool deletePhoto(qint64 id) { return m_delete.bind(1, id).exec(); }
 

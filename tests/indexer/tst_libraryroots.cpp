@@ -78,6 +78,7 @@ private Q_SLOTS:
     void rootMovedToAnotherMountKeepsIdsAndVectors();
     void unavailableRootIsNeverScannedOrDeleted_data();
     void unavailableRootIsNeverScannedOrDeleted();
+    void unmountedShareKeepsItsPhotos();
     void badRootsAreRefused_data();
     void badRootsAreRefused();
     void addingARootKeepsWhatTheLibraryHolds_data();
@@ -259,6 +260,44 @@ void TestLibraryRoots::unavailableRootIsNeverScannedOrDeleted() {
     QCOMPARE(lib->lastRunSummary().removed, 0);
     QCOMPARE(idsAndPaths(*lib), before);
     QVERIFY(lib->offlineDirectories().isEmpty());
+}
+
+// A real mount: the root is a tmpfs that goes away between two runs (its mount point is an empty
+// folder then), and comes back.
+void TestLibraryRoots::unmountedShareKeepsItsPhotos() {
+    LibraryFixture f;
+    const QString share = f.tmp.filePath(QStringLiteral("mnt/share"));
+    ts::test::TmpfsMount mount(share);
+    if (const QString why = mount.mount(); !why.isEmpty())
+        QSKIP(qPrintable(why));
+    const QString stash = f.tmp.filePath(QStringLiteral("stash"));
+    QCOMPARE(writePhotos(stash, 3).size(), 3);
+    QVERIFY(QProcess::execute(QStringLiteral("cp"),
+                              {QStringLiteral("-a"), stash + QStringLiteral("/."), share}) == 0);
+    auto lib = openAs(f, {}, f.tmp.filePath(QStringLiteral("cache")));
+    QVERIFY(lib);
+    QVERIFY(lib->addRoot(QStringLiteral("share"), share).ok());
+    QVERIFY(lib->addFolder(share).ok());
+    QVERIFY(runIndex(*lib));
+    const QHash<qint64, QString> before = idsAndPaths(*lib);
+    QCOMPARE(before.size(), 3);
+
+    mount.unmount();
+    QVERIFY(QDir(share).isEmpty());
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().removed, 0);
+    QCOMPARE(idsAndPaths(*lib), before);
+    QVERIFY2(lib->folders().value(0).offlineReason.contains(QLatin1String("which is empty")),
+             qPrintable(lib->folders().value(0).offlineReason));
+
+    QVERIFY(mount.mount().isEmpty());
+    QVERIFY(QProcess::execute(QStringLiteral("cp"),
+                              {QStringLiteral("-a"), stash + QStringLiteral("/."), share}) == 0);
+    QVERIFY(runIndex(*lib));
+    QCOMPARE(lib->lastRunSummary().embedded, 0);
+    QCOMPARE(lib->lastRunSummary().removed, 0);
+    QCOMPARE(idsAndPaths(*lib), before);
+    QVERIFY(!lib->folders().value(0).offline);
 }
 
 void TestLibraryRoots::badRootsAreRefused_data() {
