@@ -310,17 +310,21 @@ Result<RemovedPhotos> Catalog::removeFolder(const QString &path) {
         del.bind(1, folderId);
         if (!del.exec())
             return m_db->lastError(doing);
-        // Duplicates share a thumbnail: only those no remaining photo uses go.
-        auto used = m_db->prepare("SELECT 1 FROM photos WHERE thumbnail = ?1 LIMIT 1");
+        // Duplicates share a thumbnail: only those no remaining photo uses go. By name: on a
+        // shared catalog another machine's row names the same file in its own cache.
+        QSet<QString> usedNames;
+        auto used = m_db->prepare("SELECT DISTINCT thumbnail FROM photos WHERE thumbnail IS NOT "
+                                  "NULL");
+        while (used.step())
+            usedNames.insert(fileNameOf(used.textAt(0)));
+        used = {};
         auto dropStored = m_db->prepare("DELETE FROM thumbnails WHERE name = ?1");
         for (const QString &t : thumbnails) {
-            used.bind(1, t);
-            if (!used.step()) {
-                removed.thumbnails << t;
-                if (!dropStored.bind(1, fileNameOf(t)).exec())
-                    return m_db->lastError(doing);
-            }
-            used.reset();
+            if (usedNames.contains(fileNameOf(t)))
+                continue;
+            removed.thumbnails << t;
+            if (!dropStored.bind(1, fileNameOf(t)).exec())
+                return m_db->lastError(doing);
         }
         auto dirs = m_db->prepare("DELETE FROM directories WHERE " TS_UNDER(
             "directories.path || '/'", "?1") " AND NOT EXISTS (SELECT 1 FROM folders o WHERE o.id "

@@ -75,6 +75,9 @@ Result<QHash<QString, QString>> RootMountsFile::load(const QString &catalogLocat
 
 Status RootMountsFile::save(const QString &catalogLocation,
                             const QHash<QString, QString> &mounts) const {
+    // A file (or this catalog's entry) that cannot be read is left as it is, never overwritten.
+    if (auto current = load(catalogLocation); !current)
+        return current.error();
     auto json = readAll(m_path);
     if (!json)
         return json.error();

@@ -4,6 +4,7 @@
 // the folder (mtimes kept, as on a share mounted elsewhere).
 #include "indexer/catalog.h"
 #include "indexer/rootmapper.h"
+#include "indexer/rootmountsfile.h"
 #include "indexertestutil.h"
 #include "libraryfixture.h"
 
@@ -85,6 +86,9 @@ private Q_SLOTS:
     void addingARootKeepsWhatTheLibraryHolds();
     void thumbnailsComeFromTheCatalogOnAnotherMachine();
     void forgettingPhotosDropsTheirStoredThumbnails();
+    void rootsFileKeepsEachCatalogsMapping();
+    void malformedRootsFileIsAnErrorNamingIt_data();
+    void malformedRootsFileIsAnErrorNamingIt();
 };
 
 void TestLibraryRoots::mapperTranslatesPathsUnderRoots_data() {
@@ -465,6 +469,62 @@ void TestLibraryRoots::forgettingPhotosDropsTheirStoredThumbnails() {
     auto catalog = Catalog::open(f.db());
     for (const QString &name : names)
         QVERIFY2(!(*catalog)->thumbnailData(name).has_value(), qPrintable(name));
+}
+
+void TestLibraryRoots::rootsFileKeepsEachCatalogsMapping() {
+    QTemporaryDir tmp;
+    const RootMountsFile file(tmp.filePath(QStringLiteral("config/towersearch/roots.json")));
+    const QString sqlite = tmp.filePath(QStringLiteral("lib.sqlite"));
+    const QString url = QStringLiteral("postgresql://alice:s3cret@nas/photos");
+    QVERIFY(file.load(sqlite).value().isEmpty()); // no file yet: nothing mapped
+    QVERIFY(file.save(sqlite, {{QStringLiteral("photos"), QStringLiteral("/mnt/a")}}).ok());
+    QVERIFY(file.save(url, {{QStringLiteral("photos"), QStringLiteral("/Volumes/p")},
+                            {QStringLiteral("usb"), QStringLiteral("/media/u")}})
+                .ok());
+    QCOMPARE(file.load(sqlite).value(),
+             (Mounts{{QStringLiteral("photos"), QStringLiteral("/mnt/a")}}));
+    QCOMPARE(file.load(url).value().value(QStringLiteral("usb")), QStringLiteral("/media/u"));
+    // The same catalog named with another password (or none) is the same entry; the password
+    // is never written.
+    QCOMPARE(file.load(QStringLiteral("postgresql://alice@nas/photos")).value().size(), 2);
+    QVERIFY(!bytesOf(file.path()).contains("s3cret"));
+    // Unmapping everything removes the catalog's entry, not the others'.
+    QVERIFY(file.save(url, {}).ok());
+    QVERIFY(file.load(url).value().isEmpty());
+    QCOMPARE(file.load(sqlite).value().size(), 1);
+}
+
+void TestLibraryRoots::malformedRootsFileIsAnErrorNamingIt_data() {
+    QTest::addColumn<QByteArray>("content");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("not JSON") << QByteArray("{\"catalogs\": ") << "not valid JSON";
+    QTest::newRow("not an object") << QByteArray("[1, 2]") << "not a roots file";
+    QTest::newRow("catalogs not an object")
+        << QByteArray("{\"catalogs\": 3}") << "not a roots file";
+    QTest::newRow("a path that is not a string")
+        << QByteArray("{\"catalogs\": {\"{db}\": {\"photos\": 7}}}") << "is not a string";
+    QTest::newRow("roots that are not an object")
+        << QByteArray("{\"catalogs\": {\"{db}\": []}}") << "are not an object";
+}
+
+void TestLibraryRoots::malformedRootsFileIsAnErrorNamingIt() {
+    QFETCH(QByteArray, content);
+    QFETCH(QString, message);
+    QTemporaryDir tmp;
+    const QString db = tmp.filePath(QStringLiteral("lib.sqlite"));
+    const RootMountsFile file(tmp.filePath(QStringLiteral("roots.json")));
+    QFile f(file.path());
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(content.replace("{db}", db.toUtf8()));
+    f.close();
+    const auto loaded = file.load(db);
+    QVERIFY(!loaded);
+    QVERIFY2(loaded.error().message.contains(file.path()) &&
+                 loaded.error().message.contains(message),
+             qPrintable(loaded.error().message));
+    // Nothing is overwritten on top of a file that could not be read.
+    QVERIFY(!file.save(db, {{QStringLiteral("x"), QStringLiteral("/x")}}).ok());
+    QCOMPARE(bytesOf(file.path()), content);
 }
 
 QTEST_MAIN(TestLibraryRoots)
