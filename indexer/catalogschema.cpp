@@ -197,6 +197,28 @@ CREATE INDEX photos_type ON photos(file_type) WHERE state <> 2;
 CREATE INDEX photos_camera ON photos(camera_make, camera_model) WHERE state <> 2;
 CREATE INDEX photos_name ON photos((lower(file_name COLLATE "C")), path) WHERE state <> 2;
 )sql"},
+    // 4 -> 5 (issue 17): library roots (paths under one are stored "@name/..."), and thumbnails in
+    // the catalog, so every machine sharing it can show them.
+    {R"sql(
+CREATE TABLE library_roots (
+    name       TEXT PRIMARY KEY,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE thumbnails (
+    name TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+);
+)sql",
+     R"sql(
+CREATE TABLE library_roots (
+    name       TEXT PRIMARY KEY,
+    created_ms BIGINT NOT NULL
+);
+CREATE TABLE thumbnails (
+    name TEXT PRIMARY KEY,
+    data BYTEA NOT NULL
+);
+)sql"},
 };
 constexpr int kMigrationCount = int(sizeof(kMigrations) / sizeof(kMigrations[0]));
 static_assert(kMigrationCount == Catalog::kSchemaVersion);

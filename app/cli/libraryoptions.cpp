@@ -1,6 +1,7 @@
 #include "libraryoptions.h"
 
 #include "core/common/nativepath.h"
+#include "indexer/rootmountsfile.h"
 
 #include "clicommand.h"
 #include "filteroptions.h"
@@ -21,6 +22,14 @@ std::unique_ptr<Library> LibraryCliOptions::open(const QCommandLineParser &parse
                                                  LibraryOptions options) const {
     options.databasePath = databasePath(parser);
     options.watchFolders = false; // a command runs once; the app follows changes
+    // This machine's mount paths of the library's roots (roots.json; `roots map` writes it).
+    auto mounts = RootMountsFile().load(options.databasePath);
+    if (!mounts) {
+        err(QStringLiteral("towersearch-cli %1: %2\n").arg(command, mounts.error().message));
+        exitCode = kExitFailure;
+        return {};
+    }
+    options.rootMounts = *mounts;
     auto lib = Library::open(options);
     if (!lib) {
         err(QStringLiteral("towersearch-cli %1: %2\n").arg(command, lib.error().message));

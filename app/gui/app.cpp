@@ -49,7 +49,8 @@ void App::giveWindowTheLibrary() {
     });
     // The library view without a query: its own catalog connection, queried off the GUI thread
     // (the location as given: a URL's password is in it, not in databasePath()).
-    if (auto listing = CatalogListing::open(lib->catalogLocation()); listing.ok())
+    if (auto listing = CatalogListing::open(lib->catalogLocation(), lib->rootMounts());
+        listing.ok())
         m_window.setPhotoListing(listing.value());
     else
         qWarning("library view: %s", qPrintable(listing.error().message));

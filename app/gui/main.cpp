@@ -18,6 +18,7 @@
 #include "app/gui/screenshotdemo.h"
 #include "app/gui/startupreport.h"
 #include "indexer/library.h"
+#include "indexer/rootmountsfile.h"
 #include "ui/appsettings.h"
 
 #include <QApplication>
@@ -137,6 +138,13 @@ Result<std::unique_ptr<Library>> openLibrary(const CommandLine &cl, const AppSet
     options.excludedFolders = settings.excludedFolders;
     options.rerankCacheMemoryBytes = qint64(settings.rerankCacheMemoryMiB) << 20;
     options.rerankCacheDiskBytes = qint64(settings.rerankCacheDiskMiB) << 20;
+    if (!cl.demoPhotos) {
+        // This machine's mount paths of the library's roots (`towersearch-cli roots map`).
+        auto mounts = RootMountsFile().load(options.databasePath);
+        if (!mounts)
+            return mounts.error();
+        options.rootMounts = *mounts;
+    }
     return Library::open(options);
 }
 
