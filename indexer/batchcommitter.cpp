@@ -32,6 +32,7 @@ PhotoWrite rowOf(const PreparedPhoto &p) {
     w.contentHash = p.quickHash;
     w.fullHash = p.fullHash;
     w.thumbnail = p.thumbnail;
+    w.thumbnailData = p.thumbnailData;
     w.keepEmbeddings = p.job.unchanged;
     setMetadata(w, p.exif, p.fileType);
     return w;

@@ -106,7 +106,8 @@ QString fileNameOf(const QString &path) {
 // the order they are added (callers number theirs after parameterCount()).
 class FilterSql {
 public:
-    FilterSql(const PhotoFilter &f, sql::Backend backend) : m_backend(backend) {
+    FilterSql(const PhotoFilter &f, sql::Backend backend, const RootMapper &roots)
+        : m_backend(backend) {
         const bool pg = backend == sql::Backend::Postgres;
         m_where = "p.state <> 2";
         if (f.takenFromMs)
@@ -119,6 +120,8 @@ public:
                 QString clean = QDir::cleanPath(folder);
                 while (clean.endsWith(QLatin1Char('/')))
                     clean.chop(1);
+                // The ranges below compare stored paths: a folder under a root as "@name/...".
+                clean = roots.toStored(clean);
                 if (pg) {
                     // Every path is BYTEA: the folder's byte range ["folder/", "folder0") ('0'
                     // follows '/') holds exactly what is under it, a range of the path index.
@@ -261,7 +264,8 @@ QString whyNotWritable(const QString &path) {
 
 Catalog::~Catalog() = default;
 
-Result<std::unique_ptr<Catalog>> Catalog::open(const QString &path) {
+Result<std::unique_ptr<Catalog>> Catalog::open(const QString &path,
+                                               const QHash<QString, QString> &rootMounts) {
     if (sql::isPostgresLocation(path)) {
         // A server's database: no folder to create, no file permissions to look at.
         auto db = sql::Database::open(path);
@@ -270,6 +274,8 @@ Result<std::unique_ptr<Catalog>> Catalog::open(const QString &path) {
         std::unique_ptr<Catalog> catalog(new Catalog);
         catalog->m_db = std::move(*db);
         catalog->m_path = sql::redactedLocation(path); // messages never show a password
+        catalog->m_rootMapper = RootMapper(rootMounts);
+        catalog->m_db->setRootMapper(&catalog->m_rootMapper);
         if (Status s = catalog->migrate(); !s)
             return s.error();
         return catalog;
@@ -293,6 +299,10 @@ Result<std::unique_ptr<Catalog>> Catalog::open(const QString &path) {
     // A server may restart under a long-lived catalog: one wrapper reconnects for every method.
     if (catalog->m_db->backend() == sql::Backend::Postgres)
         catalog->m_db = std::make_unique<sql::ReconnectingDatabase>(std::move(catalog->m_db));
+    // Set on the outermost connection: the statements the catalog prepares translate paths
+    // (the wrapped connection's own statements keep them as stored, so nothing maps twice).
+    catalog->m_rootMapper = RootMapper(rootMounts);
+    catalog->m_db->setRootMapper(&catalog->m_rootMapper);
     catalog->m_readOnlyReason = readOnlyReason;
     if (readOnlyReason.isEmpty() && catalog->m_db->isReadOnly())
         catalog->m_readOnlyReason = QStringLiteral("SQLite opened it read-only");
@@ -381,13 +391,21 @@ Result<RemovedPhotos> Catalog::removeFolder(const QString &path) {
         del.bind(1, folderId);
         if (!del.exec())
             return m_db->lastError(doing);
-        // Duplicates share a thumbnail: only those no remaining photo uses go.
-        auto used = m_db->prepare("SELECT 1 FROM photos WHERE thumbnail = ?1 LIMIT 1");
+        // Duplicates share a thumbnail: only those no remaining photo uses go. By name: on a
+        // shared catalog another machine's row names the same file in its own cache.
+        QSet<QString> usedNames;
+        auto used = m_db->prepare("SELECT DISTINCT thumbnail FROM photos WHERE thumbnail IS NOT "
+                                  "NULL");
+        while (used.step())
+            usedNames.insert(fileNameOf(used.textAt(0)));
+        used = {};
+        auto dropStored = m_db->prepare("DELETE FROM thumbnails WHERE name = ?1");
         for (const QString &t : thumbnails) {
-            used.bind(1, t);
-            if (!used.step())
-                removed.thumbnails << t;
-            used.reset();
+            if (usedNames.contains(fileNameOf(t)))
+                continue;
+            removed.thumbnails << t;
+            if (!dropStored.bind(1, fileNameOf(t)).exec())
+                return m_db->lastError(doing);
         }
         const QByteArray dir = withSlashSql(b, "directories.path");
         auto dirs = m_db->prepare("DELETE FROM directories WHERE " + underSql(b, dir, "?1") +
@@ -440,6 +458,12 @@ QList<WatchedFolder> Catalog::folders(const QString &modelKey) const {
         f.offlineCount = s.int64At(6);
         f.offline = !s.isNullAt(7);
         f.offlineReason = s.textAt(7);
+        // A root not reachable here is not scanned at all (discovery): say why, whatever the
+        // last scan on another machine found.
+        if (const QString why = m_rootMapper.unavailableReason(f.path); !why.isEmpty()) {
+            f.offline = true;
+            f.offlineReason = why;
+        }
         out << f;
     }
     return out;
@@ -471,6 +495,12 @@ QList<OfflineDirectory> Catalog::offlineDirectories() const {
     while (s.step())
         out << OfflineDirectory{s.pathAt(0), s.textAt(1),
                                 QDateTime::fromMSecsSinceEpoch(s.int64At(2))};
+    s = m_db->prepare("SELECT path FROM folders ORDER BY path");
+    while (s.step()) {
+        const QString folder = s.pathAt(0);
+        if (const QString why = m_rootMapper.unavailableReason(folder); !why.isEmpty())
+            out << OfflineDirectory{folder, why, QDateTime::currentDateTime()};
+    }
     return out;
 }
 
@@ -648,7 +678,9 @@ public:
               " file_name = ?18, metadata_version = ?19 WHERE id = ?20")),
           m_dropEmbeddings(db.prepare("DELETE FROM embeddings WHERE photo_id = ?1")),
           m_putEmbedding(db.prepare(
-              upsertSql("embeddings", {"photo_id", "model_key"}, {"dimension", "vector"}))) {}
+              upsertSql("embeddings", {"photo_id", "model_key"}, {"dimension", "vector"}))),
+          m_putThumbnail(db.prepare(
+              "INSERT INTO thumbnails(name, data) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING")) {}
 
     bool deletePhoto(qint64 id) { return m_delete.bind(1, id).exec(); }
 
@@ -671,7 +703,7 @@ public:
             id = s.step() ? s.int64At(0) : 0;
             s.reset();
         }
-        return id && writeEmbeddings(id, p) ? id : 0;
+        return id && writeEmbeddings(id, p) && writeThumbnail(p) ? id : 0;
     }
 
     // A new row takes the id after the highest ever given, never a deleted one's: a stale index
@@ -731,8 +763,19 @@ private:
         return m_putEmbedding.exec();
     }
 
+    // The thumbnail's bytes go with the row (by file name, <content hash>.jpg: one per content),
+    // so a machine sharing the catalog fills its own cache from them.
+    bool writeThumbnail(const PhotoWrite &p) {
+        if (p.thumbnail.isEmpty() || p.thumbnailData.isEmpty())
+            return true;
+        m_putThumbnail.bind(1, fileNameOf(p.thumbnail));
+        m_putThumbnail.bindBlob(2, p.thumbnailData.constData(), int(p.thumbnailData.size()));
+        return m_putThumbnail.exec();
+    }
+
     const QString &m_modelKey;
-    sql::Statement m_delete, m_clearPath, m_insert, m_update, m_dropEmbeddings, m_putEmbedding;
+    sql::Statement m_delete, m_clearPath, m_insert, m_update, m_dropEmbeddings, m_putEmbedding,
+        m_putThumbnail;
 };
 
 } // namespace
@@ -911,7 +954,7 @@ std::optional<PhotoRecord> Catalog::photo(qint64 id) const {
 
 Result<std::vector<qint64>> Catalog::photosMatching(const PhotoFilter &filter) const {
     std::lock_guard lock(m_mutex);
-    const FilterSql f(filter, m_db->backend());
+    const FilterSql f(filter, m_db->backend(), m_rootMapper);
     const QByteArray sql =
         "SELECT p.id FROM " + f.from() + " WHERE " + f.where() + " ORDER BY p.id";
     auto s = m_db->prepare(sql.constData());
@@ -926,7 +969,7 @@ Result<std::vector<qint64>> Catalog::photosMatching(const PhotoFilter &filter) c
 
 Result<qint64> Catalog::countPhotos(const PhotoFilter &filter) const {
     std::lock_guard lock(m_mutex);
-    const FilterSql f(filter, m_db->backend());
+    const FilterSql f(filter, m_db->backend(), m_rootMapper);
     const QByteArray sql = "SELECT count(*) FROM " + f.from() + " WHERE " + f.where();
     auto s = m_db->prepare(sql.constData());
     f.bind(s);
@@ -938,7 +981,7 @@ Result<qint64> Catalog::countPhotos(const PhotoFilter &filter) const {
 Result<std::vector<PhotoRecord>> Catalog::listPhotos(const PhotoFilter &filter, SortOrder order,
                                                      qint64 offset, int limit) const {
     std::lock_guard lock(m_mutex);
-    const FilterSql f(filter, m_db->backend());
+    const FilterSql f(filter, m_db->backend(), m_rootMapper);
     // Both orders have an index (photos_taken, photos_name), so a page is an index walk. Equal
     // keys follow the id (taken_ms's index holds the id: newest first means id descending too).
     const QByteArray orderBy = order == SortOrder::Name
@@ -962,7 +1005,7 @@ Result<std::vector<PhotoRecord>> Catalog::listPhotos(const PhotoFilter &filter, 
 
 Result<std::vector<MonthCount>> Catalog::monthCounts(const PhotoFilter &filter) const {
     std::lock_guard lock(m_mutex);
-    const FilterSql f(filter, m_db->backend());
+    const FilterSql f(filter, m_db->backend(), m_rootMapper);
     // The dates in order (an index walk without a filter), bucketed here by local month
     // boundaries: SQLite's strftime(..., 'localtime') per row cost 8x more (bench_catalog_filters).
     const QByteArray sql = "SELECT p.taken_ms FROM " + f.from() + " WHERE " + f.where() +

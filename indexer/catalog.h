@@ -24,6 +24,11 @@
 //   embeddings.change_seq, embedding_removals(photo_id, model_key, change_seq),
 //   change_counter(seq),
 //          meta catalog_id (migration 5, change sequence): set by triggers, see changesSince()
+//   library_roots(name PK, created_ms)  (migration 6, issue 17): paths under a root are stored
+//          "@name/relative/path" (indexer/rootmapper.h); this machine's mount paths are given to
+//          open() / setRootMounts(), never stored in the catalog
+//   thumbnails(name PK, data)  (migration 6): each thumbnail file's bytes, by file name
+//          (<full content hash>.jpg), so every machine sharing the catalog can show it
 //
 // Threads: every method may be called from any thread; calls are serialised by a mutex around the
 // one connection. A second thread that writes a lot (the indexer) opens its own Catalog on the same
@@ -34,6 +39,7 @@
 
 #include "core/common/result.h"
 #include "indexer/library.h"
+#include "indexer/rootmapper.h"
 
 #include <QHash>
 #include <QSet>
@@ -106,6 +112,7 @@ struct PhotoWrite {
     PhotoState state = PhotoState::Pending;
     QString error;
     QString thumbnail;
+    QByteArray thumbnailData; // the thumbnail file's bytes, stored with the row (empty: stored)
     // Metadata for filters (schema 4): takenMs holds the file time when takenIsFileTime.
     QString fileType; // canonical (core/image/exifreader.h); empty: unknown
     QString cameraMake, cameraModel;
@@ -131,7 +138,7 @@ struct MetadataUpdate {
 
 class Catalog {
 public:
-    static constexpr int kSchemaVersion = 5;
+    static constexpr int kSchemaVersion = 6;
     // What a photo row's metadata_version is when its metadata was read by this version; rows
     // below are read again (their file heads) by the next indexing run.
     static constexpr int kMetadataVersion = 1;
@@ -143,7 +150,9 @@ public:
     // by a newer TowerSearch (version > kSchemaVersion) is refused (Unsupported) and left
     // untouched. A SQLite file that cannot be written (read-only mount, no permission) is opened
     // read-only (isReadOnly()); every write then fails with a message saying so.
-    static Result<std::unique_ptr<Catalog>> open(const QString &location);
+    // `rootMounts`: this machine's mount path of each library root (name -> absolute path).
+    static Result<std::unique_ptr<Catalog>> open(const QString &location,
+                                                 const QHash<QString, QString> &rootMounts = {});
     ~Catalog();
 
     // The file path, or the URL with any password replaced by *** (for messages).
@@ -255,6 +264,30 @@ public:
     QString meta(const QString &key) const;
     Status setMeta(const QString &key, const QString &value);
 
+    // Library roots (issue 17). Every path this catalog takes and gives is local: a path under a
+    // root mapped here is stored "@name/..." and given back under this machine's mount path; one
+    // under a root not mapped here is given as "@name/...".
+    // Replaces this connection's mapping (name -> absolute local path). Any thread.
+    void setRootMounts(const QHash<QString, QString> &mounts);
+    RootMapper rootMapper() const;
+    // Every root of the catalog with this machine's mapping, availability and counts, by name.
+    QList<LibraryRoot> roots() const;
+    // Creates the root `name` mapped here to `localPath` (absolute, an existing folder: checked by
+    // the caller). Refuses an invalid or existing name and a path that contains or lies in
+    // another root mapped here (nested roots). One transaction: what the catalog already holds
+    // under `localPath` (photos, folders, recorded directories) is stored under the root from
+    // now on, same ids; photos whose watched folder lay outside the root are given the root's
+    // own folder (a root is a boundary). Then maps it on this connection.
+    Status addRoot(const QString &name, const QString &localPath);
+    // Checks that `name` is a root of the catalog and that `localPath` does not contain or lie in
+    // another root mapped here; maps it on this connection.
+    Status mapRoot(const QString &name, const QString &localPath);
+    // The bytes stored for a thumbnail file name (<hash>.jpg); nullopt when there are none.
+    std::optional<QByteArray> thumbnailData(const QString &name) const;
+    // Deletes the stored thumbnails that no photo's thumbnail names any more (one statement, so a
+    // photo committed meanwhile keeps its own); returns how many.
+    Result<qint64> dropUnusedThumbnails();
+
     // Testing: limits the database's size on this connection (PRAGMA max_page_count), so a write
     // beyond it fails exactly as a full disk does (SQLITE_FULL). SQLite only (no-op on PostgreSQL).
     void setMaxPageCount(qint64 pages);
@@ -277,8 +310,12 @@ private:
     Result<int> readSchemaVersion() const;
     Error newerSchemaError(int version) const;
 
+    Status checkNotNested(const QString &name, const QString &localPath) const;
+    Status storeUnderRoot(const QString &name, const QString &localPath);
+
     QString m_path;
     QString m_readOnlyReason; // empty: writable
+    RootMapper m_rootMapper;  // read by m_db's bindPath/pathAt; changed under m_mutex
     std::unique_ptr<sql::Database> m_db;
     mutable std::recursive_mutex m_mutex;
 };

@@ -303,6 +303,28 @@ CREATE TRIGGER photos_owner_seq AFTER UPDATE OF content_hash, full_hash ON photo
 INSERT INTO meta(key, value) VALUES ('catalog_id', gen_random_uuid()::text)
     ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 )sql"},
+    // 5 -> 6 (issue 17): library roots (paths under one are stored "@name/..."), and thumbnails in
+    // the catalog, so every machine sharing it can show them.
+    {R"sql(
+CREATE TABLE library_roots (
+    name       TEXT PRIMARY KEY,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE thumbnails (
+    name TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+);
+)sql",
+     R"sql(
+CREATE TABLE library_roots (
+    name       TEXT PRIMARY KEY,
+    created_ms BIGINT NOT NULL
+);
+CREATE TABLE thumbnails (
+    name TEXT PRIMARY KEY,
+    data BYTEA NOT NULL
+);
+)sql"},
 };
 constexpr int kMigrationCount = int(sizeof(kMigrations) / sizeof(kMigrations[0]));
 static_assert(kMigrationCount == Catalog::kSchemaVersion);

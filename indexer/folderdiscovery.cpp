@@ -148,11 +148,6 @@ DirectoryProbe probeDirectory(const QString &path, const DirectoryRecord *last) 
     return probe;
 }
 
-// Is `path` the folder `dir` or inside it?
-bool isAtOrUnder(const QString &path, const QString &dir) {
-    return path == dir || (path.startsWith(dir) && path.at(dir.size()) == QLatin1Char('/'));
-}
-
 // The walk of every watched folder: what it found so far, and what it must remember across
 // folders (visited canonical folders, so symlink loops end; the roots, which are never walked as
 // another root's subfolder).
@@ -168,6 +163,11 @@ public:
             m_excluded.insert(QDir::cleanPath(e));
         m_out.folders = m_catalog.folders(m_options.modelKey);
         m_recorded = m_catalog.directories();
+        const RootMapper roots = m_catalog.rootMapper();
+        // A library root's mount point is a boundary: a watched folder around it never walks
+        // into it (its files are stored under the root, walked as the root's own folders).
+        for (const QString &mount : roots.mounts())
+            m_roots.insert(mount);
         // Watched folders inside another one are walked as their own roots (a photo belongs to
         // the innermost watched folder that contains it), never as a subfolder of the outer one.
         for (const WatchedFolder &folder : m_out.folders) {
@@ -179,6 +179,10 @@ public:
         for (const WatchedFolder &folder : m_out.folders) {
             if (m_cancelled)
                 return std::move(m_out);
+            // Under a library root that is not mapped here, or not mounted: nothing is walked,
+            // recorded, marked or deleted; Catalog::folders() says why it is unavailable.
+            if (!roots.unavailableReason(folder.path).isEmpty())
+                continue;
             if (Status s = walkRoot(folder); !s)
                 return s.error();
         }
@@ -314,7 +318,7 @@ private:
         for (auto it = walk.known.cbegin(); it != walk.known.cend(); ++it) {
             const bool offline =
                 std::any_of(walk.offlinePaths.cbegin(), walk.offlinePaths.cend(),
-                            [&](const QString &o) { return isAtOrUnder(it.key(), o); });
+                            [&](const QString &o) { return isPathAtOrUnder(it.key(), o); });
             if (offline)
                 m_offlinePhotos.push_back(it->id);
             else

@@ -201,7 +201,7 @@ IndexRunResult IndexWorker::doRun() {
 }
 
 Result<std::unique_ptr<Catalog>> IndexWorker::openCatalog() const {
-    auto opened = Catalog::open(m_config.databasePath);
+    auto opened = Catalog::open(m_config.databasePath, m_config.rootMounts);
     if (!opened)
         return opened;
     Catalog &catalog = **opened;
@@ -285,7 +285,10 @@ Status IndexWorker::finishCompleteRun(Catalog &catalog, const internal::Discover
         committer.removeFromIndex(gone);
         result.removed += qint64(gone.size());
     }
+    const RootMapper roots = catalog.rootMapper();
     for (const WatchedFolder &folder : discovery.folders) {
+        if (!roots.unavailableReason(folder.path).isEmpty())
+            continue; // not walked on this machine (an unmapped or unmounted library root)
         // Only the "last scanned" time shown to the user: the run's work is committed already.
         if (Status s = catalog.setFolderScanned(folder.id); !s)
             qWarning("%s", qPrintable(s.error().message));
@@ -323,7 +326,7 @@ Status IndexWorker::refreshMetadata(Catalog &catalog, IndexRunResult &result) {
     return {};
 }
 
-void IndexWorker::collectOrphans(const Catalog &catalog, qint64 olderThanMs) const {
+void IndexWorker::collectOrphans(Catalog &catalog, qint64 olderThanMs) const {
     // Thumbnails and rerank features of photos that are no longer in the catalog (forgotten by an
     // older version, or left by a run that died between a file and its commit). Only files older
     // than this run: another process indexing the same library may have written newer ones.
@@ -340,6 +343,9 @@ void IndexWorker::collectOrphans(const Catalog &catalog, qint64 olderThanMs) con
             if (!usedNames.contains(fi.fileName()) && stale(fi))
                 QFile::remove(fi.absoluteFilePath());
     }
+    // Their stored copies too (shared catalogs, migration 6); what a photo names stays.
+    if (auto dropped = catalog.dropUnusedThumbnails(); !dropped)
+        qWarning("%s", qPrintable(dropped.error().message));
     if (!m_config.rerankDirectory.isEmpty() && QFileInfo(m_config.rerankDirectory).isDir()) {
         // <rerank>/<model key>/<photo id>-<stamp>.tsfc: every model's tier.
         const QHash<qint64, QString> stamps = catalog.photoStamps();

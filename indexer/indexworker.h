@@ -13,6 +13,7 @@
 #include "core/common/result.h"
 #include "indexer/library.h"
 
+#include <QHash>
 #include <QObject>
 #include <QString>
 #include <QStringList>
@@ -41,7 +42,8 @@ struct IndexWorkerConfig {
     QString databasePath;
     QString thumbnailDirectory; // <cache>/thumbnails; thumbnails are <content hash>.jpg
     QString rerankDirectory;    // <cache>/rerank: every model's rerank features (orphans collected)
-    QStringList excludedFolders; // absolute, canonical where they exist
+    QStringList excludedFolders;        // absolute, canonical where they exist
+    QHash<QString, QString> rootMounts; // library root name -> this machine's path (issue 17)
     int batchSize = 8;
     int decodeThreads = 2;
     int maxWatchedDirectories = 2000;
@@ -97,7 +99,7 @@ private:
     Status finishCompleteRun(Catalog &catalog, const internal::Discovery &discovery,
                              internal::BatchCommitter &committer, IndexRunResult &result,
                              qint64 runStartMs);
-    void collectOrphans(const Catalog &catalog, qint64 olderThanMs) const;
+    void collectOrphans(Catalog &catalog, qint64 olderThanMs) const;
     // Reads the EXIF of rows an older version indexed without it (file heads only, no decoding, no
     // embedding); fails when the catalog could not be written.
     Status refreshMetadata(Catalog &catalog, IndexRunResult &result);

@@ -20,6 +20,7 @@
 #include <QFileSystemWatcher>
 #include <QFutureWatcher>
 #include <QPointer>
+#include <QSaveFile>
 #include <QStandardPaths>
 #include <QThread>
 #include <QTimer>
@@ -96,6 +97,87 @@ QString normalizedFolder(const QString &path) {
     return QDir::cleanPath(QFileInfo(path).absoluteFilePath());
 }
 
+// The stored thumbnail provider's catalog connections: loader threads fill the local cache from
+// the catalog's thumbnails on a miss (a shared catalog: another machine indexed the photo), on
+// connections of their own, never the Library's (the GUI reads it meanwhile). A few are kept.
+class ThumbnailFetcher {
+public:
+    ThumbnailFetcher(QString databasePath, QString thumbnailDirectory,
+                     QHash<QString, QString> mounts)
+        : m_databasePath(std::move(databasePath)),
+          m_thumbnailDirectory(std::move(thumbnailDirectory)), m_mounts(std::move(mounts)) {}
+
+    void setRootMounts(const QHash<QString, QString> &mounts) {
+        std::lock_guard lock(m_mutex);
+        m_mounts = mounts;
+    }
+
+    // The thumbnail file for a photo path (empty: none), as Library::storedThumbnailProvider.
+    QString thumbnailFor(const QString &photoPath) {
+        std::unique_ptr<Catalog> catalog = acquire();
+        if (!catalog)
+            return {};
+        QString file;
+        const std::optional<qint64> id = catalog->idForPath(photoPath);
+        if (const std::optional<PhotoRecord> record = id ? catalog->photo(*id) : std::nullopt;
+            record && !record->thumbnailPath.isEmpty())
+            file = localCopy(*catalog, record->thumbnailPath);
+        release(std::move(catalog));
+        return file;
+    }
+
+private:
+    // The row names the file where the machine that indexed the photo wrote it; here it is the
+    // same name in this library's cache, written from the catalog's bytes when missing.
+    // A thumbnail written before the catalog kept their bytes (schema 6) is only the file.
+    QString localCopy(const Catalog &catalog, const QString &recorded) const {
+        const QString name = QFileInfo(recorded).fileName();
+        const QString local = m_thumbnailDirectory + QLatin1Char('/') + name;
+        if (QFileInfo::exists(local))
+            return local;
+        const std::optional<QByteArray> bytes = catalog.thumbnailData(name);
+        if (!bytes || bytes->isEmpty() || !QDir().mkpath(m_thumbnailDirectory))
+            return QFileInfo::exists(recorded) ? recorded : QString();
+        QSaveFile out(local); // atomic: two loader threads may write the same name
+        if (out.open(QIODevice::WriteOnly) && out.write(*bytes) == bytes->size() && out.commit())
+            return local;
+        return {};
+    }
+
+    std::unique_ptr<Catalog> acquire() {
+        QHash<QString, QString> mounts;
+        {
+            std::lock_guard lock(m_mutex);
+            mounts = m_mounts;
+            if (!m_idle.empty()) {
+                std::unique_ptr<Catalog> c = std::move(m_idle.back());
+                m_idle.pop_back();
+                c->setRootMounts(mounts);
+                return c;
+            }
+        }
+        auto opened = Catalog::open(m_databasePath, mounts);
+        if (!opened) {
+            qWarning("%s", qPrintable(opened.error().message));
+            return {};
+        }
+        return std::move(*opened);
+    }
+
+    void release(std::unique_ptr<Catalog> catalog) {
+        std::lock_guard lock(m_mutex);
+        if (m_idle.size() < kKept)
+            m_idle.push_back(std::move(catalog));
+    }
+
+    static constexpr size_t kKept = 2; // the loader's pool is small
+    const QString m_databasePath;
+    const QString m_thumbnailDirectory;
+    std::mutex m_mutex;
+    QHash<QString, QString> m_mounts;
+    std::vector<std::unique_ptr<Catalog>> m_idle;
+};
+
 } // namespace
 
 struct Library::Impl {
@@ -105,6 +187,7 @@ struct Library::Impl {
     QString cacheDirectory;
     std::shared_ptr<Catalog> catalog;
     std::shared_ptr<PhotoSource> photoSource;
+    std::shared_ptr<ThumbnailFetcher> thumbnails;
 
     // The model new photos are embedded with.
     std::shared_ptr<ImageEmbedder> embedder;
@@ -312,6 +395,8 @@ Result<std::unique_ptr<Library>> Library::open(const LibraryOptions &options) {
         return syntax.error();
     std::unique_ptr<Library> lib(new Library);
     lib->d->options = options;
+    for (auto it = lib->d->options.rootMounts.begin(); it != lib->d->options.rootMounts.end(); ++it)
+        it.value() = normalizedFolder(it.value());
     if (sql::isPostgresLocation(options.databasePath))
         return openShared(std::move(lib));
     lib->d->databasePath =
@@ -325,7 +410,7 @@ Result<std::unique_ptr<Library>> Library::open(const LibraryOptions &options) {
         }
     }
     lib->d->location = lib->d->databasePath;
-    auto catalog = Catalog::open(lib->d->location);
+    auto catalog = Catalog::open(lib->d->location, lib->d->options.rootMounts);
     if (!catalog)
         return catalog.error();
     lib->d->catalog = std::shared_ptr<Catalog>(std::move(*catalog));
@@ -344,7 +429,7 @@ Result<std::unique_ptr<Library>> Library::open(const LibraryOptions &options) {
 // library to move, no folder to create for the database.
 Result<std::unique_ptr<Library>> Library::openShared(std::unique_ptr<Library> lib) {
     lib->d->location = lib->d->options.databasePath;
-    auto catalog = Catalog::open(lib->d->location);
+    auto catalog = Catalog::open(lib->d->location, lib->d->options.rootMounts);
     if (!catalog)
         return catalog.error();
     lib->d->catalog = std::shared_ptr<Catalog>(std::move(*catalog));
@@ -366,6 +451,10 @@ Result<std::unique_ptr<Library>> Library::openShared(std::unique_ptr<Library> li
 
 Result<std::unique_ptr<Library>> Library::start(std::unique_ptr<Library> lib) {
     lib->d->photoSource = std::make_shared<CatalogPhotoSource>(lib->d->catalog);
+    // The location as given (a URL's password is in it, not in databasePath()).
+    lib->d->thumbnails = std::make_shared<ThumbnailFetcher>(
+        lib->d->location, lib->d->cacheDirectory + QStringLiteral("/thumbnails"),
+        lib->d->options.rootMounts);
     lib->d->thread.setObjectName(QStringLiteral("TowerSearch indexer"));
     lib->d->thread.start(QThread::LowPriority);
 
@@ -469,13 +558,13 @@ Status Library::setEmbedder(std::shared_ptr<ImageEmbedder> embedder) {
     }
     // A large index: read or rebuild it on a worker thread with its own connection (the GUI's
     // catalog reads must not wait behind a scan of every embedding).
-    d->modelLoad = QtConcurrent::run(
-        [dbPath = d->location, indexPath, key, dimension]() -> Result<SyncedIndex> {
-            auto catalog = Catalog::open(dbPath);
-            if (!catalog)
-                return catalog.error();
-            return openSyncedIndex(**catalog, indexPath, key, dimension);
-        });
+    d->modelLoad = QtConcurrent::run([dbPath = d->location, mounts = d->options.rootMounts,
+                                      indexPath, key, dimension]() -> Result<SyncedIndex> {
+        auto catalog = Catalog::open(dbPath, mounts);
+        if (!catalog)
+            return catalog.error();
+        return openSyncedIndex(**catalog, indexPath, key, dimension);
+    });
     auto *watcher = new QFutureWatcher<Result<SyncedIndex>>(this);
     connect(watcher, &QFutureWatcherBase::finished, this, [this, watcher, generation] {
         watcher->deleteLater();
@@ -578,6 +667,52 @@ void Library::setRerankCacheBudgets(qint64 memoryBytes, qint64 diskBytes) {
     }
 }
 
+QList<LibraryRoot> Library::roots() const {
+    return d->catalog->roots();
+}
+
+QHash<QString, QString> Library::rootMounts() const {
+    return d->options.rootMounts;
+}
+
+Status Library::addRoot(const QString &name, const QString &path) {
+    const QString folder = normalizedFolder(path);
+    if (!statNative(folder).isDir)
+        return Error(Error::Code::NotFound,
+                     QStringLiteral("%1 is not a folder: a library root must be one").arg(path));
+    stopIndexingAndWait(); // the run's connection maps paths with the old roots
+    if (Status s = d->catalog->addRoot(name, folder); !s)
+        return s;
+    d->options.rootMounts.insert(name, folder);
+    d->thumbnails->setRootMounts(d->options.rootMounts);
+    Q_EMIT foldersChanged();
+    return {};
+}
+
+Status Library::mapRoot(const QString &name, const QString &path) {
+    QHash<QString, QString> mounts = d->options.rootMounts;
+    if (path.isEmpty()) {
+        mounts.remove(name);
+    } else {
+        const QString folder = normalizedFolder(path);
+        if (!statNative(folder).isDir)
+            return Error(Error::Code::NotFound,
+                         QStringLiteral("%1 is not a folder: library root '%2' cannot be mapped "
+                                        "to it")
+                             .arg(path, name));
+        mounts.insert(name, folder);
+    }
+    stopIndexingAndWait();
+    if (path.isEmpty())
+        d->catalog->setRootMounts(mounts);
+    else if (Status s = d->catalog->mapRoot(name, mounts.value(name)); !s)
+        return s;
+    d->options.rootMounts = mounts;
+    d->thumbnails->setRootMounts(mounts);
+    Q_EMIT foldersChanged();
+    return {};
+}
+
 QList<WatchedFolder> Library::folders() const {
     return d->catalog->folders(d->embedder ? d->embedder->modelKey()
                                            : d->catalog->meta(QStringLiteral("serving_model")));
@@ -609,8 +744,11 @@ void Library::dropFromIndexesAndCaches(const std::vector<qint64> &ids,
     }
     // Nothing of the removed photos stays behind: thumbnails no other photo shares, and every
     // model's cached rerank features (<rerank>/<model key>/<id>-<stamp>.tsfc).
+    // By name in this library's cache: a row may name the path where another machine sharing
+    // the catalog keeps the same file.
     for (const QString &thumbnail : thumbnails)
-        QFile::remove(thumbnail);
+        QFile::remove(d->cacheDirectory + QStringLiteral("/thumbnails/") +
+                      QFileInfo(thumbnail).fileName());
     for (const auto &cache : {d->cache, d->servingCache, d->fillCache})
         if (cache)
             for (qint64 id : ids)
@@ -632,7 +770,9 @@ Status Library::forgetFolder(const QString &path) {
     // folder is forgotten in the catalog either way, and the index is rebuilt from it.
     (void)waitForModel();
     stopIndexingAndWait();
-    auto removed = d->catalog->removeFolder(normalizedFolder(path));
+    // A folder under a library root not mapped here is named as listed: "@name/...".
+    auto removed = d->catalog->removeFolder(RootMapper::rootOf(path) ? QDir::cleanPath(path)
+                                                                     : normalizedFolder(path));
     if (!removed)
         return removed.error();
     dropFromIndexesAndCaches(removed->ids, removed->thumbnails);
@@ -674,11 +814,9 @@ QList<QPair<QString, qint64>> Library::cameras() const {
 }
 
 std::function<QString(const QString &)> Library::storedThumbnailProvider() const {
-    // The catalog is shared, not the Library: the grid may outlive it by a queued decode.
-    return [catalog = d->catalog](const QString &photoPath) -> QString {
-        const std::optional<qint64> id = catalog->idForPath(photoPath);
-        const std::optional<PhotoRecord> record = id ? catalog->photo(*id) : std::nullopt;
-        return record ? record->thumbnailPath : QString();
+    // The fetcher is shared, not the Library: the grid may outlive it by a queued decode.
+    return [fetcher = d->thumbnails](const QString &photoPath) -> QString {
+        return fetcher->thumbnailFor(photoPath);
     };
 }
 
@@ -753,12 +891,17 @@ Status Library::removePhotos(const std::vector<qint64> &ids) {
         return {};
     if (Status deleted = d->catalog->deletePhotos(present); !deleted)
         return deleted;
-    // Copies of one content share a thumbnail: only those no remaining photo uses go.
-    const QSet<QString> used = d->catalog->thumbnailFiles();
+    // Copies of one content share a thumbnail: only those no remaining photo uses go. Compared
+    // by name: another machine sharing the catalog recorded its own cache's path to it.
+    QSet<QString> usedNames;
+    for (const QString &t : d->catalog->thumbnailFiles())
+        usedNames.insert(QFileInfo(t).fileName());
     QStringList unused;
     for (const QString &t : thumbnails)
-        if (!used.contains(t))
+        if (!usedNames.contains(QFileInfo(t).fileName()))
             unused << t;
+    if (auto dropped = d->catalog->dropUnusedThumbnails(); !dropped)
+        qWarning("%s", qPrintable(dropped.error().message));
     dropFromIndexesAndCaches(present, unused);
     Q_EMIT foldersChanged(); // the counts changed
     return {};
@@ -823,6 +966,7 @@ void Library::startIndexing() {
     config.thumbnailDirectory = d->cacheDirectory + QStringLiteral("/thumbnails");
     config.rerankDirectory = d->cacheDirectory + QStringLiteral("/rerank");
     config.excludedFolders = foldersToSkip(d->options.excludedFolders, d->cacheDirectory);
+    config.rootMounts = d->options.rootMounts;
     config.batchSize = d->options.batchSize;
     config.decodeThreads = d->options.decodeThreads;
     config.maxWatchedDirectories = d->options.maxWatchedDirectories;

@@ -21,6 +21,7 @@
 #include "indexer/libraryrecords.h"
 
 #include <QDateTime>
+#include <QHash>
 #include <QList>
 #include <QObject>
 #include <QPair>
@@ -51,9 +52,12 @@ struct LibraryOptions {
     qint64 rerankCacheMemoryBytes = 256LL << 20;
     qint64 rerankCacheDiskBytes = 2LL << 30;
     QStringList excludedFolders; // never indexed (besides hidden folders and the app's own)
-    int batchSize = 8;           // photos per embedding batch / per transaction
-    int decodeThreads = 2;       // decode + preprocess pool (the model runs on the worker thread)
-    bool watchFolders = true;    // follow changes while the Library lives (the CLI turns it off)
+    // Library roots (issue 17): root name -> this machine's path for it. The app and the CLI
+    // read it from RootMountsFile (roots.json); a root not listed is not mapped here.
+    QHash<QString, QString> rootMounts;
+    int batchSize = 8;        // photos per embedding batch / per transaction
+    int decodeThreads = 2;    // decode + preprocess pool (the model runs on the worker thread)
+    bool watchFolders = true; // follow changes while the Library lives (the CLI turns it off)
     int maxWatchedDirectories = 2000; // inotify watches used at most; beyond, periodic rescans only
     int rescanIntervalSeconds = 600;  // cheap rescan (size + mtime) period while watching; 0: never
     qint64 maxDatabasePages = 0;      // testing only: simulate a full disk (PRAGMA max_page_count)
@@ -121,6 +125,24 @@ public:
     // Checks the catalog (PRAGMA integrity_check, no duplicate paths) and that the vector index is
     // in step with it; returns "ok" or what is wrong. For tests and the CLI's `status`.
     QString checkConsistency() const;
+
+    // Library roots (issue 17): a folder with one identity on every machine sharing the catalog
+    // (a share, a removable disk), mapped on each machine to its local path; a photo under a root
+    // keeps its id, vectors and thumbnail wherever it is mounted. Folders under a root that is
+    // not mapped here, or not mounted, are offline with the reason (nothing under them is
+    // scanned, marked or deleted); their photos are still searched, with paths "@name/...".
+    // Every root with this machine's mapping, availability and counts.
+    QList<LibraryRoot> roots() const;
+    // Creates root `name` at `path` (an existing folder, mapped here at once). What the library
+    // already holds under `path` moves under the root (same ids, nothing re-embedded). Refuses an
+    // invalid or existing name, a missing folder, and a path inside or around another root
+    // mapped here. The caller saves the mapping (RootMountsFile).
+    Status addRoot(const QString &name, const QString &path);
+    // Maps an existing root to this machine's `path` (an existing folder), or unmaps it (`path`
+    // empty). Cancels a running indexing first. The caller saves the mapping.
+    Status mapRoot(const QString &name, const QString &path);
+    // This machine's mapping as it is now (name -> path).
+    QHash<QString, QString> rootMounts() const;
 
     QList<WatchedFolder> folders() const;
     Status addFolder(const QString &path); // starts nothing; call startIndexing()

@@ -79,6 +79,16 @@ struct OfflineDirectory {
     QDateTime since;
 };
 
+// A library root (issue 17): a folder with one identity on every machine, mapped on each to its
+// local mount path; paths under it are stored "@name/...".
+struct LibraryRoot {
+    QString name;
+    QString localPath;         // where this machine maps it; empty: not mapped here
+    QString unavailableReason; // empty: its files can be reached here
+    qint64 folderCount = 0;    // watched folders at or under it
+    qint64 photoCount = 0;     // photos under it
+};
+
 enum class PhotoState { Pending, Indexed, Failed };
 
 struct PhotoRecord {

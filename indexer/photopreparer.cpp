@@ -1,9 +1,11 @@
 #include "indexer/photopreparer.h"
 
+#include "core/common/jsonfile.h"
 #include "core/common/nativepath.h"
 #include "core/image/imagedecoder.h"
 #include "indexer/indexworker.h"
 
+#include <QBuffer>
 #include <QElapsedTimer>
 #include <QFileInfo>
 #include <QSaveFile>
@@ -46,12 +48,14 @@ PreparedPhoto PhotoPreparer::prepare(const PhotoJob &job) const {
     p.reuseFrom = reuseSource(p);
     if (p.reuseFrom) {
         p.thumbnail = QFileInfo::exists(thumb) ? thumb : QString();
+        if (!p.thumbnail.isEmpty())
+            p.thumbnailData = thumbnailBytes(thumb);
         return p;
     }
     p.image = m_embedder->prepare(job.path, *contents);
     if (p.image->ok() && !thumb.isEmpty()) {
         stage.restart();
-        p.thumbnail = thumbnailFile((*p.image)->thumbnail, thumb);
+        p.thumbnail = thumbnailFile((*p.image)->thumbnail, thumb, p.thumbnailData);
         (*p.image)->thumbnail = QImage(); // not needed past this point
         p.thumbnailWriteMs = stage.nsecsElapsed() / 1e6;
     }
@@ -67,15 +71,30 @@ qint64 PhotoPreparer::reuseSource(const PreparedPhoto &p) const {
     return 0;
 }
 
-QString PhotoPreparer::thumbnailFile(const QImage &thumbnail, const QString &file) {
-    if (QFileInfo::exists(file))
+QString PhotoPreparer::thumbnailFile(const QImage &thumbnail, const QString &file,
+                                     QByteArray &bytes) {
+    if (QFileInfo::exists(file)) {
+        bytes = thumbnailBytes(file);
         return file;
+    }
     if (thumbnail.isNull())
         return {};
+    QBuffer buffer(&bytes);
+    if (!buffer.open(QIODevice::WriteOnly) || !thumbnail.save(&buffer, "JPEG", 85)) {
+        bytes.clear();
+        return {};
+    }
     QSaveFile out(file); // atomic: a killed run never leaves half a thumbnail
-    if (out.open(QIODevice::WriteOnly) && thumbnail.save(&out, "JPEG", 85) && out.commit())
+    if (out.open(QIODevice::WriteOnly) && out.write(bytes) == bytes.size() && out.commit())
         return file;
+    bytes.clear();
     return {};
+}
+
+QByteArray PhotoPreparer::thumbnailBytes(const QString &file) {
+    // A thumbnail is at most 256 px JPEG (a few KB); anything larger is not ours.
+    auto bytes = readFileBytes(file, 4LL << 20);
+    return bytes ? *bytes : QByteArray();
 }
 
 } // namespace ts::internal

@@ -30,7 +30,8 @@ struct PreparedPhoto {
     qint64 reuseFrom = 0;  // a photo with the same content and a vector (a move or a copy)
     // Set when decoded, or when reading failed (the error names the file); unset for a reuse.
     std::optional<Result<PreparedImage>> image;
-    QString thumbnail; // the thumbnail file, when there is one
+    QString thumbnail;        // the thumbnail file, when there is one
+    QByteArray thumbnailData; // its bytes, stored in the catalog with the row (shared catalogs)
     ExifData exif;
     QString fileType; // by content; empty when the file could not be read or was not recognised
     double readHashMs = 0, thumbnailWriteMs = 0; // the benchmark's stages (IndexStageTimes)
@@ -49,8 +50,10 @@ private:
     // A photo other than the job's own row whose every byte matches, or 0.
     qint64 reuseSource(const PreparedPhoto &p) const;
     // `file` when it is there or `thumbnail` could be written to it (the same content has one
-    // thumbnail, keyed by its full hash), else empty.
-    static QString thumbnailFile(const QImage &thumbnail, const QString &file);
+    // thumbnail, keyed by its full hash), else empty; `bytes` gets the file's contents.
+    static QString thumbnailFile(const QImage &thumbnail, const QString &file, QByteArray &bytes);
+    // The bytes of a thumbnail file already written (a few KB); empty when it cannot be read.
+    static QByteArray thumbnailBytes(const QString &file);
 
     std::shared_ptr<ImageEmbedder> m_embedder;
     QString m_thumbnailDirectory;

@@ -224,7 +224,7 @@ public:
     static Result<std::unique_ptr<Database>> open(const QString &url, Mode mode, Failure *failure);
 
     Backend backend() const override { return Backend::Postgres; }
-    Statement prepare(const char *sql) override;
+    Statement prepareStatement(const char *sql) override;
     bool execScript(const char *sql) override { return run(sql) != nullptr; }
     bool begin() override { return run("BEGIN") != nullptr; }
     bool commit() override {
@@ -687,7 +687,7 @@ Failure PostgresDatabase::noteFailure(const PGresult *r) {
     return m_lastFailure;
 }
 
-Statement PostgresDatabase::prepare(const char *sql) {
+Statement PostgresDatabase::prepareStatement(const char *sql) {
     RewrittenSql rewritten = rewritePlaceholders(sql);
     QByteArray name = preparedName(rewritten);
     if (name.isEmpty())

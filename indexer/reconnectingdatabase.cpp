@@ -81,7 +81,7 @@ Status ReconnectingDatabase::reconnect() {
     return s;
 }
 
-Statement ReconnectingDatabase::prepare(const char *sql) {
+Statement ReconnectingDatabase::prepareStatement(const char *sql) {
     (void)reconnectIfLost(); // the call after a loss starts on a new connection
     Statement inner = m_inner->prepare(sql);
     if (!inner.isValid() && reconnectIfLost())

@@ -25,7 +25,6 @@ public:
     explicit ReconnectingDatabase(std::unique_ptr<Database> inner);
 
     Backend backend() const override { return m_inner->backend(); }
-    Statement prepare(const char *sql) override;
     bool execScript(const char *sql) override;
     bool begin() override;
     bool commit() override;
@@ -39,6 +38,12 @@ public:
 
     // How many times the connection was made again (tests, status).
     int reconnects() const { return m_reconnects; }
+
+protected:
+    // The inner connection's statement, wrapped. The RootMapper is this decorator's (the one the
+    // Catalog sets): Database::prepare() gives the wrapped statement to it, while the inner
+    // connection keeps none, so a path is translated once, on the way in and out.
+    Statement prepareStatement(const char *sql) override;
 
 private:
     friend class RetryingStatement;

@@ -1,8 +1,26 @@
 #include "indexer/sqldatabase.h"
 
+#include "indexer/rootmapper.h"
+
 #include <QStringList>
 
 namespace ts::sql {
+
+Statement &Statement::bindPath(int index, const QString &path) {
+    if (!m_backend)
+        return *this;
+    const RootMapper *mapper = m_db ? m_db->rootMapper() : nullptr;
+    m_backend->bindPath(index, mapper ? mapper->toStored(path) : path);
+    return *this;
+}
+
+QString Statement::pathAt(int column) const {
+    if (!m_backend)
+        return QString();
+    const RootMapper *mapper = m_db ? m_db->rootMapper() : nullptr;
+    const QString stored = m_backend->pathAt(column);
+    return mapper ? mapper->toLocal(stored) : stored;
+}
 
 namespace detail {
 // In sqlitedatabase.cpp and postgresdatabase.cpp.
@@ -17,7 +35,7 @@ bool isPostgresLocation(const QString &location) {
            location.startsWith(QLatin1String("postgres://"));
 }
 
-QString redactedLocation(const QString &location) {
+QString redactedLocation(const QString &location, Redaction how) {
     if (!isPostgresLocation(location))
         return location;
     const qsizetype hostStart = location.indexOf(QLatin1String("://")) + 3;
@@ -32,7 +50,11 @@ QString redactedLocation(const QString &location) {
     if (at >= hostStart) {
         const QString userInfo = location.mid(hostStart, at - hostStart);
         const qsizetype colon = userInfo.indexOf(QLatin1Char(':'));
-        out += colon >= 0 ? userInfo.left(colon + 1) + QStringLiteral("***") : userInfo;
+        if (colon < 0)
+            out += userInfo;
+        else // Remove: the user name alone, so any password names the same catalog
+            out += how == Redaction::Mask ? userInfo.left(colon + 1) + QStringLiteral("***")
+                                          : userInfo.left(colon);
         out += QLatin1Char('@');
         hostBegin = at + 1;
     }
@@ -54,12 +76,16 @@ QString redactedLocation(const QString &location) {
         fragment = rest.mid(hash);
         rest.truncate(hash);
     }
-    QStringList params = rest.split(QLatin1Char('&'));
-    for (QString &p : params) {
+    QStringList params;
+    for (const QString &p : rest.split(QLatin1Char('&'))) {
         if (p.section(QLatin1Char('='), 0, 0)
-                .compare(QLatin1String("password"), Qt::CaseInsensitive) == 0)
-            p = p.section(QLatin1Char('='), 0, 0) + QStringLiteral("=***");
+                .compare(QLatin1String("password"), Qt::CaseInsensitive) != 0)
+            params << p;
+        else if (how == Redaction::Mask)
+            params << p.section(QLatin1Char('='), 0, 0) + QStringLiteral("=***");
     }
+    if (params.isEmpty())
+        out.chop(1); // the '?' of a query that held only the password
     return out + params.join(QLatin1Char('&')) + fragment;
 }
 

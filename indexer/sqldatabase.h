@@ -34,6 +34,10 @@
 #include <cstdint>
 #include <memory>
 
+namespace ts {
+class RootMapper;
+}
+
 namespace ts::sql {
 
 enum class Backend { Sqlite, Postgres };
@@ -60,8 +64,10 @@ struct SqlError {
 // True for a libpq connection URI (postgresql:// or postgres://); anything else is a file path.
 bool isPostgresLocation(const QString &location);
 // The location as it may be printed: a URL with its password (user:PASSWORD@ or ?password=)
-// replaced by ***; a file path unchanged.
-QString redactedLocation(const QString &location);
+// replaced by *** (Mask), or removed (Remove: the same catalog whatever password names it, e.g. a
+// key in a settings file); a file path unchanged.
+enum class Redaction { Mask, Remove };
+QString redactedLocation(const QString &location, Redaction how = Redaction::Mask);
 
 class Database;
 
@@ -135,12 +141,10 @@ public:
     }
     // A file path, losslessly (core/common/nativepath.h). SQLite: TEXT when it is valid UTF-8,
     // else a BLOB of its exact bytes (a BLOB never equals a TEXT, so UNIQUE(path) stays exact).
-    // PostgreSQL: always the exact bytes, for a BYTEA column. Read it back with pathAt().
-    Statement &bindPath(int index, const QString &path) {
-        if (m_backend)
-            m_backend->bindPath(index, path);
-        return *this;
-    }
+    // PostgreSQL: always the exact bytes, for a BYTEA column. Read it back with pathAt(). A path
+    // under a library root is stored as "@name/..." (the connection's RootMapper,
+    // Database::setRootMapper).
+    Statement &bindPath(int index, const QString &path);
 
     // Steps once: true when a row is available; false when done (failure() None) or on a failure
     // (recorded on the connection too). Stepping again after the end runs the statement again.
@@ -157,7 +161,8 @@ public:
     qint64 int64At(int column) const { return m_backend ? m_backend->int64At(column) : 0; }
     double doubleAt(int column) const { return m_backend ? m_backend->doubleAt(column) : 0.0; }
     QString textAt(int column) const { return m_backend ? m_backend->textAt(column) : QString(); }
-    QString pathAt(int column) const { return m_backend ? m_backend->pathAt(column) : QString(); }
+    // Reads what bindPath() wrote (local where the connection's RootMapper maps its root).
+    QString pathAt(int column) const;
     QByteArray blobAt(int column) const {
         return m_backend ? m_backend->blobAt(column) : QByteArray();
     }
@@ -167,8 +172,10 @@ public:
     Failure failure() const { return m_backend ? m_backend->failure() : m_prepareFailure; }
 
 private:
+    friend class Database;
     std::unique_ptr<detail::StatementBackend> m_backend;
     Failure m_prepareFailure = Failure::Other;
+    const Database *m_db = nullptr; // for its RootMapper (set by Database::prepare)
 };
 
 class Database {
@@ -190,8 +197,13 @@ public:
     Database &operator=(const Database &) = delete;
 
     virtual Backend backend() const = 0;
-    // Prepares SQL; on failure returns an invalid statement and records the error.
-    virtual Statement prepare(const char *sql) = 0;
+    // Prepares SQL; on failure returns an invalid statement and records the error. The statement
+    // translates paths through this connection's RootMapper.
+    Statement prepare(const char *sql) {
+        Statement s = prepareStatement(sql);
+        s.m_db = this;
+        return s;
+    }
     // Runs one or more statements without parameters (schema, settings).
     virtual bool execScript(const char *sql) = 0;
     // SQLite: BEGIN IMMEDIATE (takes the write lock now, so a batch never fails half-way on
@@ -221,11 +233,20 @@ public:
     // lost with the connection: redo it.
     virtual Status reconnect() = 0;
 
+    // Library roots: every bindPath()/pathAt() of this connection's statements translates through
+    // `mapper` (owned by the caller, outliving the connection; null: paths as they are). Set it
+    // while no statement runs.
+    void setRootMapper(const RootMapper *mapper) { m_rootMapper = mapper; }
+    const RootMapper *rootMapper() const { return m_rootMapper; }
+
 protected:
     explicit Database(QString location) : m_location(std::move(location)) {}
+    // The backend's prepare (prepare() wraps it).
+    virtual Statement prepareStatement(const char *sql) = 0;
 
 private:
     QString m_location;
+    const RootMapper *m_rootMapper = nullptr;
 };
 
 // Rolls back on destruction unless commit() succeeded.

@@ -119,7 +119,8 @@ public:
 
     Backend backend() const override { return Backend::Sqlite; }
 
-    Statement prepare(const char *sql) override {
+protected:
+    Statement prepareStatement(const char *sql) override {
         sqlite3_stmt *stmt = nullptr;
         const int rc = sqlite3_prepare_v2(m_db, sql, -1, &stmt, nullptr);
         if (rc != SQLITE_OK) {
@@ -129,6 +130,7 @@ public:
         return Statement(std::make_unique<SqliteStatement>(stmt, this));
     }
 
+public:
     bool execScript(const char *sql) override {
         char *message = nullptr;
         const int rc = sqlite3_exec(m_db, sql, nullptr, nullptr, &message);

@@ -9,7 +9,7 @@ const std::vector<CliCommand> &allCommands() {
         inspectCommand(),   modelCommand(),      tokenizeCommand(),   convertCommand(),
         embedTextCommand(), embedImageCommand(), itmCommand(),        fillMaskCommand(),
         describeCommand(),  indexCommand(),      searchCommand(),     similarCommand(),
-        statusCommand(),    forgetCommand(),     duplicatesCommand(),
+        statusCommand(),    forgetCommand(),     duplicatesCommand(), rootsCommand(),
     };
     return commands;
 }

@@ -64,6 +64,7 @@ CliCommand searchCommand();
 CliCommand similarCommand();
 CliCommand statusCommand();
 CliCommand forgetCommand();
+CliCommand rootsCommand();
 // Near-duplicates.
 CliCommand duplicatesCommand();
 // Getting the model from the Hugging Face Hub.

@@ -2,6 +2,7 @@
 
 #include "core/common/nativepath.h"
 #include "indexer/librarylocation.h"
+#include "indexer/rootmountsfile.h"
 
 #include "clicommand.h"
 #include "filteroptions.h"
@@ -28,6 +29,14 @@ std::unique_ptr<Library> LibraryCliOptions::open(const QCommandLineParser &parse
         return {};
     }
     options.watchFolders = false; // a command runs once; the app follows changes
+    // This machine's mount paths of the library's roots (roots.json; `roots map` writes it).
+    auto mounts = RootMountsFile().load(options.databasePath);
+    if (!mounts) {
+        err(QStringLiteral("towersearch-cli %1: %2\n").arg(command, mounts.error().message));
+        exitCode = kExitFailure;
+        return {};
+    }
+    options.rootMounts = *mounts;
     auto lib = Library::open(options);
     if (!lib) {
         err(QStringLiteral("towersearch-cli %1: %2\n").arg(command, lib.error().message));

@@ -3,6 +3,7 @@
 #include "app/gui/cataloglisting.h"
 #include "app/gui/startupreport.h"
 #include "core/search/bridgetowerpipeline.h"
+#include "indexer/rootmountsfile.h"
 #include "ui/checkpointfolder.h"
 #include "ui/duplicatesdialog.h"
 #include "ui/modelsetupdialog.h"
@@ -38,6 +39,14 @@ LibraryOptions libraryOptions(const AppSettings &settings, const QString &locati
     return options;
 }
 
+Status loadRootMounts(LibraryOptions &options) {
+    auto mounts = RootMountsFile().load(options.databasePath);
+    if (!mounts)
+        return mounts.error();
+    options.rootMounts = *mounts;
+    return {};
+}
+
 App::App(std::unique_ptr<Library> library, const AppSettings &settings)
     : m_library(std::move(library)), m_settings(settings), m_window(settings) {
     giveWindowTheLibrary();
@@ -71,7 +80,8 @@ void App::giveWindowTheLibrary() {
     });
     // The library view without a query: its own catalog connection, queried off the GUI thread
     // (the location as given: a URL's password is in it, not in databasePath()).
-    if (auto listing = CatalogListing::open(lib->catalogLocation()); listing.ok())
+    if (auto listing = CatalogListing::open(lib->catalogLocation(), lib->rootMounts());
+        listing.ok())
         m_window.setPhotoListing(listing.value());
     else
         qWarning("library view: %s", qPrintable(listing.error().message));
@@ -159,7 +169,10 @@ void App::applySettings(const AppSettings &s) {
 
 void App::reopenLibrary(const AppSettings &before) {
     const QString location = libraryLocation(m_databaseOverride, m_settings);
-    auto opened = Library::open(libraryOptions(m_settings, location));
+    LibraryOptions options = libraryOptions(m_settings, location);
+    const Status mounts = loadRootMounts(options);
+    auto opened =
+        mounts ? Library::open(options) : Result<std::unique_ptr<Library>>(mounts.error());
     if (!opened) {
         QMessageBox::warning(
             &m_window, QObject::tr("Library Database"),

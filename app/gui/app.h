@@ -18,6 +18,9 @@ class BridgeTowerPipeline;
 QString libraryLocation(const QString &commandLine, const AppSettings &settings);
 // The Library's options from the settings, for `location`.
 LibraryOptions libraryOptions(const AppSettings &settings, const QString &location);
+// Adds this machine's mount paths of the library's roots (roots.json, `towersearch-cli roots
+// map`) to `options`; an error names a malformed file.
+Status loadRootMounts(LibraryOptions &options);
 
 // The desktop app's composition root: owns the Library and the main window and keeps them in
 // step. The window's requests (add a folder, rescan, settings, duplicates, ...) go to the library;

@@ -4,8 +4,9 @@
 
 namespace ts {
 
-Result<std::shared_ptr<CatalogListing>> CatalogListing::open(const QString &databasePath) {
-    auto catalog = Catalog::open(databasePath);
+Result<std::shared_ptr<CatalogListing>>
+CatalogListing::open(const QString &databasePath, const QHash<QString, QString> &rootMounts) {
+    auto catalog = Catalog::open(databasePath, rootMounts);
     if (!catalog.ok())
         return catalog.error();
     return std::make_shared<CatalogListing>(std::move(catalog.value()));

@@ -2,6 +2,7 @@
 
 #include "ui/photolisting.h"
 
+#include <QHash>
 #include <QString>
 
 #include <memory>
@@ -20,7 +21,9 @@ class Catalog;
 class CatalogListing : public PhotoListing {
 public:
     // Fails with the catalog's message (naming the file) when it cannot be opened.
-    static Result<std::shared_ptr<CatalogListing>> open(const QString &databasePath);
+    // `rootMounts`: this machine's library root mapping (Library::rootMounts()).
+    static Result<std::shared_ptr<CatalogListing>> open(const QString &databasePath,
+                                                        const QHash<QString, QString> &rootMounts);
     explicit CatalogListing(std::unique_ptr<Catalog> catalog);
     ~CatalogListing() override;
 

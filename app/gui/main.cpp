@@ -135,6 +135,10 @@ Result<std::unique_ptr<Library>> openLibrary(const CommandLine &cl, const AppSet
                                                : libraryLocation(cl.database, settings));
     if (cl.demoPhotos)
         options.batchSize = 1; // more progress reports to take the indexing screenshot from
+    if (!cl.demoPhotos) {
+        if (Status mounts = loadRootMounts(options); !mounts)
+            return mounts.error();
+    }
     return Library::open(options);
 }
 

@@ -11,6 +11,9 @@
 #include <QString>
 #include <QtEndian>
 
+// Undoes schema migration 6 (library roots and thumbnails), either backend: put it before the
+// undo of migration 5 (migrations are undone in reverse order).
+#define TS_UNDO_ROOTS "DROP TABLE thumbnails; DROP TABLE library_roots;"
 // Undoes schema migration 5 (the change sequence) on a SQLite catalog, for tests that turn a
 // catalog back into what an older version wrote.
 #define TS_UNDO_CHANGE_SEQUENCE                                                                    \

@@ -31,6 +31,13 @@ Run cli(const QStringList &args, int timeoutMs = 120000,
     return ts::test::runCli(QStringLiteral(TOWERSEARCH_CLI_PATH), args, timeoutMs, env);
 }
 
+// A machine of its own: its config folder (roots.json) in the environment.
+QProcessEnvironment machine(const QString &configHome) {
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("XDG_CONFIG_HOME"), configHome);
+    return env;
+}
+
 QString modelDir() {
     return ts::test::dataDir(QStringLiteral("e2e/tiny-e2e"));
 }
@@ -57,6 +64,9 @@ private Q_SLOTS:
     void statusShowsTheLibraryTheAppIndexedAndOfflineFolders();
     void switchingPrecisionKeepsTheLibrary();
     void duplicatesListsTheCopiesMade();
+    void rootsMapOneShareOnTwoMachines();
+    void rootsCommandRefusesBadRequests_data();
+    void rootsCommandRefusesBadRequests();
 };
 
 void TestLibraryCli::initTestCase() {
@@ -402,6 +412,132 @@ void TestLibraryCli::duplicatesListsTheCopiesMade() {
         QVERIFY2(r.err.contains(QStringLiteral("--threshold")) && r.err.contains(bad),
                  qPrintable(r.err));
     }
+}
+
+// `roots add` on machine A, indexing there; machine B (its own roots.json) sees the root unmapped
+// and loses nothing, maps it to its own mount path and re-embeds nothing.
+void TestLibraryCli::rootsMapOneShareOnTwoMachines() {
+    const QString db = m_tmp.filePath(QStringLiteral("roots/library.sqlite"));
+    const QString nasA = m_tmp.filePath(QStringLiteral("machineA/nas/photos"));
+    const QString nasB = m_tmp.filePath(QStringLiteral("machineB/Volumes/photos"));
+    QVERIFY(QDir().mkpath(QFileInfo(nasA).absolutePath()));
+    QVERIFY(QDir().mkpath(QFileInfo(nasB).absolutePath()));
+    QVERIFY(QProcess::execute(QStringLiteral("cp"), {QStringLiteral("-a"), photos(), nasA}) == 0);
+    const auto a = machine(m_tmp.filePath(QStringLiteral("configA")));
+    const auto b = machine(m_tmp.filePath(QStringLiteral("configB")));
+    const QStringList dbArgs{QStringLiteral("--db"), db};
+    const QStringList model{QStringLiteral("--model"), modelDir()};
+
+    Run r = cli(QStringList{QStringLiteral("roots"), QStringLiteral("add"),
+                            QStringLiteral("photos"), nasA} +
+                    dbArgs,
+                120000, a);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QVERIFY2(r.out.contains(QLatin1String("added library root 'photos'")), qPrintable(r.out));
+    QVERIFY(QFileInfo::exists(m_tmp.filePath(QStringLiteral("configA/towersearch/roots.json"))));
+    r = cli(QStringList{QStringLiteral("index"), nasA, QStringLiteral("--json")} + dbArgs + model,
+            120000, a);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    const int embedded = r.j["embedded"].get<int>();
+    QVERIFY(embedded > 0);
+    const int photos = r.j["photos"].get<int>();
+    r = cli(QStringList{QStringLiteral("roots"), QStringLiteral("list"), QStringLiteral("--json")} +
+                dbArgs,
+            120000, a);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["roots"].size(), size_t(1));
+    QCOMPARE(r.j["roots"][0]["name"].get<std::string>(), std::string("photos"));
+    QCOMPARE(QString::fromStdString(r.j["roots"][0]["path"].get<std::string>()), nasA);
+    QVERIFY(r.j["roots"][0]["available"].get<bool>());
+    QCOMPARE(r.j["roots"][0]["folders"].get<int>(), 1);
+    QCOMPARE(r.j["roots"][0]["photos"].get<int>(), photos);
+
+    // Machine B: the share is mounted elsewhere, and B has not mapped it yet.
+    QVERIFY(QDir().rename(nasA, nasB));
+    r = cli(QStringList{QStringLiteral("roots")} + dbArgs, 120000, b);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QVERIFY2(r.out.contains(QLatin1String("photos\t-\tlibrary root 'photos' is not mapped on "
+                                          "this machine")),
+             qPrintable(r.out));
+    r = cli(QStringList{QStringLiteral("index"), QStringLiteral("--json")} + dbArgs + model, 120000,
+            b);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["embedded"].get<int>(), 0);
+    QCOMPARE(r.j["removed"].get<int>(), 0);
+    QCOMPARE(r.j["photos"].get<int>(), photos);
+    r = cli(QStringList{QStringLiteral("status")} + dbArgs, 120000, b);
+    QVERIFY2(r.out.contains(QLatin1String("is not mapped on this machine")), qPrintable(r.out));
+
+    r = cli(QStringList{QStringLiteral("roots"), QStringLiteral("map"), QStringLiteral("photos"),
+                        nasB} +
+                dbArgs,
+            120000, b);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    r = cli(QStringList{QStringLiteral("index"), QStringLiteral("--json")} + dbArgs + model, 120000,
+            b);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["embedded"].get<int>(), 0);
+    QCOMPARE(r.j["removed"].get<int>(), 0);
+    r = cli(
+        QStringList{QStringLiteral("search"), QStringLiteral("a cat"), QStringLiteral("--json")} +
+            dbArgs + model,
+        120000, b);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["results"].size(), size_t(embedded));
+    for (const auto &hit : r.j["results"])
+        QVERIFY(QString::fromStdString(hit["path"].get<std::string>()).startsWith(nasB + '/'));
+    // Machine A's mapping is its own.
+    r = cli(QStringList{QStringLiteral("roots"), QStringLiteral("--json")} + dbArgs, 120000, a);
+    QCOMPARE(QString::fromStdString(r.j["roots"][0]["path"].get<std::string>()), nasA);
+
+    r = cli(
+        QStringList{QStringLiteral("roots"), QStringLiteral("unmap"), QStringLiteral("photos")} +
+            dbArgs,
+        120000, b);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    r = cli(QStringList{QStringLiteral("roots"), QStringLiteral("--json")} + dbArgs, 120000, b);
+    QVERIFY(r.j["roots"][0]["path"].is_null());
+    QCOMPARE(r.j["roots"][0]["photos"].get<int>(), photos);
+}
+
+void TestLibraryCli::rootsCommandRefusesBadRequests_data() {
+    QTest::addColumn<QStringList>("args"); // after "roots"; {nas} is a root mapped here
+    QTest::addColumn<int>("exitCode");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("existing name")
+        << QStringList{"add", "nas", "{tmp}/other"} << 2 << "already has a root named 'nas'";
+    QTest::newRow("nested root") << QStringList{"add", "inner", "{nas}/sub"} << 2
+                                 << "roots cannot be nested";
+    QTest::newRow("missing folder")
+        << QStringList{"add", "gone", "{tmp}/missing"} << 4 << "is not a folder";
+    QTest::newRow("map an unknown root")
+        << QStringList{"map", "nope", "{tmp}/other"} << 4 << "has no root named 'nope'";
+    QTest::newRow("unknown action") << QStringList{"frob"} << 2 << "unknown action 'frob'";
+    QTest::newRow("missing PATH") << QStringList{"add", "x"} << 2 << "add takes NAME PATH";
+}
+
+void TestLibraryCli::rootsCommandRefusesBadRequests() {
+    QFETCH(QStringList, args);
+    QFETCH(int, exitCode);
+    QFETCH(QString, message);
+    QTemporaryDir tmp;
+    const QString nas = tmp.filePath(QStringLiteral("nas"));
+    QVERIFY(QDir().mkpath(nas + QStringLiteral("/sub")));
+    QVERIFY(QDir().mkpath(tmp.filePath(QStringLiteral("other"))));
+    const QStringList dbArgs{QStringLiteral("--db"), tmp.filePath(QStringLiteral("lib.sqlite"))};
+    const auto env = machine(tmp.filePath(QStringLiteral("config")));
+    Run r = cli(
+        QStringList{QStringLiteral("roots"), QStringLiteral("add"), QStringLiteral("nas"), nas} +
+            dbArgs,
+        120000, env);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    for (QString &a : args)
+        a.replace(QLatin1String("{nas}"), nas).replace(QLatin1String("{tmp}"), tmp.path());
+    r = cli(QStringList{QStringLiteral("roots")} + args + dbArgs, 120000, env);
+    QCOMPARE(r.exitCode, exitCode);
+    QVERIFY2(r.err.contains(message), qPrintable(r.err));
+    r = cli(QStringList{QStringLiteral("roots"), QStringLiteral("--json")} + dbArgs, 120000, env);
+    QCOMPARE(r.j["roots"].size(), size_t(1)); // nothing was added
 }
 
 QTEST_MAIN(TestLibraryCli)

@@ -502,32 +502,47 @@ void TestSqlDriver::readOnlyConnectionRefusesWrites() {
 
 void TestSqlDriver::redactsPasswordsFromLocations_data() {
     QTest::addColumn<QString>("location");
-    QTest::addColumn<QString>("shown");
+    QTest::addColumn<QString>("shown");   // Redaction::Mask (messages)
+    QTest::addColumn<QString>("without"); // Redaction::Remove (a key naming the catalog)
     QTest::newRow("user and password") << "postgresql://alice:s3cret@nas/photos"
-                                       << "postgresql://alice:***@nas/photos";
+                                       << "postgresql://alice:***@nas/photos"
+                                       << "postgresql://alice@nas/photos";
     QTest::newRow("password with an encoded @") << "postgres://alice:p%40ss@nas:5433/photos"
-                                                << "postgres://alice:***@nas:5433/photos";
+                                                << "postgres://alice:***@nas:5433/photos"
+                                                << "postgres://alice@nas:5433/photos";
     QTest::newRow("password with a raw @") << "postgresql://alice:p@ss@nas/photos"
-                                           << "postgresql://alice:***@nas/photos";
+                                           << "postgresql://alice:***@nas/photos"
+                                           << "postgresql://alice@nas/photos";
     QTest::newRow("password with a raw ? and #")
         << "postgresql://alice:pa?s#s@nas/photos?sslmode=require"
-        << "postgresql://alice:***@nas/photos?sslmode=require";
+        << "postgresql://alice:***@nas/photos?sslmode=require"
+        << "postgresql://alice@nas/photos?sslmode=require";
     QTest::newRow("password, no database") << "postgresql://alice:pa?ss@nas"
-                                           << "postgresql://alice:***@nas";
+                                           << "postgresql://alice:***@nas"
+                                           << "postgresql://alice@nas";
     QTest::newRow("password parameter") << "postgresql:///lib?host=/tmp/s&password=s3cret&port=5432"
-                                        << "postgresql:///lib?host=/tmp/s&password=***&port=5432";
+                                        << "postgresql:///lib?host=/tmp/s&password=***&port=5432"
+                                        << "postgresql:///lib?host=/tmp/s&port=5432";
+    QTest::newRow("password the only parameter") << "postgresql://nas/lib?password=s3cret"
+                                                 << "postgresql://nas/lib?password=***"
+                                                 << "postgresql://nas/lib";
     QTest::newRow("no password") << "postgresql://alice@nas/photos"
+                                 << "postgresql://alice@nas/photos"
                                  << "postgresql://alice@nas/photos";
     QTest::newRow("no user") << "postgresql:///lib?host=/tmp/s"
+                             << "postgresql:///lib?host=/tmp/s"
                              << "postgresql:///lib?host=/tmp/s";
     QTest::newRow("file path") << "/home/alice/lib:secret@x.sqlite"
+                               << "/home/alice/lib:secret@x.sqlite"
                                << "/home/alice/lib:secret@x.sqlite";
 }
 
 void TestSqlDriver::redactsPasswordsFromLocations() {
     QFETCH(QString, location);
     QFETCH(QString, shown);
+    QFETCH(QString, without);
     QCOMPARE(sql::redactedLocation(location), shown);
+    QCOMPARE(sql::redactedLocation(location, sql::Redaction::Remove), without);
 }
 
 void TestSqlDriver::wrongPasswordIsAuthFailedNamingTheUser_data() {
