@@ -33,7 +33,9 @@ public:
                    const std::vector<VanishedPhoto> &vanished, IndexRunResult &result,
                    IndexProgress &progress);
 
-    Status commit(const QList<PreparedPhoto> &batch);
+    // With `lease` (worker mode), the transaction also deletes the batch's jobs, and writes nothing
+    // when their lease is no longer this worker's (lease->lost; the counts have grown anyway).
+    Status commit(const QList<PreparedPhoto> &batch, JobLease *lease = nullptr);
 
     // Vanished rows that no move took over: gone.
     std::vector<qint64> unclaimedVanished() const;

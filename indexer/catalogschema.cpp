@@ -106,6 +106,53 @@ CREATE INDEX photos_type ON photos(file_type) WHERE state <> 2;
 CREATE INDEX photos_camera ON photos(camera_make, camera_model) WHERE state <> 2;
 CREATE INDEX photos_name ON photos(file_name COLLATE NOCASE, path) WHERE state <> 2;
 )sql",
+    // 4 -> 5 (issue 17, many workers): the shared work queue and the workers that drain it.
+    // index_jobs: what the last discovery found for a model, each job leased by at most one
+    // worker at a time (lease_owner = workers.id until lease_expires_ms, the database's clock);
+    // ids are never reused (AUTOINCREMENT), so a lease on a job that was done and discovered
+    // again can never be taken for the new one's. flags: 1 its row had a vector, 2 unchanged
+    // (same size and mtime), 4 the row's file vanished (delete it, claimed last). root: the
+    // library root of an "@name/..." path (NULL: an absolute path, any worker). misses: workers
+    // that could not see the file (dropped after 3; the next discovery decides).
+    // queue_state: per model, who discovers now (a lease like a job's) and when it last did.
+    R"sql(
+CREATE TABLE index_jobs (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    model_key        TEXT NOT NULL,
+    folder_id        INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+    path             NOT NULL,
+    root             TEXT,
+    size             INTEGER NOT NULL,
+    mtime_ms         INTEGER NOT NULL,
+    existing_id      INTEGER NOT NULL DEFAULT 0,
+    flags            INTEGER NOT NULL DEFAULT 0,
+    misses           INTEGER NOT NULL DEFAULT 0,
+    lease_owner      INTEGER,
+    lease_expires_ms INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (model_key, path)
+);
+CREATE INDEX index_jobs_claim ON index_jobs(model_key, lease_expires_ms);
+CREATE INDEX index_jobs_owner ON index_jobs(lease_owner);
+CREATE TABLE queue_state (
+    model_key             TEXT PRIMARY KEY,
+    discovery_owner       INTEGER,
+    discovery_expires_ms  INTEGER NOT NULL DEFAULT 0,
+    last_discovery_ms     INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE workers (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    name          TEXT NOT NULL,
+    model_key     TEXT NOT NULL,
+    started_ms    INTEGER NOT NULL,
+    heartbeat_ms  INTEGER NOT NULL,
+    lease_ms      INTEGER NOT NULL,
+    state         TEXT NOT NULL,
+    embedded      INTEGER NOT NULL DEFAULT 0,
+    failed        INTEGER NOT NULL DEFAULT 0,
+    current_batch INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT
+);
+)sql",
 };
 constexpr int kMigrationCount = int(sizeof(kMigrations) / sizeof(kMigrations[0]));
 static_assert(kMigrationCount == Catalog::kSchemaVersion);

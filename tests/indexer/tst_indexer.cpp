@@ -477,7 +477,8 @@ void TestIndexer::version1DatabaseIsMigratedKeepingIdsAndVectors() {
         sqlite3 *raw = nullptr;
         QCOMPARE(sqlite3_open(QFile::encodeName(f.db()).constData(), &raw), SQLITE_OK);
         const char *undo =
-            "DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;" // 4 -> 3
+            "DROP TABLE index_jobs; DROP TABLE queue_state; DROP TABLE workers;"          // 5 -> 4
+            " DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;" // 4 -> 3
             " DROP INDEX photos_name; ALTER TABLE photos DROP COLUMN camera_make;"
             " ALTER TABLE photos DROP COLUMN camera_model;"
             " ALTER TABLE photos DROP COLUMN file_type; ALTER TABLE photos DROP COLUMN file_name;"
