@@ -2,7 +2,8 @@
 // for benchmarks: every embedded path is appended to LOG, each embed() call sleeps DELAY_MS (a
 // fixed cost per batch, like a model). Usage:
 //   tst_workers_child DB LOG DELAY_MS BATCH LEASE_SECONDS NAME [--no-renew] [--follow]
-//                     [--add-folder DIR] [--gate FILE]
+//                     [--add-folder DIR | --only-add-folder DIR] [--gate FILE]
+// --add-folder: adds DIR to the library first; --only-add-folder: adds it and exits.
 // --gate: each embed() call waits until FILE exists (a test holds a batch in hand with it).
 //   tst_workers_child --generate DIR N: writes N small distinct photos into DIR (for benchmarks).
 // Prints "worker started" once the library is open, then at the end
@@ -47,7 +48,7 @@ int main(int argc, char **argv) {
     }
     if (args.size() < 7) {
         qWarning("usage: tst_workers_child DB LOG DELAY_MS BATCH LEASE_SECONDS NAME [--no-renew] "
-                 "[--follow] [--add-folder DIR] [--gate FILE]");
+                 "[--follow] [--add-folder DIR | --only-add-folder DIR] [--gate FILE]");
         return 2;
     }
     LibraryOptions options;
@@ -76,11 +77,16 @@ int main(int argc, char **argv) {
         qWarning("%s", qPrintable(s.error().message));
         return 1;
     }
-    if (const qsizetype at = args.indexOf(QStringLiteral("--add-folder")); at > 0) {
+    const bool onlyAdd = args.contains(QStringLiteral("--only-add-folder"));
+    if (const qsizetype at = args.indexOf(onlyAdd ? QStringLiteral("--only-add-folder")
+                                                  : QStringLiteral("--add-folder"));
+        at > 0) {
         if (Status s = (*lib)->addFolder(args.value(at + 1)); !s) {
             qWarning("%s", qPrintable(s.error().message));
             return 1;
         }
+        if (onlyAdd)
+            return 0;
     }
     int code = 0;
     QObject::connect(lib->get(), &Library::errorOccurred, [&](const QString &m) {
