@@ -274,7 +274,8 @@ public:
     Result<std::vector<QueuedJob>> claimJobs(const QString &modelKey, qint64 workerId, int limit,
                                              qint64 leaseMs, const QStringList &roots);
     // Gives jobs back (a file this machine cannot see): free again after delayMs, for another
-    // worker; a job three workers could not see is dropped (the next discovery decides).
+    // worker or a later try; a job that could not be seen 3 times is dropped (the photo's row is
+    // left as it is: the next discovery decides).
     Status releaseJobs(qint64 workerId, const std::vector<qint64> &jobIds, qint64 delayMs);
     // The model's queue (root filter as claimJobs) and the workers of the last day.
     Result<WorkQueueStatus> workQueue(const QString &modelKey, const QStringList &roots) const;

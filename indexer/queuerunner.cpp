@@ -63,6 +63,11 @@ private:
 
 namespace {
 
+// A file this worker could not see is free again after this (for another worker, or a later try of
+// this one); after 3 tries the job is dropped (Catalog::releaseJobs), so a file deleted since the
+// discovery costs a few seconds, not a stuck queue.
+constexpr qint64 kRetryMissingMs = 2000;
+
 PhotoJob photoJobOf(const QueuedJob &j) {
     PhotoJob p;
     p.folderId = j.folderId;
@@ -239,7 +244,7 @@ Status QueueRunner::processBatch(const std::vector<QueuedJob> &jobs) {
     std::vector<qint64> missing;
     const QList<PreparedPhoto> prepared = prepare(jobs, lease.jobIds, missing);
     if (!missing.empty()) {
-        if (Status s = m_catalog.releaseJobs(m_info.id, missing, m_leaseMs); !s)
+        if (Status s = m_catalog.releaseJobs(m_info.id, missing, kRetryMissingMs); !s)
             return s;
     }
     if (lease.jobIds.empty())

@@ -3,6 +3,7 @@
 // without lease renewal, and the catalog checked afterwards: every photo has exactly one vector,
 // and only a killed or lease-losing worker's batch was ever embedded twice.
 #include "fakeembedder.h"
+#include "indexer/catalog.h"
 #include "indexer/library.h"
 #include "indexertestutil.h"
 
@@ -74,6 +75,10 @@ QStringList loggedPaths(const QString &log) {
 
 // A worker process; its output is read at the end.
 struct Worker {
+    Worker() = default;
+    Worker(QString workerName, QString logFile)
+        : name(std::move(workerName)), log(std::move(logFile)) {}
+
     QString name, log;
     std::unique_ptr<QProcess> process = std::make_unique<QProcess>();
 
@@ -117,6 +122,7 @@ private Q_SLOTS:
     void init();
     void threeWorkersOneKilledEmbedEveryPhotoOnce();
     void expiredLeaseHandsTheBatchToAnotherWorkerAndTheLoserCommitsNothing();
+    void fileMissingOnThisMachineIsGivenBackNotMarkedFailed();
     void serverRestartedMidRunLosesNothing();
 
 private:
@@ -307,6 +313,50 @@ void TestWorkers::expiredLeaseHandsTheBatchToAnotherWorkerAndTheLoserCommitsNoth
                                    .intersect({fastLog.cbegin(), fastLog.cend()});
     QCOMPARE(qint64(slowLog.size() - both.size()), slow.committedEmbeddings());
     QCOMPARE(slow.committedEmbeddings(), qint64(0)); // its only batch was lost
+}
+
+void TestWorkers::fileMissingOnThisMachineIsGivenBackNotMarkedFailed() {
+    makeLibrary(6, 0);
+    Worker first{QStringLiteral("first"), m_tmp->filePath(QStringLiteral("embedded-first.txt"))};
+    first.start(m_db, 0, 4, 30);
+    QVERIFY(first.process->waitForFinished(60000));
+    QCOMPARE(first.process->exitCode(), 0);
+    // A job for an indexed photo (its file changed, as a discovery on another machine saw it)
+    // whose file this machine cannot see.
+    const QString gone = m_folder + QStringLiteral("/d0/p0.png");
+    auto catalog = Catalog::open(m_db);
+    QVERIFY(catalog);
+    const auto id = (*catalog)->idForPath(gone);
+    QVERIFY(id);
+    const auto folder = (*catalog)->addFolder(m_folder);
+    QVERIFY(folder);
+    const auto discoverer = (*catalog)->registerWorker(QStringLiteral("elsewhere"),
+                                                       QStringLiteral("fake-model-1"), 30000);
+    QVERIFY(discoverer);
+    const auto taken =
+        (*catalog)->tryBeginDiscovery(QStringLiteral("fake-model-1"), *discoverer, 30000, 0);
+    QVERIFY(taken && *taken);
+    QVERIFY((*catalog)
+                ->finishDiscovery(QStringLiteral("fake-model-1"), *discoverer,
+                                  {{0, *folder, gone, 999, 1, *id, true, false, false}})
+                .ok());
+    QVERIFY(QFile::remove(gone));
+
+    // The worker cannot see it: gives it back, tries again, drops the job after 3 misses and
+    // exits (nothing else to do); the photo keeps its row and vector, not failed.
+    Worker second{QStringLiteral("second"), m_tmp->filePath(QStringLiteral("embedded-2.txt"))};
+    QElapsedTimer clock;
+    clock.start();
+    // (No discovery of its own: it would find the file gone and delete the row.)
+    second.start(m_db, 0, 4, 30, {QStringLiteral("--discovery-interval"), QStringLiteral("3600")});
+    QVERIFY(second.process->waitForFinished(60000));
+    QCOMPARE(second.process->exitCode(), 0);
+    QVERIFY2(clock.elapsed() < 30000, "a missing file must not hold the queue for a lease");
+    const RawCatalog raw(m_db);
+    QCOMPARE(raw.count("SELECT count(*) FROM index_jobs"), qint64(0));
+    QCOMPARE(raw.count("SELECT count(*) FROM photos WHERE state = 2"), qint64(0));
+    QCOMPARE(raw.count("SELECT count(*) FROM embeddings"), qint64(m_photos));
+    QVERIFY(loggedPaths(second.log).isEmpty());
 }
 
 void TestWorkers::serverRestartedMidRunLosesNothing() {

@@ -4,6 +4,7 @@
 //   tst_workers_child DB LOG DELAY_MS BATCH LEASE_SECONDS NAME [--no-renew] [--follow]
 //                     [--add-folder DIR | --only-add-folder DIR] [--gate FILE]
 // --add-folder: adds DIR to the library first; --only-add-folder: adds it and exits.
+// --discovery-interval S: no discovery while the last one is younger than S seconds.
 // --gate: each embed() call waits until FILE exists (a test holds a batch in hand with it).
 //   tst_workers_child --generate DIR N: writes N small distinct photos into DIR (for benchmarks).
 // Prints "worker started" once the library is open, then at the end
@@ -48,7 +49,8 @@ int main(int argc, char **argv) {
     }
     if (args.size() < 7) {
         qWarning("usage: tst_workers_child DB LOG DELAY_MS BATCH LEASE_SECONDS NAME [--no-renew] "
-                 "[--follow] [--add-folder DIR | --only-add-folder DIR] [--gate FILE]");
+                 "[--follow] [--add-folder DIR | --only-add-folder DIR] [--gate FILE] "
+                 "[--discovery-interval S]");
         return 2;
     }
     LibraryOptions options;
@@ -63,6 +65,8 @@ int main(int argc, char **argv) {
     options.worker.renewLeases = !args.contains(QStringLiteral("--no-renew"));
     options.worker.follow = args.contains(QStringLiteral("--follow"));
     options.worker.pollMilliseconds = 100;
+    if (const qsizetype at = args.indexOf(QStringLiteral("--discovery-interval")); at > 0)
+        options.worker.discoveryIntervalSeconds = args.value(at + 1).toInt();
     auto lib = Library::open(options);
     if (!lib) {
         qWarning("%s", qPrintable(lib.error().message));
