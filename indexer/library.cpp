@@ -681,6 +681,12 @@ LibraryStats Library::stats() const {
     return s;
 }
 
+Result<WorkQueueStatus> Library::workQueue() const {
+    const QString key =
+        d->embedder ? d->embedder->modelKey() : d->catalog->meta(QStringLiteral("serving_model"));
+    return d->catalog->workQueue(key, d->options.worker.roots);
+}
+
 DuplicateFinder Library::duplicateFinder() const {
     // Taken here, on the Library's thread: the serving index, or what it takes to load it.
     std::shared_ptr<VectorIndex> serving = d->servingIndex;
@@ -823,6 +829,7 @@ void Library::startIndexing() {
     config.fusionCache =
         d->embedder->pipeline() && cacheOptionsHaveDisk(d->options) ? d->fillCache : nullptr;
     config.fusionDiskBudget = d->options.rerankCacheDiskBytes;
+    config.queue = d->options.worker;
 
     d->worker = new IndexWorker(std::move(config));
     d->worker->moveToThread(&d->thread);

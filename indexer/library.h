@@ -55,6 +55,9 @@ struct LibraryOptions {
     qint64 maxDatabasePages = 0;      // testing only: simulate a full disk (PRAGMA max_page_count)
     bool simulateReadOnlyDatabase =
         false; // testing only: the indexer's writes fail as on a read-only file
+    // Worker mode: startIndexing() drains the shared work queue with other workers (several
+    // processes or machines on one database) instead of indexing alone; see IndexQueueOptions.
+    IndexQueueOptions worker;
 };
 
 class Library : public QObject {
@@ -135,6 +138,9 @@ public:
     // ThumbnailLoader. Thread-safe (any thread) and valid after the Library is gone.
     std::function<QString(const QString &photoPath)> storedThumbnailProvider() const;
     LibraryStats stats() const;
+    // The shared work queue of the indexing model (else the serving one) and the workers that
+    // drain it (worker mode, `towersearch-cli status`). A small query; any thread of the Library.
+    Result<WorkQueueStatus> workQueue() const;
 
     // Near-duplicates: groups of photos whose embeddings of the serving model have
     // cosine similarity >= `threshold` to the group's representative (kDefaultDuplicateThreshold

@@ -433,7 +433,8 @@ void TestCatalogFilters::schema3LibraryIsMigratedAndItsCamerasReadWithoutEmbeddi
     {
         // Back to what version 3 wrote: no metadata columns, no date for photos without EXIF.
         const char *undoPostgres =
-            "DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;"
+            "DROP TABLE index_jobs; DROP TABLE queue_state; DROP TABLE workers;" // 5 -> 4
+            " DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;"
             " DROP INDEX photos_name;"
             " UPDATE photos SET taken_ms = NULL WHERE taken_is_file_time = 1;"
             " ALTER TABLE photos DROP COLUMN camera_make, DROP COLUMN camera_model,"
@@ -441,7 +442,8 @@ void TestCatalogFilters::schema3LibraryIsMigratedAndItsCamerasReadWithoutEmbeddi
             " DROP COLUMN metadata_version;"
             " UPDATE meta SET value = '3' WHERE key = 'schema_version';";
         const char *undoSqlite =
-            "DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;"
+            "DROP TABLE index_jobs; DROP TABLE queue_state; DROP TABLE workers;" // 5 -> 4
+            " DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;"
             " DROP INDEX photos_name;"
             " UPDATE photos SET taken_ms = NULL WHERE taken_is_file_time = 1;"
             " ALTER TABLE photos DROP COLUMN camera_make; ALTER TABLE photos DROP COLUMN "

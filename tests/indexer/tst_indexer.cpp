@@ -476,7 +476,8 @@ void TestIndexer::version1DatabaseIsMigratedKeepingIdsAndVectors() {
     {
         // Turn the database back into version 1 the way version 1 wrote it.
         const char *undoPostgres =
-            "DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;" // 4 -> 3
+            "DROP TABLE index_jobs; DROP TABLE queue_state; DROP TABLE workers;" // 5 -> 4
+            " DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;" // 4 -> 3
             " DROP INDEX photos_name; ALTER TABLE photos DROP COLUMN camera_make,"
             " DROP COLUMN camera_model, DROP COLUMN file_type, DROP COLUMN file_name,"
             " DROP COLUMN taken_is_file_time, DROP COLUMN metadata_version;"
@@ -484,7 +485,8 @@ void TestIndexer::version1DatabaseIsMigratedKeepingIdsAndVectors() {
             " DROP TABLE directories; ALTER TABLE photos DROP COLUMN offline;" // 2 -> 1
             " UPDATE meta SET value = '1' WHERE key = 'schema_version';";
         const char *undoSqlite =
-            "DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;" // 4 -> 3
+            "DROP TABLE index_jobs; DROP TABLE queue_state; DROP TABLE workers;" // 5 -> 4
+            " DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;" // 4 -> 3
             " DROP INDEX photos_name; ALTER TABLE photos DROP COLUMN camera_make;"
             " ALTER TABLE photos DROP COLUMN camera_model;"
             " ALTER TABLE photos DROP COLUMN file_type; ALTER TABLE photos DROP COLUMN file_name;"
