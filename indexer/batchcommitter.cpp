@@ -66,13 +66,15 @@ BatchCommitter::BatchCommitter(Catalog &catalog, const IndexWorkerConfig &config
     m_sinceSave.start();
 }
 
-Status BatchCommitter::commit(const QList<PreparedPhoto> &batch) {
+Status BatchCommitter::commit(const QList<PreparedPhoto> &batch, JobLease *lease) {
     Plan p = plan(batch);
     embed(p);
     resolveCopies(p);
     QElapsedTimer clock;
     clock.start();
-    auto committed = m_catalog.commitBatch(p.writes, m_modelKey, p.deletes);
+    auto committed = m_catalog.commitBatch(p.writes, m_modelKey, p.deletes, lease);
+    while (!committed && m_reconnect && m_catalog.connectionLost() && m_reconnect())
+        committed = m_catalog.commitBatch(p.writes, m_modelKey, p.deletes, lease);
     if (!committed)
         return committed.error();
     // The catalog now holds the batch; the index follows (rebuilt from the catalog if we die

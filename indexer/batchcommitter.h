@@ -19,6 +19,8 @@
 #include <QHash>
 #include <QList>
 
+#include <functional>
+
 #include <unordered_set>
 #include <vector>
 
@@ -33,7 +35,15 @@ public:
                    const std::vector<VanishedPhoto> &vanished, IndexRunResult &result,
                    IndexProgress &progress);
 
-    Status commit(const QList<PreparedPhoto> &batch);
+    // With `lease` (worker mode), the transaction also deletes the batch's jobs, and writes nothing
+    // when their lease is no longer this worker's (lease->lost; the counts have grown anyway).
+    Status commit(const QList<PreparedPhoto> &batch, JobLease *lease = nullptr);
+    // Worker mode on a server: when a write fails because the connection was lost
+    // (Catalog::connectionLost()), commit() calls `reconnect` (which waits and connects again) and,
+    // when it returns true, writes the same batch again without embedding it again. Whether the
+    // first write committed is unknown then: with a lease, the retry finds its jobs gone if it did
+    // (lease->lost, nothing written twice).
+    void setReconnect(std::function<bool()> reconnect) { m_reconnect = std::move(reconnect); }
 
     // Vanished rows that no move took over: gone.
     std::vector<qint64> unclaimedVanished() const;
@@ -64,6 +74,7 @@ private:
     std::vector<qint64> m_vanishedIds;        // in discovery's order
     std::unordered_set<qint64> m_claimed;     // vanished rows that a move took over
     QHash<QString, qint64> m_embeddedThisRun; // full hash -> id committed with a vector this run
+    std::function<bool()> m_reconnect;
     bool m_indexDirty = false;
     QElapsedTimer m_sinceSave;
 };

@@ -782,12 +782,23 @@ private:
 
 Result<std::vector<qint64>> Catalog::commitBatch(const std::vector<PhotoWrite> &photos,
                                                  const QString &modelKey,
-                                                 const std::vector<qint64> &deleteIds) {
+                                                 const std::vector<qint64> &deleteIds,
+                                                 JobLease *lease) {
     std::lock_guard lock(m_mutex);
     const QString doing = QStringLiteral("saving indexed photos");
     sql::Transaction tx(*m_db);
     if (!tx.isActive())
         return m_db->lastError(doing);
+    if (lease) {
+        // First, so that a batch whose lease another worker took over writes nothing: that
+        // worker embeds these photos, and a photo is embedded (and stored) once.
+        if (Status s = deleteLeasedJobs(*lease); !s)
+            return s.error();
+        if (lease->lost)
+            return Error(Error::Code::Cancelled,
+                         QStringLiteral("the lease on the batch was lost to another worker; "
+                                        "nothing of it was saved"));
+    }
     PhotoBatchWriter writer(*m_db, modelKey);
     for (qint64 id : deleteIds)
         if (!writer.deletePhoto(id))
@@ -806,7 +817,7 @@ Result<std::vector<qint64>> Catalog::commitBatch(const std::vector<PhotoWrite> &
 }
 
 Status Catalog::deletePhotos(const std::vector<qint64> &ids) {
-    auto r = commitBatch({}, QString(), ids);
+    auto r = commitBatch({}, QString(), ids, nullptr);
     if (!r)
         return r.error();
     return {};

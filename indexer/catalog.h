@@ -29,6 +29,8 @@
 //          open() / setRootMounts(), never stored in the catalog
 //   thumbnails(name PK, data)  (migration 6): each thumbnail file's bytes, by file name
 //          (<full content hash>.jpg), so every machine sharing the catalog can show it
+//   index_jobs, queue_state, workers (migration 7, worker mode: the shared work queue with
+//          leases, who discovers, the workers; catalogqueue.cpp)
 //
 // Threads: every method may be called from any thread; calls are serialised by a mutex around the
 // one connection. A second thread that writes a lot (the indexer) opens its own Catalog on the same
@@ -136,9 +138,31 @@ struct MetadataUpdate {
     std::optional<qint64> exifTakenMs; // nullopt: keep the file time (or EXIF date) stored
 };
 
+// A job of the shared work queue (schema 7, worker mode): a file discovery found needing work, or
+// a row whose file vanished (delete it unless the file is back).
+struct QueuedJob {
+    qint64 id = 0;
+    qint64 folderId = 0;
+    QString path;
+    qint64 size = 0;
+    qint64 mtimeMs = 0;
+    qint64 existingId = 0;
+    bool existingHadEmbedding = false;
+    bool unchanged = false;
+    bool vanished = false;
+};
+
+// The jobs a batch commit must delete in its own transaction, and whose lease must still be
+// `owner`'s; `lost` is set when one is not (the batch is then rolled back).
+struct JobLease {
+    qint64 owner = 0;
+    std::vector<qint64> jobIds;
+    bool lost = false;
+};
+
 class Catalog {
 public:
-    static constexpr int kSchemaVersion = 6;
+    static constexpr int kSchemaVersion = 7;
     // What a photo row's metadata_version is when its metadata was read by this version; rows
     // below are read again (their file heads) by the next indexing run.
     static constexpr int kMetadataVersion = 1;
@@ -203,9 +227,12 @@ public:
 
     // One transaction: writes the photos and deletes `deleteIds`. Returns the ids of the photos
     // written (new rows get theirs here), in order.
+    // With `lease`, the transaction also deletes its jobs, and is rolled back (lease->lost set)
+    // when one of them is no longer leased to lease->owner.
     Result<std::vector<qint64>> commitBatch(const std::vector<PhotoWrite> &photos,
                                             const QString &modelKey,
-                                            const std::vector<qint64> &deleteIds);
+                                            const std::vector<qint64> &deleteIds,
+                                            JobLease *lease = nullptr);
     Status deletePhotos(const std::vector<qint64> &ids);
 
     // Every (id, owner tag, vector) stored for a model, in id order (rebuilding the vector index).
@@ -260,6 +287,49 @@ public:
     // (machines sharing a catalog disagree about the time; leases, heartbeats and scan times in
     // shared tables must not), the local clock on SQLite. 0 when the server cannot be asked.
     qint64 nowMs() const;
+    // The shared work queue and its workers (schema 7, catalogqueue.cpp). Times are the
+    // database's clock (nowMs()), so workers on machines whose clocks disagree share leases.
+    // A new workers row (every process gets its own id, the owner of its leases); it counts as
+    // gone when its heartbeat is older than twice `leaseMs`.
+    Result<qint64> registerWorker(const QString &name, const QString &modelKey, qint64 leaseMs);
+    // The worker's row: state and counts, heartbeat now.
+    Status updateWorker(const WorkerInfo &worker);
+    // One transaction: the worker's heartbeat, and every lease it holds (jobs, discovery) extended
+    // to now + leaseMs.
+    Status renewLeases(qint64 workerId, qint64 leaseMs);
+    // Takes the discovery of `modelKey` for `workerId` when nobody holds it (or its holder's lease
+    // expired) and the last discovery is older than minIntervalMs; false when not taken.
+    Result<bool> tryBeginDiscovery(const QString &modelKey, qint64 workerId, qint64 leaseMs,
+                                   qint64 minIntervalMs);
+    // One transaction: the model's unleased jobs are replaced by `jobs` (leased ones are kept;
+    // a file whose row is done, with the same size and mtime, is not queued), the discovery is
+    // released and its time recorded. Fails when the worker lost the discovery lease.
+    Status finishDiscovery(const QString &modelKey, qint64 workerId,
+                           const std::vector<QueuedJob> &jobs);
+    Status abandonDiscovery(const QString &modelKey, qint64 workerId);
+    // Leases up to `limit` free jobs (never leased, or expired) of `modelKey` to `workerId` until
+    // now + leaseMs, in id order; jobs of vanished rows only once no other job is left. Jobs under
+    // a library root ("@name/...") only when `roots` names it.
+    Result<std::vector<QueuedJob>> claimJobs(const QString &modelKey, qint64 workerId, int limit,
+                                             qint64 leaseMs, const QStringList &roots);
+    // Gives jobs back (a file this machine cannot see): free again after delayMs, for another
+    // worker or a later try; a job that could not be seen 3 times is dropped (the photo's row is
+    // left as it is: the next discovery decides).
+    Status releaseJobs(qint64 workerId, const std::vector<qint64> &jobIds, qint64 delayMs);
+    // The model's queue (root filter as claimJobs) and the workers of the last day.
+    Result<WorkQueueStatus> workQueue(const QString &modelKey, const QStringList &roots) const;
+    // Is a discovery of `modelKey` running (its lease not expired)?
+    bool isDiscovering(const QString &modelKey) const;
+    // After a lost connection (a restarted server, PostgreSQL): gives back every lease the
+    // worker holds (jobs free at once, the discovery released), so that work it can no longer
+    // finish does not wait for its heartbeat to stop.
+    Status dropLeases(qint64 workerId);
+
+    // The server went away (PostgreSQL: a restart, the network): reconnect() and try again.
+    // Never on SQLite.
+    bool connectionLost() const;
+    // Connects again after connectionLost(); statements are prepared again on their next use.
+    Status reconnect();
 
     QString meta(const QString &key) const;
     Status setMeta(const QString &key, const QString &value);
@@ -309,6 +379,9 @@ private:
     Status runMigrations();
     Result<int> readSchemaVersion() const;
     Error newerSchemaError(int version) const;
+    // In the caller's transaction: deletes the lease's jobs, or sets lease.lost when one is not
+    // leased to its owner any more.
+    Status deleteLeasedJobs(JobLease &lease);
 
     Status checkNotNested(const QString &name, const QString &localPath) const;
     Status storeUnderRoot(const QString &name, const QString &localPath);

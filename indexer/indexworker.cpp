@@ -8,6 +8,7 @@
 #include "indexer/folderdiscovery.h"
 #include "indexer/imageembedder.h"
 #include "indexer/photopreparer.h"
+#include "indexer/queuerunner.h"
 
 #include <QCryptographicHash>
 #include <QDateTime>
@@ -150,6 +151,16 @@ IndexRunResult IndexWorker::doRun() {
         m_paused, [this](const IndexProgress &p) { Q_EMIT progressChanged(p); });
     IndexProgress &progress = reporter.progress();
     const qint64 runStartMs = QDateTime::currentMSecsSinceEpoch();
+    if (m_config.queue.enabled) {
+        internal::QueueRunner runner(catalog, m_config, m_cancelled, result, progress,
+                                     [&reporter](bool force) { reporter.report(force); });
+        if (Status s = runner.run(); !s)
+            result.error = s.error();
+        result.cancelled = m_cancelled;
+        result.stages.total = reporter.elapsedNs() / 1e6;
+        reporter.report(true);
+        return result;
+    }
 
     progress.discovering = true;
     reporter.report(true);

@@ -54,6 +54,7 @@ struct IndexWorkerConfig {
     QString indexPath;
     std::shared_ptr<FusionCache> fusionCache; // of embedder's model; may be null
     qint64 fusionDiskBudget = 0;
+    IndexQueueOptions queue; // enabled: worker mode, drain the shared queue (queuerunner.h)
 };
 
 struct IndexRunResult {

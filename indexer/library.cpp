@@ -178,6 +178,17 @@ private:
     std::vector<std::unique_ptr<Catalog>> m_idle;
 };
 
+// The library roots a worker here may claim jobs under: the ones mapped on this machine (the
+// root mounts), and any the options name.
+QStringList rootsMappedHere(const LibraryOptions &options) {
+    QStringList roots = options.worker.roots;
+    for (auto it = options.rootMounts.begin(); it != options.rootMounts.end(); ++it)
+        if (!roots.contains(it.key()))
+            roots << it.key();
+    roots.sort();
+    return roots;
+}
+
 } // namespace
 
 struct Library::Impl {
@@ -830,6 +841,12 @@ LibraryStats Library::stats() const {
     return s;
 }
 
+Result<WorkQueueStatus> Library::workQueue() const {
+    const QString key =
+        d->embedder ? d->embedder->modelKey() : d->catalog->meta(QStringLiteral("serving_model"));
+    return d->catalog->workQueue(key, rootsMappedHere(d->options));
+}
+
 DuplicateFinder Library::duplicateFinder() const {
     // Taken here, on the Library's thread: the serving index, or what it takes to load it.
     std::shared_ptr<VectorIndex> serving = d->servingIndex;
@@ -978,6 +995,8 @@ void Library::startIndexing() {
     config.fusionCache =
         d->embedder->pipeline() && cacheOptionsHaveDisk(d->options) ? d->fillCache : nullptr;
     config.fusionDiskBudget = d->options.rerankCacheDiskBytes;
+    config.queue = d->options.worker;
+    config.queue.roots = rootsMappedHere(d->options);
 
     d->worker = new IndexWorker(std::move(config));
     d->worker->moveToThread(&d->thread);

@@ -66,6 +66,9 @@ struct LibraryOptions {
     // Period of the background sync of the local vector index with the catalog's changes (other
     // writers: workers, other machines); 0: only on syncIndex().
     int syncIntervalSeconds = 5;
+    // Worker mode: startIndexing() drains the shared work queue with other workers (several
+    // processes or machines on one database) instead of indexing alone; see IndexQueueOptions.
+    IndexQueueOptions worker;
 };
 
 class Library : public QObject {
@@ -172,6 +175,9 @@ public:
     // ThumbnailLoader. Thread-safe (any thread) and valid after the Library is gone.
     std::function<QString(const QString &photoPath)> storedThumbnailProvider() const;
     LibraryStats stats() const;
+    // The shared work queue of the indexing model (else the serving one) and the workers that
+    // drain it (worker mode, `towersearch-cli status`). A small query; any thread of the Library.
+    Result<WorkQueueStatus> workQueue() const;
 
     // Near-duplicates: groups of photos whose embeddings of the serving model have
     // cosine similarity >= `threshold` to the group's representative (kDefaultDuplicateThreshold

@@ -154,4 +154,42 @@ struct LibraryStats {
     bool readOnly = false; // the database cannot be written: search works, indexing does not
 };
 
+// Worker mode (issue 17, `towersearch-cli index --worker`): the run drains the shared work queue
+// (schema 7) with any number of other workers, on this machine or others, instead of indexing
+// alone. One worker at a time discovers and fills the queue; each claims a batch of jobs under a
+// lease that expires, embeds, and commits the batch together with deleting its jobs (only while the
+// lease is still its own).
+struct IndexQueueOptions {
+    bool enabled = false;
+    QString name;                      // shown by `status`; empty: host:pid
+    int leaseSeconds = 60;             // a killed worker's batch goes to another after this
+    bool follow = false;               // keep polling and rediscovering instead of exiting
+    int discoveryIntervalSeconds = 10; // no new discovery while the last one is younger
+    int rediscoverSeconds = 300;       // with `follow`: discover again this often
+    int pollMilliseconds = 500;        // how often an idle worker looks for work
+    bool renewLeases = true;           // testing: false lets this worker's leases expire
+    QStringList roots;                 // library root names mapped here ("@name/..." jobs)
+};
+
+// A worker as the workers table records it (state: idle, discovering, embedding, stopped; "gone"
+// when its heartbeat is older than twice its lease, by the database's clock).
+struct WorkerInfo {
+    qint64 id = 0;
+    QString name;
+    QString modelKey;
+    QString state;
+    qint64 startedMs = 0, heartbeatMs = 0;
+    qint64 embedded = 0, failed = 0;
+    qint64 currentBatch = 0; // photos in the batch in hand
+    QString lastError;
+};
+
+// The shared work queue of the indexing model: jobs waiting, jobs leased by a worker, and the
+// workers seen in the last day.
+struct WorkQueueStatus {
+    qint64 queued = 0; // free to claim (never leased, or the lease expired)
+    qint64 leased = 0; // held by a worker whose lease has not expired
+    QList<WorkerInfo> workers;
+};
+
 } // namespace ts

@@ -228,7 +228,7 @@ std::unique_ptr<Library> openForIndexing(const QCommandLineParser &parser,
             return {};
         }
     }
-    if (lib->folders().isEmpty()) {
+    if (lib->folders().isEmpty() && !options.worker.enabled) {
         exitCode = usageError(command, QStringLiteral("the library has no folders: give at "
                                                       "least one DIR"));
         return {};
@@ -239,6 +239,46 @@ std::unique_ptr<Library> openForIndexing(const QCommandLineParser &parser,
     }
     return lib;
 }
+
+// --worker and its options (worker mode: one of many workers sharing the library's queue).
+struct WorkerCliOptions {
+    QCommandLineOption worker{
+        QStringLiteral("worker"),
+        QStringLiteral("Share the work with other workers on this database (other processes or "
+                       "machines): claim batches from the shared queue, embed, commit.")};
+    QCommandLineOption name{QStringLiteral("name"),
+                            QStringLiteral("Worker name shown by status (default host:pid)."),
+                            QStringLiteral("N")};
+    QCommandLineOption lease{
+        QStringLiteral("lease-seconds"),
+        QStringLiteral("A worker's batch goes to another worker when it has not renewed it "
+                       "for this long (default 60)."),
+        QStringLiteral("S")};
+    QCommandLineOption follow{
+        QStringLiteral("follow"),
+        QStringLiteral("With --worker: keep waiting for work and look for new photos every few "
+                       "minutes, instead of exiting when the queue is empty.")};
+
+    void addTo(QCommandLineParser &parser) const {
+        parser.addOptions({worker, name, lease, follow});
+    }
+
+    // The options given, or a usage error (a bad number, options without --worker).
+    Result<IndexQueueOptions> parse(const QCommandLineParser &parser) const {
+        IndexQueueOptions q;
+        q.enabled = parser.isSet(worker);
+        q.name = parser.value(name);
+        q.follow = parser.isSet(follow);
+        const Result<int> seconds = positiveIntOption(parser, lease, q.leaseSeconds);
+        if (!seconds)
+            return seconds.error();
+        q.leaseSeconds = *seconds;
+        if (!q.enabled && (parser.isSet(name) || parser.isSet(lease) || parser.isSet(follow)))
+            return Error(Error::Code::InvalidArgument,
+                         QStringLiteral("--name, --lease-seconds and --follow need --worker"));
+        return q;
+    }
+};
 
 } // namespace
 
@@ -254,7 +294,9 @@ static int runIndex(const QStringList &args) {
     const QCommandLineOption batch(QStringLiteral("batch"),
                                    QStringLiteral("Photos per batch/transaction (default 8)."),
                                    QStringLiteral("N"));
+    const WorkerCliOptions worker;
     parser.addOptions({exclude, batch});
+    worker.addTo(parser);
     parser.addPositionalArgument(
         QStringLiteral("DIR"),
         QStringLiteral("Folders to add and index (none: re-index the library's folders)."),
@@ -273,6 +315,10 @@ static int runIndex(const QStringList &args) {
     if (!batchSize)
         return usageError(QStringLiteral("index"), batchSize.error().message);
     options.batchSize = *batchSize;
+    const Result<IndexQueueOptions> queue = worker.parse(parser);
+    if (!queue)
+        return usageError(QStringLiteral("index"), queue.error().message);
+    options.worker = *queue;
     int exitCode = kExitOk;
     auto lib = openForIndexing(parser, common, library, options, exitCode);
     if (!lib)

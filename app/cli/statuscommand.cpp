@@ -7,7 +7,11 @@
 //                "folder_offline": bool, "last_scan": ISO-8601|null}],
 //   "offline_directories": [{"path": str, "reason": str, "since": ISO-8601}],
 //   "failures": [{"path": str, "error": str}], "consistency": "ok" | what is wrong,
-//   "precision": "f32" | "bf16" | "int8", "precision_reason": str}
+//   "precision": "f32" | "bf16" | "int8", "precision_reason": str,
+//   "queue": {"queued": int, "leased": int} (worker mode's shared queue),
+//   "workers": [{"name", "model", "state": "idle"|"discovering"|"embedding"|"stopped"|"gone",
+//                "started", "heartbeat" (ISO-8601), "embedded", "failed", "current_batch",
+//                "last_error": str|null}]}
 // The precision is the one model-using commands run in with the same options (--precision, auto by
 // default), and why; embeddings of every precision of one model are kept and searched together.
 // Offline: photos under folders that could not be listed at the last scan (an unmounted disk, no
@@ -17,6 +21,7 @@
 #include "libraryoptions.h"
 #include "modeloptions.h"
 
+#include <QDateTime>
 #include <QLocale>
 
 namespace ts::cli {
@@ -31,7 +36,27 @@ struct LibraryReport {
     QList<OfflineDirectory> offline;
     QString consistency;
     PrecisionChoice precision;
+    WorkQueueStatus queue; // worker mode's shared queue and its workers
 };
+
+nlohmann::json workersJson(const WorkQueueStatus &q) {
+    nlohmann::json jw = nlohmann::json::array();
+    for (const WorkerInfo &w : q.workers)
+        jw.push_back(
+            {{"name", toJson(w.name)},
+             {"model", toJson(w.modelKey)},
+             {"state", toJson(w.state)},
+             {"started",
+              toJson(QDateTime::fromMSecsSinceEpoch(w.startedMs).toUTC().toString(Qt::ISODate))},
+             {"heartbeat",
+              toJson(QDateTime::fromMSecsSinceEpoch(w.heartbeatMs).toUTC().toString(Qt::ISODate))},
+             {"embedded", w.embedded},
+             {"failed", w.failed},
+             {"current_batch", w.currentBatch},
+             {"last_error",
+              w.lastError.isEmpty() ? nlohmann::json(nullptr) : toJson(w.lastError)}});
+    return jw;
+}
 
 nlohmann::json orNull(const QString &s) {
     return s.isEmpty() ? nlohmann::json(nullptr) : toJson(s);
@@ -80,6 +105,8 @@ void printReportJson(const LibraryReport &r) {
                {"offline_directories", joff},
                {"failures", jfail},
                {"consistency", toJson(r.consistency)},
+               {"queue", {{"queued", r.queue.queued}, {"leased", r.queue.leased}}},
+               {"workers", workersJson(r.queue)},
                {"precision", toJson(precisionName(r.precision.precision))},
                {"precision_reason", toJson(r.precision.reason)}});
 }
@@ -114,6 +141,19 @@ void printReportText(const LibraryReport &r) {
                      QLocale::system().toString(o.since, QLocale::ShortFormat)));
     for (const PhotoRecord &p : r.failures)
         out(QStringLiteral("failed: %1: %2\n").arg(printablePath(p.path), printablePath(p.error)));
+    if (r.queue.queued > 0 || r.queue.leased > 0 || !r.queue.workers.isEmpty())
+        out(QStringLiteral("queue: %1 waiting, %2 leased by workers\n")
+                .arg(r.queue.queued)
+                .arg(r.queue.leased));
+    for (const WorkerInfo &w : r.queue.workers)
+        out(QStringLiteral("worker: %1: %2, %3 embedded, %4 failed%5%6\n")
+                .arg(w.name, w.state)
+                .arg(w.embedded)
+                .arg(w.failed)
+                .arg(w.currentBatch > 0 ? QStringLiteral(", %1 in hand").arg(w.currentBatch)
+                                        : QString())
+                .arg(w.lastError.isEmpty() ? QString()
+                                           : QStringLiteral(", last error: %1").arg(w.lastError)));
     if (r.consistency != QLatin1String("ok"))
         out(QStringLiteral("consistency: %1\n").arg(r.consistency));
 }
@@ -142,12 +182,17 @@ static int runStatus(const QStringList &args) {
         return exitCode;
     if (const auto stop = useGivenModel(parser, common, *lib, QStringLiteral("status")))
         return *stop;
-    const LibraryReport report{lib->stats(),
-                               lib->folders(),
-                               lib->failedPhotos(),
-                               lib->offlineDirectories(),
-                               lib->checkConsistency(),
-                               *precision};
+    LibraryReport report{lib->stats(),
+                         lib->folders(),
+                         lib->failedPhotos(),
+                         lib->offlineDirectories(),
+                         lib->checkConsistency(),
+                         *precision,
+                         {}};
+    if (auto queue = lib->workQueue())
+        report.queue = *queue;
+    else
+        err(QStringLiteral("towersearch-cli status: %1\n").arg(queue.error().message));
     if (parser.isSet(common.json))
         printReportJson(report);
     else

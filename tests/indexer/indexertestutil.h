@@ -11,6 +11,8 @@
 #include <QString>
 #include <QtEndian>
 
+// Undoes schema migration 7 (the worker queue), either backend: first of the undo scripts.
+#define TS_UNDO_WORKERS "DROP TABLE index_jobs; DROP TABLE queue_state; DROP TABLE workers;"
 // Undoes schema migration 6 (library roots and thumbnails), either backend: put it before the
 // undo of migration 5 (migrations are undone in reverse order).
 #define TS_UNDO_ROOTS "DROP TABLE thumbnails; DROP TABLE library_roots;"

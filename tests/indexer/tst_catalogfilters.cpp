@@ -432,8 +432,8 @@ void TestCatalogFilters::schema3LibraryIsMigratedAndItsCamerasReadWithoutEmbeddi
     QCOMPARE(embeddedBefore, int(specs.size()));
     {
         // Back to what version 3 wrote: no metadata columns, no date for photos without EXIF.
-        const char *undoPostgres = TS_UNDO_ROOTS
-            " " TS_UNDO_CHANGE_SEQUENCE_PG
+        const char *undoPostgres = TS_UNDO_WORKERS
+            " " TS_UNDO_ROOTS " " TS_UNDO_CHANGE_SEQUENCE_PG
             " DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;"
             " DROP INDEX photos_name;"
             " UPDATE photos SET taken_ms = NULL WHERE taken_is_file_time = 1;"
@@ -441,8 +441,8 @@ void TestCatalogFilters::schema3LibraryIsMigratedAndItsCamerasReadWithoutEmbeddi
             " DROP COLUMN file_type, DROP COLUMN file_name, DROP COLUMN taken_is_file_time,"
             " DROP COLUMN metadata_version;"
             " UPDATE meta SET value = '3' WHERE key = 'schema_version';";
-        const char *undoSqlite = TS_UNDO_ROOTS
-            " " TS_UNDO_CHANGE_SEQUENCE
+        const char *undoSqlite = TS_UNDO_WORKERS
+            " " TS_UNDO_ROOTS " " TS_UNDO_CHANGE_SEQUENCE
             " DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;"
             " DROP INDEX photos_name;"
             " UPDATE photos SET taken_ms = NULL WHERE taken_is_file_time = 1;"

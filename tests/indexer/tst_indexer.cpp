@@ -475,8 +475,8 @@ void TestIndexer::version1DatabaseIsMigratedKeepingIdsAndVectors() {
     QCOMPARE(before.size(), 3);
     {
         // Turn the database back into version 1 the way version 1 wrote it.
-        const char *undoPostgres = TS_UNDO_ROOTS
-            " " TS_UNDO_CHANGE_SEQUENCE_PG
+        const char *undoPostgres = TS_UNDO_WORKERS
+            " " TS_UNDO_ROOTS " " TS_UNDO_CHANGE_SEQUENCE_PG
             " DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;" // 4 -> 3
             " DROP INDEX photos_name; ALTER TABLE photos DROP COLUMN camera_make,"
             " DROP COLUMN camera_model, DROP COLUMN file_type, DROP COLUMN file_name,"
@@ -484,8 +484,8 @@ void TestIndexer::version1DatabaseIsMigratedKeepingIdsAndVectors() {
             " ALTER TABLE photos DROP COLUMN full_hash;"                       // 3 -> 2
             " DROP TABLE directories; ALTER TABLE photos DROP COLUMN offline;" // 2 -> 1
             " UPDATE meta SET value = '1' WHERE key = 'schema_version';";
-        const char *undoSqlite = TS_UNDO_ROOTS
-            " " TS_UNDO_CHANGE_SEQUENCE
+        const char *undoSqlite = TS_UNDO_WORKERS
+            " " TS_UNDO_ROOTS " " TS_UNDO_CHANGE_SEQUENCE
             " DROP INDEX photos_taken; DROP INDEX photos_type; DROP INDEX photos_camera;" // 4 -> 3
             " DROP INDEX photos_name; ALTER TABLE photos DROP COLUMN camera_make;"
             " ALTER TABLE photos DROP COLUMN camera_model;"

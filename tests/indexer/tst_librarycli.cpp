@@ -67,6 +67,7 @@ private Q_SLOTS:
     void rootsMapOneShareOnTwoMachines();
     void rootsCommandRefusesBadRequests_data();
     void rootsCommandRefusesBadRequests();
+    void workerIndexesAndStatusListsTheWorkers();
 };
 
 void TestLibraryCli::initTestCase() {
@@ -538,6 +539,46 @@ void TestLibraryCli::rootsCommandRefusesBadRequests() {
     QVERIFY2(r.err.contains(message), qPrintable(r.err));
     r = cli(QStringList{QStringLiteral("roots"), QStringLiteral("--json")} + dbArgs, 120000, env);
     QCOMPARE(r.j["roots"].size(), size_t(1)); // nothing was added
+}
+
+// Worker mode end to end: `index --worker` fills the shared queue, drains it and exits; `status`
+// lists the worker and an empty queue; a second worker finds nothing left to do.
+void TestLibraryCli::workerIndexesAndStatusListsTheWorkers() {
+    const QString workerDb = m_tmp.filePath(QStringLiteral("workers/library.sqlite"));
+    const QStringList args = {QStringLiteral("--db"), workerDb, QStringLiteral("--model"),
+                              modelDir(), QStringLiteral("--json")};
+    Run r = cli(QStringList{QStringLiteral("index"), photos(), QStringLiteral("--worker"),
+                            QStringLiteral("--name"), QStringLiteral("first"),
+                            QStringLiteral("--lease-seconds"), QStringLiteral("30")} +
+                args);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["embedded"].get<int>(), 4);
+    QCOMPARE(r.j["failed"].get<int>(), 1);
+    QCOMPARE(r.j["pending"].get<int>(), 0);
+    r = cli(QStringList{QStringLiteral("index"), QStringLiteral("--worker"),
+                        QStringLiteral("--name"), QStringLiteral("second")} +
+            args);
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["embedded"].get<int>(), 0);
+
+    r = cli({QStringLiteral("status"), QStringLiteral("--db"), workerDb, QStringLiteral("--json")});
+    QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QCOMPARE(r.j["indexed"].get<int>(), 4);
+    QCOMPARE(r.j["queue"]["queued"].get<int>(), 0);
+    QCOMPARE(r.j["queue"]["leased"].get<int>(), 0);
+    QCOMPARE(r.j["workers"].size(), size_t(2));
+    QCOMPARE(r.j["workers"][0]["name"].get<std::string>(), std::string("first"));
+    QCOMPARE(r.j["workers"][0]["state"].get<std::string>(), std::string("stopped"));
+    QCOMPARE(r.j["workers"][0]["embedded"].get<int>(), 4);
+    QCOMPARE(r.j["workers"][0]["failed"].get<int>(), 1);
+    QCOMPARE(r.j["workers"][1]["embedded"].get<int>(), 0);
+    r = cli({QStringLiteral("status"), QStringLiteral("--db"), workerDb});
+    QVERIFY2(r.out.contains(QLatin1String("worker: first: stopped, 4 embedded, 1 failed")),
+             qPrintable(r.out));
+
+    // Worker options without --worker are a usage error.
+    r = cli(QStringList{QStringLiteral("index"), QStringLiteral("--follow")} + args);
+    QCOMPARE(r.exitCode, 2);
 }
 
 QTEST_MAIN(TestLibraryCli)
