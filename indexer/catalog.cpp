@@ -114,39 +114,8 @@ public:
             m_where += " AND p.taken_ms >= " + param({Param::Kind::Int, *f.takenFromMs, {}});
         if (f.takenBeforeMs)
             m_where += " AND p.taken_ms < " + param({Param::Kind::Int, *f.takenBeforeMs, {}});
-        if (!f.folders.isEmpty()) {
-            QByteArrayList any;
-            for (const QString &folder : f.folders) {
-                QString clean = QDir::cleanPath(folder);
-                while (clean.endsWith(QLatin1Char('/')))
-                    clean.chop(1);
-                // The ranges below compare stored paths: a folder under a root as "@name/...".
-                clean = roots.toStored(clean);
-                if (pg) {
-                    // Every path is BYTEA: the folder's byte range ["folder/", "folder0") ('0'
-                    // follows '/') holds exactly what is under it, a range of the path index.
-                    const QByteArray lo = param({Param::Kind::Path, 0, clean + QLatin1Char('/')});
-                    const QByteArray hi = param({Param::Kind::Path, 0, clean + QLatin1Char('0')});
-                    any << "(p.path >= " + lo + " AND p.path < " + hi + ")";
-                    continue;
-                }
-                const QByteArray n = param({Param::Kind::Path, 0, clean});
-                // Byte prefix "folder/": /a/b keeps /a/b/x and /a/b/c/y, never /a/bc/x.
-                const QByteArray under = underSql(backend, "p.path", n);
-                if (isRawPath(clean)) { // every path under it is a BLOB too
-                    any << "(p.path >= x'' AND " + under + ")";
-                    continue;
-                }
-                // A UTF-8 path (TEXT) under it lies in ["folder/", "folder0") ('0' follows '/'); a
-                // path that is not UTF-8 (a BLOB, after every TEXT in the path index) is compared
-                // as bytes. Both are ranges of the path index: no table scan.
-                const QByteArray lo = param({Param::Kind::Text, 0, clean + QLatin1Char('/')});
-                const QByteArray hi = param({Param::Kind::Text, 0, clean + QLatin1Char('0')});
-                any << "(p.path >= " + lo + " AND p.path < " + hi + ") OR (p.path >= x'' AND " +
-                           under + ")";
-            }
-            m_where += " AND (" + any.join(" OR ") + ")";
-        }
+        if (!f.folders.isEmpty())
+            m_where += " AND (" + underAnyFolder(f.folders, roots) + ")";
         QByteArrayList types;
         for (const QString &t : f.fileTypes)
             if (const QString c = fileTypeForExtension(QStringLiteral("x.") + t.trimmed());
@@ -222,6 +191,41 @@ private:
         qint64 number = 0;
         QString text;
     };
+    // The folders filter: photos under any of `folders` (local paths; stored ones compared).
+    QByteArray underAnyFolder(const QStringList &folders, const RootMapper &roots) {
+        const bool pg = m_backend == sql::Backend::Postgres;
+        QByteArrayList any;
+        for (const QString &folder : folders) {
+            QString clean = QDir::cleanPath(folder);
+            while (clean.endsWith(QLatin1Char('/')))
+                clean.chop(1);
+            // The ranges below compare stored paths: a folder under a root as "@name/...".
+            clean = roots.toStored(clean);
+            if (pg) {
+                // Every path is BYTEA: the folder's byte range ["folder/", "folder0") ('0'
+                // follows '/') holds exactly what is under it, a range of the path index.
+                const QByteArray lo = param({Param::Kind::Path, 0, clean + QLatin1Char('/')});
+                const QByteArray hi = param({Param::Kind::Path, 0, clean + QLatin1Char('0')});
+                any << "(p.path >= " + lo + " AND p.path < " + hi + ")";
+                continue;
+            }
+            const QByteArray n = param({Param::Kind::Path, 0, clean});
+            // Byte prefix "folder/": /a/b keeps /a/b/x and /a/b/c/y, never /a/bc/x.
+            const QByteArray under = underSql(m_backend, "p.path", n);
+            if (isRawPath(clean)) { // every path under it is a BLOB too
+                any << "(p.path >= x'' AND " + under + ")";
+                continue;
+            }
+            // A UTF-8 path (TEXT) under it lies in ["folder/", "folder0") ('0' follows '/'); a
+            // path that is not UTF-8 (a BLOB, after every TEXT in the path index) is compared
+            // as bytes. Both are ranges of the path index: no table scan.
+            const QByteArray lo = param({Param::Kind::Text, 0, clean + QLatin1Char('/')});
+            const QByteArray hi = param({Param::Kind::Text, 0, clean + QLatin1Char('0')});
+            any << "(p.path >= " + lo + " AND p.path < " + hi + ") OR (p.path >= x'' AND " + under +
+                       ")";
+        }
+        return any.join(" OR ");
+    }
     QByteArray param(Param p) {
         m_params.push_back(std::move(p));
         return "?" + QByteArray::number(qsizetype(m_params.size()));
@@ -272,8 +276,12 @@ Result<std::unique_ptr<Catalog>> Catalog::open(const QString &path,
         if (!db)
             return db.error();
         std::unique_ptr<Catalog> catalog(new Catalog);
-        catalog->m_db = std::move(*db);
+        // A server may restart under a long-lived catalog: one wrapper reconnects for every
+        // method (Catalog::reconnect() goes through it too).
+        catalog->m_db = std::make_unique<sql::ReconnectingDatabase>(std::move(*db));
         catalog->m_path = sql::redactedLocation(path); // messages never show a password
+        // Set on the outermost connection: the statements the catalog prepares translate paths
+        // (the wrapped connection's own statements keep them as stored, so nothing maps twice).
         catalog->m_rootMapper = RootMapper(rootMounts);
         catalog->m_db->setRootMapper(&catalog->m_rootMapper);
         if (Status s = catalog->migrate(); !s)
@@ -296,11 +304,6 @@ Result<std::unique_ptr<Catalog>> Catalog::open(const QString &path,
     std::unique_ptr<Catalog> catalog(new Catalog);
     catalog->m_path = path;
     catalog->m_db = std::move(*db);
-    // A server may restart under a long-lived catalog: one wrapper reconnects for every method.
-    if (catalog->m_db->backend() == sql::Backend::Postgres)
-        catalog->m_db = std::make_unique<sql::ReconnectingDatabase>(std::move(catalog->m_db));
-    // Set on the outermost connection: the statements the catalog prepares translate paths
-    // (the wrapped connection's own statements keep them as stored, so nothing maps twice).
     catalog->m_rootMapper = RootMapper(rootMounts);
     catalog->m_db->setRootMapper(&catalog->m_rootMapper);
     catalog->m_readOnlyReason = readOnlyReason;

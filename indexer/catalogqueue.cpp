@@ -364,7 +364,10 @@ Status Catalog::dropLeases(qint64 workerId) {
 
 bool Catalog::connectionLost() const {
     std::lock_guard lock(m_mutex);
-    return m_db->lastFailure() == sql::Failure::ConnectionLost;
+    // Unreachable: the connection was lost and the reconnect the connection made on the next call
+    // (sql::ReconnectingDatabase) found the server still down; it is lost all the same.
+    const sql::Failure f = m_db->lastFailure();
+    return f == sql::Failure::ConnectionLost || f == sql::Failure::Unreachable;
 }
 
 Status Catalog::reconnect() {

@@ -8,6 +8,7 @@
 #include "indexer/catalog.h"
 #include "indexer/library.h"
 #include "indexer/reconnectingdatabase.h"
+#include "indexer/rootmapper.h"
 #include "indexer/sqldatabase.h"
 #include "indexertestutil.h"
 #include "libraryfixture.h"
@@ -409,6 +410,43 @@ private Q_SLOTS:
         QVERIFY(again.isActive());
         QVERIFY(insert.bind(1, QStringLiteral("retried")).exec());
         QVERIFY(again.commit());
+    }
+
+    // Library roots through the wrapper (Catalog::open sets the RootMapper on it): a path written
+    // through it is stored "@name/...", read back local, once (the wrapped connection maps
+    // nothing), and a read retried on a new connection after a restart maps it too.
+    void rootMapperOfTheWrapperIsWhatItsStatementsSee() {
+        TS_PG_SHARED_SERVER(server);
+        const auto url = server.freshDatabase();
+        QVERIFY2(url.ok(), url.ok() ? "" : qPrintable(url.error().message));
+        auto opened = sql::Database::open(*url);
+        QVERIFY2(opened.ok(), opened.ok() ? "" : qPrintable(opened.error().message));
+        sql::ReconnectingDatabase db(std::move(*opened));
+        const RootMapper mapper(
+            QHash<QString, QString>{{QStringLiteral("photos"), QStringLiteral("/mnt/nas/photos")}});
+        db.setRootMapper(&mapper);
+        QVERIFY(db.execScript("CREATE TABLE t (path BYTEA NOT NULL)"));
+        const QString local = QStringLiteral("/mnt/nas/photos/2024/cat.jpg");
+        QVERIFY(db.prepare("INSERT INTO t(path) VALUES (?1)").bindPath(1, local).exec());
+
+        auto raw = sql::Database::open(*url); // no mapper: the bytes as stored
+        QVERIFY2(raw.ok(), raw.ok() ? "" : qPrintable(raw.error().message));
+        auto stored = (*raw)->prepare("SELECT path FROM t");
+        QVERIFY(stored.step());
+        QCOMPARE(stored.pathAt(0), QStringLiteral("@photos/2024/cat.jpg"));
+        stored = {};
+        raw->reset();
+
+        auto read = db.prepare("SELECT path FROM t WHERE path = ?1");
+        QVERIFY(read.bindPath(1, local).step());
+        QCOMPARE(read.pathAt(0), local);
+        read.reset();
+        QVERIFY2(server.restart(), qPrintable(server.log()));
+        // reset() cleared the binding: bound again, then the step that finds the connection lost.
+        QVERIFY2(read.bindPath(1, local).step(),
+                 qPrintable(db.lastError(QStringLiteral("reading")).message));
+        QCOMPARE(read.pathAt(0), local);
+        QCOMPARE(db.reconnects(), 1);
     }
 };
 
