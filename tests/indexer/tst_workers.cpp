@@ -123,6 +123,7 @@ private Q_SLOTS:
     void expiredLeaseHandsTheBatchToAnotherWorkerAndTheLoserCommitsNothing();
     void fileMissingOnThisMachineIsGivenBackNotMarkedFailed();
     void serverRestartedMidRunLosesNothing();
+    void jobUnderALibraryRootIsClaimedOnlyWhereTheRootIsMapped();
 
 private:
     // The library with a folder of `count` generated photos (and `copies` byte-equal copies of
@@ -433,6 +434,38 @@ void TestWorkers::serverRestartedMidRunLosesNothing() {
     QCOMPARE((*lib)->stats().pending, qint64(0));
     QCOMPARE((*lib)->stats().indexed, qint64(m_photos));
     QCOMPARE((*lib)->checkConsistency(), QStringLiteral("ok"));
+}
+
+// A discovered file under a library root is queued with that root (its path as stored,
+// "@nas/..."), so a worker of a machine that has not mapped the root leaves it, and one that has
+// gets it with its own local path.
+void TestWorkers::jobUnderALibraryRootIsClaimedOnlyWhereTheRootIsMapped() {
+    const QString nas = m_tmp->filePath(QStringLiteral("nas/photos"));
+    QVERIFY(QDir().mkpath(nas));
+    const QString model = QStringLiteral("fake-model-1");
+    auto here = Catalog::open(m_db, {{QStringLiteral("nas"), nas}});
+    QVERIFY2(here, here ? "" : qPrintable(here.error().message));
+    const auto folder = (*here)->addFolder(nas);
+    QVERIFY(folder);
+    const auto worker = (*here)->registerWorker(QStringLiteral("here"), model, 30000);
+    QVERIFY(worker);
+    const auto taken = (*here)->tryBeginDiscovery(model, *worker, 30000, 0);
+    QVERIFY(taken && *taken);
+    const QString photo = nas + QStringLiteral("/a.png");
+    QVERIFY(
+        (*here)
+            ->finishDiscovery(model, *worker, {{0, *folder, photo, 10, 1, 0, false, false, false}})
+            .ok());
+    const RawCatalog raw(m_db);
+    QCOMPARE(raw.count("SELECT count(*) FROM index_jobs WHERE root = 'nas'"), qint64(1));
+
+    const auto unmapped = (*here)->claimJobs(model, *worker, 10, 30000, {});
+    QVERIFY(unmapped);
+    QVERIFY(unmapped->empty());
+    const auto mapped = (*here)->claimJobs(model, *worker, 10, 30000, {QStringLiteral("nas")});
+    QVERIFY(mapped);
+    QCOMPARE(mapped->size(), size_t(1));
+    QCOMPARE(mapped->front().path, photo);
 }
 
 QTEST_GUILESS_MAIN(TestWorkers)
