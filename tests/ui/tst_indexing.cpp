@@ -244,7 +244,7 @@ void TestIndexing::libraryViewListsIndexedPhotosByMonth() {
     const Status indexed = test::indexFolder(lib, photos);
     QVERIFY2(indexed.ok(), indexed.ok() ? "" : qPrintable(indexed.error().message));
 
-    auto listing = CatalogListing::open(lib.databasePath());
+    auto listing = CatalogListing::open(lib.databasePath(), lib.rootMounts());
     QVERIFY2(listing.ok(), listing.ok() ? "" : qPrintable(listing.error().message));
     MainWindow window(AppSettings{});
     window.show();
