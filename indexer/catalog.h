@@ -376,6 +376,7 @@ public:
 private:
     Catalog() = default;
     Status migrate();
+    Status configureSqlite();
     Status runMigrations();
     Result<int> readSchemaVersion() const;
     Error newerSchemaError(int version) const;

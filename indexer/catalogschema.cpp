@@ -4,6 +4,9 @@
 #include "indexer/catalog.h"
 #include "indexer/sqldatabase.h"
 
+#include <QDeadlineTimer>
+#include <QThread>
+
 namespace ts {
 
 namespace {
@@ -478,11 +481,26 @@ Status Catalog::migrate() {
             m_db->execScript("PRAGMA foreign_keys = ON;");
             return {};
         }
-        if (!m_db->execScript("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA "
-                              "foreign_keys = ON;"))
-            return m_db->lastError(QStringLiteral("configuring the library database"));
+        if (Status configured = configureSqlite(); !configured)
+            return configured;
     }
     return current == kSchemaVersion ? Status() : runMigrations();
+}
+
+// Switching a new file to WAL takes the exclusive lock. Programs opening it at the same moment
+// all hold the shared lock from reading the version, and SQLite answers the losers with
+// SQLITE_BUSY at once, without the busy handler (waiting there could deadlock), so the wait is
+// here, as long as the busy timeout would wait.
+Status Catalog::configureSqlite() {
+    QDeadlineTimer deadline(std::chrono::seconds(10));
+    for (;;) {
+        if (m_db->execScript("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA "
+                             "foreign_keys = ON;"))
+            return {};
+        if (m_db->lastFailure() != sql::Failure::Busy || deadline.hasExpired())
+            return m_db->lastError(QStringLiteral("configuring the library database"));
+        QThread::msleep(10);
+    }
 }
 
 // One transaction per migration (PostgreSQL's DDL is transactional too). Two processes opening a
