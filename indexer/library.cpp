@@ -445,13 +445,15 @@ Result<std::unique_ptr<Library>> Library::openShared(std::unique_ptr<Library> li
         return catalog.error();
     lib->d->catalog = std::shared_ptr<Catalog>(std::move(*catalog));
     lib->d->databasePath = lib->d->catalog->path(); // without the password
+    // Named as roots.json names the catalog: by the URL without its password, so every password
+    // (or none, from ~/.pgpass) finds the same folder.
+    const QString key = sql::redactedLocation(lib->d->options.databasePath, sql::Redaction::Remove);
     lib->d->cacheDirectory =
         lib->d->options.cacheDirectory.isEmpty()
             ? QStandardPaths::writableLocation(QStandardPaths::GenericCacheLocation) +
                   QStringLiteral("/towersearch/shared/") +
-                  QString::fromLatin1(QCryptographicHash::hash(lib->d->databasePath.toUtf8(),
-                                                               QCryptographicHash::Sha1)
-                                          .toHex())
+                  QString::fromLatin1(
+                      QCryptographicHash::hash(key.toUtf8(), QCryptographicHash::Sha1).toHex())
             : QFileInfo(lib->d->options.cacheDirectory).absoluteFilePath();
     if (!QDir().mkpath(lib->d->cacheDirectory))
         return Error(Error::Code::Io,

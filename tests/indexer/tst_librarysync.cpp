@@ -15,7 +15,9 @@
 #include "pgserver.h"
 #include "testcatalog.h"
 
+#include <QCryptographicHash>
 #include <QSignalSpy>
+#include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -176,6 +178,38 @@ private Q_SLOTS:
             now, key, [&](qint64, quint64, const float *, int) {}, &rows);
         QCOMPARE(rows, qint64(0));
         QCOMPARE(*through, now);
+    }
+
+    // A URL library's own files live in <cache home>/towersearch/shared/<SHA-1 of the URL without
+    // its password>: one folder whichever way the password is given (the server here trusts the
+    // socket, so any password connects).
+    void cacheFolderIsNamedByTheUrlWithoutItsPassword() {
+        if (!test::isPostgresRun())
+            QSKIP("a SQLite library keeps its index beside the database file");
+        const QString url = db();
+        QVERIFY(!url.isEmpty());
+        const qsizetype at = url.indexOf(QLatin1Char('@'));
+        // postgresql://USER@/DATABASE?host=...: a user and no password yet.
+        QVERIFY2(at > 0 && !url.left(at).section(QStringLiteral("://"), 1).contains(u':'),
+                 qPrintable(url));
+        const QString inUserInfo = url.left(at) + QStringLiteral(":s3cr%3Ft") + url.mid(at);
+        const QString inQuery =
+            url + (url.contains(QLatin1Char('?')) ? QStringLiteral("&") : QStringLiteral("?")) +
+            QStringLiteral("password=s3cret");
+        const QString expected =
+            QStandardPaths::writableLocation(QStandardPaths::GenericCacheLocation) +
+            QStringLiteral("/towersearch/shared/") +
+            QString::fromLatin1(
+                QCryptographicHash::hash(url.toUtf8(), QCryptographicHash::Sha1).toHex());
+        for (const QString &location : {url, inUserInfo, inQuery}) {
+            LibraryOptions options;
+            options.databasePath = location;
+            options.watchFolders = false;
+            auto lib = Library::open(options);
+            QVERIFY2(lib, lib ? "" : qPrintable(lib.error().message));
+            QCOMPARE(QFileInfo((*lib)->vectorIndexPath(QStringLiteral("m"))).absolutePath(),
+                     expected);
+        }
     }
 
     void catalogIdIsRandomAndStable() {
