@@ -5,6 +5,7 @@
 //   bench_catalog_filters [ROWS=100000] [RUNS=9] [LOCATION]
 // LOCATION: an empty database to fill, e.g. a postgresql:// URL (default: a temporary SQLite file).
 #include "indexer/catalog.h"
+#include "loadaverage.h"
 
 #include <QCoreApplication>
 #include <QElapsedTimer>
@@ -19,13 +20,6 @@
 using namespace ts;
 
 namespace {
-
-QString loadAverage() {
-    QFile f(QStringLiteral("/proc/loadavg"));
-    return f.open(QIODevice::ReadOnly)
-               ? QString::fromLatin1(f.readAll()).section(QLatin1Char(' '), 0, 2)
-               : QStringLiteral("?");
-}
 
 void measure(const char *what, int runs, const std::function<qint64()> &call) {
     std::vector<double> ms;
@@ -104,7 +98,8 @@ int main(int argc, char **argv) {
     }
     std::printf(
         "%lld catalog rows written in %.1f s; load average %s; min / median ms over %d runs\n",
-        static_cast<long long>(rows), fill.elapsed() / 1000.0, qPrintable(loadAverage()), runs);
+        static_cast<long long>(rows), fill.elapsed() / 1000.0, qPrintable(ts::test::loadAverage()),
+        runs);
 
     PhotoFilter none;
     PhotoFilter year;

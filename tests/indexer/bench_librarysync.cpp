@@ -4,6 +4,7 @@
 //   bench_librarysync [PHOTOS=100000] [DIMENSION=512] [CHANGES=1000] [LOCATION]
 // LOCATION: a SQLite file or a postgresql:// URL of an empty database (default: a temporary
 // SQLite file).
+#include "loadaverage.h"
 #include "syncbench.h"
 
 #include <QCoreApplication>
@@ -11,15 +12,6 @@
 #include <QTemporaryDir>
 
 #include <cstdio>
-
-namespace {
-QString loadAverage() {
-    QFile f(QStringLiteral("/proc/loadavg"));
-    return f.open(QIODevice::ReadOnly)
-               ? QString::fromLatin1(f.readAll()).section(QLatin1Char(' '), 0, 2)
-               : QStringLiteral("?");
-}
-} // namespace
 
 int main(int argc, char **argv) {
     QCoreApplication app(argc, argv);
@@ -44,6 +36,6 @@ int main(int argc, char **argv) {
                 t->reopenSyncCpuSeconds);
     std::printf("live sync of changes   %8.3f %8.3f  (%lld rows read)\n", t->liveSyncSeconds,
                 t->liveSyncCpuSeconds, static_cast<long long>(t->rowsRead));
-    std::printf("load average after: %s\n", qPrintable(loadAverage()));
+    std::printf("load average after: %s\n", qPrintable(ts::test::loadAverage()));
     return 0;
 }

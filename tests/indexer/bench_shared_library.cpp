@@ -9,11 +9,13 @@
 // The catalog: a fresh database per worker count on the PostgreSQL server the benchmark starts
 // (tests/common/pgserver.h), or, with --db, the given one (it must be empty, so then only one
 // worker count per run); without a server in this build, a SQLite file per worker count.
-// Each worker is a process (this program with --worker-child), as on separate machines.
+// Each worker is a process (this program with --worker-child, in worker mode), as on separate
+// machines.
 #include "fakeembedder.h"
 #include "indexer/library.h"
 #include "indexer/librarylocation.h"
 #include "indexertestutil.h"
+#include "loadaverage.h"
 
 #if __has_include("pgserver.h")
 #include "pgserver.h"
@@ -113,16 +115,14 @@ LibraryOptions libraryOptions(const QString &location, const QString &cacheDirec
     return options;
 }
 
-// Whether worker processes share the work (engineer D's `index --worker` queue). Until that is in
-// this build, a worker is one Library indexing run, which does not share: only one worker at a
-// time is measured then.
-constexpr bool kWorkersShareWork = false;
-
-// One worker process: indexes what is there to index in the library at `location` (its folders
-// added by the parent) with the costly fake embedder, then prints "embedded K". The one place to
-// switch to engineer D's worker loop (claim a batch, embed, commit, until the queue is empty).
+// One worker process (`index --worker`: claim a batch under a lease, embed it, commit it, until
+// the queue is empty and no live worker holds a lease) over the library at `location` (its
+// folders added by the parent), with the costly fake embedder; then prints "embedded K".
 int runOneWorker(const QString &location, const QString &cacheDirectory, int costMs, int batch) {
-    auto lib = Library::open(libraryOptions(location, cacheDirectory, batch));
+    LibraryOptions options = libraryOptions(location, cacheDirectory, batch);
+    options.worker.enabled = true;
+    options.worker.name = QFileInfo(cacheDirectory).fileName();
+    auto lib = Library::open(options);
     if (!lib) {
         std::fprintf(stderr, "worker: %s\n", qPrintable(lib.error().message));
         return 1;
@@ -243,12 +243,6 @@ int main(int argc, char **argv) {
     std::printf("workers  photos/s  seconds  embedded | new client: index build s  vectors | "
                 "database bytes/photo\n");
     for (const int count : o->workers) {
-        if (count > 1 && !kWorkersShareWork) {
-            std::printf("%7d  skipped: this build's workers do not share work (engineer D's "
-                        "index --worker)\n",
-                        count);
-            continue;
-        }
         const QString run =
             dir + QStringLiteral("/run-%1-%2").arg(count).arg(QDateTime::currentMSecsSinceEpoch());
         QString location = o->db;
@@ -291,6 +285,7 @@ int main(int argc, char **argv) {
 #ifdef TS_BENCH_HAS_PGSERVER
     postgres = postgres || server.isRunning();
 #endif
+    std::printf("load average: %s\n", qPrintable(test::loadAverage()));
     std::printf("catalog: %s on %s\n",
                 o->db.isEmpty() ? "a fresh database per worker count"
                                 : qPrintable(redactedLocation(o->db)),

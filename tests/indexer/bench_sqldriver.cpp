@@ -5,6 +5,7 @@
 //
 //   bench_sqldriver [ROWS=100000] [DIMENSION=512]
 #include "indexer/sqldatabase.h"
+#include "loadaverage.h"
 #include "pgserver.h"
 
 #include <QCoreApplication>
@@ -22,13 +23,6 @@
 using namespace ts;
 
 namespace {
-
-QString loadAverage() {
-    QFile f(QStringLiteral("/proc/loadavg"));
-    return f.open(QIODevice::ReadOnly)
-               ? QString::fromLatin1(f.readAll()).section(QLatin1Char(' '), 0, 2)
-               : QStringLiteral("?");
-}
 
 long peakRssKiB() {
     rusage u{};
@@ -107,7 +101,7 @@ int main(int argc, char **argv) {
     const int rows = argc > 1 ? std::atoi(argv[1]) : 100000;
     const int dimension = argc > 2 ? std::atoi(argv[2]) : 512;
     std::printf("%d vectors of %d floats (%.0f MB), load average %s\n", rows, dimension,
-                double(rows) * dimension * 4 / 1e6, qPrintable(loadAverage()));
+                double(rows) * dimension * 4 / 1e6, qPrintable(ts::test::loadAverage()));
     QTemporaryDir tmp;
     bool ok = run("sqlite", tmp.filePath(QStringLiteral("bench.sqlite")), rows, dimension);
     if (!test::PgServer::available()) {

@@ -16,6 +16,7 @@
 #include "core/model/internal/bridgetowernet.h"
 #include "core/model/internal/checkpointweights.h"
 #include "largemodel.h"
+#include "loadaverage.h"
 #include "testdata.h"
 
 #include <ATen/ATen.h>
@@ -38,13 +39,6 @@
 using namespace ts;
 
 namespace {
-
-QString loadAverage() {
-    QFile f(QStringLiteral("/proc/loadavg"));
-    return f.open(QIODevice::ReadOnly)
-               ? QString::fromLatin1(f.readAll()).section(QLatin1Char(' '), 0, 2)
-               : QString();
-}
 
 struct Timing {
     double minMs = 0, medianMs = 0;
@@ -311,10 +305,10 @@ LargeRun runLarge(const QString &large, Precision p, int iterations, int64_t pho
     const TokenBatch query{
         1, 13, {0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 2}, std::vector<int64_t>(13, 1)};
     r.imagePeak = matmulPeakGflops();
-    r.imageLoad = loadAverage();
+    r.imageLoad = ts::test::loadAverage();
     r.image = measure(iterations, [&] { (void)m->embedImages(one); });
     r.captionPeak = matmulPeakGflops();
-    r.captionLoad = loadAverage();
+    r.captionLoad = ts::test::loadAverage();
     r.caption = measure(std::max(10, iterations), [&] { (void)m->embedText(query); });
     std::printf(
         "%s: loaded in %.1f s; image embedding min %.1f median %.1f ms, process CPU min %.1f ms "

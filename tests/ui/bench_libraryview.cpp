@@ -7,6 +7,7 @@
 //   QT_QPA_PLATFORM=offscreen build/tests/ui/bench_libraryview [--photos 100000] [--runs 5]
 //       [--latency-ms 0,5,20] [--threaded 0,1]
 #include "fakelisting.h"
+#include "loadaverage.h"
 #include "stallmeter.h"
 #include "ui/appsettings.h"
 #include "ui/librarymodel.h"
@@ -41,13 +42,6 @@ double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
 }
-QString loadAverage() {
-    QFile f(QStringLiteral("/proc/loadavg"));
-    return f.open(QIODevice::ReadOnly)
-               ? QString::fromLatin1(f.readAll()).section(QLatin1Char(' '), 0, 2)
-               : QStringLiteral("?");
-}
-
 // Waits until every photo row the grid shows is loaded; returns false after 10 s.
 bool visibleLoaded(QListView *view, LibraryModel *model) {
     QElapsedTimer t;
@@ -194,7 +188,7 @@ int main(int argc, char **argv) {
     const int runs = qMax(1, parser.value(runsOpt).toInt());
 
     std::printf("library view, %d photos, %d runs per row; load average at start %s\n", photos,
-                runs, qPrintable(loadAverage()));
+                runs, qPrintable(ts::test::loadAverage()));
     std::printf("%-22s | %-24s | %-24s | %-24s | %-18s | %-18s\n", "queries",
                 "load: ms / stall (own)", "scroll: stall (own) ms", "ms per page min/median",
                 "filter stall (own)", "filter ms min/med");
@@ -245,6 +239,6 @@ int main(int argc, char **argv) {
     }
     std::printf(
         "load average at end %s; stall figures are medians over runs (worst gap of a 5 ms timer)\n",
-        qPrintable(loadAverage()));
+        qPrintable(ts::test::loadAverage()));
     return 0;
 }
