@@ -6,10 +6,15 @@
 #include "indexer/imageembedder.h"
 
 #include <QFileInfo>
+#include <QThread>
 
 namespace ts::internal {
 
 namespace {
+
+// A batch rolled back by a deadlock or a serialization conflict (PostgreSQL) is written again
+// this many times, after short waits, before the run reports it.
+constexpr int kConflictRetries = 5;
 
 // The filter metadata of a photo row: the type by content (else by extension), the camera, and
 // the EXIF date, else the file's modification time marked as such.
@@ -73,10 +78,14 @@ Status BatchCommitter::commit(const QList<PreparedPhoto> &batch, JobLease *lease
     QElapsedTimer clock;
     clock.start();
     auto committed = m_catalog.commitBatch(p.writes, m_modelKey, p.deletes, lease);
-    while (!committed && m_reconnect && m_catalog.connectionLost() && m_reconnect())
+    for (int conflicts = 0; !committed;) {
+        // Rolled back whole either way: the same batch is written again, not embedded again.
+        if (m_catalog.rolledBackByConflict() && ++conflicts <= kConflictRetries)
+            QThread::msleep(ulong(20 * conflicts));
+        else if (!m_reconnect || !m_catalog.connectionLost() || !m_reconnect())
+            return committed.error();
         committed = m_catalog.commitBatch(p.writes, m_modelKey, p.deletes, lease);
-    if (!committed)
-        return committed.error();
+    }
     // The catalog now holds the batch; the index follows (rebuilt from the catalog if we die
     // before it is saved).
     updateIndex(p, *committed);

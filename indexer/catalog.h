@@ -328,6 +328,10 @@ public:
     // The server went away (PostgreSQL: a restart, the network): reconnect() and try again.
     // Never on SQLite.
     bool connectionLost() const;
+    // The last write was rolled back by PostgreSQL to break a deadlock or a serialization
+    // conflict with another client: nothing of it was kept, and running it again is the remedy.
+    // Never on SQLite (its busy timeout has waited already).
+    bool rolledBackByConflict() const;
     // Connects again after connectionLost(); statements are prepared again on their next use.
     Status reconnect();
 
@@ -377,6 +381,7 @@ private:
     Catalog() = default;
     Status migrate();
     Status configureSqlite();
+    bool lockOwnJobsInIdOrder(qint64 workerId);
     Status runMigrations();
     Result<int> readSchemaVersion() const;
     Error newerSchemaError(int version) const;

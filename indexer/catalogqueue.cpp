@@ -5,10 +5,17 @@
 #include "indexer/sqldatabase.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace ts {
 
 namespace {
+
+// `ids` in ascending order: the order in which job rows are locked (lockOwnJobsInIdOrder).
+std::vector<qint64> ascending(std::vector<qint64> ids) {
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
 
 // Job flags (index_jobs.flags).
 constexpr qint64 kJobHadEmbedding = 1;
@@ -113,6 +120,23 @@ Status Catalog::updateWorker(const WorkerInfo &w) {
     return {};
 }
 
+// Every transaction that writes several job rows locks them by ascending id: the batch commit (its
+// jobs deleted one by one), giving jobs back, and the heartbeat renewing them on the worker's
+// second connection. Two transactions locking the same rows in different orders deadlock, and
+// PostgreSQL then aborts one of them (bench_shared_library met it: the commit of a batch against
+// its own worker's renewal). An UPDATE alone locks in the order it finds the rows, so the rows
+// are locked first, in order. SQLite has one write lock for the whole file: nothing to order.
+bool Catalog::lockOwnJobsInIdOrder(qint64 workerId) {
+    if (m_db->backend() != sql::Backend::Postgres)
+        return true;
+    auto s =
+        m_db->prepare("SELECT id FROM index_jobs WHERE lease_owner = ?1 ORDER BY id FOR UPDATE");
+    s.bind(1, workerId);
+    while (s.step()) {
+    }
+    return s.failure() == sql::Failure::None;
+}
+
 Status Catalog::renewLeases(qint64 workerId, qint64 leaseMs) {
     std::lock_guard lock(m_mutex);
     const QString doing = QStringLiteral("renewing the worker's leases");
@@ -122,12 +146,15 @@ Status Catalog::renewLeases(qint64 workerId, qint64 leaseMs) {
     const qint64 now = nowMs();
     if (now == 0) // PostgreSQL could not be asked the time: its error says why
         return m_db->lastError(doing);
+    // workers, queue_state, then the jobs: the order of every transaction that takes two of them.
     for (const char *sql :
          {"UPDATE workers SET heartbeat_ms = ?2 WHERE id = ?1 AND ?3 >= 0",
-          "UPDATE index_jobs SET lease_expires_ms = CAST(?2 AS BIGINT) + CAST(?3 AS BIGINT)"
-          " WHERE lease_owner = ?1",
           "UPDATE queue_state SET discovery_expires_ms = CAST(?2 AS BIGINT) + CAST(?3 AS BIGINT)"
-          " WHERE discovery_owner = ?1"}) {
+          " WHERE discovery_owner = ?1",
+          "UPDATE index_jobs SET lease_expires_ms = CAST(?2 AS BIGINT) + CAST(?3 AS BIGINT)"
+          " WHERE lease_owner = ?1"}) {
+        if (std::strstr(sql, "index_jobs") && !lockOwnJobsInIdOrder(workerId))
+            return m_db->lastError(doing);
         auto s = m_db->prepare(sql);
         if (!s.bind(1, workerId).bind(2, now).bind(3, leaseMs).exec())
             return m_db->lastError(doing);
@@ -275,7 +302,7 @@ Status Catalog::releaseJobs(qint64 workerId, const std::vector<qint64> &jobIds, 
                                  " misses = misses + 1 WHERE id = ?1 AND lease_owner = ?2");
     auto drop = m_db->prepare("DELETE FROM index_jobs WHERE id = ?1 AND misses >= 3");
     const qint64 until = nowMs() + delayMs;
-    for (qint64 id : jobIds) {
+    for (qint64 id : ascending(jobIds)) {
         if (!release.bind(1, id).bind(2, workerId).bind(3, until).exec() ||
             !drop.bind(1, id).exec())
             return m_db->lastError(doing);
@@ -289,7 +316,7 @@ Status Catalog::releaseJobs(qint64 workerId, const std::vector<qint64> &jobIds, 
 
 Status Catalog::deleteLeasedJobs(JobLease &lease) {
     auto s = m_db->prepare("DELETE FROM index_jobs WHERE id = ?1 AND lease_owner = ?2");
-    for (qint64 id : lease.jobIds) {
+    for (qint64 id : ascending(lease.jobIds)) { // the order of lockOwnJobsInIdOrder
         if (!s.bind(1, id).bind(2, lease.owner).exec())
             return m_db->lastError(QStringLiteral("removing done jobs from the work queue"));
         if (m_db->changes() != 1) {
@@ -350,9 +377,12 @@ Status Catalog::dropLeases(qint64 workerId) {
     if (!tx.isActive())
         return m_db->lastError(doing);
     for (const char *sql :
-         {"UPDATE index_jobs SET lease_owner = NULL, lease_expires_ms = 0 WHERE lease_owner = ?1",
-          "UPDATE queue_state SET discovery_owner = NULL, discovery_expires_ms = 0"
-          " WHERE discovery_owner = ?1"}) {
+         {"UPDATE queue_state SET discovery_owner = NULL, discovery_expires_ms = 0"
+          " WHERE discovery_owner = ?1",
+          "UPDATE index_jobs SET lease_owner = NULL, lease_expires_ms = 0 WHERE lease_owner = "
+          "?1"}) {
+        if (std::strstr(sql, "index_jobs") && !lockOwnJobsInIdOrder(workerId))
+            return m_db->lastError(doing);
         auto s = m_db->prepare(sql);
         if (!s.bind(1, workerId).exec())
             return m_db->lastError(doing);
@@ -368,6 +398,11 @@ bool Catalog::connectionLost() const {
     // (sql::ReconnectingDatabase) found the server still down; it is lost all the same.
     const sql::Failure f = m_db->lastFailure();
     return f == sql::Failure::ConnectionLost || f == sql::Failure::Unreachable;
+}
+
+bool Catalog::rolledBackByConflict() const {
+    std::lock_guard lock(m_mutex);
+    return m_db->backend() == sql::Backend::Postgres && m_db->lastFailure() == sql::Failure::Busy;
 }
 
 Status Catalog::reconnect() {

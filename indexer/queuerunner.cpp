@@ -75,6 +75,9 @@ constexpr qint64 kRetryMissingMs = 2000;
 
 // Waits between tries to reach a server that went away: 1, 2, 4 ... seconds, at most this.
 constexpr int kMaxReconnectWaitSeconds = 30;
+// Steps rolled back by a conflict with another client (PostgreSQL), in a row, before the worker
+// stops with the error.
+constexpr int kConflictRetries = 5;
 
 PhotoJob photoJobOf(const QueuedJob &j) {
     PhotoJob p;
@@ -125,12 +128,17 @@ Status QueueRunner::run() {
     m_committer->setReconnect([this] { return reconnect(); });
     Status status = makePreparer();
     bool first = true;
+    int conflicts = 0; // in a row
     while (!m_cancelled) {
         if (!status) {
-            // A server that went away (a restart): nothing half-written (each step is one
-            // transaction); connect again, give back what this worker held (the outcome of the
+            // A server that went away (a restart), or a step the server rolled back to break a
+            // conflict with another client: nothing half-written (each step is one transaction);
+            // connect again where needed, give back what this worker held (the outcome of the
             // step that failed is unknown) and go on.
-            if (!m_catalog.connectionLost() || !reconnect())
+            if (m_catalog.rolledBackByConflict() && ++conflicts <= kConflictRetries)
+                qWarning("worker %s: %s; going on", qPrintable(m_info.name),
+                         qPrintable(status.error().message));
+            else if (!m_catalog.connectionLost() || !reconnect())
                 break;
             if (status = m_catalog.dropLeases(m_info.id); !status)
                 continue;
@@ -153,6 +161,8 @@ Status QueueRunner::run() {
             continue;
         }
         status = processBatch(*jobs);
+        if (status)
+            conflicts = 0;
     }
     m_committer->saveIndex(/*evenIfUnchanged=*/status && !m_cancelled);
     heartbeat.reset();

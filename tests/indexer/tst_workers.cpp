@@ -15,7 +15,9 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <algorithm>
 #include <memory>
+#include <thread>
 
 using namespace ts;
 
@@ -124,6 +126,9 @@ private Q_SLOTS:
     void fileMissingOnThisMachineIsGivenBackNotMarkedFailed();
     void serverRestartedMidRunLosesNothing();
     void jobUnderALibraryRootIsClaimedOnlyWhereTheRootIsMapped();
+    void jobRowsAreLockedInIdOrder_data();
+    void jobRowsAreLockedInIdOrder();
+    void batchRolledBackByADeadlockIsWrittenAgain();
 
 private:
     // The library with a folder of `count` generated photos (and `copies` byte-equal copies of
@@ -439,6 +444,157 @@ void TestWorkers::serverRestartedMidRunLosesNothing() {
 // A discovered file under a library root is queued with that root (its path as stored,
 // "@nas/..."), so a worker of a machine that has not mapped the root leaves it, and one that has
 // gets it with its own local path.
+void TestWorkers::jobRowsAreLockedInIdOrder_data() {
+    QTest::addColumn<QString>("operation");
+    QTest::newRow("renewing the leases (the heartbeat)") << QStringLiteral("renew");
+    QTest::newRow("committing the batch") << QStringLiteral("commit");
+    QTest::newRow("giving the leases back") << QStringLiteral("drop");
+}
+
+// Two transactions locking the same job rows in different orders deadlock, and PostgreSQL aborts
+// one of them: bench_shared_library met it between a worker's batch commit and its own heartbeat
+// renewing the leases on its second connection. Every writer of a worker's jobs locks them by
+// ascending id. Here a transaction of the test, in that order, holds the first job while the
+// operation runs on the catalog's connection, then takes the last one: with the operation in any
+// other order (the rows are stored last job first, the batch lists its jobs last first) the two
+// wait for each other and one is aborted.
+void TestWorkers::jobRowsAreLockedInIdOrder() {
+    QFETCH(QString, operation);
+    if (!test::isPostgresRun())
+        QSKIP("SQLite has one write lock for the whole file: no row locks to order");
+    QVERIFY(QDir().mkpath(m_folder));
+    auto catalog = Catalog::open(m_db);
+    QVERIFY2(catalog, catalog ? "" : qPrintable(catalog.error().message));
+    Catalog &c = **catalog;
+    const QString key = QStringLiteral("order-test");
+    const auto folder = c.addFolder(m_folder);
+    QVERIFY(folder);
+    const auto worker = c.registerWorker(QStringLiteral("w"), key, 60000);
+    QVERIFY(worker);
+    auto began = c.tryBeginDiscovery(key, *worker, 60000, 0);
+    QVERIFY(began && *began);
+    std::vector<QueuedJob> queued(4);
+    for (size_t i = 0; i < queued.size(); ++i) {
+        queued[i].folderId = *folder;
+        queued[i].path = m_folder + QStringLiteral("/p%1.jpg").arg(i);
+        queued[i].size = 100;
+        queued[i].mtimeMs = 1;
+    }
+    QVERIFY(c.finishDiscovery(key, *worker, queued).ok());
+    const auto jobs = c.claimJobs(key, *worker, 4, 60000, {});
+    QVERIFY(jobs);
+    QCOMPARE(jobs->size(), size_t(4));
+    std::vector<qint64> ids;
+    for (const QueuedJob &j : *jobs)
+        ids.push_back(j.id);
+    std::sort(ids.begin(), ids.end());
+
+    auto opened = sql::Database::open(m_db);
+    QVERIFY(opened);
+    sql::Database &test = **opened;
+    auto touch = [&](qint64 id) {
+        auto s = test.prepare("UPDATE index_jobs SET misses = misses WHERE id = ?1");
+        return s.bind(1, id).exec();
+    };
+    // A new row version goes behind the older ones, and its index entries after theirs (an
+    // indexed column changes): the rows are now stored, and indexed, last job first.
+    for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
+        auto s = test.prepare(
+            "UPDATE index_jobs SET lease_expires_ms = lease_expires_ms + 1 WHERE id = ?1");
+        QVERIFY(s.bind(1, *it).exec());
+    }
+    QVERIFY(test.begin());
+    QVERIFY(touch(ids.front()));
+
+    Status result;
+    std::thread other([&] {
+        if (operation == QLatin1String("renew")) {
+            result = c.renewLeases(*worker, 60000);
+        } else if (operation == QLatin1String("drop")) {
+            result = c.dropLeases(*worker);
+        } else {
+            JobLease lease;
+            lease.owner = *worker;
+            lease.jobIds.assign(ids.rbegin(), ids.rend());
+            auto committed = c.commitBatch({}, key, {}, &lease);
+            result = !committed   ? Status(committed.error())
+                     : lease.lost ? Status(Error(Error::Code::Internal, QStringLiteral("lost")))
+                                  : Status();
+        }
+    });
+    // Once the operation waits for a row lock (the first job's, in order), take the last job.
+    auto watcher = sql::Database::open(m_db);
+    QVERIFY(watcher);
+    QElapsedTimer clock;
+    clock.start();
+    qint64 waiting = 0;
+    while (waiting == 0 && clock.elapsed() < 10000) {
+        auto s = (*watcher)->prepare("SELECT count(*) FROM pg_stat_activity"
+                                     " WHERE wait_event_type = 'Lock'");
+        waiting = s.step() ? s.int64At(0) : -1;
+        QThread::msleep(20);
+    }
+    const bool tookLast = touch(ids.back());
+    const QString why = tookLast ? QString() : test.lastError(QStringLiteral("locking")).message;
+    const bool committed = tookLast && test.commit();
+    if (!committed)
+        test.rollback();
+    other.join();
+    QCOMPARE(waiting, qint64(1));
+    QVERIFY2(committed, qPrintable(why));
+    QVERIFY2(result.ok(), result.ok() ? "" : qPrintable(result.error().message));
+}
+
+// A batch's commit that the server rolls back to break a deadlock (here with a transaction of the
+// test that takes the batch's jobs last first) is written again, without embedding it again: the
+// worker goes on instead of stopping with "deadlock detected".
+void TestWorkers::batchRolledBackByADeadlockIsWrittenAgain() {
+    if (!test::isPostgresRun())
+        QSKIP("SQLite has one write lock for the whole file: no deadlock between two writers");
+    makeLibrary(8, 0);
+    Worker worker{QStringLiteral("w"), m_tmp->filePath(QStringLiteral("embedded-w.txt"))};
+    worker.process->setProcessChannelMode(QProcess::SeparateChannels);
+    const QString gate = m_tmp->filePath(QStringLiteral("gate"));
+    // No heartbeat: only the commit and the test's transaction lock the jobs.
+    worker.start(m_db, 0, 4, 120, {QStringLiteral("--no-renew"), QStringLiteral("--gate"), gate});
+    QVERIFY(worker.process->waitForStarted(10000));
+    const RawCatalog raw(m_db);
+    QCOMPARE(waitForLease(raw, worker.name, *worker.process).size(), 4);
+    QStringList ids = raw.texts("SELECT CAST(id AS TEXT) FROM index_jobs WHERE lease_owner ="
+                                " (SELECT id FROM workers WHERE name = ?1) ORDER BY id",
+                                worker.name);
+    QCOMPARE(ids.size(), 4);
+
+    auto opened = sql::Database::open(m_db);
+    QVERIFY(opened);
+    sql::Database &test = **opened;
+    auto lock = [&](const QString &id) {
+        auto s = test.prepare("SELECT id FROM index_jobs WHERE id = ?1 FOR UPDATE");
+        return s.bind(1, id.toLongLong()).step();
+    };
+    QVERIFY(test.begin());
+    QVERIFY(lock(ids.last()));
+    QFile(gate).open(QIODevice::WriteOnly); // the worker commits: it waits for the last job
+    QElapsedTimer clock;
+    clock.start();
+    while (raw.count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'") < 1 &&
+           clock.elapsed() < 30000)
+        QThread::msleep(20);
+    // The first job closes the cycle. The worker has waited longer: its transaction is the one
+    // the server rolls back (deadlock_timeout), and this lock is granted.
+    QVERIFY2(lock(ids.first()), qPrintable(test.lastError(QStringLiteral("locking")).message));
+    QVERIFY(test.commit());
+
+    QVERIFY(worker.process->waitForFinished(60000));
+    const QString errors = QString::fromUtf8(worker.process->readAllStandardError());
+    QVERIFY2(worker.process->exitCode() == 0, qPrintable(errors));
+    QCOMPARE(raw.count("SELECT count(*) FROM embeddings"), qint64(m_photos));
+    QCOMPARE(raw.count("SELECT count(*) FROM index_jobs"), qint64(0));
+    const QStringList embedded = loggedPaths(worker.log);
+    QCOMPARE(embedded.size(), m_photos); // the rolled-back batch was not embedded again
+    QCOMPARE(worker.committedEmbeddings(), qint64(m_photos));
+}
+
 void TestWorkers::jobUnderALibraryRootIsClaimedOnlyWhereTheRootIsMapped() {
     const QString nas = m_tmp->filePath(QStringLiteral("nas/photos"));
     QVERIFY(QDir().mkpath(nas));
