@@ -79,6 +79,8 @@ Status BatchCommitter::commit(const QList<PreparedPhoto> &batch, JobLease *lease
     clock.start();
     auto committed = m_catalog.commitBatch(p.writes, m_modelKey, p.deletes, lease);
     for (int conflicts = 0; !committed;) {
+        if (lease && lease->lost) // another worker has the batch: nothing to write again
+            return committed.error();
         // Rolled back whole either way: the same batch is written again, not embedded again.
         if (m_catalog.rolledBackByConflict() && ++conflicts <= kConflictRetries)
             QThread::msleep(ulong(20 * conflicts));

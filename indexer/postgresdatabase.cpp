@@ -814,6 +814,10 @@ Status PostgresDatabase::reconnect() {
     }
     if (!configureSession())
         return lastError(QStringLiteral("configuring the connection"));
+    // The loss is over: a failure kept from before would make the next error of any kind look
+    // like a lost connection (and every call reconnect).
+    m_lastFailure = Failure::None;
+    m_lastMessage.clear();
     return {};
 }
 

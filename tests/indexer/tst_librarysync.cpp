@@ -408,6 +408,23 @@ private Q_SLOTS:
         QCOMPARE(db.reconnects(), 1);
         QVERIFY(!count.step());
         QCOMPARE(count.failure(), sql::Failure::None);
+
+        // The loss is over once the new connection works: the calls that follow keep it (one
+        // server process, no reconnect each), and an error of another kind is not taken for a
+        // lost connection (a worker whose batch lease was lost would reconnect and retry it
+        // forever).
+        QCOMPARE(db.lastFailure(), sql::Failure::None);
+        auto pid = db.prepare("SELECT pg_backend_pid()");
+        QVERIFY(pid.step());
+        const qint64 backend = pid.int64At(0);
+        for (int i = 0; i < 5; ++i) {
+            auto again = db.prepare("SELECT pg_backend_pid()");
+            QVERIFY(again.step());
+            QCOMPARE(again.int64At(0), backend);
+        }
+        QVERIFY(!db.prepare("INSERT INTO t(name) VALUES (NULL)").exec());
+        QCOMPARE(db.lastFailure(), sql::Failure::Constraint);
+        QCOMPARE(db.reconnects(), 1);
     }
 
     // A write transaction cut by a restart is reported as failed, nothing of it is kept, and the
