@@ -797,10 +797,16 @@ Result<std::vector<qint64>> Catalog::commitBatch(const std::vector<PhotoWrite> &
         // worker embeds these photos, and a photo is embedded (and stored) once.
         if (Status s = deleteLeasedJobs(*lease); !s)
             return s.error();
-        if (lease->lost)
+        if (lease->lost) {
+            tx.rollback();
+            // The jobs of the batch nobody took over are still this worker's, and its heartbeat
+            // would keep them so for as long as it runs: given back, free at once.
+            if (Status s = giveBackJobs(*lease); !s)
+                qWarning("%s", qPrintable(s.error().message)); // they are free once it stops
             return Error(Error::Code::Cancelled,
                          QStringLiteral("the lease on the batch was lost to another worker; "
                                         "nothing of it was saved"));
+        }
     }
     PhotoBatchWriter writer(*m_db, modelKey);
     for (qint64 id : deleteIds)

@@ -301,11 +301,15 @@ public:
     // expired) and the last discovery is older than minIntervalMs; false when not taken.
     Result<bool> tryBeginDiscovery(const QString &modelKey, qint64 workerId, qint64 leaseMs,
                                    qint64 minIntervalMs);
-    // One transaction: the model's unleased jobs are replaced by `jobs` (leased ones are kept;
-    // a file whose row is done, with the same size and mtime, is not queued), the discovery is
+    // One transaction: the model's unleased jobs that the discovery covered (absolute paths, and
+    // those under `walkedRoots`: the library roots it could walk) are replaced by `jobs` (leased
+    // ones are kept; a file whose row is done, with the same size and mtime, is not queued; jobs
+    // under other roots, queued by machines that can see them, are kept), the discovery is
     // released and its time recorded. Fails when the worker lost the discovery lease.
     Status finishDiscovery(const QString &modelKey, qint64 workerId,
-                           const std::vector<QueuedJob> &jobs);
+                           const std::vector<QueuedJob> &jobs, const QStringList &walkedRoots);
+    // When the last discovery of `modelKey` finished (the database's clock), 0 if none did.
+    qint64 lastDiscoveryMs(const QString &modelKey) const;
     Status abandonDiscovery(const QString &modelKey, qint64 workerId);
     // Leases up to `limit` free jobs (never leased, or expired) of `modelKey` to `workerId` until
     // now + leaseMs, in id order; jobs of vanished rows only once no other job is left. Jobs under
@@ -388,6 +392,8 @@ private:
     // In the caller's transaction: deletes the lease's jobs, or sets lease.lost when one is not
     // leased to its owner any more.
     Status deleteLeasedJobs(JobLease &lease);
+    // Its own transaction: the lease's jobs still leased to lease.owner are free again at once.
+    Status giveBackJobs(const JobLease &lease);
 
     Status checkNotNested(const QString &name, const QString &localPath) const;
     Status storeUnderRoot(const QString &name, const QString &localPath);

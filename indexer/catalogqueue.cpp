@@ -193,7 +193,8 @@ Result<bool> Catalog::tryBeginDiscovery(const QString &modelKey, qint64 workerId
 }
 
 Status Catalog::finishDiscovery(const QString &modelKey, qint64 workerId,
-                                const std::vector<QueuedJob> &jobs) {
+                                const std::vector<QueuedJob> &jobs,
+                                const QStringList &walkedRoots) {
     std::lock_guard lock(m_mutex);
     const QString doing = QStringLiteral("filling the work queue");
     sql::Transaction tx(*m_db);
@@ -212,8 +213,9 @@ Status Catalog::finishDiscovery(const QString &modelKey, qint64 workerId,
                      QStringLiteral("the discovery took longer than its lease and another worker "
                                     "took it over; its result was dropped"));
     auto clear = m_db->prepare("DELETE FROM index_jobs WHERE model_key = ?1"
-                               " AND (lease_owner IS NULL OR lease_expires_ms <= ?2)");
-    if (!clear.bind(1, modelKey).bind(2, now).exec())
+                               " AND (lease_owner IS NULL OR lease_expires_ms <= ?2) AND " +
+                               rootFilterSql(m_db->backend(), "?3"));
+    if (!clear.bind(1, modelKey).bind(2, now).bind(3, rootList(walkedRoots)).exec())
         return m_db->lastError(doing);
     // A job leased now is kept as it is (its worker commits it). A file whose row is done with
     // the same size and mtime was committed by a worker after this discovery read the catalog:
@@ -253,6 +255,13 @@ Status Catalog::finishDiscovery(const QString &modelKey, qint64 workerId,
     if (!tx.commit())
         return m_db->lastError(doing);
     return {};
+}
+
+qint64 Catalog::lastDiscoveryMs(const QString &modelKey) const {
+    std::lock_guard lock(m_mutex);
+    auto s = m_db->prepare("SELECT last_discovery_ms FROM queue_state WHERE model_key = ?1");
+    s.bind(1, modelKey);
+    return s.step() ? s.int64At(0) : 0;
 }
 
 Status Catalog::abandonDiscovery(const QString &modelKey, qint64 workerId) {
@@ -308,6 +317,23 @@ Status Catalog::releaseJobs(qint64 workerId, const std::vector<qint64> &jobIds, 
             return m_db->lastError(doing);
         release.reset();
         drop.reset();
+    }
+    if (!tx.commit())
+        return m_db->lastError(doing);
+    return {};
+}
+
+Status Catalog::giveBackJobs(const JobLease &lease) {
+    const QString doing = QStringLiteral("giving the rest of a lost batch back to the work queue");
+    sql::Transaction tx(*m_db);
+    if (!tx.isActive())
+        return m_db->lastError(doing);
+    auto s = m_db->prepare("UPDATE index_jobs SET lease_owner = NULL, lease_expires_ms = 0"
+                           " WHERE id = ?1 AND lease_owner = ?2");
+    for (qint64 id : ascending(lease.jobIds)) { // the order of lockOwnJobsInIdOrder
+        if (!s.bind(1, id).bind(2, lease.owner).exec())
+            return m_db->lastError(doing);
+        s.reset();
     }
     if (!tx.commit())
         return m_db->lastError(doing);

@@ -322,7 +322,7 @@ private:
             if (offline)
                 m_offlinePhotos.push_back(it->id);
             else
-                m_out.vanished.push_back({it->id, it->fullHash, it->hasEmbedding});
+                m_out.vanished.push_back({it->id, it->fullHash, it->hasEmbedding, it.key()});
         }
     }
 

@@ -44,6 +44,7 @@ struct VanishedPhoto {
     qint64 id = 0;
     QString fullHash;
     bool hadEmbedding = false;
+    QString path; // where it was (worker mode queues it under that path's library root)
 };
 
 struct DiscoveryOptions {

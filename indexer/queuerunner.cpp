@@ -6,6 +6,7 @@
 #include "indexer/folderdiscovery.h"
 #include "indexer/imageembedder.h"
 #include "indexer/photopreparer.h"
+#include "indexer/rootmapper.h"
 
 #include <QCoreApplication>
 #include <QDir>
@@ -27,24 +28,14 @@ class QueueRunner::Heartbeat {
 public:
     Heartbeat(const QString &databasePath, qint64 workerId, qint64 leaseMs)
         : m_thread([this, databasePath, workerId, leaseMs] {
-              auto catalog = Catalog::open(databasePath);
-              if (!catalog) {
-                  qWarning("%s", qPrintable(catalog.error().message));
-                  return;
-              }
+              std::unique_ptr<Catalog> catalog;
               std::unique_lock lock(m_mutex);
               while (!m_stop) {
                   if (m_wake.wait_for(lock, std::chrono::milliseconds(leaseMs / 3),
                                       [this] { return m_stop; }))
                       break;
                   lock.unlock();
-                  if (Status s = (*catalog)->renewLeases(workerId, leaseMs); !s) {
-                      qWarning("%s", qPrintable(s.error().message)); // the next beat tries again
-                      // A restarted server: connect again for the next beat (the worker thread
-                      // waits with backoff and says so; this one stays quiet).
-                      if ((*catalog)->connectionLost())
-                          (void)(*catalog)->reconnect();
-                  }
+                  beat(catalog, databasePath, workerId, leaseMs);
                   lock.lock();
               }
           }) {}
@@ -60,6 +51,27 @@ public:
     Heartbeat &operator=(const Heartbeat &) = delete;
 
 private:
+    // A connection that could not be opened (the server's connection limit, a restart) is tried
+    // again on the next beat: without renewals every batch longer than a lease would be lost.
+    static void beat(std::unique_ptr<Catalog> &catalog, const QString &databasePath,
+                     qint64 workerId, qint64 leaseMs) {
+        if (!catalog) {
+            auto opened = Catalog::open(databasePath);
+            if (!opened) {
+                qWarning("%s", qPrintable(opened.error().message));
+                return;
+            }
+            catalog = std::move(*opened);
+        }
+        if (Status s = catalog->renewLeases(workerId, leaseMs); !s) {
+            qWarning("%s", qPrintable(s.error().message)); // the next beat tries again
+            // A restarted server: connect again for the next beat (the worker thread waits with
+            // backoff and says so; this one stays quiet).
+            if (catalog->connectionLost())
+                (void)catalog->reconnect();
+        }
+    }
+
     std::mutex m_mutex;
     std::condition_variable m_wake;
     bool m_stop = false;
@@ -116,6 +128,7 @@ Status QueueRunner::run() {
     if (!id)
         return id.error();
     m_info.id = *id;
+    m_startedMs = m_catalog.nowMs();
     std::unique_ptr<Heartbeat> heartbeat;
     if (q.renewLeases)
         heartbeat = std::make_unique<Heartbeat>(m_config.databasePath, m_info.id, m_leaseMs);
@@ -148,14 +161,21 @@ Status QueueRunner::run() {
         if (status = discoverIfDue(std::exchange(first, false)); !status)
             continue;
         auto jobs = m_catalog.claimJobs(m_modelKey, m_info.id, std::max(1, m_config.batchSize),
-                                        m_leaseMs, q.roots);
+                                        m_leaseMs, claimableRoots());
         if (!jobs) {
             status = jobs.error();
             continue;
         }
         if (jobs->empty()) {
-            if (!q.follow && queueDrained())
+            if (!q.follow && !m_catalog.isDiscovering(m_modelKey) && !queueIsCurrent()) {
+                auto taken = discover(0);
+                if (!taken)
+                    status = taken.error();
+                if (!taken || *taken)
+                    continue;
+            } else if (!q.follow && queueDrained()) {
                 break;
+            }
             setState(QStringLiteral("idle"));
             QThread::msleep(ulong(std::max(10, q.pollMilliseconds)));
             continue;
@@ -209,15 +229,21 @@ Status QueueRunner::discoverIfDue(bool first) {
     if (!first && (!q.follow || now - m_lastDiscoveryTryMs < q.rediscoverSeconds * 1000LL))
         return {};
     m_lastDiscoveryTryMs = now;
-    auto taken = m_catalog.tryBeginDiscovery(m_modelKey, m_info.id, m_leaseMs,
-                                             q.discoveryIntervalSeconds * 1000LL);
-    if (!taken)
-        return taken.error();
-    if (!*taken)
-        return {}; // another worker discovers now, or did a moment ago
+    auto taken = discover(q.discoveryIntervalSeconds * 1000LL);
+    return taken ? Status() : Status(taken.error());
+}
+
+Result<bool> QueueRunner::discover(qint64 minIntervalMs) {
+    const qint64 now = m_catalog.nowMs();
+    auto taken = m_catalog.tryBeginDiscovery(m_modelKey, m_info.id, m_leaseMs, minIntervalMs);
+    if (!taken || !*taken)
+        return taken; // another worker discovers now, or did a moment ago
     setState(QStringLiteral("discovering"));
     m_progress.discovering = true;
     m_report(true);
+    // What this machine can walk: the jobs of other roots stay as the machines that see them
+    // queued them.
+    const QStringList walkedRoots = claimableRoots();
     auto discovery = discoverPhotos(
         m_catalog, {m_modelKey, m_config.excludedFolders, m_config.maxWatchedDirectories, now},
         m_cancelled);
@@ -225,7 +251,9 @@ Status QueueRunner::discoverIfDue(bool first) {
     if (!discovery || m_cancelled) {
         if (Status s = m_catalog.abandonDiscovery(m_modelKey, m_info.id); !s)
             qWarning("%s", qPrintable(s.error().message));
-        return discovery ? Status() : Status(discovery.error());
+        if (!discovery)
+            return discovery.error();
+        return true;
     }
     std::vector<QueuedJob> jobs;
     jobs.reserve(discovery->jobs.size() + discovery->vanished.size());
@@ -233,21 +261,39 @@ Status QueueRunner::discoverIfDue(bool first) {
         jobs.push_back({0, p.folderId, p.path, p.size, p.mtimeMs, p.existingId,
                         p.existingHadEmbedding, p.unchanged, false});
     for (const VanishedPhoto &v : discovery->vanished)
-        jobs.push_back({0, 0, QString(), 0, 0, v.id, v.hadEmbedding, false, true});
-    if (Status s = m_catalog.finishDiscovery(m_modelKey, m_info.id, jobs); !s)
-        return s;
+        jobs.push_back({0, 0, v.path, 0, 0, v.id, v.hadEmbedding, false, true});
+    if (Status s = m_catalog.finishDiscovery(m_modelKey, m_info.id, jobs, walkedRoots); !s)
+        return s.error();
+    const RootMapper mapper = m_catalog.rootMapper();
     for (const WatchedFolder &folder : discovery->folders)
-        if (Status s = m_catalog.setFolderScanned(folder.id); !s)
-            qWarning("%s", qPrintable(s.error().message));
+        if (mapper.unavailableReason(folder.path).isEmpty()) // walked
+            if (Status s = m_catalog.setFolderScanned(folder.id); !s)
+                qWarning("%s", qPrintable(s.error().message));
     m_result.skipped += discovery->skipped;
     m_result.directories = discovery->directories;
     m_result.directoriesTruncated = discovery->directoriesTruncated;
     // Rows committed since this worker started are candidates for reuse too.
-    return makePreparer();
+    if (Status s = makePreparer(); !s)
+        return s.error();
+    return true;
+}
+
+bool QueueRunner::queueIsCurrent() const {
+    const qint64 last = m_catalog.lastDiscoveryMs(m_modelKey);
+    return last > 0 && last >= m_startedMs - m_config.queue.discoveryIntervalSeconds * 1000LL;
+}
+
+QStringList QueueRunner::claimableRoots() const {
+    const RootMapper mapper = m_catalog.rootMapper();
+    QStringList out;
+    for (const QString &root : m_config.queue.roots)
+        if (mapper.unavailableReason(QLatin1Char('@') + root).isEmpty())
+            out << root;
+    return out;
 }
 
 bool QueueRunner::queueDrained() {
-    auto queue = m_catalog.workQueue(m_modelKey, m_config.queue.roots);
+    auto queue = m_catalog.workQueue(m_modelKey, claimableRoots());
     return queue && queue->queued == 0 && queue->leased == 0 &&
            !m_catalog.isDiscovering(m_modelKey);
 }
@@ -315,7 +361,7 @@ Status QueueRunner::processBatch(const std::vector<QueuedJob> &jobs) {
     if (!s)
         return s;
     m_progress.done += qint64(prepared.size());
-    if (auto queue = m_catalog.workQueue(m_modelKey, m_config.queue.roots))
+    if (auto queue = m_catalog.workQueue(m_modelKey, claimableRoots()))
         m_progress.total = m_progress.done + queue->queued + queue->leased;
     m_report(false);
     m_committer->saveIndexIfDue();

@@ -52,8 +52,19 @@ public:
 
 private:
     class Heartbeat;
-    // Discovers and refills the queue when this worker gets the discovery lease.
+    // Discovers and refills the queue when it is due and this worker gets the discovery lease.
     Status discoverIfDue(bool first);
+    // Takes the discovery lease unless another worker holds it or the last discovery is younger
+    // than minIntervalMs, then walks the folders and refills the queue. False: not taken.
+    Result<bool> discover(qint64 minIntervalMs);
+    // Did a discovery finish since this worker started (or at most a discovery interval before)?
+    // Else the one it waited for never finished (its worker died or gave up): the queue may not
+    // hold what there is to do.
+    bool queueIsCurrent() const;
+    // The library roots this worker may claim jobs under and discover: the ones mapped on this
+    // machine whose mount point is there and not empty (an unmounted share's jobs are left to
+    // machines that see it).
+    QStringList claimableRoots() const;
     Status processBatch(const std::vector<QueuedJob> &jobs);
     // Prepares the jobs of files (in the decode pool); the ones this machine cannot see are
     // returned in `missing`.
@@ -80,6 +91,7 @@ private:
     std::unique_ptr<PhotoPreparer> m_preparer;
     std::unique_ptr<BatchCommitter> m_committer;
     qint64 m_lastDiscoveryTryMs = 0;
+    qint64 m_startedMs = 0; // the database's clock
 };
 
 } // namespace internal

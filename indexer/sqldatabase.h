@@ -268,6 +268,12 @@ public:
         m_active = false;
         return true;
     }
+    // Now, instead of at the end of the scope: what follows runs outside the transaction.
+    void rollback() {
+        if (m_active)
+            m_db.rollback();
+        m_active = false;
+    }
 
 private:
     Database &m_db;

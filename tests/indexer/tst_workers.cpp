@@ -129,6 +129,10 @@ private Q_SLOTS:
     void jobRowsAreLockedInIdOrder_data();
     void jobRowsAreLockedInIdOrder();
     void batchRolledBackByADeadlockIsWrittenAgain();
+    void lostBatchGivesBackTheJobsNobodyTook();
+    void discoveryKeepsTheJobsOfRootsItCouldNotWalk();
+    void workerOutlivesADiscovererThatDied();
+    void workerLeavesTheJobsOfAnUnmountedRoot();
 
 private:
     // The library with a folder of `count` generated photos (and `copies` byte-equal copies of
@@ -344,7 +348,7 @@ void TestWorkers::fileMissingOnThisMachineIsGivenBackNotMarkedFailed() {
     QVERIFY(taken && *taken);
     QVERIFY((*catalog)
                 ->finishDiscovery(QStringLiteral("fake-model-1"), *discoverer,
-                                  {{0, *folder, gone, 999, 1, *id, true, false, false}})
+                                  {{0, *folder, gone, 999, 1, *id, true, false, false}}, {})
                 .ok());
     QVERIFY(QFile::remove(gone));
 
@@ -480,7 +484,7 @@ void TestWorkers::jobRowsAreLockedInIdOrder() {
         queued[i].size = 100;
         queued[i].mtimeMs = 1;
     }
-    QVERIFY(c.finishDiscovery(key, *worker, queued).ok());
+    QVERIFY(c.finishDiscovery(key, *worker, queued, {}).ok());
     const auto jobs = c.claimJobs(key, *worker, 4, 60000, {});
     QVERIFY(jobs);
     QCOMPARE(jobs->size(), size_t(4));
@@ -608,10 +612,11 @@ void TestWorkers::jobUnderALibraryRootIsClaimedOnlyWhereTheRootIsMapped() {
     const auto taken = (*here)->tryBeginDiscovery(model, *worker, 30000, 0);
     QVERIFY(taken && *taken);
     const QString photo = nas + QStringLiteral("/a.png");
-    QVERIFY(
-        (*here)
-            ->finishDiscovery(model, *worker, {{0, *folder, photo, 10, 1, 0, false, false, false}})
-            .ok());
+    QVERIFY((*here)
+                ->finishDiscovery(model, *worker,
+                                  {{0, *folder, photo, 10, 1, 0, false, false, false}},
+                                  {QStringLiteral("nas")})
+                .ok());
     const RawCatalog raw(m_db);
     QCOMPARE(raw.count("SELECT count(*) FROM index_jobs WHERE root = 'nas'"), qint64(1));
 
@@ -622,6 +627,151 @@ void TestWorkers::jobUnderALibraryRootIsClaimedOnlyWhereTheRootIsMapped() {
     QVERIFY(mapped);
     QCOMPARE(mapped->size(), size_t(1));
     QCOMPARE(mapped->front().path, photo);
+}
+
+namespace {
+
+// Queues `paths` (files of `folderId`) as worker `worker`'s discovery of `model`, walking `roots`.
+bool queueJobs(Catalog &c, const QString &model, qint64 worker, qint64 folderId,
+               const QStringList &paths, const QStringList &roots) {
+    auto began = c.tryBeginDiscovery(model, worker, 60000, 0);
+    if (!began || !*began)
+        return false;
+    std::vector<QueuedJob> jobs;
+    for (const QString &p : paths)
+        jobs.push_back({0, folderId, p, 100, 1, 0, false, false, false});
+    return c.finishDiscovery(model, worker, jobs, roots).ok();
+}
+
+} // namespace
+
+// A worker's lease expired (a laptop asleep, an outage longer than the lease) and another worker
+// took part of its batch: the commit writes nothing, and the jobs nobody took are free at once,
+// not kept by the loser's heartbeat for as long as it runs (a worker without --follow would wait
+// for them forever).
+void TestWorkers::lostBatchGivesBackTheJobsNobodyTook() {
+    QVERIFY(QDir().mkpath(m_folder));
+    auto catalog = Catalog::open(m_db);
+    QVERIFY2(catalog, catalog ? "" : qPrintable(catalog.error().message));
+    Catalog &c = **catalog;
+    const QString model = QStringLiteral("fake-model-1");
+    const auto folder = c.addFolder(m_folder);
+    const auto loser = c.registerWorker(QStringLiteral("loser"), model, 60000);
+    const auto taker = c.registerWorker(QStringLiteral("taker"), model, 60000);
+    QVERIFY(folder && loser && taker);
+    QStringList paths;
+    for (int i = 0; i < 4; ++i)
+        paths << m_folder + QStringLiteral("/p%1.png").arg(i);
+    QVERIFY(queueJobs(c, model, *loser, *folder, paths, {}));
+    const auto batch = c.claimJobs(model, *loser, 4, 60000, {});
+    QVERIFY(batch);
+    QCOMPARE(batch->size(), size_t(4));
+    QVERIFY(test::execSql(m_db, "UPDATE index_jobs SET lease_expires_ms = 0").isEmpty());
+    const auto taken = c.claimJobs(model, *taker, 2, 60000, {});
+    QVERIFY(taken);
+    QCOMPARE(taken->size(), size_t(2));
+    QVERIFY(c.renewLeases(*loser, 60000).ok()); // the loser's heartbeat, still beating
+
+    JobLease lease;
+    lease.owner = *loser;
+    for (const QueuedJob &j : *batch)
+        lease.jobIds.push_back(j.id);
+    const auto committed = c.commitBatch({}, model, {}, &lease);
+    QVERIFY(!committed);
+    QVERIFY(lease.lost);
+    const RawCatalog raw(m_db);
+    QCOMPARE(raw.count("SELECT count(*) FROM index_jobs"), qint64(4)); // nothing deleted
+    QCOMPARE(raw.leasedTo(QStringLiteral("loser")), QStringList());
+    const auto rest = c.claimJobs(model, *taker, 4, 60000, {});
+    QVERIFY(rest);
+    QCOMPARE(rest->size(), size_t(2));
+    QCOMPARE(raw.leasedTo(QStringLiteral("taker")).size(), 4);
+}
+
+// Machines that map different library roots share one queue: a discovery replaces the jobs of
+// what it walked (absolute folders, the roots it sees), never those another machine queued under
+// a root this one cannot see.
+void TestWorkers::discoveryKeepsTheJobsOfRootsItCouldNotWalk() {
+    auto catalog = Catalog::open(m_db);
+    QVERIFY2(catalog, catalog ? "" : qPrintable(catalog.error().message));
+    Catalog &c = **catalog;
+    const QString model = QStringLiteral("fake-model-1");
+    QVERIFY(QDir().mkpath(m_folder));
+    const auto folder = c.addFolder(m_folder);
+    const auto both = c.registerWorker(QStringLiteral("maps a and b"), model, 60000);
+    const auto onlyB = c.registerWorker(QStringLiteral("maps b"), model, 60000);
+    QVERIFY(folder && both && onlyB);
+    QVERIFY(queueJobs(c, model, *both, *folder,
+                      {QStringLiteral("@a/1.png"), QStringLiteral("@b/1.png"),
+                       m_folder + QStringLiteral("/1.png")},
+                      {QStringLiteral("a"), QStringLiteral("b")}));
+    const RawCatalog raw(m_db);
+    QCOMPARE(raw.count("SELECT count(*) FROM index_jobs"), qint64(3));
+    // The second machine walks b and the absolute folder and finds b/2.png only.
+    QVERIFY(
+        queueJobs(c, model, *onlyB, *folder, {QStringLiteral("@b/2.png")}, {QStringLiteral("b")}));
+    QStringList roots = raw.texts("SELECT COALESCE(root, '-') FROM index_jobs ORDER BY id");
+    QCOMPARE(roots, (QStringList{QStringLiteral("a"), QStringLiteral("b")}));
+    const auto forA = c.claimJobs(model, *both, 10, 60000, {QStringLiteral("a")});
+    QVERIFY(forA);
+    QCOMPARE(forA->size(), size_t(1));
+    QCOMPARE(forA->front().path, QStringLiteral("@a/1.png"));
+}
+
+// A worker started while another discovers waits for that discovery. When the discoverer dies
+// (SIGKILL, a machine switched off) its discovery never finishes: once its lease expires the
+// waiting worker discovers itself and indexes the library, instead of finding an empty queue and
+// exiting with nothing done.
+void TestWorkers::workerOutlivesADiscovererThatDied() {
+    makeLibrary(12, 0);
+    const QString model = QStringLiteral("fake-model-1");
+    {
+        auto catalog = Catalog::open(m_db);
+        QVERIFY(catalog);
+        constexpr qint64 kDeadLeaseMs = 3000;
+        const auto dead = (*catalog)->registerWorker(QStringLiteral("dead"), model, kDeadLeaseMs);
+        QVERIFY(dead);
+        const auto began = (*catalog)->tryBeginDiscovery(model, *dead, kDeadLeaseMs, 0);
+        QVERIFY(began && *began); // and never finished
+    }
+    Worker worker{QStringLiteral("w"), m_tmp->filePath(QStringLiteral("embedded-w.txt"))};
+    worker.start(m_db, 0, 4, 30);
+    QVERIFY(worker.process->waitForStarted(10000));
+    QVERIFY(worker.process->waitForFinished(60000));
+    QCOMPARE(worker.process->exitCode(), 0);
+    const RawCatalog raw(m_db);
+    QCOMPARE(raw.count("SELECT count(*) FROM embeddings"), qint64(m_photos));
+    QCOMPARE(raw.count("SELECT count(*) FROM index_jobs"), qint64(0));
+    QCOMPARE(worker.committedEmbeddings(), qint64(m_photos));
+}
+
+// A machine whose share is not mounted (its mount point an empty folder) takes no job under that
+// root: it would give each back unseen, and after 3 such misses the job is dropped, so the
+// machines that do see the share would find nothing left to embed.
+void TestWorkers::workerLeavesTheJobsOfAnUnmountedRoot() {
+    auto catalog = Catalog::open(m_db);
+    QVERIFY2(catalog, catalog ? "" : qPrintable(catalog.error().message));
+    const QString model = QStringLiteral("fake-model-1");
+    QVERIFY(QDir().mkpath(m_folder));
+    const auto folder = (*catalog)->addFolder(m_folder);
+    const auto elsewhere = (*catalog)->registerWorker(QStringLiteral("elsewhere"), model, 60000);
+    QVERIFY(folder && elsewhere);
+    QStringList queued;
+    for (int i = 0; i < 3; ++i)
+        queued << QStringLiteral("@nas/p%1.png").arg(i);
+    QVERIFY(queueJobs(**catalog, model, *elsewhere, *folder, queued, {QStringLiteral("nas")}));
+
+    const QString mountPoint = m_tmp->filePath(QStringLiteral("mnt/nas"));
+    QVERIFY(QDir().mkpath(mountPoint)); // empty: the share is not mounted
+    Worker worker{QStringLiteral("w"), m_tmp->filePath(QStringLiteral("embedded-w.txt"))};
+    worker.start(m_db, 0, 4, 30, {QStringLiteral("--root"), QStringLiteral("nas=") + mountPoint});
+    QVERIFY(worker.process->waitForStarted(10000));
+    QVERIFY(worker.process->waitForFinished(60000));
+    QCOMPARE(worker.process->exitCode(), 0);
+    const RawCatalog raw(m_db);
+    QCOMPARE(raw.count("SELECT count(*) FROM index_jobs WHERE root = 'nas' AND misses = 0"),
+             qint64(queued.size()));
+    QVERIFY(loggedPaths(worker.log).isEmpty());
 }
 
 QTEST_GUILESS_MAIN(TestWorkers)

@@ -6,6 +6,7 @@
 // --add-folder: adds DIR to the library first; --only-add-folder: adds it and exits.
 // --discovery-interval S: no discovery while the last one is younger than S seconds.
 // --gate: each embed() call waits until FILE exists (a test holds a batch in hand with it).
+// --root NAME=PATH: this machine maps the library root NAME to PATH (repeatable).
 //   tst_workers_child --generate DIR N: writes N small distinct photos into DIR (for benchmarks).
 // Prints "worker started" once the library is open, then at the end
 // "embedded N failed M copied C removed R" (this worker's committed work). Exit 0 when the queue
@@ -50,7 +51,7 @@ int main(int argc, char **argv) {
     if (args.size() < 7) {
         qWarning("usage: tst_workers_child DB LOG DELAY_MS BATCH LEASE_SECONDS NAME [--no-renew] "
                  "[--follow] [--add-folder DIR | --only-add-folder DIR] [--gate FILE] "
-                 "[--discovery-interval S]");
+                 "[--discovery-interval S] [--root NAME=PATH]");
         return 2;
     }
     LibraryOptions options;
@@ -67,6 +68,10 @@ int main(int argc, char **argv) {
     options.worker.pollMilliseconds = 100;
     if (const qsizetype at = args.indexOf(QStringLiteral("--discovery-interval")); at > 0)
         options.worker.discoveryIntervalSeconds = args.value(at + 1).toInt();
+    for (qsizetype i = 0; i + 1 < args.size(); ++i)
+        if (args[i] == QLatin1String("--root"))
+            options.rootMounts.insert(args[i + 1].section(QLatin1Char('='), 0, 0),
+                                      args[i + 1].section(QLatin1Char('='), 1));
     auto lib = Library::open(options);
     if (!lib) {
         qWarning("%s", qPrintable(lib.error().message));
