@@ -5,9 +5,13 @@
 #include "libraryoptions.h"
 #include "modeloptions.h"
 
+#include "indexer/librarylocation.h"
+#include "indexer/rootmapper.h"
+
 #include <QCoreApplication>
 #include <QElapsedTimer>
 #include <QEventLoop>
+#include <QFileInfo>
 #include <QTimer>
 
 #include <atomic>
@@ -207,6 +211,24 @@ void printSummaryText(const IndexRunSummary &s, const LibraryStats &stats, bool 
         out(QStringLiteral("run the same command again to resume\n"));
 }
 
+// On a shared library a folder outside every library root is the same path on every machine:
+// another machine that has that path (the same user name's ~/Pictures) would index its own files
+// there. Said once, when the folder is given; the folder is added all the same.
+void warnIfNotUnderARoot(const Library &lib, const QString &dir) {
+    if (!isDatabaseUrl(lib.catalogLocation()))
+        return;
+    const QString path = QFileInfo(dir).absoluteFilePath();
+    const QHash<QString, QString> mounts = lib.rootMounts();
+    for (auto it = mounts.cbegin(); it != mounts.cend(); ++it)
+        if (isPathAtOrUnder(path, it.value()))
+            return;
+    err(QStringLiteral("towersearch-cli index: warning: %1 is not under a library root, so every "
+                       "machine indexing this shared library takes it for its own folder of that "
+                       "path; name the share with 'towersearch-cli roots add NAME %1' (see the "
+                       "README's Shared library)\n")
+            .arg(path));
+}
+
 // The library with the command line's folders added, indexing with the model; on failure prints
 // why and sets `exitCode`.
 std::unique_ptr<Library> openForIndexing(const QCommandLineParser &parser,
@@ -227,6 +249,7 @@ std::unique_ptr<Library> openForIndexing(const QCommandLineParser &parser,
             exitCode = kExitInput;
             return {};
         }
+        warnIfNotUnderARoot(*lib, dir);
     }
     if (lib->folders().isEmpty() && !options.worker.enabled) {
         exitCode = usageError(command, QStringLiteral("the library has no folders: give at "

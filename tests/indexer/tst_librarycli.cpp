@@ -418,7 +418,8 @@ void TestLibraryCli::duplicatesListsTheCopiesMade() {
 // `roots add` on machine A, indexing there; machine B (its own roots.json) sees the root unmapped
 // and loses nothing, maps it to its own mount path and re-embeds nothing.
 void TestLibraryCli::rootsMapOneShareOnTwoMachines() {
-    const QString db = m_tmp.filePath(QStringLiteral("roots/library.sqlite"));
+    const QString db =
+        ts::test::catalogLocation(m_tmp.filePath(QStringLiteral("roots/library.sqlite")));
     const QString nasA = m_tmp.filePath(QStringLiteral("machineA/nas/photos"));
     const QString nasB = m_tmp.filePath(QStringLiteral("machineB/Volumes/photos"));
     QVERIFY(QDir().mkpath(QFileInfo(nasA).absolutePath()));
@@ -439,6 +440,7 @@ void TestLibraryCli::rootsMapOneShareOnTwoMachines() {
     r = cli(QStringList{QStringLiteral("index"), nasA, QStringLiteral("--json")} + dbArgs + model,
             120000, a);
     QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+    QVERIFY2(!r.err.contains(QLatin1String("not under a library root")), qPrintable(r.err));
     const int embedded = r.j["embedded"].get<int>();
     QVERIFY(embedded > 0);
     const int photos = r.j["photos"].get<int>();
@@ -542,9 +544,11 @@ void TestLibraryCli::rootsCommandRefusesBadRequests() {
 }
 
 // Worker mode end to end: `index --worker` fills the shared queue, drains it and exits; `status`
-// lists the worker and an empty queue; a second worker finds nothing left to do.
+// lists the worker and an empty queue; a second worker finds nothing left to do; two clients,
+// each with its own local files, find the same photos for a caption.
 void TestLibraryCli::workerIndexesAndStatusListsTheWorkers() {
-    const QString workerDb = m_tmp.filePath(QStringLiteral("workers/library.sqlite"));
+    const QString workerDb =
+        ts::test::catalogLocation(m_tmp.filePath(QStringLiteral("workers/library.sqlite")));
     const QStringList args = {QStringLiteral("--db"), workerDb, QStringLiteral("--model"),
                               modelDir(), QStringLiteral("--json")};
     Run r = cli(QStringList{QStringLiteral("index"), photos(), QStringLiteral("--worker"),
@@ -555,6 +559,9 @@ void TestLibraryCli::workerIndexesAndStatusListsTheWorkers() {
     QCOMPARE(r.j["embedded"].get<int>(), 4);
     QCOMPARE(r.j["failed"].get<int>(), 1);
     QCOMPARE(r.j["pending"].get<int>(), 0);
+    // A shared library's folder outside every root: every machine would take it for its own.
+    QCOMPARE(r.err.contains(QLatin1String("is not under a library root")),
+             ts::test::isPostgresRun());
     r = cli(QStringList{QStringLiteral("index"), QStringLiteral("--worker"),
                         QStringLiteral("--name"), QStringLiteral("second")} +
             args);
@@ -575,6 +582,20 @@ void TestLibraryCli::workerIndexesAndStatusListsTheWorkers() {
     r = cli({QStringLiteral("status"), QStringLiteral("--db"), workerDb});
     QVERIFY2(r.out.contains(QLatin1String("worker: first: stopped, 4 embedded, 1 failed")),
              qPrintable(r.out));
+
+    // Each client's vector index and rerank cache are its own (its XDG cache on a server's
+    // library), built from the catalog's vectors: a caption finds the same photos, same scores.
+    QStringList answers;
+    for (const QString &client : {QStringLiteral("client-a"), QStringLiteral("client-b")}) {
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("XDG_CACHE_HOME"), m_tmp.filePath(client));
+        r = cli(QStringList{QStringLiteral("search"), QStringLiteral("a cat on a couch")} + args,
+                120000, env);
+        QVERIFY2(r.exitCode == 0, qPrintable(r.err));
+        QCOMPARE(r.j["results"].size(), size_t(4));
+        answers << QString::fromStdString(r.j["results"].dump());
+    }
+    QCOMPARE(answers[1], answers[0]);
 
     // Worker options without --worker are a usage error.
     r = cli(QStringList{QStringLiteral("index"), QStringLiteral("--follow")} + args);
