@@ -2,8 +2,7 @@
 
 #include "indexer/sqldatabase.h"
 
-#include <QRegularExpression>
-#include <QUrl>
+#include <QStringList>
 
 #include <libpq-fe.h>
 
@@ -12,51 +11,6 @@
 namespace ts {
 
 namespace {
-
-const QString kPasswordMask = QStringLiteral("***");
-
-// Where a URL's password is, to mask it where libpq's message quotes a piece of the URL. libpq
-// reads the user information up to the first '/' after "://" (RFC 3986 would stop at '?' too);
-// masking everything between the first ':' and the last '@' before it may mask more than libpq's
-// password when the URL is odd, never less.
-struct UserInfo {
-    qsizetype passwordStart = -1, passwordEnd = -1; // [start, end) in the location
-};
-
-UserInfo findPassword(const QString &url) {
-    const qsizetype start = url.indexOf(QLatin1String("://")) + 3;
-    qsizetype end = url.indexOf(QLatin1Char('/'), start);
-    if (end < 0)
-        end = url.size();
-    const qsizetype at = url.lastIndexOf(QLatin1Char('@'), end - 1);
-    if (at < start)
-        return {};
-    const qsizetype colon = url.indexOf(QLatin1Char(':'), start);
-    if (colon < 0 || colon > at)
-        return {};
-    return {colon + 1, at};
-}
-
-const QRegularExpression &passwordParameter() {
-    static const QRegularExpression re(QStringLiteral("([?&]password=)([^&]*)"));
-    return re;
-}
-
-// The passwords of `url` as written and as libpq decodes them, to be masked wherever libpq's
-// message quotes a piece of the URL.
-QStringList passwordsIn(const QString &url) {
-    QStringList secrets;
-    const UserInfo info = findPassword(url);
-    if (info.passwordStart >= 0)
-        secrets << url.mid(info.passwordStart, info.passwordEnd - info.passwordStart);
-    for (auto it = passwordParameter().globalMatch(url); it.hasNext();)
-        secrets << it.next().captured(2);
-    QStringList all;
-    for (const QString &s : std::as_const(secrets))
-        if (!s.isEmpty())
-            all << s << QUrl::fromPercentEncoding(s.toUtf8());
-    return all;
-}
 
 // libpq checks the port only when it connects (a list, one per host): the first that is not a
 // TCP port number, or a null string.
@@ -95,18 +49,19 @@ Status checkLocationSyntax(const QString &location) {
         const QString port = badPort(options.get());
         if (port.isNull())
             return Status::success();
+        // The "port" may be a password holding a raw '/' (libpq then reads no user name).
         return Error(Error::Code::InvalidArgument,
-                     QStringLiteral("%1 is not a valid PostgreSQL URL (the port \"%2\" is not a "
-                                    "number from 1 to 65535)")
-                         .arg(redactedLocation(location), port));
+                     sql::maskPasswords(
+                         QStringLiteral("%1 is not a valid PostgreSQL URL (the port \"%2\" is not "
+                                        "a number from 1 to 65535)")
+                             .arg(location, port),
+                         location));
     }
     // libpq quotes the offending piece, which may be the password: mask it (and the whole URL).
     QString why =
         message ? QString::fromUtf8(message).trimmed() : QStringLiteral("libpq could not parse it");
     PQfreemem(message);
-    why.replace(location, redactedLocation(location));
-    for (const QString &secret : passwordsIn(location))
-        why.replace(secret, kPasswordMask);
+    why = sql::maskPasswords(why, location);
     return Error(Error::Code::InvalidArgument,
                  QStringLiteral("%1 is not a valid PostgreSQL URL (%2); write it as "
                                 "postgresql://USER@HOST[:PORT]/DATABASE")

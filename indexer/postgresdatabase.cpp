@@ -736,7 +736,9 @@ Error PostgresDatabase::lastError(const QString &doing) const {
 
 Error PostgresDatabase::connectError(PGconn *conn, const QString &url, Failure *failure) {
     const QString where = redactedLocation(url);
-    const QString why = conn ? oneLine(PQerrorMessage(conn)) : QStringLiteral("out of memory");
+    // libpq may quote the host it could not find, which holds a piece of a password with a raw '@'.
+    const QString why =
+        conn ? maskPasswords(oneLine(PQerrorMessage(conn)), url) : QStringLiteral("out of memory");
     const QString user = conn && PQuser(conn) ? QString::fromUtf8(PQuser(conn)) : QString();
     Failure kind = Failure::Unreachable;
     QString message;
@@ -809,7 +811,7 @@ Status PostgresDatabase::reconnect() {
     ++m_generation;
     if (PQstatus(m_conn) != CONNECTION_OK) {
         Error e = connectError(m_conn, location(), &m_lastFailure);
-        m_lastMessage = oneLine(PQerrorMessage(m_conn));
+        m_lastMessage = maskPasswords(oneLine(PQerrorMessage(m_conn)), location());
         return e;
     }
     if (!configureSession())

@@ -2,7 +2,11 @@
 
 #include "indexer/rootmapper.h"
 
+#include <QRegularExpression>
 #include <QStringList>
+#include <QUrl>
+
+#include <algorithm>
 
 namespace ts::sql {
 
@@ -35,16 +39,82 @@ bool isPostgresLocation(const QString &location) {
            location.startsWith(QLatin1String("postgres://"));
 }
 
+namespace {
+
+qsizetype firstOf(const QString &text, const QString &chars, qsizetype from) {
+    qsizetype first = text.size();
+    for (const QChar c : chars)
+        if (const qsizetype i = text.indexOf(c, from); i >= 0 && i < first)
+            first = i;
+    return first;
+}
+
+// Where the user information of a URL ends: its '@', or -1. libpq reads user[:password] up to an
+// '@' before the first '/', whatever the password holds ('?' and '#' included); the last such '@'
+// masks the most when a raw '@' is in it. A raw '/' in the password (an invalid URL: libpq then
+// reads no user information and takes the password for a port or a database name) still ends at
+// the last '@' before the query when a ':' comes before the '/': masking more than the password
+// of an odd URL, never less.
+qsizetype userInfoEnd(const QString &location, qsizetype hostStart) {
+    const qsizetype slash = firstOf(location, QStringLiteral("/"), hostStart);
+    const qsizetype at = location.lastIndexOf(QLatin1Char('@'), slash - 1);
+    if (at >= hostStart || slash == location.size())
+        return at;
+    const qsizetype colon = location.indexOf(QLatin1Char(':'), hostStart);
+    if (colon < 0 || colon > slash)
+        return -1;
+    const qsizetype later =
+        location.lastIndexOf(QLatin1Char('@'), firstOf(location, QStringLiteral("?#"), slash) - 1);
+    return later > slash ? later : -1;
+}
+
+bool isPasswordParameter(const QString &parameter) {
+    const QString key = parameter.section(QLatin1Char('='), 0, 0);
+    return key.compare(QLatin1String("password"), Qt::CaseInsensitive) == 0 ||
+           key.compare(QLatin1String("sslpassword"), Qt::CaseInsensitive) == 0;
+}
+
+} // namespace
+
+QString maskPasswords(QString text, const QString &location) {
+    if (!isPostgresLocation(location))
+        return text;
+    const QString mask = QStringLiteral("***");
+    text.replace(location, redactedLocation(location));
+    QStringList secrets;
+    const qsizetype hostStart = location.indexOf(QLatin1String("://")) + 3;
+    if (const qsizetype at = userInfoEnd(location, hostStart); at >= 0) {
+        const qsizetype colon = location.indexOf(QLatin1Char(':'), hostStart);
+        if (colon >= 0 && colon < at)
+            secrets << location.mid(colon + 1, at - colon - 1);
+    }
+    const qsizetype query = location.indexOf(QLatin1Char('?'), hostStart);
+    if (query >= 0)
+        for (const QString &p :
+             location.mid(query + 1).split(QRegularExpression(QStringLiteral("[&#]"))))
+            if (isPasswordParameter(p))
+                secrets << p.section(QLatin1Char('='), 1);
+    QStringList pieces;
+    for (const QString &s : std::as_const(secrets)) {
+        pieces << s << QUrl::fromPercentEncoding(s.toUtf8());
+        for (const QString &piece : s.split(QRegularExpression(QStringLiteral("[@/]"))))
+            if (piece.size() >= 2 && piece != s)
+                pieces << piece;
+    }
+    // Longest first: a piece must not break up a longer secret before it is masked whole.
+    std::sort(pieces.begin(), pieces.end(),
+              [](const QString &a, const QString &b) { return a.size() > b.size(); });
+    for (const QString &piece : std::as_const(pieces))
+        if (!piece.isEmpty())
+            text.replace(piece, mask);
+    return text;
+}
+
 QString redactedLocation(const QString &location, Redaction how) {
     if (!isPostgresLocation(location))
         return location;
     const qsizetype hostStart = location.indexOf(QLatin1String("://")) + 3;
-    // libpq reads user[:password] up to an '@' before the first '/', whatever the password holds
-    // ('?' and '#' included); the last such '@' masks the most when a raw '@' is in it.
-    qsizetype slash = location.indexOf(QLatin1Char('/'), hostStart);
-    if (slash < 0)
-        slash = location.size();
-    const qsizetype at = location.lastIndexOf(QLatin1Char('@'), slash - 1);
+    const qsizetype at = userInfoEnd(location, hostStart);
     QString out = location.left(hostStart);
     qsizetype hostBegin = hostStart;
     if (at >= hostStart) {
@@ -78,8 +148,7 @@ QString redactedLocation(const QString &location, Redaction how) {
     }
     QStringList params;
     for (const QString &p : rest.split(QLatin1Char('&'))) {
-        if (p.section(QLatin1Char('='), 0, 0)
-                .compare(QLatin1String("password"), Qt::CaseInsensitive) != 0)
+        if (!isPasswordParameter(p))
             params << p;
         else if (how == Redaction::Mask)
             params << p.section(QLatin1Char('='), 0, 0) + QStringLiteral("=***");

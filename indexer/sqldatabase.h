@@ -68,6 +68,10 @@ bool isPostgresLocation(const QString &location);
 // key in a settings file); a file path unchanged.
 enum class Redaction { Mask, Remove };
 QString redactedLocation(const QString &location, Redaction how = Redaction::Mask);
+// `text` (libpq's words about `location`, which may quote pieces of it) with the location shown
+// redacted and every password of it, as written, percent-decoded and each piece of it between
+// '@' and '/' (libpq splits a password holding them raw), replaced by ***.
+QString maskPasswords(QString text, const QString &location);
 
 class Database;
 

@@ -69,6 +69,10 @@ void TestCliDatabase::malformedUrlIsAUsageErrorThatHidesThePassword_data() {
         << QStringLiteral("postgresql://alice:%1%zz@nas/photos").arg(kPassword) << false
         << QStringLiteral("invalid percent-encoded token")
         << QStringLiteral("postgresql://alice:***@nas/photos");
+    // An invalid URL typed all the same ('/' must be %2F): libpq takes the password for the port.
+    QTest::newRow("raw / in the password, --db")
+        << QStringLiteral("postgresql://alice:%1/x@nas/photos").arg(kPassword) << false
+        << QStringLiteral("port \"***\"") << QStringLiteral("postgresql://alice:***@nas/photos");
     QTest::newRow("password parameter, bad port, --db")
         << QStringLiteral("postgresql:///photos?host=/tmp&password=%1&port=x").arg(kPassword)
         << false << QStringLiteral("port \"x\"")

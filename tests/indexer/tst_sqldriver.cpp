@@ -101,6 +101,8 @@ private Q_SLOTS:
 
     void redactsPasswordsFromLocations_data();
     void redactsPasswordsFromLocations();
+    void libpqWordsQuotingPiecesOfAPasswordAreMasked_data();
+    void libpqWordsQuotingPiecesOfAPasswordAreMasked();
     void wrongPasswordIsAuthFailedNamingTheUser_data();
     void wrongPasswordIsAuthFailedNamingTheUser();
     void noServerAtTheAddressIsUnreachable();
@@ -517,6 +519,15 @@ void TestSqlDriver::redactsPasswordsFromLocations_data() {
         << "postgresql://alice:pa?s#s@nas/photos?sslmode=require"
         << "postgresql://alice:***@nas/photos?sslmode=require"
         << "postgresql://alice@nas/photos?sslmode=require";
+    // Invalid (a '/' must be written %2F) but typed all the same: libpq reads no user name and
+    // takes "ab" for the port; the message must not show the password either way.
+    QTest::newRow("password with a raw /") << "postgresql://alice:ab/cd@nas/photos"
+                                           << "postgresql://alice:***@nas/photos"
+                                           << "postgresql://alice@nas/photos";
+    QTest::newRow("ssl key password parameter")
+        << "postgresql://alice@nas/photos?sslmode=require&sslpassword=k3y"
+        << "postgresql://alice@nas/photos?sslmode=require&sslpassword=***"
+        << "postgresql://alice@nas/photos?sslmode=require";
     QTest::newRow("password, no database") << "postgresql://alice:pa?ss@nas"
                                            << "postgresql://alice:***@nas"
                                            << "postgresql://alice@nas";
@@ -543,6 +554,36 @@ void TestSqlDriver::redactsPasswordsFromLocations() {
     QFETCH(QString, without);
     QCOMPARE(sql::redactedLocation(location), shown);
     QCOMPARE(sql::redactedLocation(location, sql::Redaction::Remove), without);
+    // What libpq may say about it, quoting the whole URL.
+    QCOMPARE(sql::maskPasswords(QStringLiteral("bad \"%1\"").arg(location), location),
+             QStringLiteral("bad \"%1\"").arg(shown));
+}
+
+// libpq splits a password holding a raw '@' at its first '@' and takes the rest for the host,
+// which it quotes when it cannot find it: the pieces of the password are masked too.
+void TestSqlDriver::libpqWordsQuotingPiecesOfAPasswordAreMasked_data() {
+    QTest::addColumn<QString>("location");
+    QTest::addColumn<QString>("words");
+    QTest::addColumn<QString>("masked");
+    QTest::newRow("raw @") << "postgresql://alice:pw@rest@nas/photos"
+                           << "could not translate host name \"rest@nas\" to address"
+                           << "could not translate host name \"***@nas\" to address";
+    QTest::newRow("raw /") << "postgresql://alice:12/rest@nas/photos"
+                           << "database \"rest@nas/photos\" does not exist (port 12)"
+                           << "database \"***@nas/photos\" does not exist (port ***)";
+    QTest::newRow("percent-decoded") << "postgresql://alice:p%40ss@nas/photos"
+                                     << "password for p@ss refused"
+                                     << "password for *** refused";
+    QTest::newRow("nothing to mask") << "postgresql://alice@nas/photos"
+                                     << "connection refused"
+                                     << "connection refused";
+}
+
+void TestSqlDriver::libpqWordsQuotingPiecesOfAPasswordAreMasked() {
+    QFETCH(QString, location);
+    QFETCH(QString, words);
+    QFETCH(QString, masked);
+    QCOMPARE(sql::maskPasswords(words, location), masked);
 }
 
 void TestSqlDriver::wrongPasswordIsAuthFailedNamingTheUser_data() {
