@@ -320,8 +320,10 @@ public:
     // worker or a later try; a job that could not be seen 3 times is dropped (the photo's row is
     // left as it is: the next discovery decides).
     Status releaseJobs(qint64 workerId, const std::vector<qint64> &jobIds, qint64 delayMs);
-    // The model's queue (root filter as claimJobs) and the workers of the last day.
-    Result<WorkQueueStatus> workQueue(const QString &modelKey, const QStringList &roots) const;
+    // The model's queue (root filter as claimJobs; nullopt: every job, whatever its root) and the
+    // workers of the last day.
+    Result<WorkQueueStatus> workQueue(const QString &modelKey,
+                                      const std::optional<QStringList> &roots) const;
     // Is a discovery of `modelKey` running (its lease not expired)?
     bool isDiscovering(const QString &modelKey) const;
     // After a lost connection (a restarted server, PostgreSQL): gives back every lease the

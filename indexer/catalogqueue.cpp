@@ -355,18 +355,22 @@ Status Catalog::deleteLeasedJobs(JobLease &lease) {
 }
 
 Result<WorkQueueStatus> Catalog::workQueue(const QString &modelKey,
-                                           const QStringList &roots) const {
+                                           const std::optional<QStringList> &roots) const {
     std::lock_guard lock(m_mutex);
     const QString doing = QStringLiteral("reading the work queue");
     WorkQueueStatus out;
     const qint64 now = nowMs();
     if (now == 0) // PostgreSQL could not be asked the time: its error says why
         return m_db->lastError(doing);
+    // A job given back for a while (a file this machine could not see) waits, leased to nobody.
     auto count = m_db->prepare(
-        "SELECT count(*) FILTER (WHERE lease_expires_ms <= ?2), count(*) FILTER (WHERE"
-        " lease_expires_ms > ?2) FROM index_jobs WHERE model_key = ?1 AND " +
-        rootFilterSql(m_db->backend(), "?3"));
-    count.bind(1, modelKey).bind(2, now).bind(3, rootList(roots));
+        "SELECT count(*) FILTER (WHERE lease_owner IS NULL OR lease_expires_ms <= ?2),"
+        " count(*) FILTER (WHERE lease_owner IS NOT NULL AND lease_expires_ms > ?2)"
+        " FROM index_jobs WHERE model_key = ?1 AND " +
+        (roots ? rootFilterSql(m_db->backend(), "?3") : QByteArray("1 = 1")));
+    count.bind(1, modelKey).bind(2, now);
+    if (roots)
+        count.bind(3, rootList(*roots));
     if (!count.step())
         return m_db->lastError(doing);
     out.queued = count.int64At(0);

@@ -846,7 +846,7 @@ LibraryStats Library::stats() const {
 Result<WorkQueueStatus> Library::workQueue() const {
     const QString key =
         d->embedder ? d->embedder->modelKey() : d->catalog->meta(QStringLiteral("serving_model"));
-    return d->catalog->workQueue(key, rootsMappedHere(d->options));
+    return d->catalog->workQueue(key, std::nullopt); // the whole queue, whoever can take it
 }
 
 DuplicateFinder Library::duplicateFinder() const {

@@ -175,8 +175,9 @@ public:
     // ThumbnailLoader. Thread-safe (any thread) and valid after the Library is gone.
     std::function<QString(const QString &photoPath)> storedThumbnailProvider() const;
     LibraryStats stats() const;
-    // The shared work queue of the indexing model (else the serving one) and the workers that
-    // drain it (worker mode, `towersearch-cli status`). A small query; any thread of the Library.
+    // The shared work queue of the indexing model (else the serving one), every job whatever
+    // machine can take it, and the workers that drain it (worker mode, `towersearch-cli status`).
+    // A small query; any thread of the Library.
     Result<WorkQueueStatus> workQueue() const;
 
     // Near-duplicates: groups of photos whose embeddings of the serving model have

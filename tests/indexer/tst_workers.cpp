@@ -772,6 +772,17 @@ void TestWorkers::workerLeavesTheJobsOfAnUnmountedRoot() {
     QCOMPARE(raw.count("SELECT count(*) FROM index_jobs WHERE root = 'nas' AND misses = 0"),
              qint64(queued.size()));
     QVERIFY(loggedPaths(worker.log).isEmpty());
+    // `status` on a machine that maps no root shows the whole queue all the same.
+    LibraryOptions options;
+    options.databasePath = m_db;
+    options.watchFolders = false;
+    auto lib = Library::open(options);
+    QVERIFY(lib);
+    QVERIFY((*lib)->setEmbedder(std::make_shared<test::FakeEmbedder>()).ok());
+    const auto queue = (*lib)->workQueue();
+    QVERIFY(queue);
+    QCOMPARE(queue->queued, qint64(queued.size()));
+    QCOMPARE(queue->leased, qint64(0));
 }
 
 QTEST_GUILESS_MAIN(TestWorkers)
