@@ -792,6 +792,13 @@ Result<std::vector<qint64>> Catalog::commitBatch(const std::vector<PhotoWrite> &
     sql::Transaction tx(*m_db);
     if (!tx.isActive())
         return m_db->lastError(doing);
+    // The catalog outlives this process's open: a newer TowerSearch (another machine's, on a
+    // shared catalog) may have upgraded it meanwhile, and rows written the old way would not be
+    // what it expects. (One small read per batch.)
+    if (auto version = readSchemaVersion(); !version)
+        return version.error();
+    else if (*version > kSchemaVersion)
+        return newerSchemaError(*version);
     if (lease) {
         // First, so that a batch whose lease another worker took over writes nothing: that
         // worker embeds these photos, and a photo is embedded (and stored) once.

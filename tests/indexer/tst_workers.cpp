@@ -133,6 +133,7 @@ private Q_SLOTS:
     void discoveryKeepsTheJobsOfRootsItCouldNotWalk();
     void workerOutlivesADiscovererThatDied();
     void workerLeavesTheJobsOfAnUnmountedRoot();
+    void workerStopsWhenANewerTowerSearchUpgradedTheLibrary();
 
 private:
     // The library with a folder of `count` generated photos (and `copies` byte-equal copies of
@@ -783,6 +784,31 @@ void TestWorkers::workerLeavesTheJobsOfAnUnmountedRoot() {
     QVERIFY(queue);
     QCOMPARE(queue->queued, qint64(queued.size()));
     QCOMPARE(queue->leased, qint64(0));
+}
+
+// Machines of a shared library are upgraded one by one: a worker of the older version, running
+// when a newer TowerSearch upgrades the catalog, stops with the sentence of a newer database
+// instead of writing rows the old way; nothing of its batch is written.
+void TestWorkers::workerStopsWhenANewerTowerSearchUpgradedTheLibrary() {
+    makeLibrary(8, 0);
+    Worker worker{QStringLiteral("w"), m_tmp->filePath(QStringLiteral("embedded-w.txt"))};
+    worker.process->setProcessChannelMode(QProcess::SeparateChannels);
+    const QString gate = m_tmp->filePath(QStringLiteral("gate"));
+    worker.start(m_db, 0, 4, 30, {QStringLiteral("--gate"), gate});
+    QVERIFY(worker.process->waitForStarted(10000));
+    const RawCatalog raw(m_db);
+    QVERIFY(!waitForLease(raw, worker.name, *worker.process).isEmpty());
+    const QByteArray newer = QByteArray::number(Catalog::kSchemaVersion + 1);
+    const QByteArray upgrade = test::isPostgresRun() ? "UPDATE meta SET value = '" + newer +
+                                                           "' WHERE key = 'schema_version'"
+                                                     : "PRAGMA user_version = " + newer;
+    QCOMPARE(test::execSql(m_db, upgrade.constData()), QString());
+    QFile(gate).open(QIODevice::WriteOnly);
+    QVERIFY(worker.process->waitForFinished(60000));
+    const QString errors = QString::fromUtf8(worker.process->readAllStandardError());
+    QCOMPARE(worker.process->exitCode(), 1);
+    QVERIFY2(errors.contains(QLatin1String("written by a newer TowerSearch")), qPrintable(errors));
+    QCOMPARE(raw.count("SELECT count(*) FROM embeddings"), qint64(0));
 }
 
 QTEST_GUILESS_MAIN(TestWorkers)
