@@ -2,6 +2,8 @@
 
 #include <QByteArray>
 
+#include <algorithm>
+
 namespace ts::sql {
 
 namespace {
@@ -71,13 +73,21 @@ ReconnectingDatabase::ReconnectingDatabase(std::unique_ptr<Database> inner)
 bool ReconnectingDatabase::reconnectIfLost() {
     if (m_inner->lastFailure() != Failure::ConnectionLost || m_inTransaction)
         return false;
+    if (m_backoffMs > 0 && !m_retryAfter.hasExpired())
+        return false;
     return bool(reconnect());
 }
 
 Status ReconnectingDatabase::reconnect() {
+    ++m_attempts;
     Status s = m_inner->reconnect();
-    if (s)
+    if (s) {
         ++m_reconnects;
+        m_backoffMs = 0;
+    } else {
+        m_backoffMs = m_backoffMs == 0 ? 1000 : std::min(2 * m_backoffMs, 30000);
+        m_retryAfter.setRemainingTime(m_backoffMs);
+    }
     return s;
 }
 

@@ -13,10 +13,15 @@
 //   failed (Failure::ConnectionLost): the server rolled back the transaction, nothing is
 //   half-written, the caller retries the whole of it.
 // - Preparing a statement and BEGIN touch nothing: they are retried once after a reconnect.
+// - A reconnect that failed (the server still down, a NAS switched off: up to the connect timeout
+//   each) is not tried again by the calls of the next second, then 2, 4 ... 30 s: meanwhile they
+//   fail at once. reconnect() itself always tries.
 //
 // Threads: as sql::Database (the Catalog's mutex serialises calls).
 
 #include "indexer/sqldatabase.h"
+
+#include <QDeadlineTimer>
 
 namespace ts::sql {
 
@@ -36,8 +41,9 @@ public:
     bool isReadOnly() const override { return m_inner->isReadOnly(); }
     Status reconnect() override;
 
-    // How many times the connection was made again (tests, status).
+    // How many times the connection was made again (tests, status), and tried to be.
     int reconnects() const { return m_reconnects; }
+    int reconnectAttempts() const { return m_attempts; }
 
 protected:
     // The inner connection's statement, wrapped. The RootMapper is this decorator's (the one the
@@ -53,6 +59,9 @@ private:
     std::unique_ptr<Database> m_inner;
     bool m_inTransaction = false;
     int m_reconnects = 0;
+    int m_attempts = 0;
+    int m_backoffMs = 0;         // after a failed reconnect; 0 after a working one
+    QDeadlineTimer m_retryAfter; // no automatic reconnect before it
 };
 
 } // namespace ts::sql

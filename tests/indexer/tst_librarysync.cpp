@@ -427,6 +427,30 @@ private Q_SLOTS:
         QCOMPARE(db.reconnects(), 1);
     }
 
+    // A server that stays down (a NAS switched off: each try waits up to the connect timeout) is
+    // not tried again on every call: after a failed reconnect the calls of the next second fail at
+    // once; once it is back, the next call after the wait connects.
+    void downServerIsNotTriedAgainOnEveryCall() {
+        TS_PG_SHARED_SERVER(server);
+        const auto url = server.freshDatabase();
+        QVERIFY2(url.ok(), url.ok() ? "" : qPrintable(url.error().message));
+        auto opened = sql::Database::open(*url);
+        QVERIFY2(opened.ok(), opened.ok() ? "" : qPrintable(opened.error().message));
+        sql::ReconnectingDatabase db(std::move(*opened));
+        QVERIFY(db.prepare("SELECT 1").step());
+        QVERIFY(server.stop());
+        for (int i = 0; i < 5; ++i) {
+            auto s = db.prepare("SELECT 1");
+            QVERIFY(!s.step());
+        }
+        const int attempts = db.reconnectAttempts();
+        QVERIFY2(server.restart(), qPrintable(server.log()));
+        QCOMPARE(attempts, 1);
+        QCOMPARE(db.reconnects(), 0);
+        QTRY_VERIFY_WITH_TIMEOUT(db.prepare("SELECT 1").step(), 5000);
+        QCOMPARE(db.reconnects(), 1);
+    }
+
     // A write transaction cut by a restart is reported as failed, nothing of it is kept, and the
     // next call works on a new connection.
     void writeTransactionCutByRestartFailsWholeAndTheNextCallReconnects() {
