@@ -197,6 +197,25 @@ Status Catalog::mapRoot(const QString &name, const QString &localPath) {
     exists = {};
     if (Status s = checkNotNested(name, localPath); !s)
         return s;
+    // Photos this machine indexed by their own path before mapping the root: once mapped they
+    // would be a second copy of the root's photos, walked as the same files (and the two copies
+    // taken for vanished in turn). Refused; forgetting that folder first keeps the root's photos.
+    auto local = m_db->prepare(
+        QByteArray("SELECT count(*) FROM photos WHERE " + atOrUnder(m_db->backend(), "path", 1))
+            .constData());
+    local.bindPath(1, localPath); // not mapped yet: bound as it is
+    if (!local.step())
+        return m_db->lastError(QStringLiteral("mapping library root '%1'").arg(name));
+    if (const qint64 n = local.int64At(0); n > 0)
+        return Error(Error::Code::InvalidArgument,
+                     QStringLiteral("the library already holds %1 photo(s) under %2 by this "
+                                    "machine's path, indexed before library root '%3' was mapped "
+                                    "here; they would be a second copy of the root's photos. "
+                                    "Forget that folder first ('towersearch-cli forget %2'), then "
+                                    "map the root")
+                         .arg(n)
+                         .arg(localPath, name));
+    local = {};
     QHash<QString, QString> mounts = m_rootMapper.mounts();
     mounts.insert(name, localPath);
     m_rootMapper = RootMapper(mounts);

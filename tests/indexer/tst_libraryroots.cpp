@@ -8,6 +8,7 @@
 #include "indexertestutil.h"
 #include "libraryfixture.h"
 
+#include <QProcess>
 #include <QtTest>
 
 using namespace ts;
@@ -77,6 +78,7 @@ private Q_SLOTS:
     void mapperTranslatesPathsUnderRoots_data();
     void mapperTranslatesPathsUnderRoots();
     void rootMovedToAnotherMountKeepsIdsAndVectors();
+    void mappingOverPhotosIndexedByPathIsRefused();
     void unavailableRootIsNeverScannedOrDeleted_data();
     void unavailableRootIsNeverScannedOrDeleted();
     void unmountedShareKeepsItsPhotos();
@@ -184,6 +186,43 @@ void TestLibraryRoots::rootMovedToAnotherMountKeepsIdsAndVectors() {
     QCOMPARE(lib->roots().value(0).localPath, dirB);
     QCOMPARE(lib->roots().value(0).photoCount, qint64(5));
     QVERIFY(lib->roots().value(0).unavailableReason.isEmpty());
+}
+
+// Machine B indexed the share by its own path before mapping the root: mapping it now would make
+// a second copy of every photo. Refused with what to do, nothing changed; after forgetting the
+// folder the mapping goes through and the root's photos are as they were.
+void TestLibraryRoots::mappingOverPhotosIndexedByPathIsRefused() {
+    LibraryFixture f;
+    const QString dirA = f.tmp.filePath(QStringLiteral("machineA/photos"));
+    QCOMPARE(writePhotos(dirA, 3).size(), 3);
+    {
+        auto lib = openAs(f, {}, f.tmp.filePath(QStringLiteral("cacheA")));
+        QVERIFY(lib);
+        QVERIFY(lib->addRoot(QStringLiteral("photos"), dirA).ok());
+        QVERIFY(lib->addFolder(dirA).ok());
+        QVERIFY(runIndex(*lib));
+    }
+    const QString dirB = f.tmp.filePath(QStringLiteral("machineB/photos"));
+    QVERIFY(QDir().mkpath(QFileInfo(dirB).absolutePath()));
+    QVERIFY(QProcess::execute(QStringLiteral("cp"), {QStringLiteral("-a"), dirA, dirB}) == 0);
+    auto lib = openAs(f, {}, f.tmp.filePath(QStringLiteral("cacheB")));
+    QVERIFY(lib);
+    QVERIFY(lib->addFolder(dirB).ok());
+    QVERIFY(runIndex(*lib));
+    const QStringList before = storedPaths(f.db());
+    QCOMPARE(before.size(), 6);
+
+    const Status mapped = lib->mapRoot(QStringLiteral("photos"), dirB);
+    QVERIFY(!mapped);
+    QVERIFY2(mapped.error().message.contains(QLatin1String("forget")),
+             qPrintable(mapped.error().message));
+    QCOMPARE(storedPaths(f.db()), before);
+    QVERIFY(lib->rootMounts().isEmpty());
+
+    QVERIFY(lib->forgetFolder(dirB).ok());
+    QVERIFY2(lib->mapRoot(QStringLiteral("photos"), dirB).ok(), "mapRoot after forget");
+    QCOMPARE(storedPaths(f.db()).size(), 3);
+    QCOMPARE(lib->roots().value(0).photoCount, qint64(3));
 }
 
 void TestLibraryRoots::unavailableRootIsNeverScannedOrDeleted_data() {
