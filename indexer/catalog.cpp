@@ -807,8 +807,9 @@ Result<std::vector<qint64>> Catalog::commitBatch(const std::vector<PhotoWrite> &
         if (lease->lost) {
             tx.rollback();
             // The jobs of the batch nobody took over are still this worker's, and its heartbeat
-            // would keep them so for as long as it runs: given back, free at once.
-            if (Status s = giveBackJobs(*lease); !s)
+            // would keep them so for as long as it runs: given back, free at once (the worker
+            // holds nothing else while it commits).
+            if (Status s = giveBackLeases(lease->owner); !s)
                 qWarning("%s", qPrintable(s.error().message)); // they are free once it stops
             return Error(Error::Code::Cancelled,
                          QStringLiteral("the lease on the batch was lost to another worker; "

@@ -394,8 +394,8 @@ private:
     // In the caller's transaction: deletes the lease's jobs, or sets lease.lost when one is not
     // leased to its owner any more.
     Status deleteLeasedJobs(JobLease &lease);
-    // Its own transaction: the lease's jobs still leased to lease.owner are free again at once.
-    Status giveBackJobs(const JobLease &lease);
+    // dropLeases() with m_mutex held (its own transaction).
+    Status giveBackLeases(qint64 workerId);
 
     Status checkNotNested(const QString &name, const QString &localPath) const;
     Status storeUnderRoot(const QString &name, const QString &localPath);

@@ -323,23 +323,6 @@ Status Catalog::releaseJobs(qint64 workerId, const std::vector<qint64> &jobIds, 
     return {};
 }
 
-Status Catalog::giveBackJobs(const JobLease &lease) {
-    const QString doing = QStringLiteral("giving the rest of a lost batch back to the work queue");
-    sql::Transaction tx(*m_db);
-    if (!tx.isActive())
-        return m_db->lastError(doing);
-    auto s = m_db->prepare("UPDATE index_jobs SET lease_owner = NULL, lease_expires_ms = 0"
-                           " WHERE id = ?1 AND lease_owner = ?2");
-    for (qint64 id : ascending(lease.jobIds)) { // the order of lockOwnJobsInIdOrder
-        if (!s.bind(1, id).bind(2, lease.owner).exec())
-            return m_db->lastError(doing);
-        s.reset();
-    }
-    if (!tx.commit())
-        return m_db->lastError(doing);
-    return {};
-}
-
 Status Catalog::deleteLeasedJobs(JobLease &lease) {
     auto s = m_db->prepare("DELETE FROM index_jobs WHERE id = ?1 AND lease_owner = ?2");
     for (qint64 id : ascending(lease.jobIds)) { // the order of lockOwnJobsInIdOrder
@@ -402,6 +385,10 @@ Result<WorkQueueStatus> Catalog::workQueue(const QString &modelKey,
 
 Status Catalog::dropLeases(qint64 workerId) {
     std::lock_guard lock(m_mutex);
+    return giveBackLeases(workerId);
+}
+
+Status Catalog::giveBackLeases(qint64 workerId) {
     const QString doing = QStringLiteral("giving the worker's leases back");
     sql::Transaction tx(*m_db);
     if (!tx.isActive())

@@ -218,10 +218,8 @@ void warnIfNotUnderARoot(const Library &lib, const QString &dir) {
     if (!isDatabaseUrl(lib.catalogLocation()))
         return;
     const QString path = QFileInfo(dir).absoluteFilePath();
-    const QHash<QString, QString> mounts = lib.rootMounts();
-    for (auto it = mounts.cbegin(); it != mounts.cend(); ++it)
-        if (isPathAtOrUnder(path, it.value()))
-            return;
+    if (RootMapper(lib.rootMounts()).rootContaining(path))
+        return;
     err(QStringLiteral("towersearch-cli index: warning: %1 is not under a library root, so every "
                        "machine indexing this shared library takes it for its own folder of that "
                        "path; name the share with 'towersearch-cli roots add NAME %1' (see the "
