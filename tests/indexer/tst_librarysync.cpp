@@ -94,6 +94,17 @@ QString sameNeighbours(const VectorIndex &a, const VectorIndex &b, const std::ve
     return {};
 }
 
+// A fresh database on the test's server, behind the catalog's reconnecting wrapper.
+Result<std::unique_ptr<sql::ReconnectingDatabase>> wrappedFreshDatabase(test::PgServer &server) {
+    auto url = server.freshDatabase();
+    if (!url)
+        return url.error();
+    auto opened = sql::Database::open(*url);
+    if (!opened)
+        return opened.error();
+    return std::make_unique<sql::ReconnectingDatabase>(std::move(*opened));
+}
+
 } // namespace
 
 class TestLibrarySync : public QObject {
@@ -389,11 +400,9 @@ private Q_SLOTS:
     // that finds the connection lost by a server restart runs again on a new connection.
     void readAfterServerRestartIsRetriedOnANewConnection() {
         TS_PG_SHARED_SERVER(server);
-        const auto url = server.freshDatabase();
-        QVERIFY2(url.ok(), url.ok() ? "" : qPrintable(url.error().message));
-        auto opened = sql::Database::open(*url);
-        QVERIFY2(opened.ok(), opened.ok() ? "" : qPrintable(opened.error().message));
-        sql::ReconnectingDatabase db(std::move(*opened));
+        auto wrapped = wrappedFreshDatabase(server);
+        QVERIFY2(wrapped.ok(), wrapped.ok() ? "" : qPrintable(wrapped.error().message));
+        sql::ReconnectingDatabase &db = **wrapped;
         QVERIFY(db.execScript("CREATE TABLE t (name TEXT NOT NULL)"));
         QVERIFY(db.prepare("INSERT INTO t(name) VALUES (?1)").bind(1, QStringLiteral("a")).exec());
         auto count = db.prepare("SELECT count(*) FROM t");
@@ -432,11 +441,9 @@ private Q_SLOTS:
     // once; once it is back, the next call after the wait connects.
     void downServerIsNotTriedAgainOnEveryCall() {
         TS_PG_SHARED_SERVER(server);
-        const auto url = server.freshDatabase();
-        QVERIFY2(url.ok(), url.ok() ? "" : qPrintable(url.error().message));
-        auto opened = sql::Database::open(*url);
-        QVERIFY2(opened.ok(), opened.ok() ? "" : qPrintable(opened.error().message));
-        sql::ReconnectingDatabase db(std::move(*opened));
+        auto wrapped = wrappedFreshDatabase(server);
+        QVERIFY2(wrapped.ok(), wrapped.ok() ? "" : qPrintable(wrapped.error().message));
+        sql::ReconnectingDatabase &db = **wrapped;
         QVERIFY(db.prepare("SELECT 1").step());
         QVERIFY(server.stop());
         for (int i = 0; i < 5; ++i) {
@@ -455,11 +462,9 @@ private Q_SLOTS:
     // next call works on a new connection.
     void writeTransactionCutByRestartFailsWholeAndTheNextCallReconnects() {
         TS_PG_SHARED_SERVER(server);
-        const auto url = server.freshDatabase();
-        QVERIFY2(url.ok(), url.ok() ? "" : qPrintable(url.error().message));
-        auto opened = sql::Database::open(*url);
-        QVERIFY2(opened.ok(), opened.ok() ? "" : qPrintable(opened.error().message));
-        sql::ReconnectingDatabase db(std::move(*opened));
+        auto wrapped = wrappedFreshDatabase(server);
+        QVERIFY2(wrapped.ok(), wrapped.ok() ? "" : qPrintable(wrapped.error().message));
+        sql::ReconnectingDatabase &db = **wrapped;
         QVERIFY(db.execScript("CREATE TABLE t (name TEXT NOT NULL)"));
         auto insert = db.prepare("INSERT INTO t(name) VALUES (?1)");
         QVERIFY(insert.bind(1, QStringLiteral("committed")).exec());
@@ -492,11 +497,9 @@ private Q_SLOTS:
     // nothing), and a read retried on a new connection after a restart maps it too.
     void rootMapperOfTheWrapperIsWhatItsStatementsSee() {
         TS_PG_SHARED_SERVER(server);
-        const auto url = server.freshDatabase();
-        QVERIFY2(url.ok(), url.ok() ? "" : qPrintable(url.error().message));
-        auto opened = sql::Database::open(*url);
-        QVERIFY2(opened.ok(), opened.ok() ? "" : qPrintable(opened.error().message));
-        sql::ReconnectingDatabase db(std::move(*opened));
+        auto wrapped = wrappedFreshDatabase(server);
+        QVERIFY2(wrapped.ok(), wrapped.ok() ? "" : qPrintable(wrapped.error().message));
+        sql::ReconnectingDatabase &db = **wrapped;
         const RootMapper mapper(
             QHash<QString, QString>{{QStringLiteral("photos"), QStringLiteral("/mnt/nas/photos")}});
         db.setRootMapper(&mapper);
@@ -504,7 +507,7 @@ private Q_SLOTS:
         const QString local = QStringLiteral("/mnt/nas/photos/2024/cat.jpg");
         QVERIFY(db.prepare("INSERT INTO t(path) VALUES (?1)").bindPath(1, local).exec());
 
-        auto raw = sql::Database::open(*url); // no mapper: the bytes as stored
+        auto raw = sql::Database::open(db.location()); // no mapper: the bytes as stored
         QVERIFY2(raw.ok(), raw.ok() ? "" : qPrintable(raw.error().message));
         auto stored = (*raw)->prepare("SELECT path FROM t");
         QVERIFY(stored.step());

@@ -115,6 +115,18 @@ QStringList waitForLease(const RawCatalog &raw, const QString &name, const QProc
     return {};
 }
 
+// Queues `paths` (files of `folderId`) as worker `worker`'s discovery of `model`, walking `roots`.
+bool queueJobs(Catalog &c, const QString &model, qint64 worker, qint64 folderId,
+               const QStringList &paths, const QStringList &roots) {
+    auto began = c.tryBeginDiscovery(model, worker, 60000, 0);
+    if (!began || !*began)
+        return false;
+    std::vector<QueuedJob> jobs;
+    for (const QString &p : paths)
+        jobs.push_back({0, folderId, p, 100, 1, 0, false, false, false});
+    return c.finishDiscovery(model, worker, jobs, roots).ok();
+}
+
 } // namespace
 
 class TestWorkers : public QObject {
@@ -476,16 +488,10 @@ void TestWorkers::jobRowsAreLockedInIdOrder() {
     QVERIFY(folder);
     const auto worker = c.registerWorker(QStringLiteral("w"), key, 60000);
     QVERIFY(worker);
-    auto began = c.tryBeginDiscovery(key, *worker, 60000, 0);
-    QVERIFY(began && *began);
-    std::vector<QueuedJob> queued(4);
-    for (size_t i = 0; i < queued.size(); ++i) {
-        queued[i].folderId = *folder;
-        queued[i].path = m_folder + QStringLiteral("/p%1.jpg").arg(i);
-        queued[i].size = 100;
-        queued[i].mtimeMs = 1;
-    }
-    QVERIFY(c.finishDiscovery(key, *worker, queued, {}).ok());
+    QStringList queued;
+    for (int i = 0; i < 4; ++i)
+        queued << m_folder + QStringLiteral("/p%1.jpg").arg(i);
+    QVERIFY(queueJobs(c, key, *worker, *folder, queued, {}));
     const auto jobs = c.claimJobs(key, *worker, 4, 60000, {});
     QVERIFY(jobs);
     QCOMPARE(jobs->size(), size_t(4));
@@ -610,14 +616,8 @@ void TestWorkers::jobUnderALibraryRootIsClaimedOnlyWhereTheRootIsMapped() {
     QVERIFY(folder);
     const auto worker = (*here)->registerWorker(QStringLiteral("here"), model, 30000);
     QVERIFY(worker);
-    const auto taken = (*here)->tryBeginDiscovery(model, *worker, 30000, 0);
-    QVERIFY(taken && *taken);
     const QString photo = nas + QStringLiteral("/a.png");
-    QVERIFY((*here)
-                ->finishDiscovery(model, *worker,
-                                  {{0, *folder, photo, 10, 1, 0, false, false, false}},
-                                  {QStringLiteral("nas")})
-                .ok());
+    QVERIFY(queueJobs(**here, model, *worker, *folder, {photo}, {QStringLiteral("nas")}));
     const RawCatalog raw(m_db);
     QCOMPARE(raw.count("SELECT count(*) FROM index_jobs WHERE root = 'nas'"), qint64(1));
 
@@ -629,22 +629,6 @@ void TestWorkers::jobUnderALibraryRootIsClaimedOnlyWhereTheRootIsMapped() {
     QCOMPARE(mapped->size(), size_t(1));
     QCOMPARE(mapped->front().path, photo);
 }
-
-namespace {
-
-// Queues `paths` (files of `folderId`) as worker `worker`'s discovery of `model`, walking `roots`.
-bool queueJobs(Catalog &c, const QString &model, qint64 worker, qint64 folderId,
-               const QStringList &paths, const QStringList &roots) {
-    auto began = c.tryBeginDiscovery(model, worker, 60000, 0);
-    if (!began || !*began)
-        return false;
-    std::vector<QueuedJob> jobs;
-    for (const QString &p : paths)
-        jobs.push_back({0, folderId, p, 100, 1, 0, false, false, false});
-    return c.finishDiscovery(model, worker, jobs, roots).ok();
-}
-
-} // namespace
 
 // A worker's lease expired (a laptop asleep, an outage longer than the lease) and another worker
 // took part of its batch: the commit writes nothing, and the jobs nobody took are free at once,
